@@ -1,0 +1,437 @@
+// Functional semantics: one case per ISA row, changing architectural state only. Each case also fills
+// an Effects record (which unit, how much work, which memory regions and registers it touched) that the
+// timing model and the stats read; no semantics is written twice. With `data` off (timing-only mode,
+// VTA's SkipExec) the cases still do control flow, address arithmetic and bounds checks but skip the
+// MACs, lane arithmetic and copies.
+import { ISA, UNITS, TIMING_CLASSES, type TimingClass } from '../isa/table.js';
+import { Fault, Machine, SPACE_ACC, SPACE_DRAM, SPACE_SPAD } from './machine.js';
+import { mulRoundShift } from './intops.js';
+
+export const UNIT_INDEX: Readonly<Record<(typeof UNITS)[number], number>> = Object.fromEntries(UNITS.map((u, i) => [u, i])) as Record<(typeof UNITS)[number], number>;
+export const CLASS_NAMES = Object.keys(TIMING_CLASSES) as TimingClass[];
+export const CLASS_INDEX: Readonly<Record<TimingClass, number>> = Object.fromEntries(CLASS_NAMES.map((c, i) => [c, i])) as Record<TimingClass, number>;
+
+export const MAX_REGIONS = 4;
+
+/** What one executed instruction did, for timing and stats. Reused across instructions. */
+export class Effects {
+  /** Work amount: rows streamed (mm), array rows loaded (wload), bytes (dma), active lanes (vpu). */
+  amount = 0;
+  taken = false;
+  halt = false;
+  macs = 0;
+  dramBytes = 0;
+  /** Weight buffer touched by mxu.wload (written) or mxu.mm (read). */
+  wbuf = -1;
+  nRegions = 0;
+  readonly rSpace = new Int32Array(MAX_REGIONS);
+  readonly rWrite = new Uint8Array(MAX_REGIONS);
+  readonly rBase = new Float64Array(MAX_REGIONS);
+  readonly rRows = new Float64Array(MAX_REGIONS);
+  readonly rLen = new Float64Array(MAX_REGIONS);
+  readonly rStride = new Float64Array(MAX_REGIONS);
+  /** Vector registers read (up to 3) and written (-1 = none). */
+  nVregReads = 0;
+  readonly vregReads = new Int32Array(3);
+  vregWrite = -1;
+  /** Scalar register written by a non-scalar unit when the instruction completes (-1 = none). */
+  sregLate = -1;
+
+  reset(): void {
+    this.amount = 0;
+    this.taken = false;
+    this.halt = false;
+    this.macs = 0;
+    this.dramBytes = 0;
+    this.wbuf = -1;
+    this.nRegions = 0;
+    this.nVregReads = 0;
+    this.vregWrite = -1;
+    this.sregLate = -1;
+  }
+
+  region(space: number, write: boolean, base: number, rows: number, len: number, stride: number): void {
+    const i = this.nRegions++;
+    this.rSpace[i] = space;
+    this.rWrite[i] = write ? 1 : 0;
+    this.rBase[i] = base;
+    this.rRows[i] = rows;
+    this.rLen[i] = len;
+    this.rStride[i] = stride;
+  }
+}
+
+/** Executes one instruction whose fields start at f[o]; returns the next pc. */
+export type Semantics = (m: Machine, f: Int32Array, o: number, pc: number, e: Effects, data: boolean) => number;
+
+const sreg = (m: Machine, i: number): number => m.sregs[i]!;
+function setReg(m: Machine, i: number, v: number): void {
+  if (i !== 0) m.sregs[i] = v;
+}
+
+function alu(op: (a: number, b: number) => number): Semantics {
+  return (m, f, o, pc) => {
+    setReg(m, f[o]!, op(sreg(m, f[o + 1]!), sreg(m, f[o + 2]!)));
+    return pc + 1;
+  };
+}
+function branch(cond: (a: number, b: number) => boolean): Semantics {
+  return (m, f, o, pc, e) => {
+    if (cond(sreg(m, f[o]!), sreg(m, f[o + 1]!))) {
+      e.taken = true;
+      return pc + f[o + 2]!;
+    }
+    return pc + 1;
+  };
+}
+
+function vecOperands(e: Effects, vd: number, ...reads: number[]): void {
+  e.vregWrite = vd;
+  e.nVregReads = reads.length;
+  for (let i = 0; i < reads.length; i++) e.vregReads[i] = reads[i]!;
+}
+
+function vv(op: (a: number, b: number) => number): Semantics {
+  return (m, f, o, pc, e, data) => {
+    const vd = f[o]!, va = f[o + 1]!, vb = f[o + 2]!;
+    const L = m.lanes, n = m.vl, R = m.vregs;
+    e.amount = n;
+    vecOperands(e, vd, va, vb);
+    if (data) for (let i = 0; i < n; i++) R[vd * L + i] = op(R[va * L + i]!, R[vb * L + i]!);
+    return pc + 1;
+  };
+}
+function vx(op: (a: number, b: number) => number): Semantics {
+  return (m, f, o, pc, e, data) => {
+    const vd = f[o]!, va = f[o + 1]!, s = sreg(m, f[o + 2]!);
+    const L = m.lanes, n = m.vl, R = m.vregs;
+    e.amount = n;
+    vecOperands(e, vd, va);
+    if (data) for (let i = 0; i < n; i++) R[vd * L + i] = op(R[va * L + i]!, s);
+    return pc + 1;
+  };
+}
+
+type Elem = 's8' | 's16' | 'acc';
+function vload(kind: Elem): Semantics {
+  return (m, f, o, pc, e, data) => {
+    const vd = f[o]!, ra = f[o + 1]!, inc = f[o + 2]!;
+    const addr = sreg(m, ra), n = m.vl, L = m.lanes, R = m.vregs;
+    const space = kind === 'acc' ? SPACE_ACC : SPACE_SPAD;
+    const width = kind === 's16' ? 2 : 1;
+    m.check2d(space, addr, 1, n * width, 0);
+    e.amount = n;
+    vecOperands(e, vd);
+    e.region(space, false, addr, 1, n * width, 0);
+    if (data) {
+      if (kind === 'acc') for (let i = 0; i < n; i++) R[vd * L + i] = m.acc[addr + i]!;
+      else if (kind === 's8') for (let i = 0; i < n; i++) R[vd * L + i] = m.spad[addr + i]!;
+      else for (let i = 0; i < n; i++) R[vd * L + i] = (m.spad[addr + 2 * i]! & 0xff) | (m.spad[addr + 2 * i + 1]! << 8);
+    }
+    setReg(m, ra, (addr + inc) | 0);
+    return pc + 1;
+  };
+}
+function vstore(kind: Elem): Semantics {
+  return (m, f, o, pc, e, data) => {
+    const vs = f[o]!, ra = f[o + 1]!, inc = f[o + 2]!;
+    const addr = sreg(m, ra), n = m.vl, L = m.lanes, R = m.vregs;
+    const space = kind === 'acc' ? SPACE_ACC : SPACE_SPAD;
+    const width = kind === 's16' ? 2 : 1;
+    m.check2d(space, addr, 1, n * width, 0);
+    e.amount = n;
+    e.nVregReads = 1;
+    e.vregReads[0] = vs;
+    e.region(space, true, addr, 1, n * width, 0);
+    if (data) {
+      if (kind === 'acc') for (let i = 0; i < n; i++) m.acc[addr + i] = R[vs * L + i]!;
+      else if (kind === 's8') for (let i = 0; i < n; i++) m.spad[addr + i] = R[vs * L + i]!;
+      else for (let i = 0; i < n; i++) {
+        const v = R[vs * L + i]!;
+        m.spad[addr + 2 * i] = v;
+        m.spad[addr + 2 * i + 1] = v >> 8;
+      }
+    }
+    setReg(m, ra, (addr + inc) | 0);
+    return pc + 1;
+  };
+}
+
+function dma(store: boolean): Semantics {
+  return (m, f, o, pc, e, data) => {
+    const space = f[o]! === 0 ? SPACE_SPAD : SPACE_ACC;
+    const chip = sreg(m, f[o + 1]!), dram = sreg(m, f[o + 2]!), rows = sreg(m, f[o + 3]!), len = sreg(m, f[o + 4]!);
+    const chipStride = sreg(m, f[o + 5]!), dramStride = sreg(m, f[o + 6]!);
+    const eb = space === SPACE_ACC ? 4 : 1;
+    m.check2d(space, chip, rows, len, chipStride);
+    m.check2d(SPACE_DRAM, dram, rows, len * eb, dramStride);
+    const bytes = rows * len * eb;
+    e.amount = bytes;
+    e.dramBytes = bytes;
+    e.region(space, !store, chip, rows, len, chipStride);
+    e.region(SPACE_DRAM, store, dram, rows, len * eb, dramStride);
+    if (data && bytes > 0) {
+      const D = m.dram;
+      if (space === SPACE_SPAD) {
+        const S = new Uint8Array(m.spad.buffer, m.spad.byteOffset, m.spad.byteLength);
+        for (let r = 0; r < rows; r++) {
+          const c = chip + r * chipStride, d = dram + r * dramStride;
+          if (store) D.set(S.subarray(c, c + len), d);
+          else S.set(D.subarray(d, d + len), c);
+        }
+      } else {
+        // int32 little-endian in DRAM; the accumulator is an Int32Array (little-endian on every Node host).
+        const A = new Uint8Array(m.acc.buffer, m.acc.byteOffset, m.acc.byteLength);
+        for (let r = 0; r < rows; r++) {
+          const c = (chip + r * chipStride) * 4, d = dram + r * dramStride;
+          if (store) D.set(A.subarray(c, c + len * 4), d);
+          else A.set(D.subarray(d, d + len * 4), c);
+        }
+      }
+    }
+    return pc + 1;
+  };
+}
+
+const wload: Semantics = (m, f, o, pc, e, data) => {
+  const addr = sreg(m, f[o]!), stride = sreg(m, f[o + 1]!), k = sreg(m, f[o + 2]!), n = sreg(m, f[o + 3]!);
+  const R = m.cfg.mxu.rows, C = m.cfg.mxu.cols;
+  if (k < 1 || k > R || n < 1 || n > C) {
+    throw new Fault('bad-operand', `mxu.wload tile k=${k}, n=${n} does not fit the ${R}x${C} array (1 <= k <= ${R}, 1 <= n <= ${C})`);
+  }
+  m.check2d(SPACE_SPAD, addr, n, k, stride);
+  const buf = m.wActive === 0 ? 1 : 0;
+  if (data) {
+    const W = m.wbuf[buf], S = m.spad;
+    for (let j = 0; j < n; j++) {
+      const src = addr + j * stride, dst = j * R;
+      for (let kk = 0; kk < k; kk++) W[dst + kk] = S[src + kk]!;
+    }
+  }
+  m.wK[buf] = k;
+  m.wN[buf] = n;
+  m.wActive = buf;
+  e.amount = k;
+  e.wbuf = buf;
+  e.region(SPACE_SPAD, false, addr, n, k, stride);
+  return pc + 1;
+};
+
+const mm: Semantics = (m, f, o, pc, e, data) => {
+  const accAddr = sreg(m, f[o]!), x = sreg(m, f[o + 1]!), rows = sreg(m, f[o + 2]!);
+  const accStride = sreg(m, f[o + 3]!), xStride = sreg(m, f[o + 4]!), accumulate = f[o + 5]! === 1;
+  const buf = m.wActive;
+  if (buf < 0) throw new Fault('bad-operand', 'mxu.mm before any mxu.wload: the array holds no weights');
+  const k = m.wK[buf]!, n = m.wN[buf]!;
+  m.check2d(SPACE_SPAD, x, rows, k, xStride);
+  m.check2d(SPACE_ACC, accAddr, rows, n, accStride);
+  e.amount = rows;
+  e.macs = rows * k * n;
+  e.wbuf = buf;
+  e.region(SPACE_SPAD, false, x, rows, k, xStride);
+  e.region(SPACE_ACC, true, accAddr, rows, n, accStride);
+  if (data) matmulTile(m.spad, x, xStride, rows, m.wbuf[buf]!, m.cfg.mxu.rows, k, n, m.acc, accAddr, accStride, accumulate);
+  return pc + 1;
+};
+
+/**
+ * acc[r][j] (+)= sum_kk x[r][kk] * W[j][kk]. PERF: register-blocked 4 rows x 2 columns, with the
+ * input rows copied to int32 once per tile; this is the simulator's hot loop.
+ */
+export function matmulTile(
+  S: Int8Array, x: number, xStride: number, rows: number,
+  W: Int32Array, wStride: number, k: number, n: number,
+  A: Int32Array, accAddr: number, accStride: number, accumulate: boolean,
+): void {
+  const X = tileScratch(rows * k);
+  for (let r = 0; r < rows; r++) {
+    const src = x + r * xStride, dst = r * k;
+    for (let kk = 0; kk < k; kk++) X[dst + kk] = S[src + kk]!;
+  }
+  let r = 0;
+  for (; r + 4 <= rows; r += 4) {
+    const x0 = r * k, x1 = x0 + k, x2 = x1 + k, x3 = x2 + k;
+    const a0 = accAddr + r * accStride, a1 = a0 + accStride, a2 = a1 + accStride, a3 = a2 + accStride;
+    let j = 0;
+    for (; j + 2 <= n; j += 2) {
+      const w0 = j * wStride, w1 = w0 + wStride;
+      let s00 = 0, s01 = 0, s10 = 0, s11 = 0, s20 = 0, s21 = 0, s30 = 0, s31 = 0;
+      for (let kk = 0; kk < k; kk++) {
+        const p = W[w0 + kk]!, q = W[w1 + kk]!;
+        const v0 = X[x0 + kk]!, v1 = X[x1 + kk]!, v2 = X[x2 + kk]!, v3 = X[x3 + kk]!;
+        s00 += v0 * p; s01 += v0 * q;
+        s10 += v1 * p; s11 += v1 * q;
+        s20 += v2 * p; s21 += v2 * q;
+        s30 += v3 * p; s31 += v3 * q;
+      }
+      if (accumulate) {
+        A[a0 + j] = (A[a0 + j]! + s00) | 0; A[a0 + j + 1] = (A[a0 + j + 1]! + s01) | 0;
+        A[a1 + j] = (A[a1 + j]! + s10) | 0; A[a1 + j + 1] = (A[a1 + j + 1]! + s11) | 0;
+        A[a2 + j] = (A[a2 + j]! + s20) | 0; A[a2 + j + 1] = (A[a2 + j + 1]! + s21) | 0;
+        A[a3 + j] = (A[a3 + j]! + s30) | 0; A[a3 + j + 1] = (A[a3 + j + 1]! + s31) | 0;
+      } else {
+        A[a0 + j] = s00; A[a0 + j + 1] = s01;
+        A[a1 + j] = s10; A[a1 + j + 1] = s11;
+        A[a2 + j] = s20; A[a2 + j + 1] = s21;
+        A[a3 + j] = s30; A[a3 + j + 1] = s31;
+      }
+    }
+    for (; j < n; j++) {
+      const w0 = j * wStride;
+      let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+      for (let kk = 0; kk < k; kk++) {
+        const p = W[w0 + kk]!;
+        s0 += X[x0 + kk]! * p; s1 += X[x1 + kk]! * p; s2 += X[x2 + kk]! * p; s3 += X[x3 + kk]! * p;
+      }
+      A[a0 + j] = accumulate ? (A[a0 + j]! + s0) | 0 : s0;
+      A[a1 + j] = accumulate ? (A[a1 + j]! + s1) | 0 : s1;
+      A[a2 + j] = accumulate ? (A[a2 + j]! + s2) | 0 : s2;
+      A[a3 + j] = accumulate ? (A[a3 + j]! + s3) | 0 : s3;
+    }
+  }
+  for (; r < rows; r++) {
+    const x0 = r * k, a0 = accAddr + r * accStride;
+    for (let j = 0; j < n; j++) {
+      const w0 = j * wStride;
+      let s = 0;
+      for (let kk = 0; kk < k; kk++) s += X[x0 + kk]! * W[w0 + kk]!;
+      A[a0 + j] = accumulate ? (A[a0 + j]! + s) | 0 : s;
+    }
+  }
+}
+
+let scratch = new Int32Array(0);
+function tileScratch(n: number): Int32Array {
+  if (scratch.length < n) scratch = new Int32Array(n);
+  return scratch;
+}
+
+const vmulrVx: Semantics = (m, f, o, pc, e, data) => {
+  const vd = f[o]!, va = f[o + 1]!, mul = sreg(m, f[o + 2]!), shift = sreg(m, f[o + 3]!), rmode = f[o + 4]!, sat = f[o + 5]!;
+  if (shift < 0 || shift > 127) throw new Fault('bad-operand', `vmulr.vx shift ${shift} outside 0..127`);
+  const L = m.lanes, n = m.vl, R = m.vregs;
+  e.amount = n;
+  vecOperands(e, vd, va);
+  if (data) for (let i = 0; i < n; i++) R[vd * L + i] = mulRoundShift(R[va * L + i]!, mul, shift, rmode, sat);
+  return pc + 1;
+};
+const vmulrVv: Semantics = (m, f, o, pc, e, data) => {
+  const vd = f[o]!, va = f[o + 1]!, vb = f[o + 2]!, vs = f[o + 3]!, rmode = f[o + 4]!, sat = f[o + 5]!;
+  const L = m.lanes, n = m.vl, R = m.vregs;
+  e.amount = n;
+  vecOperands(e, vd, va, vb, vs);
+  for (let i = 0; i < n; i++) {
+    const sh = R[vs * L + i]!;
+    if (sh < 0 || sh > 127) throw new Fault('bad-operand', `vmulr.vv lane ${i} shift ${sh} outside 0..127`);
+  }
+  if (data) for (let i = 0; i < n; i++) R[vd * L + i] = mulRoundShift(R[va * L + i]!, R[vb * L + i]!, R[vs * L + i]!, rmode, sat);
+  return pc + 1;
+};
+
+const next: Semantics = (_m, _f, _o, pc) => pc + 1;
+const min = (a: number, b: number): number => (a < b ? a : b);
+const max = (a: number, b: number): number => (a > b ? a : b);
+
+/** One semantics case per ISA row, by mnemonic. A test checks the two tables match. */
+export const SEMANTICS: Readonly<Record<string, Semantics>> = {
+  nop: next,
+  halt: (_m, _f, _o, pc, e) => {
+    e.halt = true;
+    return pc;
+  },
+  li: (m, f, o, pc) => {
+    setReg(m, f[o]!, f[o + 1]!);
+    return pc + 1;
+  },
+  addi: (m, f, o, pc) => {
+    setReg(m, f[o]!, (sreg(m, f[o + 1]!) + f[o + 2]!) | 0);
+    return pc + 1;
+  },
+  add: alu((a, b) => (a + b) | 0),
+  sub: alu((a, b) => (a - b) | 0),
+  mul: alu(Math.imul),
+  and: alu((a, b) => a & b),
+  or: alu((a, b) => a | b),
+  xor: alu((a, b) => a ^ b),
+  sll: alu((a, b) => a << (b & 31)),
+  sra: alu((a, b) => a >> (b & 31)),
+  srl: alu((a, b) => (a >>> (b & 31)) | 0),
+  min: alu(min),
+  max: alu(max),
+  slt: alu((a, b) => (a < b ? 1 : 0)),
+  beq: branch((a, b) => a === b),
+  bne: branch((a, b) => a !== b),
+  blt: branch((a, b) => a < b),
+  bge: branch((a, b) => a >= b),
+  jmp: (_m, f, o, pc, e) => {
+    e.taken = true;
+    return pc + f[o]!;
+  },
+  dbnz: (m, f, o, pc, e) => {
+    const r = f[o]!;
+    const v = (sreg(m, r) - 1) | 0;
+    setReg(m, r, v);
+    if (v !== 0) {
+      e.taken = true;
+      return pc + f[o + 1]!;
+    }
+    return pc + 1;
+  },
+  vsetvl: (m, f, o, pc) => {
+    const want = sreg(m, f[o + 1]!);
+    m.vl = want < 0 ? 0 : want > m.lanes ? m.lanes : want;
+    setReg(m, f[o]!, m.vl);
+    return pc + 1;
+  },
+  'dma.ld': dma(false),
+  'dma.st': dma(true),
+  'mxu.wload': wload,
+  'mxu.mm': mm,
+  'vld.s8': vload('s8'),
+  'vld.s16': vload('s16'),
+  'vld.acc': vload('acc'),
+  'vst.s8': vstore('s8'),
+  'vst.s16': vstore('s16'),
+  'vst.acc': vstore('acc'),
+  vbcast: (m, f, o, pc, e, data) => {
+    const vd = f[o]!, s = sreg(m, f[o + 1]!), L = m.lanes, n = m.vl;
+    e.amount = n;
+    vecOperands(e, vd);
+    if (data) m.vregs.fill(s, vd * L, vd * L + n);
+    return pc + 1;
+  },
+  vadd: vv((a, b) => (a + b) | 0),
+  vsub: vv((a, b) => (a - b) | 0),
+  vmul: vv(Math.imul),
+  vmin: vv(min),
+  vmax: vv(max),
+  vsra: vv((a, b) => a >> (b & 31)),
+  vsll: vv((a, b) => a << (b & 31)),
+  'vadd.vx': vx((a, b) => (a + b) | 0),
+  'vsub.vx': vx((a, b) => (a - b) | 0),
+  'vmul.vx': vx(Math.imul),
+  'vmin.vx': vx(min),
+  'vmax.vx': vx(max),
+  'vsra.vx': vx((a, b) => a >> (b & 31)),
+  'vsll.vx': vx((a, b) => a << (b & 31)),
+  vclamp: (m, f, o, pc, e, data) => {
+    const vd = f[o]!, va = f[o + 1]!, lo = sreg(m, f[o + 2]!), hi = sreg(m, f[o + 3]!);
+    const L = m.lanes, n = m.vl, R = m.vregs;
+    e.amount = n;
+    vecOperands(e, vd, va);
+    if (data) for (let i = 0; i < n; i++) {
+      const v = R[va * L + i]!;
+      R[vd * L + i] = v < lo ? lo : v > hi ? hi : v;
+    }
+    return pc + 1;
+  },
+  'vmulr.vx': vmulrVx,
+  'vmulr.vv': vmulrVv,
+};
+
+/** Semantics indexed by opcode (index 0 and unknown opcodes: undefined). */
+export const SEMANTICS_BY_OPCODE: ReadonlyArray<Semantics | undefined> = (() => {
+  const t: (Semantics | undefined)[] = [];
+  for (const d of ISA) t[d.opcode] = SEMANTICS[d.mnemonic];
+  return t;
+})();

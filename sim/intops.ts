@@ -1,0 +1,97 @@
+// The simulator's audited exact-integer helpers: the VPU's widening multiply with a rounding right
+// shift. A 32x32 product needs 63 bits, more than a double holds, so it is formed exactly as two 32-bit
+// halves from 16-bit partial products (each below 2^47) and rounded on the pair. No BigInt on this path.
+// (kernels/ has its own, independent implementation; the tests hold the two against a BigInt oracle.)
+
+const P32 = 4294967296;
+/** POW2[i] = 2^i for i in 0..64, exact doubles (no ** on the runtime path). */
+const POW2: Float64Array = (() => {
+  const t = new Float64Array(65);
+  t[0] = 1;
+  for (let i = 1; i < 65; i++) t[i] = t[i - 1]! * 2;
+  return t;
+})();
+
+export const RMODE_FLOOR = 0;
+export const RMODE_RNE = 1;
+export const RMODE_RHAZ = 2;
+export const RMODE_TRUNC = 3;
+export const SAT_WRAP32 = 0;
+export const SAT_8 = 1;
+export const SAT_16 = 2;
+export const SAT_32 = 3;
+
+function clampTo(q: number, sat: number): number {
+  if (sat === SAT_8) return q < -128 ? -128 : q > 127 ? 127 : q;
+  if (sat === SAT_16) return q < -32768 ? -32768 : q > 32767 ? 32767 : q;
+  return q < -2147483648 ? -2147483648 : q > 2147483647 ? 2147483647 : q;
+}
+
+/**
+ * sat(round(a * b / 2^shift)) for int32 a, b and shift in 0..127, exact in every rounding mode.
+ * wrap32 keeps the low 32 bits of the rounded quotient (two's complement), like a 64-bit datapath
+ * whose result is truncated to a 32-bit register.
+ */
+export function mulRoundShift(a: number, b: number, shift: number, rmode: number, sat: number): number {
+  // p = a*b = H*2^32 + L exactly, L in [0, 2^32), H an int32.
+  const bh = b >> 16;
+  const bl = b & 0xffff;
+  const t1 = a * bh;
+  const t2 = a * bl;
+  const t1h = Math.floor(t1 / 65536);
+  const s = (t1 - t1h * 65536) * 65536 + t2;
+  const sh = Math.floor(s / P32);
+  const L = s - sh * P32;
+  const H = t1h + sh;
+  const neg = H < 0;
+
+  if (shift === 0) {
+    if (sat === SAT_WRAP32) return L | 0;
+    return clampTo(H * P32 + L, sat); // inexact only beyond 2^53, where it saturates anyway
+  }
+  if (shift >= 64) {
+    // |p| < 2^63, so |p / 2^shift| < 1/2: every mode but floor gives 0; floor gives -1 for p < 0.
+    return rmode === RMODE_FLOOR && neg ? -1 : 0;
+  }
+  let q: number; // floor(p / 2^shift), exact while |q| < 2^53
+  let low: number; // floor(p / 2^shift) mod 2^32 as int32, always exact
+  let above: boolean; // remainder > half
+  let tie: boolean; // remainder == half
+  let zero: boolean; // remainder == 0
+  if (shift <= 32) {
+    const pw = POW2[shift]!;
+    const lq = Math.floor(L / pw);
+    const r = L - lq * pw;
+    q = H * POW2[32 - shift]! + lq;
+    low = ((H << (32 - shift)) + lq) | 0;
+    const half = pw / 2;
+    above = r > half;
+    tie = r === half;
+    zero = r === 0;
+  } else {
+    const pw = POW2[shift - 32]!;
+    q = Math.floor(H / pw);
+    low = q | 0;
+    const hr = H - q * pw; // high part of the remainder, in [0, pw)
+    const halfH = pw / 2; // half = halfH * 2^32
+    above = hr > halfH || (hr === halfH && L > 0);
+    tie = hr === halfH && L === 0;
+    zero = hr === 0 && L === 0;
+  }
+  let inc = 0;
+  switch (rmode) {
+    case RMODE_RNE:
+      inc = above || (tie && (low & 1) === 1) ? 1 : 0;
+      break;
+    case RMODE_RHAZ:
+      inc = above || (tie && !neg) ? 1 : 0;
+      break;
+    case RMODE_TRUNC:
+      inc = neg && !zero ? 1 : 0;
+      break;
+    default:
+      inc = 0;
+  }
+  if (sat === SAT_WRAP32) return (low + inc) | 0;
+  return clampTo(q + inc, sat);
+}

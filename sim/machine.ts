@@ -1,0 +1,103 @@
+// Architectural state of the NPU: DRAM, scratchpad, accumulator memory, scalar and vector registers,
+// the vector length, and the MXU's two weight buffers. Every memory access goes through a bounds check
+// that raises a Fault naming the memory, the range and the size.
+import type { BufferSymbol, MemorySpace } from '../isa/asm.js';
+import type { MachineConfig } from './config.js';
+
+export const SPACE_DRAM = 0;
+export const SPACE_SPAD = 1;
+export const SPACE_ACC = 2;
+export const SPACE_NAMES = ['dram', 'spad', 'acc'] as const;
+
+/** An error inside the simulated machine; the run loop adds pc, instruction, cycle and source line. */
+export class Fault extends Error {
+  override readonly name = 'Fault';
+  readonly kind: string;
+  constructor(kind: string, message: string) {
+    super(message);
+    this.kind = kind;
+  }
+}
+
+export class Machine {
+  readonly cfg: MachineConfig;
+  readonly dram: Uint8Array;
+  readonly spad: Int8Array;
+  readonly acc: Int32Array;
+  readonly sregs = new Int32Array(32);
+  readonly lanes: number;
+  /** 32 vector registers of `lanes` int32 each, one flat array. */
+  readonly vregs: Int32Array;
+  vl: number;
+  /** Two weight buffers, [n][k] with k-stride mxu.rows, as int32 for the MAC loop. */
+  readonly wbuf: [Int32Array, Int32Array];
+  readonly wK: [number, number] = [0, 0];
+  readonly wN: [number, number] = [0, 0];
+  /** Buffer the next mxu.mm reads (the one most recently loaded); -1 before any mxu.wload. */
+  wActive = -1;
+  /** Sizes in each space's own elements (bytes, bytes, words). */
+  readonly sizes: readonly [number, number, number];
+
+  constructor(cfg: MachineConfig) {
+    this.cfg = cfg;
+    this.dram = new Uint8Array(cfg.dram.sizeBytes);
+    this.spad = new Int8Array(cfg.spad.sizeBytes);
+    this.acc = new Int32Array(cfg.acc.sizeBytes / 4);
+    this.lanes = cfg.vpu.lanes;
+    this.vregs = new Int32Array(32 * this.lanes);
+    this.vl = this.lanes;
+    const wsize = cfg.mxu.rows * cfg.mxu.cols;
+    this.wbuf = [new Int32Array(wsize), new Int32Array(wsize)];
+    this.sizes = [this.dram.length, this.spad.length, this.acc.length];
+  }
+
+  /** Fault unless [lo, hi) of a 2-D region (rows of len elements, stride apart) lies in the space. */
+  check2d(space: number, base: number, rows: number, len: number, stride: number): void {
+    if (rows < 0 || len < 0) throw new Fault('bad-operand', `negative ${rows < 0 ? 'row count' : 'length'} (${rows < 0 ? rows : len}) for ${SPACE_NAMES[space]}`);
+    if (rows === 0 || len === 0) return;
+    const last = base + (rows - 1) * stride;
+    const lo = Math.min(base, last);
+    const hi = Math.max(base, last) + len;
+    const size = this.sizes[space]!;
+    if (lo < 0 || hi > size) {
+      const unit = space === SPACE_ACC ? 'words' : 'bytes';
+      throw new Fault(
+        'out-of-bounds',
+        `${SPACE_NAMES[space]} access [${lo}, ${hi}) ${unit} (base ${base}, ${rows} row${rows === 1 ? '' : 's'} of ${len}, stride ${stride}) is outside ${SPACE_NAMES[space]} [0, ${size})`,
+      );
+    }
+  }
+
+  private spaceOf(sym: BufferSymbol): Int8Array | Uint8Array | Int32Array {
+    return sym.space === 'dram' ? this.dram : sym.space === 'spad' ? this.spad : this.acc;
+  }
+
+  /** Host write of typed data into a .buffer (DRAM buffers take raw bytes of the given element type). */
+  writeBuffer(sym: BufferSymbol, data: Int8Array | Int16Array | Int32Array | Uint8Array): void {
+    const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    if (sym.space === 'acc') {
+      if (!(data instanceof Int32Array)) throw new Fault('host', `accumulator buffer '${sym.name}' takes int32 data`);
+      this.assertFits(sym, data.length);
+      this.acc.set(data, sym.address);
+      return;
+    }
+    this.assertFits(sym, bytes.length);
+    const target = this.spaceOf(sym);
+    new Uint8Array(target.buffer, target.byteOffset, target.byteLength).set(bytes, sym.address);
+  }
+
+  private assertFits(sym: BufferSymbol, n: number): void {
+    if (n > sym.size) throw new Fault('host', `buffer '${sym.name}' holds ${sym.size} ${sym.space === 'acc' ? 'words' : 'bytes'}, ${n} given`);
+  }
+
+  readBytes(sym: BufferSymbol, n = sym.size): Uint8Array {
+    this.assertFits(sym, n);
+    if (sym.space === 'acc') return new Uint8Array(this.acc.buffer, sym.address * 4, n * 4).slice();
+    const src = this.spaceOf(sym);
+    return new Uint8Array(src.buffer, src.byteOffset + sym.address, n).slice();
+  }
+}
+
+export function spaceIndex(space: MemorySpace): number {
+  return space === 'dram' ? SPACE_DRAM : space === 'spad' ? SPACE_SPAD : SPACE_ACC;
+}

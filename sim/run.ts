@@ -1,0 +1,206 @@
+// The run loop: decode once, then fetch, execute (sim/exec.ts) and price (sim/timing.ts) each
+// instruction in program order. Faults stop the run with pc, disassembled instruction, cycle and
+// source line. Modes: full (data + timing), timing-only (no data), functional-only (no timing).
+import type { Program } from '../isa/asm.js';
+import { formatInstr } from '../isa/disasm.js';
+import { decode } from '../isa/encoding.js';
+import { BY_OPCODE, UNITS } from '../isa/table.js';
+import type { MachineConfig } from './config.js';
+import { CLASS_INDEX, Effects, SEMANTICS_BY_OPCODE } from './exec.js';
+import { Fault, Machine, SPACE_ACC, SPACE_DRAM } from './machine.js';
+import { STALL_CAUSES, TimingModel, type TimingTotals, type TraceEvent } from './timing.js';
+
+export const FIELD_SLOTS = 8;
+
+/** A program decoded for execution: opcode and up to 8 field values per pc. */
+export interface LoadedProgram {
+  readonly n: number;
+  readonly opc: Uint8Array;
+  readonly fields: Int32Array;
+  readonly decodeErrors: ReadonlyMap<number, string>;
+  readonly source?: Program;
+}
+
+export function loadProgram(words: Uint32Array, source?: Program): LoadedProgram {
+  const n = words.length >> 1;
+  const opc = new Uint8Array(n);
+  const fields = new Int32Array(n * FIELD_SLOTS);
+  const decodeErrors = new Map<number, string>();
+  for (let pc = 0; pc < n; pc++) {
+    try {
+      const d = decode(words[2 * pc]!, words[2 * pc + 1]!);
+      opc[pc] = d.def.opcode;
+      d.values.forEach((v, i) => (fields[pc * FIELD_SLOTS + i] = v));
+    } catch (e) {
+      decodeErrors.set(pc, e instanceof Error ? e.message : String(e));
+    }
+  }
+  return source ? { n, opc, fields, decodeErrors, source } : { n, opc, fields, decodeErrors };
+}
+
+export class SimFault extends Error {
+  override readonly name = 'SimFault';
+  readonly exitCode = 1;
+  readonly kind: string;
+  readonly pc: number;
+  readonly instruction: string;
+  readonly cycle: number;
+  readonly line: number | undefined;
+  constructor(kind: string, detail: string, pc: number, instruction: string, cycle: number, prog: LoadedProgram) {
+    const src = prog.source;
+    const line = src && pc >= 0 && pc < src.lines.length ? src.lines[pc] : undefined;
+    const where = src && line !== undefined ? `${src.file}:${line}: ` : '';
+    const text = src && line !== undefined ? `\n${line} | ${src.sourceLines[line - 1] ?? ''}` : '';
+    super(`${where}fault[${kind}] at pc ${pc}, cycle ${cycle}: ${instruction}: ${detail}${text}`);
+    this.kind = kind;
+    this.pc = pc;
+    this.instruction = instruction;
+    this.cycle = cycle;
+    this.line = line;
+  }
+}
+
+export type SimMode = 'full' | 'timing' | 'functional';
+
+export interface SimOptions {
+  readonly mode?: SimMode;
+  readonly trace?: boolean;
+  /** A machine prepared by the host (inputs written); a fresh one otherwise. */
+  readonly machine?: Machine;
+}
+
+export interface SimStats {
+  cycles: number | null;
+  seconds: number | null;
+  instructions: number;
+  instructions_by_unit: Record<string, number>;
+  instructions_by_mnemonic: Record<string, number>;
+  busy_cycles: Record<string, number> | null;
+  utilization: Record<string, number> | null;
+  stall_cycles: Record<string, number> | null;
+  macs: number;
+  mxu_utilization: number | null;
+  dram_bytes: number;
+  dram_read_bytes: number;
+  dram_write_bytes: number;
+  dram_channel_utilization: number | null;
+  sram_bytes: number;
+  vpu_lane_ops: number;
+  energy_pj: { mac: number; dram: number; sram: number; vpu: number; total: number };
+}
+
+export interface SimResult {
+  readonly machine: Machine;
+  readonly stats: SimStats;
+  readonly timing: TimingModel | undefined;
+  readonly trace: TraceEvent[] | undefined;
+}
+
+export function instrText(prog: LoadedProgram, pc: number): string {
+  if (pc < 0 || pc >= prog.n) return '<no instruction>';
+  const def = BY_OPCODE.get(prog.opc[pc]!);
+  if (!def) return `<undecodable word: ${prog.decodeErrors.get(pc) ?? 'unknown'}>`;
+  const vals = Array.from(prog.fields.subarray(pc * FIELD_SLOTS, pc * FIELD_SLOTS + def.fields.length));
+  return formatInstr(def, vals, pc);
+}
+
+export function simulate(prog: LoadedProgram, cfg: MachineConfig, opts: SimOptions = {}): SimResult {
+  const mode = opts.mode ?? 'full';
+  const m = opts.machine ?? new Machine(cfg);
+  const timing = mode === 'functional' ? undefined : new TimingModel(cfg, prog.n, opts.trace === true);
+  const data = mode !== 'timing';
+  const e = new Effects();
+  const { n, opc, fields } = prog;
+  const maxInstr = cfg.limits.maxInstructions;
+  const maxCycles = cfg.limits.maxCycles;
+  const perOpcode = new Float64Array(256);
+  let macs = 0, dramRead = 0, dramWrite = 0, sramBytes = 0, laneOps = 0, mulLaneOps = 0;
+  let executed = 0;
+  let pc = 0;
+  const fault = (kind: string, detail: string, at: number): SimFault =>
+    new SimFault(kind, detail, at, instrText(prog, at), timing ? timing.now : 0, prog);
+
+  for (;;) {
+    if (pc === n) break; // running off the end is an implicit halt
+    if (pc < 0 || pc > n) throw fault('pc-out-of-range', `jumped to pc ${pc}, outside the program (0..${n})`, pc);
+    const op = opc[pc]!;
+    const sem = SEMANTICS_BY_OPCODE[op];
+    if (!sem) throw fault('bad-encoding', prog.decodeErrors.get(pc) ?? `opcode ${op} has no semantics`, pc);
+    e.reset();
+    const fo = pc * FIELD_SLOTS;
+    let next: number;
+    try {
+      next = sem(m, fields, fo, pc, e, data);
+    } catch (err) {
+      if (err instanceof Fault) throw fault(err.kind, err.message, pc);
+      throw err;
+    }
+    timing?.account(pc, op, fields, fo, e);
+    perOpcode[op] = perOpcode[op]! + 1;
+    executed++;
+    macs += e.macs;
+    if (e.dramBytes > 0) {
+      // The DRAM region is the one in space 0: read by dma.ld, written by dma.st.
+      for (let i = 0; i < e.nRegions; i++) if (e.rSpace[i] === SPACE_DRAM) {
+        if (e.rWrite[i] === 1) dramWrite += e.dramBytes;
+        else dramRead += e.dramBytes;
+      }
+    }
+    for (let i = 0; i < e.nRegions; i++) {
+      const sp = e.rSpace[i]!;
+      if (sp !== SPACE_DRAM) sramBytes += e.rRows[i]! * e.rLen[i]! * (sp === SPACE_ACC ? 4 : 1);
+    }
+    const def = BY_OPCODE.get(op)!;
+    if (def.unit === 'vpu' && def.timing !== 'vpuLoad' && def.timing !== 'vpuStore') {
+      if (CLASS_INDEX[def.timing] === CLASS_INDEX.vpuMul) mulLaneOps += e.amount;
+      else laneOps += e.amount;
+    }
+    if (e.halt) break;
+    if (executed >= maxInstr) throw fault('runaway', `executed ${executed} instructions, the limit (limits.maxInstructions); missing halt or endless loop?`, next);
+    if (timing && timing.now > maxCycles) throw fault('runaway', `passed the cycle budget of ${maxCycles} (limits.maxCycles); missing halt or endless loop?`, next);
+    pc = next;
+  }
+
+  const totals: TimingTotals | undefined = timing?.finish();
+  const cycles = totals ? totals.cycles : null;
+  const byUnit: Record<string, number> = {};
+  const byMnemonic: Record<string, number> = {};
+  for (let op = 0; op < 256; op++) {
+    const c = perOpcode[op]!;
+    if (c === 0) continue;
+    const def = BY_OPCODE.get(op)!;
+    byMnemonic[def.mnemonic] = c;
+    byUnit[def.unit] = (byUnit[def.unit] ?? 0) + c;
+  }
+  const unitRecord = (arr: Float64Array, f: (v: number) => number): Record<string, number> =>
+    Object.fromEntries(UNITS.map((u, i) => [u, f(arr[i]!)]));
+  const en = cfg.energy;
+  const energy = {
+    mac: macs * en.pjPerMac,
+    dram: (dramRead + dramWrite) * en.pjPerDramByte,
+    sram: sramBytes * en.pjPerSramByte,
+    vpu: laneOps * en.pjPerVpuLaneOp + mulLaneOps * en.pjPerVpuMulLaneOp,
+    total: 0,
+  };
+  energy.total = energy.mac + energy.dram + energy.sram + energy.vpu;
+  const stats: SimStats = {
+    cycles,
+    seconds: cycles === null ? null : cycles / (cfg.clockGHz * 1e9),
+    instructions: executed,
+    instructions_by_unit: byUnit,
+    instructions_by_mnemonic: byMnemonic,
+    busy_cycles: totals ? unitRecord(totals.busy, (v) => v) : null,
+    utilization: totals && cycles ? unitRecord(totals.busy, (v) => v / cycles) : null,
+    stall_cycles: totals ? Object.fromEntries(STALL_CAUSES.map((c, i) => [c, totals.stalls[i]!])) : null,
+    macs,
+    mxu_utilization: cycles ? macs / (cycles * cfg.mxu.rows * cfg.mxu.cols) : null,
+    dram_bytes: dramRead + dramWrite,
+    dram_read_bytes: dramRead,
+    dram_write_bytes: dramWrite,
+    dram_channel_utilization: totals && cycles ? totals.dramChannelBusy / cycles : null,
+    sram_bytes: sramBytes,
+    vpu_lane_ops: laneOps + mulLaneOps,
+    energy_pj: energy,
+  };
+  return { machine: m, stats, timing, trace: timing?.trace };
+}

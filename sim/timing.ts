@@ -1,0 +1,354 @@
+// The timing model: a separate service that prices what sim/exec.ts executed. An in-order front end
+// dispatches one instruction per cycle into per-unit queues; units start their queue heads in order
+// as soon as the unit, the operands (hazards on scalar registers, vector registers and memory address
+// ranges, tracked automatically between units) and, for DMA, the shared DRAM channel allow. Every
+// constant it uses comes from the machine config; docs/TIMING.md defines each counter.
+import { BY_OPCODE, ISA, UNITS } from '../isa/table.js';
+import type { MachineConfig } from './config.js';
+import { CLASS_INDEX, CLASS_NAMES, Effects, UNIT_INDEX } from './exec.js';
+import { SPACE_NAMES } from './machine.js';
+
+export const U_SCALAR = UNIT_INDEX.scalar;
+export const U_MXU = UNIT_INDEX.mxu;
+const C = CLASS_INDEX;
+
+/** Why an instruction waited. Front-end causes delay dispatch; queue causes delay the start on its unit. */
+export const STALL_CAUSES = ['queue_full', 'scalar_dependency', 'unit_busy', 'data_dependency', 'dram_channel', 'branch_penalty'] as const;
+export type StallCause = (typeof STALL_CAUSES)[number];
+const S_QUEUE = 0, S_SCALAR = 1, S_UNIT = 2, S_DATA = 3, S_DRAM = 4, S_BRANCH = 5;
+
+/** Per-opcode facts the model needs, derived from the ISA table once. */
+interface OpInfo {
+  unit: number;
+  cls: number;
+  /** Scalar registers read or written at dispatch (field indices). */
+  sregFields: number[];
+}
+const OP_INFO: ReadonlyArray<OpInfo | undefined> = (() => {
+  const t: (OpInfo | undefined)[] = [];
+  for (const d of ISA) {
+    const sregFields: number[] = [];
+    d.fields.forEach((fd, i) => {
+      if (fd.kind === 'sreg') sregFields.push(i);
+    });
+    t[d.opcode] = { unit: UNIT_INDEX[d.unit], cls: CLASS_INDEX[d.timing], sregFields };
+  }
+  return t;
+})();
+
+/** One instruction's schedule (kept only when a trace is requested). */
+export interface TraceEvent {
+  readonly pc: number;
+  readonly unit: number;
+  readonly dispatch: number;
+  readonly start: number;
+  /** The unit (or its port) is free again. */
+  readonly end: number;
+  /** Results visible to other units. */
+  readonly done: number;
+  /** The stall cause that delayed it most, and the pc of the producer it waited for (-1 = none). */
+  readonly cause: number;
+  readonly waitedOn: number;
+}
+
+interface Pending {
+  unit: number;
+  space: number;
+  write: boolean;
+  lo: number;
+  hi: number;
+  base: number;
+  rows: number;
+  len: number;
+  stride: number;
+  until: number;
+  pc: number;
+}
+
+/** Exact overlap of two strided regions when the strides agree and rows do not wrap; else by bounds. */
+function overlaps(p: Pending, base: number, rows: number, len: number, stride: number, lo: number, hi: number): boolean {
+  if (hi <= p.lo || p.hi <= lo) return false;
+  if (rows <= 1 && p.rows <= 1) return true;
+  const s = stride;
+  if (s !== p.stride || s <= 0) return true;
+  const r1 = Math.floor(base / s), c1 = base - r1 * s;
+  const r2 = Math.floor(p.base / s), c2 = p.base - r2 * s;
+  if (c1 + len > s || c2 + p.len > s) return true;
+  const rowsMeet = r1 < r2 + p.rows && r2 < r1 + rows;
+  const colsMeet = c1 < c2 + p.len && c2 < c1 + len;
+  return rowsMeet && colsMeet;
+}
+
+function bounds(base: number, rows: number, len: number, stride: number): [number, number] {
+  if (rows <= 0 || len <= 0) return [base, base];
+  const last = base + (rows - 1) * stride;
+  return [Math.min(base, last), Math.max(base, last) + len];
+}
+
+/** Busy intervals of the DRAM channel, for first-fit reservation by readiness. */
+class Calendar {
+  private starts: number[] = [];
+  private ends: number[] = [];
+  reserve(ready: number, length: number): number {
+    if (length <= 0) return ready;
+    let t = ready;
+    let i = 0;
+    const s = this.starts, e = this.ends;
+    while (i < s.length && e[i]! <= t) i++;
+    while (i < s.length && s[i]! < t + length) {
+      if (e[i]! > t) t = e[i]!;
+      i++;
+    }
+    s.splice(i, 0, t);
+    e.splice(i, 0, t + length);
+    return t;
+  }
+  prune(before: number): void {
+    let k = 0;
+    while (k < this.ends.length && this.ends[k]! <= before) k++;
+    if (k > 0) {
+      this.starts.splice(0, k);
+      this.ends.splice(0, k);
+    }
+  }
+}
+
+export interface TimingTotals {
+  cycles: number;
+  busy: Float64Array;
+  stalls: Float64Array;
+  instructions: Float64Array;
+  dramChannelBusy: number;
+}
+
+export class TimingModel {
+  private readonly cfg: MachineConfig;
+  private feNext = 0;
+  private endCycle = 0;
+  private readonly lastStart = new Float64Array(UNITS.length);
+  /** Port free times: one per unit, plus the MXU weight-load port at index UNITS.length. */
+  private readonly portFree = new Float64Array(UNITS.length + 1);
+  private readonly qRing: Float64Array[];
+  private readonly qCount = new Float64Array(UNITS.length);
+  private readonly sregReady = new Float64Array(32);
+  private readonly vregReady = new Float64Array(32);
+  private readonly vregProducer = new Int32Array(32).fill(-1);
+  private readonly sregProducer = new Int32Array(32).fill(-1);
+  private pending: Pending[] = [];
+  private readonly channel = new Calendar();
+  private readonly wbufReady = new Float64Array(2);
+  private readonly wbufFree = new Float64Array(2);
+  private readonly wbufProducer = new Int32Array(2).fill(-1);
+  private sincePrune = 0;
+  readonly totals: TimingTotals;
+  /** Per-pc stall cycles by cause (pc * causes + cause), for "which instruction waited on what". */
+  readonly pcStalls: Float64Array;
+  /** Per pc: the producer pc it most recently waited for on a data dependency. */
+  readonly pcWaitedOn: Int32Array;
+  readonly trace: TraceEvent[] | undefined;
+  private readonly Q: number;
+  private readonly penalty: number;
+
+  constructor(cfg: MachineConfig, programLength: number, withTrace: boolean) {
+    this.cfg = cfg;
+    this.Q = cfg.frontend.queueDepth;
+    this.penalty = cfg.frontend.takenBranchPenaltyCycles;
+    this.qRing = UNITS.map(() => new Float64Array(this.Q));
+    this.totals = {
+      cycles: 0,
+      busy: new Float64Array(UNITS.length),
+      stalls: new Float64Array(STALL_CAUSES.length),
+      instructions: new Float64Array(UNITS.length),
+      dramChannelBusy: 0,
+    };
+    this.pcStalls = new Float64Array(Math.max(1, programLength) * STALL_CAUSES.length);
+    this.pcWaitedOn = new Int32Array(Math.max(1, programLength)).fill(-1);
+    this.trace = withTrace ? [] : undefined;
+  }
+
+  /** The cycle at which the next instruction could dispatch (for the runaway guard). */
+  get now(): number {
+    return this.feNext;
+  }
+
+  account(pc: number, opcode: number, fields: Int32Array, fo: number, e: Effects): void {
+    const info = OP_INFO[opcode]!;
+    const u = info.unit;
+    const T = this.totals;
+    const stallBase = pc * STALL_CAUSES.length;
+    let waitedOn = -1;
+    let worst = -1;
+    let worstCycles = 0;
+    const charge = (cause: number, cycles: number): void => {
+      if (cycles <= 0) return;
+      T.stalls[cause] = T.stalls[cause]! + cycles;
+      this.pcStalls[stallBase + cause] = this.pcStalls[stallBase + cause]! + cycles;
+      if (cycles > worstCycles) {
+        worstCycles = cycles;
+        worst = cause;
+      }
+    };
+
+    // ---- front end: dispatch ----
+    let d = this.feNext;
+    if (u !== U_SCALAR && this.qCount[u]! >= this.Q) {
+      const slot = this.qRing[u]![this.qCount[u]! % this.Q]!; // start of the instruction Q places earlier
+      if (slot > d) {
+        charge(S_QUEUE, slot - d);
+        d = slot;
+      }
+    }
+    let sregWait = d;
+    let sregFrom = -1;
+    for (const fi of info.sregFields) {
+      const r = fields[fo + fi]!;
+      if (this.sregReady[r]! > sregWait) {
+        sregWait = this.sregReady[r]!;
+        sregFrom = this.sregProducer[r]!;
+      }
+    }
+    if (sregWait > d) {
+      charge(S_SCALAR, sregWait - d);
+      waitedOn = sregFrom;
+      d = sregWait;
+    }
+    const dispatch = d;
+    T.instructions[u] = T.instructions[u]! + 1;
+
+    let start: number, end: number, done: number;
+    if (u === U_SCALAR) {
+      start = dispatch;
+      end = done = dispatch + 1;
+      T.busy[u] = T.busy[u]! + 1;
+      this.feNext = dispatch + 1;
+      if (e.taken && this.penalty > 0) {
+        this.feNext += this.penalty;
+        charge(S_BRANCH, this.penalty);
+      }
+    } else {
+      this.feNext = dispatch + 1;
+      const cls = info.cls;
+      const port = cls === C.mxuWeights ? UNITS.length : u;
+      const ready0 = Math.max(dispatch + 1, this.lastStart[u]!);
+      const unitReady = Math.max(ready0, this.portFree[port]!);
+      charge(S_UNIT, unitReady - ready0);
+
+      // Operands produced by other units.
+      let dep = unitReady;
+      let depFrom = -1;
+      for (let i = 0; i < e.nVregReads; i++) {
+        const v = e.vregReads[i]!;
+        if (this.vregReady[v]! > dep) {
+          dep = this.vregReady[v]!;
+          depFrom = this.vregProducer[v]!;
+        }
+      }
+      if (e.vregWrite >= 0 && this.vregReady[e.vregWrite]! > dep + this.latencyOf(cls) - 1) {
+        // WAW: the new value must land after the old one.
+        dep = this.vregReady[e.vregWrite]! - this.latencyOf(cls) + 1;
+        depFrom = this.vregProducer[e.vregWrite]!;
+      }
+      if (cls === C.mxuStream && this.wbufReady[e.wbuf]! > dep) {
+        dep = this.wbufReady[e.wbuf]!;
+        depFrom = this.wbufProducer[e.wbuf]!;
+      }
+      if (cls === C.mxuWeights && this.wbufFree[e.wbuf]! > dep) dep = this.wbufFree[e.wbuf]!;
+      for (let i = 0; i < e.nRegions; i++) {
+        const space = e.rSpace[i]!, write = e.rWrite[i] === 1;
+        const base = e.rBase[i]!, rows = e.rRows[i]!, len = e.rLen[i]!, stride = e.rStride[i]!;
+        const [lo, hi] = bounds(base, rows, len, stride);
+        if (hi <= lo) continue;
+        for (const p of this.pending) {
+          if (p.unit === u || p.space !== space || (!write && !p.write)) continue;
+          if (p.until > dep && overlaps(p, base, rows, len, stride, lo, hi)) {
+            dep = p.until;
+            depFrom = p.pc;
+          }
+        }
+      }
+      if (dep > unitReady) {
+        charge(S_DATA, dep - unitReady);
+        waitedOn = depFrom;
+      }
+
+      // Occupancy and latency by timing class.
+      let occupancy: number;
+      let latency: number;
+      start = dep;
+      if (cls === C.dma) {
+        const xfer = Math.ceil(e.amount / this.cfg.dram.bytesPerCycle);
+        start = this.channel.reserve(dep, xfer);
+        charge(S_DRAM, start - dep);
+        occupancy = Math.max(1, xfer);
+        latency = xfer === 0 ? occupancy : xfer + this.cfg.dram.latencyCycles;
+        T.dramChannelBusy += xfer;
+      } else if (cls === C.mxuStream) {
+        occupancy = Math.max(1, e.amount);
+        latency = occupancy - 1 + this.cfg.mxu.rows + this.cfg.mxu.cols;
+      } else if (cls === C.mxuWeights) {
+        occupancy = e.amount;
+        latency = occupancy;
+      } else {
+        occupancy = 1;
+        latency = this.latencyOf(cls);
+      }
+      end = start + occupancy;
+      done = start + latency;
+      this.portFree[port] = end;
+      this.lastStart[u] = start;
+      T.busy[u] = T.busy[u]! + (cls === C.mxuWeights ? 0 : occupancy);
+      this.qRing[u]![this.qCount[u]! % this.Q] = start;
+      this.qCount[u] = this.qCount[u]! + 1;
+
+      // Results and reservations other instructions will check.
+      if (e.vregWrite >= 0) {
+        this.vregReady[e.vregWrite] = done;
+        this.vregProducer[e.vregWrite] = pc;
+      }
+      if (e.sregLate >= 0) {
+        this.sregReady[e.sregLate] = done;
+        this.sregProducer[e.sregLate] = pc;
+      }
+      if (cls === C.mxuWeights) {
+        this.wbufReady[e.wbuf] = done;
+        this.wbufProducer[e.wbuf] = pc;
+      } else if (cls === C.mxuStream) {
+        this.wbufFree[e.wbuf] = Math.max(this.wbufFree[e.wbuf]!, end);
+      }
+      for (let i = 0; i < e.nRegions; i++) {
+        const base = e.rBase[i]!, rows = e.rRows[i]!, len = e.rLen[i]!, stride = e.rStride[i]!;
+        const [lo, hi] = bounds(base, rows, len, stride);
+        if (hi <= lo) continue;
+        const write = e.rWrite[i] === 1;
+        this.pending.push({ unit: u, space: e.rSpace[i]!, write, lo, hi, base, rows, len, stride, until: write ? done : end, pc });
+      }
+      if (++this.sincePrune >= 64) this.prune();
+    }
+    if (worst >= 0) this.pcWaitedOn[pc] = waitedOn;
+    if (done > this.endCycle) this.endCycle = done;
+    this.trace?.push({ pc, unit: u, dispatch, start, end, done, cause: worst, waitedOn });
+  }
+
+  private latencyOf(cls: number): number {
+    const v = this.cfg.vpu;
+    if (cls === C.vpuMul) return v.mulLatencyCycles;
+    if (cls === C.vpuLoad) return v.loadLatencyCycles;
+    if (cls === C.vpuAlu) return v.aluLatencyCycles;
+    return 1;
+  }
+
+  private prune(): void {
+    this.sincePrune = 0;
+    const now = this.feNext;
+    this.pending = this.pending.filter((p) => p.until > now);
+    this.channel.prune(now);
+  }
+
+  /** Total cycles: the last result, or the cycle after the final dispatch if that is later. */
+  finish(): TimingTotals {
+    this.totals.cycles = Math.max(this.endCycle, this.feNext);
+    return this.totals;
+  }
+}
+
+export { CLASS_NAMES, SPACE_NAMES, BY_OPCODE };

@@ -1,0 +1,10 @@
+// vitest on a 2-core machine: threads pool, few large test files.
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    pool: 'threads',
+    testTimeout: 60_000,
+  },
+});
