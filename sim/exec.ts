@@ -165,12 +165,13 @@ function dma(store: boolean): Semantics {
     const eb = space === SPACE_ACC ? 4 : 1;
     m.check2d(space, chip, rows, len, chipStride);
     m.check2d(SPACE_DRAM, dram, rows, len * eb, dramStride);
-    const bytes = rows * len * eb;
+    // A DRAM stride of 0 reads one row and replicates it on chip (a broadcast): one row on the channel.
+    const bytes = (dramStride === 0 && rows > 0 ? 1 : rows) * len * eb;
     e.amount = bytes;
     e.dramBytes = bytes;
     e.region(space, !store, chip, rows, len, chipStride);
     e.region(SPACE_DRAM, store, dram, rows, len * eb, dramStride);
-    if (data && bytes > 0) {
+    if (data && rows * len > 0) {
       const D = m.dram;
       if (space === SPACE_SPAD) {
         const S = new Uint8Array(m.spad.buffer, m.spad.byteOffset, m.spad.byteLength);

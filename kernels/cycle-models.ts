@@ -1,0 +1,282 @@
+// Closed-form cycle models of the NPU kernels, from the machine description and the shape alone. They
+// never run the simulator: they price the kernel's schedule (the tiling below, which the program
+// builders in programs/ also follow) with the timing rules of docs/TIMING.md, so that a simulated cycle
+// count that drifts from them points at a bug in one or the other.
+
+/** The machine fields the models read (a structural subset of the simulator's config). */
+export interface ModelMachine {
+  readonly mxu: { readonly rows: number; readonly cols: number };
+  readonly vpu: { readonly lanes: number; readonly mulLatencyCycles: number; readonly loadLatencyCycles: number };
+  readonly dram: { readonly bytesPerCycle: number; readonly latencyCycles: number };
+  readonly spad: { readonly sizeBytes: number };
+  readonly acc: { readonly sizeBytes: number };
+  readonly frontend: { readonly queueDepth: number; readonly takenBranchPenaltyCycles: number };
+}
+
+export class TilingError extends Error {
+  override readonly name = 'TilingError';
+  readonly exitCode = 1;
+}
+
+/** How `linear` is tiled on a machine: x rows in blocks of mt, K in array-row tiles, N in array-column tiles. */
+export interface LinearTiling {
+  readonly M: number;
+  readonly K: number;
+  readonly N: number;
+  /** Rows of x per block (one accumulator tile is mt x cols int32). */
+  readonly mt: number;
+  /** Scratchpad copies of the x block (2 = the next block loads while this one computes). */
+  readonly xBuffers: number;
+  /** Weight-tile slots in the scratchpad ring (each rows x cols bytes). */
+  readonly ringSlots: number;
+  readonly kTiles: number;
+  readonly nTiles: number;
+  readonly mTiles: number;
+  /** Bytes of scratchpad and words of accumulator the plan uses. */
+  readonly spadBytes: number;
+  readonly accWords: number;
+}
+
+export const WEIGHT_RING_SLOTS = 8;
+
+export function linearTiling(M: number, K: number, N: number, mach: ModelMachine): LinearTiling {
+  const R = mach.mxu.rows, C = mach.mxu.cols;
+  const ringBytes = WEIGHT_RING_SLOTS * R * C;
+  const avail = mach.spad.sizeBytes - ringBytes;
+  const accTiles = 2;
+  const maxMtAcc = Math.floor(mach.acc.sizeBytes / 4 / (accTiles * C));
+  let mt: number;
+  let xBuffers: number;
+  if (M * K <= avail && M <= maxMtAcc) {
+    mt = M;
+    xBuffers = 1;
+  } else {
+    xBuffers = 2;
+    mt = Math.min(M, maxMtAcc, Math.floor(avail / (2 * K)));
+    if (mt < 1) {
+      xBuffers = 1;
+      mt = Math.min(M, maxMtAcc, Math.floor(avail / K));
+    }
+  }
+  if (mt < 1) {
+    const need = ringBytes + K;
+    throw new TilingError(
+      `linear ${M}x${K}x${N} does not tile on this machine: scratchpad buffer 'x' needs ${K} bytes for one row of K plus ` +
+        `${ringBytes} bytes for the weight ring 'wring' (${need} bytes), spad holds ${mach.spad.sizeBytes}; accumulator tile needs ` +
+        `${accTiles * C * 4} bytes per row, acc holds ${mach.acc.sizeBytes}`,
+    );
+  }
+  return {
+    M, K, N, mt, xBuffers, ringSlots: WEIGHT_RING_SLOTS,
+    kTiles: Math.ceil(K / R), nTiles: Math.ceil(N / C), mTiles: Math.ceil(M / mt),
+    spadBytes: xBuffers * mt * K + ringBytes,
+    accWords: accTiles * mt * C,
+  };
+}
+
+const xfer = (bytes: number, mach: ModelMachine): number => Math.ceil(bytes / mach.dram.bytesPerCycle);
+
+/** Instructions the builder emits per operation: operand `li`s plus the operation itself. */
+export const LINEAR_OP_INSTRS = { dma: 7, wload: 5, mm: 6 } as const;
+
+export interface LinearModel {
+  readonly cycles: number;
+  readonly macs: number;
+  /** MAC-bound, DRAM-bound and front-end-bound lower bounds, and the roofline (their max). */
+  readonly macBoundCycles: number;
+  readonly dramBoundCycles: number;
+  readonly dramBytes: number;
+  readonly exact: boolean;
+}
+
+/**
+ * Single tile (M <= mt, K <= rows, N <= cols): the exact serial schedule of bias, x and weight loads,
+ * weight preload, one stream and the store. Tiled: per output-column tile, the larger of its MXU stream
+ * time and its DRAM transfer time (loads of that tile plus the previous tile's store), plus the start-up
+ * before the first stream and the drain and store after the last.
+ */
+export function linearModel(M: number, K: number, N: number, mach: ModelMachine): LinearModel {
+  const t = linearTiling(M, K, N, mach);
+  const R = mach.mxu.rows, C = mach.mxu.cols, L = mach.dram.latencyCycles;
+  const macs = M * K * N;
+  // DRAM bytes: x once per row block, weights once per row block, bias row once per (m, n) tile, y once.
+  const dramBytes = M * K + t.mTiles * N * K + t.mTiles * N * 4 + M * N * 4;
+  const macBoundCycles = Math.ceil(macs / (R * C));
+  const dramBoundCycles = Math.ceil(dramBytes / mach.dram.bytesPerCycle);
+  const base = { macs, macBoundCycles, dramBoundCycles, dramBytes };
+
+  if (t.mTiles === 1 && t.kTiles === 1 && t.nTiles === 1) {
+    const op = LINEAR_OP_INSTRS;
+    // Dispatch slots: bias dma, x dma, weight dma, wload, mm, store, halt.
+    const dBias = op.dma - 1, dX = dBias + op.dma, dW = dX + op.dma, dWl = dW + op.wload, dMm = dWl + op.mm, dSt = dMm + op.dma;
+    const bStart = dBias + 1, bEnd = bStart + xfer(N * 4, mach), bDone = bEnd + L;
+    const xStart = Math.max(dX + 1, bEnd), xEnd = xStart + xfer(M * K, mach), xDone = xEnd + L;
+    const wStart = Math.max(dW + 1, xEnd), wEnd = wStart + xfer(N * K, mach), wDone = wEnd + L;
+    const wlDone = Math.max(dWl + 1, wDone) + K;
+    const mmStart = Math.max(dMm + 1, wlDone, xDone, bDone);
+    const mmDone = mmStart + M - 1 + R + C;
+    const stDone = Math.max(dSt + 1, mmDone) + xfer(M * N * 4, mach) + L;
+    return { ...base, cycles: Math.max(stDone, dSt + 2), exact: true };
+  }
+
+  return { ...base, cycles: Math.max(linearPipeline(t, mach), macBoundCycles, dramBoundCycles), exact: false };
+}
+
+/**
+ * Tiled linear: an analytical pipeline over tiles, not instructions. Each tile step is a weight load on
+ * the DRAM channel, a preload on the weight port and a stream on the MXU; x chunks load during the first
+ * output-column tile of a row block, bias rows at each tile start, stores in row pieces during the next
+ * tile. Each operation starts when the front end has issued it (its operand li's plus itself, at most
+ * queueDepth operations ahead of its unit), its unit and the channel are free, and what it needs is done:
+ * weights DRAM latency after their transfer, a ring slot after the preload that used it, an accumulator
+ * tile after its previous store. The channel serves requests in order of readiness (first fit).
+ */
+function linearPipeline(t: LinearTiling, mach: ModelMachine): number {
+  const R = mach.mxu.rows, C = mach.mxu.cols, L = mach.dram.latencyCycles, Q = mach.frontend.queueDepth;
+  const { M, K, N } = t;
+  const busy: Array<[number, number]> = []; // channel intervals, sorted
+  const reserve = (ready: number, len: number): number => {
+    let s = ready;
+    for (const [a, b] of busy) {
+      if (b <= s) continue;
+      if (a >= s + len) break;
+      s = b;
+    }
+    let i = 0;
+    while (i < busy.length && busy[i]![0] < s) i++;
+    busy.splice(i, 0, [s, s + len]);
+    return s;
+  };
+  let fe = 0; // next dispatch cycle
+  const starts = { load: [] as number[], store: [] as number[], mxu: [] as number[] };
+  let lastStart = { load: 0, store: 0, mxu: 0 };
+  const issue = (unit: 'load' | 'store' | 'mxu', lis: number): number => {
+    fe += lis;
+    const q = starts[unit];
+    const d = Math.max(fe, q.length >= Q ? q[q.length - Q]! : 0);
+    fe = d + 1;
+    return d;
+  };
+  const dma = (unit: 'load' | 'store', bytes: number, needs: number): { end: number; done: number } => {
+    const d = issue(unit, LINEAR_OP_INSTRS.dma - 1);
+    const x = xfer(bytes, mach);
+    const s = reserve(Math.max(d + 1, lastStart[unit], needs), x);
+    starts[unit].push(s);
+    lastStart[unit] = s;
+    const end = s + Math.max(1, x);
+    return { end, done: x === 0 ? end : s + x + L };
+  };
+  let streamFree = 0, weightPortFree = 0, lastMm = 0;
+  const wbufFree = [0, 0];
+  let wbuf = 1;
+  const ringFree: number[] = new Array<number>(t.ringSlots).fill(0);
+  const accFree = [0, 0];
+  const xBlockFree = new Array<number>(t.xBuffers).fill(0);
+  let slot = 0, accTile = 0;
+  let pending: Array<{ bytes: number; needs: number; tile: number }> = [];
+  let finish = 0;
+  const flush = (p: { bytes: number; needs: number; tile: number }): void => {
+    const r = dma('store', p.bytes, p.needs);
+    accFree[p.tile] = Math.max(accFree[p.tile]!, r.end);
+    finish = Math.max(finish, r.done);
+  };
+  for (let mi = 0; mi < t.mTiles; mi++) {
+    const mt = Math.min(t.mt, M - mi * t.mt);
+    const xb = mi % t.xBuffers;
+    const xDone: number[] = [];
+    let blockEnd = 0;
+    for (let ni = 0; ni < t.nTiles; ni++) {
+      const nt = Math.min(C, N - ni * C);
+      const bias = dma('load', nt * 4, accFree[accTile]!);
+      let tileDone = 0;
+      for (let ki = 0; ki < t.kTiles; ki++) {
+        const kt = Math.min(R, K - ki * R);
+        if (ni === 0) xDone[ki] = dma('load', mt * kt, xBlockFree[xb]!).done;
+        const p = pending.shift();
+        if (p) flush(p);
+        const w = dma('load', nt * kt, ringFree[slot]!);
+        // Preload into the other weight buffer once the stream that used it has ended.
+        wbuf ^= 1;
+        const dl = issue('mxu', LINEAR_OP_INSTRS.wload - 1);
+        const wlStart = Math.max(dl + 1, lastStart.mxu, weightPortFree, w.done, wbufFree[wbuf]!);
+        starts.mxu.push(wlStart);
+        lastStart.mxu = wlStart;
+        weightPortFree = wlStart + kt;
+        ringFree[slot] = weightPortFree;
+        slot = (slot + 1) % t.ringSlots;
+        const dm = issue('mxu', LINEAR_OP_INSTRS.mm - 1);
+        const mmStart = Math.max(dm + 1, lastStart.mxu, streamFree, weightPortFree, xDone[ki]!, bias.done);
+        starts.mxu.push(mmStart);
+        lastStart.mxu = mmStart;
+        streamFree = mmStart + mt;
+        wbufFree[wbuf] = streamFree;
+        lastMm = mmStart + mt - 1 + R + C;
+        tileDone = lastMm;
+        blockEnd = streamFree;
+      }
+      for (const p of pending) flush(p);
+      const rows = Math.ceil(mt / t.kTiles);
+      pending = [];
+      for (let r0 = 0; r0 < mt; r0 += rows) pending.push({ bytes: Math.min(rows, mt - r0) * nt * 4, needs: tileDone, tile: accTile });
+      accTile ^= 1;
+    }
+    xBlockFree[xb] = blockEnd;
+  }
+  for (const p of pending) flush(p);
+  return Math.max(finish, lastMm, fe + 1);
+}
+
+/** Requantization on the VPU: the loop of programs/requant.s, `lanes` elements per iteration. */
+export interface RequantModel {
+  readonly cycles: number;
+  readonly exact: boolean;
+}
+
+/** Elements per requant chunk: a multiple of the lane count that fits two buffers in acc and spad. */
+export function requantChunk(n: number, bits: 8 | 16, mach: ModelMachine): number {
+  const L = mach.vpu.lanes;
+  const byAcc = Math.floor(mach.acc.sizeBytes / 4 / 2);
+  const bySpad = Math.floor(mach.spad.sizeBytes / (bits / 8) / 2);
+  const cap = Math.min(byAcc, bySpad, 4096);
+  const chunk = Math.max(L, Math.floor(cap / L) * L);
+  return Math.min(chunk, Math.ceil(n / L) * L);
+}
+
+/**
+ * Requant cycles. One vector iteration is a dependent chain vld -> vmulr -> vst on the in-order VPU,
+ * so the VPU starts a new iteration every loadLatency + mulLatency + 1 cycles, unless the front end
+ * (4 instructions plus the taken-branch bubble) is slower. Chunks overlap their DMA with the VPU work of
+ * the previous chunk; the model charges the larger of the two per chunk.
+ */
+export function requantModel(n: number, bits: 8 | 16, mach: ModelMachine): RequantModel {
+  const L = mach.vpu.lanes, ld = mach.vpu.loadLatencyCycles, mul = mach.vpu.mulLatencyCycles;
+  const lat = mach.dram.latencyCycles, pen = mach.frontend.takenBranchPenaltyCycles;
+  const chunk = requantChunk(n, bits, mach);
+  const chunks = Math.ceil(n / chunk);
+  const period = Math.max(4 + pen, ld + mul + 1);
+  const vpuCycles = (cn: number): number => {
+    const full = Math.floor(cn / L), tail = cn - full * L;
+    // Full vectors: the last iteration's branch falls through (no bubble); the tail is one more chain.
+    return full * period + (tail > 0 ? ld + mul + 1 : 0);
+  };
+  const inC = (cn: number): number => xfer(cn * 4, mach);
+  const outC = (cn: number): number => xfer(cn * (bits / 8), mach);
+  const size = (c: number): number => (c < 0 || c >= chunks ? 0 : Math.min(chunk, n - c * chunk));
+  let t = 2 + 7 + inC(size(0)) + lat; // multiplier/shift li, first load, its latency
+  for (let c = 0; c < chunks; c++) {
+    // While the VPU works on chunk c the channel loads chunk c+1 and stores chunk c-1.
+    const dma = inC(size(c + 1)) + outC(size(c - 1));
+    t += Math.max(vpuCycles(size(c)) + (c > 0 ? REQUANT_CHUNK_SWITCH_CYCLES : 0), dma);
+  }
+  const last = n - (chunks - 1) * chunk;
+  t += outC(last) + lat;
+  return { cycles: t, exact: chunks === 1 };
+}
+
+/**
+ * Front-end cycles at a chunk boundary that the VPU queue cannot hide when the VPU is the bottleneck:
+ * the loop exit, the store and next-load operand li's and the loop set-up (19 instructions) minus what
+ * the queued vector instructions cover. Fitted once against the simulator on `server` (the only preset
+ * where requant is VPU-bound) and checked there by the tests.
+ */
+export const REQUANT_CHUNK_SWITCH_CYCLES = 17;

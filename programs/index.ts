@@ -1,0 +1,72 @@
+// Runs the kernel programs on the simulator: build the program for the shape and machine, assemble it,
+// place the inputs in its DRAM buffers, simulate, read the outputs back, and put the closed-form model
+// beside the simulated cycles.
+import { assemble, type Program } from '../isa/asm.js';
+import { linearModel, requantModel, type LinearModel, type RequantModel } from '../kernels/cycle-models.js';
+import type { MachineConfig } from '../sim/config.js';
+import { Machine } from '../sim/machine.js';
+import { loadProgram, simulate, type SimMode, type SimResult } from '../sim/run.js';
+import { buildLinear, type BuiltProgram } from './linear.js';
+import { buildRequant } from './requant.js';
+
+export { buildLinear, buildRequant };
+
+export interface KernelRun<M> {
+  readonly y: Int32Array;
+  readonly sim: SimResult;
+  readonly model: M;
+  readonly program: Program;
+}
+
+export interface RunOptions {
+  readonly mode?: SimMode;
+  readonly trace?: boolean;
+}
+
+export function assembleBuilt(built: BuiltProgram, cfg: MachineConfig): Program {
+  return assemble(built.source, {
+    file: built.file,
+    capacity: { dram: cfg.dram.sizeBytes, spad: cfg.spad.sizeBytes, acc: cfg.acc.sizeBytes / 4 },
+  });
+}
+
+function buffer(prog: Program, name: string) {
+  const b = prog.buffers.get(name);
+  if (!b) throw new Error(`program ${prog.file} has no buffer '${name}'`);
+  return b;
+}
+
+function run(prog: Program, cfg: MachineConfig, inputs: Record<string, Int8Array | Int32Array>, opts: RunOptions): SimResult {
+  const m = new Machine(cfg);
+  for (const [name, data] of Object.entries(inputs)) m.writeBuffer(buffer(prog, name), data);
+  return simulate(loadProgram(prog.words, prog), cfg, { machine: m, mode: opts.mode ?? 'full', trace: opts.trace ?? false });
+}
+
+export function runLinearSim(
+  x: Int8Array, w: Int8Array, bias: Int32Array, M: number, K: number, N: number, cfg: MachineConfig, opts: RunOptions = {},
+): KernelRun<LinearModel> {
+  const program = assembleBuilt(buildLinear(M, K, N, cfg), cfg);
+  const sim = run(program, cfg, { x, w, bias }, opts);
+  const bytes = sim.machine.readBytes(buffer(program, 'y'), M * N * 4);
+  const y = new Int32Array(bytes.buffer, bytes.byteOffset, M * N);
+  return { y, sim, model: linearModel(M, K, N, cfg), program };
+}
+
+export function runRequantSim(
+  x: Int32Array, multiplier: number, shift: number, bits: 8 | 16, cfg: MachineConfig, opts: RunOptions = {},
+): KernelRun<RequantModel> {
+  // m = 2^31 (possible from frexp31) is m = 2^30 with one bit less of shift: the same rational.
+  let m = multiplier, e = shift;
+  if (m === 2 ** 31) {
+    if (e === 0) throw new RangeError('multiplier 2^31 with shift 0 has no int32 form on the VPU');
+    m = 2 ** 30;
+    e -= 1;
+  }
+  const program = assembleBuilt(buildRequant(x.length, m, e, bits, cfg), cfg);
+  const sim = run(program, cfg, { x }, opts);
+  const bytes = sim.machine.readBytes(buffer(program, 'y'), x.length * (bits / 8));
+  const y = new Int32Array(x.length);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  for (let i = 0; i < x.length; i++) y[i] = bits === 8 ? view.getInt8(i) : view.getInt16(2 * i, true);
+  return { y, sim, model: requantModel(x.length, bits, cfg), program };
+}

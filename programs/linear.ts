@@ -1,0 +1,89 @@
+// Program builder for `linear`: y[M,N] = x[M,K] . W[N,K]^T + bias[N] in int32, tiled for the machine's
+// MXU and memories (kernels/cycle-models.ts owns the tiling, which its cycle model prices). The output is
+// readable straight-line assembly: one commented block per tile. Software pipelining comes from the
+// hardware: the front end runs ahead into the unit queues, so weight loads for later tiles overlap the
+// current stream, and the automatic hazard tracking keeps every overlap correct.
+import { linearTiling, type LinearTiling, type ModelMachine } from '../kernels/cycle-models.js';
+
+export interface BuiltProgram {
+  readonly source: string;
+  readonly file: string;
+}
+
+class Emitter {
+  readonly lines: string[] = [];
+  comment(text: string): void {
+    this.lines.push(`; ${text}`);
+  }
+  raw(text: string): void {
+    this.lines.push(text);
+  }
+  /** An operation with its register operands loaded by `li` just before (fixed count per operation). */
+  op(mnemonic: string, prefix: readonly string[], regs: ReadonlyArray<readonly [string, string | number]>, suffix: readonly string[] = []): void {
+    for (const [r, v] of regs) this.lines.push(`    li   ${r}, ${v}`);
+    this.lines.push(`    ${mnemonic} ${[...prefix, ...regs.map(([r]) => r), ...suffix].join(', ')}`);
+  }
+}
+
+export function buildLinear(M: number, K: number, N: number, mach: ModelMachine): BuiltProgram & { tiling: LinearTiling } {
+  const t = linearTiling(M, K, N, mach);
+  const R = mach.mxu.rows, C = mach.mxu.cols;
+  const e = new Emitter();
+  e.comment(`linear: y[${M},${N}] (int32) = x[${M},${K}] (int8) . W[${N},${K}]^T (int8) + bias[${N}] (int32)`);
+  e.comment(`machine: ${R}x${C} MXU; tiles: x rows ${t.mt} (x${t.mTiles}), K ${R} (x${t.kTiles}), N ${C} (x${t.nTiles})`);
+  e.comment('registers: r1..r6 DMA operands (chip, dram, rows, len, chip stride, dram stride);');
+  e.comment('           r7..r10 weight preload (addr, stride, k, n); r11..r15 stream (acc, x, rows, acc stride, x stride)');
+  e.raw(`.buffer x,     dram, ${M * K}`);
+  e.raw(`.buffer w,     dram, ${N * K}`);
+  e.raw(`.buffer bias,  dram, ${N * 4}`);
+  e.raw(`.buffer y,     dram, ${M * N * 4}`);
+  e.raw(`.buffer xs,    spad, ${t.xBuffers * t.mt * K}     ; x row block(s), [mt][K]`);
+  e.raw(`.buffer wring, spad, ${t.ringSlots * R * C}     ; ${t.ringSlots} weight slots of [${C}][${R}]`);
+  e.raw(`.buffer yacc,  acc,  ${2 * t.mt * C}     ; two accumulator tiles of [${t.mt}][${C}]`);
+  let slot = 0;
+  let accTile = 0;
+  // The store of a finished tile is split into row pieces issued between the next tile's weight loads,
+  // so that one long transfer never holds the DRAM channel while the MXU waits for weights.
+  let pendingStores: string[][] = [];
+  const storeOps = (acc: string, m0: number, mt: number, n0: number, nt: number, pieces: number): string[][] => {
+    const rows = Math.ceil(mt / pieces);
+    const out: string[][] = [];
+    for (let r0 = 0; r0 < mt; r0 += rows) {
+      const rn = Math.min(rows, mt - r0);
+      const sub = new Emitter();
+      sub.comment(`store rows ${m0 + r0}..${m0 + r0 + rn - 1}, columns ${n0}..${n0 + nt - 1}`);
+      sub.op('dma.st', ['acc'], [['r1', `${acc} + ${r0 * C}`], ['r2', `y + ${((m0 + r0) * N + n0) * 4}`], ['r3', rn], ['r4', nt], ['r5', C], ['r6', N * 4]]);
+      out.push(sub.lines);
+    }
+    return out;
+  };
+  for (let mi = 0; mi < t.mTiles; mi++) {
+    const m0 = mi * t.mt, mt = Math.min(t.mt, M - m0);
+    const xb = `xs + ${(mi % t.xBuffers) * t.mt * K}`;
+    for (let ni = 0; ni < t.nTiles; ni++) {
+      const n0 = ni * C, nt = Math.min(C, N - n0);
+      const acc = `yacc + ${accTile * t.mt * C}`;
+      e.comment(`---- output tile rows ${m0}..${m0 + mt - 1}, columns ${n0}..${n0 + nt - 1} ----`);
+      e.op('dma.ld', ['acc'], [['r1', acc], ['r2', `bias + ${n0 * 4}`], ['r3', mt], ['r4', nt], ['r5', C], ['r6', 0]]);
+      for (let ki = 0; ki < t.kTiles; ki++) {
+        const k0 = ki * R, kt = Math.min(R, K - k0);
+        if (ni === 0) {
+          e.op('dma.ld', ['spad'], [['r1', `${xb} + ${k0}`], ['r2', `x + ${m0 * K + k0}`], ['r3', mt], ['r4', kt], ['r5', K], ['r6', K]]);
+        }
+        const piece = pendingStores.shift();
+        if (piece) e.lines.push(...piece);
+        const ws = `wring + ${slot * R * C}`;
+        slot = (slot + 1) % t.ringSlots;
+        e.op('dma.ld', ['spad'], [['r1', ws], ['r2', `w + ${n0 * K + k0}`], ['r3', nt], ['r4', kt], ['r5', R], ['r6', K]]);
+        e.op('mxu.wload', [], [['r7', ws], ['r8', R], ['r9', kt], ['r10', nt]]);
+        e.op('mxu.mm', [], [['r11', acc], ['r12', `${xb} + ${k0}`], ['r13', mt], ['r14', C], ['r15', K]], ['acc']);
+      }
+      for (const piece of pendingStores) e.lines.push(...piece);
+      pendingStores = storeOps(acc, m0, mt, n0, nt, t.kTiles);
+      accTile ^= 1;
+    }
+  }
+  for (const piece of pendingStores) e.lines.push(...piece);
+  e.raw('    halt');
+  return { source: e.lines.join('\n') + '\n', file: `linear_${M}x${K}x${N}.s`, tiling: t };
+}
