@@ -1,0 +1,100 @@
+// Case files for `intnpu kernel`: zod schemas for the simulator-engine kernels (linear, requant with
+// multiplier and shift given). Tensors may be flat (with shape fields) or nested arrays.
+import { z } from 'zod';
+import { UsageError } from './common.js';
+
+const intArray = z.array(z.union([z.number().int(), z.array(z.unknown())]));
+
+function flatten(v: unknown, where: string): number[] {
+  const out: number[] = [];
+  const walk = (x: unknown, path: string): void => {
+    if (Array.isArray(x)) x.forEach((y, i) => walk(y, `${path}[${i}]`));
+    else if (typeof x === 'number' && Number.isInteger(x)) out.push(x);
+    else throw new UsageError(`${where}: ${path} is not an integer (${JSON.stringify(x)})`);
+  };
+  walk(v, '');
+  return out;
+}
+
+function nestedShape(v: unknown): number[] {
+  const shape: number[] = [];
+  let x: unknown = v;
+  while (Array.isArray(x)) {
+    shape.push(x.length);
+    x = x[0];
+  }
+  return shape;
+}
+
+export function parseCase<T extends z.ZodType>(schema: T, input: unknown, where: string): z.infer<T> {
+  const r = schema.safeParse(input);
+  if (!r.success) throw new UsageError(`${where}: invalid case\n${z.prettifyError(r.error)}`);
+  return r.data;
+}
+
+const inRange = (vals: number[], lo: number, hi: number, field: string, where: string): void => {
+  const i = vals.findIndex((v) => v < lo || v > hi);
+  if (i >= 0) throw new UsageError(`${where}: ${field}[${i}] = ${vals[i]} is outside ${lo}..${hi}`);
+};
+
+export const LinearCaseSchema = z.object({
+  x_int: intArray,
+  weight_int: intArray,
+  bias_int: intArray,
+  M: z.number().int().positive().optional(),
+  K: z.number().int().positive().optional(),
+  N: z.number().int().positive().optional(),
+  shape: z.array(z.number().int().positive()).length(3).optional().describe('[M, K, N]'),
+});
+
+export interface LinearCase {
+  x: Int8Array;
+  w: Int8Array;
+  bias: Int32Array;
+  M: number;
+  K: number;
+  N: number;
+}
+
+export function linearCase(input: unknown, where: string): LinearCase {
+  const c = parseCase(LinearCaseSchema, input, where);
+  const xs = nestedShape(c.x_int), ws = nestedShape(c.weight_int);
+  const M = c.M ?? c.shape?.[0] ?? (xs.length === 2 ? xs[0] : undefined);
+  const K = c.K ?? c.shape?.[1] ?? (xs.length === 2 ? xs[1] : ws.length === 2 ? ws[1] : undefined);
+  const N = c.N ?? c.shape?.[2] ?? (ws.length === 2 ? ws[0] : c.bias_int.length);
+  if (M === undefined || K === undefined || N === undefined) {
+    throw new UsageError(`${where}: give M, K, N (or shape [M,K,N], or x_int as nested [M][K] arrays)`);
+  }
+  const x = flatten(c.x_int, `${where}: x_int`), w = flatten(c.weight_int, `${where}: weight_int`), b = flatten(c.bias_int, `${where}: bias_int`);
+  if (x.length !== M * K) throw new UsageError(`${where}: x_int has ${x.length} elements, M*K = ${M}*${K} = ${M * K}`);
+  if (w.length !== N * K) throw new UsageError(`${where}: weight_int has ${w.length} elements, N*K = ${N}*${K} = ${N * K}`);
+  if (b.length !== N) throw new UsageError(`${where}: bias_int has ${b.length} elements, N = ${N}`);
+  inRange(x, -128, 127, 'x_int', where);
+  inRange(w, -128, 127, 'weight_int', where);
+  inRange(b, -(2 ** 31), 2 ** 31 - 1, 'bias_int', where);
+  return { x: Int8Array.from(x), w: Int8Array.from(w), bias: Int32Array.from(b), M, K, N };
+}
+
+export const RequantCaseSchema = z.object({
+  x_int: intArray,
+  multiplier: z.number().int().min(-(2 ** 31)).max(2 ** 31).describe('m of y = rne(x * m / 2^shift); |m| <= 2^31'),
+  shift: z.number().int().min(0).max(127),
+  bits: z.union([z.literal(8), z.literal(16)]),
+  shape: z.array(z.number().int().nonnegative()).optional(),
+});
+
+export interface RequantCase {
+  x: Int32Array;
+  multiplier: number;
+  shift: number;
+  bits: 8 | 16;
+  shape: number[];
+}
+
+export function requantCase(input: unknown, where: string): RequantCase {
+  const c = parseCase(RequantCaseSchema, input, where);
+  const x = flatten(c.x_int, `${where}: x_int`);
+  inRange(x, -(2 ** 31), 2 ** 31 - 1, 'x_int', where);
+  const shape = c.shape ?? nestedShape(c.x_int);
+  return { x: Int32Array.from(x), multiplier: c.multiplier, shift: c.shift, bits: c.bits, shape };
+}

@@ -1,0 +1,102 @@
+// `intnpu run <file.s|file.bin>`: run a program on a machine; load buffers from tensor files, dump
+// buffers, print stats and stall hotspots (or JSON), write a Chrome trace.
+import { readFileSync, writeFileSync } from 'node:fs';
+import type { CommandModule } from 'yargs';
+import { assemble, type Program } from '../../../isa/asm.js';
+import { bytesToWords } from '../../../isa/encoding.js';
+import { loadMachine } from '../../config.js';
+import { Machine } from '../../machine.js';
+import { formatHotspots, formatStats, hotspots } from '../../report.js';
+import { loadProgram, simulate, type SimMode } from '../../run.js';
+import { chromeTrace } from '../../trace.js';
+import { handler, printJson, readJson, readText, UsageError } from '../common.js';
+
+export function parseParams(list: readonly string[] | undefined): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const p of list ?? []) {
+    const m = /^([A-Za-z_.$][\w.$]*)=(-?(?:0x[0-9a-fA-F]+|\d+))$/.exec(p);
+    if (!m) throw new UsageError(`--param ${p}: expected NAME=integer`);
+    out[m[1]!] = Number(m[2]);
+  }
+  return out;
+}
+
+interface Args {
+  file: string;
+  machine: string;
+  param?: string[] | undefined;
+  set?: string[] | undefined;
+  dump?: string[] | undefined;
+  mode: string;
+  json?: boolean | undefined;
+  trace?: string | undefined;
+}
+
+const DTYPES = { int8: Int8Array, int16: Int16Array, int32: Int32Array } as const;
+
+export const runCommand: CommandModule<object, Args> = {
+  command: 'run <file>',
+  describe: 'Run a program (.s or .bin) on a machine and report cycles, utilization and stalls',
+  builder: (y) =>
+    y
+      .positional('file', { type: 'string', demandOption: true })
+      .option('machine', { alias: 'm', type: 'string', default: 'edge', describe: 'preset or JSON file' })
+      .option('param', { type: 'string', array: true, describe: 'NAME=value for a .param' })
+      .option('set', { type: 'string', array: true, describe: 'BUFFER=tensor.json: fill a buffer ({"dtype":"int8|int16|int32","data":[...]})' })
+      .option('dump', { type: 'string', array: true, describe: 'BUFFER[:int8|int16|int32]: print a buffer after the run' })
+      .option('mode', { type: 'string', choices: ['full', 'timing', 'functional'], default: 'full' })
+      .option('json', { type: 'boolean' })
+      .option('trace', { type: 'string', describe: 'write a Chrome trace-event JSON here (open in Perfetto)' }),
+  handler: handler((a: Args) => {
+    const cfg = loadMachine(a.machine);
+    let prog: Program | undefined;
+    let words: Uint32Array;
+    if (a.file.endsWith('.bin')) {
+      words = bytesToWords(readFileSync(a.file));
+    } else {
+      prog = assemble(readText(a.file), {
+        file: a.file,
+        params: parseParams(a.param),
+        capacity: { dram: cfg.dram.sizeBytes, spad: cfg.spad.sizeBytes, acc: cfg.acc.sizeBytes / 4 },
+      });
+      words = prog.words;
+    }
+    const m = new Machine(cfg);
+    const buf = (name: string) => {
+      const b = prog?.buffers.get(name);
+      if (!b) throw new UsageError(`no buffer '${name}' in ${a.file}${prog ? ` (buffers: ${[...prog.buffers.keys()].join(', ') || 'none'})` : ' (a .bin has no symbols)'}`);
+      return b;
+    };
+    for (const s of a.set ?? []) {
+      const [name, path] = s.split('=');
+      if (!name || !path) throw new UsageError(`--set ${s}: expected BUFFER=file.json`);
+      const t = readJson(path) as { dtype?: unknown; data?: unknown };
+      const dtype = typeof t.dtype === 'string' && t.dtype in DTYPES ? (t.dtype as keyof typeof DTYPES) : 'int8';
+      if (!Array.isArray(t.data) || !t.data.every((v) => Number.isInteger(v))) throw new UsageError(`${path}: "data" must be an array of integers`);
+      m.writeBuffer(buf(name), DTYPES[dtype].from(t.data as number[]));
+    }
+    const loaded = loadProgram(words, prog);
+    const res = simulate(loaded, cfg, { machine: m, mode: a.mode as SimMode, trace: a.trace !== undefined });
+    const dumps: Record<string, number[]> = {};
+    for (const d of a.dump ?? []) {
+      const [name, type] = d.split(':');
+      const b = buf(name!);
+      const dtype = (type ?? (b.space === 'acc' ? 'int32' : 'int8')) as keyof typeof DTYPES;
+      if (!(dtype in DTYPES)) throw new UsageError(`--dump ${d}: type must be int8, int16 or int32`);
+      const bytes = m.readBytes(b);
+      const T = DTYPES[dtype];
+      dumps[name!] = Array.from(new T(bytes.buffer as ArrayBuffer, bytes.byteOffset, Math.floor(bytes.byteLength / T.BYTES_PER_ELEMENT)));
+    }
+    if (a.trace && res.trace) writeFileSync(a.trace, JSON.stringify(chromeTrace(res.trace, loaded, cfg)));
+    const hs = hotspots(res, loaded);
+    if (a.json) {
+      printJson({ program: a.file, cycles: res.stats.cycles, stats: res.stats, hotspots: hs, buffers: dumps, machine: cfg });
+    } else {
+      process.stdout.write(formatStats(res, cfg) + '\n');
+      const h = formatHotspots(hs);
+      if (h) process.stdout.write(h + '\n');
+      for (const [k, v] of Object.entries(dumps)) process.stdout.write(`${k}: ${JSON.stringify(v)}\n`);
+      if (a.trace) process.stdout.write(`trace written to ${a.trace}\n`);
+    }
+  }),
+};

@@ -1,0 +1,28 @@
+#!/usr/bin/env node
+// The `intnpu` command line: yargs with one module per command (ESM yargs 18 has no commandDir).
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { asmCommand } from './commands/asm.js';
+import { demoCommand } from './commands/demo.js';
+import { disasmCommand } from './commands/disasm.js';
+import { kernelCommand } from './commands/kernel.js';
+import { machineCommand } from './commands/machine.js';
+import { runCommand } from './commands/run.js';
+
+await yargs(hideBin(process.argv))
+  .scriptName('intnpu')
+  .command(demoCommand)
+  .command(asmCommand)
+  .command(disasmCommand)
+  .command(runCommand)
+  .command(kernelCommand)
+  .command(machineCommand)
+  .strict()
+  .demandCommand(0)
+  .help()
+  .fail((msg, err) => {
+    if (err) throw err;
+    process.stderr.write(`intnpu: ${msg}\nRun 'intnpu --help' for usage.\n`);
+    process.exit(1);
+  })
+  .parseAsync();
