@@ -149,6 +149,13 @@ export function loadMachine(spec: string = 'edge'): MachineConfig {
   return parseMachine(json, spec);
 }
 
-export function machineJsonSchema(): unknown {
-  return z.toJSONSchema(MachineSchema, { io: 'input' });
+/** JSON Schema of machine files: the schema's input form plus the optional `preset` base. */
+export function machineJsonSchema(): Record<string, unknown> {
+  const schema = z.toJSONSchema(MachineSchema, { io: 'input' }) as Record<string, unknown> & { properties?: Record<string, unknown> };
+  schema['title'] = 'intnpu machine';
+  schema.properties = {
+    preset: { type: 'string', enum: Object.keys(PRESETS), description: 'Preset whose values the other fields override (default edge).' },
+    ...schema.properties,
+  };
+  return schema;
 }

@@ -5,7 +5,7 @@
 // MACs, lane arithmetic and copies.
 import { ISA, UNITS, TIMING_CLASSES, type TimingClass } from '../isa/table.js';
 import { Fault, Machine, SPACE_ACC, SPACE_DRAM, SPACE_SPAD } from './machine.js';
-import { mulRoundShift } from './intops.js';
+import { mulRoundShift, PACK, unpackHigh } from './intops.js';
 
 export const UNIT_INDEX: Readonly<Record<(typeof UNITS)[number], number>> = Object.fromEntries(UNITS.map((u, i) => [u, i])) as Record<(typeof UNITS)[number], number>;
 export const CLASS_NAMES = Object.keys(TIMING_CLASSES) as TimingClass[];
@@ -203,10 +203,11 @@ const wload: Semantics = (m, f, o, pc, e, data) => {
   m.check2d(SPACE_SPAD, addr, n, k, stride);
   const buf = m.wActive === 0 ? 1 : 0;
   if (data) {
-    const W = m.wbuf[buf], S = m.spad;
-    for (let j = 0; j < n; j++) {
-      const src = addr + j * stride, dst = j * R;
-      for (let kk = 0; kk < k; kk++) W[dst + kk] = S[src + kk]!;
+    // Packed pairs for the MAC loop: P[q][kk] = W[2q][kk] + W[2q+1][kk] * 2^26 (see matmulTile).
+    const P = m.wbuf[buf], S = m.spad;
+    for (let j = 0; j < n; j += 2) {
+      const src0 = addr + j * stride, src1 = src0 + stride, dst = (j >> 1) * R;
+      for (let kk = 0; kk < k; kk++) P[dst + kk] = S[src0 + kk]! + (j + 1 < n ? S[src1 + kk]! * PACK : 0);
     }
   }
   m.wK[buf] = k;
@@ -236,12 +237,15 @@ const mm: Semantics = (m, f, o, pc, e, data) => {
 };
 
 /**
- * acc[r][j] (+)= sum_kk x[r][kk] * W[j][kk]. PERF: register-blocked 4 rows x 2 columns, with the
- * input rows copied to int32 once per tile; this is the simulator's hot loop.
+ * acc[r][j] (+)= sum_kk x[r][kk] * W[j][kk], exactly. PERF: two output columns share one double
+ * multiply: the weight buffer holds w[j] + w[j+1] * 2^26 per k (packed at mxu.wload), so one
+ * x * packed product accumulates both dot products; each stays below 2^24 in magnitude (k <= 1024,
+ * |x*w| <= 2^14), so they separate exactly (unpackPair in sim/intops.ts). Register-blocked 4 rows x 2
+ * packed pairs (4 columns): 6 loads per 16 MACs.
  */
 export function matmulTile(
   S: Int8Array, x: number, xStride: number, rows: number,
-  W: Int32Array, wStride: number, k: number, n: number,
+  P: Float64Array, pStride: number, k: number, n: number,
   A: Int32Array, accAddr: number, accStride: number, accumulate: boolean,
 ): void {
   const X = tileScratch(rows * k);
@@ -249,61 +253,59 @@ export function matmulTile(
     const src = x + r * xStride, dst = r * k;
     for (let kk = 0; kk < k; kk++) X[dst + kk] = S[src + kk]!;
   }
+  const pairs = (n + 1) >> 1;
+  const put = (addr: number, j: number, s: number): void => {
+    const hi = unpackHigh(s);
+    const lo = s - hi * PACK;
+    A[addr + j] = accumulate ? (A[addr + j]! + lo) | 0 : lo;
+    if (j + 1 < n) A[addr + j + 1] = accumulate ? (A[addr + j + 1]! + hi) | 0 : hi;
+  };
   let r = 0;
   for (; r + 4 <= rows; r += 4) {
     const x0 = r * k, x1 = x0 + k, x2 = x1 + k, x3 = x2 + k;
     const a0 = accAddr + r * accStride, a1 = a0 + accStride, a2 = a1 + accStride, a3 = a2 + accStride;
-    let j = 0;
-    for (; j + 2 <= n; j += 2) {
-      const w0 = j * wStride, w1 = w0 + wStride;
+    let q = 0;
+    for (; q + 2 <= pairs; q += 2) {
+      const p0 = q * pStride, p1 = p0 + pStride;
       let s00 = 0, s01 = 0, s10 = 0, s11 = 0, s20 = 0, s21 = 0, s30 = 0, s31 = 0;
       for (let kk = 0; kk < k; kk++) {
-        const p = W[w0 + kk]!, q = W[w1 + kk]!;
+        const w0 = P[p0 + kk]!, w1 = P[p1 + kk]!;
         const v0 = X[x0 + kk]!, v1 = X[x1 + kk]!, v2 = X[x2 + kk]!, v3 = X[x3 + kk]!;
-        s00 += v0 * p; s01 += v0 * q;
-        s10 += v1 * p; s11 += v1 * q;
-        s20 += v2 * p; s21 += v2 * q;
-        s30 += v3 * p; s31 += v3 * q;
+        s00 += v0 * w0; s01 += v0 * w1;
+        s10 += v1 * w0; s11 += v1 * w1;
+        s20 += v2 * w0; s21 += v2 * w1;
+        s30 += v3 * w0; s31 += v3 * w1;
       }
-      if (accumulate) {
-        A[a0 + j] = (A[a0 + j]! + s00) | 0; A[a0 + j + 1] = (A[a0 + j + 1]! + s01) | 0;
-        A[a1 + j] = (A[a1 + j]! + s10) | 0; A[a1 + j + 1] = (A[a1 + j + 1]! + s11) | 0;
-        A[a2 + j] = (A[a2 + j]! + s20) | 0; A[a2 + j + 1] = (A[a2 + j + 1]! + s21) | 0;
-        A[a3 + j] = (A[a3 + j]! + s30) | 0; A[a3 + j + 1] = (A[a3 + j + 1]! + s31) | 0;
-      } else {
-        A[a0 + j] = s00; A[a0 + j + 1] = s01;
-        A[a1 + j] = s10; A[a1 + j + 1] = s11;
-        A[a2 + j] = s20; A[a2 + j + 1] = s21;
-        A[a3 + j] = s30; A[a3 + j + 1] = s31;
-      }
+      const j = 2 * q;
+      put(a0, j, s00); put(a0, j + 2, s01);
+      put(a1, j, s10); put(a1, j + 2, s11);
+      put(a2, j, s20); put(a2, j + 2, s21);
+      put(a3, j, s30); put(a3, j + 2, s31);
     }
-    for (; j < n; j++) {
-      const w0 = j * wStride;
+    for (; q < pairs; q++) {
+      const p0 = q * pStride;
       let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
       for (let kk = 0; kk < k; kk++) {
-        const p = W[w0 + kk]!;
-        s0 += X[x0 + kk]! * p; s1 += X[x1 + kk]! * p; s2 += X[x2 + kk]! * p; s3 += X[x3 + kk]! * p;
+        const w0 = P[p0 + kk]!;
+        s0 += X[x0 + kk]! * w0; s1 += X[x1 + kk]! * w0; s2 += X[x2 + kk]! * w0; s3 += X[x3 + kk]! * w0;
       }
-      A[a0 + j] = accumulate ? (A[a0 + j]! + s0) | 0 : s0;
-      A[a1 + j] = accumulate ? (A[a1 + j]! + s1) | 0 : s1;
-      A[a2 + j] = accumulate ? (A[a2 + j]! + s2) | 0 : s2;
-      A[a3 + j] = accumulate ? (A[a3 + j]! + s3) | 0 : s3;
+      put(a0, 2 * q, s0); put(a1, 2 * q, s1); put(a2, 2 * q, s2); put(a3, 2 * q, s3);
     }
   }
   for (; r < rows; r++) {
     const x0 = r * k, a0 = accAddr + r * accStride;
-    for (let j = 0; j < n; j++) {
-      const w0 = j * wStride;
+    for (let q = 0; q < pairs; q++) {
+      const p0 = q * pStride;
       let s = 0;
-      for (let kk = 0; kk < k; kk++) s += X[x0 + kk]! * W[w0 + kk]!;
-      A[a0 + j] = accumulate ? (A[a0 + j]! + s) | 0 : s;
+      for (let kk = 0; kk < k; kk++) s += X[x0 + kk]! * P[p0 + kk]!;
+      put(a0, 2 * q, s);
     }
   }
 }
 
-let scratch = new Int32Array(0);
-function tileScratch(n: number): Int32Array {
-  if (scratch.length < n) scratch = new Int32Array(n);
+let scratch = new Float64Array(0);
+function tileScratch(n: number): Float64Array {
+  if (scratch.length < n) scratch = new Float64Array(n);
   return scratch;
 }
 

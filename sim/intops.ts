@@ -95,3 +95,12 @@ export function mulRoundShift(a: number, b: number, shift: number, rmode: number
   if (sat === SAT_WRAP32) return (low + inc) | 0;
   return clampTo(q + inc, sat);
 }
+
+/**
+ * Two int32 dot products packed in one double (the MXU's hot loop): s = lo + hi * 2^26 with |lo| < 2^25
+ * and |s| < 2^53. Rounding s / 2^26 to nearest recovers hi exactly because |lo / 2^26| < 1/2.
+ */
+export const PACK = 67108864; // 2^26
+export function unpackHigh(s: number): number {
+  return Math.round(s / PACK);
+}

@@ -29,8 +29,8 @@ export class Machine {
   /** 32 vector registers of `lanes` int32 each, one flat array. */
   readonly vregs: Int32Array;
   vl: number;
-  /** Two weight buffers, [n][k] with k-stride mxu.rows, as int32 for the MAC loop. */
-  readonly wbuf: [Int32Array, Int32Array];
+  /** Two weight buffers in the MAC loop's packed form: column pairs [n/2][k], k-stride mxu.rows. */
+  readonly wbuf: [Float64Array, Float64Array];
   readonly wK: [number, number] = [0, 0];
   readonly wN: [number, number] = [0, 0];
   /** Buffer the next mxu.mm reads (the one most recently loaded); -1 before any mxu.wload. */
@@ -46,8 +46,8 @@ export class Machine {
     this.lanes = cfg.vpu.lanes;
     this.vregs = new Int32Array(32 * this.lanes);
     this.vl = this.lanes;
-    const wsize = cfg.mxu.rows * cfg.mxu.cols;
-    this.wbuf = [new Int32Array(wsize), new Int32Array(wsize)];
+    const wsize = cfg.mxu.rows * Math.ceil(cfg.mxu.cols / 2);
+    this.wbuf = [new Float64Array(wsize), new Float64Array(wsize)];
     this.sizes = [this.dram.length, this.spad.length, this.acc.length];
   }
 

@@ -1,0 +1,142 @@
+// The kernel programs on the simulator against the TypeScript reference (every element), and the
+// simulated cycles against the closed-form/analytical models, on seeded random and edge-value inputs.
+import seedrandom from 'seedrandom';
+import { describe, expect, it } from 'vitest';
+import { linearModel, requantModel } from '../../kernels/cycle-models.js';
+import { linearRef } from '../../kernels/linear.js';
+import { requantDirect } from '../../kernels/requant.js';
+import { runLinearSim, runRequantSim } from '../../programs/index.js';
+import { loadMachine, parseMachine, type MachineConfig } from '../../sim/config.js';
+
+const edge = loadMachine('edge');
+const server = loadMachine('server');
+
+function rngFor(name: string): { rng: () => number; seed: string } {
+  return { rng: seedrandom.alea(name), seed: name };
+}
+
+function repro(seed: string): string {
+  return `seed '${seed}'; reproduce: npx vitest run test/programs -t "${seed.split(':')[0]}"`;
+}
+
+function expectSame(got: ArrayLike<number>, want: ArrayLike<number>, seed: string): void {
+  expect(got.length, repro(seed)).toBe(want.length);
+  for (let i = 0; i < want.length; i++) {
+    if (got[i] !== want[i]) expect.fail(`element ${i}: sim ${got[i]} != ref ${want[i]} (${repro(seed)})`);
+  }
+}
+
+function randInt8(rng: () => number, n: number, lo = -128, hi = 127): Int8Array {
+  return Int8Array.from({ length: n }, () => lo + Math.floor(rng() * (hi - lo + 1)));
+}
+
+function linearCase(name: string, M: number, K: number, N: number, cfg: MachineConfig) {
+  const { rng, seed } = rngFor(`${name}:${M}x${K}x${N}`);
+  const x = randInt8(rng, M * K), w = randInt8(rng, N * K);
+  const bias = Int32Array.from({ length: N }, () => Math.floor((rng() - 0.5) * 2 ** 24));
+  const run = runLinearSim(x, w, bias, M, K, N, cfg);
+  return { run, ref: linearRef(x, w, bias, M, K, N), seed };
+}
+
+describe('linear on the simulator', () => {
+  it('single-tile shapes: bit-exact and cycles equal the closed-form model exactly', () => {
+    for (const [M, K, N] of [[1, 1, 1], [5, 7, 3], [8, 16, 8], [32, 32, 32], [17, 32, 1], [100, 20, 31]] as const) {
+      const { run, ref, seed } = linearCase('single tile', M, K, N, edge);
+      expectSame(run.y, ref, seed);
+      expect(run.model.exact).toBe(true);
+      expect(run.sim.stats.cycles, `${M}x${K}x${N}`).toBe(run.model.cycles);
+      expect(run.sim.stats.macs).toBe(M * K * N);
+    }
+  });
+
+  it('tiled shapes (not multiples of the array, K up to 3072): bit-exact, within 2 % of the model', () => {
+    const shapes: ReadonlyArray<readonly [number, number, number, MachineConfig]> = [
+      [33, 65, 40, edge], [7, 300, 33, edge], [64, 64, 64, edge], [40, 100, 70, edge],
+      [16, 3072, 40, edge], [129, 200, 45, edge], [20, 3072, 3, edge],
+      [33, 300, 130, server], [64, 3072, 64, server],
+    ];
+    for (const [M, K, N, cfg] of shapes) {
+      const { run, ref, seed } = linearCase('tiled', M, K, N, cfg);
+      expectSame(run.y, ref, seed);
+      const s = run.sim.stats;
+      const rel = Math.abs(s.cycles! / run.model.cycles - 1);
+      expect(rel, `${M}x${K}x${N} on ${cfg.name}: sim ${s.cycles} model ${run.model.cycles}`).toBeLessThanOrEqual(0.02);
+      expect(s.mxu_utilization!).toBeLessThanOrEqual(1);
+      expect(s.cycles!).toBeGreaterThanOrEqual(Math.max(run.model.macBoundCycles, run.model.dramBoundCycles));
+    }
+  });
+
+  it('edge values: all -128 / 127 / 0 operands and extreme biases', () => {
+    const M = 9, K = 70, N = 35;
+    const cases: Array<[string, number, number, number]> = [['min', -128, -128, 2 ** 31 - 1 - 70 * 128 * 128], ['max', 127, 127, -(2 ** 31)], ['mixed', -128, 127, 0], ['zero', 0, 0, 12345]];
+    for (const [name, xv, wv, bv] of cases) {
+      const x = new Int8Array(M * K).fill(xv), w = new Int8Array(N * K).fill(wv), bias = new Int32Array(N).fill(bv);
+      const run = runLinearSim(x, w, bias, M, K, N, edge);
+      expectSame(run.y, linearRef(x, w, bias, M, K, N), `edge values:${name}`);
+    }
+  });
+
+  it('BERT-base projection 128x768x768 on edge: >= 85 % MXU utilization, model within 2 %, never below the roofline', () => {
+    const M = 128, K = 768, N = 768;
+    const run = runLinearSim(new Int8Array(M * K), new Int8Array(N * K), new Int32Array(N), M, K, N, edge, { mode: 'timing' });
+    const s = run.sim.stats;
+    expect(s.mxu_utilization!).toBeGreaterThanOrEqual(0.85);
+    expect(s.mxu_utilization!).toBeLessThanOrEqual(1);
+    expect(Math.abs(s.cycles! / run.model.cycles - 1)).toBeLessThanOrEqual(0.02);
+    expect(s.cycles!).toBeGreaterThanOrEqual(Math.max(run.model.macBoundCycles, run.model.dramBoundCycles));
+    // Timing-only mode must give the same count as the full run's model (and the same DRAM traffic).
+    expect(s.dram_bytes).toBe(run.model.dramBytes);
+  });
+
+  it('timing-only and full runs give identical cycles', () => {
+    const { run } = linearCase('modes', 50, 100, 70, edge);
+    const t = runLinearSim(new Int8Array(50 * 100), new Int8Array(70 * 100), new Int32Array(70), 50, 100, 70, edge, { mode: 'timing' });
+    expect(t.sim.stats.cycles).toBe(run.sim.stats.cycles);
+  });
+
+  it('a tiling that cannot fit names the buffer and the bytes', () => {
+    const tiny = parseMachine({ spad: { sizeBytes: 8192 } });
+    expect(() => linearModel(4, 4096, 4, tiny)).toThrow(/scratchpad buffer 'x' needs 4096 bytes.*8192/);
+  });
+});
+
+describe('requant on the simulator', () => {
+  const oracle = (x: number, m: number, e: number, bits: number): number => {
+    // Independent BigInt round-half-even of x*m/2^e, then saturation.
+    const p = BigInt(x) * BigInt(m), d = 1n << BigInt(e);
+    let q = p >= 0n ? p / d : -((-p + d - 1n) / d);
+    const r2 = 2n * (p - q * d);
+    if (r2 > d || (r2 === d && (q & 1n) === 1n)) q += 1n;
+    const hi = (1n << BigInt(bits - 1)) - 1n, lo = -hi - 1n;
+    return Number(q > hi ? hi : q < lo ? lo : q);
+  };
+
+  it('random int32 inputs, int8 and int16 outputs: equals the reference and a BigInt oracle', () => {
+    for (const [n, m, e, bits] of [[1, 1, 0, 8], [31, 1073741824, 31, 8], [100, 1234567890, 40, 8], [1000, -987654321, 45, 16], [5000, 2 ** 31, 50, 8]] as const) {
+      const { rng, seed } = rngFor(`requant random:${n}:${m}:${e}`);
+      const x = Int32Array.from({ length: n }, () => Math.floor(rng() * 2 ** 32) - 2 ** 31);
+      const run = runRequantSim(x, m, e, bits, edge);
+      const ref = requantDirect(x, m, e, bits);
+      expectSame(run.y, ref, seed);
+      expectSame(run.y, Array.from(x, (v) => oracle(v, m, e, bits)), seed);
+    }
+  });
+
+  it('exact ties round half to even, and saturation at both ends', () => {
+    // x * 1 / 2: odd x are exact ties.
+    const x = Int32Array.from([1, 3, 5, -1, -3, -5, 255, 257, -255, -257, 1000, -1000, 2 ** 31 - 1, -(2 ** 31)]);
+    const run = runRequantSim(x, 1, 1, 8, edge);
+    const want = [0, 2, 2, 0, -2, -2, 127, 127, -128, -128, 127, -128, 127, -128];
+    expectSame(run.y, want, 'ties');
+    expectSame(run.y, requantDirect(x, 1, 1, 8), 'ties vs ref');
+  });
+
+  it('cycles: exact for one chunk, within 2 % for several (edge) and 3 % (server)', () => {
+    for (const [n, cfg, tol] of [[5, edge, 0], [100, edge, 0], [4096, edge, 0], [20000, edge, 0.02], [100000, edge, 0.02], [1000, server, 0], [20000, server, 0.03], [100000, server, 0.03]] as const) {
+      const run = runRequantSim(new Int32Array(n), 1, 0, 8, cfg, { mode: 'timing' });
+      const model = requantModel(n, 8, cfg);
+      const rel = Math.abs(run.sim.stats.cycles! / model.cycles - 1);
+      expect(rel, `n=${n} on ${cfg.name}: sim ${run.sim.stats.cycles} model ${model.cycles}`).toBeLessThanOrEqual(tol);
+    }
+  });
+});
