@@ -1,2 +1,15 @@
-// Package entry: the library surface (ISA, simulator, references) for users' own test suites.
-export {};
+// Package entry: the library surface for users' own test suites: the ISA (assembler, disassembler,
+// encoding), the simulator (config, run loop, stats, trace), the kernel programs, and the references.
+export * from './isa/asm.js';
+export * from './isa/disasm.js';
+export * from './isa/encoding.js';
+export { ISA, BY_MNEMONIC, BY_OPCODE, UNITS, TIMING_CLASSES, type InstrDef } from './isa/table.js';
+export { AsmError, formatDiagnostic, type Diagnostic } from './isa/diagnostics.js';
+export * from './sim/config.js';
+export { Machine, Fault } from './sim/machine.js';
+export * from './sim/run.js';
+export { STALL_CAUSES, type TraceEvent } from './sim/timing.js';
+export { chromeTrace } from './sim/trace.js';
+export { hotspots, formatStats } from './sim/report.js';
+export * from './programs/index.js';
+export * from './kernels/index.js';

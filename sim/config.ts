@@ -25,12 +25,14 @@ export const MachineSchema = z
           .default(1)
           .describe('Bubble cycles after a taken branch: a simple in-order front end that resolves branches in its single dispatch stage refetches once.'),
       })
+      .strict()
       .prefault({}),
     mxu: z
       .object({
         rows: int(1, 1024).default(32).describe('Systolic array rows = the reduction (K) depth of one weight tile.'),
         cols: int(1, 1024).default(32).describe('Systolic array columns = output channels (N) of one weight tile.'),
       })
+      .strict()
       .prefault({})
       .describe('Weight-stationary int8 x int8 -> int32 array. Timing: one input row enters per cycle; results leave rows + cols cycles after their row entered (the diagonal wavefront of a systolic array: rows cycles down the reduction, cols across); weight preload shifts one array row per cycle into a shadow buffer (double buffering, as in the TPU v1 and Gemmini).'),
     vpu: z
@@ -40,6 +42,7 @@ export const MachineSchema = z
         mulLatencyCycles: int(1, 64).default(3).describe('Latency of the 32x32 -> 64 widening multiply with rounding shift and saturation: 3 stages (multiply, 64-bit round/shift, saturate), a common pipelining of a 32-bit multiplier at NPU clocks.'),
         loadLatencyCycles: int(1, 64).default(2).describe('Scratchpad/accumulator read latency: one SRAM access cycle plus one register-file write cycle.'),
       })
+      .strict()
       .prefault({}),
     dram: z
       .object({
@@ -47,11 +50,13 @@ export const MachineSchema = z
         bytesPerCycle: z.number().positive().max(65536).default(16).describe('Sustained DRAM bandwidth per NPU cycle. 16 B/cycle at 1 GHz = 16 GB/s: one LPDDR4x-4266 x32 channel (17 GB/s peak).'),
         latencyCycles: int(0, 100000).default(100).describe('Cycles from the end of a transfer on the channel until its data is usable: ~100 ns DRAM access latency at 1 GHz (typical LPDDR4 loaded latency).'),
       })
+      .strict()
       .prefault({}),
     spad: z
       .object({
         sizeBytes: int(256, 2 ** 30).default(256 * KiB).describe('Scratchpad capacity (int8/int16 data, byte-addressed): Gemmini\'s default 256 KiB.'),
       })
+      .strict()
       .prefault({}),
     acc: z
       .object({
@@ -60,6 +65,7 @@ export const MachineSchema = z
           .default(64 * KiB)
           .describe('Accumulator memory capacity (int32 words, word-addressed): Gemmini\'s default 64 KiB.'),
       })
+      .strict()
       .prefault({}),
     energy: z
       .object({
@@ -69,6 +75,7 @@ export const MachineSchema = z
         pjPerVpuLaneOp: z.number().nonnegative().default(0.1).describe('One int32 lane operation (add 0.1 pJ at 45 nm; multiplies cost more and are counted as 3.1 pJ by vpuMulLaneOp).'),
         pjPerVpuMulLaneOp: z.number().nonnegative().default(3.1).describe('int32 multiply, 3.1 pJ at 45 nm (Horowitz ISSCC 2014).'),
       })
+      .strict()
       .prefault({})
       .describe('Energy per event, for the estimate in reports. Figures are 45 nm numbers from Horowitz (ISSCC 2014) unless stated; scale them for your node.'),
     limits: z
@@ -76,6 +83,7 @@ export const MachineSchema = z
         maxCycles: int(1, Number.MAX_SAFE_INTEGER).default(2_000_000_000).describe('Runaway guard: a run whose dispatch passes this cycle stops with a fault.'),
         maxInstructions: int(1, Number.MAX_SAFE_INTEGER).default(500_000_000).describe('Runaway guard on executed instructions (also in functional-only mode).'),
       })
+      .strict()
       .prefault({}),
   })
   .strict();

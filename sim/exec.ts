@@ -167,6 +167,7 @@ function dma(store: boolean): Semantics {
     m.check2d(SPACE_DRAM, dram, rows, len * eb, dramStride);
     // A DRAM stride of 0 reads one row and replicates it on chip (a broadcast): one row on the channel.
     const bytes = (dramStride === 0 && rows > 0 ? 1 : rows) * len * eb;
+    guardWork(m, rows * len, 'dma');
     e.amount = bytes;
     e.dramBytes = bytes;
     e.region(space, !store, chip, rows, len, chipStride);
@@ -192,6 +193,16 @@ function dma(store: boolean): Semantics {
     }
     return pc + 1;
   };
+}
+
+/**
+ * One instruction whose own work exceeds the whole cycle budget (a huge row count with zero strides
+ * passes the bounds check) is a runaway too: stop before the host loops over it.
+ */
+function guardWork(m: Machine, elements: number, what: string): void {
+  if (elements > m.cfg.limits.maxCycles) {
+    throw new Fault('runaway', `${what} of ${elements} elements exceeds the cycle budget of ${m.cfg.limits.maxCycles} (limits.maxCycles) by itself`);
+  }
 }
 
 const wload: Semantics = (m, f, o, pc, e, data) => {
@@ -225,6 +236,7 @@ const mm: Semantics = (m, f, o, pc, e, data) => {
   const buf = m.wActive;
   if (buf < 0) throw new Fault('bad-operand', 'mxu.mm before any mxu.wload: the array holds no weights');
   const k = m.wK[buf]!, n = m.wN[buf]!;
+  guardWork(m, rows, 'mxu.mm');
   m.check2d(SPACE_SPAD, x, rows, k, xStride);
   m.check2d(SPACE_ACC, accAddr, rows, n, accStride);
   e.amount = rows;
@@ -248,18 +260,13 @@ export function matmulTile(
   P: Float64Array, pStride: number, k: number, n: number,
   A: Int32Array, accAddr: number, accStride: number, accumulate: boolean,
 ): void {
+  const pairs = (n + 1) >> 1;
   const X = tileScratch(rows * k);
   for (let r = 0; r < rows; r++) {
     const src = x + r * xStride, dst = r * k;
     for (let kk = 0; kk < k; kk++) X[dst + kk] = S[src + kk]!;
   }
-  const pairs = (n + 1) >> 1;
-  const put = (addr: number, j: number, s: number): void => {
-    const hi = unpackHigh(s);
-    const lo = s - hi * PACK;
-    A[addr + j] = accumulate ? (A[addr + j]! + lo) | 0 : lo;
-    if (j + 1 < n) A[addr + j + 1] = accumulate ? (A[addr + j + 1]! + hi) | 0 : hi;
-  };
+  const add = accumulate ? 1 : 0;
   let r = 0;
   for (; r + 4 <= rows; r += 4) {
     const x0 = r * k, x1 = x0 + k, x2 = x1 + k, x3 = x2 + k;
@@ -277,10 +284,10 @@ export function matmulTile(
         s30 += v3 * w0; s31 += v3 * w1;
       }
       const j = 2 * q;
-      put(a0, j, s00); put(a0, j + 2, s01);
-      put(a1, j, s10); put(a1, j + 2, s11);
-      put(a2, j, s20); put(a2, j + 2, s21);
-      put(a3, j, s30); put(a3, j + 2, s31);
+      put(A, a0 + j, s00, n - j, add); put(A, a0 + j + 2, s01, n - j - 2, add);
+      put(A, a1 + j, s10, n - j, add); put(A, a1 + j + 2, s11, n - j - 2, add);
+      put(A, a2 + j, s20, n - j, add); put(A, a2 + j + 2, s21, n - j - 2, add);
+      put(A, a3 + j, s30, n - j, add); put(A, a3 + j + 2, s31, n - j - 2, add);
     }
     for (; q < pairs; q++) {
       const p0 = q * pStride;
@@ -289,7 +296,8 @@ export function matmulTile(
         const w0 = P[p0 + kk]!;
         s0 += X[x0 + kk]! * w0; s1 += X[x1 + kk]! * w0; s2 += X[x2 + kk]! * w0; s3 += X[x3 + kk]! * w0;
       }
-      put(a0, 2 * q, s0); put(a1, 2 * q, s1); put(a2, 2 * q, s2); put(a3, 2 * q, s3);
+      const j = 2 * q;
+      put(A, a0 + j, s0, n - j, add); put(A, a1 + j, s1, n - j, add); put(A, a2 + j, s2, n - j, add); put(A, a3 + j, s3, n - j, add);
     }
   }
   for (; r < rows; r++) {
@@ -298,9 +306,20 @@ export function matmulTile(
       const p0 = q * pStride;
       let s = 0;
       for (let kk = 0; kk < k; kk++) s += X[x0 + kk]! * P[p0 + kk]!;
-      put(a0, 2 * q, s);
+      put(A, a0 + 2 * q, s, n - 2 * q, add);
     }
   }
+}
+
+/**
+ * Separate a packed pair and write (add = 0) or add (add = 1) its int32 results at A[j], A[j+1],
+ * wrapping like the hardware's adders; `left` = columns remaining (1: the pair's high half is padding).
+ */
+function put(A: Int32Array, j: number, sum: number, left: number, add: number): void {
+  const hi = unpackHigh(sum);
+  const lo = sum - hi * PACK;
+  A[j] = (add * A[j]! + lo) | 0;
+  if (left > 1) A[j + 1] = (add * A[j + 1]! + hi) | 0;
 }
 
 let scratch = new Float64Array(0);

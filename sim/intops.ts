@@ -101,6 +101,7 @@ export function mulRoundShift(a: number, b: number, shift: number, rmode: number
  * and |s| < 2^53. Rounding s / 2^26 to nearest recovers hi exactly because |lo / 2^26| < 1/2.
  */
 export const PACK = 67108864; // 2^26
+const INV_PACK = 1 / PACK; // exact: a power of two
 export function unpackHigh(s: number): number {
-  return Math.round(s / PACK);
+  return Math.round(s * INV_PACK);
 }

@@ -2,6 +2,7 @@
 // The `intnpu` command line: yargs with one module per command (ESM yargs 18 has no commandDir).
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
+import { accuracyCommand } from './commands/accuracy.js';
 import { asmCommand } from './commands/asm.js';
 import { demoCommand } from './commands/demo.js';
 import { disasmCommand } from './commands/disasm.js';
@@ -17,6 +18,7 @@ await yargs(hideBin(process.argv))
   .command(runCommand)
   .command(kernelCommand)
   .command(machineCommand)
+  .command(accuracyCommand)
   .strict()
   .demandCommand(0)
   .help()

@@ -1,0 +1,276 @@
+// Seeded synthetic I-BERT layers and embedding stages (host side, like fold.ts: float math allowed). Float32
+// parameters with BERT-like distributions are quantized as the reference does (section 2), and every QuantAct range
+// is calibrated by a float64 forward pass on the same input (min/max, HF's first-batch initialization); LayerNorm
+// shifts are set as HF's training-time overflow handling would leave them (section 8). This is compile-time work.
+
+import seedrandom from 'seedrandom';
+import {
+  actScale, attentionScoreScale, biasScale, fl32, quantizeSymmetric, quantizeWithScale, rneFloat, softmaxFixedPointRange,
+  type ActRange,
+} from './fold.js';
+import {
+  floatEmbeddings, floatLayer, type FloatEmbeddingParams, type FloatLayerNorm, type FloatLayerParams, type FloatLinear, type FloatLayerTaps,
+} from './float-ref.js';
+import { EMBEDDINGS_FORMAT, LAYER_FORMAT, type IbertEmbeddingsJson, type IbertLayerJson, type QuantLinearJson } from './layer-format.js';
+
+export interface SyntheticLayerOptions {
+  /** string seed for seedrandom (alea) */
+  readonly seed: string;
+  readonly seq: number;
+  readonly hidden: number;
+  readonly heads: number;
+  readonly ffn: number;
+  /** trailing positions masked out (padding); default 0 */
+  readonly maskedTail?: number;
+  /** share of LayerNorm channels with negative gamma; default 0.01 */
+  readonly negativeGammaFraction?: number;
+  /** LayerNorm shift: 'calibrate' (default) emulates HF's overflow handling, or a fixed value */
+  readonly lnShift?: 'calibrate' | number;
+  /** float LayerNorm eps of the float reference; default 1e-12 (the integer path has none) */
+  readonly eps?: number;
+}
+
+export interface SyntheticLayer {
+  /** the integer checkpoint with its int8 input, as JSON would hold it */
+  readonly layer: IbertLayerJson;
+  /** the float32 parameters it was quantized from */
+  readonly float: FloatLayerParams;
+  /** dequantized input x_int * input_scale, [seq, hidden] */
+  readonly xFloat: Float64Array;
+  /** float64 forward pass on xFloat (also the calibration pass) */
+  readonly floatRun: FloatLayerTaps;
+  readonly mask?: number[];
+}
+
+export type Rng = () => number;
+
+export function makeRng(seed: string): Rng {
+  return seedrandom.alea(seed);
+}
+
+/** Standard normal sampler (Box-Muller, both outputs used). */
+export function normalSampler(rng: Rng): () => number {
+  let spare: number | undefined;
+  return () => {
+    if (spare !== undefined) {
+      const s = spare;
+      spare = undefined;
+      return s;
+    }
+    const u = 1 - rng();
+    const v = rng();
+    const r = Math.sqrt(-2 * Math.log(u));
+    spare = r * Math.sin(2 * Math.PI * v);
+    return r * Math.cos(2 * Math.PI * v);
+  };
+}
+
+/** Float32 weights N(0, std) with a heavier tail (0.2% of entries x4), like trained BERT matrices. */
+function floatLinear(normal: () => number, rng: Rng, inF: number, outF: number, std: number, biasMean: number, biasStd: number): FloatLinear {
+  const weight = new Float64Array(inF * outF);
+  for (let i = 0; i < weight.length; i++) weight[i] = fl32(normal() * std * (rng() < 0.002 ? 4 : 1));
+  const bias = new Float64Array(outF);
+  for (let i = 0; i < outF; i++) bias[i] = fl32(biasMean + normal() * biasStd);
+  return { inFeatures: inF, outFeatures: outF, weight, bias };
+}
+
+function floatLn(normal: () => number, rng: Rng, C: number, negFrac: number): FloatLayerNorm {
+  const gamma = new Float64Array(C);
+  const beta = new Float64Array(C);
+  for (let c = 0; c < C; c++) {
+    let g = Math.max(0.05, 0.9 + 0.15 * normal());
+    if (rng() < negFrac) g = -g;
+    gamma[c] = fl32(g);
+    beta[c] = fl32(0.1 * normal());
+  }
+  return { gamma, beta };
+}
+
+function range(bits: number, v: ArrayLike<number>): ActRange {
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (let i = 0; i < v.length; i++) {
+    const x = v[i]!;
+    if (x < lo) lo = x;
+    if (x > hi) hi = x;
+  }
+  return { bits, x_min: lo, x_max: hi };
+}
+
+function quantLinear(l: FloatLinear, inputScale: number): QuantLinearJson {
+  const w = quantizeSymmetric(l.weight, l.outFeatures, l.inFeatures, 8, true);
+  const sb = biasScale(w.scale, inputScale);
+  return {
+    in_features: l.inFeatures,
+    out_features: l.outFeatures,
+    weight_int: w.q,
+    weight_scale: w.scale,
+    bias_int: quantizeWithScale(l.bias, 32, sb),
+  };
+}
+
+/**
+ * HF training-mode overflow handling of IntLayerNorm, applied to the calibration data: if V = sum(y^2) >= 2^32 on
+ * some row, shift = max(shift, ceil(log2(sqrt(V / 2^32)))). `v` holds the float LayerNorm inputs, `s` their scale.
+ */
+function calibrateLnShift(v: Float64Array, s: number, C: number): number {
+  let shift = 0;
+  for (let base = 0; base < v.length; base += C) {
+    let sum = 0;
+    for (let c = 0; c < C; c++) sum += rneFloat(v[base + c]! / s);
+    const mu = rneFloat(sum / C);
+    let V = 0;
+    for (let c = 0; c < C; c++) {
+      const y = Math.floor((rneFloat(v[base + c]! / s) - mu) / 2 ** shift);
+      V += y * y;
+    }
+    if (V >= 2 ** 32) shift = Math.max(shift, Math.ceil(Math.log2(Math.sqrt(V / 2 ** 32))));
+  }
+  return shift;
+}
+
+/** A seeded synthetic layer: float32 parameters, their quantization, and ranges calibrated on its own input. */
+export function generateLayer(opts: SyntheticLayerOptions): SyntheticLayer {
+  const { seq: T, hidden: C, heads: H, ffn: F } = opts;
+  if (C % H !== 0) throw new RangeError(`heads ${H} do not divide hidden ${C}`);
+  const rng = makeRng(opts.seed);
+  const normal = normalSampler(rng);
+  const negFrac = opts.negativeGammaFraction ?? 0.01;
+  const eps = opts.eps ?? 1e-12;
+  const float: FloatLayerParams = {
+    hidden: C, heads: H, ffn: F, eps,
+    query: floatLinear(normal, rng, C, C, 0.045, 0, 0.05),
+    key: floatLinear(normal, rng, C, C, 0.045, 0, 0.05),
+    value: floatLinear(normal, rng, C, C, 0.03, 0, 0.02),
+    attnDense: floatLinear(normal, rng, C, C, 0.03, 0, 0.02),
+    ln1: floatLn(normal, rng, C, negFrac),
+    fc1: floatLinear(normal, rng, C, F, 0.035, -0.15, 0.1),
+    fc2: floatLinear(normal, rng, F, C, 0.02, 0, 0.02),
+    ln2: floatLn(normal, rng, C, negFrac),
+  };
+  // Input: a previous LayerNorm's output, N(0,1) * gamma + beta per channel, with two outlier channels (x4) as in
+  // trained BERT hidden states; quantized by the previous layer's QuantAct(8) (range = its max).
+  const outliers = new Set([Math.min(1, C - 1), Math.floor((7 * C) / 8)]);
+  const chanScale = Array.from({ length: C }, (_, c) => (outliers.has(c) ? 4 : 0.6 + 0.3 * rng()));
+  const chanShift = Array.from({ length: C }, () => 0.1 * normal());
+  const x = new Float64Array(T * C);
+  for (let t = 0; t < T; t++) for (let c = 0; c < C; c++) x[t * C + c] = normal() * chanScale[c]! + chanShift[c]!;
+  const inRange = range(8, x);
+  const sIn = actScale(inRange);
+  const xInt: number[] = Array.from(x, (v) => Math.min(127, Math.max(-128, rneFloat(v / sIn))));
+  const xFloat = Float64Array.from(xInt, (v) => v * sIn);
+  const masked = Math.min(opts.maskedTail ?? 0, T - 1);
+  const mask = masked > 0 ? Array.from({ length: T }, (_, t) => (t < T - masked ? 1 : 0)) : undefined;
+
+  const run = floatLayer(float, xFloat, T, mask);
+  const dh = C / H;
+  const qAct = range(8, run.query);
+  const kAct = range(8, run.key);
+  const vAct = range(8, run.value);
+  const ctxAct = range(8, run.context);
+  const ln1In = range(22, run.ln1Input);
+  const ln1Out = range(8, run.ln1Output);
+  const geluOut = range(8, run.gelu);
+  const ln2In = range(22, run.ln2Input);
+  const outAct = range(8, run.output);
+  const scoreScale = attentionScoreScale(actScale(qAct), actScale(kAct), dh);
+  const sCtx = actScale(ctxAct);
+  const sH = actScale(ln1Out);
+  const sG = actScale(geluOut);
+  const lnShift1 = opts.lnShift === undefined || opts.lnShift === 'calibrate' ? calibrateLnShift(run.ln1Input, actScale(ln1In), C) : opts.lnShift;
+  const lnShift2 = opts.lnShift === undefined || opts.lnShift === 'calibrate' ? calibrateLnShift(run.ln2Input, actScale(ln2In), C) : opts.lnShift;
+
+  const layer: IbertLayerJson = {
+    format: LAYER_FORMAT,
+    config: { hidden_size: C, num_attention_heads: H, intermediate_size: F },
+    input_scale: sIn,
+    attention: {
+      self: {
+        query: quantLinear(float.query, sIn),
+        key: quantLinear(float.key, sIn),
+        value: quantLinear(float.value, sIn),
+        query_activation: qAct,
+        key_activation: kAct,
+        value_activation: vAct,
+        softmax_act: softmaxFixedPointRange(scoreScale),
+        output_activation: ctxAct,
+      },
+      output: {
+        dense: quantLinear(float.attnDense, sCtx),
+        ln_input_act: ln1In,
+        LayerNorm: { gamma: Array.from(float.ln1.gamma), beta: Array.from(float.ln1.beta), shift: lnShift1 },
+        output_activation: ln1Out,
+      },
+    },
+    // pre_intermediate_act and pre_output_act see the int8 outputs of the QuantAct before them: same range
+    pre_intermediate_act: ln1Out,
+    intermediate: { dense: quantLinear(float.fc1, sH), output_activation: geluOut },
+    pre_output_act: geluOut,
+    output: {
+      dense: quantLinear(float.fc2, sG),
+      ln_input_act: ln2In,
+      LayerNorm: { gamma: Array.from(float.ln2.gamma), beta: Array.from(float.ln2.beta), shift: lnShift2 },
+      output_activation: outAct,
+    },
+    input: mask === undefined
+      ? { shape: [T, C], x_int: xInt, scale: sIn }
+      : { shape: [T, C], x_int: xInt, scale: sIn, attention_mask: mask as (0 | 1)[] },
+  };
+  return mask === undefined ? { layer, float, xFloat, floatRun: run } : { layer, float, xFloat, floatRun: run, mask };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+
+export interface SyntheticEmbeddingsOptions {
+  readonly seed: string;
+  readonly seq: number;
+  readonly hidden: number;
+  readonly vocab: number;
+  readonly maxPositions: number;
+  readonly typeVocab?: number;
+}
+
+export interface SyntheticEmbeddings {
+  readonly embeddings: IbertEmbeddingsJson;
+  readonly float: FloatEmbeddingParams;
+  readonly floatOutput: Float64Array;
+}
+
+/** Word/position/type tables ~N(0, 0.05) (float32), per-tensor 8-bit, ranges calibrated on the generated ids. */
+export function generateEmbeddings(opts: SyntheticEmbeddingsOptions): SyntheticEmbeddings {
+  const { seq: T, hidden: C, vocab: V, maxPositions: P } = opts;
+  const TV = opts.typeVocab ?? 2;
+  const rng = makeRng(opts.seed);
+  const normal = normalSampler(rng);
+  const table = (n: number, std: number): Float64Array => Float64Array.from({ length: n * C }, () => fl32(normal() * std));
+  const word = table(V, 0.05);
+  const position = table(P, 0.02);
+  const tokenType = table(TV, 0.01);
+  const ln = floatLn(normal, rng, C, 0);
+  const float: FloatEmbeddingParams = { hidden: C, eps: 1e-12, word, tokenType, position, ln };
+  const ids = Array.from({ length: T }, () => Math.floor(rng() * V));
+  const tt = Array.from({ length: T }, (_, t) => (t < T / 2 ? 0 : TV - 1));
+  const pos = Array.from({ length: T }, (_, t) => t % P);
+  const run = floatEmbeddings(float, ids, tt, pos);
+  const q = (w: Float64Array, n: number) => {
+    const r = quantizeSymmetric(w, n, C, 8, false);
+    return { num_embeddings: n, embedding_dim: C, weight_int: r.q, weight_scale: r.scale[0]! };
+  };
+  // one QuantAct(16) module sees both calls: its range covers word+type and word+type+position
+  const both = new Float64Array(run.sum1.length * 2);
+  both.set(run.sum1);
+  both.set(run.sum, run.sum1.length);
+  const act1 = range(16, both);
+  const embeddings: IbertEmbeddingsJson = {
+    format: EMBEDDINGS_FORMAT,
+    config: { hidden_size: C },
+    word_embeddings: q(word, V),
+    token_type_embeddings: q(tokenType, TV),
+    position_embeddings: q(position, P),
+    embeddings_act1: act1,
+    LayerNorm: { gamma: Array.from(ln.gamma), beta: Array.from(ln.beta), shift: calibrateLnShift(run.sum, actScale(act1), C) },
+    output_activation: range(8, run.output),
+    input: { input_ids: ids, token_type_ids: tt, position_ids: pos },
+  };
+  return { embeddings, float, floatOutput: run.output };
+}

@@ -1,0 +1,56 @@
+// Public API of the I-BERT integer reference (layer 1): exact helpers, constant folding, kernels, the reference
+// encoder layer and embeddings, the JSON formats, synthetic checkpoints, float references and accuracy figures.
+
+export { KernelInputError } from './errors.js';
+export type { IntData, IntTensor, SmallIntArray } from './tensor.js';
+export { sizeOf, readInt, packInts, maxAbsBits } from './tensor.js';
+export {
+  TWO31, TWO32, TWO53, INT32_MIN, INT32_MAX, INT64_MIN, INT64_MAX,
+  pow2, floorDiv, floorShift, rneShift, rneDiv, rhazShift, clamp, satBits, sat8, sat16, sat32,
+  floorShiftBig, rneShiftBig, floorDivBig, rneDivBig, mulShiftRne, mulShiftRneBig,
+  bitLength, bitLengthBig, isqrt, isqrtBig, isqrtIterates, intToJson, toSafeNumber,
+} from './intmath.js';
+export type { ActRange, Frexp31, SymQuant, QuantActConsts, GeluConsts, SoftmaxConsts, LayerNormConsts } from './fold.js';
+export {
+  fl32, rneFloat, rhazFloat, pyfloordiv, frexp, frexp31, quantizeSymmetric, quantizeWithScale, biasScale, actScale,
+  foldQuantAct, foldGelu, foldSoftmax, softmaxFixedPointRange, foldLayerNorm, attentionScoreScale, contextScale,
+  directScaleOut, GELU_K, GELU_A, GELU_B, GELU_C_OVER_A, GELU_SHIFT, EXP_X0, EXP_COEF, EXP_B_OVER_A, EXP_C_OVER_A,
+  EXP_N, SOFTMAX_MAX_BIT, SOFTMAX_OUTPUT_BIT,
+} from './fold.js';
+export type { RequantInts, IdentityInts } from './requant.js';
+export { requantApply, requantDirect } from './requant.js';
+export { gemmABt, dotBound, linearRef, linearAcc } from './linear.js';
+export { embeddingLookup } from './embedding.js';
+export type { GeluInts } from './gelu.js';
+export { geluApply } from './gelu.js';
+export type { SoftmaxInts, SoftmaxResult } from './softmax.js';
+export { iexp, exp16, softmaxApply, MASKED_SCORE } from './softmax.js';
+export type { LayerNormInts } from './layernorm.js';
+export { layerNormApply } from './layernorm.js';
+export type {
+  QuantLinearJson, QuantActJson, LayerNormJson, LayerInputJson, IbertLayerJson, IbertLayerJsonIn, QuantEmbeddingJson,
+  IbertEmbeddingsJson, EmbeddingsInputJson,
+} from './layer-format.js';
+export {
+  LAYER_FORMAT, EMBEDDINGS_FORMAT, QuantLinearSchema, QuantActSchema, LayerNormSchema, LayerInputSchema, IbertLayerSchema,
+  QuantEmbeddingSchema, IbertEmbeddingsSchema, EmbeddingsInputSchema, parseLayer, parseEmbeddings, layerJsonSchema,
+} from './layer-format.js';
+export type {
+  CompiledLinear, CompiledLayer, LayerStep, LayerStepName, LayerRun, CompiledEmbeddings, EmbeddingStepName, EmbeddingsRun,
+} from './layer.js';
+export {
+  compileLayer, runLayer, runLayerJson, LAYER_STEP_NAMES, compileEmbeddings, runEmbeddings, runEmbeddingsJson,
+  EMBEDDING_STEP_NAMES,
+} from './layer.js';
+export type { SyntheticLayerOptions, SyntheticLayer, SyntheticEmbeddingsOptions, SyntheticEmbeddings } from './generate.js';
+export { generateLayer, generateEmbeddings, makeRng, normalSampler } from './generate.js';
+export type { FloatLinear, FloatLayerNorm, FloatLayerParams, FloatLayerTaps, FloatEmbeddingParams } from './float-ref.js';
+export {
+  erf, gelu, geluSigmoid, hGelu, iGeluFloat, iexpFloatPaper, iexpFloatCode, softmaxRow, layerNormRows, linearFloat,
+  floatLayer, floatEmbeddings, compareVectors,
+} from './float-ref.js';
+export type { AccuracyRow, AccuracyReport, LayerAccuracy, ReferenceFigure, AccuracyOptions, LayerSize } from './accuracy.js';
+export { accuracyReport, formatAccuracyReport, sig2, LAYER_SIZES } from './accuracy.js';
+export type { RefCaseResult, RefCaseKernel } from './cases.js';
+export { runReferenceCase, REF_CASE_KERNELS } from './cases.js';
+export * from './cycle-models.js';

@@ -1,0 +1,117 @@
+// Requantization (HF QuantAct / FixedPointMul, ibert-reference.md section 3) at run time:
+// y = clamp(rne(x * m_c / 2^e_c) + rne(w * m' / 2^e'), -2^(b-1), 2^(b-1)-1), exact for any int64 x.
+// The float side (S_out, frexp31) lives in fold.ts; `requantDirect` is the simulator's direct (m, shift) form.
+
+import { KernelInputError } from './errors.js';
+import { mulShiftRne, mulShiftRneBig, pow2, TWO31, TWO53 } from './intmath.js';
+import type { IntData, SmallIntArray } from './tensor.js';
+
+/** Integer constants of one requantization; per-channel arrays index the last dimension (i % m.length). */
+export interface RequantInts {
+  readonly bits: number;
+  readonly m: readonly number[];
+  readonly e: readonly number[];
+}
+
+export interface IdentityInts {
+  readonly w: SmallIntArray;
+  readonly m: number;
+  readonly e: number;
+}
+
+/**
+ * QuantAct at run time. The two terms are rounded separately, added, then clamped (section 3). Requires the
+ * per-channel arrays to divide the length of x; the identity (residual) tensor has the same length as x.
+ */
+export function requantApply(x: IntData, q: RequantInts, identity?: IdentityInts): Int32Array {
+  const n = x.length;
+  const C = q.m.length;
+  if (C === 0 || q.e.length !== C || n % C !== 0) {
+    throw new RangeError(`requantApply: ${C} channel constants do not divide ${n} elements`);
+  }
+  if (identity !== undefined && identity.w.length !== n) {
+    throw new RangeError(`requantApply: identity has ${identity.w.length} elements, x has ${n}`);
+  }
+  const lo = -pow2(q.bits - 1);
+  const hi = pow2(q.bits - 1) - 1;
+  const out = new Int32Array(n);
+  const m = q.m;
+  const e = q.e;
+  for (let i = 0, c = 0; i < n; i++) {
+    const xv = x[i]!;
+    const mc = m[c]!;
+    const ec = e[c]!;
+    let t1: number;
+    let wide = false;
+    if (typeof xv === 'number') {
+      t1 = mulShiftRne(xv, mc, ec);
+    } else if (xv > -9007199254740992n && xv < 9007199254740992n) {
+      t1 = mulShiftRne(Number(xv), mc, ec);
+    } else {
+      t1 = 0;
+      wide = true;
+    }
+    let t2 = 0;
+    if (identity !== undefined) t2 = mulShiftRne(identity.w[i]!, identity.m, identity.e);
+    let y: number;
+    if (wide || t1 >= TWO53 || t1 <= -TWO53 || t2 >= TWO53 || t2 <= -TWO53) {
+      // Beyond 2^53 a Number term is only approximate: redo the element exactly before clamping.
+      let s = mulShiftRneBig(BigInt(xv), BigInt(mc), ec);
+      if (identity !== undefined) s += mulShiftRneBig(BigInt(identity.w[i]!), BigInt(identity.m), identity.e);
+      y = s < BigInt(lo) ? lo : s > BigInt(hi) ? hi : Number(s);
+    } else {
+      const s = t1 + t2;
+      y = s < lo ? lo : s > hi ? hi : s;
+    }
+    out[i] = y;
+    if (++c === C) c = 0;
+  }
+  return out;
+}
+
+function checkIntArray(name: string, v: number | ArrayLike<number>, lo: number, hi: number): readonly number[] {
+  const arr: number[] = typeof v === 'number' ? [v] : Array.from(v);
+  if (arr.length === 0) throw new KernelInputError(`${name}: empty`);
+  arr.forEach((val, i) => {
+    if (!Number.isInteger(val) || val < lo || val > hi) {
+      throw new KernelInputError(`${name}${typeof v === 'number' ? '' : `[${i}]`}: ${val} is not an integer in [${lo}, ${hi}]`);
+    }
+  });
+  return arr;
+}
+
+/**
+ * Direct form of section 3 given m and e: y = clamp(rne(x * m / 2^shift), -2^(bits-1), 2^(bits-1) - 1).
+ * x: int32 values; multiplier: integer(s) with |m| <= 2^31; shift: 0..127; per-channel arrays index the last
+ * dimension (channel = i % length). bits: 2..32. The 62-bit product x*m is exact (split-halves, see intmath).
+ */
+export function requantDirect(
+  x: ArrayLike<number>,
+  multiplier: number | ArrayLike<number>,
+  shift: number | ArrayLike<number>,
+  bits: number,
+): Int32Array {
+  if (!Number.isInteger(bits) || bits < 2 || bits > 32) throw new KernelInputError(`bits: ${bits} is not an integer in [2, 32]`);
+  const m = checkIntArray('multiplier', multiplier, -TWO31, TWO31);
+  const e = checkIntArray('shift', shift, 0, 127);
+  let C = m.length;
+  if (typeof multiplier !== 'number' && typeof shift !== 'number' && m.length !== e.length) {
+    throw new KernelInputError(`shift: ${e.length} per-channel values but multiplier has ${m.length}`);
+  }
+  if (typeof multiplier === 'number') C = e.length;
+  const mC: number[] = [];
+  const eC: number[] = [];
+  for (let c = 0; c < C; c++) {
+    mC.push(m.length === 1 ? m[0]! : m[c]!);
+    eC.push(e.length === 1 ? e[0]! : e[c]!);
+  }
+  const n = x.length;
+  if (n % C !== 0) throw new KernelInputError(`x_int: length ${n} is not a multiple of the ${C} channels`);
+  const xs = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    const v = x[i]!;
+    if (!Number.isInteger(v) || v < -TWO31 || v >= TWO31) throw new KernelInputError(`x_int[${i}]: ${v} is not an int32`);
+    xs[i] = v;
+  }
+  return requantApply(xs, { bits, m: mC, e: eC });
+}
