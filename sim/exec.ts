@@ -261,15 +261,10 @@ export function matmulTile(
   A: Int32Array, accAddr: number, accStride: number, accumulate: boolean,
 ): void {
   const pairs = (n + 1) >> 1;
-  const X = tileScratch(rows * k);
-  for (let r = 0; r < rows; r++) {
-    const src = x + r * xStride, dst = r * k;
-    for (let kk = 0; kk < k; kk++) X[dst + kk] = S[src + kk]!;
-  }
   const add = accumulate ? 1 : 0;
   let r = 0;
   for (; r + 4 <= rows; r += 4) {
-    const x0 = r * k, x1 = x0 + k, x2 = x1 + k, x3 = x2 + k;
+    const x0 = x + r * xStride, x1 = x0 + xStride, x2 = x1 + xStride, x3 = x2 + xStride;
     const a0 = accAddr + r * accStride, a1 = a0 + accStride, a2 = a1 + accStride, a3 = a2 + accStride;
     let q = 0;
     for (; q + 2 <= pairs; q += 2) {
@@ -277,7 +272,7 @@ export function matmulTile(
       let s00 = 0, s01 = 0, s10 = 0, s11 = 0, s20 = 0, s21 = 0, s30 = 0, s31 = 0;
       for (let kk = 0; kk < k; kk++) {
         const w0 = P[p0 + kk]!, w1 = P[p1 + kk]!;
-        const v0 = X[x0 + kk]!, v1 = X[x1 + kk]!, v2 = X[x2 + kk]!, v3 = X[x3 + kk]!;
+        const v0 = S[x0 + kk]!, v1 = S[x1 + kk]!, v2 = S[x2 + kk]!, v3 = S[x3 + kk]!;
         s00 += v0 * w0; s01 += v0 * w1;
         s10 += v1 * w0; s11 += v1 * w1;
         s20 += v2 * w0; s21 += v2 * w1;
@@ -294,18 +289,18 @@ export function matmulTile(
       let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
       for (let kk = 0; kk < k; kk++) {
         const w0 = P[p0 + kk]!;
-        s0 += X[x0 + kk]! * w0; s1 += X[x1 + kk]! * w0; s2 += X[x2 + kk]! * w0; s3 += X[x3 + kk]! * w0;
+        s0 += S[x0 + kk]! * w0; s1 += S[x1 + kk]! * w0; s2 += S[x2 + kk]! * w0; s3 += S[x3 + kk]! * w0;
       }
       const j = 2 * q;
       put(A, a0 + j, s0, n - j, add); put(A, a1 + j, s1, n - j, add); put(A, a2 + j, s2, n - j, add); put(A, a3 + j, s3, n - j, add);
     }
   }
   for (; r < rows; r++) {
-    const x0 = r * k, a0 = accAddr + r * accStride;
+    const x0 = x + r * xStride, a0 = accAddr + r * accStride;
     for (let q = 0; q < pairs; q++) {
       const p0 = q * pStride;
       let s = 0;
-      for (let kk = 0; kk < k; kk++) s += X[x0 + kk]! * P[p0 + kk]!;
+      for (let kk = 0; kk < k; kk++) s += S[x0 + kk]! * P[p0 + kk]!;
       put(A, a0 + 2 * q, s, n - 2 * q, add);
     }
   }
@@ -318,14 +313,13 @@ export function matmulTile(
 function put(A: Int32Array, j: number, sum: number, left: number, add: number): void {
   const hi = unpackHigh(sum);
   const lo = sum - hi * PACK;
-  A[j] = (add * A[j]! + lo) | 0;
-  if (left > 1) A[j + 1] = (add * A[j + 1]! + hi) | 0;
-}
-
-let scratch = new Float64Array(0);
-function tileScratch(n: number): Float64Array {
-  if (scratch.length < n) scratch = new Float64Array(n);
-  return scratch;
+  if (add === 1) {
+    A[j] = (A[j]! + lo) | 0;
+    if (left > 1) A[j + 1] = (A[j + 1]! + hi) | 0;
+  } else {
+    A[j] = lo;
+    if (left > 1) A[j + 1] = hi;
+  }
 }
 
 const vmulrVx: Semantics = (m, f, o, pc, e, data) => {

@@ -98,10 +98,11 @@ export function mulRoundShift(a: number, b: number, shift: number, rmode: number
 
 /**
  * Two int32 dot products packed in one double (the MXU's hot loop): s = lo + hi * 2^26 with |lo| < 2^25
- * and |s| < 2^53. Rounding s / 2^26 to nearest recovers hi exactly because |lo / 2^26| < 1/2.
+ * and |s| < 2^50. Rounding s / 2^26 to nearest recovers hi exactly because |lo / 2^26| < 1/2; the
+ * floor(v + 1/2) form is exact here (v has at most 24 integer and 26 fraction bits) and faster in V8.
  */
 export const PACK = 67108864; // 2^26
 const INV_PACK = 1 / PACK; // exact: a power of two
 export function unpackHigh(s: number): number {
-  return Math.round(s * INV_PACK);
+  return Math.floor(s * INV_PACK + 0.5);
 }

@@ -60,6 +60,16 @@ export class SimFault extends Error {
   }
 }
 
+/** Per opcode: 0 no lane arithmetic, 1 VPU lane op, 2 VPU multiply lane op (for the energy estimate). */
+const LANE_OP_KIND: Uint8Array = (() => {
+  const t = new Uint8Array(256);
+  for (const [op, def] of BY_OPCODE) {
+    if (def.unit !== 'vpu' || def.timing === 'vpuLoad' || def.timing === 'vpuStore') continue;
+    t[op] = CLASS_INDEX[def.timing] === CLASS_INDEX.vpuMul ? 2 : 1;
+  }
+  return t;
+})();
+
 export type SimMode = 'full' | 'timing' | 'functional';
 
 export interface SimOptions {
@@ -150,11 +160,9 @@ export function simulate(prog: LoadedProgram, cfg: MachineConfig, opts: SimOptio
       const sp = e.rSpace[i]!;
       if (sp !== SPACE_DRAM) sramBytes += e.rRows[i]! * e.rLen[i]! * (sp === SPACE_ACC ? 4 : 1);
     }
-    const def = BY_OPCODE.get(op)!;
-    if (def.unit === 'vpu' && def.timing !== 'vpuLoad' && def.timing !== 'vpuStore') {
-      if (CLASS_INDEX[def.timing] === CLASS_INDEX.vpuMul) mulLaneOps += e.amount;
-      else laneOps += e.amount;
-    }
+    const lane = LANE_OP_KIND[op]!;
+    if (lane === 1) laneOps += e.amount;
+    else if (lane === 2) mulLaneOps += e.amount;
     if (e.halt) break;
     if (executed >= maxInstr) throw fault('runaway', `executed ${executed} instructions, the limit (limits.maxInstructions); missing halt or endless loop?`, next);
     if (timing && timing.now > maxCycles) throw fault('runaway', `passed the cycle budget of ${maxCycles} (limits.maxCycles); missing halt or endless loop?`, next);

@@ -79,12 +79,6 @@ function overlaps(p: Pending, base: number, rows: number, len: number, stride: n
   return rowsMeet && colsMeet;
 }
 
-function bounds(base: number, rows: number, len: number, stride: number): [number, number] {
-  if (rows <= 0 || len <= 0) return [base, base];
-  const last = base + (rows - 1) * stride;
-  return [Math.min(base, last), Math.max(base, last) + len];
-}
-
 /** Busy intervals of the DRAM channel, for first-fit reservation by readiness. */
 class Calendar {
   private starts: number[] = [];
@@ -175,19 +169,11 @@ export class TimingModel {
     const info = OP_INFO[opcode]!;
     const u = info.unit;
     const T = this.totals;
-    const stallBase = pc * STALL_CAUSES.length;
+    this.stallBase = pc * STALL_CAUSES.length;
+    this.worst = -1;
+    this.worstCycles = 0;
     let waitedOn = -1;
-    let worst = -1;
-    let worstCycles = 0;
-    const charge = (cause: number, cycles: number): void => {
-      if (cycles <= 0) return;
-      T.stalls[cause] = T.stalls[cause]! + cycles;
-      this.pcStalls[stallBase + cause] = this.pcStalls[stallBase + cause]! + cycles;
-      if (cycles > worstCycles) {
-        worstCycles = cycles;
-        worst = cause;
-      }
-    };
+    const charge = this.chargeFn;
 
     // ---- front end: dispatch ----
     let d = this.feNext;
@@ -256,8 +242,9 @@ export class TimingModel {
       for (let i = 0; i < e.nRegions; i++) {
         const space = e.rSpace[i]!, write = e.rWrite[i] === 1;
         const base = e.rBase[i]!, rows = e.rRows[i]!, len = e.rLen[i]!, stride = e.rStride[i]!;
-        const [lo, hi] = bounds(base, rows, len, stride);
-        if (hi <= lo) continue;
+        if (rows <= 0 || len <= 0) continue;
+        const last = base + (rows - 1) * stride;
+        const lo = last < base ? last : base, hi = (last < base ? base : last) + len;
         for (const p of this.pending) {
           if (p.unit === u || p.space !== space || (!write && !p.write)) continue;
           if (p.until > dep && overlaps(p, base, rows, len, stride, lo, hi)) {
@@ -317,17 +304,33 @@ export class TimingModel {
       }
       for (let i = 0; i < e.nRegions; i++) {
         const base = e.rBase[i]!, rows = e.rRows[i]!, len = e.rLen[i]!, stride = e.rStride[i]!;
-        const [lo, hi] = bounds(base, rows, len, stride);
-        if (hi <= lo) continue;
+        if (rows <= 0 || len <= 0) continue;
+        const last = base + (rows - 1) * stride;
+        const lo = last < base ? last : base, hi = (last < base ? base : last) + len;
         const write = e.rWrite[i] === 1;
         this.pending.push({ unit: u, space: e.rSpace[i]!, write, lo, hi, base, rows, len, stride, until: write ? done : end, pc });
       }
       if (++this.sincePrune >= 64) this.prune();
     }
-    if (worst >= 0) this.pcWaitedOn[pc] = waitedOn;
+    if (this.worst >= 0) this.pcWaitedOn[pc] = waitedOn;
     if (done > this.endCycle) this.endCycle = done;
-    this.trace?.push({ pc, unit: u, dispatch, start, end, done, cause: worst, waitedOn });
+    this.trace?.push({ pc, unit: u, dispatch, start, end, done, cause: this.worst, waitedOn });
   }
+
+  // Stall attribution state of the instruction being accounted (fields, not a closure per call).
+  private stallBase = 0;
+  private worst = -1;
+  private worstCycles = 0;
+  private readonly chargeFn = (cause: number, cycles: number): void => {
+    if (cycles <= 0) return;
+    const T = this.totals;
+    T.stalls[cause] = T.stalls[cause]! + cycles;
+    this.pcStalls[this.stallBase + cause] = this.pcStalls[this.stallBase + cause]! + cycles;
+    if (cycles > this.worstCycles) {
+      this.worstCycles = cycles;
+      this.worst = cause;
+    }
+  };
 
   private latencyOf(cls: number): number {
     const v = this.cfg.vpu;

@@ -76,6 +76,19 @@ describe('linear on the simulator', () => {
     }
   });
 
+  it('the MXU model packs two columns per double: exact at the largest tile depth (k = 1024) and extreme operands', () => {
+    const deep = parseMachine({ mxu: { rows: 1024, cols: 5 }, spad: { sizeBytes: 1 << 20 }, acc: { sizeBytes: 1 << 16 } });
+    const M = 6, K = 1024, N = 5;
+    for (const [name, xv, wv] of [['min*min', -128, -128], ['min*max', -128, 127], ['max*max', 127, 127]] as const) {
+      const x = new Int8Array(M * K).fill(xv), w = new Int8Array(N * K).fill(wv);
+      // Alternate the sign of one column so a pair holds a large positive and a large negative sum.
+      for (let k = 0; k < K; k++) w[1 * K + k] = -wv === 128 ? 127 : -wv;
+      const bias = Int32Array.from([0, 1, -1, 2 ** 31 - 1, -(2 ** 31)]);
+      const run = runLinearSim(x, w, bias, M, K, N, deep);
+      expectSame(run.y, linearRef(x, w, bias, M, K, N), `packed extremes:${name}`);
+    }
+  });
+
   it('BERT-base projection 128x768x768 on edge: >= 85 % MXU utilization, model within 2 %, never below the roofline', () => {
     const M = 128, K = 768, N = 768;
     const run = runLinearSim(new Int8Array(M * K), new Int8Array(N * K), new Int32Array(N), M, K, N, edge, { mode: 'timing' });
