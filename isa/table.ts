@@ -32,7 +32,7 @@ export const ROUNDING = { floor: 0, rne: 1, rhaz: 2, trunc: 3 } as const;
 export const SATURATION = { wrap32: 0, sat8: 1, sat16: 2, sat32: 3 } as const;
 
 /** Execution units. The front end dispatches to one in-order queue per unit. */
-export const UNITS = ['scalar', 'dmaLoad', 'dmaStore', 'mxu', 'vpu'] as const;
+export const UNITS = ['scalar', 'dmaLoad', 'dmaStore', 'mxu', 'vpu', 'divider'] as const;
 export type Unit = (typeof UNITS)[number];
 
 /**
@@ -50,6 +50,9 @@ export const TIMING_CLASSES = {
   vpuMul: 'one vector per cycle, result after vpu.mulLatencyCycles',
   vpuLoad: 'one vector per cycle from spad/acc, result after vpu.loadLatencyCycles',
   vpuStore: 'one vector per cycle to spad/acc, visible after one cycle',
+  vpuReduce: 'one vector per cycle into the lane adder/max tree; the scalar result after vpu.reduceLatencyCycles',
+  divide: 'occupies the iterative divider for divider.divLatencyCycles (not pipelined); the scalar result then',
+  sqrt: 'occupies the divider datapath for divider.sqrtLatencyCycles (not pipelined); the scalar result then',
 } as const;
 export type TimingClass = keyof typeof TIMING_CLASSES;
 
@@ -235,6 +238,79 @@ const ROWS: readonly Row[] = [
       'for i < vl: p = va[i] * vb[i] as an exact 64-bit product; q = round(p / 2^(vs[i])) in rounding mode rmode (vs[i] in 0..127, ' +
       'else fault); vd[i] = sat(q) as for vmulr.vx',
     doc: 'Widening multiply with per-lane multipliers and shifts (per-channel requantization).',
+  },
+  // ---- additions for the I-BERT kernels (issue 4) ----
+  {
+    mnemonic: 'vmacr', fields: [vd, va, vb, f('vc', 'vreg'), f('shift', 'sreg'), f('rmode', 'rmode'), f('sat', 'sat')],
+    unit: 'vpu', timing: 'vpuMul',
+    semantics:
+      'for i < vl: p = va[i] * vb[i] + vc[i] as an exact 64-bit value (vc sign-extended); q = round(p / 2^shift) in rounding mode ' +
+      'rmode (shift 0..127, scalar, read at dispatch); vd[i] = sat(q) as for vmulr.vx',
+    doc: 'Widening multiply-add with a rounding right shift: 64-bit intermediates (i-GELU polynomial, fused requantization).',
+  },
+  {
+    mnemonic: 'vabs', fields: [vd, va], unit: 'vpu', timing: 'vpuAlu',
+    semantics: 'for i < vl: vd[i] = |va[i]| (wraps: |-2^31| = -2^31)', doc: 'Lane-wise absolute value.',
+  },
+  {
+    mnemonic: 'vsgn', fields: [vd, va], unit: 'vpu', timing: 'vpuAlu',
+    semantics: 'for i < vl: vd[i] = sign(va[i]) in {-1, 0, 1}', doc: 'Lane-wise sign.',
+  },
+  vv('vslt', 'va[i] < vb[i] ? 1 : 0 (signed)', 'vpuAlu', 'Lane-wise compare: set if less than.'),
+  vv('vseq', 'va[i] == vb[i] ? 1 : 0', 'vpuAlu', 'Lane-wise compare: set if equal.'),
+  {
+    mnemonic: 'vsel', fields: [vd, f('vm', 'vreg'), va, vb], unit: 'vpu', timing: 'vpuAlu',
+    semantics: 'for i < vl: vd[i] = vm[i] != 0 ? va[i] : vb[i]', doc: 'Lane-wise select by a mask register.',
+  },
+  {
+    mnemonic: 'vredsum', fields: [rd, va], unit: 'vpu', timing: 'vpuReduce',
+    semantics: 'rd = (sum of va[i] for i < vl) | 0 (exact sum, then wraps to int32); rd is written when the reduction completes',
+    doc: 'Sum of the active lanes into a scalar register.',
+  },
+  {
+    mnemonic: 'vredmax', fields: [rd, va], unit: 'vpu', timing: 'vpuReduce',
+    semantics: 'rd = max of va[i] for i < vl (signed; INT32_MIN when vl = 0); rd is written when the reduction completes',
+    doc: 'Maximum of the active lanes into a scalar register.',
+  },
+  {
+    mnemonic: 'vredsum.w', fields: [rd, va], unit: 'vpu', timing: 'vpuReduce',
+    semantics:
+      'S = (rd+1:rd) + sum of va[i] for i < vl, exact 64-bit; rd = low 32 bits (as int32), rd+1 = high 32 bits (signed). ' +
+      'Accumulates into the pair: clear it first (rd <= 30; r0 as rd faults)',
+    doc: 'Accumulate the lane sum into a 64-bit scalar register pair (rd low word, rd+1 high word).',
+  },
+  {
+    mnemonic: 'vredsumsq.w', fields: [rd, va], unit: 'vpu', timing: 'vpuReduce',
+    semantics:
+      'S = (rd+1:rd) + sum of va[i]^2 for i < vl, exact 64-bit (faults if |S| >= 2^63); rd = low word, rd+1 = high word, as vredsum.w',
+    doc: 'Accumulate the sum of squares of the lanes into a 64-bit scalar pair (LayerNorm variance).',
+  },
+  {
+    mnemonic: 'div', fields: [rd, rs1, rs2, f('rmode', 'rmode')], unit: 'divider', timing: 'divide',
+    semantics: 'rd = round(rs1 / rs2) in rounding mode rmode, exact rational division of int32 values; saturates to int32 (only -2^31 / -1); rs2 == 0 faults; faults if the machine has no divider',
+    doc: 'Scalar integer division on the iterative divider.',
+  },
+  {
+    mnemonic: 'div.w', fields: [rd, rs1, rs2, f('rmode', 'rmode')], unit: 'divider', timing: 'divide',
+    semantics: 'rd = sat32(round((rs1+1:rs1) / rs2)) in rounding mode rmode: 64-bit dividend in the pair (rs1 low word, rs1+1 high word), int32 divisor; rs2 == 0 faults',
+    doc: 'Division of a 64-bit register pair by an int32 (e.g. floor(2^32 / sum), the mean of a 64-bit sum).',
+  },
+  {
+    mnemonic: 'isqrt.w', fields: [rd, rs1], unit: 'divider', timing: 'sqrt',
+    semantics: 'rd = floor(sqrt((rs1+1:rs1))) for a non-negative 64-bit pair below 2^62 (result < 2^31); a negative pair faults',
+    doc: 'Integer square root of a 64-bit register pair (LayerNorm standard deviation).',
+  },
+  {
+    mnemonic: 'mxu.mm.u8', fields: [f('acc', 'sreg'), f('x', 'sreg'), f('m', 'sreg'), f('accStride', 'sreg'), f('xStride', 'sreg'), f('mode', 'accflag')],
+    unit: 'mxu', timing: 'mxuStream',
+    semantics: 'as mxu.mm, but the input rows are read as unsigned bytes (0..255): softmax probabilities times V',
+    doc: 'Stream unsigned 8-bit input rows through the array (uint8 x int8 -> int32).',
+  },
+  {
+    mnemonic: 'mxu.wload.t', fields: [f('addr', 'sreg'), f('stride', 'sreg'), f('k', 'sreg'), f('n', 'sreg')],
+    unit: 'mxu', timing: 'mxuWeights',
+    semantics: 'as mxu.wload, but transposed: W[j][kk] = spad.int8[addr + kk*stride + j] (k rows of n bytes: a [K,N] layout such as V in P.V)',
+    doc: 'Preload an int8 weight tile stored K-major ([K,N] layout) into the MXU.',
   },
 ];
 

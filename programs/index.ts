@@ -18,6 +18,19 @@ export interface KernelRun<M> {
   readonly program: Program;
 }
 
+/** What a kernel program run on a case returns, for the CLI (`intnpu kernel <name> --engine sim`). */
+export interface CaseRun {
+  /** Outputs, flat row-major, as plain numbers. */
+  readonly y_int: number[];
+  readonly shape: number[];
+  readonly cycles: number;
+  readonly model_cycles: number;
+  /** True where the model is exact by construction (straight-line kernels), false where within a tolerance. */
+  readonly model_exact: boolean;
+  readonly sim: SimResult;
+  readonly program: Program;
+}
+
 export interface RunOptions {
   readonly mode?: SimMode;
   readonly trace?: boolean;

@@ -41,6 +41,15 @@ export const MachineSchema = z
         aluLatencyCycles: int(1, 64).default(1).describe('add/sub/min/max/shift/clamp latency: one pipeline stage, as in a simple SIMD ALU.'),
         mulLatencyCycles: int(1, 64).default(3).describe('Latency of the 32x32 -> 64 widening multiply with rounding shift and saturation: 3 stages (multiply, 64-bit round/shift, saturate), a common pipelining of a 32-bit multiplier at NPU clocks.'),
         loadLatencyCycles: int(1, 64).default(2).describe('Scratchpad/accumulator read latency: one SRAM access cycle plus one register-file write cycle.'),
+        reduceLatencyCycles: int(1, 64).default(6).describe('Lane reduction (sum, max, 64-bit sums) latency: a log2(lanes)-deep adder/max tree plus one write stage (5 + 1 for 32 lanes). The tree accumulates into its destination pair with forwarding, so back-to-back reductions into the same pair issue every cycle.'),
+      })
+      .strict()
+      .prefault({}),
+    divider: z
+      .object({
+        present: z.boolean().default(true).describe('Whether the machine has the scalar integer divider (div, div.w, isqrt.w). Without it those instructions fault and kernels use a reciprocal (Newton) program instead.'),
+        divLatencyCycles: int(1, 1024).default(34).describe('Iterative radix-2 divider: one quotient bit per cycle for a 32-bit quotient plus 2 cycles of operand setup and correction (the classic non-restoring divider); not pipelined.'),
+        sqrtLatencyCycles: int(1, 1024).default(34).describe('Digit-recurrence integer square root sharing the divider datapath: one root bit per cycle for a 31-bit root of a 62-bit radicand, plus setup and correction.'),
       })
       .strict()
       .prefault({}),
@@ -97,7 +106,7 @@ export const PRESETS: Readonly<Record<string, MachineInput>> = {
   server: {
     name: 'server',
     mxu: { rows: 128, cols: 128 },
-    vpu: { lanes: 128 },
+    vpu: { lanes: 128, reduceLatencyCycles: 8 },
     dram: { bytesPerCycle: 256, latencyCycles: 150, sizeBytes: 256 * MiB },
     spad: { sizeBytes: 8 * MiB },
     acc: { sizeBytes: 2 * MiB },

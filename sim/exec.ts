@@ -5,7 +5,7 @@
 // MACs, lane arithmetic and copies.
 import { ISA, UNITS, TIMING_CLASSES, type TimingClass } from '../isa/table.js';
 import { Fault, Machine, SPACE_ACC, SPACE_DRAM, SPACE_SPAD } from './machine.js';
-import { mulRoundShift, PACK, unpackHigh } from './intops.js';
+import { bigToPair, isqrtBig, mulAddRoundShift, mulRoundShift, PACK, pairToBig, roundDiv, roundDivBig, unpackHigh } from './intops.js';
 
 export const UNIT_INDEX: Readonly<Record<(typeof UNITS)[number], number>> = Object.fromEntries(UNITS.map((u, i) => [u, i])) as Record<(typeof UNITS)[number], number>;
 export const CLASS_NAMES = Object.keys(TIMING_CLASSES) as TimingClass[];
@@ -34,8 +34,9 @@ export class Effects {
   nVregReads = 0;
   readonly vregReads = new Int32Array(3);
   vregWrite = -1;
-  /** Scalar register written by a non-scalar unit when the instruction completes (-1 = none). */
+  /** Scalar registers written by a non-scalar unit when the instruction completes (-1 = none). */
   sregLate = -1;
+  sregLate2 = -1;
 
   reset(): void {
     this.amount = 0;
@@ -48,6 +49,7 @@ export class Effects {
     this.nVregReads = 0;
     this.vregWrite = -1;
     this.sregLate = -1;
+    this.sregLate2 = -1;
   }
 
   region(space: number, write: boolean, base: number, rows: number, len: number, stride: number): void {
@@ -205,32 +207,45 @@ function guardWork(m: Machine, elements: number, what: string): void {
   }
 }
 
-const wload: Semantics = (m, f, o, pc, e, data) => {
-  const addr = sreg(m, f[o]!), stride = sreg(m, f[o + 1]!), k = sreg(m, f[o + 2]!), n = sreg(m, f[o + 3]!);
-  const R = m.cfg.mxu.rows, C = m.cfg.mxu.cols;
-  if (k < 1 || k > R || n < 1 || n > C) {
-    throw new Fault('bad-operand', `mxu.wload tile k=${k}, n=${n} does not fit the ${R}x${C} array (1 <= k <= ${R}, 1 <= n <= ${C})`);
-  }
-  m.check2d(SPACE_SPAD, addr, n, k, stride);
-  const buf = m.wActive === 0 ? 1 : 0;
-  if (data) {
-    // Packed pairs for the MAC loop: P[q][kk] = W[2q][kk] + W[2q+1][kk] * 2^26 (see matmulTile).
-    const P = m.wbuf[buf], S = m.spad;
-    for (let j = 0; j < n; j += 2) {
-      const src0 = addr + j * stride, src1 = src0 + stride, dst = (j >> 1) * R;
-      for (let kk = 0; kk < k; kk++) P[dst + kk] = S[src0 + kk]! + (j + 1 < n ? S[src1 + kk]! * PACK : 0);
+/** mxu.wload ([N,K] tile: n rows of k bytes) and mxu.wload.t ([K,N] tile: k rows of n bytes). */
+function wload(transposed: boolean): Semantics {
+  const name = transposed ? 'mxu.wload.t' : 'mxu.wload';
+  return (m, f, o, pc, e, data) => {
+    const addr = sreg(m, f[o]!), stride = sreg(m, f[o + 1]!), k = sreg(m, f[o + 2]!), n = sreg(m, f[o + 3]!);
+    const R = m.cfg.mxu.rows, C = m.cfg.mxu.cols;
+    if (k < 1 || k > R || n < 1 || n > C) {
+      throw new Fault('bad-operand', `${name} tile k=${k}, n=${n} does not fit the ${R}x${C} array (1 <= k <= ${R}, 1 <= n <= ${C})`);
     }
-  }
-  m.wK[buf] = k;
-  m.wN[buf] = n;
-  m.wActive = buf;
-  e.amount = k;
-  e.wbuf = buf;
-  e.region(SPACE_SPAD, false, addr, n, k, stride);
-  return pc + 1;
-};
+    const rows = transposed ? k : n, len = transposed ? n : k;
+    m.check2d(SPACE_SPAD, addr, rows, len, stride);
+    const buf = m.wActive === 0 ? 1 : 0;
+    if (data) {
+      // Packed pairs for the MAC loop: P[q][kk] = W[2q][kk] + W[2q+1][kk] * 2^26 (see matmulTile).
+      const P = m.wbuf[buf], S = m.spad;
+      const js = transposed ? 1 : stride, ks = transposed ? stride : 1;
+      for (let j = 0; j < n; j += 2) {
+        const dst = (j >> 1) * R, two = j + 1 < n;
+        for (let kk = 0; kk < k; kk++) {
+          const src = addr + j * js + kk * ks;
+          P[dst + kk] = S[src]! + (two ? S[src + js]! * PACK : 0);
+        }
+      }
+    }
+    m.wK[buf] = k;
+    m.wN[buf] = n;
+    m.wActive = buf;
+    e.amount = k;
+    e.wbuf = buf;
+    e.region(SPACE_SPAD, false, addr, rows, len, stride);
+    return pc + 1;
+  };
+}
 
-const mm: Semantics = (m, f, o, pc, e, data) => {
+/** mxu.mm (int8 input rows) and mxu.mm.u8 (the same bytes read as unsigned). */
+function mm(unsigned: boolean): Semantics {
+  return (m, f, o, pc, e, data) => mmExec(m, f, o, pc, e, data, unsigned);
+}
+function mmExec(m: Machine, f: Int32Array, o: number, pc: number, e: Effects, data: boolean, unsigned: boolean): number {
   const accAddr = sreg(m, f[o]!), x = sreg(m, f[o + 1]!), rows = sreg(m, f[o + 2]!);
   const accStride = sreg(m, f[o + 3]!), xStride = sreg(m, f[o + 4]!), accumulate = f[o + 5]! === 1;
   const buf = m.wActive;
@@ -244,9 +259,12 @@ const mm: Semantics = (m, f, o, pc, e, data) => {
   e.wbuf = buf;
   e.region(SPACE_SPAD, false, x, rows, k, xStride);
   e.region(SPACE_ACC, true, accAddr, rows, n, accStride);
-  if (data) matmulTile(m.spad, x, xStride, rows, m.wbuf[buf]!, m.cfg.mxu.rows, k, n, m.acc, accAddr, accStride, accumulate);
+  if (data) {
+    if (unsigned) matmulTileU8(m.spadU8, x, xStride, rows, m.wbuf[buf]!, m.cfg.mxu.rows, k, n, m.acc, accAddr, accStride, accumulate);
+    else matmulTile(m.spad, x, xStride, rows, m.wbuf[buf]!, m.cfg.mxu.rows, k, n, m.acc, accAddr, accStride, accumulate);
+  }
   return pc + 1;
-};
+}
 
 /**
  * acc[r][j] (+)= sum_kk x[r][kk] * W[j][kk], exactly. PERF: two output columns share one double
@@ -255,8 +273,17 @@ const mm: Semantics = (m, f, o, pc, e, data) => {
  * |x*w| <= 2^14), so they separate exactly (unpackPair in sim/intops.ts). Register-blocked 4 rows x 2
  * packed pairs (4 columns): 6 loads per 16 MACs.
  */
-export function matmulTile(
-  S: Int8Array, x: number, xStride: number, rows: number,
+export const matmulTile = makeMatmulTile<Int8Array>();
+/** The same loop over unsigned input bytes (|x*w| <= 255*128 < 2^15, so k <= 1024 still separates exactly). */
+export const matmulTileU8 = makeMatmulTile<Uint8Array>();
+
+/**
+ * One source, two closures: V8 keeps type feedback per closure, so the int8 and uint8 callers each get
+ * monomorphic optimized code instead of sharing one polymorphic loop.
+ */
+function makeMatmulTile<T extends Int8Array | Uint8Array>() {
+  return function matmulTileImpl(
+  S: T, x: number, xStride: number, rows: number,
   P: Float64Array, pStride: number, k: number, n: number,
   A: Int32Array, accAddr: number, accStride: number, accumulate: boolean,
 ): void {
@@ -304,6 +331,7 @@ export function matmulTile(
       put(A, a0 + 2 * q, s, n - 2 * q, add);
     }
   }
+};
 }
 
 /**
@@ -343,6 +371,77 @@ const vmulrVv: Semantics = (m, f, o, pc, e, data) => {
   if (data) for (let i = 0; i < n; i++) R[vd * L + i] = mulRoundShift(R[va * L + i]!, R[vb * L + i]!, R[vs * L + i]!, rmode, sat);
   return pc + 1;
 };
+
+function v1(op: (a: number) => number): Semantics {
+  return (m, f, o, pc, e, data) => {
+    const vd = f[o]!, va = f[o + 1]!;
+    const L = m.lanes, n = m.vl, R = m.vregs;
+    e.amount = n;
+    vecOperands(e, vd, va);
+    if (data) for (let i = 0; i < n; i++) R[vd * L + i] = op(R[va * L + i]!);
+    return pc + 1;
+  };
+}
+
+/** Lane reductions into a scalar register, written when the reduction completes (a late scalar write). */
+function reduce(op: (m: Machine, va: number, n: number) => number): Semantics {
+  return (m, f, o, pc, e) => {
+    const rd = f[o]!, va = f[o + 1]!;
+    e.amount = m.vl;
+    e.nVregReads = 1;
+    e.vregReads[0] = va;
+    setReg(m, rd, op(m, va, m.vl)); // control flow may depend on it, so it is computed in timing-only mode too
+    e.sregLate = rd;
+    return pc + 1;
+  };
+}
+
+/** 64-bit accumulation of the lane sum (or sum of squares) into the pair rd (low), rd+1 (high). */
+function reducePair(squares: boolean): Semantics {
+  const name = squares ? 'vredsumsq.w' : 'vredsum.w';
+  return (m, f, o, pc, e) => {
+    const rd = f[o]!, va = f[o + 1]!;
+    if (rd === 0 || rd > 30) throw new Fault('bad-operand', `${name} needs a register pair r${rd}:r${rd + 1} with 1 <= rd <= 30`);
+    const L = m.lanes, n = m.vl, R = m.vregs;
+    let s = pairToBig(sreg(m, rd), sreg(m, rd + 1));
+    if (squares) {
+      for (let i = 0; i < n; i++) {
+        const v = BigInt(R[va * L + i]!);
+        s += v * v;
+      }
+    } else {
+      let t = 0; // exact below 2^53
+      for (let i = 0; i < n; i++) t += R[va * L + i]!;
+      s += BigInt(t);
+    }
+    if (s >= 1n << 63n || s < -(1n << 63n)) throw new Fault('overflow', `${name} sum ${s} does not fit 64 bits`);
+    const [lo, hi] = bigToPair(s);
+    setReg(m, rd, lo);
+    setReg(m, rd + 1, hi);
+    e.amount = n;
+    e.nVregReads = 1;
+    e.vregReads[0] = va;
+    e.sregLate = rd;
+    e.sregLate2 = rd + 1;
+    return pc + 1;
+  };
+}
+
+function requireDivider(m: Machine, what: string): void {
+  if (!m.cfg.divider.present) throw new Fault('no-divider', `${what}: this machine has no divider (divider.present is false); use a reciprocal program`);
+}
+
+function divide(name: string, op: (m: Machine, a: number, b: number, rmode: number) => number): Semantics {
+  return (m, f, o, pc, e) => {
+    const rd = f[o]!, a = f[o + 1]!, b = f[o + 2]!, rmode = f[o + 3]!;
+    requireDivider(m, name);
+    if (sreg(m, b) === 0) throw new Fault('divide-by-zero', `${name}: division by zero (r${b} = 0)`);
+    if (name === 'div.w' && (a === 0 || a > 30)) throw new Fault('bad-operand', `div.w needs a dividend pair r${a}:r${a + 1} with 1 <= rs1 <= 30`);
+    setReg(m, rd, op(m, a, b, rmode));
+    e.sregLate = rd;
+    return pc + 1;
+  };
+}
 
 const next: Semantics = (_m, _f, _o, pc) => pc + 1;
 const min = (a: number, b: number): number => (a < b ? a : b);
@@ -401,8 +500,8 @@ export const SEMANTICS: Readonly<Record<string, Semantics>> = {
   },
   'dma.ld': dma(false),
   'dma.st': dma(true),
-  'mxu.wload': wload,
-  'mxu.mm': mm,
+  'mxu.wload': wload(false),
+  'mxu.mm': mm(false),
   'vld.s8': vload('s8'),
   'vld.s16': vload('s16'),
   'vld.acc': vload('acc'),
@@ -443,6 +542,56 @@ export const SEMANTICS: Readonly<Record<string, Semantics>> = {
   },
   'vmulr.vx': vmulrVx,
   'vmulr.vv': vmulrVv,
+  vmacr: (m, f, o, pc, e, data) => {
+    const vd = f[o]!, va = f[o + 1]!, vb = f[o + 2]!, vc = f[o + 3]!, shift = sreg(m, f[o + 4]!), rmode = f[o + 5]!, sat = f[o + 6]!;
+    if (shift < 0 || shift > 127) throw new Fault('bad-operand', `vmacr shift ${shift} outside 0..127`);
+    const L = m.lanes, n = m.vl, R = m.vregs;
+    e.amount = n;
+    vecOperands(e, vd, va, vb, vc);
+    if (data) for (let i = 0; i < n; i++) R[vd * L + i] = mulAddRoundShift(R[va * L + i]!, R[vb * L + i]!, R[vc * L + i]!, shift, rmode, sat);
+    return pc + 1;
+  },
+  vabs: v1((a) => (a < 0 ? -a | 0 : a)),
+  vsgn: v1((a) => (a > 0 ? 1 : a < 0 ? -1 : 0)),
+  vslt: vv((a, b) => (a < b ? 1 : 0)),
+  vseq: vv((a, b) => (a === b ? 1 : 0)),
+  vsel: (m, f, o, pc, e, data) => {
+    const vd = f[o]!, vm = f[o + 1]!, va = f[o + 2]!, vb = f[o + 3]!;
+    const L = m.lanes, n = m.vl, R = m.vregs;
+    e.amount = n;
+    vecOperands(e, vd, vm, va, vb);
+    if (data) for (let i = 0; i < n; i++) R[vd * L + i] = R[vm * L + i] !== 0 ? R[va * L + i]! : R[vb * L + i]!;
+    return pc + 1;
+  },
+  vredsum: reduce((m, va, n) => {
+    let s = 0; // exact: lanes <= 4096, so |s| < 2^43
+    for (let i = 0; i < n; i++) s += m.vregs[va * m.lanes + i]!;
+    return s | 0;
+  }),
+  vredmax: reduce((m, va, n) => {
+    let mx = -2147483648;
+    for (let i = 0; i < n; i++) {
+      const v = m.vregs[va * m.lanes + i]!;
+      if (v > mx) mx = v;
+    }
+    return mx;
+  }),
+  'vredsum.w': reducePair(false),
+  'vredsumsq.w': reducePair(true),
+  div: divide('div', (m, a, b, rmode) => roundDiv(sreg(m, a), sreg(m, b), rmode)),
+  'div.w': divide('div.w', (m, a, b, rmode) => roundDivBig(pairToBig(sreg(m, a), a < 31 ? sreg(m, a + 1) : 0), BigInt(sreg(m, b)), rmode)),
+  'isqrt.w': (m, f, o, pc, e) => {
+    const rd = f[o]!, rs = f[o + 1]!;
+    requireDivider(m, 'isqrt.w');
+    if (rs === 0 || rs > 30) throw new Fault('bad-operand', `isqrt.w needs a register pair r${rs}:r${rs + 1} with 1 <= rs <= 30`);
+    const v = pairToBig(sreg(m, rs), sreg(m, rs + 1));
+    if (v < 0n || v >= 1n << 62n) throw new Fault('bad-operand', `isqrt.w of ${v} outside 0..2^62-1`);
+    setReg(m, rd, isqrtBig(v));
+    e.sregLate = rd;
+    return pc + 1;
+  },
+  'mxu.mm.u8': mm(true),
+  'mxu.wload.t': wload(true),
 };
 
 /** Semantics indexed by opcode (index 0 and unknown opcodes: undefined). */

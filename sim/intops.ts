@@ -33,11 +33,16 @@ function clampTo(q: number, sat: number): number {
  * whose result is truncated to a 32-bit register.
  */
 export function mulRoundShift(a: number, b: number, shift: number, rmode: number, sat: number): number {
-  // p = a*b = H*2^32 + L exactly, L in [0, 2^32), H an int32.
+  return mulAddRoundShift(a, b, 0, shift, rmode, sat);
+}
+
+/** sat(round((a * b + c) / 2^shift)) for int32 a, b, c: the same, with an addend inside the 64 bits. */
+export function mulAddRoundShift(a: number, b: number, c: number, shift: number, rmode: number, sat: number): number {
+  // p = a*b + c = H*2^32 + L exactly, L in [0, 2^32), H an int32 (|a*b| <= 2^62, so no overflow).
   const bh = b >> 16;
   const bl = b & 0xffff;
   const t1 = a * bh;
-  const t2 = a * bl;
+  const t2 = a * bl + c;
   const t1h = Math.floor(t1 / 65536);
   const s = (t1 - t1h * 65536) * 65536 + t2;
   const sh = Math.floor(s / P32);
@@ -105,4 +110,53 @@ export const PACK = 67108864; // 2^26
 const INV_PACK = 1 / PACK; // exact: a power of two
 export function unpackHigh(s: number): number {
   return Math.floor(s * INV_PACK + 0.5);
+}
+
+/** round(a / b) in a rounding mode, exact for int32 a, b (b != 0), saturated to int32. */
+export function roundDiv(a: number, b: number, rmode: number): number {
+  if (b < 0) {
+    a = -a;
+    b = -b;
+  }
+  // For |a|, |b| < 2^32 the double quotient's error is below 1/b, so its floor is exact.
+  const q = Math.floor(a / b);
+  const r = a - q * b; // in [0, b)
+  let inc = 0;
+  if (rmode === RMODE_RNE) inc = 2 * r > b || (2 * r === b && (q & 1) !== 0) ? 1 : 0;
+  else if (rmode === RMODE_RHAZ) inc = 2 * r > b || (2 * r === b && q >= 0) ? 1 : 0;
+  else if (rmode === RMODE_TRUNC) inc = q < 0 && r !== 0 ? 1 : 0;
+  return clampTo(q + inc, SAT_32);
+}
+
+/** The same for a BigInt dividend (64-bit register pairs), saturated to int32. */
+export function roundDivBig(a: bigint, b: bigint, rmode: number): number {
+  if (b < 0n) {
+    a = -a;
+    b = -b;
+  }
+  let q = a / b;
+  if (a < 0n && q * b !== a) q -= 1n; // BigInt division truncates: make it a floor
+  const r = a - q * b;
+  let inc = 0n;
+  if (rmode === RMODE_RNE) inc = 2n * r > b || (2n * r === b && (q & 1n) !== 0n) ? 1n : 0n;
+  else if (rmode === RMODE_RHAZ) inc = 2n * r > b || (2n * r === b && q >= 0n) ? 1n : 0n;
+  else if (rmode === RMODE_TRUNC) inc = q < 0n && r !== 0n ? 1n : 0n;
+  const v = q + inc;
+  return v > 2147483647n ? 2147483647 : v < -2147483648n ? -2147483648 : Number(v);
+}
+
+/** floor(sqrt(v)) for 0 <= v < 2^62, exact: a double estimate corrected by integer comparisons. */
+export function isqrtBig(v: bigint): number {
+  let x = BigInt(Math.floor(Math.sqrt(Number(v))));
+  while (x * x > v) x -= 1n;
+  while ((x + 1n) * (x + 1n) <= v) x += 1n;
+  return Number(x);
+}
+
+/** A 64-bit register pair (low word as int32, high word) as a BigInt, and back. */
+export function pairToBig(lo: number, hi: number): bigint {
+  return (BigInt(hi) << 32n) | BigInt(lo >>> 0);
+}
+export function bigToPair(v: bigint): [number, number] {
+  return [Number(BigInt.asIntN(32, v)), Number(BigInt.asIntN(32, v >> 32n))];
 }

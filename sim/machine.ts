@@ -23,6 +23,8 @@ export class Machine {
   readonly cfg: MachineConfig;
   readonly dram: Uint8Array;
   readonly spad: Int8Array;
+  /** The same scratchpad bytes read as unsigned (mxu.mm.u8). */
+  readonly spadU8: Uint8Array;
   readonly acc: Int32Array;
   readonly sregs = new Int32Array(32);
   readonly lanes: number;
@@ -42,6 +44,7 @@ export class Machine {
     this.cfg = cfg;
     this.dram = new Uint8Array(cfg.dram.sizeBytes);
     this.spad = new Int8Array(cfg.spad.sizeBytes);
+    this.spadU8 = new Uint8Array(this.spad.buffer);
     this.acc = new Int32Array(cfg.acc.sizeBytes / 4);
     this.lanes = cfg.vpu.lanes;
     this.vregs = new Int32Array(32 * this.lanes);

@@ -23,15 +23,21 @@ interface OpInfo {
   cls: number;
   /** Scalar registers read or written at dispatch (field indices). */
   sregFields: number[];
+  /** A field naming the low register of a 64-bit pair read at dispatch (its successor is read too); -1 none. */
+  pairField: number;
 }
 const OP_INFO: ReadonlyArray<OpInfo | undefined> = (() => {
   const t: (OpInfo | undefined)[] = [];
   for (const d of ISA) {
     const sregFields: number[] = [];
+    const reduceDest = d.timing === 'vpuReduce';
     d.fields.forEach((fd, i) => {
-      if (fd.kind === 'sreg') sregFields.push(i);
+      // A reduction's destination is written late by the VPU (and a .w pair accumulated there with
+      // forwarding): it is not a dispatch-time operand. Later readers and writers wait for it instead.
+      if (fd.kind === 'sreg' && !(reduceDest && i === 0)) sregFields.push(i);
     });
-    t[d.opcode] = { unit: UNIT_INDEX[d.unit], cls: CLASS_INDEX[d.timing], sregFields };
+    const pairField = d.mnemonic === 'div.w' || d.mnemonic === 'isqrt.w' ? 1 : -1;
+    t[d.opcode] = { unit: UNIT_INDEX[d.unit], cls: CLASS_INDEX[d.timing], sregFields, pairField };
   }
   return t;
 })();
@@ -193,6 +199,13 @@ export class TimingModel {
         sregFrom = this.sregProducer[r]!;
       }
     }
+    if (info.pairField >= 0) {
+      const r = fields[fo + info.pairField]! + 1;
+      if (r < 32 && this.sregReady[r]! > sregWait) {
+        sregWait = this.sregReady[r]!;
+        sregFrom = this.sregProducer[r]!;
+      }
+    }
     if (sregWait > d) {
       charge(S_SCALAR, sregWait - d);
       waitedOn = sregFrom;
@@ -275,6 +288,9 @@ export class TimingModel {
       } else if (cls === C.mxuWeights) {
         occupancy = e.amount;
         latency = occupancy;
+      } else if (cls === C.divide || cls === C.sqrt) {
+        // The iterative divider is not pipelined: it is busy until its result is ready.
+        occupancy = latency = cls === C.divide ? this.cfg.divider.divLatencyCycles : this.cfg.divider.sqrtLatencyCycles;
       } else {
         occupancy = 1;
         latency = this.latencyOf(cls);
@@ -295,6 +311,10 @@ export class TimingModel {
       if (e.sregLate >= 0) {
         this.sregReady[e.sregLate] = done;
         this.sregProducer[e.sregLate] = pc;
+      }
+      if (e.sregLate2 >= 0) {
+        this.sregReady[e.sregLate2] = done;
+        this.sregProducer[e.sregLate2] = pc;
       }
       if (cls === C.mxuWeights) {
         this.wbufReady[e.wbuf] = done;
@@ -337,6 +357,7 @@ export class TimingModel {
     if (cls === C.vpuMul) return v.mulLatencyCycles;
     if (cls === C.vpuLoad) return v.loadLatencyCycles;
     if (cls === C.vpuAlu) return v.aluLatencyCycles;
+    if (cls === C.vpuReduce) return v.reduceLatencyCycles;
     return 1;
   }
 
