@@ -6,8 +6,10 @@ import { accuracyCommand } from './commands/accuracy.js';
 import { asmCommand } from './commands/asm.js';
 import { demoCommand } from './commands/demo.js';
 import { disasmCommand } from './commands/disasm.js';
+import { fidelityCommand } from './commands/fidelity.js';
 import { kernelCommand } from './commands/kernel.js';
 import { machineCommand } from './commands/machine.js';
+import { reportCommand } from './commands/report.js';
 import { runCommand } from './commands/run.js';
 
 await yargs(hideBin(process.argv))
@@ -19,6 +21,8 @@ await yargs(hideBin(process.argv))
   .command(kernelCommand)
   .command(machineCommand)
   .command(accuracyCommand)
+  .command(fidelityCommand)
+  .command(reportCommand)
   .strict()
   .demandCommand(0)
   .help()

@@ -1,0 +1,108 @@
+// The kernels the CLI knows, with their engines: `ref` (layer 1, the I-BERT reference), `npu` (layer 2,
+// the NPU kernel semantics in TypeScript), `sim` (the ISA program on the simulator), plus example cases
+// and fidelity measurements. One table, so `kernel`, `kernel --compare`, `fidelity` and `report` agree.
+import seedrandom from 'seedrandom';
+import { linearRef } from '../../kernels/linear.js';
+import { requantDirect } from '../../kernels/requant.js';
+import { runReferenceCase } from '../../kernels/cases.js';
+import { runLinearSim, runRequantSim, type CaseRun, type RunOptions } from '../../programs/index.js';
+import type { MachineConfig } from '../config.js';
+import { linearCase, requantCase } from './cases.js';
+import { UsageError } from './common.js';
+
+export interface EngineOutput {
+  y_int: (number | string)[];
+  shape: number[];
+  scale_out?: number | number[];
+  consts?: Record<string, unknown>;
+}
+
+export interface FidelityResult {
+  kernel: string;
+  setting: string;
+  n: number;
+  identical: number;
+  identical_share: number;
+  max_abs_diff: number;
+  first_diff: { index: number; npu: number; ref: number } | null;
+}
+
+export interface KernelEntry {
+  readonly name: string;
+  readonly doc: string;
+  readonly ref: (input: unknown) => EngineOutput;
+  readonly npu?: (input: unknown) => EngineOutput;
+  readonly sim?: (input: unknown, cfg: MachineConfig, opts: RunOptions) => CaseRun;
+  readonly example?: (size: 'small' | 'base', seed: string) => unknown;
+  readonly fidelity?: (opts: { seed?: string }) => FidelityResult | FidelityResult[];
+}
+
+const isDirectRequant = (input: unknown): boolean => typeof input === 'object' && input !== null && 'multiplier' in input;
+
+function simRun(run: { y: Int32Array; sim: CaseRun['sim']; model: { cycles: number; exact: boolean }; program: CaseRun['program'] }, shape: number[]): CaseRun {
+  return {
+    y_int: Array.from(run.y), shape, cycles: run.sim.stats.cycles ?? 0, model_cycles: run.model.cycles,
+    model_exact: run.model.exact, sim: run.sim, program: run.program,
+  };
+}
+
+function seededInts(seed: string, n: number, lo: number, hi: number): number[] {
+  const rng = seedrandom.alea(seed);
+  return Array.from({ length: n }, () => lo + Math.floor(rng() * (hi - lo + 1)));
+}
+
+const linear: KernelEntry = {
+  name: 'linear',
+  doc: 'int8 x[M,K] . W[N,K]^T + int32 bias -> int32 (QuantLinear); the NPU computes it exactly, so npu = ref',
+  ref: (input) => runReferenceCase('linear', input),
+  npu: (input) => {
+    const c = linearCase(input, 'case');
+    return { y_int: Array.from(linearRef(c.x, c.w, c.bias, c.M, c.K, c.N)), shape: [c.M, c.N] };
+  },
+  example: (size, seed) => {
+    const [M, K, N] = size === 'base' ? [128, 768, 768] : [8, 40, 24];
+    return { M, K, N, x_int: seededInts(`${seed}:x`, M * K, -128, 127), weight_int: seededInts(`${seed}:w`, N * K, -127, 126), bias_int: seededInts(`${seed}:b`, N, -65536, 65536) };
+  },
+  sim: (input, cfg, opts) => {
+    const c = linearCase(input, 'case');
+    return simRun(runLinearSim(c.x, c.w, c.bias, c.M, c.K, c.N, cfg, opts), [c.M, c.N]);
+  },
+};
+
+const requantEntry: KernelEntry = {
+  name: 'requant',
+  doc: 'int32 -> int8/int16 by multiplier and shift (direct form; the QuantAct form with scales and identity comes with its program)',
+  ref: (input) => runReferenceCase('requant', input),
+  npu: (input) => {
+    if (!isDirectRequant(input)) throw new UsageError('requant: the npu engine takes the direct form {x_int, multiplier, shift, bits} here');
+    const c = requantCase(input, 'case');
+    return { y_int: Array.from(requantDirect(c.x, c.multiplier, c.shift, c.bits)), shape: c.shape };
+  },
+  example: (size, seed) => {
+    const n = size === 'base' ? 128 * 768 : 100;
+    return { x_int: seededInts(`${seed}:x`, n, -(2 ** 24), 2 ** 24), multiplier: 1142100666, shift: 42, bits: 8 };
+  },
+  sim: (input, cfg, opts) => {
+    if (!isDirectRequant(input)) throw new UsageError('requant: the simulator program takes the direct form {x_int, multiplier, shift, bits} here');
+    const c = requantCase(input, 'case');
+    return simRun(runRequantSim(c.x, c.multiplier, c.shift, c.bits, cfg, opts), c.shape);
+  },
+};
+
+const refOnly = (name: string, doc: string): KernelEntry => ({ name, doc, ref: (input) => runReferenceCase(name, input) });
+
+export const KERNELS: ReadonlyMap<string, KernelEntry> = new Map(
+  [
+    linear,
+    requantEntry,
+    refOnly('gelu', 'i-GELU on the int32 accumulator (int64 output)'),
+    refOnly('softmax', 'i-softmax: int32 scores -> probabilities in [0, 256]'),
+    refOnly('layernorm', 'integer LayerNorm (int64 output)'),
+  ].map((k) => [k.name, k]),
+);
+
+export function kernelEntry(name: string): KernelEntry {
+  const k = KERNELS.get(name);
+  if (!k) throw new UsageError(`unknown kernel '${name}' (kernels: ${[...KERNELS.keys()].join(', ')})`);
+  return k;
+}
