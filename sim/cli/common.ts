@@ -1,5 +1,7 @@
 // Shared CLI plumbing: exit codes, error reporting without stack traces, JSON file reading.
 import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { parseNpy, toNested } from '../npy.js';
 
 export const EXIT = { ok: 0, badInput: 1, mismatch: 2, internal: 3 } as const;
 
@@ -69,4 +71,27 @@ export function formatNumber(v: number): string {
   if (Number.isInteger(v)) return v.toLocaleString('en-US');
   if (Math.abs(v) >= 100) return v.toFixed(1);
   return v.toPrecision(4);
+}
+
+/**
+ * A case file: JSON whose top-level fields may name .npy files (paths relative to the case file), each
+ * replaced by its array, nested by its shape. So `{"x_int": "x.npy", ...}` takes a tensor saved by NumPy.
+ */
+export function readCase(path: string): unknown {
+  const json = readJson(path);
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) return json;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(json)) {
+    if (typeof v === 'string' && v.endsWith('.npy')) {
+      const file = resolve(dirname(path), v);
+      let bytes: Uint8Array;
+      try {
+        bytes = readFileSync(file);
+      } catch (e) {
+        throw new UsageError(`${path}: field ${k}: cannot read ${v}: ${(e as NodeJS.ErrnoException).code ?? ''}`);
+      }
+      out[k] = toNested(parseNpy(bytes, `${path}: field ${k} (${v})`));
+    } else out[k] = v;
+  }
+  return out;
 }

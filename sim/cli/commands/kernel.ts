@@ -8,7 +8,7 @@ import { loadMachine } from '../../config.js';
 import { formatHotspots, formatStats, hotspots } from '../../report.js';
 import { loadProgram } from '../../run.js';
 import { chromeTrace } from '../../trace.js';
-import { EXIT, handler, printJson, readJson, UsageError } from '../common.js';
+import { EXIT, handler, printJson, readCase, UsageError } from '../common.js';
 import { compareOutputs, type Comparison } from '../compare.js';
 import { KERNELS, kernelEntry, type EngineOutput } from '../registry.js';
 
@@ -30,7 +30,7 @@ export const kernelCommand: CommandModule<object, Args> = {
   builder: (y) =>
     y
       .positional('name', { type: 'string', demandOption: true, describe: `kernel (${[...KERNELS.keys()].join(', ')})` })
-      .option('input', { alias: 'i', type: 'string', demandOption: true, describe: 'case JSON (docs/formats.md)' })
+      .option('input', { alias: 'i', type: 'string', demandOption: true, describe: 'case JSON (docs/formats.md); fields may name .npy files' })
       .option('engine', { alias: 'e', type: 'string', choices: ['ref', 'npu', 'sim'], default: 'sim' })
       .option('machine', { alias: 'm', type: 'string', default: 'edge', describe: 'preset or JSON file (sim engine)' })
       .option('compare', { type: 'boolean', describe: 'run every engine and compare their outputs' })
@@ -38,7 +38,7 @@ export const kernelCommand: CommandModule<object, Args> = {
       .option('trace', { type: 'string', describe: 'Chrome trace-event JSON output (sim engine)' }),
   handler: handler((a: Args) => {
     const k = kernelEntry(a.name);
-    const input = readJson(a.input);
+    const input = readCase(a.input);
     const withWhere = <T>(f: () => T): T => {
       try {
         return f();

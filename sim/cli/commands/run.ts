@@ -8,6 +8,7 @@ import { loadMachine } from '../../config.js';
 import { Machine } from '../../machine.js';
 import { formatHotspots, formatStats, hotspots } from '../../report.js';
 import { loadProgram, simulate, type SimMode } from '../../run.js';
+import { parseNpy } from '../../npy.js';
 import { chromeTrace } from '../../trace.js';
 import { handler, printJson, readJson, readText, UsageError } from '../common.js';
 
@@ -42,7 +43,7 @@ export const runCommand: CommandModule<object, Args> = {
       .positional('file', { type: 'string', demandOption: true })
       .option('machine', { alias: 'm', type: 'string', default: 'edge', describe: 'preset or JSON file' })
       .option('param', { type: 'string', array: true, describe: 'NAME=value for a .param' })
-      .option('set', { type: 'string', array: true, describe: 'BUFFER=tensor.json: fill a buffer ({"dtype":"int8|int16|int32","data":[...]})' })
+      .option('set', { type: 'string', array: true, describe: 'BUFFER=tensor.json|tensor.npy: fill a buffer ({"dtype":"int8|int16|int32","data":[...]}, or a NumPy integer array)' })
       .option('dump', { type: 'string', array: true, describe: 'BUFFER[:int8|int16|int32]: print a buffer after the run' })
       .option('mode', { type: 'string', choices: ['full', 'timing', 'functional'], default: 'full' })
       .option('json', { type: 'boolean' })
@@ -70,10 +71,19 @@ export const runCommand: CommandModule<object, Args> = {
     for (const s of a.set ?? []) {
       const [name, path] = s.split('=');
       if (!name || !path) throw new UsageError(`--set ${s}: expected BUFFER=file.json`);
-      const t = readJson(path) as { dtype?: unknown; data?: unknown };
-      const dtype = typeof t.dtype === 'string' && t.dtype in DTYPES ? (t.dtype as keyof typeof DTYPES) : 'int8';
-      if (!Array.isArray(t.data) || !t.data.every((v) => Number.isInteger(v))) throw new UsageError(`${path}: "data" must be an array of integers`);
-      m.writeBuffer(buf(name), DTYPES[dtype].from(t.data as number[]));
+      let dtype: keyof typeof DTYPES;
+      let data: unknown;
+      if (path.endsWith('.npy')) {
+        const a = parseNpy(readFileSync(path), path);
+        dtype = a.dtype.endsWith('1') ? 'int8' : a.dtype.endsWith('2') ? 'int16' : 'int32';
+        data = a.data;
+      } else {
+        const t = readJson(path) as { dtype?: unknown; data?: unknown };
+        dtype = typeof t.dtype === 'string' && t.dtype in DTYPES ? (t.dtype as keyof typeof DTYPES) : 'int8';
+        data = t.data;
+      }
+      if (!Array.isArray(data) || !data.every((v) => Number.isInteger(v))) throw new UsageError(`${path}: "data" must be an array of integers`);
+      m.writeBuffer(buf(name), DTYPES[dtype].from(data as number[]));
     }
     const loaded = loadProgram(words, prog);
     const res = simulate(loaded, cfg, { machine: m, mode: a.mode as SimMode, trace: a.trace !== undefined });
