@@ -123,6 +123,74 @@ export function linearModel(M: number, K: number, N: number, mach: ModelMachine)
 }
 
 /**
+ * The machine's scheduling rules (docs/TIMING.md) for analytical models that walk a kernel's operations
+ * in program order: the in-order front end (operand li's, then the operation, at most queueDepth
+ * operations ahead of its unit's oldest unstarted one), in-order units, and the one DRAM channel booked
+ * first-fit by readiness. It prices operations, not instructions, and knows nothing of addresses: each
+ * model states what every operation needs.
+ */
+export class ScheduleClock {
+  private readonly mach: ModelMachine;
+  private readonly dmaLis: number;
+  private readonly busy: Array<[number, number]> = []; // channel intervals, sorted by start
+  private fe = 0; // next dispatch cycle
+  private readonly starts = { load: [] as number[], store: [] as number[], mxu: [] as number[] };
+  private readonly lastStart = { load: 0, store: 0, mxu: 0 };
+
+  constructor(mach: ModelMachine, dmaInstrs: number) {
+    this.mach = mach;
+    this.dmaLis = dmaInstrs - 1;
+  }
+
+  /** The cycle after the last dispatch. */
+  get frontEnd(): number {
+    return this.fe;
+  }
+
+  private reserve(ready: number, len: number): number {
+    if (len <= 0) return ready;
+    let s = ready;
+    for (const [a, b] of this.busy) {
+      if (b <= s) continue;
+      if (a >= s + len) break;
+      s = b;
+    }
+    let i = 0;
+    while (i < this.busy.length && this.busy[i]![0] < s) i++;
+    this.busy.splice(i, 0, [s, s + len]);
+    return s;
+  }
+
+  private issue(unit: 'load' | 'store' | 'mxu', lis: number): number {
+    this.fe += lis;
+    const q = this.starts[unit];
+    const d = Math.max(this.fe, q.length >= this.mach.frontend.queueDepth ? q[q.length - this.mach.frontend.queueDepth]! : 0);
+    this.fe = d + 1;
+    return d;
+  }
+
+  /** A DMA of `bytes` on the load or store queue, starting no earlier than `needs`. */
+  dma(unit: 'load' | 'store', bytes: number, needs: number): { end: number; done: number } {
+    const d = this.issue(unit, this.dmaLis);
+    const x = xfer(bytes, this.mach);
+    const s = this.reserve(Math.max(d + 1, this.lastStart[unit], needs), x);
+    this.starts[unit].push(s);
+    this.lastStart[unit] = s;
+    const end = s + Math.max(1, x);
+    return { end, done: x === 0 ? end : s + x + this.mach.dram.latencyCycles };
+  }
+
+  /** An MXU operation after `lis` operand li's; returns its start (no earlier than `needs`). */
+  mxu(lis: number, needs: number): number {
+    const d = this.issue('mxu', lis);
+    const s = Math.max(d + 1, this.lastStart.mxu, needs);
+    this.starts.mxu.push(s);
+    this.lastStart.mxu = s;
+    return s;
+  }
+}
+
+/**
  * Tiled linear: an analytical pipeline over tiles, not instructions. Each tile step is a weight load on
  * the DRAM channel, a preload on the weight port and a stream on the MXU; x chunks load during the first
  * output-column tile of a row block, bias rows at each tile start, stores in row pieces during the next
@@ -132,40 +200,10 @@ export function linearModel(M: number, K: number, N: number, mach: ModelMachine)
  * tile after its previous store. The channel serves requests in order of readiness (first fit).
  */
 function linearPipeline(t: LinearTiling, mach: ModelMachine): number {
-  const R = mach.mxu.rows, C = mach.mxu.cols, L = mach.dram.latencyCycles, Q = mach.frontend.queueDepth;
+  const R = mach.mxu.rows, C = mach.mxu.cols;
   const { M, K, N } = t;
-  const busy: Array<[number, number]> = []; // channel intervals, sorted
-  const reserve = (ready: number, len: number): number => {
-    let s = ready;
-    for (const [a, b] of busy) {
-      if (b <= s) continue;
-      if (a >= s + len) break;
-      s = b;
-    }
-    let i = 0;
-    while (i < busy.length && busy[i]![0] < s) i++;
-    busy.splice(i, 0, [s, s + len]);
-    return s;
-  };
-  let fe = 0; // next dispatch cycle
-  const starts = { load: [] as number[], store: [] as number[], mxu: [] as number[] };
-  let lastStart = { load: 0, store: 0, mxu: 0 };
-  const issue = (unit: 'load' | 'store' | 'mxu', lis: number): number => {
-    fe += lis;
-    const q = starts[unit];
-    const d = Math.max(fe, q.length >= Q ? q[q.length - Q]! : 0);
-    fe = d + 1;
-    return d;
-  };
-  const dma = (unit: 'load' | 'store', bytes: number, needs: number): { end: number; done: number } => {
-    const d = issue(unit, LINEAR_OP_INSTRS.dma - 1);
-    const x = xfer(bytes, mach);
-    const s = reserve(Math.max(d + 1, lastStart[unit], needs), x);
-    starts[unit].push(s);
-    lastStart[unit] = s;
-    const end = s + Math.max(1, x);
-    return { end, done: x === 0 ? end : s + x + L };
-  };
+  const clock = new ScheduleClock(mach, LINEAR_OP_INSTRS.dma);
+  const dma = (unit: 'load' | 'store', bytes: number, needs: number): { end: number; done: number } => clock.dma(unit, bytes, needs);
   let streamFree = 0, weightPortFree = 0, lastMm = 0;
   const wbufFree = [0, 0];
   let wbuf = 1;
@@ -197,17 +235,11 @@ function linearPipeline(t: LinearTiling, mach: ModelMachine): number {
         const w = dma('load', nt * kt, ringFree[slot]!);
         // Preload into the other weight buffer once the stream that used it has ended.
         wbuf ^= 1;
-        const dl = issue('mxu', LINEAR_OP_INSTRS.wload - 1);
-        const wlStart = Math.max(dl + 1, lastStart.mxu, weightPortFree, w.done, wbufFree[wbuf]!);
-        starts.mxu.push(wlStart);
-        lastStart.mxu = wlStart;
+        const wlStart = clock.mxu(LINEAR_OP_INSTRS.wload - 1, Math.max(weightPortFree, w.done, wbufFree[wbuf]!));
         weightPortFree = wlStart + kt;
         ringFree[slot] = weightPortFree;
         slot = (slot + 1) % t.ringSlots;
-        const dm = issue('mxu', LINEAR_OP_INSTRS.mm - 1);
-        const mmStart = Math.max(dm + 1, lastStart.mxu, streamFree, weightPortFree, xDone[ki]!, bias.done);
-        starts.mxu.push(mmStart);
-        lastStart.mxu = mmStart;
+        const mmStart = clock.mxu(LINEAR_OP_INSTRS.mm - 1, Math.max(streamFree, weightPortFree, xDone[ki]!, bias.done));
         streamFree = mmStart + mt;
         wbufFree[wbuf] = streamFree;
         lastMm = mmStart + mt - 1 + R + C;
@@ -223,7 +255,7 @@ function linearPipeline(t: LinearTiling, mach: ModelMachine): number {
     xBlockFree[xb] = blockEnd;
   }
   for (const p of pending) flush(p);
-  return Math.max(finish, lastMm, fe + 1);
+  return Math.max(finish, lastMm, clock.frontEnd + 1);
 }
 
 /** Requantization on the VPU: the loop of programs/requant.s, `lanes` elements per iteration. */

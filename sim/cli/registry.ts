@@ -6,6 +6,8 @@ import { linearRef } from '../../kernels/linear.js';
 import { requantDirect } from '../../kernels/requant.js';
 import { runReferenceCase } from '../../kernels/cases.js';
 import { runLinearSim, runRequantSim, type CaseRun, type RunOptions } from '../../programs/index.js';
+import { exampleCasePv, exampleCaseQk, fidelityPv, fidelityQk, npuCasePv, npuCaseQk, refCasePv, refCaseQk } from '../../kernels/npu-attention.js';
+import { simCasePv, simCaseQk } from '../../programs/attention.js';
 import type { MachineConfig } from '../config.js';
 import { linearCase, requantCase } from './cases.js';
 import { UsageError } from './common.js';
@@ -98,6 +100,14 @@ export const KERNELS: ReadonlyMap<string, KernelEntry> = new Map(
     refOnly('gelu', 'i-GELU on the int32 accumulator (int64 output)'),
     refOnly('softmax', 'i-softmax: int32 scores -> probabilities in [0, 256]'),
     refOnly('layernorm', 'integer LayerNorm (int64 output)'),
+    {
+      name: 'qk', doc: 'attention scores per head: int8 Q_h . K_h^T -> int32 [H, T, T] (layer 2 = layer 1)',
+      ref: refCaseQk, npu: npuCaseQk, sim: simCaseQk, example: exampleCaseQk, fidelity: fidelityQk,
+    },
+    {
+      name: 'pv', doc: 'context per head: probabilities (0..256) . V_h -> int32 [T, hidden]; the NPU clamps p = 256 to 255 (uint8 MXU operand)',
+      ref: refCasePv, npu: npuCasePv, sim: simCasePv, example: exampleCasePv, fidelity: fidelityPv,
+    },
   ].map((k) => [k.name, k]),
 );
 
