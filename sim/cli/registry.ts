@@ -8,6 +8,10 @@ import { runReferenceCase } from '../../kernels/cases.js';
 import { runLinearSim, runRequantSim, type CaseRun, type RunOptions } from '../../programs/index.js';
 import { exampleCasePv, exampleCaseQk, fidelityPv, fidelityQk, npuCasePv, npuCaseQk, refCasePv, refCaseQk } from '../../kernels/npu-attention.js';
 import { simCasePv, simCaseQk } from '../../programs/attention.js';
+import { exampleCaseGelu, fidelityGelu, npuCaseGelu, refCaseGelu } from '../../kernels/npu-gelu.js';
+import { exampleCaseRequantAct, fidelityRequantAct, npuCaseRequantAct, refCaseRequantAct } from '../../kernels/npu-requant-act.js';
+import { simCaseGelu } from '../../programs/gelu.js';
+import { simCaseRequantAct } from '../../programs/requant-act.js';
 import type { MachineConfig } from '../config.js';
 import { linearCase, requantCase } from './cases.js';
 import { UsageError } from './common.js';
@@ -73,31 +77,32 @@ const linear: KernelEntry = {
 
 const requantEntry: KernelEntry = {
   name: 'requant',
-  doc: 'int32 -> int8/int16 by multiplier and shift (direct form; the QuantAct form with scales and identity comes with its program)',
-  ref: (input) => runReferenceCase('requant', input),
+  doc: 'QuantAct: int32 -> int8/16/22 by per-channel multipliers and shifts folded from scales, with the optional residual identity term; or the direct form {x_int, multiplier, shift, bits}',
+  ref: (input) => (isDirectRequant(input) ? runReferenceCase('requant', input) : refCaseRequantAct(input)),
   npu: (input) => {
-    if (!isDirectRequant(input)) throw new UsageError('requant: the npu engine takes the direct form {x_int, multiplier, shift, bits} here');
+    if (!isDirectRequant(input)) return npuCaseRequantAct(input);
     const c = requantCase(input, 'case');
     return { y_int: Array.from(requantDirect(c.x, c.multiplier, c.shift, c.bits)), shape: c.shape };
   },
-  example: (size, seed) => {
-    const n = size === 'base' ? 128 * 768 : 100;
-    return { x_int: seededInts(`${seed}:x`, n, -(2 ** 24), 2 ** 24), multiplier: 1142100666, shift: 42, bits: 8 };
-  },
   sim: (input, cfg, opts) => {
-    if (!isDirectRequant(input)) throw new UsageError('requant: the simulator program takes the direct form {x_int, multiplier, shift, bits} here');
+    if (!isDirectRequant(input)) return simCaseRequantAct(input, cfg, opts);
     const c = requantCase(input, 'case');
     return simRun(runRequantSim(c.x, c.multiplier, c.shift, c.bits, cfg, opts), c.shape);
   },
+  example: exampleCaseRequantAct,
+  fidelity: fidelityRequantAct,
 };
 
 const refOnly = (name: string, doc: string): KernelEntry => ({ name, doc, ref: (input) => runReferenceCase(name, input) });
 
-export const KERNELS: ReadonlyMap<string, KernelEntry> = new Map(
-  [
+const ENTRIES: KernelEntry[] = [
     linear,
     requantEntry,
-    refOnly('gelu', 'i-GELU on the int32 accumulator (int64 output)'),
+    {
+      name: 'gelu', doc: 'i-GELU on the int32 fc1 accumulator fused with its int8 requantization (out_x_min/out_x_max/out_bits); without out_* fields the reference gives the int64 GELU',
+      ref: (input) => (typeof input === 'object' && input !== null && 'out_x_max' in input ? refCaseGelu(input) : runReferenceCase('gelu', input)),
+      npu: npuCaseGelu, sim: simCaseGelu, example: exampleCaseGelu, fidelity: fidelityGelu,
+    },
     refOnly('softmax', 'i-softmax: int32 scores -> probabilities in [0, 256]'),
     refOnly('layernorm', 'integer LayerNorm (int64 output)'),
     {
@@ -108,8 +113,9 @@ export const KERNELS: ReadonlyMap<string, KernelEntry> = new Map(
       name: 'pv', doc: 'context per head: probabilities (0..256) . V_h -> int32 [T, hidden]; the NPU clamps p = 256 to 255 (uint8 MXU operand)',
       ref: refCasePv, npu: npuCasePv, sim: simCasePv, example: exampleCasePv, fidelity: fidelityPv,
     },
-  ].map((k) => [k.name, k]),
-);
+];
+
+export const KERNELS: ReadonlyMap<string, KernelEntry> = new Map(ENTRIES.map((k) => [k.name, k]));
 
 export function kernelEntry(name: string): KernelEntry {
   const k = KERNELS.get(name);
