@@ -12,6 +12,8 @@ import { exampleCaseGelu, fidelityGelu, npuCaseGelu, refCaseGelu } from '../../k
 import { exampleCaseRequantAct, fidelityRequantAct, npuCaseRequantAct, refCaseRequantAct } from '../../kernels/npu-requant-act.js';
 import { simCaseGelu } from '../../programs/gelu.js';
 import { simCaseRequantAct } from '../../programs/requant-act.js';
+import { exampleCaseSoftmax, fidelitySoftmax, npuCaseSoftmax, refCaseSoftmax } from '../../kernels/npu-softmax.js';
+import { simCaseSoftmax } from '../../programs/softmax.js';
 import type { MachineConfig } from '../config.js';
 import { linearCase, requantCase } from './cases.js';
 import { UsageError } from './common.js';
@@ -103,7 +105,10 @@ const ENTRIES: KernelEntry[] = [
       ref: (input) => (typeof input === 'object' && input !== null && 'out_x_max' in input ? refCaseGelu(input) : runReferenceCase('gelu', input)),
       npu: npuCaseGelu, sim: simCaseGelu, example: exampleCaseGelu, fidelity: fidelityGelu,
     },
-    refOnly('softmax', 'i-softmax: int32 scores -> probabilities in [0, 256]'),
+    {
+      name: 'softmax', doc: 'i-softmax: int32 scores -> probabilities in [0, 256], rows along the last dimension, with masking',
+      ref: refCaseSoftmax, npu: npuCaseSoftmax, sim: simCaseSoftmax, example: exampleCaseSoftmax, fidelity: fidelitySoftmax,
+    },
     refOnly('layernorm', 'integer LayerNorm (int64 output)'),
     {
       name: 'qk', doc: 'attention scores per head: int8 Q_h . K_h^T -> int32 [H, T, T] (layer 2 = layer 1)',

@@ -197,3 +197,18 @@ describe('timing of late scalar results', () => {
     expect(r.machine.sregs[2]).toBe(3 * 204);
   });
 });
+
+describe('timing-only mode and data-dependent scalars', () => {
+  it('a division by a reduction result: timing-only mode skips the value checks and gives the full run\'s cycles', () => {
+    const src = 'vredsum r3, v1\nli r1, 0\nli r2, 1\ndiv.w r4, r1, r3, floor\nisqrt.w r5, r1\nhalt';
+    const prog = assemble(src, { file: 't.s' });
+    const full = new Machine(CFG);
+    full.vregs.fill(7, L, 2 * L);
+    const a = simulate(loadProgram(prog.words, prog), CFG, { machine: full });
+    expect(a.machine.sregs[4]).toBe(Math.floor(2 ** 32 / 56));
+    const b = simulate(loadProgram(prog.words, prog), CFG, { machine: new Machine(CFG), mode: 'timing' });
+    expect(b.stats.cycles).toBe(a.stats.cycles);
+    // With data, a zero sum is a division by zero.
+    expect(fault(() => simulate(loadProgram(prog.words, prog), CFG, { machine: new Machine(CFG) })).kind).toBe('divide-by-zero');
+  });
+});
