@@ -14,6 +14,8 @@ import { simCaseGelu } from '../../programs/gelu.js';
 import { simCaseRequantAct } from '../../programs/requant-act.js';
 import { exampleCaseSoftmax, fidelitySoftmax, npuCaseSoftmax, refCaseSoftmax } from '../../kernels/npu-softmax.js';
 import { simCaseSoftmax } from '../../programs/softmax.js';
+import { exampleCaseLayerNorm, fidelityLayerNorm, npuCaseLayerNorm, refCaseLayerNorm } from '../../kernels/npu-layernorm.js';
+import { simCaseLayerNorm } from '../../programs/layernorm.js';
 import type { MachineConfig } from '../config.js';
 import { linearCase, requantCase } from './cases.js';
 import { UsageError } from './common.js';
@@ -95,8 +97,6 @@ const requantEntry: KernelEntry = {
   fidelity: fidelityRequantAct,
 };
 
-const refOnly = (name: string, doc: string): KernelEntry => ({ name, doc, ref: (input) => runReferenceCase(name, input) });
-
 const ENTRIES: KernelEntry[] = [
     linear,
     requantEntry,
@@ -109,7 +109,11 @@ const ENTRIES: KernelEntry[] = [
       name: 'softmax', doc: 'i-softmax: int32 scores -> probabilities in [0, 256], rows along the last dimension, with masking',
       ref: refCaseSoftmax, npu: npuCaseSoftmax, sim: simCaseSoftmax, example: exampleCaseSoftmax, fidelity: fidelitySoftmax,
     },
-    refOnly('layernorm', 'integer LayerNorm (int64 output)'),
+    {
+      name: 'layernorm', doc: 'integer LayerNorm on the 22-bit residual sum fused with its per-channel int8 requantization (out_x_min/out_x_max/out_bits); without out_* fields the reference gives the int64 LayerNorm',
+      ref: (input) => (typeof input === 'object' && input !== null && 'out_x_max' in input ? refCaseLayerNorm(input) : runReferenceCase('layernorm', input)),
+      npu: npuCaseLayerNorm, sim: simCaseLayerNorm, example: exampleCaseLayerNorm, fidelity: fidelityLayerNorm,
+    },
     {
       name: 'qk', doc: 'attention scores per head: int8 Q_h . K_h^T -> int32 [H, T, T] (layer 2 = layer 1)',
       ref: refCaseQk, npu: npuCaseQk, sim: simCaseQk, example: exampleCaseQk, fidelity: fidelityQk,
