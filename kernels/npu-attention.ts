@@ -35,26 +35,13 @@ import { compileLayer, runLayer } from './layer.js';
 import { generateLayer } from './generate.js';
 import { gemmABt } from './linear.js';
 import type { SmallIntArray } from './tensor.js';
+import { compareFidelity, flattenNested, parseCase, type FidelityResult, type KernelCaseResult, type Nested as NestedOf } from './npu-common.js';
 
-export interface FidelityResult {
-  kernel: string;
-  setting: string;
-  n: number;
-  identical: number;
-  identical_share: number;
-  max_abs_diff: number;
-  first_diff: { index: number; npu: number; ref: number } | null;
-}
 
-export interface KernelCaseResult {
-  y_int: number[];
-  shape: number[];
-  consts: Record<string, unknown>;
-}
 
 // ---- case parsing ----
 
-type Nested = number | Nested[];
+type Nested = NestedOf<number>;
 
 /** A tensor field: a nested array (its nesting is the shape) or { shape, data } with flat row-major data. */
 function tensorField(el: z.ZodType<number>) {
@@ -68,11 +55,7 @@ const probEl = z.number().int().min(0).max(256);
 const qkSchema = z.object({ q_int: tensorField(int8El), k_int: tensorField(int8El), heads: z.number().int().min(1) });
 const pvSchema = z.object({ p_int: tensorField(probEl), v_int: tensorField(int8El), heads: z.number().int().min(1) });
 
-function parse<T>(schema: z.ZodType<T>, input: unknown, kernel: string): T {
-  const r = schema.safeParse(input);
-  if (!r.success) throw new KernelInputError(`invalid ${kernel} case:\n${z.prettifyError(r.error)}`);
-  return r.data;
-}
+const parse = parseCase;
 
 /** Flattens a (zod-validated) tensor field, checking that it is rectangular and of the given rank. */
 function readTensor(field: string, v: TensorField, rank: number): { values: number[]; shape: number[] } {
@@ -84,26 +67,7 @@ function readTensor(field: string, v: TensorField, rank: number): { values: numb
     const n = shape.reduce((a, b) => a * b, 1);
     if (n !== values.length) throw new KernelInputError(`${field}.shape: [${shape.join(', ')}] holds ${n} elements but data has ${values.length}`);
   } else {
-    values = [];
-    let found: number[] | undefined;
-    const walk = (a: Nested[], dims: number[], path: string): void => {
-      const d = [...dims, a.length];
-      const deeper = a.length > 0 && Array.isArray(a[0]);
-      for (let i = 0; i < a.length; i++) {
-        const item = a[i]!;
-        if (Array.isArray(item) !== deeper) throw new KernelInputError(`${path}[${i}]: mixes numbers and arrays`);
-        if (Array.isArray(item)) walk(item, d, `${path}[${i}]`);
-        else values.push(item);
-      }
-      if (!deeper) {
-        if (found === undefined) found = d;
-        else if (found.length !== d.length || found.some((s, i) => s !== d[i])) {
-          throw new KernelInputError(`${path}: ragged array, shape [${d.join(', ')}] differs from [${found.join(', ')}]`);
-        }
-      }
-    };
-    walk(v, [], field);
-    shape = found ?? [0];
+    ({ values, shape } = flattenNested(field, v));
   }
   if (shape.length !== rank) throw new KernelInputError(`${field}: expected a rank-${rank} tensor, got shape [${shape.join(', ')}]`);
   return { values, shape };
@@ -282,22 +246,7 @@ export function attentionTensors(size: 'small' | 'base', seed: string): Attentio
   return t;
 }
 
-function compare(kernel: string, setting: string, npu: ArrayLike<number>, ref: ArrayLike<number>): FidelityResult {
-  if (npu.length !== ref.length) throw new Error(`internal: ${kernel} fidelity compares ${npu.length} with ${ref.length} values`);
-  let identical = 0, maxAbs = 0;
-  let first: FidelityResult['first_diff'] = null;
-  for (let i = 0; i < ref.length; i++) {
-    const a = npu[i]!, b = ref[i]!;
-    if (a === b) identical++;
-    else {
-      const d = a > b ? a - b : b - a;
-      if (d > maxAbs) maxAbs = d;
-      first ??= { index: i, npu: a, ref: b };
-    }
-  }
-  const n = ref.length;
-  return { kernel, setting, n, identical, identical_share: n === 0 ? 1 : identical / n, max_abs_diff: maxAbs, first_diff: first };
-}
+const compare = compareFidelity;
 
 const DEFAULT_SEED = 'fidelity:attention';
 

@@ -74,22 +74,9 @@ import { floorDiv, floorShift, intToJson, isqrt, isqrtBig, mulShiftRne, pow2, rn
 import { compileLayer, runLayer } from './layer.js';
 import { layerNormApply } from './layernorm.js';
 import { requantApply } from './requant.js';
+import type { FidelityResult, KernelCaseResult } from './npu-common.js';
 
-export interface FidelityResult {
-  kernel: string;
-  setting: string;
-  n: number;
-  identical: number;
-  identical_share: number;
-  max_abs_diff: number;
-  first_diff: { index: number; npu: number; ref: number } | null;
-}
 
-export interface KernelCaseResult {
-  y_int: number[];
-  shape: number[];
-  consts: Record<string, unknown>;
-}
 
 /** Smallest and largest 22-bit residual sum (the NPU kernel's input domain). */
 export const LN_X_MIN = -2097152;

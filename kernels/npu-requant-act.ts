@@ -34,23 +34,9 @@ import { mulShiftRne, pow2 } from './intmath.js';
 import { compileLayer, runLayer, type CompiledLayer, type LayerRun } from './layer.js';
 import type { IbertLayerJson } from './layer-format.js';
 import type { IntData } from './tensor.js';
+import { flattenNested, nestedArray, parseCase, type FidelityResult, type KernelCaseResult, type Nested } from './npu-common.js';
 
-/** Agreement of layer 2 (npu) with layer 1 (ref) on realistic tensors. */
-export interface FidelityResult {
-  readonly kernel: string;
-  readonly setting: string;
-  readonly n: number;
-  readonly identical: number;
-  readonly identical_share: number;
-  readonly max_abs_diff: number;
-  readonly first_diff: { readonly index: number; readonly npu: number; readonly ref: number } | null;
-}
-
-export interface KernelCaseResult {
-  readonly y_int: number[];
-  readonly shape: number[];
-  readonly consts: Record<string, unknown>;
-}
+export { flattenNested, nestedArray, parseCase, type FidelityResult, type KernelCaseResult, type Nested };
 
 // ---------------------------------------------------------------------------------------------------------------
 // Case parsing shared by the NPU kernels (the zod schemas mirror kernels/cases.ts; the NPU adds range checks).
@@ -68,42 +54,6 @@ export const int32El = z.number().int().min(-2147483648).max(2147483647);
 const nonZero = z.number().refine((v) => v !== 0 && Number.isFinite(v), { message: 'scale must be non-zero and finite' });
 export const scaleSchema = z.union([nonZero, z.array(nonZero).min(1)]);
 export const shapeSchema = z.array(z.number().int().min(0));
-
-export type Nested<E> = E | Nested<E>[];
-export function nestedArray<E>(el: z.ZodType<E>): z.ZodType<Nested<E>[]> {
-  const inner: z.ZodType<Nested<E>> = z.lazy(() => z.union([el, z.array(inner)]));
-  return z.array(inner);
-}
-
-export function parseCase<T>(schema: z.ZodType<T>, input: unknown, kernel: string): T {
-  const res = schema.safeParse(input);
-  if (!res.success) throw new KernelInputError(`invalid ${kernel} case:\n${z.prettifyError(res.error)}`);
-  return res.data;
-}
-
-/** Flattens a (possibly nested) rectangular array; returns the values and the shape its nesting implies. */
-export function flattenNested<E>(name: string, v: Nested<E>[]): { values: E[]; shape: number[] } {
-  const values: E[] = [];
-  let shape: number[] | undefined;
-  const walk = (a: Nested<E>[], dims: number[], path: string): void => {
-    const d = [...dims, a.length];
-    const nestedHere = a.length > 0 && Array.isArray(a[0]);
-    for (let i = 0; i < a.length; i++) {
-      const item = a[i]!;
-      if (Array.isArray(item) !== nestedHere) throw new KernelInputError(`${path}[${i}]: mixes numbers and arrays`);
-      if (Array.isArray(item)) walk(item, d, `${path}[${i}]`);
-      else values.push(item);
-    }
-    if (!nestedHere) {
-      if (shape === undefined) shape = d;
-      else if (shape.length !== d.length || shape.some((s, i) => s !== d[i])) {
-        throw new KernelInputError(`${path}: ragged array, shape [${d.join(', ')}] differs from [${shape.join(', ')}]`);
-      }
-    }
-  };
-  walk(v, [], name);
-  return { values, shape: shape ?? [0] };
-}
 
 export function resolveShape(name: string, inferred: number[], given: number[] | undefined, count: number): number[] {
   if (given === undefined) return inferred;

@@ -53,6 +53,7 @@ import {
 import { compileLayer, runLayer } from './layer.js';
 import { runReferenceCase } from './cases.js';
 import { MASKED_SCORE, softmaxApply } from './softmax.js';
+import { flattenNested, nestedArray, type FidelityResult } from './npu-common.js';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Compile-time constants of the NPU kernel.
@@ -215,11 +216,6 @@ export function softmaxNpu(x: Int32Array, rowLen: number, c: SoftmaxNpuConsts, m
 // The kernel case API (docs/formats.md "Kernel cases", kernel `softmax`).
 
 const int32El = z.number().int().min(-2147483648).max(2147483647);
-type Nested<E> = E | Nested<E>[];
-function nestedArray<E>(el: z.ZodType<E>): z.ZodType<Nested<E>[]> {
-  const inner: z.ZodType<Nested<E>> = z.lazy(() => z.union([el, z.array(inner)]));
-  return z.array(inner);
-}
 
 /** The `softmax` case schema of kernels/cases.ts (same fields and bounds). */
 const SoftmaxCaseSchema = z.object({
@@ -242,27 +238,7 @@ export interface SoftmaxCase {
   readonly mask?: Uint8Array;
 }
 
-function flatten<E>(name: string, v: Nested<E>[]): { values: E[]; shape: number[] } {
-  const values: E[] = [];
-  let shape: number[] | undefined;
-  const walk = (a: Nested<E>[], dims: number[], path: string): void => {
-    const dd = [...dims, a.length];
-    const nested = a.length > 0 && Array.isArray(a[0]);
-    a.forEach((item, i) => {
-      if (Array.isArray(item) !== nested) throw new KernelInputError(`${path}[${i}]: mixes numbers and arrays`);
-      if (Array.isArray(item)) walk(item, dd, `${path}[${i}]`);
-      else values.push(item);
-    });
-    if (!nested) {
-      if (shape === undefined) shape = dd;
-      else if (shape.length !== dd.length || shape.some((s, i) => s !== dd[i])) {
-        throw new KernelInputError(`${path}: ragged array, shape [${dd.join(', ')}] differs from [${shape.join(', ')}]`);
-      }
-    }
-  };
-  walk(v, [], name);
-  return { values, shape: shape ?? [0] };
-}
+const flatten = flattenNested;
 
 /** Validates a case (KernelInputError naming the field) and folds its constants for the NPU kernel. */
 export function parseSoftmaxCase(input: unknown): SoftmaxCase {
@@ -335,16 +311,6 @@ export function npuCaseSoftmax(input: unknown): SoftmaxCaseResult {
 
 // ---------------------------------------------------------------------------------------------------------------
 // Fidelity of layer 2 against layer 1, and example cases.
-
-export interface FidelityResult {
-  readonly kernel: string;
-  readonly setting: string;
-  readonly n: number;
-  readonly identical: number;
-  readonly identical_share: number;
-  readonly max_abs_diff: number;
-  readonly first_diff: { index: number; npu: number; ref: number } | null;
-}
 
 /** BERT-base attention shape and a synthetic layer's realistic scores (seeded; host-side, float calibration). */
 export const BERT_BASE = { seq: 128, hidden: 768, heads: 12, ffn: 3072 } as const;

@@ -8,23 +8,8 @@ import type { MachineConfig } from '../sim/config.js';
 import { Machine } from '../sim/machine.js';
 import { loadProgram, simulate, type SimResult } from '../sim/run.js';
 import { assembleBuilt, type CaseRun, type RunOptions } from './index.js';
-import type { BuiltProgram } from './linear.js';
+import { Emitter, type BuiltProgram } from './linear.js';
 import type { Program } from '../isa/asm.js';
-
-/** Straight-line assembly with a fixed number of operand `li`s per operation (the cycle model counts them). */
-class Emitter {
-  readonly lines: string[] = [];
-  comment(text: string): void {
-    this.lines.push(`; ${text}`);
-  }
-  raw(text: string): void {
-    this.lines.push(text);
-  }
-  op(mnemonic: string, prefix: readonly string[], regs: ReadonlyArray<readonly [string, string | number]>, suffix: readonly string[] = []): void {
-    for (const [r, v] of regs) this.lines.push(`    li   ${r}, ${v}`);
-    this.lines.push(`    ${mnemonic} ${[...prefix, ...regs.map(([r]) => r), ...suffix].join(', ')}`);
-  }
-}
 
 /** Where each kernel's operands live in DRAM and how its weight tiles are laid out and preloaded. */
 interface HeadGemmLayout {

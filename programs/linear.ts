@@ -10,7 +10,8 @@ export interface BuiltProgram {
   readonly file: string;
 }
 
-class Emitter {
+/** Straight-line assembly with a fixed number of operand `li`s per operation (the cycle models count them). */
+export class Emitter {
   readonly lines: string[] = [];
   comment(text: string): void {
     this.lines.push(`; ${text}`);

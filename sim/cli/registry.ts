@@ -5,6 +5,7 @@ import seedrandom from 'seedrandom';
 import { linearRef } from '../../kernels/linear.js';
 import { requantDirect } from '../../kernels/requant.js';
 import { runReferenceCase } from '../../kernels/cases.js';
+import type { FidelityResult } from '../../kernels/npu-common.js';
 import { runLinearSim, runRequantSim, type CaseRun, type RunOptions } from '../../programs/index.js';
 import { exampleCasePv, exampleCaseQk, fidelityPv, fidelityQk, npuCasePv, npuCaseQk, refCasePv, refCaseQk } from '../../kernels/npu-attention.js';
 import { simCasePv, simCaseQk } from '../../programs/attention.js';
@@ -27,15 +28,7 @@ export interface EngineOutput {
   consts?: Record<string, unknown>;
 }
 
-export interface FidelityResult {
-  kernel: string;
-  setting: string;
-  n: number;
-  identical: number;
-  identical_share: number;
-  max_abs_diff: number;
-  first_diff: { index: number; npu: number; ref: number } | null;
-}
+export type { FidelityResult };
 
 export interface KernelEntry {
   readonly name: string;

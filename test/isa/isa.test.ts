@@ -216,7 +216,7 @@ describe('encoding', () => {
         const names = (ENUMS as Record<string, readonly string[]>)[f.kind];
         if (!names) return;
         for (let bad = names.length; bad < 2 ** FIELD_KINDS[f.kind].bits; bad++) {
-          const values = def.fields.map((g) => (g.kind === 'sreg' || g.kind === 'vreg' ? 1 : 0));
+          const values: number[] = def.fields.map((g) => (g.kind === 'sreg' || g.kind === 'vreg' ? 1 : 0));
           values[i] = bad;
           const [lo, hi] = halves(packIndependently(def, values));
           expect(() => decode(lo, hi), `${def.mnemonic} ${f.name}=${bad}`).toThrow(DecodeError);

@@ -1,0 +1,17 @@
+// Shared by the kernel-program tests: element-by-element comparison that names the element and prints
+// the seed with a one-line reproduction command on failure.
+import { expect } from 'vitest';
+
+export function repro(file: string, seed: string, test: string): string {
+  return `seed '${seed}'; reproduce: npx vitest run ${file} -t "${test}"`;
+}
+
+/** Every element compared; the first difference fails with its index, both values and the repro line. */
+export function expectSameIn(file: string) {
+  return (got: ArrayLike<number>, want: ArrayLike<number>, what: string, seed: string, test: string): void => {
+    expect(got.length, repro(file, seed, test)).toBe(want.length);
+    for (let i = 0; i < want.length; i++) {
+      if (got[i] !== want[i]) expect.fail(`${what}: element ${i}: ${got[i]} != ${want[i]} (${repro(file, seed, test)})`);
+    }
+  };
+}
