@@ -105,6 +105,14 @@ async function main(): Promise<void> {
     result['reference_layer'] = { skipped: (e as Error).message };
   }
 
+  // A whole BERT-base encoder layer on the simulator (edge and server), every step checked.
+  try {
+    const mod = (await import(new URL('./layer-sim.js', import.meta.url).href)) as { benchLayerSim?: () => Promise<Record<string, unknown>> };
+    if (mod.benchLayerSim) result['layer_sim'] = await mod.benchLayerSim();
+  } catch (e) {
+    result['layer_sim'] = { skipped: (e as Error).message };
+  }
+
   mkdirSync('bench/results', { recursive: true });
   const json = JSON.stringify(result, null, 2) + '\n';
   writeFileSync('bench/results/latest.json', json);

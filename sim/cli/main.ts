@@ -8,6 +8,7 @@ import { demoCommand } from './commands/demo.js';
 import { disasmCommand } from './commands/disasm.js';
 import { fidelityCommand } from './commands/fidelity.js';
 import { kernelCommand } from './commands/kernel.js';
+import { layerCommand } from './commands/layer.js';
 import { machineCommand } from './commands/machine.js';
 import { reportCommand } from './commands/report.js';
 import { runCommand } from './commands/run.js';
@@ -23,6 +24,7 @@ await yargs(hideBin(process.argv))
   .command(accuracyCommand)
   .command(fidelityCommand)
   .command(reportCommand)
+  .command(layerCommand)
   .strict()
   .demandCommand(0)
   .help()

@@ -1,0 +1,203 @@
+// A whole encoder layer on the simulator (programs/layer.ts): small seeded layers end to end on edge and server,
+// every step identical to the reference layer (kernels/layer.ts), the total equal to the sum of the steps, the
+// fused steps compared with the reference's later step, a step the NPU kernel cannot take reported (and the rest
+// of the layer still checked), a wrong reference caught at the first differing step, and the `layer` command.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import yargs from 'yargs';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { generateLayer, type SyntheticLayerOptions } from '../../kernels/generate.js';
+import { compileLayer, runLayer } from '../../kernels/layer.js';
+import type { IbertLayerJson } from '../../kernels/layer-format.js';
+import { compileLayerSim, runLayerSim, type LayerSimResult } from '../../programs/layer.js';
+import { loadMachine, type MachineConfig } from '../../sim/config.js';
+import { layerCommand } from '../../sim/cli/commands/layer.js';
+import { repro as reproIn } from './helpers.js';
+
+const FILE = 'test/programs/layer.test.ts';
+const edge = loadMachine('edge');
+const server = loadMachine('server');
+const repro = (seed: string, test: string): string => reproIn(FILE, seed, test);
+
+/** The kernel runs of a layer, in order: [steps, reference name, kernel]. */
+const PLAN: readonly (readonly [string, string, string])[] = [
+  ['1', 'query_acc', 'linear'], ['1', 'key_acc', 'linear'], ['1', 'value_acc', 'linear'],
+  ['2', 'query8', 'requant-act'], ['2', 'key8', 'requant-act'], ['2', 'value8', 'requant-act'],
+  ['3', 'scores', 'qk'], ['4', 'probs', 'softmax'], ['5', 'context', 'pv'], ['6', 'context8', 'requant-act'],
+  ['7', 'attn_dense', 'linear'], ['8', 'ln1_input', 'requant-act'], ['9-10', 'attention_output8', 'layernorm'],
+  ['11', 'intermediate_input8', 'requant-act'], ['12', 'fc1_acc', 'linear'], ['13-14', 'gelu8', 'gelu'],
+  ['15', 'fc2_input8', 'requant-act'], ['16', 'fc2_acc', 'linear'], ['17', 'ln2_input', 'requant-act'],
+  ['18-19', 'output8', 'layernorm'],
+];
+
+function synth(seed: string, dims: Omit<SyntheticLayerOptions, 'seed'>) {
+  const g = generateLayer({ seed, ...dims });
+  const x = Int8Array.from(g.layer.input!.x_int);
+  return { layer: g.layer, x, mask: g.mask };
+}
+
+function runOn(layer: IbertLayerJson, x: Int8Array, T: number, cfg: MachineConfig, mask: number[] | undefined): LayerSimResult {
+  return runLayerSim(compileLayerSim(layer), x, T, cfg, mask === undefined ? {} : { mask });
+}
+
+/** Every step ran, is identical to the reference, and the totals add up; the output is the reference's. */
+function expectExactLayer(r: LayerSimResult, seed: string, test: string): void {
+  const why = repro(seed, test);
+  expect(r.steps.map((s) => [s.steps.join('-'), s.name, s.kernel]), why).toEqual(PLAN);
+  for (const s of r.steps) {
+    const where = `step ${s.steps.join('-')} ${s.name} (${s.kernel}) on ${r.machine}`;
+    expect(s.ran, `${where}: ${s.note ?? ''} (${why})`).toBe(true);
+    if (!s.identical_to_reference) expect.fail(`${where}: ${s.elements - s.identical_elements} of ${s.elements} elements differ, first ${JSON.stringify(s.first_diff)} (${why})`);
+    expect(s.elements, `${where} (${why})`).toBe(s.shape.reduce((a, b) => a * b, 1));
+    expect(s.cycles, `${where} (${why})`).toBeGreaterThan(0);
+    expect(s.input_from_reference, `${where} (${why})`).toBe(false);
+  }
+  expect(r.bit_exact, why).toBe(true);
+  expect(r.first_mismatch, why).toBeNull();
+  expect(r.unsupported, why).toEqual([]);
+  expect(r.total_cycles, why).toBe(r.steps.reduce((a, s) => a + s.cycles, 0));
+  expect(r.total_model_cycles, why).toBe(r.steps.reduce((a, s) => a + s.model_cycles, 0));
+  expect(r.total_macs, why).toBe(r.steps.reduce((a, s) => a + s.macs, 0));
+  expect(r.latency_us, why).toBeCloseTo(r.total_cycles / (r.clock_ghz * 1e3), 9);
+  expect(Array.from(r.output), why).toEqual(Array.from(r.reference.output));
+  // every GEMM's MACs are counted once: Q, K, V, output dense, fc1, fc2, and the two attention matmuls
+  const { seq: T, hidden: C, ffn: F } = r;
+  expect(r.total_macs, why).toBe(4 * T * C * C + 2 * T * C * F + 2 * T * T * C);
+}
+
+describe('whole encoder layer on the simulator', () => {
+  const cases: readonly (readonly [string, Omit<SyntheticLayerOptions, 'seed'>])[] = [
+    ['layer seq 8 hidden 32 heads 2 ffn 64', { seq: 8, hidden: 32, heads: 2, ffn: 64 }],
+    // seq, hidden, d_head and FFN not multiples of the lanes (32 / 128) nor of the MXU side
+    ['layer seq 7 hidden 40 heads 2 ffn 72', { seq: 7, hidden: 40, heads: 2, ffn: 72 }],
+    // padded positions: the key mask goes to the softmax program per row position
+    ['layer seq 12 hidden 48 heads 3 ffn 80 masked', { seq: 12, hidden: 48, heads: 3, ffn: 80, maskedTail: 3 }],
+  ];
+  for (const [name, dims] of cases) {
+    for (const cfg of [edge, server]) {
+      const test = `${name} on ${cfg.name}`;
+      it(test, () => {
+        const { layer, x, mask } = synth(name, dims);
+        if (dims.maskedTail) expect(mask, repro(name, test)).toBeDefined();
+        const r = runOn(layer, x, dims.seq, cfg, mask);
+        expectExactLayer(r, name, test);
+      });
+    }
+  }
+
+  it('fused steps are compared with the later reference step, and the reference tensors are the runLayer ones', () => {
+    const seed = 'fused steps are compared with the later reference step, and the reference tensors are the runLayer ones';
+    const { layer, x } = synth(seed, { seq: 5, hidden: 16, heads: 2, ffn: 24 });
+    const c = compileLayer(layer);
+    const ref = runLayer(c, x, 5);
+    const r = runLayerSim({ layer, compiled: c }, x, 5, edge, { reference: ref });
+    const why = repro(seed, 'fused steps are compared with the later reference step, and the reference tensors are the runLayer ones');
+    const byName = new Map(r.steps.map((s) => [s.name, s]));
+    expect(byName.get('attention_output8')?.step, why).toBe(10);
+    expect(byName.get('gelu8')?.step, why).toBe(14);
+    expect(byName.get('output8')?.step, why).toBe(19);
+    expect(r.reference, why).toBe(ref);
+    expect(r.bit_exact, why).toBe(true);
+  });
+
+  it('a step the NPU kernel cannot take is reported, and the layer goes on from the reference tensor', () => {
+    const test = 'a step the NPU kernel cannot take is reported, and the layer goes on from the reference tensor';
+    const seed = test;
+    const { layer: base, x } = synth(seed, { seq: 6, hidden: 32, heads: 2, ffn: 48 });
+    // a 6-bit attention.output.output_activation: legal in the format, but the fused LayerNorm kernel requantizes to 8 bits only
+    const oa = base.attention.output.output_activation;
+    const layer: IbertLayerJson = { ...base, attention: { ...base.attention, output: { ...base.attention.output, output_activation: { ...oa, bits: 6 } } } };
+    const r = runOn(layer, x, 6, edge, undefined);
+    const why = repro(seed, test);
+    expect(r.bit_exact, why).toBe(false);
+    expect(r.unsupported.map((u) => [u.step, u.name, u.kernel]), why).toEqual([[10, 'attention_output8', 'layernorm']]);
+    expect(r.unsupported[0]!.reason, why).toMatch(/8 bits only/);
+    const idx = r.steps.findIndex((s) => s.name === 'attention_output8');
+    const st = r.steps[idx]!;
+    expect([st.ran, st.cycles, st.identical_to_reference], why).toEqual([false, 0, false]);
+    expect(st.note, why).toMatch(/cannot take this step/);
+    // before it: the simulator's own chain; after it: fed (through) the substituted reference tensor, still exact
+    for (const s of r.steps.slice(0, idx)) expect([s.name, s.input_from_reference, s.identical_to_reference], why).toEqual([s.name, false, true]);
+    for (const s of r.steps.slice(idx + 1)) expect([s.name, s.input_from_reference, s.identical_to_reference], why).toEqual([s.name, true, true]);
+    expect(r.first_mismatch, why).toBeNull();
+    expect(r.total_cycles, why).toBe(r.steps.reduce((a, s) => a + s.cycles, 0));
+  });
+
+  it('a differing step is named with its first differing element', () => {
+    const test = 'a differing step is named with its first differing element';
+    const seed = test;
+    const T = 6;
+    const { layer, x } = synth(seed, { seq: T, hidden: 32, heads: 2, ffn: 48 });
+    const c = compileLayer(layer);
+    // compare with the reference of the same layer under another mask: steps 1..3 agree, the softmax is the first to differ
+    const mask = [1, 1, 1, 1, 0, 0];
+    const r = runLayerSim({ layer, compiled: c }, x, T, edge, { reference: runLayer(c, x, T, mask) });
+    const why = repro(seed, test);
+    expect(r.bit_exact, why).toBe(false);
+    expect(r.first_mismatch?.step, why).toBe(4);
+    expect(r.first_mismatch?.name, why).toBe('probs');
+    const probs = r.steps.find((s) => s.name === 'probs')!;
+    expect(probs.identical_to_reference, why).toBe(false);
+    expect(probs.first_diff, why).toEqual({ index: r.first_mismatch!.index, sim: r.first_mismatch!.sim, ref: r.first_mismatch!.ref });
+    // every row changes under the other mask: the first differing element is in the first row
+    expect(r.first_mismatch!.index, why).toBeLessThan(T);
+    for (const s of r.steps.slice(0, 7)) expect([s.name, s.identical_to_reference], why).toEqual([s.name, true]);
+  });
+});
+
+describe('intnpu layer', () => {
+  afterEach(() => {
+    vi.restoreAllMocks();
+    process.exitCode = undefined;
+  });
+
+  async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+    let stdout = '', stderr = '';
+    vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => ((stdout += String(s)), true));
+    vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => ((stderr += String(s)), true));
+    process.exitCode = undefined;
+    await yargs(args).command(layerCommand).strict().parseAsync();
+    const code = typeof process.exitCode === 'number' ? process.exitCode : 0;
+    vi.restoreAllMocks();
+    return { code, stdout, stderr };
+  }
+
+  it('prints the per-step table and the latency, exit 0 when bit-exact', async () => {
+    const test = 'prints the per-step table and the latency, exit 0 when bit-exact';
+    const r = await cli(['layer', '--size', 'small', '--machine', 'server', `--seed=${test}`]);
+    expect(r.code, `${r.stderr} (${repro(test, test)})`).toBe(0);
+    expect(r.stdout).toMatch(/18-19\s+output8\s+layernorm/);
+    expect(r.stdout).toMatch(/total latency\s+[\d,]+ cycles = [\d.]+ us at 1 GHz/);
+    expect(r.stdout).toMatch(/upper bound/);
+    expect(r.stdout).toMatch(/every step bit-exact/);
+  });
+
+  it('json output: the steps add up to the total', async () => {
+    const test = 'json output: the steps add up to the total';
+    const r = await cli(['layer', '--size', 'small', `--seed=${test}`, '--json']);
+    expect(r.code, `${r.stderr} (${repro(test, test)})`).toBe(0);
+    const j = JSON.parse(r.stdout) as { total_cycles: number; bit_exact: boolean; steps: { cycles: number; identical_to_reference: boolean }[] };
+    expect(j.bit_exact).toBe(true);
+    expect(j.steps).toHaveLength(20);
+    expect(j.total_cycles).toBe(j.steps.reduce((a, s) => a + s.cycles, 0));
+  });
+
+  it('a layer file with a step the NPU cannot take gives exit 2 and names the step', async () => {
+    const seed = 'a layer file with a step the NPU cannot take gives exit 2 and names the step';
+    const { layer } = synth(seed, { seq: 4, hidden: 16, heads: 2, ffn: 24 });
+    const oa = layer.output.output_activation;
+    const bad: IbertLayerJson = { ...layer, output: { ...layer.output, output_activation: { ...oa, bits: 4 } } };
+    const dir = mkdtempSync(join(tmpdir(), 'intnpu-layer-'));
+    try {
+      const file = join(dir, 'layer.json');
+      writeFileSync(file, JSON.stringify(bad));
+      const r = await cli(['layer', '--layer', file]);
+      expect(r.code, `${r.stderr} (${repro(seed, seed)})`).toBe(2);
+      expect(r.stderr).toMatch(/step 19 \(output8, layernorm\)/);
+      expect(r.stdout).toMatch(/NOT RUN/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
