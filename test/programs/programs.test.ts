@@ -2,7 +2,7 @@
 // simulated cycles against the closed-form/analytical models, on seeded random and edge-value inputs.
 import seedrandom from 'seedrandom';
 import { describe, expect, it } from 'vitest';
-import { linearModel, requantModel } from '../../kernels/cycle-models.js';
+import { linearModel, linearTiling, requantModel } from '../../kernels/cycle-models.js';
 import { linearRef } from '../../kernels/linear.js';
 import { requantDirect } from '../../kernels/requant.js';
 import { runLinearSim, runRequantSim } from '../../programs/index.js';
@@ -105,6 +105,74 @@ describe('linear on the simulator', () => {
     const { run } = linearCase('modes', 50, 100, 70, edge);
     const t = runLinearSim(new Int8Array(50 * 100), new Int8Array(70 * 100), new Int32Array(70), 50, 100, 70, edge, { mode: 'timing' });
     expect(t.sim.stats.cycles).toBe(run.sim.stats.cycles);
+  });
+
+  it('column groups outer when x does not fit: bit-exact, sim == model exactly (cycles and DRAM bytes), never below the roofline', () => {
+    const smallServer = parseMachine({ preset: 'server', name: 'server, 1 MiB spad', spad: { sizeBytes: 1 << 20 } });
+    const tinyServer = parseMachine({ preset: 'server', name: 'server, 256 KiB spad', spad: { sizeBytes: 256 * 1024 } });
+    const tinyEdge = parseMachine({ name: 'edge, 64 KiB spad, 16 KiB acc', spad: { sizeBytes: 64 * 1024 }, acc: { sizeBytes: 16 * 1024 } });
+    // [M, K, N, machine, accumulator copies]: remainders in M, K and N; one copy (x read fewer times) and
+    // two (stores hidden under the next group), one and several groups, one and several row blocks.
+    const shapes: ReadonlyArray<readonly [number, number, number, MachineConfig, number]> = [
+      [100, 3072, 70, edge, 1], [129, 2500, 100, edge, 1], [33, 9000, 97, edge, 1], [200, 2000, 33, edge, 1],
+      [300, 5000, 40, tinyEdge, 1], [300, 4000, 300, smallServer, 1], [300, 4000, 1000, smallServer, 2], [130, 2100, 200, tinyServer, 2],
+    ];
+    for (const [M, K, N, cfg, accBuffers] of shapes) {
+      const where = `${M}x${K}x${N} on ${cfg.name}`;
+      const t = linearTiling(M, K, N, cfg);
+      expect(t.order, where).toBe('columns');
+      expect(t.accBuffers, where).toBe(accBuffers);
+      expect(M * K, where).toBeGreaterThan(cfg.spad.sizeBytes);
+      const { run, ref, seed } = linearCase('column groups', M, K, N, cfg);
+      expectSame(run.y, ref, seed);
+      const s = run.sim.stats;
+      expect(s.cycles, `${where}: sim ${s.cycles} model ${run.model.cycles}`).toBe(run.model.cycles);
+      expect(s.dram_bytes, where).toBe(run.model.dramBytes);
+      expect(s.macs, where).toBe(M * K * N);
+      expect(s.mxu_utilization!, where).toBeLessThanOrEqual(1);
+      expect(s.cycles!, where).toBeGreaterThanOrEqual(Math.max(run.model.macBoundCycles, run.model.dramBoundCycles));
+    }
+    // several groups and row blocks: x once per group, weights once per row block
+    const t = linearTiling(300, 4000, 1000, smallServer);
+    expect([t.groups, t.mTiles]).toEqual([2, 1]);
+    expect(t.dramBytes).toBe(2 * 300 * 4000 + 1000 * 4000 + 1000 * 4 + 300 * 1000 * 4);
+    expect(linearTiling(300, 5000, 40, tinyEdge).mTiles).toBe(3);
+  });
+
+  it('BERT-base fc2 128x3072x768 on edge: column groups outer, x read 6 times and the weights once, 319,918 cycles (was 642,541)', () => {
+    const M = 128, K = 3072, N = 768;
+    const t = linearTiling(M, K, N, edge);
+    expect([t.order, t.groupTiles, t.groups, t.accBuffers]).toEqual(['columns', 4, 6, 1]);
+    const run = runLinearSim(new Int8Array(M * K), new Int8Array(N * K), new Int32Array(N), M, K, N, edge, { mode: 'timing' });
+    const s = run.sim.stats;
+    expect(s.cycles).toBe(run.model.cycles);
+    expect(s.cycles!).toBeLessThan(642_541);
+    expect(s.cycles).toBe(319_918);
+    expect(s.dram_bytes).toBe(run.model.dramBytes);
+    expect(s.dram_bytes).toBe(6 * M * K + N * K + N * 4 + M * N * 4);
+    expect(s.cycles!).toBeGreaterThanOrEqual(Math.max(run.model.macBoundCycles, run.model.dramBoundCycles));
+    expect(s.mxu_utilization!).toBeLessThanOrEqual(1);
+    // bit-exact at this shape on seeded random data
+    const { run: full, ref, seed } = linearCase('fc2', M, K, N, edge);
+    expectSame(full.y, ref, seed);
+    expect(full.sim.stats.cycles).toBe(319_918);
+  });
+
+  it('column groups outer on the server preset (x of 8.8 MB > 8 MiB spad, timing only): sim == model exactly', () => {
+    const M = 1100, K = 8000, N = 300;
+    expect(linearTiling(M, K, N, server).order).toBe('columns');
+    const run = runLinearSim(new Int8Array(M * K), new Int8Array(N * K), new Int32Array(N), M, K, N, server, { mode: 'timing' });
+    const s = run.sim.stats;
+    expect(s.cycles).toBe(run.model.cycles);
+    expect(s.dram_bytes).toBe(run.model.dramBytes);
+    expect(s.mxu_utilization!).toBeLessThanOrEqual(1);
+    expect(s.cycles!).toBeGreaterThanOrEqual(Math.max(run.model.macBoundCycles, run.model.dramBoundCycles));
+  });
+
+  it('x that fits keeps the rows order', () => {
+    for (const [M, K, N, cfg] of [[128, 768, 768, edge], [128, 3072, 768, server], [1000, 300, 1000, edge], [16, 3072, 40, edge]] as const) {
+      expect(linearTiling(M, K, N, cfg).order, `${M}x${K}x${N} on ${cfg.name}`).toBe('rows');
+    }
   });
 
   it('a tiling that cannot fit names the buffer and the bytes', () => {
