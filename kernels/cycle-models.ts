@@ -217,6 +217,11 @@ export class ScheduleClock {
 
   private reserve(ready: number, len: number): number {
     if (len <= 0) return ready;
+    // Intervals are disjoint and sorted, so their ends are sorted too: those ending before `ready`
+    // (which only grows with dispatch) can never matter again. Dropping them keeps the walk linear.
+    let drop = 0;
+    while (drop < this.busy.length && this.busy[drop]![1] <= this.fe - 1) drop++;
+    if (drop > 64) this.busy.splice(0, drop);
     let s = ready;
     for (const [a, b] of this.busy) {
       if (b <= s) continue;
