@@ -28,6 +28,7 @@ import { runLinearSim, type CaseRun } from './index.js';
 import { simCaseLayerNorm } from './layernorm.js';
 import { simCaseRequantAct } from './requant-act.js';
 import { simCaseSoftmax } from './softmax.js';
+import { intDataToInt32 } from '../kernels/npu-requant-act.js';
 
 /** A checkpoint with its folded constants: what runLayerSim needs (the cases take the checkpoint's ranges). */
 export interface CompiledLayerSim {
@@ -171,18 +172,6 @@ function compareWith(sim: ArrayLike<number>, ref: IntData): Diff {
   return { n: ref.length, identical, maxAbs, first };
 }
 
-/** The reference tensor of a step as int32 (for substituting a step the NPU cannot take); undefined if it needs 64 bits. */
-function refInt32(d: IntData): Int32Array | undefined {
-  if (d instanceof Int32Array) return d;
-  const out = new Int32Array(d.length);
-  for (let i = 0; i < d.length; i++) {
-    const v = d[i]!;
-    if (v < -2147483648n || v > 2147483647n) return undefined;
-    out[i] = Number(v);
-  }
-  return out;
-}
-
 function statsOf(sim: SimResult): Pick<LayerSimStep, 'mxu_utilization' | 'vpu_utilization' | 'dram_bytes' | 'macs' | 'instructions' | 'stall_cycles'> {
   const s = sim.stats;
   const stalls: Record<string, number> = {};
@@ -233,7 +222,7 @@ export function runLayerSim(model: CompiledLayerSim, x: Int8Array, T: number, cf
       reason = e.message;
     }
     if (out === undefined) {
-      const y = refInt32(refStep.data);
+      const y = intDataToInt32(refStep.data);
       unsupported.push({ step, name, kernel, reason });
       if (y === undefined) throw new KernelInputError(`step ${step} (${name}): the ${kernel} kernel cannot take it (${reason}), and its reference tensor needs 64 bits, so the layer cannot continue`);
       substituted = true;

@@ -26,19 +26,25 @@ export class Emitter {
   }
 }
 
-export function buildLinear(M: number, K: number, N: number, mach: ModelMachine): BuiltProgram & { tiling: LinearTiling } {
-  const t = linearTiling(M, K, N, mach);
-  if (t.order === 'columns') return buildLinearColumns(t, mach);
-  const R = mach.mxu.rows, C = mach.mxu.cols;
+/** The header both loop orders share: what is computed, the plan lines, the register plan, the DRAM buffers. */
+function linearHeader(M: number, K: number, N: number, ...plan: string[]): Emitter {
   const e = new Emitter();
   e.comment(`linear: y[${M},${N}] (int32) = x[${M},${K}] (int8) . W[${N},${K}]^T (int8) + bias[${N}] (int32)`);
-  e.comment(`machine: ${R}x${C} MXU; tiles: x rows ${t.mt} (x${t.mTiles}), K ${R} (x${t.kTiles}), N ${C} (x${t.nTiles})`);
+  for (const line of plan) e.comment(line);
   e.comment('registers: r1..r6 DMA operands (chip, dram, rows, len, chip stride, dram stride);');
   e.comment('           r7..r10 weight preload (addr, stride, k, n); r11..r15 stream (acc, x, rows, acc stride, x stride)');
   e.raw(`.buffer x,     dram, ${M * K}`);
   e.raw(`.buffer w,     dram, ${N * K}`);
   e.raw(`.buffer bias,  dram, ${N * 4}`);
   e.raw(`.buffer y,     dram, ${M * N * 4}`);
+  return e;
+}
+
+export function buildLinear(M: number, K: number, N: number, mach: ModelMachine): BuiltProgram & { tiling: LinearTiling } {
+  const t = linearTiling(M, K, N, mach);
+  if (t.order === 'columns') return buildLinearColumns(t, mach);
+  const R = mach.mxu.rows, C = mach.mxu.cols;
+  const e = linearHeader(M, K, N, `machine: ${R}x${C} MXU; tiles: x rows ${t.mt} (x${t.mTiles}), K ${R} (x${t.kTiles}), N ${C} (x${t.nTiles})`);
   e.raw(`.buffer xs,    spad, ${t.xBuffers * t.mt * K}     ; x row block(s), [mt][K]`);
   e.raw(`.buffer wring, spad, ${t.ringSlots * R * C}     ; ${t.ringSlots} weight slots of [${C}][${R}]`);
   e.raw(`.buffer yacc,  acc,  ${2 * t.mt * C}     ; two accumulator tiles of [${t.mt}][${C}]`);
@@ -101,16 +107,11 @@ export function buildLinear(M: number, K: number, N: number, mach: ModelMachine)
 function buildLinearColumns(t: LinearTiling, mach: ModelMachine): BuiltProgram & { tiling: LinearTiling } {
   const { M, K, N } = t;
   const R = mach.mxu.rows, C = mach.mxu.cols, G = t.groupTiles;
-  const e = new Emitter();
-  e.comment(`linear: y[${M},${N}] (int32) = x[${M},${K}] (int8) . W[${N},${K}]^T (int8) + bias[${N}] (int32)`);
-  e.comment(`machine: ${R}x${C} MXU; loop order: column groups outer (x does not fit the scratchpad; x is read once per group)`);
-  e.comment(`tiles: x rows ${t.mt} (x${t.mTiles}), column groups of ${G} tiles of ${C} (x${t.groups}), K ${R} (x${t.kTiles}); ${t.accBuffers} accumulator cop${t.accBuffers > 1 ? 'ies' : 'y'} of a group`);
-  e.comment('registers: r1..r6 DMA operands (chip, dram, rows, len, chip stride, dram stride);');
-  e.comment('           r7..r10 weight preload (addr, stride, k, n); r11..r15 stream (acc, x, rows, acc stride, x stride)');
-  e.raw(`.buffer x,     dram, ${M * K}`);
-  e.raw(`.buffer w,     dram, ${N * K}`);
-  e.raw(`.buffer bias,  dram, ${N * 4}`);
-  e.raw(`.buffer y,     dram, ${M * N * 4}`);
+  const e = linearHeader(
+    M, K, N,
+    `machine: ${R}x${C} MXU; loop order: column groups outer (x does not fit the scratchpad; x is read once per group)`,
+    `tiles: x rows ${t.mt} (x${t.mTiles}), column groups of ${G} tiles of ${C} (x${t.groups}), K ${R} (x${t.kTiles}); ${t.accBuffers} accumulator cop${t.accBuffers > 1 ? 'ies' : 'y'} of a group`,
+  );
   e.raw(`.buffer xs,    spad, ${t.xBuffers * t.mt * R}     ; ${t.xBuffers} x K-slice slots of [${t.mt}][${R}]`);
   e.raw(`.buffer wring, spad, ${t.ringSlots * R * C}     ; ${t.ringSlots} weight slots of [${C}][${R}]`);
   e.raw(`.buffer yacc,  acc,  ${t.accBuffers * G * t.mt * C}     ; ${t.accBuffers} x ${G} accumulator tiles of [${t.mt}][${C}]`);

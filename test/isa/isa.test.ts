@@ -11,26 +11,12 @@ import {
   BY_MNEMONIC, ENUMS, FIELD_KINDS, fieldBits, ISA, TIMING_CLASSES, UNITS, type FieldKind, type InstrDef,
 } from '../../isa/table.js';
 import { SEMANTICS } from '../../sim/exec.js';
+import { seededIt } from '../seeded.js';
 
 const FILE = 'test/isa/isa.test.ts';
 type Rng = () => number;
 
-/** A test whose RNG is seeded from its own name; failures print the seed and a reproduction command. */
-function rit(name: string, body: (rng: Rng) => void): void {
-  it(name, () => {
-    const rng = seedrandom.alea(name);
-    try {
-      body(rng);
-    } catch (err) {
-      const hint = `\n  seed: ${JSON.stringify(name)}\n  reproduce: npx vitest run ${FILE} -t ${JSON.stringify(name)}`;
-      if (err instanceof Error) {
-        err.message += hint;
-        throw err;
-      }
-      throw new Error(String(err) + hint);
-    }
-  });
-}
+const rit = seededIt(FILE);
 
 const randInt = (rng: Rng, lo: number, hi: number): number => lo + Math.floor(rng() * (hi - lo + 1));
 

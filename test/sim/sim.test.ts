@@ -13,26 +13,12 @@ import { mulRoundShift } from '../../sim/intops.js';
 import { Machine } from '../../sim/machine.js';
 import { loadProgram, simulate, SimFault, type SimOptions, type SimResult } from '../../sim/run.js';
 import { STALL_CAUSES } from '../../sim/timing.js';
+import { seededIt } from '../seeded.js';
 
 const FILE = 'test/sim/sim.test.ts';
 type Rng = () => number;
 
-/** A test whose RNG is seeded from its own name; failures print the seed and a reproduction command. */
-function rit(name: string, body: (rng: Rng) => void, timeout?: number): void {
-  it(name, () => {
-    const rng = seedrandom.alea(name);
-    try {
-      body(rng);
-    } catch (err) {
-      const hint = `\n  seed: ${JSON.stringify(name)}\n  reproduce: npx vitest run ${FILE} -t ${JSON.stringify(name)}`;
-      if (err instanceof Error) {
-        err.message += hint;
-        throw err;
-      }
-      throw new Error(String(err) + hint);
-    }
-  }, timeout);
-}
+const rit = seededIt(FILE);
 
 const randInt = (rng: Rng, lo: number, hi: number): number => lo + Math.floor(rng() * (hi - lo + 1));
 const pick = <T>(rng: Rng, xs: readonly T[]): T => xs[Math.floor(rng() * xs.length)]!;
