@@ -1,7 +1,6 @@
 // The ISA table and everything derived from it: table completeness (semantics, timing class, unit, field
 // budget), non-overlapping strict encodings, the encode/decode/disassemble/assemble round trip for every
 // row, the assembler's directives and expressions, and diagnostics (every error of a file, line:col, caret).
-import seedrandom from 'seedrandom';
 import { describe, expect, it } from 'vitest';
 import { assemble, type Program } from '../../isa/asm.js';
 import { AsmError, DIAGNOSTICS, formatDiagnostic, type Diagnostic } from '../../isa/diagnostics.js';

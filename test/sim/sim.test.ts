@@ -1,7 +1,6 @@
 // The simulator: the exact widening multiply against a BigInt oracle, the machine config, faults with
 // pc/line/instruction, instruction semantics against values computed here, timing sanity, and a seeded
 // property test (random well-formed programs and random words end in a result or a SimFault, deterministically).
-import seedrandom from 'seedrandom';
 import { describe, expect, it } from 'vitest';
 import { assemble, type Program } from '../../isa/asm.js';
 import { encode } from '../../isa/encoding.js';
