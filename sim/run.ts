@@ -114,101 +114,146 @@ export function instrText(prog: LoadedProgram, pc: number): string {
   return formatInstr(def, vals, pc);
 }
 
-export function simulate(prog: LoadedProgram, cfg: MachineConfig, opts: SimOptions = {}): SimResult {
-  const mode = opts.mode ?? 'full';
-  const m = opts.machine ?? new Machine(cfg);
-  const timing = mode === 'functional' ? undefined : new TimingModel(cfg, prog.n, opts.trace === true);
-  const data = mode !== 'timing';
-  const e = new Effects();
-  const { n, opc, fields } = prog;
-  const maxInstr = cfg.limits.maxInstructions;
-  const maxCycles = cfg.limits.maxCycles;
-  const perOpcode = new Float64Array(256);
-  let macs = 0, dramRead = 0, dramWrite = 0, sramBytes = 0, laneOps = 0, mulLaneOps = 0;
-  let executed = 0;
-  let pc = 0;
-  const fault = (kind: string, detail: string, at: number): SimFault =>
-    new SimFault(kind, detail, at, instrText(prog, at), timing ? timing.now : 0, prog);
+/**
+ * One run of a program, instruction by instruction: `step()` executes (sim/exec.ts) and prices
+ * (sim/timing.ts) the instruction at `pc`. `simulate` runs it to the end; the debugger steps it.
+ */
+export class Simulation {
+  readonly machine: Machine;
+  readonly timing: TimingModel | undefined;
+  readonly prog: LoadedProgram;
+  /** The next instruction to execute; `finished` once the program halted or ran off its end. */
+  pc = 0;
+  executed = 0;
+  finished = false;
+  private readonly cfg: MachineConfig;
+  private readonly data: boolean;
+  private readonly e = new Effects();
+  private readonly perOpcode = new Float64Array(256);
+  private macs = 0;
+  private dramRead = 0;
+  private dramWrite = 0;
+  private sramBytes = 0;
+  private laneOps = 0;
+  private mulLaneOps = 0;
 
-  for (;;) {
-    if (pc === n) break; // running off the end is an implicit halt
-    if (pc < 0 || pc > n) throw fault('pc-out-of-range', `jumped to pc ${pc}, outside the program (0..${n})`, pc);
+  constructor(prog: LoadedProgram, cfg: MachineConfig, opts: SimOptions = {}) {
+    const mode = opts.mode ?? 'full';
+    this.prog = prog;
+    this.cfg = cfg;
+    this.machine = opts.machine ?? new Machine(cfg);
+    this.timing = mode === 'functional' ? undefined : new TimingModel(cfg, prog.n, opts.trace === true);
+    this.data = mode !== 'timing';
+  }
+
+  private fault(kind: string, detail: string, at: number): SimFault {
+    return new SimFault(kind, detail, at, instrText(this.prog, at), this.timing ? this.timing.now : 0, this.prog);
+  }
+
+  /** Executes one instruction; returns false once the program has ended. Faults throw SimFault. */
+  step(): boolean {
+    if (this.finished) return false;
+    const { n, opc, fields } = this.prog;
+    const pc = this.pc;
+    if (pc === n) {
+      this.finished = true; // running off the end is an implicit halt
+      return false;
+    }
+    if (pc < 0 || pc > n) throw this.fault('pc-out-of-range', `jumped to pc ${pc}, outside the program (0..${n})`, pc);
     const op = opc[pc]!;
     const sem = SEMANTICS_BY_OPCODE[op];
-    if (!sem) throw fault('bad-encoding', prog.decodeErrors.get(pc) ?? `opcode ${op} has no semantics`, pc);
+    if (!sem) throw this.fault('bad-encoding', this.prog.decodeErrors.get(pc) ?? `opcode ${op} has no semantics`, pc);
+    const e = this.e;
     e.reset();
     const fo = pc * FIELD_SLOTS;
     let next: number;
     try {
-      next = sem(m, fields, fo, pc, e, data);
+      next = sem(this.machine, fields, fo, pc, e, this.data);
     } catch (err) {
-      if (err instanceof Fault) throw fault(err.kind, err.message, pc);
+      if (err instanceof Fault) throw this.fault(err.kind, err.message, pc);
       throw err;
     }
-    timing?.account(pc, op, fields, fo, e);
-    perOpcode[op] = perOpcode[op]! + 1;
-    executed++;
-    macs += e.macs;
+    this.timing?.account(pc, op, fields, fo, e);
+    this.perOpcode[op] = this.perOpcode[op]! + 1;
+    this.executed++;
+    this.macs += e.macs;
     if (e.dramBytes > 0) {
       // The DRAM region is the one in space 0: read by dma.ld, written by dma.st.
       for (let i = 0; i < e.nRegions; i++) if (e.rSpace[i] === SPACE_DRAM) {
-        if (e.rWrite[i] === 1) dramWrite += e.dramBytes;
-        else dramRead += e.dramBytes;
+        if (e.rWrite[i] === 1) this.dramWrite += e.dramBytes;
+        else this.dramRead += e.dramBytes;
       }
     }
     for (let i = 0; i < e.nRegions; i++) {
       const sp = e.rSpace[i]!;
-      if (sp !== SPACE_DRAM) sramBytes += e.rRows[i]! * e.rLen[i]! * (sp === SPACE_ACC ? 4 : 1);
+      if (sp !== SPACE_DRAM) this.sramBytes += e.rRows[i]! * e.rLen[i]! * (sp === SPACE_ACC ? 4 : 1);
     }
     const lane = LANE_OP_KIND[op]!;
-    if (lane === 1) laneOps += e.amount;
-    else if (lane === 2) mulLaneOps += e.amount;
-    if (e.halt) break;
-    if (executed >= maxInstr) throw fault('runaway', `executed ${executed} instructions, the limit (limits.maxInstructions); missing halt or endless loop?`, next);
-    if (timing && timing.now > maxCycles) throw fault('runaway', `passed the cycle budget of ${maxCycles} (limits.maxCycles); missing halt or endless loop?`, next);
-    pc = next;
+    if (lane === 1) this.laneOps += e.amount;
+    else if (lane === 2) this.mulLaneOps += e.amount;
+    if (e.halt) {
+      this.finished = true;
+      return false;
+    }
+    const limits = this.cfg.limits;
+    if (this.executed >= limits.maxInstructions) throw this.fault('runaway', `executed ${this.executed} instructions, the limit (limits.maxInstructions); missing halt or endless loop?`, next);
+    if (this.timing && this.timing.now > limits.maxCycles) throw this.fault('runaway', `passed the cycle budget of ${limits.maxCycles} (limits.maxCycles); missing halt or endless loop?`, next);
+    this.pc = next;
+    return true;
   }
 
-  const totals: TimingTotals | undefined = timing?.finish();
-  const cycles = totals ? totals.cycles : null;
-  const byUnit: Record<string, number> = {};
-  const byMnemonic: Record<string, number> = {};
-  for (let op = 0; op < 256; op++) {
-    const c = perOpcode[op]!;
-    if (c === 0) continue;
-    const def = BY_OPCODE.get(op)!;
-    byMnemonic[def.mnemonic] = c;
-    byUnit[def.unit] = (byUnit[def.unit] ?? 0) + c;
+  /** The stats of the run so far (call after it finished for the final figures). */
+  result(): SimResult {
+    const { cfg, timing, perOpcode, macs, dramRead, dramWrite, sramBytes, laneOps, mulLaneOps } = this;
+    const m = this.machine;
+    const executed = this.executed;
+    const totals: TimingTotals | undefined = timing?.finish();
+    const cycles = totals ? totals.cycles : null;
+    const byUnit: Record<string, number> = {};
+    const byMnemonic: Record<string, number> = {};
+    for (let op = 0; op < 256; op++) {
+      const c = perOpcode[op]!;
+      if (c === 0) continue;
+      const def = BY_OPCODE.get(op)!;
+      byMnemonic[def.mnemonic] = c;
+      byUnit[def.unit] = (byUnit[def.unit] ?? 0) + c;
+    }
+    const unitRecord = (arr: Float64Array, f: (v: number) => number): Record<string, number> =>
+      Object.fromEntries(UNITS.map((u, i) => [u, f(arr[i]!)]));
+    const en = cfg.energy;
+    const energy = {
+      mac: macs * en.pjPerMac,
+      dram: (dramRead + dramWrite) * en.pjPerDramByte,
+      sram: sramBytes * en.pjPerSramByte,
+      vpu: laneOps * en.pjPerVpuLaneOp + mulLaneOps * en.pjPerVpuMulLaneOp,
+      total: 0,
+    };
+    energy.total = energy.mac + energy.dram + energy.sram + energy.vpu;
+    const stats: SimStats = {
+      cycles,
+      seconds: cycles === null ? null : cycles / (cfg.clockGHz * 1e9),
+      instructions: executed,
+      instructions_by_unit: byUnit,
+      instructions_by_mnemonic: byMnemonic,
+      busy_cycles: totals ? unitRecord(totals.busy, (v) => v) : null,
+      utilization: totals && cycles ? unitRecord(totals.busy, (v) => v / cycles) : null,
+      stall_cycles: totals ? Object.fromEntries(STALL_CAUSES.map((c, i) => [c, totals.stalls[i]!])) : null,
+      macs,
+      mxu_utilization: cycles ? macs / (cycles * cfg.mxu.rows * cfg.mxu.cols) : null,
+      dram_bytes: dramRead + dramWrite,
+      dram_read_bytes: dramRead,
+      dram_write_bytes: dramWrite,
+      dram_channel_utilization: totals && cycles ? totals.dramChannelBusy / cycles : null,
+      sram_bytes: sramBytes,
+      vpu_lane_ops: laneOps + mulLaneOps,
+      energy_pj: energy,
+    };
+    return { machine: m, stats, timing, trace: timing?.trace };
   }
-  const unitRecord = (arr: Float64Array, f: (v: number) => number): Record<string, number> =>
-    Object.fromEntries(UNITS.map((u, i) => [u, f(arr[i]!)]));
-  const en = cfg.energy;
-  const energy = {
-    mac: macs * en.pjPerMac,
-    dram: (dramRead + dramWrite) * en.pjPerDramByte,
-    sram: sramBytes * en.pjPerSramByte,
-    vpu: laneOps * en.pjPerVpuLaneOp + mulLaneOps * en.pjPerVpuMulLaneOp,
-    total: 0,
-  };
-  energy.total = energy.mac + energy.dram + energy.sram + energy.vpu;
-  const stats: SimStats = {
-    cycles,
-    seconds: cycles === null ? null : cycles / (cfg.clockGHz * 1e9),
-    instructions: executed,
-    instructions_by_unit: byUnit,
-    instructions_by_mnemonic: byMnemonic,
-    busy_cycles: totals ? unitRecord(totals.busy, (v) => v) : null,
-    utilization: totals && cycles ? unitRecord(totals.busy, (v) => v / cycles) : null,
-    stall_cycles: totals ? Object.fromEntries(STALL_CAUSES.map((c, i) => [c, totals.stalls[i]!])) : null,
-    macs,
-    mxu_utilization: cycles ? macs / (cycles * cfg.mxu.rows * cfg.mxu.cols) : null,
-    dram_bytes: dramRead + dramWrite,
-    dram_read_bytes: dramRead,
-    dram_write_bytes: dramWrite,
-    dram_channel_utilization: totals && cycles ? totals.dramChannelBusy / cycles : null,
-    sram_bytes: sramBytes,
-    vpu_lane_ops: laneOps + mulLaneOps,
-    energy_pj: energy,
-  };
-  return { machine: m, stats, timing, trace: timing?.trace };
+}
+
+export function simulate(prog: LoadedProgram, cfg: MachineConfig, opts: SimOptions = {}): SimResult {
+  const sim = new Simulation(prog, cfg, opts);
+  while (sim.step());
+  return sim.result();
 }
