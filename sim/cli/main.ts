@@ -4,6 +4,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { accuracyCommand } from './commands/accuracy.js';
 import { asmCommand } from './commands/asm.js';
+import { debugCommand } from './commands/debug.js';
 import { demoCommand } from './commands/demo.js';
 import { disasmCommand } from './commands/disasm.js';
 import { fidelityCommand } from './commands/fidelity.js';
@@ -19,6 +20,7 @@ await yargs(hideBin(process.argv))
   .command(asmCommand)
   .command(disasmCommand)
   .command(runCommand)
+  .command(debugCommand)
   .command(kernelCommand)
   .command(machineCommand)
   .command(accuracyCommand)
