@@ -36,9 +36,20 @@ describe('intnpu debug', () => {
     // vmul waits for vld's load latency: named as a data dependency on pc 4.
     expect(out).toMatch(/5 {2}vmul v2, v1, v1 {2}\[vpu: dispatch \d+, start \d+, end \d+, done \d+\] {2}waited: data_dependency on pc 4 \(vld\.s8 v1, r1, 32\)/);
     expect(out).toMatch(/program ended at cycle \d+/);
-    // The spad is all zero, so the squares stored in acc are zero; the second pass wrote 8 lanes at 32.
+    // Without --set the spad is all zero, so the squares stored in acc are zero.
     expect(out).toContain('acc[0..] i32: [0,0,0]');
     expect(out).toContain('breakpoint at pc 7 (line 12)');
+  });
+
+  it('--set fills a buffer before the run: the squares appear in the accumulator', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'intnpu-debug-'));
+    const file = join(dir, 'sq.s');
+    writeFileSync(file, SRC);
+    const x = Array.from({ length: 40 }, (_, i) => i - 20);
+    writeFileSync(join(dir, 'x.json'), JSON.stringify({ dtype: 'int8', data: x }));
+    const r = spawnSync(process.execPath, ['dist/sim/cli/main.js', 'debug', file, '--set', `x=${join(dir, 'x.json')}`], { input: 'c\nm acc y 40\nq\n', encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toContain(`acc[0..] i32: ${JSON.stringify(x.map((v) => v * v))}`);
   });
 
   it('a fault while stepping is reported with pc, instruction and source line, and the session goes on', () => {

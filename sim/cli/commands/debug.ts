@@ -10,6 +10,7 @@ import { formatStats } from '../../report.js';
 import { instrText, loadProgram, SimFault, Simulation } from '../../run.js';
 import { STALL_CAUSES, type TraceEvent } from '../../timing.js';
 import { UNITS } from '../../../isa/table.js';
+import { setBuffers } from '../buffers.js';
 import { handler, readText, UsageError } from '../common.js';
 import { parseParams } from './run.js';
 
@@ -17,6 +18,7 @@ interface Args {
   file: string;
   machine: string;
   param?: string[] | undefined;
+  set?: string[] | undefined;
 }
 
 const HELP = `commands:
@@ -59,7 +61,8 @@ export const debugCommand: CommandModule<object, Args> = {
     y
       .positional('file', { type: 'string', demandOption: true })
       .option('machine', { alias: 'm', type: 'string', default: 'edge' })
-      .option('param', { type: 'string', array: true, describe: 'NAME=value for a .param' }),
+      .option('param', { type: 'string', array: true, describe: 'NAME=value for a .param' })
+      .option('set', { type: 'string', array: true, describe: 'BUFFER=tensor.json|tensor.npy: fill a buffer before the run' }),
   handler: handler(async (a: Args) => {
     const cfg = loadMachine(a.machine);
     const prog = assemble(readText(a.file), {
@@ -67,7 +70,9 @@ export const debugCommand: CommandModule<object, Args> = {
       capacity: { dram: cfg.dram.sizeBytes, spad: cfg.spad.sizeBytes, acc: cfg.acc.sizeBytes / 4 },
     });
     const loaded = loadProgram(prog.words, prog);
-    const sim = new Simulation(loaded, cfg, { machine: new Machine(cfg), trace: true });
+    const machine = new Machine(cfg);
+    setBuffers(a.set, prog, a.file, machine);
+    const sim = new Simulation(loaded, cfg, { machine, trace: true });
     const breaks = new Set<number>();
     const out = (s: string): void => void process.stdout.write(s + '\n');
     const where = (): string => {

@@ -8,9 +8,9 @@ import { loadMachine } from '../../config.js';
 import { Machine } from '../../machine.js';
 import { formatHotspots, formatStats, hotspots } from '../../report.js';
 import { loadProgram, simulate, type SimMode } from '../../run.js';
-import { parseNpy } from '../../npy.js';
 import { chromeTrace } from '../../trace.js';
-import { handler, printJson, readJson, readText, UsageError } from '../common.js';
+import { bufferOf, DTYPES, setBuffers } from '../buffers.js';
+import { handler, printJson, readText, UsageError } from '../common.js';
 
 export function parseParams(list: readonly string[] | undefined): Record<string, number> {
   const out: Record<string, number> = {};
@@ -33,7 +33,6 @@ interface Args {
   trace?: string | undefined;
 }
 
-const DTYPES = { int8: Int8Array, int16: Int16Array, int32: Int32Array } as const;
 
 export const runCommand: CommandModule<object, Args> = {
   command: 'run <file>',
@@ -63,28 +62,8 @@ export const runCommand: CommandModule<object, Args> = {
       words = prog.words;
     }
     const m = new Machine(cfg);
-    const buf = (name: string) => {
-      const b = prog?.buffers.get(name);
-      if (!b) throw new UsageError(`no buffer '${name}' in ${a.file}${prog ? ` (buffers: ${[...prog.buffers.keys()].join(', ') || 'none'})` : ' (a .bin has no symbols)'}`);
-      return b;
-    };
-    for (const s of a.set ?? []) {
-      const [name, path] = s.split('=');
-      if (!name || !path) throw new UsageError(`--set ${s}: expected BUFFER=file.json`);
-      let dtype: keyof typeof DTYPES;
-      let data: unknown;
-      if (path.endsWith('.npy')) {
-        const a = parseNpy(readFileSync(path), path);
-        dtype = a.dtype.endsWith('1') ? 'int8' : a.dtype.endsWith('2') ? 'int16' : 'int32';
-        data = a.data;
-      } else {
-        const t = readJson(path) as { dtype?: unknown; data?: unknown };
-        dtype = typeof t.dtype === 'string' && t.dtype in DTYPES ? (t.dtype as keyof typeof DTYPES) : 'int8';
-        data = t.data;
-      }
-      if (!Array.isArray(data) || !data.every((v) => Number.isInteger(v))) throw new UsageError(`${path}: "data" must be an array of integers`);
-      m.writeBuffer(buf(name), DTYPES[dtype].from(data as number[]));
-    }
+    const buf = (name: string) => bufferOf(prog, name, a.file);
+    setBuffers(a.set, prog, a.file, m);
     const loaded = loadProgram(words, prog);
     const res = simulate(loaded, cfg, { machine: m, mode: a.mode as SimMode, trace: a.trace !== undefined });
     const dumps: Record<string, number[]> = {};
