@@ -54,3 +54,11 @@ export { accuracyReport, formatAccuracyReport, sig2, LAYER_SIZES } from './accur
 export type { RefCaseResult, RefCaseKernel } from './cases.js';
 export { runReferenceCase, REF_CASE_KERNELS } from './cases.js';
 export * from './cycle-models.js';
+
+// Layer 2, the NPU kernel semantics, one namespace per kernel (their helper names overlap).
+export * as npuCommon from './npu-common.js';
+export * as npuRequantAct from './npu-requant-act.js';
+export * as npuGelu from './npu-gelu.js';
+export * as npuSoftmax from './npu-softmax.js';
+export * as npuLayerNorm from './npu-layernorm.js';
+export * as npuAttention from './npu-attention.js';
