@@ -29,6 +29,7 @@ import { simCaseLayerNorm } from './layernorm.js';
 import { simCaseRequantAct } from './requant-act.js';
 import { simCaseSoftmax } from './softmax.js';
 import { intDataToInt32 } from '../kernels/npu-requant-act.js';
+import { runLinearRequantSim } from './linear-requant.js';
 
 /** A checkpoint with its folded constants: what runLayerSim needs (the cases take the checkpoint's ranges). */
 export interface CompiledLayerSim {
@@ -40,7 +41,7 @@ export function compileLayerSim(layer: IbertLayerJson): CompiledLayerSim {
   return { layer, compiled: compileLayer(layer) };
 }
 
-export type LayerKernel = 'linear' | 'requant-act' | 'qk' | 'softmax' | 'pv' | 'layernorm' | 'gelu';
+export type LayerKernel = 'linear' | 'linear-requant' | 'requant-act' | 'qk' | 'softmax' | 'pv' | 'layernorm' | 'gelu';
 
 /** One kernel run of the layer. */
 export interface LayerSimStep {
@@ -250,12 +251,31 @@ export function runLayerSim(model: CompiledLayerSim, x: Int8Array, T: number, cf
 
   const linear = (step: number, name: LayerStepName, l: CompiledLayer['query'], xin: Int32Array): Int32Array =>
     stepRun([step], name, 'linear', () => {
-      let over = -1;
-      for (let i = 0; i < l.bias.length; i++) if (l.bias[i]! > 2147483647) { over = i; break; }
-      if (over >= 0) {
-        throw new KernelInputError(`bias[${over}] = ${l.bias[over]} (a saturated bias of an all-zero weight row) does not fit the int32 accumulator the MXU preloads`);
-      }
+      saturatedBias(l);
       const run = runLinearSim(Int8Array.from(xin), l.weight, Int32Array.from(l.bias), T, l.inFeatures, l.outFeatures, cfg);
+      return { y: run.y, r: { cycles: run.sim.stats.cycles ?? 0, model_cycles: run.model.cycles, model_exact: run.model.exact, sim: run.sim } };
+    });
+
+  const saturatedBias = (l: CompiledLayer['query']): void => {
+    for (let i = 0; i < l.bias.length; i++) {
+      if (l.bias[i]! > 2147483647) {
+        throw new KernelInputError(`bias[${i}] = ${l.bias[i]} (a saturated bias of an all-zero weight row) does not fit the int32 accumulator the MXU preloads`);
+      }
+    }
+  };
+
+  /**
+   * A projection and its QuantAct fused in one program (steps 1 and 2 of Q, K, V): the int32 accumulator
+   * tiles are requantized on chip by the VPU and never travel to DRAM.
+   */
+  const linearRequant = (name: LayerStepName, l: CompiledLayer['query'], xin: Int32Array, range: ActRange, consts: QuantActConsts): Int32Array =>
+    stepRun([1, 2], name, 'linear-requant', () => {
+      saturatedBias(l);
+      sameConsts(name, foldQuantAct(range, l.scaleOut), consts);
+      if (range.bits !== 8 && range.bits !== 16) throw new KernelInputError(`${name}: bits = ${range.bits}: the fused linear-requant kernel writes 8 or 16 bits`);
+      const N = l.outFeatures;
+      const bc = (v: readonly number[]): number[] => (v.length === 1 ? new Array<number>(N).fill(v[0]!) : [...v]);
+      const run = runLinearRequantSim(Int8Array.from(xin), l.weight, Int32Array.from(l.bias), T, l.inFeatures, N, { m: bc(consts.m), e: bc(consts.e), bits: range.bits }, cfg);
       return { y: run.y, r: { cycles: run.sim.stats.cycles ?? 0, model_cycles: run.model.cycles, model_exact: run.model.exact, sim: run.sim } };
     });
 
@@ -290,12 +310,9 @@ export function runLayerSim(model: CompiledLayerSim, x: Int8Array, T: number, cf
 
   // 1-2: Q, K, V projections and their QuantAct(8)
   const x32 = Int32Array.from(x);
-  const qAcc = linear(1, 'query_acc', c.query, x32);
-  const kAcc = linear(1, 'key_acc', c.key, x32);
-  const vAcc = linear(1, 'value_acc', c.value, x32);
-  const q8 = requant(2, 'query8', qAcc, [T, C], c.query.scaleOut, s.query_activation, c.queryAct);
-  const k8 = requant(2, 'key8', kAcc, [T, C], c.key.scaleOut, s.key_activation, c.keyAct);
-  const v8 = requant(2, 'value8', vAcc, [T, C], c.value.scaleOut, s.value_activation, c.valueAct);
+  const q8 = linearRequant('query8', c.query, x32, s.query_activation, c.queryAct);
+  const k8 = linearRequant('key8', c.key, x32, s.key_activation, c.keyAct);
+  const v8 = linearRequant('value8', c.value, x32, s.value_activation, c.valueAct);
 
   // 3: scores per head (1/sqrt(d_head) is folded into the softmax input scale, not applied to the integers)
   const scores = stepRun([3], 'scores', 'qk', () =>

@@ -1,0 +1,153 @@
+// The fused linear-requant program (y = QuantAct(x . W^T + b), per-channel multipliers and shifts, the int32
+// accumulators never in DRAM) on the simulator: every element against an independent reference (linearRef, then
+// requantApply per channel), simulated cycles against the schedule-walk model, and DRAM traffic and cycles
+// against the separate linear and requant-act programs.
+import seedrandom from 'seedrandom';
+import { describe, expect, it } from 'vitest';
+import { linearTiling } from '../../kernels/cycle-models.js';
+import { linearRef } from '../../kernels/linear.js';
+import { linearRequantModel, linearRequantTiling } from '../../kernels/model-linear-requant.js';
+import { requantActKernel, streamTiling } from '../../kernels/model-requant-act.js';
+import { requantApply } from '../../kernels/requant.js';
+import { runLinearSim } from '../../programs/index.js';
+import { buildLinearRequant, runLinearRequantSim } from '../../programs/linear-requant.js';
+import { constTable, runStream } from '../../programs/requant-act.js';
+import { loadMachine, parseMachine, type MachineConfig } from '../../sim/config.js';
+import { expectSameIn, repro as reproIn } from './helpers.js';
+
+const edge = loadMachine('edge');
+const server = loadMachine('server');
+const FILE = 'test/programs/linear-requant.test.ts';
+const expectSame = expectSameIn(FILE);
+const repro = (seed: string, test: string): string => reproIn(FILE, seed, test);
+
+/**
+ * Seeded operands and per-channel (m, e) in the frexp31 form: m in [2^30, 2^31) (a fifth negative), shifts around
+ * the one that maps the accumulator spread onto a few tens of output steps; plus, where N allows, the corner
+ * channels m = 2^31, e > 127 (always 0), e = 0 (saturates) and m = -(2^31 - 1).
+ */
+function fusedCase(seed: string, M: number, K: number, N: number, bits: 8 | 16) {
+  const rng = seedrandom.alea(seed);
+  const x = Int8Array.from({ length: M * K }, () => Math.floor(rng() * 256) - 128);
+  const w = Int8Array.from({ length: N * K }, () => Math.floor(rng() * 256) - 128);
+  const bias = Int32Array.from({ length: N }, () => Math.floor((rng() - 0.5) * 2 ** 22));
+  const spread = Math.sqrt(K) * 5500 + 2 ** 20;
+  const eBase = 31 + Math.round(Math.log2(spread / (bits === 8 ? 40 : 10000)));
+  const m = Array.from({ length: N }, () => (rng() < 0.2 ? -1 : 1) * (2 ** 30 + Math.floor(rng() * 2 ** 30)));
+  const e = Array.from({ length: N }, () => Math.max(0, eBase - 2 + Math.floor(rng() * 5)));
+  const corners: Array<[number, number]> = [[2 ** 31, eBase], [1234567891, 200], [1 << 30, 0], [-(2 ** 31 - 1), eBase + 1]];
+  corners.forEach(([mc, ec], i) => {
+    const c = 3 * i + 1;
+    if (c < N) {
+      m[c] = mc;
+      e[c] = ec;
+    }
+  });
+  return { x, w, bias, m, e };
+}
+
+function runCase(name: string, M: number, K: number, N: number, bits: 8 | 16, cfg: MachineConfig) {
+  const seed = `${name}:${M}x${K}x${N}:${bits}:${cfg.name}`;
+  const c = fusedCase(seed, M, K, N, bits);
+  const run = runLinearRequantSim(c.x, c.w, c.bias, M, K, N, { m: c.m, e: c.e, bits }, cfg);
+  const acc = linearRef(c.x, c.w, c.bias, M, K, N);
+  const ref = requantApply(acc, { bits, m: c.m, e: c.e });
+  return { run, ref, seed };
+}
+
+/** The separate kernels on the same shape: linear (int32 y to DRAM), then per-channel requant-act (back, int8 out). */
+function separate(M: number, K: number, N: number, m: readonly number[], e: readonly number[], cfg: MachineConfig) {
+  const lin = runLinearSim(new Int8Array(M * K), new Int8Array(N * K), new Int32Array(N), M, K, N, cfg, { mode: 'timing' });
+  const kernel = requantActKernel({ perChannel: true, bits: 8, clampX: false, clampW: false }, cfg.vpu.lanes);
+  const tiling = streamTiling(kernel, M, N, true, cfg);
+  const rq = runStream(
+    { kernel, tiling, scalarValues: {}, header: ['requant-act (per channel) for the comparison'], file: 'requant_act_cmp.s' },
+    { x: new Int32Array(M * N), k: constTable([m, e], tiling) }, [M, N], cfg, { mode: 'timing' },
+  );
+  const ls = lin.sim.stats, rs = rq.sim.stats;
+  return { cycles: ls.cycles! + rs.cycles!, dram: ls.dram_bytes! + rs.dram_bytes!, linear: ls.cycles!, requant: rs.cycles! };
+}
+
+describe('linear-requant on the simulator', () => {
+  it('bit-exact against linearRef + requantApply on seeded shapes (remainders, K up to 3072, int8 and int16), edge and server; sim == model', () => {
+    const T = 'bit-exact against linearRef';
+    const shapes: ReadonlyArray<readonly [number, number, number, 8 | 16]> = [
+      [1, 1, 1, 8], [5, 33, 65, 16], [32, 32, 32, 8], [40, 100, 70, 8], [77, 3072, 100, 8], [300, 200, 150, 16], [128, 768, 200, 8], [17, 3072, 45, 16],
+    ];
+    for (const cfg of [edge, server]) {
+      for (const [M, K, N, bits] of shapes) {
+        const { run, ref, seed } = runCase('random', M, K, N, bits, cfg);
+        expectSame(run.y, ref, `${M}x${K}x${N} int${bits} on ${cfg.name}`, seed, T);
+        const s = run.sim.stats;
+        expect(s.cycles, `${M}x${K}x${N} on ${cfg.name}: sim ${s.cycles} model ${run.model.cycles} (${repro(seed, T)})`).toBe(run.model.cycles);
+        expect(s.dram_bytes).toBe(run.model.dramBytes);
+        expect(s.macs).toBe(M * K * N);
+        expect(s.cycles!).toBeGreaterThanOrEqual(Math.max(run.model.macBoundCycles, run.model.dramBoundCycles));
+      }
+    }
+  });
+
+  it('both loop orders: several row blocks (rows) and column groups with one and two accumulator copies; sim == model', () => {
+    const T = 'both loop orders';
+    const smallServer = parseMachine({ preset: 'server', name: 'server, 1 MiB spad', spad: { sizeBytes: 1 << 20 } });
+    const tinyServer = parseMachine({ preset: 'server', name: 'server, 256 KiB spad', spad: { sizeBytes: 256 * 1024 } });
+    const cases: ReadonlyArray<readonly [number, number, number, MachineConfig, string, number]> = [
+      [300, 200, 150, edge, 'rows', 2], [600, 1000, 70, edge, 'rows', 2], [129, 2500, 100, edge, 'columns', 1], [200, 4000, 100, edge, 'columns', 1],
+      [130, 2100, 200, tinyServer, 'columns', 2], [300, 4000, 300, smallServer, 'columns', 1],
+    ];
+    for (const [M, K, N, cfg, order, accBuffers] of cases) {
+      const where = `${M}x${K}x${N} on ${cfg.name}`;
+      const t = linearRequantTiling(M, K, N, 8, cfg).t;
+      expect([t.order, t.accBuffers], where).toEqual([order, accBuffers]);
+      const { run, ref, seed } = runCase('orders', M, K, N, 8, cfg);
+      expectSame(run.y, ref, where, seed, T);
+      expect(run.sim.stats.cycles, `${where}: sim ${run.sim.stats.cycles} model ${run.model.cycles}`).toBe(run.model.cycles);
+      expect(run.sim.stats.dram_bytes, where).toBe(run.model.dramBytes);
+    }
+    expect(linearRequantTiling(600, 1000, 70, 8, edge).t.mTiles).toBeGreaterThan(1);
+  });
+
+  it('the program is readable assembly: header, the per-channel requantization, no int32 store to DRAM', () => {
+    const b = buildLinearRequant(40, 100, 70, 8, edge);
+    expect(b.source.startsWith('; linear-requant: y[40,70] (int8)')).toBe(true);
+    expect(b.source).toMatch(/vld\.acc v0, r9, 32/);
+    expect(b.source).toMatch(/vmulr\.vv v0, v0, v31, v30, rne, sat8/);
+    expect(b.source).toMatch(/vst\.s8 v0, r10, 32/);
+    expect(b.source).not.toMatch(/dma\.st acc/);
+    expect(() => runLinearRequantSim(new Int8Array(4), new Int8Array(4), new Int32Array(2), 2, 2, 2, { m: [1], e: [1], bits: 8 }, edge)).toThrow(/1 multipliers/);
+  });
+
+  it('moves fewer DRAM bytes than linear + requant-act separately (no int32 round trip)', () => {
+    for (const cfg of [edge, server]) {
+      for (const [M, K, N] of [[40, 100, 70], [128, 768, 200], [300, 200, 150]] as const) {
+        const m = Array.from({ length: N }, (_, i) => 1_500_000_000 + i), e = Array.from({ length: N }, () => 40);
+        const f = runLinearRequantSim(new Int8Array(M * K), new Int8Array(N * K), new Int32Array(N), M, K, N, { m, e, bits: 8 }, cfg, { mode: 'timing' });
+        const sep = separate(M, K, N, m, e, cfg);
+        expect(f.sim.stats.dram_bytes!, `${M}x${K}x${N} on ${cfg.name}`).toBeLessThan(sep.dram);
+        expect(f.model.dramBytes).toBe(f.sim.stats.dram_bytes);
+      }
+    }
+  });
+
+  it('BERT-base on edge: 128x768x768 and 128x3072x768 fused vs linear + requant-act (cycles and DRAM bytes)', () => {
+    const golden: Record<string, number> = { '128x768x768': 79_322, '128x3072x768': 310_469 };
+    for (const [M, K, N] of [[128, 768, 768], [128, 3072, 768]] as const) {
+      const key = `${M}x${K}x${N}`;
+      const m = Array.from({ length: N }, (_, i) => 1_500_000_000 + i), e = Array.from({ length: N }, () => 44);
+      const f = runLinearRequantSim(new Int8Array(M * K), new Int8Array(N * K), new Int32Array(N), M, K, N, { m, e, bits: 8 }, edge, { mode: 'timing' });
+      const sep = separate(M, K, N, m, e, edge);
+      const fs = f.sim.stats;
+      console.log(
+        `linear-requant ${key} edge: fused ${fs.cycles} cycles, ${fs.dram_bytes} DRAM bytes; separate ${sep.cycles} cycles ` +
+          `(linear ${sep.linear} + requant-act ${sep.requant}), ${sep.dram} DRAM bytes`,
+      );
+      expect(fs.cycles).toBe(f.model.cycles);
+      expect(fs.cycles).toBe(golden[key]);
+      expect(fs.cycles!).toBeLessThan(sep.cycles);
+      expect(fs.dram_bytes!).toBeLessThan(sep.dram);
+      // the fused loop order is the linear kernel's own
+      expect(linearRequantTiling(M, K, N, 8, edge).t.order).toBe(linearTiling(M, K, N, edge).order);
+      expect(linearRequantModel(M, K, N, 8, edge).cycles).toBe(fs.cycles);
+    }
+  });
+});
