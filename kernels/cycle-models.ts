@@ -202,8 +202,14 @@ export class ScheduleClock {
   private readonly dmaLis: number;
   private readonly busy: Array<[number, number]> = []; // channel intervals, sorted by start
   private fe = 0; // next dispatch cycle
-  private readonly starts = { load: [] as number[], store: [] as number[], mxu: [] as number[] };
-  private readonly lastStart = { load: 0, store: 0, mxu: 0 };
+  private readonly starts: Record<ClockUnit, number[]> = { load: [], store: [], mxu: [], vpu: [] };
+  private readonly lastStart: Record<ClockUnit, number> = { load: 0, store: 0, mxu: 0, vpu: -1 };
+  /** When each vector register's value is ready (for models that price VPU instructions one by one). */
+  readonly vreg = new Float64Array(32);
+  /** The latest completion seen (DMA done, VPU result), bytes moved on the channel, VPU instructions priced. */
+  finish = 0;
+  dramBytes = 0;
+  vpuCount = 0;
 
   constructor(mach: ModelMachine, dmaInstrs: number) {
     this.mach = mach;
@@ -234,12 +240,17 @@ export class ScheduleClock {
     return s;
   }
 
-  private issue(unit: 'load' | 'store' | 'mxu', lis: number): number {
+  private issue(unit: ClockUnit, lis: number): number {
     this.fe += lis;
     const q = this.starts[unit];
     const d = Math.max(this.fe, q.length >= this.mach.frontend.queueDepth ? q[q.length - this.mach.frontend.queueDepth]! : 0);
     this.fe = d + 1;
     return d;
+  }
+
+  /** `n` scalar instructions: front-end cycles only. */
+  scalar(n: number): void {
+    this.fe += n;
   }
 
   /** A DMA of `bytes` on the load or store queue, starting no earlier than `needs`. */
@@ -249,8 +260,11 @@ export class ScheduleClock {
     const s = this.reserve(Math.max(d + 1, this.lastStart[unit], needs), x);
     this.starts[unit].push(s);
     this.lastStart[unit] = s;
+    this.dramBytes += bytes;
     const end = s + Math.max(1, x);
-    return { end, done: x === 0 ? end : s + x + this.mach.dram.latencyCycles };
+    const done = x === 0 ? end : s + x + this.mach.dram.latencyCycles;
+    if (done > this.finish) this.finish = done;
+    return { end, done };
   }
 
   /** An MXU operation after `lis` operand li's; returns its start (no earlier than `needs`). */
@@ -261,7 +275,23 @@ export class ScheduleClock {
     this.lastStart.mxu = s;
     return s;
   }
+
+  /** One VPU instruction: reads `srcs`, writes `dst` (or -1) with latency `lat`, after the memory hazard `needs`. */
+  vpu(lat: number, srcs: readonly number[], dst: number, needs: number): number {
+    const d = this.issue('vpu', 0);
+    let dep = Math.max(d + 1, this.lastStart.vpu + 1, needs);
+    for (const r of srcs) dep = Math.max(dep, this.vreg[r]!);
+    if (dst >= 0 && this.vreg[dst]! > dep + lat - 1) dep = this.vreg[dst]! - lat + 1; // WAW: land after the old value
+    this.starts.vpu.push(dep);
+    this.lastStart.vpu = dep;
+    if (dst >= 0) this.vreg[dst] = dep + lat;
+    if (dep + lat > this.finish) this.finish = dep + lat;
+    this.vpuCount++;
+    return dep;
+  }
 }
+
+type ClockUnit = 'load' | 'store' | 'mxu' | 'vpu';
 
 /**
  * Tiled linear: an analytical pipeline over tiles, not instructions. Each tile step is a weight load on

@@ -20,6 +20,7 @@
 // gives m exactly). Keeping them out of the accumulator memory leaves its whole capacity to the linear tiling.
 import {
   linearTiling,
+  ScheduleClock,
   TilingError,
   type LinearTiling,
   type ModelMachine,
@@ -255,89 +256,6 @@ export interface LinearRequantModel {
   readonly vpuInstructions: number;
 }
 
-type Unit = 'load' | 'store' | 'mxu' | 'vpu';
-
-class FusedClock {
-  private readonly mach: FusedMachine;
-  private readonly busy: Array<[number, number]> = [];
-  fe = 0;
-  private readonly starts: Record<Unit, number[]> = { load: [], store: [], mxu: [], vpu: [] };
-  private readonly lastStart: Record<Unit, number> = { load: 0, store: 0, mxu: 0, vpu: -1 };
-  readonly vreg = new Float64Array(32);
-  finish = 0;
-  dramBytes = 0;
-  vpuCount = 0;
-
-  constructor(mach: FusedMachine) {
-    this.mach = mach;
-  }
-
-  private reserve(ready: number, len: number): number {
-    if (len <= 0) return ready;
-    let drop = 0;
-    while (drop < this.busy.length && this.busy[drop]![1] <= this.fe - 1) drop++;
-    if (drop > 64) this.busy.splice(0, drop);
-    let s = ready;
-    for (const [a, b] of this.busy) {
-      if (b <= s) continue;
-      if (a >= s + len) break;
-      s = b;
-    }
-    let i = 0;
-    while (i < this.busy.length && this.busy[i]![0] < s) i++;
-    this.busy.splice(i, 0, [s, s + len]);
-    return s;
-  }
-
-  private issue(unit: Unit, lis: number): number {
-    this.fe += lis;
-    const q = this.starts[unit];
-    const Q = this.mach.frontend.queueDepth;
-    const d = Math.max(this.fe, q.length >= Q ? q[q.length - Q]! : 0);
-    this.fe = d + 1;
-    return d;
-  }
-
-  scalar(n: number): void {
-    this.fe += n;
-  }
-
-  dma(unit: 'load' | 'store', bytes: number, needs: number): { end: number; done: number } {
-    const d = this.issue(unit, FUSED_INSTRS.dma - 1);
-    const x = Math.ceil(bytes / this.mach.dram.bytesPerCycle);
-    const s = this.reserve(Math.max(d + 1, this.lastStart[unit], needs), x);
-    this.starts[unit].push(s);
-    this.lastStart[unit] = s;
-    this.dramBytes += bytes;
-    const end = s + Math.max(1, x);
-    const done = x === 0 ? end : s + x + this.mach.dram.latencyCycles;
-    this.finish = Math.max(this.finish, done);
-    return { end, done };
-  }
-
-  mxu(lis: number, needs: number): number {
-    const d = this.issue('mxu', lis);
-    const s = Math.max(d + 1, this.lastStart.mxu, needs);
-    this.starts.mxu.push(s);
-    this.lastStart.mxu = s;
-    return s;
-  }
-
-  /** One VPU instruction: reads `srcs`, writes `dst` (or none) with latency `lat`, after the memory hazard `needs`. */
-  vpu(lat: number, srcs: readonly number[], dst: number, needs: number): number {
-    const d = this.issue('vpu', 0);
-    let dep = Math.max(d + 1, this.lastStart.vpu + 1, needs);
-    for (const r of srcs) dep = Math.max(dep, this.vreg[r]!);
-    if (dst >= 0 && this.vreg[dst]! > dep + lat - 1) dep = this.vreg[dst]! - lat + 1;
-    this.starts.vpu.push(dep);
-    this.lastStart.vpu = dep;
-    if (dst >= 0) this.vreg[dst] = dep + lat;
-    this.finish = Math.max(this.finish, dep + lat);
-    this.vpuCount++;
-    return dep;
-  }
-}
-
 export function linearRequantModel(M: number, K: number, N: number, bits: 8 | 16, mach: FusedMachine): LinearRequantModel {
   const p = linearRequantTiling(M, K, N, bits, mach);
   return linearRequantModelOf(p, linearRequantSchedule(p, mach), mach);
@@ -349,7 +267,7 @@ export function linearRequantModelOf(p: LinearRequantPlan, ops: readonly FusedOp
   const R = mach.mxu.rows, C = mach.mxu.cols;
   const ld = mach.vpu.loadLatencyCycles, mul = mach.vpu.mulLatencyCycles, alu = mach.vpu.aluLatencyCycles;
   const G = POST_GROUP_ROWS;
-  const clock = new FusedClock(mach);
+  const clock = new ScheduleClock(mach, FUSED_INSTRS.dma);
   clock.scalar(2); // li r16, 16; li r17, 32768
   let streamFree = 0, weightPortFree = 0, lastMm = 0;
   const wbufFree = [0, 0];
@@ -442,7 +360,7 @@ export function linearRequantModelOf(p: LinearRequantPlan, ops: readonly FusedOp
   }
   clock.scalar(1); // halt
   const macs = t.M * t.K * t.N;
-  const cycles = Math.max(clock.finish, lastMm, clock.fe);
+  const cycles = Math.max(clock.finish, lastMm, clock.frontEnd);
   return {
     cycles, exact: false, dramBytes: clock.dramBytes, macs,
     macBoundCycles: Math.ceil(macs / (R * C)),
