@@ -279,6 +279,26 @@ export function runLayerSim(model: CompiledLayerSim, x: Int8Array, T: number, cf
       return { y: run.y, r: { cycles: run.sim.stats.cycles ?? 0, model_cycles: run.model.cycles, model_exact: run.model.exact, sim: run.sim } };
     });
 
+  /** A linear and its residual QuantAct fused (steps 7-8, 16-17): identity = an int8 tensor [T, N] with its scale. */
+  const linearResidual = (
+    fused: readonly number[], name: LayerStepName, l: CompiledLayer['query'], xin: Int32Array, range: ActRange, consts: QuantActConsts,
+    identity: { readonly w: Int32Array; readonly scale: number },
+  ): Int32Array =>
+    stepRun(fused, name, 'linear-requant', () => {
+      saturatedBias(l);
+      sameConsts(name, foldQuantAct(range, l.scaleOut, identity.scale), consts);
+      const bits = range.bits;
+      if (bits !== 8 && bits !== 16 && bits !== 22) throw new KernelInputError(`${name}: bits = ${bits}: the fused linear-requant kernel writes 8, 16 or 22 bits`);
+      if (consts.mId === undefined || consts.eId === undefined) throw new Error(`internal: ${name} has no identity constants`);
+      const wi = identity.w.findIndex((v) => v < -128 || v > 127);
+      if (wi >= 0) throw new KernelInputError(`${name}: identity[${wi}] = ${identity.w[wi]} is not int8`);
+      const N = l.outFeatures;
+      const bc = (v: readonly number[]): number[] => (v.length === 1 ? new Array<number>(N).fill(v[0]!) : [...v]);
+      const run = runLinearRequantSim(Int8Array.from(xin), l.weight, Int32Array.from(l.bias), T, l.inFeatures, N,
+        { m: bc(consts.m), e: bc(consts.e), bits, identity: { w: Int8Array.from(identity.w), m: consts.mId, e: consts.eId } }, cfg);
+      return { y: run.y, r: { cycles: run.sim.stats.cycles ?? 0, model_cycles: run.model.cycles, model_exact: run.model.exact, sim: run.sim } };
+    });
+
   /** QuantAct on the requant-act program; `identity` = the residual term (int8 tensor and its scale). */
   const requant = (
     step: number, name: LayerStepName, xin: Int32Array, shape: readonly number[], scaleIn: number | readonly number[], range: ActRange, consts: QuantActConsts,
@@ -333,8 +353,7 @@ export function runLayerSim(model: CompiledLayerSim, x: Int8Array, T: number, cf
   const ctx8 = requant(6, 'context8', ctx, [T, C], c.contextScale, s.output_activation, c.contextAct);
 
   // 7-10: output dense, residual QuantAct(22) with the layer input, LayerNorm fused with its QuantAct(8)
-  const attn = linear(7, 'attn_dense', c.attnDense, ctx8);
-  const r1 = requant(8, 'ln1_input', attn, [T, C], c.attnDense.scaleOut, ao.ln_input_act, c.ln1InputAct, { w: x32, scale: c.inputScale });
+  const r1 = linearResidual([7, 8], 'ln1_input', c.attnDense, ctx8, ao.ln_input_act, c.ln1InputAct, { w: x32, scale: c.inputScale });
   const a8 = layerNorm([9, 10], 'attention_output8', r1, ao.LayerNorm, ao.output_activation, c.ln1, c.ln1OutputAct);
 
   // 11-14: int8 -> int8 rescale, FFN up-projection, i-GELU fused with its QuantAct(8)
@@ -349,8 +368,7 @@ export function runLayerSim(model: CompiledLayerSim, x: Int8Array, T: number, cf
 
   // 15-19: int8 -> int8 rescale, FFN down-projection, residual with h8 (step 11), LayerNorm fused with its QuantAct(8)
   const g2 = requant(15, 'fc2_input8', g8, [T, F], c.geluAct.scaleOut, layer.pre_output_act, c.preOutputAct);
-  const f2 = linear(16, 'fc2_acc', c.fc2, g2);
-  const r2 = requant(17, 'ln2_input', f2, [T, C], c.fc2.scaleOut, layer.output.ln_input_act, c.ln2InputAct, { w: h8, scale: c.preIntermediateAct.scaleOut });
+  const r2 = linearResidual([16, 17], 'ln2_input', c.fc2, g2, layer.output.ln_input_act, c.ln2InputAct, { w: h8, scale: c.preIntermediateAct.scaleOut });
   const out = layerNorm([18, 19], 'output8', r2, layer.output.LayerNorm, layer.output.output_activation, c.ln2, c.outputAct);
 
   let total = 0, totalModel = 0, macs = 0, dram = 0;

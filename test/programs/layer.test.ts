@@ -25,9 +25,9 @@ const PLAN: readonly (readonly [string, string, string])[] = [
   // Q, K, V: the projection and its QuantAct(8) fused in one program (the accumulators stay on chip).
   ['1-2', 'query8', 'linear-requant'], ['1-2', 'key8', 'linear-requant'], ['1-2', 'value8', 'linear-requant'],
   ['3', 'scores', 'qk'], ['4', 'probs', 'softmax'], ['5', 'context', 'pv'], ['6', 'context8', 'requant-act'],
-  ['7', 'attn_dense', 'linear'], ['8', 'ln1_input', 'requant-act'], ['9-10', 'attention_output8', 'layernorm'],
+  ['7-8', 'ln1_input', 'linear-requant'], ['9-10', 'attention_output8', 'layernorm'],
   ['11', 'intermediate_input8', 'requant-act'], ['12', 'fc1_acc', 'linear'], ['13-14', 'gelu8', 'gelu'],
-  ['15', 'fc2_input8', 'requant-act'], ['16', 'fc2_acc', 'linear'], ['17', 'ln2_input', 'requant-act'],
+  ['15', 'fc2_input8', 'requant-act'], ['16-17', 'ln2_input', 'linear-requant'],
   ['18-19', 'output8', 'layernorm'],
 ];
 

@@ -8,6 +8,7 @@ import { linearTiling } from '../../kernels/cycle-models.js';
 import { linearRef } from '../../kernels/linear.js';
 import { linearRequantModel, linearRequantTiling } from '../../kernels/model-linear-requant.js';
 import { requantActKernel, streamTiling } from '../../kernels/model-requant-act.js';
+import { requantActNpuApply } from '../../kernels/npu-requant-act.js';
 import { requantApply } from '../../kernels/requant.js';
 import { runLinearSim } from '../../programs/index.js';
 import { buildLinearRequant, runLinearRequantSim } from '../../programs/linear-requant.js';
@@ -149,5 +150,154 @@ describe('linear-requant on the simulator', () => {
       expect(linearRequantTiling(M, K, N, 8, edge).t.order).toBe(linearTiling(M, K, N, edge).order);
       expect(linearRequantModel(M, K, N, 8, edge).cycles).toBe(fs.cycles);
     }
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// The identity (residual) term and 22-bit outputs: steps 7-8 and 16-17 of the layer fused.
+
+/**
+ * A fused case with an int8 identity [M, N] and its scalar (m', e'): the x-term shifts map the accumulator spread
+ * onto the output range, the identity term spans about a quarter of it (as the residual does), with m' = 2^31
+ * (normalised) on one seed in three and a negative m' on another.
+ */
+function identityCase(seed: string, M: number, K: number, N: number, bits: 8 | 22) {
+  const rng = seedrandom.alea(seed);
+  const x = Int8Array.from({ length: M * K }, () => Math.floor(rng() * 256) - 128);
+  const w = Int8Array.from({ length: N * K }, () => Math.floor(rng() * 256) - 128);
+  const bias = Int32Array.from({ length: N }, () => Math.floor((rng() - 0.5) * 2 ** 22));
+  const out = bits === 8 ? 40 : 2 ** 20;
+  const spread = Math.sqrt(K) * 5500 + 2 ** 20;
+  const eBase = 31 + Math.round(Math.log2(spread / out));
+  const m = Array.from({ length: N }, () => (rng() < 0.2 ? -1 : 1) * (2 ** 30 + Math.floor(rng() * 2 ** 30)));
+  const e = Array.from({ length: N }, () => Math.max(0, eBase - 2 + Math.floor(rng() * 5)));
+  const corners: Array<[number, number]> = [[2 ** 31, eBase], [1234567891, 200], [1 << 30, 0], [-(2 ** 31 - 1), eBase + 1]];
+  corners.forEach(([mc, ec], i) => {
+    const c = 3 * i + 1;
+    if (c < N) {
+      m[c] = mc;
+      e[c] = ec;
+    }
+  });
+  const id = Int8Array.from({ length: M * N }, () => Math.floor(rng() * 256) - 128);
+  const pick = rng();
+  const mId = pick < 1 / 3 ? 2 ** 31 : (pick < 0.5 ? -1 : 1) * (2 ** 30 + Math.floor(rng() * 2 ** 30));
+  const eId = 31 + Math.round(Math.log2(128 / (out / 4)));
+  return { x, w, bias, m, e, identity: { w: id, m: mId, e: eId } };
+}
+
+describe('linear-requant with the identity term and 22-bit outputs (steps 7-8, 16-17 fused)', () => {
+  it('bit-exact against linearRef + requantApply(identity) on seeded shapes, int8 and int22, edge and server; equals layer 2 of requant-act; sim == model', () => {
+    const T = 'identity bit-exact';
+    const shapes: ReadonlyArray<readonly [number, number, number, 8 | 22]> = [
+      [1, 1, 1, 22], [5, 33, 65, 22], [32, 32, 32, 8], [40, 100, 70, 22], [77, 3072, 100, 8], [300, 200, 150, 22], [128, 768, 200, 22], [17, 3072, 45, 8],
+    ];
+    for (const cfg of [edge, server]) {
+      for (const [M, K, N, bits] of shapes) {
+        const seed = `identity:${M}x${K}x${N}:${bits}:${cfg.name}`;
+        const c = identityCase(seed, M, K, N, bits);
+        const run = runLinearRequantSim(c.x, c.w, c.bias, M, K, N, { m: c.m, e: c.e, bits, identity: c.identity }, cfg);
+        const acc = linearRef(c.x, c.w, c.bias, M, K, N);
+        const ref = requantApply(acc, { bits, m: c.m, e: c.e }, c.identity);
+        const where = `${M}x${K}x${N} int${bits} + identity on ${cfg.name}`;
+        expect(run.npu.sumExact, where).toBe(true);
+        expectSame(run.y, ref, where, seed, T);
+        expectSame(run.y, requantActNpuApply(acc as Int32Array, run.npu, c.identity.w), `${where} (layer 2)`, seed, T);
+        const s = run.sim.stats;
+        expect(s.cycles, `${where}: sim ${s.cycles} model ${run.model.cycles} (${repro(seed, T)})`).toBe(run.model.cycles);
+        expect(s.dram_bytes, where).toBe(run.model.dramBytes);
+      }
+    }
+  });
+
+  it('22 bits without an identity, both loop orders with the identity; a clamped identity term; sim == model', () => {
+    const T = 'int22 and orders';
+    const tinyServer = parseMachine({ preset: 'server', name: 'server, 256 KiB spad', spad: { sizeBytes: 256 * 1024 } });
+    for (const [M, K, N, cfg] of [[40, 100, 70, edge], [300, 200, 150, server], [17, 3072, 45, edge]] as const) {
+      const seed = `int22:${M}x${K}x${N}:${cfg.name}`;
+      const c = fusedCase(seed, M, K, N, 16);
+      const e = c.e.map((v) => Math.max(0, v - 5));
+      const run = runLinearRequantSim(c.x, c.w, c.bias, M, K, N, { m: c.m, e, bits: 22 }, cfg);
+      expectSame(run.y, requantApply(linearRef(c.x, c.w, c.bias, M, K, N), { bits: 22, m: c.m, e }), `${M}x${K}x${N} int22 on ${cfg.name}`, seed, T);
+      expect(run.sim.stats.cycles).toBe(run.model.cycles);
+      expect(run.sim.stats.dram_bytes).toBe(run.model.dramBytes);
+    }
+    const cases: ReadonlyArray<readonly [number, number, number, MachineConfig, string, 8 | 22]> = [
+      [600, 1000, 70, edge, 'rows', 22], [129, 2500, 100, edge, 'columns', 22], [130, 2100, 200, tinyServer, 'columns', 8],
+    ];
+    for (const [M, K, N, cfg, order, bits] of cases) {
+      const seed = `identity-orders:${M}x${K}x${N}:${bits}:${cfg.name}`;
+      const c = identityCase(seed, M, K, N, bits);
+      // the rows case: a large identity term (bound 2^33) with x-term shifts >= 33, so the identity term is clamped
+      const big = order === 'rows';
+      const identity = big ? { ...c.identity, e: 5 } : c.identity;
+      const e = big ? c.e.map((v) => Math.max(v, 33)) : c.e;
+      const run = runLinearRequantSim(c.x, c.w, c.bias, M, K, N, { m: c.m, e, bits, identity }, cfg);
+      const where = `${M}x${K}x${N} int${bits} on ${cfg.name}`;
+      expect(run.program.file).toMatch(/_id\.s$/);
+      expect(linearRequantTiling(M, K, N, bits, cfg, undefined, { clampX: run.npu.clampX, clampW: run.npu.clampW }).t.order, where).toBe(order);
+      if (order === 'rows') expect(run.npu.clampW, where).toBeGreaterThan(0);
+      expect(run.npu.sumExact, where).toBe(true);
+      const acc = linearRef(c.x, c.w, c.bias, M, K, N);
+      expectSame(run.y, requantApply(acc, { bits, m: c.m, e }, identity), where, seed, T);
+      expect(run.sim.stats.cycles, `${where}: sim ${run.sim.stats.cycles} model ${run.model.cycles}`).toBe(run.model.cycles);
+      expect(run.sim.stats.dram_bytes, where).toBe(run.model.dramBytes);
+    }
+  });
+
+  it('the program: identity rows via vld.s8 and vmulr.vx, int32 rows back into the accumulator (vst.acc) and dma.st acc', () => {
+    const id = { clampX: 2 ** 21 + 2 ** 20, clampW: 0, m: 1_500_000_000, e: 19 };
+    const b = buildLinearRequant(40, 100, 70, 22, edge, undefined, id);
+    expect(b.source).toMatch(/vld\.s8 v4, r13, 32/);
+    expect(b.source).toMatch(/vmulr\.vv v0, v0, v31, v30, rne, sat32/);
+    expect(b.source).toMatch(/vmulr\.vx v4, v4, r20, r21, rne, sat32/);
+    expect(b.source).toMatch(/vclamp v0, v0, r22, r23/);
+    expect(b.source).toMatch(/vadd v0, v0, v4/);
+    expect(b.source).toMatch(/vclamp v0, v0, r26, r27/);
+    expect(b.source).toMatch(/vst\.acc v0, r10, 32/);
+    expect(b.source).toMatch(/dma\.st acc/);
+    expect(b.source).not.toMatch(/\.buffer ys/);
+    expect(() => runLinearRequantSim(new Int8Array(4), new Int8Array(4), new Int32Array(2), 2, 2, 2, { m: [1, 1], e: [1, 1], bits: 22, identity: { w: new Int8Array(3), m: 1, e: 1 } }, edge)).toThrow(/identity has 3/);
+  });
+
+  it('BERT-base steps 7-8 and 16-17: fused vs linear + requant-act(22, identity) on edge and server (cycles and DRAM bytes)', () => {
+    const golden: Record<string, number> = {
+      '128x768x768 edge': 80_499, '128x3072x768 edge': 329_150, '128x768x768 server': 9_541, '128x3072x768 server': 20_472,
+    };
+    const results: string[] = [];
+    for (const cfg of [edge, server]) {
+      for (const [M, K, N] of [[128, 768, 768], [128, 3072, 768]] as const) {
+        const key = `${M}x${K}x${N} ${cfg.name}`;
+        // realistic regime (kernels/npu-requant-act.ts): x-term bound ~2^32.5, identity term ~2^20.5 -> the x term is clamped
+        const m = Array.from({ length: N }, (_, i) => 1_500_000_000 + i), e = Array.from({ length: N }, () => 29);
+        const identity = { w: new Int8Array(M * N), m: 1_600_000_000, e: 17 };
+        const f = runLinearRequantSim(new Int8Array(M * K), new Int8Array(N * K), new Int32Array(N), M, K, N, { m, e, bits: 22, identity }, cfg, { mode: 'timing' });
+        expect(f.npu.clampX, key).toBeGreaterThan(0);
+        const lin = runLinearSim(new Int8Array(M * K), new Int8Array(N * K), new Int32Array(N), M, K, N, cfg, { mode: 'timing' });
+        const kernel = requantActKernel({ perChannel: true, bits: 22, identityBytes: 1, clampX: f.npu.clampX > 0, clampW: f.npu.clampW > 0 }, cfg.vpu.lanes);
+        const tiling = streamTiling(kernel, M, N, true, cfg);
+        const k = f.npu;
+        const rq = runStream(
+          {
+            kernel, tiling, header: ['requant-act (22 bits, identity) for the comparison'], file: 'requant_act_id_cmp.s',
+            scalarValues: { r20: k.identity!.m, r21: k.identity!.e, r22: -k.clampX, r23: k.clampX, r24: -k.clampW, r25: k.clampW, r26: k.lo, r27: k.hi },
+          },
+          { x: new Int32Array(M * N), w: identity.w, k: constTable([k.m, k.e], tiling) }, [M, N], cfg, { mode: 'timing' },
+        );
+        const ls = lin.sim.stats, rs = rq.sim.stats, fs = f.sim.stats;
+        const sep = { cycles: ls.cycles! + rs.cycles!, dram: ls.dram_bytes! + rs.dram_bytes! };
+        results.push(
+          `linear-requant(22, identity) ${key}: fused ${fs.cycles} cycles, ${fs.dram_bytes} DRAM bytes; separate ${sep.cycles} cycles ` +
+            `(linear ${ls.cycles} + requant-act ${rs.cycles}), ${sep.dram} DRAM bytes`,
+        );
+        expect(fs.cycles, key).toBe(f.model.cycles);
+        expect(fs.cycles, key).toBe(golden[key]);
+        expect(fs.dram_bytes, key).toBe(f.model.dramBytes);
+        expect(fs.cycles!, key).toBeLessThan(sep.cycles);
+        expect(fs.dram_bytes!, key).toBeLessThan(sep.dram);
+        expect(linearRequantModel(M, K, N, 22, cfg, { clampX: k.clampX, clampW: k.clampW }).cycles, key).toBe(fs.cycles);
+      }
+    }
+    console.log(results.join('\n'));
   });
 });
