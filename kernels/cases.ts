@@ -12,6 +12,7 @@ import { linearAcc } from './linear.js';
 import { requantApply, requantDirect } from './requant.js';
 import { softmaxApply } from './softmax.js';
 import type { IntData } from './tensor.js';
+import { flattenNested, nestedArray, resolveShape } from './case-parse.js';
 
 export interface RefCaseResult {
   /** flat row-major output; integers beyond 2^53 as decimal strings */
@@ -39,50 +40,13 @@ const int64El = z.union([
   }, { message: 'outside the int64 range' }),
 ]);
 
-type Nested<E> = E | Nested<E>[];
-
-function nestedArray<E>(el: z.ZodType<E>): z.ZodType<Nested<E>[]> {
-  const inner: z.ZodType<Nested<E>> = z.lazy(() => z.union([el, z.array(inner)]));
-  return z.array(inner);
-}
 
 const shapeSchema = z.array(z.number().int().min(0));
 const scaleSchema = z.union([z.number().refine((v) => v !== 0, { message: 'scale must be non-zero' }), z.array(z.number().refine((v) => v !== 0, { message: 'scale must be non-zero' })).min(1)]);
 const maskEl = z.union([z.literal(0), z.literal(1)]);
 
-/** Flattens a (possibly nested) array, checking it is rectangular; returns the values and the inferred shape. */
-function flatten<E>(name: string, v: Nested<E>[]): { values: E[]; shape: number[] } {
-  const values: E[] = [];
-  let shape: number[] | undefined;
-  const walk = (a: Nested<E>[], depth: number, dims: number[], path: string): void => {
-    const d = [...dims, a.length];
-    const nestedHere = a.length > 0 && Array.isArray(a[0]);
-    for (let i = 0; i < a.length; i++) {
-      const item = a[i]!;
-      if (Array.isArray(item) !== nestedHere) throw new KernelInputError(`${path}[${i}]: mixes numbers and arrays at depth ${depth}`);
-      if (Array.isArray(item)) walk(item, depth + 1, d, `${path}[${i}]`);
-      else values.push(item);
-    }
-    if (!nestedHere) {
-      if (shape === undefined) shape = d;
-      else if (shape.length !== d.length || shape.some((s, i) => s !== d[i])) {
-        throw new KernelInputError(`${path}: ragged array, shape [${d.join(', ')}] differs from [${shape.join(', ')}]`);
-      }
-    }
-  };
-  walk(v, 0, [], name);
-  return { values, shape: shape ?? [0] };
-}
+const flatten = flattenNested;
 
-function resolveShape(name: string, inferred: number[], given: number[] | undefined, count: number): number[] {
-  if (given === undefined) return inferred;
-  const n = given.reduce((a, b) => a * b, 1);
-  if (n !== count) throw new KernelInputError(`shape: [${given.join(', ')}] holds ${n} elements but ${name} has ${count}`);
-  if (inferred.length > 1 && (inferred.length !== given.length || inferred.some((s, i) => s !== given[i]))) {
-    throw new KernelInputError(`shape: [${given.join(', ')}] differs from the nesting of ${name} [${inferred.join(', ')}]`);
-  }
-  return given;
-}
 
 function parse<T>(schema: z.ZodType<T>, input: unknown, kernel: string): T {
   const res = schema.safeParse(input);

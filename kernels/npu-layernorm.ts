@@ -74,7 +74,7 @@ import { floorDiv, floorShift, intToJson, isqrt, isqrtBig, mulShiftRne, pow2, rn
 import { compileLayer, runLayer } from './layer.js';
 import { layerNormApply } from './layernorm.js';
 import { requantApply } from './requant.js';
-import type { FidelityResult, KernelCaseResult } from './npu-common.js';
+import { flattenNested, type FidelityResult, type KernelCaseResult } from './npu-common.js';
 
 
 
@@ -322,31 +322,10 @@ export interface LayerNormCase {
 }
 
 function flatten(v: Nested[]): { values: number[]; shape: number[] } {
-  const values: number[] = [];
-  let shape: number[] | undefined;
-  const walk = (a: Nested[], dims: number[], path: string): void => {
-    const d = [...dims, a.length];
-    const deeper = a.length > 0 && Array.isArray(a[0]);
-    for (let i = 0; i < a.length; i++) {
-      const item = a[i]!;
-      if (Array.isArray(item) !== deeper) throw new KernelInputError(`${path}[${i}]: mixes numbers and arrays`);
-      if (Array.isArray(item)) walk(item, d, `${path}[${i}]`);
-      else {
-        if (typeof item !== 'number' || !Number.isInteger(item) || item < -2147483648 || item > 2147483647) {
-          throw new KernelInputError(`${path}[${i}]: ${String(item)} is not an int32`);
-        }
-        values.push(item);
-      }
-    }
-    if (!deeper) {
-      if (shape === undefined) shape = d;
-      else if (shape.length !== d.length || shape.some((s, i) => s !== d[i])) {
-        throw new KernelInputError(`${path}: ragged array, shape [${d.join(', ')}] differs from [${shape.join(', ')}]`);
-      }
-    }
-  };
-  walk(v, [], 'x_int');
-  return { values, shape: shape ?? [0] };
+  const f = flattenNested('x_int', v);
+  const bad = f.values.findIndex((x) => !Number.isInteger(x) || x < -2147483648 || x > 2147483647);
+  if (bad >= 0) throw new KernelInputError(`x_int (element ${bad}): ${String(f.values[bad])} is not an int32`);
+  return f;
 }
 
 /** Validates a fused LayerNorm case (KernelInputError naming the field on bad input). */

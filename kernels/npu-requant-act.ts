@@ -34,9 +34,9 @@ import { mulShiftRne, pow2 } from './intmath.js';
 import { compileLayer, runLayer, type CompiledLayer, type LayerRun } from './layer.js';
 import type { IbertLayerJson } from './layer-format.js';
 import type { IntData } from './tensor.js';
-import { flattenNested, nestedArray, parseCase, type FidelityResult, type KernelCaseResult, type Nested } from './npu-common.js';
+import { flattenNested, nestedArray, parseCase, resolveShape, type FidelityResult, type KernelCaseResult, type Nested } from './npu-common.js';
 
-export { flattenNested, nestedArray, parseCase, type FidelityResult, type KernelCaseResult, type Nested };
+export { flattenNested, nestedArray, parseCase, resolveShape, type FidelityResult, type KernelCaseResult, type Nested };
 
 // ---------------------------------------------------------------------------------------------------------------
 // Case parsing shared by the NPU kernels (the zod schemas mirror kernels/cases.ts; the NPU adds range checks).
@@ -55,15 +55,6 @@ const nonZero = z.number().refine((v) => v !== 0 && Number.isFinite(v), { messag
 export const scaleSchema = z.union([nonZero, z.array(nonZero).min(1)]);
 export const shapeSchema = z.array(z.number().int().min(0));
 
-export function resolveShape(name: string, inferred: number[], given: number[] | undefined, count: number): number[] {
-  if (given === undefined) return inferred;
-  const n = given.reduce((a, b) => a * b, 1);
-  if (n !== count) throw new KernelInputError(`shape: [${given.join(', ')}] holds ${n} elements but ${name} has ${count}`);
-  if (inferred.length > 1 && (inferred.length !== given.length || inferred.some((s, i) => s !== given[i]))) {
-    throw new KernelInputError(`shape: [${given.join(', ')}] differs from the nesting of ${name} [${inferred.join(', ')}]`);
-  }
-  return given;
-}
 
 export function lastDim(shape: readonly number[]): number {
   return shape.length === 0 ? 1 : shape[shape.length - 1]!;
