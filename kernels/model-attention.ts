@@ -5,7 +5,7 @@
 // operations in program order) is built here once: programs/attention.ts turns it into assembly and the model
 // below prices it analytically from the shape and the machine; the model never runs the simulator.
 
-import { ScheduleClock, TilingError, type ModelMachine } from './cycle-models.js';
+import { LINEAR_OP_INSTRS, ScheduleClock, TilingError, type ModelMachine } from './cycle-models.js';
 
 /** Which attention matmul: the shapes of its per-head GEMM follow from it. */
 export type AttentionKernel = 'qk' | 'pv';
@@ -187,7 +187,7 @@ export function attentionSchedule(t: AttentionTiling, mach: ModelMachine): Atten
 // ---- the cycle model ----
 
 /** Instructions the builder emits per operation: operand `li`s plus the operation itself. */
-export const ATTENTION_OP_INSTRS = { dma: 7, preload: 5, stream: 6 } as const;
+export const ATTENTION_OP_INSTRS = { dma: LINEAR_OP_INSTRS.dma, preload: LINEAR_OP_INSTRS.wload, stream: LINEAR_OP_INSTRS.mm } as const;
 
 export interface AttentionModel {
   readonly cycles: number;

@@ -31,6 +31,7 @@
 // int32 vector store, and a separate int32 buffer in the accumulator memory would take capacity from the linear
 // tiling. The region's next bias load waits for that store (accFree).
 import {
+  LINEAR_OP_INSTRS,
   linearTiling,
   ScheduleClock,
   TilingError,
@@ -309,7 +310,7 @@ export function linearRequantSchedule(p: LinearRequantPlan, mach: ModelMachine):
 // scalar instructions of the post work).
 
 /** Instructions per operation the builder emits (operand li's plus the operation). */
-export const FUSED_INSTRS = { dma: 7, wload: 5, mm: 6 } as const;
+export const FUSED_INSTRS = LINEAR_OP_INSTRS;
 
 export interface LinearRequantModel {
   readonly cycles: number;

@@ -27,13 +27,17 @@ const repro = (seed: string, test: string): string => reproIn(FILE, seed, test);
  * the one that maps the accumulator spread onto a few tens of output steps; plus, where N allows, the corner
  * channels m = 2^31, e > 127 (always 0), e = 0 (saturates) and m = -(2^31 - 1).
  */
-function fusedCase(seed: string, M: number, K: number, N: number, bits: 8 | 16) {
+/**
+ * Seeded operands and per-channel (m, e) whose shifts map the accumulator spread onto an output range of
+ * about `out` units, with corner channels (m = 2^31, e > 127, e = 0, m = -(2^31 - 1)).
+ */
+function baseCase(seed: string, M: number, K: number, N: number, out: number) {
   const rng = seedrandom.alea(seed);
   const x = Int8Array.from({ length: M * K }, () => Math.floor(rng() * 256) - 128);
   const w = Int8Array.from({ length: N * K }, () => Math.floor(rng() * 256) - 128);
   const bias = Int32Array.from({ length: N }, () => Math.floor((rng() - 0.5) * 2 ** 22));
   const spread = Math.sqrt(K) * 5500 + 2 ** 20;
-  const eBase = 31 + Math.round(Math.log2(spread / (bits === 8 ? 40 : 10000)));
+  const eBase = 31 + Math.round(Math.log2(spread / out));
   const m = Array.from({ length: N }, () => (rng() < 0.2 ? -1 : 1) * (2 ** 30 + Math.floor(rng() * 2 ** 30)));
   const e = Array.from({ length: N }, () => Math.max(0, eBase - 2 + Math.floor(rng() * 5)));
   const corners: Array<[number, number]> = [[2 ** 31, eBase], [1234567891, 200], [1 << 30, 0], [-(2 ** 31 - 1), eBase + 1]];
@@ -44,6 +48,11 @@ function fusedCase(seed: string, M: number, K: number, N: number, bits: 8 | 16) 
       e[c] = ec;
     }
   });
+  return { rng, x, w, bias, m, e };
+}
+
+function fusedCase(seed: string, M: number, K: number, N: number, bits: 8 | 16) {
+  const { x, w, bias, m, e } = baseCase(seed, M, K, N, bits === 8 ? 40 : 10000);
   return { x, w, bias, m, e };
 }
 
@@ -162,23 +171,8 @@ describe('linear-requant on the simulator', () => {
  * (normalised) on one seed in three and a negative m' on another.
  */
 function identityCase(seed: string, M: number, K: number, N: number, bits: 8 | 22) {
-  const rng = seedrandom.alea(seed);
-  const x = Int8Array.from({ length: M * K }, () => Math.floor(rng() * 256) - 128);
-  const w = Int8Array.from({ length: N * K }, () => Math.floor(rng() * 256) - 128);
-  const bias = Int32Array.from({ length: N }, () => Math.floor((rng() - 0.5) * 2 ** 22));
   const out = bits === 8 ? 40 : 2 ** 20;
-  const spread = Math.sqrt(K) * 5500 + 2 ** 20;
-  const eBase = 31 + Math.round(Math.log2(spread / out));
-  const m = Array.from({ length: N }, () => (rng() < 0.2 ? -1 : 1) * (2 ** 30 + Math.floor(rng() * 2 ** 30)));
-  const e = Array.from({ length: N }, () => Math.max(0, eBase - 2 + Math.floor(rng() * 5)));
-  const corners: Array<[number, number]> = [[2 ** 31, eBase], [1234567891, 200], [1 << 30, 0], [-(2 ** 31 - 1), eBase + 1]];
-  corners.forEach(([mc, ec], i) => {
-    const c = 3 * i + 1;
-    if (c < N) {
-      m[c] = mc;
-      e[c] = ec;
-    }
-  });
+  const { rng, x, w, bias, m, e } = baseCase(seed, M, K, N, out);
   const id = Int8Array.from({ length: M * N }, () => Math.floor(rng() * 256) - 128);
   const pick = rng();
   const mId = pick < 1 / 3 ? 2 ** 31 : (pick < 0.5 ? -1 : 1) * (2 ** 30 + Math.floor(rng() * 2 ** 30));

@@ -9,7 +9,7 @@ import { requantActModel } from '../../kernels/model-requant-act.js';
 import { exampleCaseRequantAct, fidelityRequantAct, npuCaseRequantAct, refCaseRequantAct } from '../../kernels/npu-requant-act.js';
 import { simCaseRequantAct } from '../../programs/requant-act.js';
 import { loadMachine, parseMachine, type MachineConfig } from '../../sim/config.js';
-import { expectSameIn, repro as reproIn } from './helpers.js';
+import { expectSameIn, repro as reproIn, WHAT_IF_MACHINES } from './helpers.js';
 
 const edge = loadMachine('edge');
 const server = loadMachine('server');
@@ -227,15 +227,7 @@ describe('requant-act on the simulator', () => {
     const test = 'what-if machines';
     const seed = 'requant-act what-if';
     const c = randomCase(seed, 45, 70, { bits: 22, sigmaBits: 24, identity: { scale: 0.05 } });
-    const whatIf = [
-      { vpu: { mulLatencyCycles: 6 } },
-      { frontend: { queueDepth: 2, takenBranchPenaltyCycles: 3 } },
-      { acc: { sizeBytes: 4096 } },
-      { dram: { bytesPerCycle: 2, latencyCycles: 400 } },
-      { vpu: { lanes: 8 } },
-      { preset: 'server', vpu: { mulLatencyCycles: 5, loadLatencyCycles: 4, aluLatencyCycles: 2 } },
-    ];
-    for (const w of whatIf) checkSim(c, parseMachine(w), `${seed} on ${JSON.stringify(w)}`, test);
+    for (const w of WHAT_IF_MACHINES) checkSim(c, parseMachine(w), `${seed} on ${JSON.stringify(w)}`, test);
   });
 
   it('a tiling that cannot fit names the buffer and the bytes', () => {
