@@ -7,7 +7,7 @@ import { npuPvInts, parsePvCase, parseQkCase } from '../kernels/npu-attention.js
 import type { MachineConfig } from '../sim/config.js';
 import { Machine } from '../sim/machine.js';
 import { loadProgram, simulate, type SimResult } from '../sim/run.js';
-import { assembleBuilt, type CaseRun, type RunOptions } from './index.js';
+import { assembleBuilt, programBuffer, type CaseRun, type RunOptions } from './index.js';
 import { Emitter, type BuiltProgram } from './linear.js';
 import type { Program } from '../isa/asm.js';
 
@@ -131,11 +131,7 @@ export function buildAttention(kernel: AttentionKernel, T: number, hidden: numbe
   return { source: e.lines.join('\n') + '\n', file: `${kernel}_${T}x${hidden}_h${heads}.s`, tiling: t };
 }
 
-function buffer(prog: Program, name: string) {
-  const b = prog.buffers.get(name);
-  if (!b) throw new Error(`program ${prog.file} has no buffer '${name}'`);
-  return b;
-}
+const buffer = programBuffer;
 
 function runBuilt(
   kernel: AttentionKernel, T: number, hidden: number, heads: number, inputs: Record<string, Int8Array | Uint8Array>,

@@ -1,7 +1,7 @@
 // Runs the kernel programs on the simulator: build the program for the shape and machine, assemble it,
 // place the inputs in its DRAM buffers, simulate, read the outputs back, and put the closed-form model
 // beside the simulated cycles.
-import { assemble, type Program } from '../isa/asm.js';
+import { assemble, type BufferSymbol, type Program } from '../isa/asm.js';
 import { linearModel, requantModel, type LinearModel, type RequantModel } from '../kernels/cycle-models.js';
 import type { MachineConfig } from '../sim/config.js';
 import { Machine } from '../sim/machine.js';
@@ -43,7 +43,8 @@ export function assembleBuilt(built: BuiltProgram, cfg: MachineConfig): Program 
   });
 }
 
-function buffer(prog: Program, name: string) {
+/** A buffer the program builder declared (a missing one is a builder bug, not bad input). */
+export function programBuffer(prog: Program, name: string): BufferSymbol {
   const b = prog.buffers.get(name);
   if (!b) throw new Error(`program ${prog.file} has no buffer '${name}'`);
   return b;
@@ -51,7 +52,7 @@ function buffer(prog: Program, name: string) {
 
 function run(prog: Program, cfg: MachineConfig, inputs: Record<string, Int8Array | Int32Array>, opts: RunOptions): SimResult {
   const m = new Machine(cfg);
-  for (const [name, data] of Object.entries(inputs)) m.writeBuffer(buffer(prog, name), data);
+  for (const [name, data] of Object.entries(inputs)) m.writeBuffer(programBuffer(prog, name), data);
   return simulate(loadProgram(prog.words, prog), cfg, { machine: m, mode: opts.mode ?? 'full', trace: opts.trace ?? false });
 }
 
@@ -60,7 +61,7 @@ export function runLinearSim(
 ): KernelRun<LinearModel> {
   const program = assembleBuilt(buildLinear(M, K, N, cfg), cfg);
   const sim = run(program, cfg, { x, w, bias }, opts);
-  const bytes = sim.machine.readBytes(buffer(program, 'y'), M * N * 4);
+  const bytes = sim.machine.readBytes(programBuffer(program, 'y'), M * N * 4);
   const y = new Int32Array(bytes.buffer, bytes.byteOffset, M * N);
   return { y, sim, model: linearModel(M, K, N, cfg), program };
 }
@@ -77,7 +78,7 @@ export function runRequantSim(
   }
   const program = assembleBuilt(buildRequant(x.length, m, e, bits, cfg), cfg);
   const sim = run(program, cfg, { x }, opts);
-  const bytes = sim.machine.readBytes(buffer(program, 'y'), x.length * (bits / 8));
+  const bytes = sim.machine.readBytes(programBuffer(program, 'y'), x.length * (bits / 8));
   const y = new Int32Array(x.length);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   for (let i = 0; i < x.length; i++) y[i] = bits === 8 ? view.getInt8(i) : view.getInt16(2 * i, true);

@@ -6,7 +6,7 @@ import { checkLayerNormDomain, foldLayerNormCase, LN_GENERAL, parseLayerNormCase
 import type { MachineConfig } from '../sim/config.js';
 import { Machine } from '../sim/machine.js';
 import { loadProgram, simulate } from '../sim/run.js';
-import { assembleBuilt, type CaseRun, type RunOptions } from './index.js';
+import { assembleBuilt, programBuffer, type CaseRun, type RunOptions } from './index.js';
 import type { BuiltProgram } from './linear.js';
 
 export interface LayerNormBuild extends BuiltProgram {
@@ -327,11 +327,7 @@ export function simCaseLayerNorm(input: unknown, cfg: MachineConfig, opts: RunOp
   const built = buildLayerNorm(plan, c.shift, cfg);
   const program = assembleBuilt(built, cfg);
   const m = new Machine(cfg);
-  const buf = (name: string) => {
-    const b = program.buffers.get(name);
-    if (!b) throw new Error(`program ${program.file} has no buffer '${name}'`);
-    return b;
-  };
+  const buf = (name: string) => programBuffer(program, name);
   if (c.x.length > 0) m.writeBuffer(buf('x'), c.x);
   m.writeBuffer(buf('cdram'), packLayerNormConsts(plan, npu));
   const sim = simulate(loadProgram(program.words, program), cfg, { machine: m, mode: opts.mode ?? 'full', trace: opts.trace ?? false });

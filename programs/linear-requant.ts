@@ -23,7 +23,7 @@ import { foldRequantActNpu, npuMultiplier, type RequantActNpuConsts } from '../k
 import type { MachineConfig } from '../sim/config.js';
 import { Machine } from '../sim/machine.js';
 import { loadProgram, simulate, type SimResult } from '../sim/run.js';
-import { assembleBuilt, type RunOptions } from './index.js';
+import { assembleBuilt, programBuffer, type RunOptions } from './index.js';
 import { Emitter, type BuiltProgram } from './linear.js';
 
 export interface LinearRequantConsts {
@@ -246,11 +246,7 @@ export function runLinearRequantSim(
   const built = buildLinearRequant(M, K, N, bits, cfg, opts.lag, idK);
   const program = assembleBuilt(built, cfg);
   const machine = new Machine(cfg);
-  const buf = (name: string) => {
-    const b = program.buffers.get(name);
-    if (!b) throw new Error(`program ${program.file} has no buffer '${name}'`);
-    return b;
-  };
+  const buf = (name: string) => programBuffer(program, name);
   machine.writeBuffer(buf('x'), x);
   machine.writeBuffer(buf('w'), w);
   machine.writeBuffer(buf('bias'), bias);

@@ -21,7 +21,7 @@ import { prepareRequantAct } from '../kernels/npu-requant-act.js';
 import type { MachineConfig } from '../sim/config.js';
 import { Machine } from '../sim/machine.js';
 import { loadProgram, simulate } from '../sim/run.js';
-import { assembleBuilt, type CaseRun, type RunOptions } from './index.js';
+import { assembleBuilt, programBuffer, type CaseRun, type RunOptions } from './index.js';
 import type { BuiltProgram } from './linear.js';
 
 const NVREGS = 32;
@@ -173,11 +173,7 @@ export function runStream(b: StreamBuild, inputs: StreamRunInputs, shape: number
   const program: Program = assembleBuilt(built, cfg);
   const m = new Machine(cfg);
   const n = inputs.x.length;
-  const buf = (name: string) => {
-    const s = program.buffers.get(name);
-    if (!s) throw new Error(`program ${program.file} has no buffer '${name}'`);
-    return s;
-  };
+  const buf = (name: string) => programBuffer(program, name);
   if (n > 0) {
     m.writeBuffer(buf('x'), inputs.x);
     m.writeBuffer(buf('k'), inputs.k);

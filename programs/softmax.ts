@@ -36,7 +36,7 @@ import { parseSoftmaxCase, type SoftmaxNpuConsts } from '../kernels/npu-softmax.
 import type { MachineConfig } from '../sim/config.js';
 import { Machine } from '../sim/machine.js';
 import { loadProgram, simulate } from '../sim/run.js';
-import { assembleBuilt, type CaseRun, type RunOptions } from './index.js';
+import { assembleBuilt, programBuffer, type CaseRun, type RunOptions } from './index.js';
 import type { BuiltProgram } from './linear.js';
 
 /** Newton reciprocal constants: y0 = C1 - floor(d C2 / 2^31) ~ 2^29 (48/17 - 32/17 d/2^31), a 1/17 start. */
@@ -532,11 +532,7 @@ export function runSoftmaxCase(input: unknown, cfg: MachineConfig, opts: RunOpti
   const built = buildSoftmax({ rows: cse.rows, rowLen: cse.rowLen, consts: cse.consts, mask: maskKind }, cfg, opts.build ?? {});
   const program = assembleBuilt(built, cfg);
   const m = new Machine(cfg);
-  const buf = (name: string) => {
-    const b = program.buffers.get(name);
-    if (!b) throw new Error(`program ${program.file} has no buffer '${name}'`);
-    return b;
-  };
+  const buf = (name: string) => programBuffer(program, name);
   m.writeBuffer(buf('x'), cse.x);
   if (cse.mask !== undefined) m.writeBuffer(buf('mask'), maskKind === 'position' ? cse.mask.subarray(0, cse.rowLen) : cse.mask);
   const sim = simulate(loadProgram(program.words, program), cfg, { machine: m, mode: opts.mode ?? 'full', trace: opts.trace ?? false });
