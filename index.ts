@@ -12,5 +12,6 @@ export { STALL_CAUSES, type TraceEvent } from './sim/timing.js';
 export { chromeTrace } from './sim/trace.js';
 export { hotspots, formatStats } from './sim/report.js';
 export * from './programs/index.js';
-export * from './programs/layer.js';
+export * from './programs/models/layer.js';
 export * from './kernels/index.js';
+export * from './programs/schedule.js';

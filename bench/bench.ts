@@ -3,7 +3,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import seedrandom from 'seedrandom';
-import { linearRef } from '../kernels/linear.js';
+import { linearRef } from '../kernels/ref/linear.js';
 import { assembleBuilt, buildLinear, runLinearSim, runRequantSim } from '../programs/index.js';
 import { loadMachine } from '../sim/config.js';
 import { Machine } from '../sim/machine.js';

@@ -1,10 +1,10 @@
-// Benchmark of a whole BERT-base encoder layer on the simulator (programs/layer.ts): a seeded synthetic layer (seq
+// Benchmark of a whole BERT-base encoder layer on the simulator (programs/models/layer.ts): a seeded synthetic layer (seq
 // 128, hidden 768, 12 heads, FFN 3072) on the edge and server presets, with the simulated cycles of every kernel and
 // of the layer, bit-exactness against the reference layer, and the host time it took (per kernel and in total).
 import { performance } from 'node:perf_hooks';
-import { generateLayer } from '../kernels/generate.js';
-import { runLayer } from '../kernels/layer.js';
-import { compileLayerSim, runLayerSim, type LayerSimResult } from '../programs/layer.js';
+import { generateLayer } from '../kernels/ref/generate.js';
+import { runLayer } from '../kernels/ref/layer.js';
+import { compileLayerSim, runLayerSim, type LayerSimResult } from '../programs/models/layer.js';
 import { loadMachine, type MachineConfig } from '../sim/config.js';
 
 const DIMS = { seq: 128, hidden: 768, heads: 12, ffn: 3072 } as const;

@@ -1,10 +1,10 @@
 // Benchmark of the I-BERT reference layer (kernels/): a seeded BERT-base-sized synthetic layer (seq 128, hidden
 // 768, 12 heads, FFN 3072), its integer run time, and its agreement with the float64 evaluation of the same layer.
 import { performance } from 'node:perf_hooks';
-import { compareVectors } from '../kernels/float-ref.js';
-import { generateLayer } from '../kernels/generate.js';
-import { compileLayer, runLayer } from '../kernels/layer.js';
-import { maxAbsBits } from '../kernels/tensor.js';
+import { compareVectors } from '../kernels/ref/float-ref.js';
+import { generateLayer } from '../kernels/ref/generate.js';
+import { compileLayer, runLayer } from '../kernels/ref/layer.js';
+import { maxAbsBits } from '../kernels/ref/tensor.js';
 
 export async function benchReferenceLayer(): Promise<Record<string, unknown>> {
   const opts = { seed: 'bench reference layer', seq: 128, hidden: 768, heads: 12, ffn: 3072 };

@@ -2,12 +2,12 @@
 // place the inputs in its DRAM buffers, simulate, read the outputs back, and put the closed-form model
 // beside the simulated cycles.
 import { assemble, type BufferSymbol, type Program } from '../isa/asm.js';
-import { linearModel, requantModel, type LinearModel, type RequantModel } from '../kernels/cycle-models.js';
+import { linearModel, requantModel, type LinearModel, type RequantModel } from './schedule.js';
 import type { MachineConfig } from '../sim/config.js';
 import { Machine } from '../sim/machine.js';
 import { loadProgram, simulate, type SimMode, type SimResult } from '../sim/run.js';
-import { buildLinear, type BuiltProgram } from './linear.js';
-import { buildRequant } from './requant.js';
+import { buildLinear, type BuiltProgram } from './linear/build.js';
+import { buildRequant } from './requant/build.js';
 
 export { buildLinear, buildRequant };
 

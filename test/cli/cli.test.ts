@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const MAIN = join(ROOT, 'dist/sim/cli/main.js');
+const MAIN = join(ROOT, 'dist/cli/main.js');
 let dir = '';
 
 interface Run {

@@ -28,7 +28,7 @@ describe('intnpu debug', () => {
     const file = join(dir, 'sq.s');
     writeFileSync(file, SRC);
     const script = ['b loop', 'c', 'r', 's 4', 'c', 'c', 'm acc y 3', 'b line:12', 'q'].join('\n') + '\n';
-    const r = spawnSync(process.execPath, ['dist/sim/cli/main.js', 'debug', file], { input: script, encoding: 'utf8' });
+    const r = spawnSync(process.execPath, ['dist/cli/main.js', 'debug', file], { input: script, encoding: 'utf8' });
     expect(r.status, r.stderr).toBe(0);
     const out = r.stdout;
     expect(out).toContain(`breakpoint at pc 3  ${file}:8  vsetvl r4, r3`);
@@ -47,7 +47,7 @@ describe('intnpu debug', () => {
     writeFileSync(file, SRC);
     const x = Array.from({ length: 40 }, (_, i) => i - 20);
     writeFileSync(join(dir, 'x.json'), JSON.stringify({ dtype: 'int8', data: x }));
-    const r = spawnSync(process.execPath, ['dist/sim/cli/main.js', 'debug', file, '--set', `x=${join(dir, 'x.json')}`], { input: 'c\nm acc y 40\nq\n', encoding: 'utf8' });
+    const r = spawnSync(process.execPath, ['dist/cli/main.js', 'debug', file, '--set', `x=${join(dir, 'x.json')}`], { input: 'c\nm acc y 40\nq\n', encoding: 'utf8' });
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toContain(`acc[0..] i32: ${JSON.stringify(x.map((v) => v * v))}`);
   });
@@ -56,7 +56,7 @@ describe('intnpu debug', () => {
     const dir = mkdtempSync(join(tmpdir(), 'intnpu-debug-'));
     const file = join(dir, 'oob.s');
     writeFileSync(file, 'li r1, 999999\nvld.s8 v1, r1, 0\nhalt\n');
-    const r = spawnSync(process.execPath, ['dist/sim/cli/main.js', 'debug', file], { input: 'c\nl\nq\n', encoding: 'utf8' });
+    const r = spawnSync(process.execPath, ['dist/cli/main.js', 'debug', file], { input: 'c\nl\nq\n', encoding: 'utf8' });
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toContain('fault[out-of-bounds] at pc 1');
     expect(r.stdout).toContain('vld.s8 v1, r1, 0');

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
-const cli = (...args: string[]) => spawnSync(process.execPath, ['dist/sim/cli/main.js', ...args], { encoding: 'utf8' });
+const cli = (...args: string[]) => spawnSync(process.execPath, ['dist/cli/main.js', ...args], { encoding: 'utf8' });
 const dir = mkdtempSync(join(tmpdir(), 'intnpu-engines-'));
 const write = (name: string, v: unknown): string => {
   const p = join(dir, name);

@@ -5,7 +5,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { NpyError, parseNpy, toNested } from '../../sim/npy.js';
+import { NpyError, parseNpy, toNested } from '../../kernels/ref/npy.js';
 
 function npy(descr: string, shape: number[], bytes: Uint8Array, version = 1): Uint8Array {
   const dict = `{'descr': '${descr}', 'fortran_order': False, 'shape': (${shape.join(', ')}${shape.length === 1 ? ',' : ''}), }`;
@@ -54,7 +54,7 @@ describe('.npy', () => {
     writeFileSync(join(dir, 'x.npy'), npy('|i1', [M, K], new Uint8Array(x.buffer)));
     writeFileSync(join(dir, 'w.npy'), npy('|i1', [N, K], new Uint8Array(w.buffer)));
     writeFileSync(join(dir, 'case.json'), JSON.stringify({ x_int: 'x.npy', weight_int: 'w.npy', bias_int: [100, -100] }));
-    const r = spawnSync(process.execPath, ['dist/sim/cli/main.js', 'kernel', 'linear', '--engine', 'sim', '--input', join(dir, 'case.json'), '--json'], { encoding: 'utf8' });
+    const r = spawnSync(process.execPath, ['dist/cli/main.js', 'kernel', 'linear', '--engine', 'sim', '--input', join(dir, 'case.json'), '--json'], { encoding: 'utf8' });
     expect(r.status, r.stderr).toBe(0);
     const want: number[] = [];
     for (let i = 0; i < M; i++) for (let j = 0; j < N; j++) {

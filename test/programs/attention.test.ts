@@ -1,17 +1,17 @@
-// The attention matmuls (qk: Q.K^T per head, pv: P.V per head): layer 2 (kernels/npu-attention.ts) against an
+// The attention matmuls (qk: Q.K^T per head, pv: P.V per head): layer 2 (kernels/npu/attention.ts) against an
 // independent naive oracle written here, the ISA programs on the simulator against layer 2 on every element,
-// layer 2 against layer 1 on a realistic BERT-base layer, and simulated cycles against kernels/model-attention.ts.
+// layer 2 against layer 1 on a realistic BERT-base layer, and simulated cycles against programs/attention/model.ts.
 import seedrandom from 'seedrandom';
 import { describe, expect, it } from 'vitest';
-import { compileLayer, runLayer } from '../../kernels/layer.js';
-import { generateLayer } from '../../kernels/generate.js';
-import { requantApply } from '../../kernels/requant.js';
-import { KernelInputError } from '../../kernels/errors.js';
+import { compileLayer, runLayer } from '../../kernels/ref/layer.js';
+import { generateLayer } from '../../kernels/ref/generate.js';
+import { requantApply } from '../../kernels/ref/requant.js';
+import { KernelInputError } from '../../kernels/ref/errors.js';
 import {
   exampleCasePv, exampleCaseQk, fidelityPv, fidelityQk, npuCasePv, npuCaseQk, npuPvInts, pvContext, qkScores, refCasePv, refCaseQk,
-} from '../../kernels/npu-attention.js';
-import { pvModel, qkModel, pvTiling, qkTiling } from '../../kernels/model-attention.js';
-import { runPvSim, runQkSim, simCasePv, simCaseQk, buildAttention } from '../../programs/attention.js';
+} from '../../kernels/npu/attention.js';
+import { pvModel, qkModel, pvTiling, qkTiling } from '../../programs/attention/model.js';
+import { runPvSim, runQkSim, simCasePv, simCaseQk, buildAttention } from '../../programs/attention/build.js';
 import { loadMachine, parseMachine, type MachineConfig } from '../../sim/config.js';
 
 const FILE = 'test/programs/attention.test.ts';

@@ -1,13 +1,13 @@
-// The fused i-GELU + QuantAct(8) kernel: the program on the simulator against layer 2 (kernels/npu-gelu.ts), every
+// The fused i-GELU + QuantAct(8) kernel: the program on the simulator against layer 2 (kernels/npu/gelu.ts), every
 // element; layer 2 against a BigInt oracle of its documented arithmetic and against layer 1 (the exact I-BERT
 // reference) on a seeded BERT-base layer and on stress scales; simulated cycles against the schedule model.
 import seedrandom from 'seedrandom';
 import { describe, expect, it } from 'vitest';
-import { KernelInputError } from '../../kernels/errors.js';
-import { foldGelu, foldQuantAct } from '../../kernels/fold.js';
-import { geluModel } from '../../kernels/model-gelu.js';
-import { exampleCaseGelu, fidelityGelu, npuCaseGelu, refCaseGelu } from '../../kernels/npu-gelu.js';
-import { simCaseGelu } from '../../programs/gelu.js';
+import { KernelInputError } from '../../kernels/ref/errors.js';
+import { foldGelu, foldQuantAct } from '../../kernels/ref/fold.js';
+import { geluModel } from '../../programs/gelu/model.js';
+import { exampleCaseGelu, fidelityGelu, npuCaseGelu, refCaseGelu } from '../../kernels/npu/gelu.js';
+import { simCaseGelu } from '../../programs/gelu/build.js';
 import { loadMachine, parseMachine, type MachineConfig } from '../../sim/config.js';
 import { expectSameIn, repro as reproIn, WHAT_IF_MACHINES } from './helpers.js';
 
@@ -61,7 +61,7 @@ function rneBig(p: bigint, e: number): bigint {
 }
 const clampBig = (v: bigint, lo: bigint, hi: bigint): bigint => (v < lo ? lo : v > hi ? hi : v);
 
-/** i-GELU exactly as section 6 (BigInt), then the two-step requantization of npu-gelu.ts's header. */
+/** i-GELU exactly as section 6 (BigInt), then the two-step requantization of kernels/npu/gelu.ts's header. */
 function oracle(c: GeluCase): number[] {
   const C = typeof c.scale_in === 'number' ? 1 : c.scale_in.length;
   const S = typeof c.scale_in === 'number' ? [c.scale_in] : c.scale_in;

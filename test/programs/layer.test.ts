@@ -1,5 +1,5 @@
-// A whole encoder layer on the simulator (programs/layer.ts): small seeded layers end to end on edge and server,
-// every step identical to the reference layer (kernels/layer.ts), the total equal to the sum of the steps, the
+// A whole encoder layer on the simulator (programs/models/layer.ts): small seeded layers end to end on edge and server,
+// every step identical to the reference layer (kernels/ref/layer.ts), the total equal to the sum of the steps, the
 // fused steps compared with the reference's later step, a step the NPU kernel cannot take reported (and the rest
 // of the layer still checked), a wrong reference caught at the first differing step, and the `layer` command.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -7,12 +7,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import yargs from 'yargs';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { generateLayer, type SyntheticLayerOptions } from '../../kernels/generate.js';
-import { compileLayer, runLayer } from '../../kernels/layer.js';
-import type { IbertLayerJson } from '../../kernels/layer-format.js';
-import { compileLayerSim, runLayerSim, type LayerSimResult } from '../../programs/layer.js';
+import { generateLayer, type SyntheticLayerOptions } from '../../kernels/ref/generate.js';
+import { compileLayer, runLayer } from '../../kernels/ref/layer.js';
+import type { IbertLayerJson } from '../../kernels/ref/layer-format.js';
+import { compileLayerSim, runLayerSim, type LayerSimResult } from '../../programs/models/layer.js';
 import { loadMachine, type MachineConfig } from '../../sim/config.js';
-import { layerCommand } from '../../sim/cli/commands/layer.js';
+import { layerCommand } from '../../cli/commands/layer.js';
 import { repro as reproIn } from './helpers.js';
 
 const FILE = 'test/programs/layer.test.ts';

@@ -1,16 +1,16 @@
-// The fused LayerNorm + QuantAct(8) kernel: layer 2 (kernels/npu-layernorm.ts) against independent oracles and
-// layer 1, the program (programs/layernorm.ts) against layer 2 on the simulator, every element compared, with and
-// without a divider; the cycle model (kernels/model-layernorm.ts) against the simulated cycles.
+// The fused LayerNorm + QuantAct(8) kernel: layer 2 (kernels/npu/layernorm.ts) against independent oracles and
+// layer 1, the program (programs/layernorm/build.ts) against layer 2 on the simulator, every element compared, with and
+// without a divider; the cycle model (programs/layernorm/model.ts) against the simulated cycles.
 import seedrandom from 'seedrandom';
 import { describe, expect, it } from 'vitest';
 import { assemble } from '../../isa/asm.js';
-import { fl32 } from '../../kernels/fold.js';
-import { layernormModel, layernormPlan, softMeanOps, softRecipOps } from '../../kernels/model-layernorm.js';
+import { fl32 } from '../../kernels/ref/fold.js';
+import { layernormModel, layernormPlan, softMeanOps, softRecipOps } from '../../programs/layernorm/model.js';
 import {
   exampleCaseLayerNorm, fidelityLayerNorm, foldLayerNormNpu, layerNormNpuLane, layerNormRowScalars, LN_GENERAL, npuCaseLayerNorm,
   parseLayerNormCase, refCaseLayerNorm,
-} from '../../kernels/npu-layernorm.js';
-import { outputVectorAsm, simCaseLayerNorm } from '../../programs/layernorm.js';
+} from '../../kernels/npu/layernorm.js';
+import { outputVectorAsm, simCaseLayerNorm } from '../../programs/layernorm/build.js';
 import { loadMachine, parseMachine, type MachineConfig } from '../../sim/config.js';
 import { Machine } from '../../sim/machine.js';
 import { loadProgram, simulate } from '../../sim/run.js';

@@ -4,15 +4,15 @@
 // against the separate linear and requant-act programs.
 import seedrandom from 'seedrandom';
 import { describe, expect, it } from 'vitest';
-import { linearTiling } from '../../kernels/cycle-models.js';
-import { linearRef } from '../../kernels/linear.js';
-import { linearRequantModel, linearRequantTiling } from '../../kernels/model-linear-requant.js';
-import { requantActKernel, streamTiling } from '../../kernels/model-requant-act.js';
-import { requantActNpuApply } from '../../kernels/npu-requant-act.js';
-import { requantApply } from '../../kernels/requant.js';
+import { linearTiling } from '../../programs/schedule.js';
+import { linearRef } from '../../kernels/ref/linear.js';
+import { linearRequantModel, linearRequantTiling } from '../../programs/linear-requant/model.js';
+import { requantActKernel, streamTiling } from '../../programs/requant-act/model.js';
+import { requantActNpuApply } from '../../kernels/npu/requant-act.js';
+import { requantApply } from '../../kernels/ref/requant.js';
 import { runLinearSim } from '../../programs/index.js';
-import { buildLinearRequant, runLinearRequantSim } from '../../programs/linear-requant.js';
-import { constTable, runStream } from '../../programs/requant-act.js';
+import { buildLinearRequant, runLinearRequantSim } from '../../programs/linear-requant/build.js';
+import { constTable, runStream } from '../../programs/requant-act/build.js';
 import { loadMachine, parseMachine, type MachineConfig } from '../../sim/config.js';
 import { expectSameIn, repro as reproIn } from './helpers.js';
 
@@ -262,7 +262,7 @@ describe('linear-requant with the identity term and 22-bit outputs (steps 7-8, 1
     for (const cfg of [edge, server]) {
       for (const [M, K, N] of [[128, 768, 768], [128, 3072, 768]] as const) {
         const key = `${M}x${K}x${N} ${cfg.name}`;
-        // realistic regime (kernels/npu-requant-act.ts): x-term bound ~2^32.5, identity term ~2^20.5 -> the x term is clamped
+        // realistic regime (kernels/npu/requant-act.ts): x-term bound ~2^32.5, identity term ~2^20.5 -> the x term is clamped
         const m = Array.from({ length: N }, (_, i) => 1_500_000_000 + i), e = Array.from({ length: N }, () => 29);
         const identity = { w: new Int8Array(M * N), m: 1_600_000_000, e: 17 };
         const f = runLinearRequantSim(new Int8Array(M * K), new Int8Array(N * K), new Int32Array(N), M, K, N, { m, e, bits: 22, identity }, cfg, { mode: 'timing' });

@@ -2,9 +2,9 @@
 // simulated cycles against the closed-form/analytical models, on seeded random and edge-value inputs.
 import seedrandom from 'seedrandom';
 import { describe, expect, it } from 'vitest';
-import { linearModel, linearTiling, requantModel } from '../../kernels/cycle-models.js';
-import { linearRef } from '../../kernels/linear.js';
-import { requantDirect } from '../../kernels/requant.js';
+import { linearModel, linearTiling, requantModel } from '../../programs/schedule.js';
+import { linearRef } from '../../kernels/ref/linear.js';
+import { requantDirect } from '../../kernels/ref/requant.js';
 import { runLinearSim, runRequantSim } from '../../programs/index.js';
 import { loadMachine, parseMachine, type MachineConfig } from '../../sim/config.js';
 

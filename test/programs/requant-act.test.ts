@@ -1,13 +1,13 @@
 // requant-act (QuantAct with per-channel m_c/e_c, the residual identity term and the clamp): the program on the
-// simulator against layer 2 (kernels/npu-requant-act.ts), every element; layer 2 against a BigInt oracle of
+// simulator against layer 2 (kernels/npu/requant-act.ts), every element; layer 2 against a BigInt oracle of
 // section 3 and against layer 1 (the exact I-BERT reference) on a seeded BERT-base layer; cycles against the model.
 import seedrandom from 'seedrandom';
 import { describe, expect, it } from 'vitest';
-import { KernelInputError } from '../../kernels/errors.js';
-import { foldQuantAct } from '../../kernels/fold.js';
-import { requantActModel } from '../../kernels/model-requant-act.js';
-import { exampleCaseRequantAct, fidelityRequantAct, npuCaseRequantAct, refCaseRequantAct } from '../../kernels/npu-requant-act.js';
-import { simCaseRequantAct } from '../../programs/requant-act.js';
+import { KernelInputError } from '../../kernels/ref/errors.js';
+import { foldQuantAct } from '../../kernels/ref/fold.js';
+import { requantActModel } from '../../programs/requant-act/model.js';
+import { exampleCaseRequantAct, fidelityRequantAct, npuCaseRequantAct, refCaseRequantAct } from '../../kernels/npu/requant-act.js';
+import { simCaseRequantAct } from '../../programs/requant-act/build.js';
 import { loadMachine, parseMachine, type MachineConfig } from '../../sim/config.js';
 import { expectSameIn, repro as reproIn, WHAT_IF_MACHINES } from './helpers.js';
 

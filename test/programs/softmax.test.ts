@@ -1,18 +1,18 @@
-// i-softmax: the ISA program on the simulator against layer 2 (kernels/npu-softmax.ts) bit for bit, layer 2 against
-// layer 1 (kernels/softmax.ts, the I-BERT reference) and against independent BigInt checks of its datapath claims,
-// and the simulated cycles against the schedule model (kernels/model-softmax.ts), on edge and server, with and
+// i-softmax: the ISA program on the simulator against layer 2 (kernels/npu/softmax.ts) bit for bit, layer 2 against
+// layer 1 (kernels/ref/softmax.ts, the I-BERT reference) and against independent BigInt checks of its datapath claims,
+// and the simulated cycles against the schedule model (programs/softmax/model.ts), on edge and server, with and
 // without the divider.
 import seedrandom from 'seedrandom';
 import { describe, expect, it } from 'vitest';
-import { KernelInputError } from '../../kernels/errors.js';
-import { foldSoftmax } from '../../kernels/fold.js';
-import { softmaxModel } from '../../kernels/model-softmax.js';
+import { KernelInputError } from '../../kernels/ref/errors.js';
+import { foldSoftmax } from '../../kernels/ref/fold.js';
+import { softmaxModel } from '../../programs/softmax/model.js';
 import {
   bertScores, exampleCaseSoftmax, fidelitySoftmax, foldSoftmaxNpu, npuCaseSoftmax, parseSoftmaxCase, refCaseSoftmax, softmaxNpu,
   syntheticScores,
-} from '../../kernels/npu-softmax.js';
-import { softmaxApply } from '../../kernels/softmax.js';
-import { buildSoftmax, runSoftmaxCase, simCaseSoftmax, type SoftmaxBuildOptions } from '../../programs/softmax.js';
+} from '../../kernels/npu/softmax.js';
+import { softmaxApply } from '../../kernels/ref/softmax.js';
+import { buildSoftmax, runSoftmaxCase, simCaseSoftmax, type SoftmaxBuildOptions } from '../../programs/softmax/build.js';
 import { loadMachine, parseMachine, type MachineConfig } from '../../sim/config.js';
 
 const FILE = 'test/programs/softmax.test.ts';

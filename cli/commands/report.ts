@@ -1,0 +1,60 @@
+// `intnpu report`: every kernel program on its BERT-base example case, on each machine: simulated and
+// modelled cycles, MXU and VPU utilization and the main stall causes, checked against the NPU semantics.
+import type { CommandModule } from 'yargs';
+import { loadMachine } from '../../sim/config.js';
+import { EXIT, handler, printJson, table } from '../common.js';
+import { compareOutputs } from '../compare.js';
+import { KERNELS } from '../registry.js';
+
+interface Args {
+  machine: string[];
+  size: string;
+  seed: string;
+  kernel?: string | undefined;
+  json?: boolean | undefined;
+}
+
+export const reportCommand: CommandModule<object, Args> = {
+  command: 'report',
+  describe: 'Per-kernel report on each machine (cycles, model, utilization, stall causes, bit-exactness)',
+  builder: (y) =>
+    y
+      .option('machine', { alias: 'm', type: 'string', array: true, default: ['edge', 'server'] })
+      .option('size', { type: 'string', choices: ['small', 'base'], default: 'base' })
+      .option('seed', { type: 'string', default: 'intnpu-report' })
+      .option('kernel', { alias: 'k', type: 'string' })
+      .option('json', { type: 'boolean' }),
+  handler: handler((a: Args) => {
+    const rows = [];
+    let allExact = true;
+    for (const spec of a.machine) {
+      const cfg = loadMachine(spec);
+      for (const k of KERNELS.values()) {
+        if (!k.sim || !k.example || (a.kernel && a.kernel !== k.name)) continue;
+        const input = k.example(a.size as 'small' | 'base', a.seed);
+        const run = k.sim(input, cfg, {});
+        const npu = k.npu ? compareOutputs(run.y_int, k.npu(input).y_int) : null;
+        const exact = npu ? npu.identical === npu.n && !npu.length_mismatch : null;
+        if (exact === false) allExact = false;
+        const s = run.sim.stats;
+        const stalls = Object.entries(s.stall_cycles ?? {}).filter(([, v]) => v > 0).sort((x, y) => y[1] - x[1]).slice(0, 3);
+        rows.push({
+          machine: cfg.name, kernel: k.name, shape: run.shape, cycles: run.cycles, model_cycles: run.model_cycles,
+          sim_over_model: run.cycles / run.model_cycles, mxu_utilization: s.mxu_utilization, vpu_utilization: s.utilization?.['vpu'] ?? null,
+          dram_bytes: s.dram_bytes, top_stalls: Object.fromEntries(stalls), sim_equals_npu: exact,
+        });
+      }
+    }
+    if (a.json) printJson({ size: a.size, rows });
+    else {
+      const pct = (v: number | null): string => (v === null ? '-' : `${(v * 100).toFixed(1)} %`);
+      const t: (string | number)[][] = [['machine', 'kernel', 'shape', 'cycles', 'model', 'sim/model', 'MXU', 'VPU', 'top stalls', 'sim == npu']];
+      for (const r of rows) {
+        t.push([r.machine, r.kernel, JSON.stringify(r.shape), r.cycles, r.model_cycles, r.sim_over_model.toFixed(4), pct(r.mxu_utilization), pct(r.vpu_utilization),
+          Object.entries(r.top_stalls).map(([c, v]) => `${c} ${v.toLocaleString('en-US')}`).join(', '), r.sim_equals_npu === null ? '-' : r.sim_equals_npu ? 'yes' : 'NO']);
+      }
+      process.stdout.write(table(t) + '\n');
+    }
+    return allExact ? EXIT.ok : EXIT.mismatch;
+  }),
+};

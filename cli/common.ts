@@ -1,0 +1,97 @@
+// Shared CLI plumbing: exit codes, error reporting without stack traces, JSON file reading.
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { parseNpy, toNested } from '../kernels/ref/npy.js';
+
+export const EXIT = { ok: 0, badInput: 1, mismatch: 2, internal: 3 } as const;
+
+/** An error the user caused (bad file, bad flag); printed without a stack trace, exit 1. */
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+  readonly exitCode = 1;
+}
+
+function exitCodeOf(e: unknown): number | undefined {
+  if (typeof e === 'object' && e !== null && 'exitCode' in e && typeof e.exitCode === 'number') return e.exitCode;
+  return undefined;
+}
+
+/** Wraps a command handler: known errors print their message (exit 1 or their own code); others exit 3. */
+export function handler<A>(fn: (args: A) => number | void | Promise<number | void>): (args: A) => Promise<void> {
+  return async (args: A) => {
+    try {
+      const code = await fn(args);
+      process.exitCode = code ?? EXIT.ok;
+    } catch (e) {
+      const code = exitCodeOf(e);
+      if (code !== undefined) {
+        process.stderr.write(`${(e as Error).message}\n`);
+        process.exitCode = code;
+      } else {
+        const msg = e instanceof Error ? e.message : String(e);
+        process.stderr.write(`intnpu: internal error: ${msg}\n`);
+        if (process.env['INTNPU_DEBUG'] && e instanceof Error) process.stderr.write(`${e.stack}\n`);
+        else process.stderr.write('(set INTNPU_DEBUG=1 for the stack trace, and please report it)\n');
+        process.exitCode = EXIT.internal;
+      }
+    }
+  };
+}
+
+export function readText(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new UsageError(`cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+}
+
+export function readJson(path: string): unknown {
+  const text = readText(path);
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (e) {
+    throw new UsageError(`${path}: not valid JSON: ${(e as Error).message}`);
+  }
+}
+
+export function printJson(v: unknown): void {
+  process.stdout.write(JSON.stringify(v, null, 2) + '\n');
+}
+
+/** A fixed-width text table. */
+export function table(rows: ReadonlyArray<readonly (string | number)[]>): string {
+  const cells = rows.map((r) => r.map((c) => (typeof c === 'number' ? formatNumber(c) : c)));
+  const widths: number[] = [];
+  for (const r of cells) r.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, c.length)));
+  return cells.map((r) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ')).join('\n');
+}
+
+export function formatNumber(v: number): string {
+  if (Number.isInteger(v)) return v.toLocaleString('en-US');
+  if (Math.abs(v) >= 100) return v.toFixed(1);
+  return v.toPrecision(4);
+}
+
+/**
+ * A case file: JSON whose top-level fields may name .npy files (paths relative to the case file), each
+ * replaced by its array, nested by its shape. So `{"x_int": "x.npy", ...}` takes a tensor saved by NumPy.
+ */
+export function readCase(path: string): unknown {
+  const json = readJson(path);
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) return json;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(json)) {
+    if (typeof v === 'string' && v.endsWith('.npy')) {
+      const file = resolve(dirname(path), v);
+      let bytes: Uint8Array;
+      try {
+        bytes = readFileSync(file);
+      } catch (e) {
+        throw new UsageError(`${path}: field ${k}: cannot read ${v}: ${(e as NodeJS.ErrnoException).code ?? ''}`);
+      }
+      out[k] = toNested(parseNpy(bytes, `${path}: field ${k} (${v})`));
+    } else out[k] = v;
+  }
+  return out;
+}

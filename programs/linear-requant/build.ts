@@ -1,0 +1,262 @@
+// Program builder and runner for the fused `linear-requant` kernel: y = QuantAct(x . W^T + b) with per-channel
+// multipliers and shifts (ibert-reference.md sections 3 and 4 back to back), where the int32 accumulator tile
+// never goes to DRAM. The MXU part is the linear kernel's (programs/linear/build.ts, both loop orders); after the last
+// K step of an output tile the VPU requantizes its accumulator rows in pieces issued between the next tiles'
+// weight loads (vld.acc, vmulr.vv with per-lane multiplier and shift, rne, saturation to 8/16 bits, vst to the
+// scratchpad), and each piece goes to DRAM as int8/int16 rows. The schedule (what goes where, in program order)
+// is programs/linear-requant/model.ts's, which also prices it.
+import type { Program } from '../../isa/asm.js';
+import {
+  linearRequantModelOf,
+  linearRequantSchedule,
+  linearRequantTiling,
+  needsFinalClamp,
+  packLinearRequantConsts,
+  POST_GROUP_ROWS,
+  type FusedOp,
+  type LinearRequantBits,
+  type LinearRequantIdentity,
+  type LinearRequantModel,
+  type LinearRequantPlan,
+} from './model.js';
+import { foldRequantActNpu, npuMultiplier, type RequantActNpuConsts } from '../../kernels/npu/requant-act.js';
+import type { MachineConfig } from '../../sim/config.js';
+import { Machine } from '../../sim/machine.js';
+import { loadProgram, simulate, type SimResult } from '../../sim/run.js';
+import { assembleBuilt, programBuffer, type RunOptions } from '../index.js';
+import { Emitter, type BuiltProgram } from '../linear/build.js';
+
+export interface LinearRequantConsts {
+  /** per output channel: multiplier (frexp31 form: |m| <= 2^31) and shift (>= 0; > 127 is taken as 127) */
+  readonly m: ArrayLike<number>;
+  readonly e: ArrayLike<number>;
+  /** output bits: int8, int16, or 22 (QuantAct(22) of the residual steps 8 and 17; stored as int32) */
+  readonly bits: LinearRequantBits;
+  /**
+   * The residual (identity) term of QuantAct: an int8 tensor [M, N] row-major with one scalar multiplier and
+   * shift (frexp31 form), added as layer 2 of requant-act does (kernels/npu/requant-act.ts: sat32 terms, the
+   * compile-time clamps that keep the int32 sum exact, the clamp to the output range).
+   */
+  readonly identity?: { readonly w: Int8Array; readonly m: number; readonly e: number };
+}
+
+/** The identity term's constants as the program uses them: the clamps of the plan plus m', e' (NPU form). */
+export interface LinearRequantIdentityConsts extends LinearRequantIdentity {
+  readonly m: number;
+  readonly e: number;
+}
+
+export function buildLinearRequant(
+  M: number, K: number, N: number, bits: LinearRequantBits, mach: MachineConfig, lag?: number, identity?: LinearRequantIdentityConsts,
+): BuiltProgram & { plan: LinearRequantPlan; ops: FusedOp[] } {
+  const p = linearRequantTiling(M, K, N, bits, mach, lag, identity === undefined ? undefined : { clampX: identity.clampX, clampW: identity.clampW });
+  const t = p.t;
+  const ops = linearRequantSchedule(p, mach);
+  const R = mach.mxu.rows, C = mach.mxu.cols, L = mach.vpu.lanes;
+  const ob = p.ob;
+  const id = identity;
+  const G = POST_GROUP_ROWS;
+  const finalClamp = needsFinalClamp(p);
+  // vmulr.vv saturates straight to the output range only without an identity and for 8/16 bits
+  const sat = id || bits === 22 ? 'sat32' : bits === 8 ? 'sat8' : 'sat16';
+  const vst = ob === 1 ? 'vst.s8' : ob === 2 ? 'vst.s16' : 'vst.acc';
+  const H = 2 ** (bits - 1);
+  const regions = p.regions;
+  const e = new Emitter();
+  const yDesc = `${bits === 22 ? 'int22 (stored as int32)' : `int${bits}`}`;
+  if (id) {
+    e.comment(
+      `linear-requant: y[${M},${N}] (${yDesc}) = clamp(rne((x[${M},${K}] . W[${N},${K}]^T + bias[${N}]) * m_c / 2^e_c) + rne(w[${M},${N}] * m' / 2^e'), ${-H}, ${H - 1}), per output channel c`,
+    );
+    e.comment(`identity w int8, m' = ${id.m}, e' = ${id.e}; terms saturated to int32${id.clampX || id.clampW ? `, ${id.clampX ? 'x' : 'identity'} term clamped to +-${id.clampX || id.clampW} before the int32 add` : ''}`);
+  } else {
+    e.comment(`linear-requant: y[${M},${N}] (${yDesc}) = ${bits === 22 ? `clamp(rne(...), ${-H}, ${H - 1})` : `sat${bits}(rne(`}(x[${M},${K}] . W[${N},${K}]^T + bias[${N}]) * m_c / 2^e_c)${bits === 22 ? '' : ')'}, per output channel c`);
+  }
+  e.comment('the int32 accumulators stay on chip: after a tile\'s last K step the VPU requantizes its rows, in pieces issued between');
+  e.comment(`the following weight loads (from the ${p.lag + 1}th after its last one on), and each piece goes to DRAM as ${yDesc} rows`);
+  if (ob === 4) e.comment('int32 outputs: each requantized row goes back (vst.acc) into the accumulator row it was read from, and is stored from there');
+  if (id) e.comment("identity: a tile's int8 rows load into its region's ws slot with its bias and constants; vld.s8, vmulr.vx r20, r21");
+  e.comment(
+    t.order === 'rows'
+      ? `machine: ${R}x${C} MXU, ${L} lanes; loop order: rows (x block kept); tiles: x rows ${t.mt} (x${t.mTiles}), K ${R} (x${t.kTiles}), N ${C} (x${t.nTiles})`
+      : `machine: ${R}x${C} MXU, ${L} lanes; loop order: column groups outer; x rows ${t.mt} (x${t.mTiles}), groups of ${t.groupTiles} tiles (x${t.groups}), K ${R} (x${t.kTiles}); ${t.accBuffers} accumulator cop${t.accBuffers > 1 ? 'ies' : 'y'}`,
+  );
+  e.comment('constants: k = int16 [3][N] rows hi, lo - 2^15, e with m_c = hi * 2^16 + lo; rebuilt per tile in v31 (m) and v30 (e)');
+  e.comment('registers: r1..r6 DMA operands; r7..r10 weight preload; r11..r15 stream; r9 acc / constants pointer, r10 ys pointer,');
+  e.comment(`           r12 vector length, r16 = 16, r17 = 2^15; v0..v${POST_GROUP_ROWS - 1} accumulator rows (${POST_GROUP_ROWS} interleaved), v31/v30 (v29/v28, ...) m, e per lane chunk`);
+  e.raw(`.buffer x,     dram, ${M * K}`);
+  e.raw(`.buffer w,     dram, ${N * K}`);
+  e.raw(`.buffer bias,  dram, ${N * 4}`);
+  e.raw(`.buffer k,     dram, ${3 * N * 2}     ; int16 [3][${N}]`);
+  e.raw(`.buffer y,     dram, ${M * N * ob}`);
+  if (id) e.raw(`.buffer wid,   dram, ${M * N}     ; identity int8 [${M}][${N}]`);
+  const xsBytes = t.order === 'rows' ? t.xBuffers * t.mt * K : t.xBuffers * t.mt * R;
+  e.raw(`.buffer xs,    spad, ${xsBytes}     ; ${t.order === 'rows' ? `x row block(s) [${t.mt}][${K}]` : `${t.xBuffers} x K-slice slots [${t.mt}][${R}]`}`);
+  e.raw(`.buffer wring, spad, ${t.ringSlots * R * C}     ; ${t.ringSlots} weight slots of [${C}][${R}]`);
+  if (ob !== 4) e.raw(`.buffer ys,    spad, ${2 * t.mt * C * ob}     ; two int${bits} output tiles [${t.mt}][${C}]`);
+  if (id) e.raw(`.buffer ws,    spad, ${regions * t.mt * C}     ; ${regions} int8 identity tiles [${t.mt}][${C}], one per accumulator tile`);
+  e.raw(`.buffer ks,    spad, ${regions * 3 * C * 2}     ; ${regions} int16 constants blocks [3][${C}], one per accumulator tile`);
+  e.raw(`.buffer yacc,  acc,  ${regions * t.mt * C}     ; ${regions} accumulator tiles of [${t.mt}][${C}]`);
+  e.raw('    li   r16, 16');
+  e.raw('    li   r17, 32768');
+  if (id) {
+    e.raw(`    li   r20, ${id.m}      ; identity multiplier m'`);
+    e.raw(`    li   r21, ${id.e}      ; identity shift e'`);
+    if (id.clampX > 0) {
+      e.raw(`    li   r22, ${-id.clampX}`);
+      e.raw(`    li   r23, ${id.clampX}      ; x-term bounds (exact int32 sum)`);
+    }
+    if (id.clampW > 0) {
+      e.raw(`    li   r24, ${-id.clampW}`);
+      e.raw(`    li   r25, ${id.clampW}      ; identity-term bounds (exact int32 sum)`);
+    }
+  }
+  if (finalClamp) {
+    e.raw(`    li   r26, ${-H}      ; output minimum -2^(bits-1)`);
+    e.raw(`    li   r27, ${H - 1}      ; output maximum 2^(bits-1)-1`);
+  }
+  let vl = -1;
+  for (const op of ops) {
+    switch (op.kind) {
+      case 'comment':
+        e.comment(op.text);
+        break;
+      case 'bias': {
+        const tl = op.tile;
+        e.op('dma.ld', ['acc'], [['r1', `yacc + ${tl.region * t.mt * C}`], ['r2', `bias + ${tl.n0 * 4}`], ['r3', tl.mt], ['r4', tl.nt], ['r5', C], ['r6', 0]]);
+        break;
+      }
+      case 'consts': {
+        const tl = op.tile;
+        e.op('dma.ld', ['spad'], [['r1', `ks + ${tl.region * 6 * C}`], ['r2', `k + ${tl.n0 * 2}`], ['r3', 3], ['r4', tl.nt * 2], ['r5', 2 * C], ['r6', N * 2]]);
+        break;
+      }
+      case 'x':
+        e.op('dma.ld', ['spad'], [['r1', `xs + ${op.chip}`], ['r2', `x + ${op.dram}`], ['r3', op.rows], ['r4', op.len], ['r5', op.chipStride], ['r6', K]]);
+        break;
+      case 'step': {
+        const tl = op.tile;
+        const ws = `wring + ${op.ring * R * C}`;
+        e.comment(`tile ${tl.index}, K ${op.k0}..${op.k0 + op.kt - 1}`);
+        e.op('dma.ld', ['spad'], [['r1', ws], ['r2', `w + ${tl.n0 * K + op.k0}`], ['r3', tl.nt], ['r4', op.kt], ['r5', R], ['r6', K]]);
+        e.op('mxu.wload', [], [['r7', ws], ['r8', R], ['r9', op.kt], ['r10', tl.nt]]);
+        e.op('mxu.mm', [], [['r11', `yacc + ${tl.region * t.mt * C}`], ['r12', `xs + ${op.xAddr}`], ['r13', tl.mt], ['r14', C], ['r15', op.xStride]], ['acc']);
+        break;
+      }
+      case 'idload': {
+        const tl = op.tile;
+        e.op('dma.ld', ['spad'], [['r1', `ws + ${tl.region * t.mt * C}`], ['r2', `wid + ${tl.m0 * N + tl.n0}`], ['r3', tl.mt], ['r4', tl.nt], ['r5', C], ['r6', N]]);
+        break;
+      }
+      case 'post': {
+        const { tile: tl, r0, rn } = op;
+        const b = tl.index % 2;
+        const ysBase = b * t.mt * C * ob;
+        const wsBase = tl.region * t.mt * C;
+        const accRow = (r: number): number => tl.region * t.mt * C + r * C;
+        e.comment(`requantize tile ${tl.index} rows ${tl.m0 + r0}..${tl.m0 + r0 + rn - 1} (accumulator rows ${r0}..${r0 + rn - 1})`);
+        p.chunks.forEach(([c0, width], ci) => {
+          if (c0 >= tl.nt) return;
+          const w = Math.min(width, tl.nt - c0);
+          if (w !== vl) {
+            e.raw(`    li   r12, ${w}`);
+            e.raw('    vsetvl r12, r12');
+            vl = w;
+          }
+          const vm = `v${31 - 2 * ci}`, ve = `v${30 - 2 * ci}`;
+          if (op.first) {
+            e.raw(`    li   r9, ks + ${tl.region * 6 * C + c0 * 2}       ; constants of columns ${tl.n0 + c0}..${tl.n0 + c0 + w - 1}`);
+            e.raw(`    vld.s16 ${vm}, r9, ${2 * C}      ; hi`);
+            e.raw(`    vld.s16 ${ve}, r9, ${2 * C}      ; lo - 2^15`);
+            e.raw(`    vsll.vx ${vm}, ${vm}, r16`);
+            e.raw(`    vadd ${vm}, ${vm}, ${ve}`);
+            e.raw(`    vadd.vx ${vm}, ${vm}, r17      ; m_c = hi * 2^16 + lo`);
+            e.raw(`    vld.s16 ${ve}, r9, 0      ; e_c`);
+          }
+          e.raw(`    li   r9, yacc + ${accRow(r0) + c0}`);
+          if (id) e.raw(`    li   r13, ws + ${wsBase + r0 * C + c0}`);
+          e.raw(ob === 4 ? `    li   r10, yacc + ${accRow(r0) + c0}      ; in place` : `    li   r10, ys + ${ysBase + (r0 * C + c0) * ob}`);
+          for (let g0 = 0; g0 < rn; g0 += G) {
+            const g = Math.min(G, rn - g0);
+            for (let i = 0; i < g; i++) e.raw(`    vld.acc v${i}, r9, ${C}`);
+            if (id) for (let i = 0; i < g; i++) e.raw(`    vld.s8 v${G + i}, r13, ${C}`);
+            for (let i = 0; i < g; i++) e.raw(`    vmulr.vv v${i}, v${i}, ${vm}, ${ve}, rne, ${sat}`);
+            if (id) {
+              for (let i = 0; i < g; i++) e.raw(`    vmulr.vx v${G + i}, v${G + i}, r20, r21, rne, sat32`);
+              if (id.clampX > 0) for (let i = 0; i < g; i++) e.raw(`    vclamp v${i}, v${i}, r22, r23`);
+              if (id.clampW > 0) for (let i = 0; i < g; i++) e.raw(`    vclamp v${G + i}, v${G + i}, r24, r25`);
+              for (let i = 0; i < g; i++) e.raw(`    vadd v${i}, v${i}, v${G + i}`);
+            }
+            if (finalClamp) for (let i = 0; i < g; i++) e.raw(`    vclamp v${i}, v${i}, r26, r27`);
+            for (let i = 0; i < g; i++) e.raw(`    ${vst} v${i}, r10, ${ob === 4 ? C : C * ob}`);
+          }
+        });
+        if (ob === 4) {
+          e.op('dma.st', ['acc'], [['r1', `yacc + ${accRow(r0)}`], ['r2', `y + ${((tl.m0 + r0) * N + tl.n0) * 4}`], ['r3', rn], ['r4', tl.nt], ['r5', C], ['r6', N * 4]]);
+        } else {
+          e.op('dma.st', ['spad'], [['r1', `ys + ${ysBase + r0 * C * ob}`], ['r2', `y + ${((tl.m0 + r0) * N + tl.n0) * ob}`], ['r3', rn], ['r4', tl.nt * ob], ['r5', C * ob], ['r6', N * ob]]);
+        }
+        break;
+      }
+    }
+  }
+  e.raw('    halt');
+  return { source: e.lines.join('\n') + '\n', file: `linear_requant_${M}x${K}x${N}_${bits}${id ? '_id' : ''}.s`, plan: p, ops };
+}
+
+export interface LinearRequantRun {
+  readonly y: Int32Array;
+  /** the layer-2 constants used (clamps, sumExact: whether the result provably equals layer 1) */
+  readonly npu: RequantActNpuConsts;
+  readonly sim: SimResult;
+  readonly model: LinearRequantModel;
+  readonly program: Program;
+}
+
+/**
+ * Runs the fused kernel: x int8 [M,K], w int8 [N,K], bias int32 [N], per-output-channel (m, e) pairs in the frexp31
+ * form (normalised as npuMultiplier does: m = 2^31 becomes 2^30 with e - 1, e > 127 becomes 127), and optionally
+ * the identity term (int8 [M,N], one (m', e')), folded with foldRequantActNpu so the result is layer 2 of
+ * requant-act bit for bit (= layer 1, requantApply, whenever npu.sumExact). y: the outputs (int8/int16/int22)
+ * as int32 values, row-major [M,N].
+ */
+export function runLinearRequantSim(
+  x: Int8Array, w: Int8Array, bias: Int32Array, M: number, K: number, N: number,
+  consts: LinearRequantConsts, cfg: MachineConfig, opts: RunOptions & { readonly lag?: number } = {},
+): LinearRequantRun {
+  if (consts.m.length !== N || consts.e.length !== N) {
+    throw new RangeError(`linear-requant: ${consts.m.length} multipliers and ${consts.e.length} shifts for ${N} output channels`);
+  }
+  const bits = consts.bits;
+  if (bits !== 8 && bits !== 16 && bits !== 22) throw new RangeError(`linear-requant: bits = ${String(bits)}: 8, 16 or 22`);
+  const mm: number[] = [], ee: number[] = [];
+  for (let c = 0; c < N; c++) {
+    const f = npuMultiplier(consts.m[c]!, consts.e[c]!, `m[${c}]`);
+    mm.push(f.m);
+    ee.push(f.e);
+  }
+  const idIn = consts.identity;
+  if (idIn !== undefined && idIn.w.length !== M * N) throw new RangeError(`linear-requant: identity has ${idIn.w.length} elements, y has ${M * N}`);
+  // Layer 2's constants (kernels/npu/requant-act.ts): the same normalisation and term clamps as requant-act.
+  const npu = foldRequantActNpu(
+    { bits, scaleOut: 1, m: mm, e: ee, ...(idIn ? { mId: idIn.m, eId: idIn.e } : {}) },
+    idIn ? 1 : undefined, 'm',
+  );
+  const idK = npu.identity ? { m: npu.identity.m, e: npu.identity.e, clampX: npu.clampX, clampW: npu.clampW } : undefined;
+  const built = buildLinearRequant(M, K, N, bits, cfg, opts.lag, idK);
+  const program = assembleBuilt(built, cfg);
+  const machine = new Machine(cfg);
+  const buf = (name: string) => programBuffer(program, name);
+  machine.writeBuffer(buf('x'), x);
+  machine.writeBuffer(buf('w'), w);
+  machine.writeBuffer(buf('bias'), bias);
+  machine.writeBuffer(buf('k'), packLinearRequantConsts(mm, ee, N));
+  if (idIn) machine.writeBuffer(buf('wid'), idIn.w);
+  const sim = simulate(loadProgram(program.words, program), cfg, { machine, mode: opts.mode ?? 'full', trace: opts.trace ?? false });
+  const ob = built.plan.ob;
+  const bytes = sim.machine.readBytes(buf('y'), M * N * ob);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const y = new Int32Array(M * N);
+  for (let i = 0; i < M * N; i++) y[i] = ob === 1 ? view.getInt8(i) : ob === 2 ? view.getInt16(2 * i, true) : view.getInt32(4 * i, true);
+  return { y, npu, sim, model: linearRequantModelOf(built.plan, built.ops, cfg), program };
+}

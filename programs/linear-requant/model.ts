@@ -1,0 +1,487 @@
+// The fused `linear-requant` kernel: y8 = QuantAct(x . W^T + b) with per-channel multipliers and shifts, where
+// the int32 accumulator tile never leaves the chip. Its schedule (which programs/linear-requant/build.ts prints as
+// assembly) and its cycle model (which prices the same schedule with the timing rules of docs/TIMING.md) live
+// here, so the two cannot drift: the schedule is a list of operations in program order, the builder turns each
+// into instructions, the model walks it.
+//
+// Schedule. The linear tiling of programs/schedule.ts (both loop orders), on a machine whose scratchpad is
+// reduced by the two new buffers (the int8/int16 output tiles `ys` and the per-channel constants `ks`), so the
+// accumulator plan is the linear kernel's own. After the last K step of an output tile its requantization
+// ("post" work: the VPU reads the accumulator rows, vmulr.vv with the per-lane multiplier and shift, saturation,
+// a narrowing store to `ys`, then a DMA store of those rows) is cut into row pieces that are issued one per
+// weight load of the MXU work that follows (after a lag of POST_LAG weight loads, so that the VPU queue never
+// holds the front end while the accumulator tile is still draining out of the array). Pieces not issued by the
+// time an accumulator region is reloaded (its bias load) are issued just before it; the hazard tracking
+// makes the bias load wait for the VPU's reads.
+//
+// Constants. The multiplier m_c (|m_c| < 2^31) and shift e_c (0..127) of each output channel are kept in the
+// scratchpad as three int16 rows [hi, lo - 2^15, e] with m = hi * 2^16 + lo (0 <= lo < 2^16), and rebuilt in
+// vector registers once per output tile (vld.s16, vsll.vx 16, vadd, vadd.vx 2^15: wrapping int32 arithmetic
+// gives m exactly). Keeping them out of the accumulator memory leaves its whole capacity to the linear tiling.
+//
+// Identity term and 22 bits (the residual QuantAct of layer steps 8 and 17, fused with the linear of steps 7 and
+// 16). An optional int8 identity [M, N] with one (m', e') is added as layer 2 of requant-act does it
+// (kernels/npu/requant-act.ts): vmulr.vv to sat32, vld.s8 + vmulr.vx rne sat32, the compile-time term clamps that
+// keep the int32 sum exact (clampX / clampW), vadd, vclamp to the output range. Each tile's identity rows are
+// loaded with its bias and constants into a per-region int8 slot of `ws` in the scratchpad, a whole tile's MXU
+// work ahead of the post work that reads them (loading them piece by piece just before use stalls the in-order
+// VPU on DRAM latency and, through the full VPU queue, the front end: +30% cycles at BERT-base on edge). 22-bit
+// outputs are int32: each requantized row is written back (vst.acc) into the accumulator row it was read from and
+// the piece is stored to DRAM from there (dma.st acc), so no output buffer is needed at all: the scratchpad has no
+// int32 vector store, and a separate int32 buffer in the accumulator memory would take capacity from the linear
+// tiling. The region's next bias load waits for that store (accFree).
+import {
+  LINEAR_OP_INSTRS,
+  linearTiling,
+  ScheduleClock,
+  TilingError,
+  type LinearTiling,
+  type ModelMachine,
+} from '../schedule.js';
+
+/** The machine fields this model reads. */
+export interface FusedMachine extends ModelMachine {
+  readonly vpu: ModelMachine['vpu'] & { readonly aluLatencyCycles: number };
+}
+
+/** Accumulator rows whose VPU ops are interleaved (hides the multiply latency on the in-order VPU). */
+export const POST_GROUP_ROWS = 4;
+
+/** Output widths of the fused kernel: int8, int16, or 22 bits stored as int32 (the residual QuantAct of steps 8 and 17). */
+export type LinearRequantBits = 8 | 16 | 22;
+
+/**
+ * The identity (residual) term's shape: an int8 tensor [M, N] requantized with one scalar (m', e') and added
+ * with the clamps of kernels/npu/requant-act.ts (clampX / clampW: symmetric bounds of the two terms, 0 = none).
+ */
+export interface LinearRequantIdentity {
+  readonly clampX: number;
+  readonly clampW: number;
+}
+
+export interface LinearRequantPlan {
+  readonly t: LinearTiling;
+  readonly bits: LinearRequantBits;
+  /** the identity term (absent: the plain per-channel requantization) */
+  readonly identity?: LinearRequantIdentity;
+  /** accumulator regions (and constants blocks in ks) */
+  readonly regions: number;
+  /** output element bytes (4: int32 rows written back in place into the accumulator region, stored from there) */
+  readonly ob: 1 | 2 | 4;
+  /** lane chunks of an output tile: [first column, width] (one per `lanes` columns of the array) */
+  readonly chunks: ReadonlyArray<readonly [number, number]>;
+  /** rows of the largest accumulator tile (the ys buffer is 2 x mt x cols elements) */
+  readonly mt: number;
+  /** weight loads after a tile's last one before its post work may be issued (postLag) */
+  readonly lag: number;
+}
+
+/** The largest accumulator tile any linear tiling can use: min(M, acc words / cols). */
+function maxTileRows(M: number, mach: ModelMachine): number {
+  return Math.max(1, Math.min(M, Math.floor(mach.acc.sizeBytes / 4 / mach.mxu.cols)));
+}
+
+/** Output element bytes: 22 bits are stored as int32. */
+export function outBytes(bits: LinearRequantBits): 1 | 2 | 4 {
+  return bits === 8 ? 1 : bits === 16 ? 2 : 4;
+}
+
+/**
+ * Scratchpad bytes of the output tiles ys (2 tiles of the largest accumulator tile; none for int32 outputs, which
+ * go back into the accumulator rows they came from).
+ */
+function ysBytes(M: number, bits: LinearRequantBits, mach: ModelMachine): number {
+  return bits === 22 ? 0 : 2 * maxTileRows(M, mach) * mach.mxu.cols * outBytes(bits);
+}
+
+/**
+ * The identity tiles ws: one int8 tile [t.mt][cols] per accumulator region (a tile's identity rows load with its
+ * bias and constants, a whole tile ahead of its post work, into the slot its region frees). At most wsBound bytes,
+ * which is what the tiling reserves before it knows the regions.
+ */
+export function wsBytes(t: LinearTiling, mach: ModelMachine): number {
+  return accRegions(t) * t.mt * mach.mxu.cols;
+}
+
+/** An upper bound of wsBytes for any tiling of the shape: a quarter of the accumulator bytes, two copies of every column tile. */
+function wsBound(M: number, N: number, mach: ModelMachine): number {
+  const C = mach.mxu.cols;
+  return Math.min(Math.floor(mach.acc.sizeBytes / 4), 2 * Math.ceil(N / C) * maxTileRows(M, mach) * C);
+}
+
+/** The output needs a clamp after the multiply (no saturation of vmulr gives its range). */
+export function needsFinalClamp(p: Pick<LinearRequantPlan, 'bits' | 'identity'>): boolean {
+  return p.identity !== undefined || p.bits === 22;
+}
+
+/** Accumulator regions of a linear tiling (each t.mt x cols words): two tiles ('rows'), the group's copies ('columns'). */
+export function accRegions(t: LinearTiling): number {
+  return t.order === 'rows' ? 2 : t.accBuffers * t.groupTiles;
+}
+
+/** Bytes of one constants block [3][cols] int16 in ks (one block per accumulator region). */
+export function ksBlockBytes(mach: ModelMachine): number {
+  return 3 * mach.mxu.cols * 2;
+}
+
+/**
+ * The post-work lag in weight loads: the front end runs up to queueDepth / 2 weight loads (a preload and a stream
+ * each) ahead of the array, and a tile's accumulators are complete (rows + cols - 1) cycles after its last stream
+ * ends; its VPU work is issued once both have passed, so the VPU queue never stalls dispatch on a draining tile.
+ */
+export function postLag(t: LinearTiling, mach: ModelMachine): number {
+  return Math.ceil(mach.frontend.queueDepth / 2) + Math.ceil((mach.mxu.rows + mach.mxu.cols) / Math.max(1, t.mt)) + 1;
+}
+
+export function linearRequantTiling(
+  M: number, K: number, N: number, bits: LinearRequantBits, mach: FusedMachine, lagOverride?: number, identity?: LinearRequantIdentity,
+): LinearRequantPlan {
+  const C = mach.mxu.cols, L = mach.vpu.lanes;
+  const id = identity !== undefined;
+  // The linear tiling on the scratchpad left after ys (and ws) and two constants blocks; a column-group plan needs
+  // one constants block per accumulator region, checked after.
+  const extra = ysBytes(M, bits, mach) + (id ? wsBound(M, N, mach) : 0) + 2 * ksBlockBytes(mach);
+  if (extra >= mach.spad.sizeBytes) {
+    throw new TilingError(`linear-requant ${M}x${K}x${N}: scratchpad buffers 'ys'${id ? ", 'ws'" : ''} and 'ks' need ${extra} bytes, spad holds ${mach.spad.sizeBytes}`);
+  }
+  const reduced: ModelMachine = { ...mach, spad: { sizeBytes: mach.spad.sizeBytes - extra } };
+  const t = linearTiling(M, K, N, reduced);
+  const need = t.spadBytes + ysBytes(M, bits, mach) + (id ? wsBytes(t, mach) : 0) + accRegions(t) * ksBlockBytes(mach);
+  if (need > mach.spad.sizeBytes) {
+    throw new TilingError(
+      `linear-requant ${M}x${K}x${N} does not tile on this machine: scratchpad buffers 'xs' and 'wring' (${t.spadBytes} bytes), 'ys' (${ysBytes(M, bits, mach)})${id ? `, 'ws' (${wsBytes(t, mach)})` : ''} ` +
+        `and 'ks' (${accRegions(t)} constants blocks of ${ksBlockBytes(mach)}) need ${need} bytes, spad holds ${mach.spad.sizeBytes}`,
+    );
+  }
+  const chunks: Array<readonly [number, number]> = [];
+  for (let c0 = 0; c0 < C; c0 += L) chunks.push([c0, Math.min(L, C - c0)]);
+  const temps = (id ? 2 : 1) * POST_GROUP_ROWS;
+  if (2 * chunks.length + temps > 32) {
+    throw new TilingError(`linear-requant: ${chunks.length} lane chunks per array tile (cols ${C}, lanes ${L}) need ${2 * chunks.length} constant vector registers plus ${temps} temporaries (32 available)`);
+  }
+  const p = { t, bits, regions: accRegions(t), ob: outBytes(bits), chunks, mt: maxTileRows(M, mach), lag: lagOverride ?? postLag(t, mach) };
+  return identity ? { ...p, identity } : p;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The schedule: operations in program order.
+
+export interface FusedTile {
+  /** processing order (the two ys tiles alternate by its parity) */
+  readonly index: number;
+  readonly m0: number;
+  readonly mt: number;
+  readonly n0: number;
+  readonly nt: number;
+  /** accumulator region (each t.mt x cols words) and constants block */
+  readonly region: number;
+}
+
+export type FusedOp =
+  | { readonly kind: 'comment'; readonly text: string }
+  | { readonly kind: 'bias'; readonly tile: FusedTile }
+  | { readonly kind: 'consts'; readonly tile: FusedTile }
+  /** x load into region key `key` (rows: slot x K tile; columns: K-slice slot) */
+  | { readonly kind: 'x'; readonly key: number; readonly chip: number; readonly dram: number; readonly rows: number; readonly len: number; readonly chipStride: number }
+  | { readonly kind: 'step'; readonly tile: FusedTile; readonly k0: number; readonly kt: number; readonly ring: number; readonly xKey: number; readonly xAddr: number; readonly xStride: number }
+  | { readonly kind: 'post'; readonly tile: FusedTile; readonly r0: number; readonly rn: number; readonly first: boolean }
+  /** a tile's identity rows into its region's ws slot (with its bias and constants) */
+  | { readonly kind: 'idload'; readonly tile: FusedTile };
+
+/** Rows per post piece of a tile of mt rows: a multiple of the group rows, about mt / (kTiles - lag) pieces. */
+export function postPieces(mt: number, kTiles: number, lag: number): number[] {
+  const slots = Math.max(1, kTiles - lag);
+  const per = POST_GROUP_ROWS * Math.ceil(Math.ceil(mt / slots) / POST_GROUP_ROWS);
+  const out: number[] = [];
+  for (let r0 = 0; r0 < mt; r0 += per) out.push(Math.min(per, mt - r0));
+  return out;
+}
+
+export function linearRequantSchedule(p: LinearRequantPlan, mach: ModelMachine): FusedOp[] {
+  const t = p.t;
+  const { M, K, N } = t;
+  const R = mach.mxu.rows, C = mach.mxu.cols;
+  const ops: FusedOp[] = [];
+  type Piece = { tile: FusedTile; r0: number; rn: number; first: boolean; eligible: number };
+  const id = p.identity !== undefined;
+  const pending: Piece[] = [];
+  let tileCount = 0;
+  let wl = 0; // weight loads issued so far (the slots)
+  const enqueue = (tile: FusedTile): void => {
+    let r0 = 0;
+    for (const rn of postPieces(tile.mt, t.kTiles, p.lag)) {
+      pending.push({ tile, r0, rn, first: r0 === 0, eligible: wl + p.lag });
+      r0 += rn;
+    }
+  };
+  /** The oldest pending piece. */
+  const emitNext = (): void => {
+    const pc = pending.shift()!;
+    ops.push({ kind: 'post', tile: pc.tile, r0: pc.r0, rn: pc.rn, first: pc.first });
+  };
+  /** Before a bias load into `region`: every pending piece up to the last one of the tile in that region. */
+  const flushRegion = (region: number): void => {
+    let last = -1;
+    pending.forEach((pc, i) => {
+      if (pc.tile.region === region) last = i;
+    });
+    for (let i = 0; i <= last; i++) emitNext();
+  };
+  /** A slot (just before a weight load): the oldest pending piece, once it is eligible. */
+  const slot = (): void => {
+    const pc = pending[0];
+    if (pc && pc.eligible <= wl) emitNext();
+    wl++;
+  };
+  const newTile = (m0: number, mt: number, n0: number, nt: number, region: number): FusedTile => ({
+    index: tileCount++, m0, mt, n0, nt, region,
+  });
+  let ring = 0;
+  if (t.order === 'rows') {
+    let accTile = 0;
+    for (let mi = 0; mi < t.mTiles; mi++) {
+      const m0 = mi * t.mt, mt = Math.min(t.mt, M - m0);
+      const xs = mi % t.xBuffers;
+      for (let ni = 0; ni < t.nTiles; ni++) {
+        const n0 = ni * C, nt = Math.min(C, N - n0);
+        const tile = newTile(m0, mt, n0, nt, accTile);
+        ops.push({ kind: 'comment', text: `---- output tile ${tile.index}: rows ${m0}..${m0 + mt - 1}, columns ${n0}..${n0 + nt - 1} (accumulator ${accTile}) ----` });
+        flushRegion(accTile);
+        ops.push({ kind: 'bias', tile }, { kind: 'consts', tile });
+        if (id) ops.push({ kind: 'idload', tile });
+        for (let ki = 0; ki < t.kTiles; ki++) {
+          const k0 = ki * R, kt = Math.min(R, K - k0);
+          const key = xs * t.kTiles + ki;
+          const xAddr = xs * t.mt * K + k0;
+          if (ni === 0) ops.push({ kind: 'x', key, chip: xAddr, dram: m0 * K + k0, rows: mt, len: kt, chipStride: K });
+          slot();
+          ops.push({ kind: 'step', tile, k0, kt, ring, xKey: key, xAddr, xStride: K });
+          ring = (ring + 1) % t.ringSlots;
+        }
+        enqueue(tile);
+        accTile ^= 1;
+      }
+    }
+  } else {
+    const G = t.groupTiles;
+    let xSlot = 0, group = 0;
+    for (let mi = 0; mi < t.mTiles; mi++) {
+      const m0 = mi * t.mt, mt = Math.min(t.mt, M - m0);
+      for (let gi = 0; gi < t.groups; gi++, group++) {
+        const tiles = Math.min(G, t.nTiles - gi * G);
+        const half = group % t.accBuffers;
+        const gTiles: FusedTile[] = [];
+        const n0g = gi * G * C;
+        ops.push({ kind: 'comment', text: `==== rows ${m0}..${m0 + mt - 1}, column group ${gi}: columns ${n0g}..${Math.min(N, n0g + tiles * C) - 1} (${tiles} tile${tiles > 1 ? 's' : ''}, accumulator copy ${half}) ====` });
+        for (let ki = 0; ki < t.kTiles; ki++) {
+          const k0 = ki * R, kt = Math.min(R, K - k0);
+          const xs = xSlot;
+          xSlot = (xSlot + 1) % t.xBuffers;
+          const xAddr = xs * t.mt * R;
+          ops.push({ kind: 'comment', text: `---- K ${k0}..${k0 + kt - 1}: x slice rows ${m0}..${m0 + mt - 1} ----` });
+          ops.push({ kind: 'x', key: xs, chip: xAddr, dram: m0 * K + k0, rows: mt, len: kt, chipStride: R });
+          for (let j = 0; j < tiles; j++) {
+            const n0 = (gi * G + j) * C, nt = Math.min(C, N - n0);
+            const region = half * G + j;
+            if (ki === 0) {
+              const tile = newTile(m0, mt, n0, nt, region);
+              gTiles.push(tile);
+              ops.push({ kind: 'comment', text: `output tile ${tile.index}: columns ${n0}..${n0 + nt - 1} (accumulator region ${region})` });
+              flushRegion(region);
+              ops.push({ kind: 'bias', tile }, { kind: 'consts', tile });
+              if (id) ops.push({ kind: 'idload', tile });
+            }
+            const tile = gTiles[j]!;
+            slot();
+            ops.push({ kind: 'step', tile, k0, kt, ring, xKey: xs, xAddr, xStride: R });
+            ring = (ring + 1) % t.ringSlots;
+          }
+        }
+        for (const tile of gTiles) enqueue(tile);
+      }
+    }
+  }
+  while (pending.length > 0) emitNext();
+  return ops;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The cycle model: the schedule walked with the machine's rules (ScheduleClock's rules plus the VPU and the
+// scalar instructions of the post work).
+
+/** Instructions per operation the builder emits (operand li's plus the operation). */
+export const FUSED_INSTRS = LINEAR_OP_INSTRS;
+
+export interface LinearRequantModel {
+  readonly cycles: number;
+  /** false: an analytical walk measured against the simulator (equal on the tested shapes) */
+  readonly exact: boolean;
+  readonly dramBytes: number;
+  readonly macs: number;
+  readonly macBoundCycles: number;
+  readonly dramBoundCycles: number;
+  readonly vpuInstructions: number;
+}
+
+export function linearRequantModel(M: number, K: number, N: number, bits: LinearRequantBits, mach: FusedMachine, identity?: LinearRequantIdentity): LinearRequantModel {
+  const p = linearRequantTiling(M, K, N, bits, mach, undefined, identity);
+  return linearRequantModelOf(p, linearRequantSchedule(p, mach), mach);
+}
+
+/** Prices a schedule (the one linearRequantSchedule returns for the plan). */
+export function linearRequantModelOf(p: LinearRequantPlan, ops: readonly FusedOp[], mach: FusedMachine): LinearRequantModel {
+  const t = p.t;
+  const R = mach.mxu.rows, C = mach.mxu.cols;
+  const ld = mach.vpu.loadLatencyCycles, mul = mach.vpu.mulLatencyCycles, alu = mach.vpu.aluLatencyCycles;
+  const G = POST_GROUP_ROWS;
+  const clock = new ScheduleClock(mach, FUSED_INSTRS.dma);
+  const id = p.identity;
+  const finalClamp = needsFinalClamp(p);
+  clock.scalar(2 + fusedScalarLis(p)); // li r16, 16; li r17, 32768; identity and clamp scalars
+  let streamFree = 0, weightPortFree = 0, lastMm = 0;
+  const wbufFree = [0, 0];
+  let wbuf = 1;
+  const ringFree = new Array<number>(t.ringSlots).fill(0);
+  const accFree = new Array<number>(p.regions).fill(0); // VPU reads of the region end
+  const xFree = new Map<number, number>(); // x region key -> last stream reading it ends
+  const xDone = new Map<number, number>();
+  const biasDone = new Map<number, number>(); // tile index -> bias done
+  const tileDone = new Map<number, number>(); // tile index -> last mm done
+  const ksDone = new Array<number>(p.regions).fill(0), ksFree = new Array<number>(p.regions).fill(0);
+  const ysFree = [new Array<number>(p.mt).fill(0), new Array<number>(p.mt).fill(0)]; // per row: store read end
+  const wsFree = new Array<number>(p.regions).fill(0); // per region: its identity slot's last VPU read ends
+  const idDone = new Map<number, number>(); // tile index -> identity rows loaded
+  let vl = -1;
+  for (const op of ops) {
+    switch (op.kind) {
+      case 'comment':
+        break;
+      case 'bias': {
+        const r = clock.dma('load', op.tile.nt * 4, accFree[op.tile.region]!);
+        biasDone.set(op.tile.index, r.done);
+        break;
+      }
+      case 'consts': {
+        const kb = op.tile.region;
+        ksDone[kb] = clock.dma('load', 3 * op.tile.nt * 2, ksFree[kb]!).done;
+        break;
+      }
+      case 'x': {
+        xDone.set(op.key, clock.dma('load', op.rows * op.len, xFree.get(op.key) ?? 0).done);
+        break;
+      }
+      case 'step': {
+        const { tile, kt } = op;
+        const w = clock.dma('load', tile.nt * kt, ringFree[op.ring]!);
+        wbuf ^= 1;
+        const wl = clock.mxu(FUSED_INSTRS.wload - 1, Math.max(weightPortFree, w.done, wbufFree[wbuf]!));
+        weightPortFree = wl + kt;
+        ringFree[op.ring] = weightPortFree;
+        const mm = clock.mxu(FUSED_INSTRS.mm - 1, Math.max(streamFree, weightPortFree, xDone.get(op.xKey)!, biasDone.get(tile.index)!));
+        streamFree = mm + tile.mt;
+        wbufFree[wbuf] = streamFree;
+        xFree.set(op.xKey, streamFree);
+        lastMm = mm + tile.mt - 1 + R + C;
+        tileDone.set(tile.index, lastMm);
+        break;
+      }
+      case 'idload': {
+        const { tile } = op;
+        idDone.set(tile.index, clock.dma('load', tile.mt * tile.nt, wsFree[tile.region]!).done);
+        break;
+      }
+      case 'post': {
+        const { tile, r0, rn } = op;
+        const b = tile.index % 2, kb = tile.region;
+        const wReady = id ? idDone.get(tile.index)! : 0;
+        const done = tileDone.get(tile.index)!;
+        const ys = ysFree[b]!;
+        let storeNeeds = 0;
+        p.chunks.forEach(([c0, width], ci) => {
+          if (c0 >= tile.nt) return;
+          const w = Math.min(width, tile.nt - c0);
+          if (w !== vl) {
+            clock.scalar(2);
+            vl = w;
+          }
+          const vm = 31 - 2 * ci, ve = 30 - 2 * ci;
+          if (op.first) {
+            clock.scalar(1);
+            const s1 = clock.vpu(ld, [], vm, ksDone[kb]!); // hi
+            const s2 = clock.vpu(ld, [], ve, ksDone[kb]!); // lo - 2^15
+            clock.vpu(alu, [vm], vm, 0); // hi << 16
+            clock.vpu(alu, [vm, ve], vm, 0); // + lo'
+            clock.vpu(alu, [vm], vm, 0); // + 2^15
+            const s3 = clock.vpu(ld, [], ve, ksDone[kb]!); // e
+            ksFree[kb] = Math.max(ksFree[kb]!, s1 + 1, s2 + 1, s3 + 1);
+          }
+          clock.scalar(id ? 3 : 2); // acc, (identity,) output pointers
+          for (let g0 = 0; g0 < rn; g0 += G) {
+            const g = Math.min(G, rn - g0);
+            for (let i = 0; i < g; i++) {
+              const s = clock.vpu(ld, [], i, done);
+              accFree[tile.region] = Math.max(accFree[tile.region]!, s + 1);
+            }
+            if (id) {
+              for (let i = 0; i < g; i++) {
+                const s = clock.vpu(ld, [], G + i, wReady);
+                wsFree[kb] = Math.max(wsFree[kb]!, s + 1);
+              }
+            }
+            for (let i = 0; i < g; i++) clock.vpu(mul, [i, vm, ve], i, 0);
+            if (id) {
+              for (let i = 0; i < g; i++) clock.vpu(mul, [G + i], G + i, 0);
+              if (id.clampX > 0) for (let i = 0; i < g; i++) clock.vpu(alu, [i], i, 0);
+              if (id.clampW > 0) for (let i = 0; i < g; i++) clock.vpu(alu, [G + i], G + i, 0);
+              for (let i = 0; i < g; i++) clock.vpu(alu, [i, G + i], i, 0);
+            }
+            if (finalClamp) for (let i = 0; i < g; i++) clock.vpu(alu, [i], i, 0);
+            for (let i = 0; i < g; i++) {
+              if (p.ob === 4) {
+                // back into the accumulator row it came from
+                const s = clock.vpu(1, [i], -1, 0);
+                accFree[tile.region] = Math.max(accFree[tile.region]!, s + 1);
+                storeNeeds = Math.max(storeNeeds, s + 1);
+              } else {
+                const s = clock.vpu(1, [i], -1, ys[r0 + g0 + i]!);
+                storeNeeds = Math.max(storeNeeds, s + 1);
+              }
+            }
+          }
+        });
+        const st = clock.dma('store', rn * tile.nt * p.ob, storeNeeds);
+        if (p.ob === 4) accFree[tile.region] = Math.max(accFree[tile.region]!, st.end);
+        else for (let r = r0; r < r0 + rn; r++) ys[r] = st.end;
+        break;
+      }
+    }
+  }
+  clock.scalar(1); // halt
+  const macs = t.M * t.K * t.N;
+  const cycles = Math.max(clock.finish, lastMm, clock.frontEnd);
+  return {
+    cycles, exact: false, dramBytes: clock.dramBytes, macs,
+    macBoundCycles: Math.ceil(macs / (R * C)),
+    dramBoundCycles: Math.ceil(clock.dramBytes / mach.dram.bytesPerCycle),
+    vpuInstructions: clock.vpuCount,
+  };
+}
+
+/** The li's of the scalar constants after r16/r17: identity m', e'; the term clamps; the output clamp. */
+export function fusedScalarLis(p: Pick<LinearRequantPlan, 'bits' | 'identity'>): number {
+  const id = p.identity;
+  return (id ? 2 + (id.clampX > 0 ? 2 : 0) + (id.clampW > 0 ? 2 : 0) : 0) + (needsFinalClamp(p) ? 2 : 0);
+}
+
+/** Host side: the int16 constants table [hi, lo - 2^15, e] x N from NPU multipliers (|m| < 2^31) and shifts (0..127). */
+export function packLinearRequantConsts(m: ArrayLike<number>, e: ArrayLike<number>, N: number): Int16Array {
+  const out = new Int16Array(3 * N);
+  for (let c = 0; c < N; c++) {
+    const mc = m[c]!, ec = e[c]!;
+    const hi = Math.floor(mc / 65536), lo = mc - hi * 65536;
+    out[c] = hi;
+    out[N + c] = lo - 32768;
+    out[2 * N + c] = ec;
+  }
+  return out;
+}

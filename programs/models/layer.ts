@@ -1,0 +1,393 @@
+// A whole I-BERT encoder layer (ibert-reference.md section 9, steps 1..19) on the simulator: every kernel program
+// run in order on its own simulated machine, each fed the simulator's outputs of the kernels before it (never the
+// reference's), with each step's output compared element by element with the reference layer (kernels/ref/layer.ts)
+// and the per-step cycles summed into the layer latency.
+//
+// Why the cases are built from the layer JSON and not only from the CompiledLayer: the kernel case runners take
+// the checkpoint's quantities (calibrated x_min/x_max, LayerNorm gamma/beta/shift, the input scales) and fold them
+// themselves, exactly as compileLayer does; the CompiledLayer holds only the folded results, from which the float
+// ranges cannot be recovered exactly. Each case's folded constants are checked against the CompiledLayer's, so a
+// case built from the wrong module fails loudly instead of silently running other arithmetic.
+//
+// Latency model of the layer: the kernels run one after another on an otherwise idle machine, each starting from
+// empty queues and ending when its last store has drained, with no overlap between kernels. The sum of their
+// cycles is therefore an upper bound; overlapping a kernel's prologue (first loads) with the previous kernel's
+// epilogue (last stores), or keeping tensors on chip between kernels, would reduce it.
+import { AsmError } from '../../isa/diagnostics.js';
+import { TilingError } from '../schedule.js';
+import { KernelInputError } from '../../kernels/ref/errors.js';
+import { foldGelu, foldLayerNorm, foldQuantAct, foldSoftmax, type ActRange, type QuantActConsts } from '../../kernels/ref/fold.js';
+import { compileLayer, runLayer, type CompiledLayer, type LayerRun, type LayerStepName } from '../../kernels/ref/layer.js';
+import type { IbertLayerJson } from '../../kernels/ref/layer-format.js';
+import type { IntData } from '../../kernels/ref/tensor.js';
+import type { MachineConfig } from '../../sim/config.js';
+import type { SimResult } from '../../sim/run.js';
+import { simCasePv, simCaseQk } from '../attention/build.js';
+import { simCaseGelu } from '../gelu/build.js';
+import { runLinearSim, type CaseRun } from '../index.js';
+import { simCaseLayerNorm } from '../layernorm/build.js';
+import { simCaseRequantAct } from '../requant-act/build.js';
+import { simCaseSoftmax } from '../softmax/build.js';
+import { intDataToInt32 } from '../../kernels/npu/requant-act.js';
+import { runLinearRequantSim } from '../linear-requant/build.js';
+
+/** A checkpoint with its folded constants: what runLayerSim needs (the cases take the checkpoint's ranges). */
+export interface CompiledLayerSim {
+  readonly layer: IbertLayerJson;
+  readonly compiled: CompiledLayer;
+}
+
+export function compileLayerSim(layer: IbertLayerJson): CompiledLayerSim {
+  return { layer, compiled: compileLayer(layer) };
+}
+
+export type LayerKernel = 'linear' | 'linear-requant' | 'requant-act' | 'qk' | 'softmax' | 'pv' | 'layernorm' | 'gelu';
+
+/** One kernel run of the layer. */
+export interface LayerSimStep {
+  /** the section-9 step whose reference tensor the output is compared with (the last step of a fused kernel) */
+  readonly step: number;
+  /** every section-9 step this kernel run computes: [9, 10] for LayerNorm fused with its QuantAct(8) */
+  readonly steps: readonly number[];
+  /** the reference step name (kernels/ref/layer.ts LAYER_STEP_NAMES) */
+  readonly name: LayerStepName;
+  readonly kernel: LayerKernel;
+  readonly shape: readonly number[];
+  /** false when the NPU kernel cannot take this step (see `note`); its reference tensor was used downstream */
+  readonly ran: boolean;
+  readonly cycles: number;
+  readonly model_cycles: number;
+  readonly model_exact: boolean;
+  /** MACs per MXU cell-cycle over this kernel's cycles (null when the kernel has no MXU work) */
+  readonly mxu_utilization: number | null;
+  /** VPU busy cycles over this kernel's cycles */
+  readonly vpu_utilization: number | null;
+  readonly dram_bytes: number;
+  readonly macs: number;
+  readonly instructions: number;
+  readonly stall_cycles: Readonly<Record<string, number>>;
+  /** every element equal to the reference layer's step tensor */
+  readonly identical_to_reference: boolean;
+  readonly elements: number;
+  readonly identical_elements: number;
+  readonly max_abs_diff: number;
+  readonly first_diff: { readonly index: number; readonly sim: number; readonly ref: number | string } | null;
+  /** some input of this step comes (directly or through earlier steps) from a reference tensor substituted for a step the NPU could not run */
+  readonly input_from_reference: boolean;
+  readonly note?: string;
+}
+
+export interface LayerSimResult {
+  readonly machine: string;
+  readonly clock_ghz: number;
+  readonly seq: number;
+  readonly hidden: number;
+  readonly heads: number;
+  readonly ffn: number;
+  readonly steps: readonly LayerSimStep[];
+  /** the simulator's layer output (step 19), int8 [seq, hidden] */
+  readonly output: Int8Array;
+  readonly output_scale: number;
+  /** sum of the kernels' simulated cycles: sequential kernels, no inter-kernel overlap (an upper bound) */
+  readonly total_cycles: number;
+  readonly total_model_cycles: number;
+  readonly latency_us: number;
+  readonly total_macs: number;
+  readonly total_dram_bytes: number;
+  /** total MACs over (total cycles x MXU cells) */
+  readonly mxu_utilization: number;
+  /** every step ran on the NPU and equals the reference */
+  readonly bit_exact: boolean;
+  /** the first step whose output differs from the reference, with its first differing element */
+  readonly first_mismatch: { readonly step: number; readonly name: string; readonly kernel: string; readonly index: number; readonly sim: number; readonly ref: number | string } | null;
+  /** steps the NPU kernels could not take, with the reason */
+  readonly unsupported: readonly { readonly step: number; readonly name: string; readonly kernel: string; readonly reason: string }[];
+  readonly schedule: string;
+  /** the reference layer run the steps were compared with */
+  readonly reference: LayerRun;
+}
+
+export interface LayerSimOptions {
+  /** HF key mask, one entry per position (1 attend, 0 masked), as runLayer takes it */
+  readonly mask?: ArrayLike<number>;
+  /** the reference run of the same layer, input and mask (computed when omitted) */
+  readonly reference?: LayerRun;
+  /** called after each kernel run, in order (progress, host timing by the caller) */
+  readonly onStep?: (step: LayerSimStep) => void;
+}
+
+export const LAYER_SCHEDULE_NOTE =
+  'kernels run one after another with no overlap between kernels, each from idle queues to its last store: ' +
+  'the total is an upper bound that inter-kernel overlap (next kernel\'s loads under this kernel\'s stores, tensors kept on chip) would reduce';
+
+/** Errors that mean "this NPU kernel cannot take this step on this machine" (domain, tiling, capacity), not a bug. */
+function isKernelLimit(e: unknown): e is Error {
+  return e instanceof KernelInputError || e instanceof TilingError || e instanceof AsmError;
+}
+
+const flat = (v: ArrayLike<number>): number[] => Array.from(v);
+
+function sameConsts(what: string, a: QuantActConsts, b: QuantActConsts): void {
+  const eq = (x: readonly number[], y: readonly number[]): boolean => x.length === y.length && x.every((v, i) => v === y[i]);
+  if (a.bits !== b.bits || a.scaleOut !== b.scaleOut || !eq(a.m, b.m) || !eq(a.e, b.e) || a.mId !== b.mId || a.eId !== b.eId) {
+    throw new Error(`internal: the ${what} case folds to other constants than the compiled layer`);
+  }
+}
+
+interface Diff {
+  readonly n: number;
+  readonly identical: number;
+  readonly maxAbs: number;
+  readonly first: LayerSimStep['first_diff'];
+}
+
+/** Element-by-element comparison with a reference tensor (int32 or int64). */
+function compareWith(sim: ArrayLike<number>, ref: IntData): Diff {
+  if (sim.length !== ref.length) {
+    return { n: ref.length, identical: 0, maxAbs: Infinity, first: { index: Math.min(sim.length, ref.length), sim: NaN, ref: `length ${ref.length} (simulator: ${sim.length})` } };
+  }
+  let identical = 0, maxAbs = 0;
+  let first: Diff['first'] = null;
+  if (ref instanceof Int32Array) {
+    for (let i = 0; i < ref.length; i++) {
+      const a = sim[i]!, b = ref[i]!;
+      if (a === b) identical++;
+      else {
+        const d = a > b ? a - b : b - a;
+        if (d > maxAbs) maxAbs = d;
+        first ??= { index: i, sim: a, ref: b };
+      }
+    }
+  } else {
+    for (let i = 0; i < ref.length; i++) {
+      const a = sim[i]!, b = ref[i]!;
+      if (BigInt(a) === b) identical++;
+      else {
+        const d = Number(BigInt(a) - b);
+        const ad = d < 0 ? -d : d;
+        if (ad > maxAbs) maxAbs = ad;
+        first ??= { index: i, sim: a, ref: b >= -9007199254740991n && b <= 9007199254740991n ? Number(b) : b.toString() };
+      }
+    }
+  }
+  return { n: ref.length, identical, maxAbs, first };
+}
+
+function statsOf(sim: SimResult): Pick<LayerSimStep, 'mxu_utilization' | 'vpu_utilization' | 'dram_bytes' | 'macs' | 'instructions' | 'stall_cycles'> {
+  const s = sim.stats;
+  const stalls: Record<string, number> = {};
+  for (const [k, v] of Object.entries(s.stall_cycles ?? {})) if (v > 0) stalls[k] = v;
+  return {
+    mxu_utilization: s.macs > 0 ? s.mxu_utilization : null,
+    vpu_utilization: s.utilization?.['vpu'] ?? null,
+    dram_bytes: s.dram_bytes,
+    macs: s.macs,
+    instructions: s.instructions,
+    stall_cycles: stalls,
+  };
+}
+
+/**
+ * Runs steps 1..19 of the layer on the simulator, kernel by kernel (see the header), on the int8 input x [T, hidden]
+ * (scale = the layer's input_scale). Returns every kernel run with its cycles, utilization and its comparison with
+ * the reference layer's step tensor, the simulator's output and the summed latency.
+ */
+export function runLayerSim(model: CompiledLayerSim, x: Int8Array, T: number, cfg: MachineConfig, opts: LayerSimOptions = {}): LayerSimResult {
+  const { layer, compiled: c } = model;
+  const C = c.hidden, H = c.heads, F = c.ffn;
+  if (!Number.isInteger(T) || T < 1) throw new KernelInputError(`seq: ${T} is not a positive integer`);
+  if (x.length !== T * C) throw new KernelInputError(`input: ${x.length} values, expected seq*hidden = ${T * C}`);
+  const ref = opts.reference ?? runLayer(c, x, T, opts.mask);
+  const rs = ref.steps;
+  const s = layer.attention.self;
+  const ao = layer.attention.output;
+
+  const steps: LayerSimStep[] = [];
+  const unsupported: { step: number; name: string; kernel: string; reason: string }[] = [];
+  let substituted = false;
+
+  /**
+   * Runs one kernel; on a kernel limit, records it and continues with the reference tensor. Returns the output
+   * (the simulator's, or the reference's where the kernel could not run) as int32.
+   */
+  const stepRun = (fused: readonly number[], name: LayerStepName, kernel: LayerKernel, run: () => { y: ArrayLike<number>; r: Pick<CaseRun, 'cycles' | 'model_cycles' | 'model_exact' | 'sim'> }): Int32Array => {
+    const refStep = rs[name];
+    const step = fused[fused.length - 1]!;
+    const fromRef = substituted;
+    let out: { y: ArrayLike<number>; r: Pick<CaseRun, 'cycles' | 'model_cycles' | 'model_exact' | 'sim'> } | undefined;
+    let reason = '';
+    try {
+      out = run();
+    } catch (e) {
+      if (!isKernelLimit(e)) throw e;
+      reason = e.message;
+    }
+    if (out === undefined) {
+      const y = intDataToInt32(refStep.data);
+      unsupported.push({ step, name, kernel, reason });
+      if (y === undefined) throw new KernelInputError(`step ${step} (${name}): the ${kernel} kernel cannot take it (${reason}), and its reference tensor needs 64 bits, so the layer cannot continue`);
+      substituted = true;
+      steps.push({
+        step, steps: fused, name, kernel, shape: refStep.shape, ran: false, cycles: 0, model_cycles: 0, model_exact: true,
+        mxu_utilization: null, vpu_utilization: null, dram_bytes: 0, macs: 0, instructions: 0, stall_cycles: {},
+        identical_to_reference: false, elements: refStep.data.length, identical_elements: 0, max_abs_diff: 0, first_diff: null,
+        input_from_reference: fromRef, note: `the NPU ${kernel} kernel cannot take this step: ${reason}; the reference tensor was used downstream`,
+      });
+      opts.onStep?.(steps[steps.length - 1]!);
+      return y;
+    }
+    const d = compareWith(out.y, refStep.data);
+    steps.push({
+      step, steps: fused, name, kernel, shape: refStep.shape, ran: true,
+      cycles: out.r.cycles, model_cycles: out.r.model_cycles, model_exact: out.r.model_exact, ...statsOf(out.r.sim),
+      identical_to_reference: d.identical === d.n, elements: d.n, identical_elements: d.identical, max_abs_diff: d.maxAbs, first_diff: d.first,
+      input_from_reference: fromRef,
+    });
+    opts.onStep?.(steps[steps.length - 1]!);
+    return out.y instanceof Int32Array ? out.y : Int32Array.from(out.y);
+  };
+
+  const caseRun = (r: CaseRun): { y: number[]; r: CaseRun } => ({ y: r.y_int, r });
+
+  const linear = (step: number, name: LayerStepName, l: CompiledLayer['query'], xin: Int32Array): Int32Array =>
+    stepRun([step], name, 'linear', () => {
+      saturatedBias(l);
+      const run = runLinearSim(Int8Array.from(xin), l.weight, Int32Array.from(l.bias), T, l.inFeatures, l.outFeatures, cfg);
+      return { y: run.y, r: { cycles: run.sim.stats.cycles ?? 0, model_cycles: run.model.cycles, model_exact: run.model.exact, sim: run.sim } };
+    });
+
+  const saturatedBias = (l: CompiledLayer['query']): void => {
+    for (let i = 0; i < l.bias.length; i++) {
+      if (l.bias[i]! > 2147483647) {
+        throw new KernelInputError(`bias[${i}] = ${l.bias[i]} (a saturated bias of an all-zero weight row) does not fit the int32 accumulator the MXU preloads`);
+      }
+    }
+  };
+
+  /**
+   * A projection and its QuantAct fused in one program (steps 1 and 2 of Q, K, V): the int32 accumulator
+   * tiles are requantized on chip by the VPU and never travel to DRAM.
+   */
+  const linearRequant = (name: LayerStepName, l: CompiledLayer['query'], xin: Int32Array, range: ActRange, consts: QuantActConsts): Int32Array =>
+    stepRun([1, 2], name, 'linear-requant', () => {
+      saturatedBias(l);
+      sameConsts(name, foldQuantAct(range, l.scaleOut), consts);
+      if (range.bits !== 8 && range.bits !== 16) throw new KernelInputError(`${name}: bits = ${range.bits}: the fused linear-requant kernel writes 8 or 16 bits`);
+      const N = l.outFeatures;
+      const bc = (v: readonly number[]): number[] => (v.length === 1 ? new Array<number>(N).fill(v[0]!) : [...v]);
+      const run = runLinearRequantSim(Int8Array.from(xin), l.weight, Int32Array.from(l.bias), T, l.inFeatures, N, { m: bc(consts.m), e: bc(consts.e), bits: range.bits }, cfg);
+      return { y: run.y, r: { cycles: run.sim.stats.cycles ?? 0, model_cycles: run.model.cycles, model_exact: run.model.exact, sim: run.sim } };
+    });
+
+  /** A linear and its residual QuantAct fused (steps 7-8, 16-17): identity = an int8 tensor [T, N] with its scale. */
+  const linearResidual = (
+    fused: readonly number[], name: LayerStepName, l: CompiledLayer['query'], xin: Int32Array, range: ActRange, consts: QuantActConsts,
+    identity: { readonly w: Int32Array; readonly scale: number },
+  ): Int32Array =>
+    stepRun(fused, name, 'linear-requant', () => {
+      saturatedBias(l);
+      sameConsts(name, foldQuantAct(range, l.scaleOut, identity.scale), consts);
+      const bits = range.bits;
+      if (bits !== 8 && bits !== 16 && bits !== 22) throw new KernelInputError(`${name}: bits = ${bits}: the fused linear-requant kernel writes 8, 16 or 22 bits`);
+      if (consts.mId === undefined || consts.eId === undefined) throw new Error(`internal: ${name} has no identity constants`);
+      const wi = identity.w.findIndex((v) => v < -128 || v > 127);
+      if (wi >= 0) throw new KernelInputError(`${name}: identity[${wi}] = ${identity.w[wi]} is not int8`);
+      const N = l.outFeatures;
+      const bc = (v: readonly number[]): number[] => (v.length === 1 ? new Array<number>(N).fill(v[0]!) : [...v]);
+      const run = runLinearRequantSim(Int8Array.from(xin), l.weight, Int32Array.from(l.bias), T, l.inFeatures, N,
+        { m: bc(consts.m), e: bc(consts.e), bits, identity: { w: Int8Array.from(identity.w), m: consts.mId, e: consts.eId } }, cfg);
+      return { y: run.y, r: { cycles: run.sim.stats.cycles ?? 0, model_cycles: run.model.cycles, model_exact: run.model.exact, sim: run.sim } };
+    });
+
+  /** QuantAct on the requant-act program; `identity` = the residual term (int8 tensor and its scale). */
+  const requant = (
+    step: number, name: LayerStepName, xin: Int32Array, shape: readonly number[], scaleIn: number | readonly number[], range: ActRange, consts: QuantActConsts,
+    identity?: { readonly w: Int32Array; readonly scale: number },
+  ): Int32Array =>
+    stepRun([step], name, 'requant-act', () => {
+      sameConsts(name, foldQuantAct(range, scaleIn, identity?.scale), consts);
+      const input = {
+        x_int: flat(xin), shape: [...shape], scale_in: typeof scaleIn === 'number' ? scaleIn : [...scaleIn],
+        bits: range.bits, x_min: range.x_min, x_max: range.x_max,
+        ...(identity ? { identity_int: flat(identity.w), identity_scale: identity.scale } : {}),
+      };
+      return caseRun(simCaseRequantAct(input, cfg));
+    });
+
+  const layerNorm = (fused: readonly number[], name: LayerStepName, xin: Int32Array, ln: IbertLayerJson['output']['LayerNorm'], outAct: IbertLayerJson['output']['output_activation'], lnConsts: CompiledLayer['ln1'], actConsts: QuantActConsts): Int32Array =>
+    stepRun(fused, name, 'layernorm', () => {
+      const lnF = foldLayerNorm(ln.gamma, ln.beta, ln.shift);
+      if (lnF.shift !== lnConsts.shift || lnF.qBeta.some((v, i) => v !== lnConsts.qBeta[i])) throw new Error(`internal: the ${name} LayerNorm case folds to other constants than the compiled layer`);
+      sameConsts(name, foldQuantAct(outAct, lnF.scaleOut), actConsts);
+      if (outAct.bits !== 8) {
+        throw new KernelInputError(`output_activation.bits = ${outAct.bits}: the fused LayerNorm kernel requantizes to 8 bits only`);
+      }
+      return caseRun(simCaseLayerNorm({
+        x_int: flat(xin), shape: [T, C], gamma: [...ln.gamma], beta: [...ln.beta], shift: ln.shift,
+        out_x_min: outAct.x_min, out_x_max: outAct.x_max, out_bits: 8,
+      }, cfg));
+    });
+
+  // 1-2: Q, K, V projections and their QuantAct(8)
+  const x32 = Int32Array.from(x);
+  const q8 = linearRequant('query8', c.query, x32, s.query_activation, c.queryAct);
+  const k8 = linearRequant('key8', c.key, x32, s.key_activation, c.keyAct);
+  const v8 = linearRequant('value8', c.value, x32, s.value_activation, c.valueAct);
+
+  // 3: scores per head (1/sqrt(d_head) is folded into the softmax input scale, not applied to the integers)
+  const scores = stepRun([3], 'scores', 'qk', () =>
+    caseRun(simCaseQk({ q_int: { shape: [T, C], data: flat(q8) }, k_int: { shape: [T, C], data: flat(k8) }, heads: H }, cfg)));
+
+  // 4: IntSoftmax over the key axis, with the key mask per row position
+  const probs = stepRun([4], 'probs', 'softmax', () => {
+    const act = c.softmax.act;
+    const f = foldSoftmax(c.scoreScale, act);
+    if (f.M !== c.softmax.M || f.E31 !== c.softmax.E31 || f.qLn2 !== c.softmax.qLn2 || f.qc !== c.softmax.qc) throw new Error('internal: the softmax case folds to other constants than the compiled layer');
+    const mask = opts.mask === undefined ? {} : { mask: Array.from(opts.mask, (v) => (v === 0 ? 0 : 1)) };
+    return caseRun(simCaseSoftmax({ x_int: flat(scores), shape: [H, T, T], scale_in: c.scoreScale, x_min: act.x_min, x_max: act.x_max, ...mask }, cfg));
+  });
+
+  // 5-6: context = P . V per head, its QuantAct(8)
+  const ctx = stepRun([5], 'context', 'pv', () =>
+    caseRun(simCasePv({ p_int: { shape: [H, T, T], data: flat(probs) }, v_int: { shape: [T, C], data: flat(v8) }, heads: H }, cfg)));
+  const ctx8 = requant(6, 'context8', ctx, [T, C], c.contextScale, s.output_activation, c.contextAct);
+
+  // 7-10: output dense, residual QuantAct(22) with the layer input, LayerNorm fused with its QuantAct(8)
+  const r1 = linearResidual([7, 8], 'ln1_input', c.attnDense, ctx8, ao.ln_input_act, c.ln1InputAct, { w: x32, scale: c.inputScale });
+  const a8 = layerNorm([9, 10], 'attention_output8', r1, ao.LayerNorm, ao.output_activation, c.ln1, c.ln1OutputAct);
+
+  // 11-14: int8 -> int8 rescale, FFN up-projection, i-GELU fused with its QuantAct(8)
+  const h8 = requant(11, 'intermediate_input8', a8, [T, C], c.ln1OutputAct.scaleOut, layer.pre_intermediate_act, c.preIntermediateAct);
+  const f1 = linear(12, 'fc1_acc', c.fc1, h8);
+  const g8 = stepRun([13, 14], 'gelu8', 'gelu', () => {
+    const gF = foldGelu(c.fc1.scaleOut);
+    sameConsts('gelu8', foldQuantAct(layer.intermediate.output_activation, gF.scaleOut), c.geluAct);
+    const act = layer.intermediate.output_activation;
+    return caseRun(simCaseGelu({ x_int: flat(f1), shape: [T, F], scale_in: [...c.fc1.scaleOut], out_x_min: act.x_min, out_x_max: act.x_max, out_bits: act.bits }, cfg));
+  });
+
+  // 15-19: int8 -> int8 rescale, FFN down-projection, residual with h8 (step 11), LayerNorm fused with its QuantAct(8)
+  const g2 = requant(15, 'fc2_input8', g8, [T, F], c.geluAct.scaleOut, layer.pre_output_act, c.preOutputAct);
+  const r2 = linearResidual([16, 17], 'ln2_input', c.fc2, g2, layer.output.ln_input_act, c.ln2InputAct, { w: h8, scale: c.preIntermediateAct.scaleOut });
+  const out = layerNorm([18, 19], 'output8', r2, layer.output.LayerNorm, layer.output.output_activation, c.ln2, c.outputAct);
+
+  let total = 0, totalModel = 0, macs = 0, dram = 0;
+  for (const st of steps) {
+    total += st.cycles;
+    totalModel += st.model_cycles;
+    macs += st.macs;
+    dram += st.dram_bytes;
+  }
+  const bad = steps.find((st) => st.ran && !st.identical_to_reference);
+  const firstMismatch = bad?.first_diff
+    ? { step: bad.step, name: bad.name, kernel: bad.kernel, index: bad.first_diff.index, sim: bad.first_diff.sim, ref: bad.first_diff.ref }
+    : null;
+  return {
+    machine: cfg.name, clock_ghz: cfg.clockGHz, seq: T, hidden: C, heads: H, ffn: F,
+    steps, output: Int8Array.from(out), output_scale: c.outputAct.scaleOut,
+    total_cycles: total, total_model_cycles: totalModel, latency_us: total / (cfg.clockGHz * 1e3),
+    total_macs: macs, total_dram_bytes: dram, mxu_utilization: total > 0 ? macs / (total * cfg.mxu.rows * cfg.mxu.cols) : 0,
+    bit_exact: unsupported.length === 0 && steps.every((st) => st.identical_to_reference),
+    first_mismatch: firstMismatch, unsupported, schedule: LAYER_SCHEDULE_NOTE, reference: ref,
+  };
+}

@@ -1,0 +1,549 @@
+// Program builder for i-softmax (ibert-reference.md section 7; layer 2 in kernels/npu/softmax.ts): int32 scores
+// [rows, rowLen] -> probabilities in [0, 256] as int16, with an optional 0/1 mask per element or per row position.
+// It emits readable assembly: a software-pipelined loop over rows whose every instruction is commented by stage.
+//
+// Why along the row (one vector = lanes consecutive scores of a row) and not one row per lane: scores arrive
+// row-major, and a row-per-lane layout needs a transposing DMA per column (one instruction per 32..128 elements)
+// plus a per-lane division; along the row, one 2-D DMA moves a whole chunk of rows, the row max and sum are one
+// vredmax/vredsum each, and the single division per row runs on the divider in parallel with the VPU.
+//
+// Per row, four stages (x = scores, m = row max):
+//   S1 max:   load the row [apply the mask: x = mask ? x : INT32_MIN]; m = vredmax(x)
+//   S2 exp:   lo = max(m, INT32_MIN + 30d) - 30d; u = max(x, lo) - (m + c'd)            [= t - c'd, t = x - m clamped]
+//             sh = floor(-u m_q / 2^s_q)  (= q + c': q = floor(t / q_ln2) by a reciprocal multiply, exact)
+//             r = sh d + u;  z = (r + q_b) r + q_c  (one vmacr, 64-bit inside);  e16 = sat16(rne(z M / 2^sh))
+//             sum = vredsum(e16)
+//   S3 recip: f = floor(2^32 / sum): div.w on the divider, or (no divider) a Newton reciprocal on the VPU
+//   S4 norm:  y = floor(e16 f / 2^24) -> int16 -> scratchpad; whole chunks go back to DRAM
+// Scalars produced by a reduction or the divider are read at dispatch, so a consumer placed right after its
+// producer would stall the in-order front end. The loop therefore runs the stages of different rows side by side:
+// iteration j does S2(j-1), S1(j), S3(j-2), S4(j-3), so the row sum and f are consumed one iteration (a row's worth
+// of instructions) after they were produced, and the row max after S3 and S4 (short rows: it is the one place
+// where the front end can wait a few cycles). S2 of the previous row runs first so that S1 can load the next row
+// into the registers S2 just freed: the scores stay in registers from S1 to S2. e16 of three rows is live at once
+// (three register sets), and the scalar names alternate between two rows, so the loop body holds lcm(3, 2) = 6
+// rows. That order couples the front end to the row-max reduction: when the VPU is the bottleneck (short rows on a
+// VPU-heavy machine) the plan (programs/softmax/model.ts) prices both and may pick the other one, S1(j), S2(j-1),
+// S3(j-2), S4(j-3), where S2 reloads the scores. Rows longer than 4 vectors do not fit the registers: they use that
+// order too and stream e16 through a scratchpad ring of three rows.
+// Chunks of rows are double-buffered: while a chunk is computed, the next one loads and the previous one stores;
+// an outer loop runs over pairs of chunks (the two buffers), taking DRAM addresses from its counter.
+// Rows are padded on chip to a multiple of the lanes (no vl switching): padding scores are INT32_MIN (they never
+// win the max) and their e16 is forced to 0 by a min with a constant (32767 | 0) vector before the sum.
+import { TilingError } from '../schedule.js';
+import { LOOP_ROWS, NEWTON_STEPS, softmaxModel, softmaxPlan, type SoftmaxMachine, type SoftmaxMaskKind, type SoftmaxPlan, type SoftmaxVariant } from './model.js';
+import { parseSoftmaxCase, type SoftmaxNpuConsts } from '../../kernels/npu/softmax.js';
+import type { MachineConfig } from '../../sim/config.js';
+import { Machine } from '../../sim/machine.js';
+import { loadProgram, simulate } from '../../sim/run.js';
+import { assembleBuilt, programBuffer, type CaseRun, type RunOptions } from '../index.js';
+import type { BuiltProgram } from '../linear/build.js';
+
+/** Newton reciprocal constants: y0 = C1 - floor(d C2 / 2^31) ~ 2^29 (48/17 - 32/17 d/2^31), a 1/17 start. */
+export const NEWTON_C1 = 1515870810; // round(48/17 * 2^29), compile-time constant
+export const NEWTON_C2 = 1010580540; // round(32/17 * 2^29)
+
+/** Variant flags of the instruction sequence for a set of constants. */
+export function softmaxVariant(c: SoftmaxNpuConsts): SoftmaxVariant {
+  return { zPreShift: c.k > 0, shiftBelowZero: c.c < 0 };
+}
+
+// ---- scalar registers ----
+const R = {
+  NEGMQ: 'r1', SQ: 'r2', QB: 'r3', K: 'r4', QCHI: 'r5', LOMIN: 'r6', SH24: 'r7',
+  PAIR: 'r8', // div.w dividend pair r8:r9 = (0, 1) = 2^32 (divider); r8 = 31, r9 = 8 (Newton)
+  ONE: 'r9', C31: 'r8', C8: 'r9',
+  CADJ: 'r10', OUTER: 'r11',
+  RMAX: ['r12', 'r13'], RSUM: ['r14', 'r15', 'r20'], RF: ['r16', 'r17'], RN: ['r16', 'r17'],
+  C2P30: 'r18', C29: 'r19',
+  LO: 'r21', MC: 'r22',
+  P1X: 'r23', P1M: 'r24', P2X: 'r25', P4Y: 'r26', LOOP: 'r27',
+  T: ['r28', 'r29', 'r30', 'r31'],
+} as const;
+
+/** Vector register plan: three e16 sets (resident rows), a temporary pool, constants. */
+interface VRegs {
+  readonly E: readonly (readonly string[])[];
+  readonly U: readonly string[];
+  readonly SH: readonly string[];
+  readonly RR: readonly string[];
+  readonly N: readonly string[];
+  readonly D: string;
+  readonly QC: string;
+  readonly M: string;
+  readonly NEG: string;
+  readonly CAP: string;
+  readonly Z: string;
+  readonly PM1: readonly string[];
+  /** running max / sum of the groups of a streamed row */
+  readonly ACC: string;
+}
+
+function vregPlan(p: SoftmaxPlan): VRegs {
+  let next = 0;
+  const take = (n: number): string[] => Array.from({ length: n }, () => `v${next++}`);
+  const E = p.resident ? [take(p.nv), take(p.nv), take(p.nv)] : [[], [], []];
+  const G = p.group;
+  const U = take(G), SH = take(G), RR = take(G);
+  const N = p.reciprocal === 'newton' ? take(Math.max(0, 7 - 2 * G)) : [];
+  const D = take(1)[0]!, QC = take(1)[0]!, M = take(1)[0]!;
+  const NEG = p.mask !== 'none' || p.tail < p.lanes ? take(1)[0]! : '';
+  const CAP = p.tail < p.lanes ? take(1)[0]! : '';
+  const Z = p.reciprocal === 'newton' ? take(1)[0]! : '';
+  const PM1 = p.reciprocal === 'newton' ? take(p.pm1Vectors) : [];
+  const ACC = p.resident ? '' : take(1)[0]!;
+  if (next > 32) throw new Error(`internal: softmax vector register plan needs ${next} registers`);
+  return { E, U, SH, RR, N, D, QC, M, NEG, CAP, Z, PM1, ACC };
+}
+
+/** The case's layout and constants, as the builder needs them. */
+export interface SoftmaxBuildCase {
+  readonly rows: number;
+  readonly rowLen: number;
+  readonly consts: SoftmaxNpuConsts;
+  readonly mask: SoftmaxMaskKind;
+}
+
+/** Schedule choices the plan makes by itself; tests and what-if studies can force them. */
+export interface SoftmaxBuildOptions {
+  readonly reciprocal?: 'divider' | 'newton';
+  readonly chunkRows?: number;
+  readonly xResident?: boolean;
+}
+
+export function buildSoftmax(cse: SoftmaxBuildCase, mach: SoftmaxMachine, opts: SoftmaxBuildOptions = {}): BuiltProgram & { plan: SoftmaxPlan } {
+  const c = cse.consts;
+  const variant = softmaxVariant(c);
+  const plan = softmaxPlan(cse.rows, cse.rowLen, mach, { mask: cse.mask, variant, ...opts });
+  if (plan.reciprocal === 'newton' && cse.rowLen * c.E0 >= 1 << 30) {
+    throw new TilingError(
+      `softmax rows of ${cse.rowLen} can sum to ${cse.rowLen} * ${c.E0} >= 2^30: the Newton reciprocal (no divider) checks its result with ` +
+        'the remainder 2^32 - f * sum in one int32 lane, which needs sums below 2^30 (at most 32767 scores per row under the fixed-point calibration)',
+    );
+  }
+  const V = vregPlan(plan);
+  const { rows, rowLen, lanes, nv, lpad, chunkRows: Cr, chunks } = plan;
+  const G = plan.group;
+  const newton = plan.reciprocal === 'newton';
+  const out: string[] = [];
+  const emit = (s: string): void => {
+    out.push(`    ${s}`);
+  };
+  const note = (s: string): void => {
+    out.push(`; ${s}`);
+  };
+
+  // ---------------- header ----------------
+  note(`softmax: ${rows} rows of ${rowLen} int32 scores -> int16 probabilities in [0, 256]${cse.mask === 'none' ? '' : `, mask per ${cse.mask === 'element' ? 'element' : 'row position'}`}`);
+  note(`constants: q_ln2 = ${-c.d}, q_b = ${c.qb}, q_c = ${c.ref.qc}${c.k ? ` (z pre-shift k = ${c.k}: q_c = ${c.qcHi} * 2^${c.k} + ${c.qcLo})` : ''}, M = ${c.M}, e16 shift = q + ${c.c}, ` +
+    `q + ${c.cFold} = floor(a' * ${c.mQ} / 2^${c.sQ}), E0 = ${c.E0}`);
+  note(`machine: ${lanes} lanes; a row is ${nv} vector${nv > 1 ? 's' : ''} (padded to ${lpad}${plan.tail < lanes ? `, last vector ${plan.tail} lanes` : ''}); ` +
+    `e16 ${plan.resident ? 'stays in registers' : 'streams through the scratchpad ring es'}; ${chunks} chunk${chunks > 1 ? 's' : ''} of ${Cr} rows; ` +
+    `f = floor(2^32 / sum) ${newton ? 'by a Newton reciprocal on the VPU (no divider)' : 'on the divider (div.w)'}`);
+  note(plan.xResident
+    ? 'loop iteration j: S2(j-1) exp + sum, S1(j) load + max, S3(j-2) reciprocal, S4(j-3) normalize + store (see programs/softmax/build.ts)'
+    : 'loop iteration j: S1(j) load + max, S2(j-1) reload + exp + sum, S3(j-2) reciprocal, S4(j-3) normalize + store (see programs/softmax/build.ts)');
+  note('scalar registers: r1 -m_q, r2 s_q, r3 q_b, r4 k, r5 q_c >> k, r6 INT32_MIN + 30d, r7 24,');
+  note(newton
+    ? '  r8 31, r9 8, r18 2^30, r19 29 (Newton), r16/r17 bit length n of the row sum (rows alternate)'
+    : '  r8:r9 = (0, 1) the div.w dividend 2^32, r16/r17 f (rows alternate)');
+  note('  r10 c (if c < 0), r11 outer loop count (chunk pairs); r12/r13 row max (rows alternate), r14/r15/r20 row sum (row mod 3); r21 lo, r22 m + c\'d (S2)');
+  note(`  r23 S1 score pointer, r24 S1 mask pointer, ${plan.xResident ? '' : 'r25 S2 score pointer, '}r26 S4 output pointer, r27 loop count,`);
+  note('  r21, r22, r28..r31 DMA operands between stages (chip, dram, rows, len, chip stride, dram stride) and Newton temporaries');
+  note(`vector registers: e16 sets ${V.E.map((s) => (s.length ? `${s[0]}..${s[s.length - 1]}` : '-')).join(', ')} (row mod 3); ${plan.xResident ? `scores ${V.U.join(', ')} (S1 -> S2); ` : ''}temporaries ${plan.xResident ? V.SH[0] : V.U[0]}..${V.RR[V.RR.length - 1]}${V.N.length ? `, ${V.N.join(', ')}` : ''};`);
+  note(`  ${V.D} d = -q_ln2, ${V.QC} q_c mod 2^k, ${V.M} M${V.NEG ? `, ${V.NEG} INT32_MIN` : ''}${V.CAP ? `, ${V.CAP} e16 cap of the last vector (32767 | 0 on padding)` : ''}` +
+    `${V.Z ? `, ${V.Z} zero` : ''}${V.PM1.length ? `, ${V.PM1.join(', ')} 2^j - 1 per lane j (Newton bit length)` : ''}`);
+  const xaWords = 2 * Cr * lpad;
+  out.push(`.buffer x,   dram, ${rows * rowLen * 4}     ; scores int32 [${rows}][${rowLen}]`);
+  if (cse.mask === 'element') out.push(`.buffer mask, dram, ${rows * rowLen}     ; 0/1 int8 [${rows}][${rowLen}]`);
+  if (cse.mask === 'position') out.push(`.buffer mask, dram, ${rowLen}     ; 0/1 int8 [${rowLen}], the same for every row`);
+  out.push(`.buffer y,   dram, ${rows * rowLen * 2}     ; probabilities int16 [${rows}][${rowLen}]`);
+  out.push(`.buffer xa,  acc,  ${xaWords}     ; two chunks of ${Cr} score rows, padded to ${lpad}`);
+  out.push(`.buffer ys,  spad, ${2 * Cr * lpad * 2}     ; two chunks of ${Cr} int16 output rows`);
+  if (cse.mask === 'element') out.push(`.buffer ms,  spad, ${2 * Cr * lpad}     ; two chunks of mask rows`);
+  if (cse.mask === 'position') out.push(`.buffer mp,  spad, ${lpad}     ; the position mask`);
+  if (!plan.resident) out.push(`.buffer es,  spad, ${3 * lpad * 2}     ; e16 of three rows in flight (int16)`);
+
+  // ---------------- constants ----------------
+  note('---- constants ----');
+  const li = (r: string, v: number | string): void => emit(`li   ${r}, ${v}`);
+  li(R.T[0], lanes);
+  emit(`vsetvl ${R.T[0]}, ${R.T[0]}`);
+  li(R.NEGMQ, -c.mQ);
+  li(R.SQ, c.sQ);
+  li(R.QB, c.qb);
+  li(R.K, c.k);
+  if (c.k > 0) li(R.QCHI, c.qcHi);
+  li(R.LOMIN, c.loMin);
+  li(R.SH24, 24);
+  if (newton) {
+    li(R.C31, 31);
+    li(R.C8, 8);
+    li(R.C2P30, 1 << 30);
+    li(R.C29, 29);
+  } else {
+    li(R.PAIR, 0);
+    li(R.ONE, 1);
+  }
+  if (variant.shiftBelowZero) li(R.CADJ, c.c);
+  const bcast = (v: string, value: number): void => {
+    li(R.T[1], value);
+    emit(`vbcast ${v}, ${R.T[1]}`);
+  };
+  bcast(V.D, c.d);
+  bcast(V.QC, c.qcLo);
+  bcast(V.M, c.M);
+  if (V.NEG) bcast(V.NEG, -2147483648);
+  if (V.Z) emit(`vbcast ${V.Z}, r0`);
+  if (V.CAP) {
+    note(`e16 cap of the last vector: 32767 on its ${plan.tail} real lanes, 0 on the padding`);
+    emit(`vbcast ${V.CAP}, r0`);
+    li(R.T[1], plan.tail);
+    emit(`vsetvl ${R.T[1]}, ${R.T[1]}`);
+    bcast(V.CAP, 32767);
+    emit(`vsetvl ${R.T[0]}, ${R.T[0]}`);
+  }
+  if (V.PM1.length) {
+    note('2^j - 1 in lane j (INT32_MAX beyond j = 30): s >= 2^j <=> 2^j - 1 < s, so vredsum(vslt(PM1, s)) = bit length of s');
+    V.PM1.forEach((v, k) => {
+      bcast(v, 2147483647);
+      for (let i = Math.min(lanes, 31 - k * lanes) - 1; i >= 0; i--) {
+        li(R.T[1], i + 1);
+        emit(`vsetvl ${R.T[1]}, ${R.T[1]}`);
+        bcast(v, (1 << (k * lanes + i)) - 1); // k lanes + i <= 30
+      }
+      emit(`vsetvl ${R.T[0]}, ${R.T[0]}`);
+    });
+  }
+  if (cse.mask === 'position') li(R.P1M, 'mp');
+  if (V.CAP) {
+    note('padding lanes of every chunk row start as INT32_MIN (DMA writes only the real scores)');
+    li(R.P1X, `xa + ${(nv - 1) * lanes}`);
+    for (let i = 0; i < 2 * Cr; i++) emit(`vst.acc ${V.NEG}, ${R.P1X}, ${lpad}`);
+  }
+
+  // ---------------- DMA ----------------
+  const chunkStart = (k: number): number => k * Cr;
+  const chunkRowsOf = (k: number): number => Math.min(Cr, rows - k * Cr);
+  /**
+   * Inside the outer loop over chunk pairs the DRAM address of a chunk moves by two chunks per pass: with the
+   * outer counter r11 counting down from `passes` to 1, it is (first-pass address + 2 chunks * passes) - 2 chunks * r11.
+   */
+  let outer: { passes: number } | null = null;
+  const dma = (op: string, chip: string, dramBase: string, chunkBytes: number, k: number, rest: ReadonlyArray<number>): void => {
+    const regs = [R.LO, R.MC, ...R.T];
+    li(regs[0]!, chip);
+    if (outer === null) li(R.MC, `${dramBase} + ${k * chunkBytes}`);
+    else {
+      li(R.T[0], 2 * chunkBytes);
+      emit(`mul  ${R.T[0]}, ${R.T[0]}, ${R.OUTER}`);
+      li(R.MC, `${dramBase} + ${(k + 2 * outer.passes) * chunkBytes}`);
+      emit(`sub  ${R.MC}, ${R.MC}, ${R.T[0]}            ; this pass's chunk`);
+    }
+    rest.forEach((a, i) => li(regs[2 + i]!, a));
+    emit(`${op}, ${regs.slice(0, 2 + rest.length).join(', ')}`);
+  };
+  const loadChunk = (k: number): void => {
+    const n = chunkRowsOf(k), buf = k % 2;
+    note(`load chunk ${k}${outer ? ' (+2 per pass)' : ''}: rows ${chunkStart(k)}..${chunkStart(k) + n - 1} into buffer ${buf}`);
+    dma('dma.ld acc', `xa + ${buf * Cr * lpad}`, 'x', Cr * rowLen * 4, k, [n, rowLen, lpad, rowLen * 4]);
+    if (cse.mask === 'element') dma('dma.ld spad', `ms + ${buf * Cr * lpad}`, 'mask', Cr * rowLen, k, [n, rowLen, lpad, rowLen]);
+  };
+  const storeChunk = (k: number): void => {
+    const n = chunkRowsOf(k), buf = k % 2;
+    note(`store chunk ${k}${outer ? ' (+2 per pass)' : ''}: rows ${chunkStart(k)}..${chunkStart(k) + n - 1}`);
+    dma('dma.st spad', `ys + ${buf * Cr * lpad * 2}`, 'y', Cr * rowLen * 2, k, [n, 2 * rowLen, 2 * lpad, 2 * rowLen]);
+  };
+
+  // ---------------- stages ----------------
+  const groups = (): Array<[number, number]> => {
+    const gs: Array<[number, number]> = [];
+    for (let v0 = 0; v0 < nv; v0 += G) gs.push([v0, Math.min(G, nv - v0)]);
+    return gs;
+  };
+  const isFirstOfChunk = (row: number): boolean => row % Cr === 0;
+  const bufAddr = (row: number, base: string, rowBytes: number): string => `${base} + ${(Math.floor(row / Cr) % 2) * Cr * rowBytes}`;
+  /** Max of the registers, in place or (into != null) into temporaries so that the inputs survive. */
+  const maxTree = (regs: readonly string[], into: readonly string[] | null): string => {
+    let live = [...regs];
+    let t = 0;
+    while (live.length > 1) {
+      const nxt: string[] = [];
+      for (let i = 0; i + 1 < live.length; i += 2) {
+        const d = into === null ? live[i]! : into[t++ % into.length]!;
+        emit(`vmax ${d}, ${live[i]}, ${live[i + 1]}`);
+        nxt.push(d);
+      }
+      if (live.length % 2) nxt.push(live[live.length - 1]!);
+      live = nxt;
+    }
+    return live[0]!;
+  };
+  const addTree = (regs: readonly string[], into: readonly string[]): string => {
+    // sums into the `into` temporaries (never the e16 sets)
+    let live = [...regs];
+    let t = 0;
+    while (live.length > 1) {
+      const nxt: string[] = [];
+      for (let i = 0; i + 1 < live.length; i += 2) {
+        const d = into[t++ % into.length]!;
+        emit(`vadd ${d}, ${live[i]}, ${live[i + 1]}`);
+        nxt.push(d);
+      }
+      if (live.length % 2) nxt.push(live[live.length - 1]!);
+      live = nxt;
+    }
+    return live[0]!;
+  };
+
+  // Resident rows keep their scores in the U registers from S1 to S2 (S2 of the previous row runs first in each
+  // iteration, so one set suffices); streamed rows reload them in S2 (masked scores are written back for that).
+  const S1 = (row: number): void => {
+    note(`S1 row ${row}: load${cse.mask === 'none' ? '' : ', mask'}, max`);
+    if (isFirstOfChunk(row)) {
+      li(R.P1X, bufAddr(row, 'xa', lpad));
+      if (cse.mask === 'element') li(R.P1M, bufAddr(row, 'ms', lpad));
+    }
+    let acc = '';
+    for (const [v0, gn] of groups()) {
+      const regs = V.U.slice(0, gn);
+      const last = v0 + gn === nv;
+      if (cse.mask !== 'none') {
+        regs.forEach((r, i) => emit(`vld.s8 ${V.SH[i]}, ${R.P1M}, ${cse.mask === 'position' && last && i === gn - 1 ? -(nv - 1) * lanes : lanes}`));
+        if (plan.xResident) {
+          regs.forEach((r) => emit(`vld.acc ${r}, ${R.P1X}, ${lanes}`));
+          regs.forEach((r, i) => emit(`vsel ${r}, ${V.SH[i]}, ${r}, ${V.NEG}${i ? '' : '           ; masked -> INT32_MIN'}`));
+        } else {
+          // load with increments that bring the pointer back to the group start, then store the masked vectors
+          regs.forEach((r, i) => emit(`vld.acc ${r}, ${R.P1X}, ${i === gn - 1 ? -(gn - 1) * lanes : lanes}`));
+          regs.forEach((r, i) => emit(`vsel ${r}, ${V.SH[i]}, ${r}, ${V.NEG}${i ? '' : '           ; masked -> INT32_MIN'}`));
+          regs.forEach((r) => emit(`vst.acc ${r}, ${R.P1X}, ${lanes}`));
+        }
+      } else {
+        regs.forEach((r) => emit(`vld.acc ${r}, ${R.P1X}, ${lanes}`));
+      }
+      const m = maxTree(regs, plan.xResident ? V.RR : null);
+      if (plan.resident) acc = m;
+      else if (acc === '') {
+        emit(`vmax ${V.ACC}, ${m}, ${m}            ; running max of the groups`);
+        acc = V.ACC;
+      } else emit(`vmax ${acc}, ${acc}, ${m}`);
+    }
+    emit(`vredmax ${R.RMAX[row % 2]}, ${acc}`);
+  };
+
+  const S2 = (row: number): void => {
+    const rmax = R.RMAX[row % 2]!;
+    note(`S2 row ${row}: e16 = exp, sum`);
+    if (isFirstOfChunk(row) && !plan.xResident) li(R.P2X, bufAddr(row, 'xa', lpad));
+    emit(`max  ${R.LO}, ${rmax}, ${R.LOMIN}`);
+    emit(`addi ${R.LO}, ${R.LO}, ${c.loAdd}            ; lo = clamp bound of x`);
+    emit(`addi ${R.MC}, ${rmax}, ${c.cFold * c.d}            ; m + c'd (wraps; u below is exact mod 2^32)`);
+    if (!plan.resident) li(R.T[0], `es + ${(row % 3) * lpad * 2}`);
+    let sumAcc = '';
+    for (const [v0, gn] of groups()) {
+      const U = V.U.slice(0, gn), SH = V.SH.slice(0, gn), RR = V.RR.slice(0, gn);
+      const E = plan.resident ? V.E[row % 3]!.slice(v0, v0 + gn) : SH;
+      if (!plan.xResident) U.forEach((u) => emit(`vld.acc ${u}, ${R.P2X}, ${lanes}`));
+      U.forEach((u, i) => emit(`vmax.vx ${u}, ${u}, ${R.LO}${i ? '' : '           ; x = max(x, lo)'}`));
+      U.forEach((u, i) => emit(`vsub.vx ${u}, ${u}, ${R.MC}${i ? '' : "           ; u = t - c'd"}`));
+      U.forEach((u, i) => emit(`vmulr.vx ${SH[i]}, ${u}, ${R.NEGMQ}, ${R.SQ}, floor, wrap32${i ? '' : "   ; sh = q + c' = floor(-u m_q / 2^s_q)"}`));
+      U.forEach((u, i) => emit(`vmacr ${RR[i]}, ${SH[i]}, ${V.D}, ${u}, r0, floor, wrap32${i ? '' : '   ; r = sh d + u = t - q q_ln2'}`));
+      U.forEach((u, i) => emit(`vadd.vx ${u}, ${RR[i]}, ${R.QB}${i ? '' : '           ; r + q_b'}`));
+      U.forEach((u, i) => emit(`vmacr ${u}, ${u}, ${RR[i]}, ${V.QC}, ${R.K}, floor, wrap32${i ? '' : '   ; z = (r + q_b) r + q_c'}`));
+      if (c.k > 0) U.forEach((u) => emit(`vadd.vx ${u}, ${u}, ${R.QCHI}`));
+      if (variant.shiftBelowZero) {
+        SH.forEach((s) => emit(`vadd.vx ${s}, ${s}, ${R.CADJ}`));
+        SH.forEach((s) => emit(`vmax.vx ${s}, ${s}, r0`));
+      }
+      // e16 lands in the resident set, or (streaming) back in SH (the shift is dead once the multiply has read it)
+      U.forEach((u, i) => emit(`vmulr.vv ${E[i]}, ${u}, ${V.M}, ${SH[i]}, rne, sat16${i ? '' : '   ; e16 = rne(z M / 2^sh)'}`));
+      if (v0 + gn === nv && V.CAP) emit(`vmin ${E[gn - 1]}, ${E[gn - 1]}, ${V.CAP}`);
+      if (!plan.resident) E.forEach((e) => emit(`vst.s16 ${e}, ${R.T[0]}, ${2 * lanes}`));
+      const s = gn === 1 ? E[0]! : addTree(E, RR);
+      if (plan.resident) sumAcc = s;
+      else if (sumAcc === '') {
+        emit(`vmax ${V.ACC}, ${s}, ${s}            ; running sum of the groups`);
+        sumAcc = V.ACC;
+      } else emit(`vadd ${sumAcc}, ${sumAcc}, ${s}`);
+    }
+    emit(`vredsum ${R.RSUM[row % 3]}, ${sumAcc}`);
+  };
+
+  const S3div = (row: number): void => {
+    note(`S3 row ${row}: f = floor(2^32 / sum) on the divider`);
+    emit(`div.w ${R.RF[row % 2]}, ${R.PAIR}, ${R.RSUM[row % 3]}, floor`);
+  };
+
+  // Newton, first half: bit length n of the sum (lane j compares s with 2^j - 1), a reduction into a scalar.
+  const S3a = (row: number): void => {
+    const s = R.RSUM[row % 3]!;
+    note(`S3a row ${row}: n = bit length of the sum`);
+    const T = [...V.N, ...V.SH, ...V.RR];
+    emit(`vbcast ${T[0]}, ${s}`);
+    V.PM1.forEach((p, k) => emit(`vslt ${T[1 + k]}, ${p}, ${T[0]}`));
+    for (let k = 1; k < V.PM1.length; k++) emit(`vadd ${T[1]}, ${T[1]}, ${T[1 + k]}`);
+    emit(`vredsum ${R.RN[row % 2]}, ${T[1]}`);
+  };
+  // Newton, second half: d = s << (31 - n) in [2^30, 2^31); y ~ 2^60 / d by three Newton steps from a linear
+  // start; f = floor(y 8 / 2^n) corrected twice with the exact remainder 2^32 - f s (mod 2^32). Returns f's register.
+  const S3b = (row: number): string => {
+    const s = R.RSUM[row % 3]!, n = R.RN[row % 2]!;
+    const [negs, t31, negd, sh29] = [R.LO, R.MC, R.T[0], R.T[1]];
+    const T = [...V.N, ...V.SH, ...V.RR]; // not U: it holds the scores of the row that S1 just loaded
+    const Y = T[T.length - 1]!, W = T[T.length - 2]!, F = T[T.length - 3]!, RM = T[T.length - 4]!, DL = T[T.length - 5]!, SV = T[T.length - 6]!;
+    note(`S3b row ${row}: f = floor(2^32 / sum) by Newton (no divider)`);
+    emit(`sub  ${negs}, r0, ${s}`);
+    emit(`sub  ${t31}, ${R.C31}, ${n}`);
+    emit(`sll  ${t31}, ${s}, ${t31}            ; d = s << (31 - n)`);
+    emit(`sub  ${negd}, r0, ${t31}`);
+    emit(`addi ${sh29}, ${n}, 29`);
+    emit(`vbcast ${Y}, ${t31}`);
+    li(R.T[3], -NEWTON_C2);
+    emit(`vmulr.vx ${Y}, ${Y}, ${R.T[3]}, ${R.C31}, floor, wrap32`);
+    li(R.T[2], NEWTON_C1);
+    emit(`vadd.vx ${Y}, ${Y}, ${R.T[2]}          ; y0 = C1 - d C2 / 2^31`);
+    for (let it = 0; it < NEWTON_STEPS; it++) {
+      emit(`vmulr.vx ${W}, ${Y}, ${negd}, ${R.C31}, floor, wrap32   ; -d y / 2^31`);
+      emit(`vadd.vx ${W}, ${W}, ${R.C2P30}`);
+      emit(`vmacr ${Y}, ${Y}, ${W}, ${V.Z}, ${R.C29}, floor, wrap32   ; y = y (2 - d y) `);
+    }
+    emit(`vmulr.vx ${F}, ${Y}, ${R.C8}, ${n}, floor, wrap32   ; f ~ y 8 / 2^n`);
+    emit(`vmul.vx ${RM}, ${F}, ${negs}            ; rem = 2^32 - f s (mod 2^32)`);
+    emit(`vmacr ${DL}, ${RM}, ${Y}, ${V.Z}, ${sh29}, floor, wrap32   ; rem / s`);
+    emit(`vadd ${F}, ${F}, ${DL}`);
+    emit(`vmul.vx ${RM}, ${F}, ${negs}`);
+    emit(`addi ${R.T[2]}, ${s}, -1`);
+    emit(`vbcast ${SV}, ${R.T[2]}`);
+    emit(`vslt ${DL}, ${SV}, ${RM}            ; rem >= s: one more`);
+    emit(`vslt ${W}, ${RM}, ${V.Z}            ; rem < 0: one less`);
+    emit(`vadd ${F}, ${F}, ${DL}`);
+    emit(`vsub ${F}, ${F}, ${W}`);
+    return F;
+  };
+
+  const S4 = (row: number, fvec: string): void => {
+    note(`S4 row ${row}: y = e16 f / 2^24, store`);
+    if (isFirstOfChunk(row)) li(R.P4Y, bufAddr(row, 'ys', lpad * 2));
+    if (!plan.resident) li(R.T[0], `es + ${(row % 3) * lpad * 2}`);
+    const Ys = [...V.SH, ...V.RR, ...V.N, ...(plan.xResident ? [] : V.U)].filter((r) => r !== fvec);
+    for (const [v0, gn] of groups()) {
+      const Yg = Ys.slice(0, gn);
+      let E: readonly string[];
+      if (plan.resident) E = V.E[row % 3]!.slice(v0, v0 + gn);
+      else {
+        E = Ys.slice(gn, 2 * gn);
+        E.forEach((e) => emit(`vld.s16 ${e}, ${R.T[0]}, ${2 * lanes}`));
+      }
+      E.forEach((e, i) => emit(newton
+        ? `vmacr ${Yg[i]}, ${e}, ${fvec}, ${V.Z}, ${R.SH24}, floor, wrap32`
+        : `vmulr.vx ${Yg[i]}, ${e}, ${R.RF[row % 2]}, ${R.SH24}, floor, wrap32`));
+      Yg.forEach((y) => emit(`vst.s16 ${y}, ${R.P4Y}, ${2 * lanes}`));
+    }
+  };
+
+  // ---------------- the row pipeline ----------------
+  const lastIter = rows + 2;
+  const chunkOfRow = (row: number): number => Math.floor(row / Cr);
+  /** Everything iteration j does, in program order. */
+  const iteration = (j: number): void => {
+    if (!plan.xResident && j < rows) S1(j);
+    if (j - 1 >= 0 && j - 1 < rows) S2(j - 1);
+    if (j < rows && isFirstOfChunk(j) && chunkOfRow(j) + 1 < chunks) loadChunk(chunkOfRow(j) + 1);
+    if (plan.xResident && j < rows) S1(j);
+    if (!newton) {
+      if (j - 2 >= 0 && j - 2 < rows) S3div(j - 2);
+      if (j - 3 >= 0) S4(j - 3, '');
+    } else {
+      if (j - 2 >= 0 && j - 2 < rows) S3a(j - 2);
+      if (j - 3 >= 0) S4(j - 3, S3b(j - 3));
+    }
+    const done = j - 3;
+    if (done >= 0 && (done === rows - 1 || (done + 1) % Cr === 0)) storeChunk(chunkOfRow(done));
+  };
+  /** Iterations without resets or DMA, all stages active: they can run in the loop. */
+  const steady = (j: number): boolean => {
+    if (j < 3 || j >= rows) return false;
+    for (const row of [j, j - 1, j - 3]) if (isFirstOfChunk(row)) return false;
+    if (isFirstOfChunk(j)) return false;
+    const done = j - 3;
+    if ((done + 1) % Cr === 0) return false;
+    return true;
+  };
+
+  /** Iterations j0 <= j < j1, runs of steady ones as inner loops of LOOP_ROWS rows. */
+  const emitRange = (j0: number, j1: number): void => {
+    for (let j = j0; j < j1;) {
+      let run = 0;
+      while (j + run < j1 && steady(j + run)) run++;
+      const bodies = Math.floor(run / LOOP_ROWS);
+      if (bodies >= 2) {
+        const name = `rows_${j}`;
+        note(`---- loop x${bodies}: rows ${j}..${j + bodies * LOOP_ROWS - 1} enter S1, ${LOOP_ROWS} per pass (row numbers below: the first pass) ----`);
+        li(R.LOOP, bodies);
+        out.push(`${name}:`);
+        for (let i = 0; i < LOOP_ROWS; i++) iteration(j + i);
+        emit(`dbnz ${R.LOOP}, ${name}`);
+        j += bodies * LOOP_ROWS;
+        continue;
+      }
+      iteration(j);
+      j++;
+    }
+  };
+
+  note('---- start: first chunk ----');
+  if (cse.mask === 'position') {
+    li(R.LO, 'mp');
+    li(R.MC, 'mask');
+    [1, rowLen, lpad, rowLen].forEach((a, i) => li(R.T[i]!, a));
+    emit(`dma.ld spad, ${R.LO}, ${R.MC}, ${R.T.join(', ')}`);
+  }
+  loadChunk(0);
+  // The outer loop runs over pairs of full chunks (2, 3), (4, 5), ... as long as the chunk after the pair is full:
+  // one pass is 2 Cr iterations, identical from pass to pass (buffers alternate per chunk, register sets repeat
+  // every LOOP_ROWS rows) except for the DRAM addresses, which come from the outer counter.
+  const passes = plan.outerPasses;
+  if (passes > 0) {
+    const J0 = 2 * Cr;
+    emitRange(0, J0);
+    note(`==== outer loop x${passes}: chunks 2 + 2p and 3 + 2p per pass (row and chunk numbers below: the first pass) ====`);
+    li(R.OUTER, passes);
+    out.push('pairs:');
+    outer = { passes };
+    emitRange(J0, J0 + 2 * Cr);
+    outer = null;
+    emit(`dbnz ${R.OUTER}, pairs`);
+    emitRange(J0 + 2 * Cr * passes, lastIter + 1);
+  } else emitRange(0, lastIter + 1);
+  emit('halt');
+  return { source: out.join('\n') + '\n', file: `softmax_${rows}x${rowLen}${cse.mask === 'none' ? '' : `_${cse.mask}`}${newton ? '_newton' : ''}.s`, plan };
+}
+
+/** Runs a softmax case on the simulator (the lead's CLI entry: `intnpu kernel softmax --engine sim`). */
+export function simCaseSoftmax(input: unknown, cfg: MachineConfig, opts: RunOptions = {}): CaseRun {
+  return runSoftmaxCase(input, cfg, opts);
+}
+
+/** simCaseSoftmax with forced schedule choices (tests, what-if studies); the model prices the same plan. */
+export function runSoftmaxCase(input: unknown, cfg: MachineConfig, opts: RunOptions & { readonly build?: SoftmaxBuildOptions } = {}): CaseRun & { plan: SoftmaxPlan } {
+  const cse = parseSoftmaxCase(input);
+  const maskKind: SoftmaxMaskKind = cse.mask === undefined ? 'none' : cse.mask.length === cse.x.length && cse.rows > 1 ? 'element' : 'position';
+  const built = buildSoftmax({ rows: cse.rows, rowLen: cse.rowLen, consts: cse.consts, mask: maskKind }, cfg, opts.build ?? {});
+  const program = assembleBuilt(built, cfg);
+  const m = new Machine(cfg);
+  const buf = (name: string) => programBuffer(program, name);
+  m.writeBuffer(buf('x'), cse.x);
+  if (cse.mask !== undefined) m.writeBuffer(buf('mask'), maskKind === 'position' ? cse.mask.subarray(0, cse.rowLen) : cse.mask);
+  const sim = simulate(loadProgram(program.words, program), cfg, { machine: m, mode: opts.mode ?? 'full', trace: opts.trace ?? false });
+  const n = cse.x.length;
+  const bytes = sim.machine.readBytes(buf('y'), n * 2);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const y: number[] = new Array<number>(n);
+  for (let i = 0; i < n; i++) y[i] = view.getInt16(2 * i, true);
+  const p = built.plan;
+  const model = softmaxModel(cse.rows, cse.rowLen, cfg, { mask: maskKind, variant: p.variant, reciprocal: p.reciprocal, chunkRows: p.chunkRows, xResident: p.xResident });
+  return {
+    y_int: y, shape: cse.shape, cycles: sim.stats.cycles ?? 0, model_cycles: model.cycles, model_exact: model.exact, sim, program, plan: p,
+  };
+}

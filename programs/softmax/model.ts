@@ -1,0 +1,442 @@
+// i-softmax on the NPU: the plan (vector layout, register residency, row chunks, reciprocal method) that
+// programs/softmax/build.ts follows, and the cycle model that prices it from the shape and the machine alone (it never
+// runs the simulator). The program's schedule is a software pipeline over rows; see programs/softmax/build.ts.
+
+import { TilingError, type ModelMachine } from '../schedule.js';
+
+/** The machine fields the softmax plan and model read (a structural subset of the simulator's config). */
+export interface SoftmaxMachine extends ModelMachine {
+  readonly vpu: ModelMachine['vpu'] & { readonly aluLatencyCycles: number; readonly reduceLatencyCycles: number };
+  readonly divider: { readonly present: boolean; readonly divLatencyCycles: number };
+}
+
+export type SoftmaxMaskKind = 'none' | 'element' | 'position';
+
+/** Variants of the per-vector instruction sequence that depend on the folded constants (kernels/npu/softmax.ts). */
+export interface SoftmaxVariant {
+  /** q_c >= 2^31: z is pre-shifted and needs one more add per vector */
+  readonly zPreShift: boolean;
+  /** c < 0 (an inner range far below the fixed point): the e16 shift needs an add and a max per vector */
+  readonly shiftBelowZero: boolean;
+}
+
+export const PLAIN_VARIANT: SoftmaxVariant = { zPreShift: false, shiftBelowZero: false };
+
+export interface SoftmaxOptions {
+  readonly mask?: SoftmaxMaskKind;
+  readonly variant?: SoftmaxVariant;
+  /** Force the reciprocal method (default: the divider when the machine has one). */
+  readonly reciprocal?: 'divider' | 'newton';
+  /** Force the rows per DMA chunk (default: chosen by the plan). */
+  readonly chunkRows?: number;
+  /** Force whether the scores stay in registers from S1 to S2 (default: the faster by the model; rows <= 4 vectors). */
+  readonly xResident?: boolean;
+}
+
+/** Vectors of a row kept in registers between stages; longer rows stream their e16 through the scratchpad. */
+export const MAX_RESIDENT_VECTORS = 4;
+/** Rows per loop body: the register rotation repeats every lcm(3 e16 sets, 2 scalar names) = 6 rows. */
+export const LOOP_ROWS = 6;
+
+export interface SoftmaxPlan {
+  readonly rows: number;
+  readonly rowLen: number;
+  readonly lanes: number;
+  /** vectors per row and the padded row length on chip (a multiple of lanes) */
+  readonly nv: number;
+  readonly lpad: number;
+  /** active lanes of the last vector (lanes when rowLen is a multiple of lanes) */
+  readonly tail: number;
+  /** e16 of the whole row stays in registers (nv <= MAX_RESIDENT_VECTORS) */
+  readonly resident: boolean;
+  /**
+   * The scores stay in registers from S1 to S2 (iteration order S2(j-1), S1(j), S3(j-2), S4(j-3)); otherwise S2
+   * reloads them (order S1(j), S2(j-1), S3(j-2), S4(j-3)). Saves a load per vector (and the masked write-back),
+   * but the row max is then read only S3 + S4 instructions after its reduction: when the VPU is the bottleneck it
+   * drains before the front end can go on. Chosen by the model.
+   */
+  readonly xResident: boolean;
+  /** vectors processed in lockstep (hides the multiply latency) */
+  readonly group: number;
+  readonly mask: SoftmaxMaskKind;
+  readonly variant: SoftmaxVariant;
+  readonly reciprocal: 'divider' | 'newton';
+  /** rows per DMA chunk (double-buffered) and number of chunks */
+  readonly chunkRows: number;
+  readonly chunks: number;
+  /** acc words and spad bytes the buffers take */
+  readonly accWords: number;
+  readonly spadBytes: number;
+  /** vectors of 2^j - 1 constants for the Newton bit length (ceil(31 / lanes)) */
+  readonly pm1Vectors: number;
+  /**
+   * Passes of the outer loop over chunk pairs (2, 3), (4, 5), ...: used when a pass (2 chunkRows rows) is a whole
+   * number of loop bodies and the chunk loaded in the last pass is full; 0 = every chunk is emitted in line.
+   */
+  readonly outerPasses: number;
+}
+
+/** Bytes of scratchpad per chunk row: y (int16, two buffers) and a per-element mask (two buffers). */
+function spadPerRow(lpad: number, mask: SoftmaxMaskKind): number {
+  return 2 * lpad * 2 + (mask === 'element' ? 2 * lpad : 0);
+}
+
+export function softmaxPlan(rows: number, rowLen: number, mach: SoftmaxMachine, opts: SoftmaxOptions = {}): SoftmaxPlan {
+  if (!(rows >= 1) || !(rowLen >= 1)) throw new TilingError(`softmax needs at least one row of one score (got ${rows} x ${rowLen})`);
+  const lanes = mach.vpu.lanes;
+  const nv = Math.ceil(rowLen / lanes);
+  const lpad = nv * lanes;
+  const tail = rowLen - (nv - 1) * lanes;
+  const resident = nv <= MAX_RESIDENT_VECTORS;
+  const group = Math.min(nv, MAX_RESIDENT_VECTORS);
+  const mask = opts.mask ?? 'none';
+  const reciprocal = opts.reciprocal ?? (mach.divider.present ? 'divider' : 'newton');
+  if (reciprocal === 'divider' && !mach.divider.present) throw new TilingError('softmax: reciprocal "divider" requested but the machine has no divider (divider.present is false)');
+  // Fixed spad: the per-position mask row and, when rows stream, the e16 ring of three rows.
+  const fixedSpad = (mask === 'position' ? lpad : 0) + (resident ? 0 : 3 * lpad * 2);
+  const accWordsAvail = mach.acc.sizeBytes / 4;
+  const capAcc = Math.floor(accWordsAvail / (2 * lpad));
+  const capSpad = Math.floor((mach.spad.sizeBytes - fixedSpad) / spadPerRow(lpad, mask));
+  const cap = Math.min(capAcc, capSpad);
+  if (cap < 1) {
+    const accNeed = 2 * lpad * 4;
+    const spadNeed = fixedSpad + spadPerRow(lpad, mask);
+    throw new TilingError(
+      `softmax rows of ${rowLen} do not tile on this machine: accumulator buffer 'xa' needs ${accNeed} bytes for two rows ` +
+        `(acc holds ${mach.acc.sizeBytes}); scratchpad buffers 'ys'${mask === 'element' ? ", 'ms'" : ''}${mask === 'position' ? ", 'mp'" : ''}${resident ? '' : ", 'es'"} need ${spadNeed} bytes (spad holds ${mach.spad.sizeBytes})`,
+    );
+  }
+  // Chunk size: the first load and the last store are exposed (~ chunkRows * rowLen * 6 / bandwidth cycles), each
+  // chunk costs two DMAs (14 front-end instructions): the balance is sqrt(14 rows bw / (6 rowLen)); multiples of
+  // the loop body, at least two loop bodies plus the pipeline fill.
+  const balance = Math.sqrt((14 * rows * mach.dram.bytesPerCycle) / (6 * rowLen));
+  const want = Math.max(2 * LOOP_ROWS, Math.ceil(balance / LOOP_ROWS) * LOOP_ROWS);
+  const chunkRows = Math.max(1, Math.min(opts.chunkRows ?? want, cap, rows));
+  const chunks = Math.ceil(rows / chunkRows);
+  const fullChunks = Math.floor(rows / chunkRows);
+  const passes = (2 * chunkRows) % LOOP_ROWS === 0 ? Math.max(0, Math.floor((fullChunks - 3) / 2)) : 0;
+  const base: SoftmaxPlan = {
+    rows, rowLen, lanes, nv, lpad, tail, resident, xResident: resident, group, mask, variant: opts.variant ?? PLAIN_VARIANT,
+    reciprocal, chunkRows, chunks, accWords: 2 * chunkRows * lpad, spadBytes: fixedSpad + chunkRows * spadPerRow(lpad, mask),
+    pm1Vectors: Math.ceil(31 / lanes), outerPasses: passes >= 2 ? passes : 0,
+  };
+  if (!resident) return { ...base, xResident: false };
+  if (opts.xResident !== undefined) return { ...base, xResident: opts.xResident };
+  const reload: SoftmaxPlan = { ...base, xResident: false };
+  return rowCycles(base, mach).period <= rowCycles(reload, mach).period ? base : reload;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The cycle model.
+//
+// Steady state: every row costs, on each resource, the work of its four stages (iteration j of the program runs
+// S2(j-1), S1(j), S3(j-2), S4(j-3), and the scalars produced by a reduction or the divider are read late enough
+// that in steady state no resource waits on another's latency):
+//   front end: every instruction dispatches in one cycle (plus the loop's dbnz and taken-branch bubble);
+//   VPU: one instruction per cycle, plus the stalls of the in-order pipeline on its dependency chains, found by
+//        an issue pass over the symbolic instruction list of steady iterations (the latencies of docs/TIMING.md);
+//   divider: divider.divLatencyCycles per row (not pipelined);
+//   DMA channel: per chunk, the next chunk's load and the previous chunk's store.
+// A chunk takes the largest of these. Before the first chunk: the prologue and the first chunk's transfer plus
+// the DRAM latency; after the last row: the latency chain of its reduction, reciprocal, normalization and the last
+// store's transfer plus the DRAM latency.
+
+type OpClass = 'alu' | 'mul' | 'load' | 'store' | 'reduce';
+interface VOp {
+  readonly c: OpClass;
+  /** vector register written ('' = none) */
+  readonly d: string;
+  readonly s: readonly string[];
+}
+
+const op = (c: OpClass, d: string, ...s: string[]): VOp => ({ c, d, s });
+
+/** The symbolic VPU instruction lists of the stages, register for register as programs/softmax/build.ts emits them. */
+class StageOps {
+  readonly p: SoftmaxPlan;
+  readonly U: string[];
+  readonly SH: string[];
+  readonly RR: string[];
+  readonly N: string[];
+  constructor(p: SoftmaxPlan) {
+    this.p = p;
+    const G = p.group;
+    const seq = (pre: string, n: number): string[] => Array.from({ length: n }, (_, i) => `${pre}${i}`);
+    this.U = seq('U', G);
+    this.SH = seq('SH', G);
+    this.RR = seq('RR', G);
+    this.N = p.reciprocal === 'newton' ? seq('N', Math.max(0, 7 - 2 * G)) : [];
+  }
+  private groups(): Array<[number, number]> {
+    const gs: Array<[number, number]> = [];
+    for (let v0 = 0; v0 < this.p.nv; v0 += this.p.group) gs.push([v0, Math.min(this.p.group, this.p.nv - v0)]);
+    return gs;
+  }
+  private tree(ops: VOp[], regs: readonly string[], into: readonly string[] | null): string {
+    let live = [...regs];
+    let t = 0;
+    while (live.length > 1) {
+      const nxt: string[] = [];
+      for (let i = 0; i + 1 < live.length; i += 2) {
+        const d = into === null ? live[i]! : into[t++ % into.length]!;
+        ops.push(op('alu', d, live[i]!, live[i + 1]!));
+        nxt.push(d);
+      }
+      if (live.length % 2) nxt.push(live[live.length - 1]!);
+      live = nxt;
+    }
+    return live[0]!;
+  }
+  private eSet(row: number, v0: number, gn: number): string[] {
+    return Array.from({ length: gn }, (_, i) => `E${row % 3}_${v0 + i}`);
+  }
+  s1(): VOp[] {
+    const ops: VOp[] = [];
+    const masked = this.p.mask !== 'none';
+    let acc = '';
+    for (const [, gn] of this.groups()) {
+      const regs = this.U.slice(0, gn);
+      if (masked) {
+        regs.forEach((_, i) => ops.push(op('load', this.SH[i]!)));
+        regs.forEach((r) => ops.push(op('load', r)));
+        regs.forEach((r, i) => ops.push(op('alu', r, this.SH[i]!, r, 'NEG')));
+        if (!this.p.xResident) regs.forEach((r) => ops.push(op('store', '', r)));
+      } else regs.forEach((r) => ops.push(op('load', r)));
+      // resident scores are kept for S2: the max goes into temporaries
+      const m = this.tree(ops, regs, this.p.xResident ? this.RR : null);
+      if (this.p.resident) acc = m;
+      else if (acc === '') {
+        ops.push(op('alu', 'ACC', m, m));
+        acc = 'ACC';
+      } else ops.push(op('alu', 'ACC', 'ACC', m));
+    }
+    ops.push(op('reduce', '', acc));
+    return ops;
+  }
+  s2(row: number): VOp[] {
+    const ops: VOp[] = [];
+    const v = this.p.variant;
+    let sum = '';
+    for (const [v0, gn] of this.groups()) {
+      const U = this.U.slice(0, gn), SH = this.SH.slice(0, gn), RR = this.RR.slice(0, gn);
+      const E = this.p.resident ? this.eSet(row, v0, gn) : SH;
+      if (!this.p.xResident) U.forEach((u) => ops.push(op('load', u)));
+      U.forEach((u) => ops.push(op('alu', u, u)));
+      U.forEach((u) => ops.push(op('alu', u, u)));
+      U.forEach((u, i) => ops.push(op('mul', SH[i]!, u)));
+      U.forEach((u, i) => ops.push(op('mul', RR[i]!, SH[i]!, 'D', u)));
+      U.forEach((u, i) => ops.push(op('alu', u, RR[i]!)));
+      U.forEach((u, i) => ops.push(op('mul', u, u, RR[i]!, 'QC')));
+      if (v.zPreShift) U.forEach((u) => ops.push(op('alu', u, u)));
+      if (v.shiftBelowZero) {
+        SH.forEach((s) => ops.push(op('alu', s, s)));
+        SH.forEach((s) => ops.push(op('alu', s, s)));
+      }
+      U.forEach((u, i) => ops.push(op('mul', E[i]!, u, 'M', SH[i]!)));
+      if (v0 + gn === this.p.nv && this.p.tail < this.p.lanes) ops.push(op('alu', E[gn - 1]!, E[gn - 1]!, 'CAP'));
+      if (!this.p.resident) E.forEach((e) => ops.push(op('store', '', e)));
+      const s = gn === 1 ? E[0]! : this.tree(ops, E, RR);
+      if (this.p.resident) sum = s;
+      else if (sum === '') {
+        ops.push(op('alu', 'ACC', s, s));
+        sum = 'ACC';
+      } else ops.push(op('alu', 'ACC', 'ACC', s));
+    }
+    ops.push(op('reduce', '', sum));
+    return ops;
+  }
+  private newtonTemps(): string[] {
+    return [...this.N, ...this.SH, ...this.RR];
+  }
+  s3a(): VOp[] {
+    const T = this.newtonTemps();
+    const ops: VOp[] = [op('alu', T[0]!)];
+    for (let k = 0; k < this.p.pm1Vectors; k++) ops.push(op('alu', T[1 + k]!, `PM${k}`, T[0]!));
+    for (let k = 1; k < this.p.pm1Vectors; k++) ops.push(op('alu', T[1]!, T[1]!, T[1 + k]!));
+    ops.push(op('reduce', '', T[1]!));
+    return ops;
+  }
+  /** Newton's ops and the register holding f. */
+  s3b(): { ops: VOp[]; f: string } {
+    const T = this.newtonTemps();
+    const n = T.length;
+    const Y = T[n - 1]!, W = T[n - 2]!, F = T[n - 3]!, RM = T[n - 4]!, DL = T[n - 5]!, SV = T[n - 6]!;
+    const ops: VOp[] = [op('alu', Y), op('mul', Y, Y), op('alu', Y, Y)];
+    for (let i = 0; i < NEWTON_STEPS; i++) ops.push(op('mul', W, Y), op('alu', W, W), op('mul', Y, Y, W, 'Z'));
+    ops.push(op('mul', F, Y), op('mul', RM, F), op('mul', DL, RM, Y, 'Z'), op('alu', F, F, DL), op('mul', RM, F));
+    ops.push(op('alu', SV), op('alu', DL, SV, RM), op('alu', W, RM, 'Z'), op('alu', F, F, DL), op('alu', F, F, W));
+    return { ops, f: F };
+  }
+  s4(row: number, f: string): VOp[] {
+    const ops: VOp[] = [];
+    const Ys = [...this.SH, ...this.RR, ...this.N, ...(this.p.xResident ? [] : this.U)].filter((r) => r !== f);
+    for (const [v0, gn] of this.groups()) {
+      const Yg = Ys.slice(0, gn);
+      let E: string[];
+      if (this.p.resident) E = this.eSet(row, v0, gn);
+      else {
+        E = Ys.slice(gn, 2 * gn);
+        E.forEach((e) => ops.push(op('load', e)));
+      }
+      E.forEach((e, i) => ops.push(f ? op('mul', Yg[i]!, e, f, 'Z') : op('mul', Yg[i]!, e)));
+      Yg.forEach((y) => ops.push(op('store', '', y)));
+    }
+    return ops;
+  }
+  /** The VPU instructions of steady iteration j, in program order. */
+  iteration(j: number): VOp[] {
+    const ops = this.p.xResident ? [...this.s2(j - 1), ...this.s1()] : [...this.s1(), ...this.s2(j - 1)];
+    if (this.p.reciprocal === 'newton') {
+      ops.push(...this.s3a());
+      const b = this.s3b();
+      ops.push(...b.ops, ...this.s4(j - 3, b.f));
+    } else ops.push(...this.s4(j - 3, ''));
+    return ops;
+  }
+}
+
+export const NEWTON_STEPS = 3;
+
+/** In-order VPU issue (one per cycle, operands ready, WAW ordered): cycles per row in steady state. */
+function vpuCyclesPerRow(p: SoftmaxPlan, mach: SoftmaxMachine): number {
+  const lat: Record<OpClass, number> = {
+    alu: mach.vpu.aluLatencyCycles, mul: mach.vpu.mulLatencyCycles, load: mach.vpu.loadLatencyCycles, store: 1, reduce: mach.vpu.reduceLatencyCycles,
+  };
+  const st = new StageOps(p);
+  const ready = new Map<string, number>();
+  let t = -1;
+  const run = (j: number): void => {
+    for (const o of st.iteration(j)) {
+      let s = t + 1;
+      for (const r of o.s) s = Math.max(s, ready.get(r) ?? 0);
+      const l = lat[o.c];
+      if (o.d !== '') {
+        const prev = ready.get(o.d) ?? 0;
+        if (prev > s + l - 1) s = prev - l + 1;
+        ready.set(o.d, s + l);
+      }
+      t = s;
+    }
+  };
+  const warm = 2 * LOOP_ROWS, measured = 2 * LOOP_ROWS;
+  for (let j = 0; j < warm; j++) run(j + 6);
+  const t0 = t;
+  for (let j = 0; j < measured; j++) run(j + 6 + warm);
+  return (t - t0) / measured;
+}
+
+/** Per-row instruction counts of the steady loop (vector and scalar, everything the front end dispatches). */
+export function softmaxRowInstructions(p: SoftmaxPlan): { vpu: number; scalar: number; divider: number } {
+  const st = new StageOps(p);
+  const vpu = st.iteration(6).length;
+  let scalar = 3 + (p.resident ? 0 : 2); // S2: max, addi lo, addi m + c'd; streaming: the e16 ring pointers of S2 and S4
+  let divider = 0;
+  if (p.reciprocal === 'newton') scalar += 8; // S3b: sub, sub, sll, sub, addi, li C2, li C1, addi
+  else divider = 1;
+  return { vpu, scalar, divider };
+}
+
+/** Instructions before the first loop iteration (constants, padding, the first loads), as the builder emits them. */
+function prologueInstructions(p: SoftmaxPlan): { count: number; vpuStores: number } {
+  let n = 2 + 6; // vsetvl and its li; -m_q, s_q, q_b, k, lo bound, 24
+  if (p.variant.zPreShift) n += 1;
+  n += p.reciprocal === 'newton' ? 4 : 2;
+  if (p.variant.shiftBelowZero) n += 1;
+  n += 3 * 2; // d, q_c, M
+  const padded = p.tail < p.lanes;
+  if (p.mask !== 'none' || padded) n += 2;
+  if (p.reciprocal === 'newton') n += 1; // zero vector
+  if (padded) n += 6;
+  if (p.reciprocal === 'newton') {
+    for (let k = 0; k < p.pm1Vectors; k++) n += 2 + 4 * Math.min(p.lanes, 31 - k * p.lanes) + 1;
+  }
+  if (p.mask === 'position') n += 1 + 7;
+  let vpuStores = 0;
+  if (padded) {
+    n += 1 + 2 * p.chunkRows;
+    vpuStores = 2 * p.chunkRows;
+  }
+  return { count: n, vpuStores };
+}
+
+/**
+ * Steady-state cycles per row on each resource and the period (their max). With resident scores the front end
+ * reads the row max only after S3 and S4: if the VPU has fewer instructions left after the max reduction than its
+ * latency plus the three scalar instructions and the dispatch slot before S2's first vector instruction, it idles
+ * for the difference every row.
+ */
+export function rowCycles(p: SoftmaxPlan, mach: SoftmaxMachine): { frontend: number; vpu: number; divider: number; period: number } {
+  const counts = softmaxRowInstructions(p);
+  const frontend = counts.vpu + counts.scalar + counts.divider;
+  let vpu = vpuCyclesPerRow(p, mach);
+  if (p.xResident) {
+    const st = new StageOps(p);
+    const after = p.reciprocal === 'newton' ? st.s3a().length + st.s3b().ops.length + st.s4(0, 'F').length : st.s4(0, '').length;
+    vpu += Math.max(0, mach.vpu.reduceLatencyCycles + 4 - after);
+  }
+  const divider = p.reciprocal === 'divider' ? mach.divider.divLatencyCycles : 0;
+  return { frontend, vpu, divider, period: Math.max(frontend, vpu, divider) };
+}
+
+export interface SoftmaxModel {
+  readonly cycles: number;
+  /** false: an analytical schedule (the kernel overlaps the front end, VPU, divider and DMA) */
+  readonly exact: boolean;
+  readonly plan: SoftmaxPlan;
+  /** per-row steady-state cycles on each resource, and the bound that wins */
+  readonly perRow: { readonly frontend: number; readonly vpu: number; readonly divider: number; readonly dram: number };
+  readonly bound: 'frontend' | 'vpu' | 'divider' | 'dram';
+  readonly dramBytes: number;
+}
+
+const xfer = (bytes: number, mach: SoftmaxMachine): number => Math.ceil(bytes / mach.dram.bytesPerCycle);
+
+export function softmaxModel(rows: number, rowLen: number, mach: SoftmaxMachine, opts: SoftmaxOptions = {}): SoftmaxModel {
+  const p = softmaxPlan(rows, rowLen, mach, opts);
+  const Lat = mach.dram.latencyCycles, pen = mach.frontend.takenBranchPenaltyCycles;
+  const rc = rowCycles(p, mach);
+  const feRow = rc.frontend, vpuRow = rc.vpu, divRow = rc.divider;
+  const maskBytesPerRow = p.mask === 'element' ? rowLen : 0;
+  const chunkRowsOf = (k: number): number => (k < 0 || k >= p.chunks ? 0 : Math.min(p.chunkRows, rows - k * p.chunkRows));
+  const loadXfer = (k: number): number => (k < 0 || k >= p.chunks ? 0 : xfer(chunkRowsOf(k) * rowLen * 4, mach) + (p.mask === 'element' ? xfer(chunkRowsOf(k) * rowLen, mach) : 0));
+  const storeXfer = (k: number): number => (k < 0 || k >= p.chunks ? 0 : xfer(chunkRowsOf(k) * rowLen * 2, mach));
+  const dmaOps = (p.mask === 'element' ? 2 : 1) * 7;
+
+  // Start: the prologue dispatches (the padding stores go one per cycle on the VPU), then the first chunk loads.
+  const pro = prologueInstructions(p);
+  const firstDispatch = Math.max(pro.count, pro.vpuStores) + dmaOps;
+  const posMask = p.mask === 'position' ? xfer(rowLen, mach) : 0;
+  let t = firstDispatch + posMask + loadXfer(0) + Lat;
+
+  let bound: SoftmaxModel['bound'] = 'frontend';
+  const perRowBound = Math.max(feRow, vpuRow, divRow);
+  for (let k = 0; k < p.chunks; k++) {
+    const n = chunkRowsOf(k);
+    // Loop overhead: a `li` of the count, one dbnz per body of LOOP_ROWS rows, a bubble per taken branch.
+    const steadyRows = Math.max(0, n - 4);
+    const bodies = Math.floor(steadyRows / LOOP_ROWS) >= 2 ? Math.floor(steadyRows / LOOP_ROWS) : 0;
+    const loopFe = bodies > 0 ? 1 + bodies + (bodies - 1) * pen : 0;
+    const resets = 3 + (p.mask === 'element' ? 1 : 0);
+    // Inside the outer loop a DMA computes its DRAM address from the loop count (li, mul, li, sub: 3 more).
+    const inOuter = p.outerPasses > 0 && k >= 2 && k < 2 + 2 * p.outerPasses;
+    const dmaCount = (k + 1 < p.chunks ? (p.mask === 'element' ? 2 : 1) : 0) + (k > 0 ? 1 : 0);
+    const outerFe = inOuter ? 3 * dmaCount + (k % 2 === 1 ? 1 + pen : 0) : 0;
+    const fe = n * feRow + loopFe + resets + (k + 1 < p.chunks ? dmaOps : 0) + (k > 0 ? 7 : 0) + outerFe;
+    const dma = loadXfer(k + 1) + storeXfer(k - 1);
+    const compute = Math.max(fe, n * vpuRow, n * divRow);
+    if (dma > compute) bound = 'dram';
+    t += Math.max(compute, dma);
+  }
+  if (bound !== 'dram') bound = perRowBound === divRow ? 'divider' : perRowBound === vpuRow ? 'vpu' : 'frontend';
+  // Drain: the last row's sum reduction, its reciprocal, the normalization, and the last chunk's store.
+  const recip = p.reciprocal === 'divider'
+    ? mach.divider.divLatencyCycles + 1
+    : mach.vpu.reduceLatencyCycles + 1 + new StageOps(p).s3b().ops.length * mach.vpu.mulLatencyCycles;
+  t += mach.vpu.reduceLatencyCycles + recip + mach.vpu.mulLatencyCycles + 2 * p.nv + storeXfer(p.chunks - 1) + Lat;
+  const dramBytes = rows * rowLen * (4 + 2) + (p.mask === 'element' ? rows * rowLen : p.mask === 'position' ? rowLen : 0);
+  return {
+    cycles: Math.round(t), exact: false, plan: p,
+    perRow: { frontend: feRow, vpu: vpuRow, divider: divRow, dram: (rowLen * 6 + maskBytesPerRow) / mach.dram.bytesPerCycle },
+    bound, dramBytes,
+  };
+}
