@@ -15,3 +15,5 @@ export * from './programs/index.js';
 export * from './programs/models/layer.js';
 export * from './kernels/index.js';
 export * from './programs/schedule.js';
+export * from './programs/linear/model.js';
+export * from './programs/requant/model.js';

@@ -2,7 +2,8 @@
 // place the inputs in its DRAM buffers, simulate, read the outputs back, and put the closed-form model
 // beside the simulated cycles.
 import { assemble, type BufferSymbol, type Program } from '../isa/asm.js';
-import { linearModel, requantModel, type LinearModel, type RequantModel } from './schedule.js';
+import { linearModel, type LinearModel } from './linear/model.js';
+import { requantModel, type RequantModel } from './requant/model.js';
 import type { MachineConfig } from '../sim/config.js';
 import { Machine } from '../sim/machine.js';
 import { loadProgram, simulate, type SimMode, type SimResult } from '../sim/run.js';

@@ -3,7 +3,7 @@
 // TypeScript reference, with the latency report an architect reads first.
 import seedrandom from 'seedrandom';
 import type { CommandModule } from 'yargs';
-import { linearModel } from '../../programs/schedule.js';
+import { linearModel } from '../../programs/linear/model.js';
 import { linearRef } from '../../kernels/ref/linear.js';
 import { requantDirect } from '../../kernels/ref/requant.js';
 import { runLinearSim, runRequantSim } from '../../programs/index.js';

@@ -5,7 +5,8 @@
 // operations in program order) is built here once: programs/attention/build.ts turns it into assembly and the model
 // below prices it analytically from the shape and the machine; the model never runs the simulator.
 
-import { LINEAR_OP_INSTRS, ScheduleClock, TilingError, type ModelMachine } from '../schedule.js';
+import { LINEAR_OP_INSTRS } from '../linear/model.js';
+import { ScheduleClock, TilingError, type ModelMachine } from '../schedule.js';
 
 /** Which attention matmul: the shapes of its per-head GEMM follow from it. */
 export type AttentionKernel = 'qk' | 'pv';

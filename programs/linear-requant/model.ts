@@ -30,14 +30,8 @@
 // the piece is stored to DRAM from there (dma.st acc), so no output buffer is needed at all: the scratchpad has no
 // int32 vector store, and a separate int32 buffer in the accumulator memory would take capacity from the linear
 // tiling. The region's next bias load waits for that store (accFree).
-import {
-  LINEAR_OP_INSTRS,
-  linearTiling,
-  ScheduleClock,
-  TilingError,
-  type LinearTiling,
-  type ModelMachine,
-} from '../schedule.js';
+import { LINEAR_OP_INSTRS, linearTiling, type LinearTiling } from '../linear/model.js';
+import { ScheduleClock, TilingError, type ModelMachine } from '../schedule.js';
 
 /** The machine fields this model reads. */
 export interface FusedMachine extends ModelMachine {

@@ -3,7 +3,8 @@
 // readable straight-line assembly: one commented block per tile. Software pipelining comes from the
 // hardware: the front end runs ahead into the unit queues, so weight loads for later tiles overlap the
 // current stream, and the automatic hazard tracking keeps every overlap correct.
-import { linearStorePieces, linearTiling, type LinearTiling, type ModelMachine } from '../schedule.js';
+import { linearStorePieces, linearTiling, type LinearTiling } from './model.js';
+import type { ModelMachine } from '../schedule.js';
 
 export interface BuiltProgram {
   readonly source: string;

@@ -3,7 +3,8 @@
 // the next chunk loads while the VPU works), the VPU rounds and saturates one vector per iteration,
 // results go to the scratchpad and back to DRAM. The vector loop is a readable example of dbnz loops,
 // post-incremented addresses and a vsetvl tail.
-import { requantChunk, type ModelMachine } from '../schedule.js';
+import { requantChunk } from './model.js';
+import type { ModelMachine } from '../schedule.js';
 import type { BuiltProgram } from '../linear/build.js';
 
 export function buildRequant(n: number, multiplier: number, shift: number, bits: 8 | 16, mach: ModelMachine): BuiltProgram {

@@ -4,7 +4,7 @@
 // against the separate linear and requant-act programs.
 import seedrandom from 'seedrandom';
 import { describe, expect, it } from 'vitest';
-import { linearTiling } from '../../programs/schedule.js';
+import { linearTiling } from '../../programs/linear/model.js';
 import { linearRef } from '../../kernels/ref/linear.js';
 import { linearRequantModel, linearRequantTiling } from '../../programs/linear-requant/model.js';
 import { requantActKernel, streamTiling } from '../../programs/requant-act/model.js';

@@ -2,7 +2,8 @@
 // simulated cycles against the closed-form/analytical models, on seeded random and edge-value inputs.
 import seedrandom from 'seedrandom';
 import { describe, expect, it } from 'vitest';
-import { linearModel, linearTiling, requantModel } from '../../programs/schedule.js';
+import { linearModel, linearTiling } from '../../programs/linear/model.js';
+import { requantModel } from '../../programs/requant/model.js';
 import { linearRef } from '../../kernels/ref/linear.js';
 import { requantDirect } from '../../kernels/ref/requant.js';
 import { runLinearSim, runRequantSim } from '../../programs/index.js';
