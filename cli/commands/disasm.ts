@@ -33,7 +33,7 @@ export const disasmCommand: CommandModule<object, Args> = {
     else process.stdout.write(d.text);
     const bad = d.lines.filter((l) => l.error);
     if (bad.length > 0) {
-      process.stderr.write(`${a.file}: ${bad.length} undecodable word(s), first at pc ${bad[0]!.pc}: ${bad[0]!.error}\n`);
+      process.stderr.write(`${a.file}: ${bad.length} word(s) not disassembled (undecodable, or a branch leaving the program), first at pc ${bad[0]!.pc}: ${bad[0]!.error}\n`);
       return 1;
     }
     return 0;
