@@ -341,3 +341,13 @@ export function assemble(source: string, opts: AsmOptions = {}): Program {
 }
 
 export { DIAGNOSTICS };
+
+/**
+ * Warnings about a program that assembled: one without any `halt` ends only by running off its last
+ * instruction, which is legal (an implicit halt) but usually a forgotten line.
+ */
+export function programWarnings(prog: Program): string[] {
+  const halt = BY_MNEMONIC.get('halt')!.opcode;
+  for (let pc = 0; pc < prog.words.length >> 1; pc++) if ((prog.words[pc * 2]! & 0xff) === halt) return [];
+  return [`${prog.file}: warning: the program has no halt; it ends by running off its last instruction`];
+}

@@ -174,6 +174,11 @@ export class Simulation {
       throw err;
     }
     this.timing?.account(pc, op, fields, fo, e);
+    // The budget holds for the run's end, not only for dispatch: an instruction whose results land
+    // past it (or a final halt after it) faults here, at the instruction that crossed it.
+    if (this.timing && this.timing.end > this.cfg.limits.maxCycles) {
+      throw this.fault('runaway', `the run reaches cycle ${this.timing.end}, past the cycle budget of ${this.cfg.limits.maxCycles} (limits.maxCycles)`, pc);
+    }
     this.perOpcode[op] = this.perOpcode[op]! + 1;
     this.executed++;
     this.macs += e.macs;
@@ -197,7 +202,6 @@ export class Simulation {
     }
     const limits = this.cfg.limits;
     if (this.executed >= limits.maxInstructions) throw this.fault('runaway', `executed ${this.executed} instructions, the limit (limits.maxInstructions); missing halt or endless loop?`, next);
-    if (this.timing && this.timing.now > limits.maxCycles) throw this.fault('runaway', `passed the cycle budget of ${limits.maxCycles} (limits.maxCycles); missing halt or endless loop?`, next);
     this.pc = next;
     return true;
   }

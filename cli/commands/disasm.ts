@@ -1,9 +1,9 @@
 // `intnpu disasm <file.bin>`: words back to assembly that `intnpu asm` accepts.
-import { readFileSync } from 'node:fs';
 import type { CommandModule } from 'yargs';
 import { disassemble } from '../../isa/disasm.js';
 import { bytesToWords } from '../../isa/encoding.js';
 import { handler, printJson, UsageError } from '../common.js';
+import { readInputFile } from '../files.js';
 
 interface Args {
   file: string;
@@ -16,12 +16,7 @@ export const disasmCommand: CommandModule<object, Args> = {
   builder: (y) =>
     y.positional('file', { type: 'string', demandOption: true }).option('json', { type: 'boolean', describe: 'one object per instruction' }),
   handler: handler((a: Args) => {
-    let bytes: Uint8Array;
-    try {
-      bytes = readFileSync(a.file);
-    } catch (e) {
-      throw new UsageError(`cannot read ${a.file}: ${(e as NodeJS.ErrnoException).code ?? ''}`);
-    }
+    const bytes = readInputFile(a.file);
     let words: Uint32Array;
     try {
       words = bytesToWords(bytes);
