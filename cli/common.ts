@@ -38,6 +38,15 @@ export function handler<A>(fn: (args: A) => number | void | Promise<number | voi
   };
 }
 
+/** Size flags (--seq, --hidden, ...): positive integers up to `max`; a UsageError names every bad one. */
+export function sizeArgs<K extends string>(flags: Record<K, unknown>, max = 16384): Record<K, number> {
+  const bad = Object.entries(flags).filter(([, v]) => typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > max);
+  if (bad.length > 0) {
+    throw new UsageError(bad.map(([k, v]) => `--${k} ${String(v)}: expected a whole number from 1 to ${max}`).join('\n'));
+  }
+  return flags as Record<K, number>;
+}
+
 export function readText(path: string): string {
   return readInputText(path);
 }

@@ -6,7 +6,7 @@ import { generateLayer } from '../../kernels/ref/generate.js';
 import { KernelInputError } from '../../kernels/ref/errors.js';
 import { parseLayer, type IbertLayerJson } from '../../kernels/ref/layer-format.js';
 import { compileLayerSim, runLayerSim, type LayerSimResult } from '../../programs/models/layer.js';
-import { loadMachine } from '../../sim/config.js';
+import { loadMachine, type MachineConfig } from '../../sim/config.js';
 import { EXIT, handler, printJson, readJson, table } from '../common.js';
 
 interface Args {
@@ -49,9 +49,9 @@ function loadLayer(a: Args): LayerInput {
 }
 
 /** What the report prints and --json emits: the result without the tensors. */
-function summary(r: LayerSimResult, source: string, hostMs: number): Record<string, unknown> {
+function summary(r: LayerSimResult, source: string, hostMs: number, cfg: MachineConfig): Record<string, unknown> {
   return {
-    layer: source, machine: r.machine, clock_ghz: r.clock_ghz,
+    layer: source, machine: r.machine, machine_config: cfg, clock_ghz: r.clock_ghz,
     shape: { seq: r.seq, hidden: r.hidden, heads: r.heads, ffn: r.ffn },
     total_cycles: r.total_cycles, total_model_cycles: r.total_model_cycles, latency_us: r.latency_us,
     total_macs: r.total_macs, total_dram_bytes: r.total_dram_bytes, mxu_utilization: r.mxu_utilization,
@@ -77,7 +77,8 @@ export const layerCommand: CommandModule<object, Args> = {
     const t0 = performance.now();
     const r = runLayerSim(compileLayerSim(inp.layer), inp.x, inp.T, cfg, inp.mask === undefined ? {} : { mask: inp.mask });
     const hostMs = performance.now() - t0;
-    if (a.json) printJson(summary(r, inp.source, hostMs));
+    const mismatched = r.steps.some((s) => s.ran && !s.identical_to_reference);
+    if (a.json) printJson(summary(r, inp.source, hostMs, cfg));
     else {
       const out = process.stdout;
       const pct = (v: number | null): string => (v === null ? '-' : `${(v * 100).toFixed(1)} %`);
@@ -99,7 +100,12 @@ export const layerCommand: CommandModule<object, Args> = {
       out.write('                   overlapping kernels (next loads under last stores, tensors kept on chip) would reduce\n');
       out.write(`MXU utilization    ${pct(r.mxu_utilization)} over the layer (${r.total_macs.toLocaleString('en-US')} MACs); DRAM traffic ${r.total_dram_bytes.toLocaleString('en-US')} bytes\n`);
       const nOut = r.steps.reduce((n, s) => n + s.elements, 0);
-      out.write(`verified           ${r.bit_exact ? `every step bit-exact against the reference layer (${nOut.toLocaleString('en-US')} elements compared)` : 'NOT bit-exact (see below)'}\n`);
+      const verdict = r.bit_exact
+        ? `every step bit-exact against the reference layer (${nOut.toLocaleString('en-US')} elements compared)`
+        : mismatched
+          ? 'NOT bit-exact (see below)'
+          : `INCOMPLETE: ${r.unsupported.length} step(s) cannot run on this machine (see below); every step that ran is bit-exact`;
+      out.write(`verified           ${verdict}\n`);
       out.write(`host time          ${(hostMs / 1e3).toFixed(2)} s (cases, program build, assembly and simulation of ${r.steps.length} kernels, comparisons)\n`);
       if (r.steps.some((s) => s.input_from_reference)) out.write('* input derived from a reference tensor substituted for a step the NPU could not run\n');
     }
@@ -108,6 +114,7 @@ export const layerCommand: CommandModule<object, Args> = {
       const m = r.first_mismatch;
       process.stderr.write(`mismatch: step ${m.step} (${m.name}, ${m.kernel}) element ${m.index}: simulator ${m.sim}, reference ${m.ref}\n`);
     }
-    return r.bit_exact ? EXIT.ok : EXIT.mismatch;
+    // A step the machine cannot tile is bad input for this machine (exit 1), not a mismatch (exit 2).
+    return r.bit_exact ? EXIT.ok : mismatched ? EXIT.mismatch : EXIT.badInput;
   }),
 };

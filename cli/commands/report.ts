@@ -2,7 +2,7 @@
 // modelled cycles, MXU and VPU utilization and the main stall causes, checked against the NPU semantics.
 import type { CommandModule } from 'yargs';
 import { loadMachine } from '../../sim/config.js';
-import { EXIT, handler, printJson, table } from '../common.js';
+import { EXIT, handler, printJson, table, UsageError } from '../common.js';
 import { compareOutputs } from '../compare.js';
 import { KERNELS } from '../registry.js';
 
@@ -27,6 +27,10 @@ export const reportCommand: CommandModule<object, Args> = {
   handler: handler((a: Args) => {
     const rows = [];
     let allExact = true;
+    const valid = [...KERNELS.values()].filter((k) => k.sim && k.example).map((k) => k.name);
+    if (a.kernel !== undefined && !valid.includes(a.kernel)) {
+      throw new UsageError(`--kernel ${a.kernel}: not a kernel the report covers (one of ${valid.join(', ')})`);
+    }
     for (const spec of a.machine) {
       const cfg = loadMachine(spec);
       for (const k of KERNELS.values()) {
