@@ -14,7 +14,7 @@ import { chromeTrace } from '../../sim/trace.js';
 import { EXIT, handler, printJson, readCase, UsageError } from '../common.js';
 import { writeOutputFile } from '../files.js';
 import { compareOutputs, type Comparison } from '../compare.js';
-import { KERNELS, kernelEntry, type EngineOutput } from '../registry.js';
+import { KERNELS, kernelEntry, kernelLabel, type EngineOutput } from '../registry.js';
 
 interface Args {
   name: string;
@@ -64,8 +64,8 @@ export const kernelCommand: CommandModule<object, Args> = {
       const f = a.engine === 'ref' ? k.ref : k.npu;
       if (!f) throw new UsageError(`kernel '${k.name}' has no ${a.engine} engine`);
       const r = withWhere(() => f(input));
-      if (a.json) printJson({ kernel: k.name, engine: a.engine, ...r });
-      else process.stdout.write(`${k.name} (${a.engine}): shape ${JSON.stringify(r.shape)}\ny_int ${preview(r.y_int)}\n`);
+      if (a.json) printJson({ kernel: k.name, ...(k.form ? { form: k.form(input) } : {}), engine: a.engine, ...r });
+      else process.stdout.write(`${kernelLabel(k, input)}, ${a.engine} engine: shape ${JSON.stringify(r.shape)}\ny_int ${preview(r.y_int)}\n`);
       return;
     }
     if (!k.sim) throw new UsageError(`kernel '${k.name}' has no simulator program yet (engines: ref${k.npu ? ', npu' : ''})`);
@@ -76,12 +76,12 @@ export const kernelCommand: CommandModule<object, Args> = {
     const emitted = a['emit-asm'] !== undefined ? emitAsm(a, k.name, run, cfg) : undefined;
     if (a.json) {
       printJson({
-        kernel: k.name, engine: 'sim', y_int: run.y_int, shape: run.shape, cycles: run.cycles,
+        kernel: k.name, ...(k.form ? { form: k.form(input) } : {}), engine: 'sim', y_int: run.y_int, shape: run.shape, cycles: run.cycles,
         model_cycles: run.model_cycles, model_exact: run.model_exact,
         stats: { ...run.sim.stats, hotspots: hotspots(run.sim, loaded) }, machine: cfg,
       });
     } else {
-      process.stdout.write(`${k.name} on the simulator\n${formatStats(run.sim, cfg, run.model_cycles)}\n`);
+      process.stdout.write(`${kernelLabel(k, input)} on the simulator\n${formatStats(run.sim, cfg, run.model_cycles)}\n`);
       const h = formatHotspots(hotspots(run.sim, loaded, 5));
       if (h) process.stdout.write(h + '\n');
       process.stdout.write(`y_int ${preview(run.y_int)}\n`);

@@ -4,7 +4,7 @@ import type { CommandModule } from 'yargs';
 import { loadMachine } from '../../sim/config.js';
 import { EXIT, handler, printJson, table, UsageError } from '../common.js';
 import { compareOutputs } from '../compare.js';
-import { KERNELS } from '../registry.js';
+import { KERNELS, kernelLabel } from '../registry.js';
 
 interface Args {
   machine: string[];
@@ -43,7 +43,7 @@ export const reportCommand: CommandModule<object, Args> = {
         const s = run.sim.stats;
         const stalls = Object.entries(s.stall_cycles ?? {}).filter(([, v]) => v > 0).sort((x, y) => y[1] - x[1]).slice(0, 3);
         rows.push({
-          machine: cfg.name, kernel: k.name, shape: run.shape, cycles: run.cycles, model_cycles: run.model_cycles,
+          machine: cfg.name, kernel: kernelLabel(k, input), shape: run.shape, cycles: run.cycles, model_cycles: run.model_cycles,
           sim_over_model: run.cycles / run.model_cycles, mxu_utilization: s.mxu_utilization, vpu_utilization: s.utilization?.['vpu'] ?? null,
           dram_bytes: s.dram_bytes, top_stalls: Object.fromEntries(stalls), sim_equals_npu: exact,
         });
