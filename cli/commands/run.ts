@@ -47,6 +47,7 @@ interface Args {
   trace?: string | undefined;
   'max-cycles'?: number | undefined;
   'max-instructions'?: number | undefined;
+  'check-buffers'?: boolean | undefined;
 }
 
 
@@ -64,6 +65,7 @@ export const runCommand: CommandModule<object, Args> = {
       .option('json', { type: 'boolean' })
       .option('trace', { type: 'string', describe: 'write a Chrome trace-event JSON here (open in Perfetto)' })
       .option('max-cycles', { type: 'number', describe: 'stop with a fault past this many cycles (overrides limits.maxCycles)' })
+      .option('check-buffers', { type: 'boolean', describe: 'fault when a DMA, MXU or vector access leaves the .buffer it started in' })
       .option('max-instructions', { type: 'number', describe: 'stop with a fault after this many instructions (overrides limits.maxInstructions)' }),
   handler: handler((a: Args) => {
     const cfg = withLimits(loadMachine(a.machine), a);
@@ -89,7 +91,7 @@ export const runCommand: CommandModule<object, Args> = {
     const buf = (name: string) => bufferOf(prog, name, a.file);
     for (const w of setBuffers(a.set, prog, a.file, m)) process.stderr.write(`${w}\n`);
     const loaded = loadProgram(words, prog);
-    const res = simulate(loaded, cfg, { machine: m, mode: a.mode as SimMode, trace: a.trace !== undefined });
+    const res = simulate(loaded, cfg, { machine: m, mode: a.mode as SimMode, trace: a.trace !== undefined, checkBuffers: a['check-buffers'] === true });
     const dumps: Record<string, number[]> = {};
     for (const d of a.dump ?? []) {
       const [name, type] = d.split(':');
