@@ -1,5 +1,5 @@
 // Layer 2 of `requant-act` (QuantAct with per-channel multipliers and the optional residual identity term, the
-// general form of ibert-reference.md section 3) as the NPU computes it, its layer-1 counterpart on the same case,
+// general form of docs/IBERT.md section 3) as the NPU computes it, its layer-1 counterpart on the same case,
 // the measured agreement of the two on a BERT-base layer, and example cases. Also owns the case parsing and the
 // seeded BERT-base layer that kernels/npu/gelu.ts reuses.
 //
