@@ -66,6 +66,7 @@
 // bit-identical to the divider's results, so layer 2 is the same function on both.
 
 import { z } from 'zod';
+import { assertDepth } from '../ref/case-parse.js';
 import { runReferenceCase } from '../ref/cases.js';
 import { KernelInputError } from '../ref/errors.js';
 import { foldLayerNorm, foldQuantAct, type QuantActConsts } from '../ref/fold.js';
@@ -330,6 +331,7 @@ function flatten(v: Nested[]): { values: number[]; shape: number[] } {
 
 /** Validates a fused LayerNorm case (KernelInputError naming the field on bad input). */
 export function parseLayerNormCase(input: unknown): LayerNormCase {
+  assertDepth(input);
   const r = caseSchema.safeParse(input);
   if (!r.success) throw new KernelInputError(`invalid layernorm case:\n${z.prettifyError(r.error)}`);
   const c = r.data;

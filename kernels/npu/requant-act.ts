@@ -46,6 +46,8 @@ const INT64_MAX = (1n << 63n) - 1n;
 export const int64El = z.union([
   z.number().int().refine((v) => Number.isSafeInteger(v), { message: 'integers beyond 2^53 must be decimal strings' }),
   z.string().regex(/^-?\d+$/, { message: 'expected a decimal integer string' }).refine((s) => {
+    // zod runs this refinement even after the regex failed: BigInt('a') would throw.
+    if (!/^-?\d+$/.test(s)) return true;
     const v = BigInt(s);
     return v >= INT64_MIN && v <= INT64_MAX;
   }, { message: 'outside the int64 range' }),

@@ -44,6 +44,7 @@
 // a BERT layer (S ~ 2e-4, q_c ~ 2^26) k = 0 and layer 2 is layer 1.
 
 import { z } from 'zod';
+import { assertDepth } from '../ref/case-parse.js';
 import { KernelInputError } from '../ref/errors.js';
 import { foldSoftmax, type SoftmaxConsts } from '../ref/fold.js';
 import { generateLayer, makeRng, normalSampler } from '../ref/generate.js';
@@ -242,6 +243,7 @@ const flatten = flattenNested;
 
 /** Validates a case (KernelInputError naming the field) and folds its constants for the NPU kernel. */
 export function parseSoftmaxCase(input: unknown): SoftmaxCase {
+  assertDepth(input);
   const res = SoftmaxCaseSchema.safeParse(input);
   if (!res.success) throw new KernelInputError(`invalid softmax case:\n${z.prettifyError(res.error)}`);
   const cse = res.data;
