@@ -4,6 +4,7 @@
 // allows more with --allow-paths. Errors name the path and the reason, never the file's contents.
 import { closeSync, fstatSync, openSync, readSync, realpathSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
+import { bytesToWords } from '../isa/encoding.js';
 import { UsageError } from './common.js';
 
 /** Largest input file the CLI reads (programs, cases, tensors, machine files). */
@@ -43,6 +44,16 @@ export function readInputFile(path: string, shown: string = path, maxBytes: numb
     return got === size ? buf : buf.subarray(0, got);
   } finally {
     closeSync(fd);
+  }
+}
+
+/** A .bin program: a regular file whose length is a multiple of 8 bytes (one word per instruction). */
+export function readBinary(path: string): Uint32Array {
+  const bytes = readInputFile(path);
+  try {
+    return bytesToWords(bytes);
+  } catch (e) {
+    throw new UsageError(`${path}: ${(e as Error).message}`);
   }
 }
 

@@ -2,7 +2,6 @@
 // buffers, print stats and stall hotspots (or JSON), write a Chrome trace.
 import type { CommandModule } from 'yargs';
 import { assemble, programWarnings, type Program } from '../../isa/asm.js';
-import { bytesToWords } from '../../isa/encoding.js';
 import { loadMachine, type MachineConfig } from '../../sim/config.js';
 import { Machine } from '../../sim/machine.js';
 import { formatHotspots, formatStats, hotspots } from '../../sim/report.js';
@@ -10,7 +9,7 @@ import { loadProgram, simulate, type SimMode } from '../../sim/run.js';
 import { chromeTrace } from '../../sim/trace.js';
 import { bufferOf, DTYPES, setBuffers } from '../buffers.js';
 import { handler, printJson, readText, UsageError } from '../common.js';
-import { readInputFile, writeOutputFile } from '../files.js';
+import { readBinary, writeOutputFile } from '../files.js';
 
 export function parseParams(list: readonly string[] | undefined): Record<string, number> {
   const out: Record<string, number> = {};
@@ -72,12 +71,7 @@ export const runCommand: CommandModule<object, Args> = {
     let prog: Program | undefined;
     let words: Uint32Array;
     if (a.file.endsWith('.bin')) {
-      try {
-        words = bytesToWords(readInputFile(a.file));
-      } catch (e) {
-        if (e instanceof UsageError) throw e;
-        throw new UsageError(`${a.file}: ${(e as Error).message}`);
-      }
+      words = readBinary(a.file);
     } else {
       prog = assemble(readText(a.file), {
         file: a.file,
