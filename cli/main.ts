@@ -8,6 +8,7 @@ import { debugCommand } from './commands/debug.js';
 import { demoCommand } from './commands/demo.js';
 import { disasmCommand } from './commands/disasm.js';
 import { fidelityCommand } from './commands/fidelity.js';
+import { goldenCommand } from './commands/golden.js';
 import { kernelCommand } from './commands/kernel.js';
 import { layerCommand } from './commands/layer.js';
 import { machineCommand } from './commands/machine.js';
@@ -27,6 +28,7 @@ await yargs(hideBin(process.argv))
   .command(fidelityCommand)
   .command(reportCommand)
   .command(layerCommand)
+  .command(goldenCommand)
   .strict()
   .demandCommand(0)
   .help()
