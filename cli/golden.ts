@@ -157,10 +157,14 @@ export function builtinSubjects(machines: readonly string[], size: 'small' | 'ba
 
 /** Same subject (so a new recording replaces it): everything but the results. */
 export function sameSubject(a: GoldenEntry, b: GoldenEntry): boolean {
+  const canonical = (v: unknown): unknown =>
+    Array.isArray(v) ? v.map(canonical)
+      : typeof v === 'object' && v !== null ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, canonical((v as Record<string, unknown>)[k])]))
+      : v;
   const key = (e: GoldenEntry): string => {
     const { cycles: _c, outputs: _o, ...rest } = e;
     void _c; void _o;
-    return JSON.stringify(rest, Object.keys(rest).sort());
+    return JSON.stringify(canonical(rest));
   };
   return key(a) === key(b);
 }

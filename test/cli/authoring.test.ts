@@ -11,7 +11,7 @@ import { assemble } from '../../isa/asm.js';
 import { programListing } from '../../programs/index.js';
 import { loadMachine } from '../../sim/config.js';
 import { KERNELS } from '../../cli/registry.js';
-import { checkGolden, GoldenFileSchema, parseGolden } from '../../cli/golden.js';
+import { checkGolden, GoldenFileSchema, mergeGolden, parseGolden, sameSubject, type GoldenEntry } from '../../cli/golden.js';
 import { runProgram } from '../../sim/run-program.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -171,5 +171,16 @@ describe('run --set', () => {
     expect((JSON.parse(wide.stdout) as { buffers: Record<string, number[]> }).buffers['a']!.slice(0, 2)).toEqual([300, -2]);
     expect(bad.status, show(bad)).toBe(1);
     expect(bad.stderr).toContain('element 0 = 300 does not fit int8 (-128..127); a bare array is int8 unless you add :int16 or :int32');
+  });
+});
+
+describe('golden file merging', () => {
+  it('a new recording replaces only the entry of the same subject (params included)', () => {
+    const entry = (N: number, cycles: number): GoldenEntry => ({ kind: 'program', program: 'p.s', params: { N }, set: ['a=a.json'], machine: 'edge', cycles, outputs: {} });
+    expect(sameSubject(entry(8, 1), entry(8, 2))).toBe(true);
+    expect(sameSubject(entry(8, 1), entry(16, 1))).toBe(false);
+    expect(sameSubject(entry(8, 1), { ...entry(8, 1), machine: 'server' })).toBe(false);
+    const path = write('merge.json', { format: 'intnpu/golden', version: 1, entries: [entry(8, 1), entry(16, 1)] });
+    expect(mergeGolden(path, [entry(8, 5)]).entries.map((e) => [e.kind === 'program' && e.params?.['N'], e.cycles])).toEqual([[16, 1], [8, 5]]);
   });
 });
