@@ -10,6 +10,7 @@ import { disasmCommand } from './commands/disasm.js';
 import { fidelityCommand } from './commands/fidelity.js';
 import { kernelCommand } from './commands/kernel.js';
 import { layerCommand } from './commands/layer.js';
+import { modelCommand } from './commands/model.js';
 import { machineCommand } from './commands/machine.js';
 import { reportCommand } from './commands/report.js';
 import { runCommand } from './commands/run.js';
@@ -27,6 +28,7 @@ await yargs(hideBin(process.argv))
   .command(fidelityCommand)
   .command(reportCommand)
   .command(layerCommand)
+  .command(modelCommand)
   .strict()
   .demandCommand(0)
   .help()
