@@ -150,8 +150,14 @@ export const layerCommand: CommandModule<object, Args> = {
   }),
 };
 
+/** The first line of a kernel's reason (an assembler error goes on with the program's source around it). */
+export function firstLine(s: string): string {
+  const i = s.indexOf('\n');
+  return i < 0 ? s : s.slice(0, i);
+}
+
 function reportProblems(r: LayerSimResult, prefix = ''): void {
-  for (const u of r.unsupported) process.stderr.write(`${prefix}not run on the NPU (does not fit ${r.machine} at seq ${r.seq}): step ${u.step} (${u.name}, ${u.kernel}): ${u.reason}\n`);
+  for (const u of r.unsupported) process.stderr.write(`${prefix}not run on the NPU (does not fit ${r.machine} at seq ${r.seq}): step ${u.step} (${u.name}, ${u.kernel}): ${firstLine(u.reason)}\n`);
   if (r.first_mismatch) {
     const m = r.first_mismatch;
     process.stderr.write(`${prefix}mismatch: step ${m.step} (${m.name}, ${m.kernel}) element ${m.index}: simulator ${m.sim}, reference ${m.ref}\n`);

@@ -13,7 +13,7 @@ import { loadMachine } from '../../sim/config.js';
 import { loadCheckpoint } from '../checkpoint.js';
 import { EXIT, handler, printJson, readJson, table, UsageError } from '../common.js';
 import { TensorSink } from '../tensor-out.js';
-import { intFlag } from './layer.js';
+import { firstLine, intFlag } from './layer.js';
 
 interface Args {
   config: string;
@@ -73,7 +73,10 @@ export function loadModelRun(a: Args, cfg: ModelConfig, nLayers: number): ModelR
     if (seqFlag !== undefined && seqFlag !== fileInput.input_ids.length) throw new UsageError(`--seq ${seqFlag} differs from the ${fileInput.input_ids.length} input_ids of ${a.input}`);
     if (fileInput.input_ids.length > limit) throw new UsageError(`${a.input}: input_ids: ${fileInput.input_ids.length} tokens do not fit max_position_embeddings ${cfg.maxPositions}: at most ${limit}`);
   }
-  const T = fileInput?.input_ids.length ?? seqFlag ?? Math.min(128, limit);
+  // a checkpoint folder's embeddings.json may carry token ids: their length is the default sequence
+  const ck = a.checkpoint !== undefined ? loadCheckpoint(a.checkpoint, cfg, nLayers) : undefined;
+  const T = fileInput?.input_ids.length ?? seqFlag ?? ck?.input?.input_ids.length ?? Math.min(128, limit);
+  if (T > limit) throw new UsageError(`the checkpoint's input_ids: ${T} tokens do not fit max_position_embeddings ${cfg.maxPositions}: at most ${limit}`);
   const fileMask = fileInput?.attention_mask;
   if (fileMask !== undefined && pad !== undefined) throw new UsageError('--pad: the input file brings its own attention_mask');
   const mask = fileMask ?? padMask(T, pad);
@@ -86,8 +89,7 @@ export function loadModelRun(a: Args, cfg: ModelConfig, nLayers: number): ModelR
     };
   };
   const withMask = <R extends object>(r: R): R & { mask?: readonly number[] } => (mask === undefined ? r : { ...r, mask });
-  if (a.checkpoint !== undefined) {
-    const ck = loadCheckpoint(a.checkpoint, cfg, nLayers);
+  if (ck !== undefined) {
     const fallback = ck.input !== undefined && ck.input.input_ids.length === T ? ck.input : defaultIds(cfg, T, a.seed);
     return withMask({ model: ck, ids: ids(fallback), source: ck.source });
   }
@@ -167,7 +169,7 @@ export const modelCommand: CommandModule<object, Args> = {
       out.write(`verified           ${r.bit_exact ? 'every step of the embeddings and of every layer bit-exact, each layer on the previous layer\'s simulated output; final output equal to the reference model\'s' : 'NOT bit-exact (see below)'}\n`);
       out.write(`host time          ${(hostMs / 1e3).toFixed(2)} s (simulation and comparison; checkpoint generation or loading not included)\n`);
     }
-    for (const u of r.unsupported) process.stderr.write(`not run on the NPU (does not fit ${r.machine} at seq ${r.seq}): layer ${u.layer} step ${u.step} (${u.name}, ${u.kernel}): ${u.reason}\n`);
+    for (const u of r.unsupported) process.stderr.write(`not run on the NPU (does not fit ${r.machine} at seq ${r.seq}): layer ${u.layer} step ${u.step} (${u.name}, ${u.kernel}): ${firstLine(u.reason)}\n`);
     const m = r.first_mismatch;
     if (m) process.stderr.write(`mismatch: ${m.where === 'embeddings' ? 'embeddings' : `layer ${m.where}`} step ${m.step} (${m.name}) element ${m.index}: simulator ${m.sim}, reference ${m.ref}\n`);
     else if (!r.matches_reference_model && r.unsupported.length === 0) process.stderr.write('mismatch: the final output differs from the reference model\'s\n');

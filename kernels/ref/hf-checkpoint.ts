@@ -91,15 +91,21 @@ export function hfStateDictToModel(st: SafetensorsFile, cfg: ModelConfig, where:
   for (const [m, leaves] of modules) for (const l of leaves) known.add(`${m}.${l}`);
   for (const key of st.names) {
     if (known.has(key) || HEAD.test(key)) continue;
-    // the longest known module that contains the key names the keys allowed there
-    let best = '';
-    for (const m of modules.keys()) if (key.startsWith(`${m}.`) && m.length > best.length) best = m;
-    const layerMatch = /encoder\.layer\.(\d+)\./.exec(key);
-    if (best === '' && layerMatch && Number(layerMatch[1]) >= cfg.layers) {
+    const layerMatch = /^(.*?)encoder\.layer\.(\d+)\./.exec(key);
+    if (layerMatch && layerMatch[1] === prefix && Number(layerMatch[2]) >= cfg.layers) {
       fail(`unknown key "${key}": config.json has num_hidden_layers ${cfg.layers} (layers 0..${cfg.layers - 1})`);
     }
-    if (best === '') fail(`unknown key "${key}": not an I-BERT encoder key (expected ${prefix}embeddings.*, ${prefix}encoder.layer.<i>.*, or a task head: pooler, classifier, lm_head, qa_outputs)`);
-    fail(`unknown key "${key}"; allowed under ${best}: ${[...modules.get(best)!].join(', ')}`);
+    // the deepest known module or module path that contains the key names what is allowed there
+    const parts = key.split('.');
+    for (let n = parts.length - 1; n >= 1; n--) {
+      const at = parts.slice(0, n).join('.');
+      const leaves = modules.get(at);
+      if (leaves !== undefined) fail(`unknown key "${key}"; allowed under ${at}: ${[...leaves].join(', ')}`);
+      const children = new Set<string>();
+      for (const k of known) if (k.startsWith(`${at}.`)) children.add(k.slice(at.length + 1).split('.')[0]!);
+      if (children.size > 0) fail(`unknown key "${key}"; allowed under ${at}: ${[...children].join(', ')}`);
+    }
+    fail(`unknown key "${key}": not an I-BERT encoder key (expected ${prefix}embeddings.*, ${prefix}encoder.layer.<i>.*, or a task head: pooler, classifier, lm_head, qa_outputs)`);
   }
 
   const values = (name: string, shape?: readonly number[]): number[] => {

@@ -183,6 +183,19 @@ export function runModelSim(model: ModelCheckpoint, input: EmbeddingsInputJson, 
   if (model.layers.length < 1) throw new KernelInputError('layers: a model needs at least one layer');
   if (opts.mask !== undefined && opts.mask.length !== T) throw new KernelInputError(`attention_mask: ${opts.mask.length} entries, expected seq ${T}`);
   const ce = compileEmbeddings(model.embeddings);
+  // the scale chain is checked before anything runs (folding only): layer i's input_scale = the previous output scale
+  const compiled = model.layers.map((l) => compileLayerSim(l));
+  let chain = ce.outputAct.scaleOut;
+  compiled.forEach((cl, i) => {
+    const layer = cl.layer;
+    if (layer.config.hidden_size !== model.embeddings.config.hidden_size) {
+      throw new KernelInputError(`layer ${i}: config.hidden_size ${layer.config.hidden_size} differs from the embeddings' ${model.embeddings.config.hidden_size}`);
+    }
+    if (layer.input_scale !== chain) {
+      throw new KernelInputError(`layer ${i}: input_scale ${layer.input_scale} differs from the output scale of ${i === 0 ? 'the embeddings' : `layer ${i - 1}`} (${chain}); a layer's biases are quantized with its input scale, so the chain must agree`);
+    }
+    chain = cl.compiled.outputAct.scaleOut;
+  });
   const refEmb = runEmbeddings(ce, input);
   const emb = runEmbeddingsSim(model.embeddings, input, cfg, ce, refEmb);
   opts.onEmbeddings?.(emb);
@@ -194,19 +207,11 @@ export function runModelSim(model: ModelCheckpoint, input: EmbeddingsInputJson, 
   if (badEmb?.first_diff) first = { where: 'embeddings', step: badEmb.step, name: badEmb.name, index: badEmb.first_diff.index, sim: badEmb.first_diff.sim, ref: badEmb.first_diff.ref };
 
   let x = emb.output;
-  let scale = emb.output_scale;
   // the reference model, chained on reference tensors (equal to the simulated chain while every stage is bit-exact)
   let refX = refEmb.output;
   const mask = opts.mask;
   for (let i = 0; i < model.layers.length; i++) {
-    const layer = model.layers[i]!;
-    if (layer.config.hidden_size !== model.embeddings.config.hidden_size) {
-      throw new KernelInputError(`layer ${i}: config.hidden_size ${layer.config.hidden_size} differs from the embeddings' ${model.embeddings.config.hidden_size}`);
-    }
-    if (layer.input_scale !== scale) {
-      throw new KernelInputError(`layer ${i}: input_scale ${layer.input_scale} differs from the output scale of ${i === 0 ? 'the embeddings' : `layer ${i - 1}`} (${scale}); a layer's biases are quantized with its input scale, so the chain must agree`);
-    }
-    const cl = compileLayerSim(layer);
+    const cl = compiled[i]!;
     const same = sameInt8(x, refX);
     const refRun: LayerRun = runLayer(cl.compiled, refX, T, mask);
     const r = runLayerSim(cl, x, T, cfg, {
@@ -220,7 +225,6 @@ export function runModelSim(model: ModelCheckpoint, input: EmbeddingsInputJson, 
     for (const u of r.unsupported) unsupported.push({ layer: i, ...u });
     if (first === null && r.first_mismatch) first = { where: i, step: r.first_mismatch.step, name: r.first_mismatch.name, index: r.first_mismatch.index, sim: r.first_mismatch.sim, ref: r.first_mismatch.ref };
     x = r.output;
-    scale = r.output_scale;
     refX = refRun.output;
   }
 
@@ -238,7 +242,7 @@ export function runModelSim(model: ModelCheckpoint, input: EmbeddingsInputJson, 
     embeddings: emb, layers, total_cycles: total, total_model_cycles: totalModel, latency_us: total / (cfg.clockGHz * 1e3),
     total_macs: macs, total_dram_bytes: dram, mxu_utilization: total > 0 ? macs / (total * cfg.mxu.rows * cfg.mxu.cols) : 0,
     bit_exact: emb.bit_exact && layers.every((l) => l.bit_exact) && matches,
-    matches_reference_model: matches, first_mismatch: first, unsupported, output: x, output_scale: scale,
+    matches_reference_model: matches, first_mismatch: first, unsupported, output: x, output_scale: chain,
     schedule: `embeddings: ${SCHEDULE_EMBEDDINGS}; layers one after another, each: ${l0.schedule}`,
   };
 }
