@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { KernelInputError } from './errors.js';
 import { strictObject } from './layer-format.js';
 
-const pos = z.number().int().positive();
+const pos = z.number({ error: (iss) => (iss.input === undefined ? 'required (a shape field of the encoder)' : undefined) }).int().positive();
 const ignored = z.unknown().optional();
 
 const HfConfigSchema = strictObject({

@@ -128,7 +128,7 @@ describe('intnpu model', () => {
   it('bad input exits 1 naming the field and the limit', async () => {
     const { vocab_size: _v, ...noVocab } = TINY;
     const cases: [string[], RegExp][] = [
-      [['--config', writeJson('novocab.json', noVocab)], /→ at vocab_size/],
+      [['--config', writeJson('novocab.json', noVocab)], /required \(a shape field of the encoder\)\s+→ at vocab_size/],
       [['--config', writeJson('heads.json', { ...TINY, num_attention_heads: 3 })], /3 heads do not divide hidden_size 64\s+→ at num_attention_heads/],
       [['--config', conf, '--seq', '15'], /--seq: 15 tokens do not fit max_position_embeddings 16 \(ibert positions start at pad_token_id \+ 1 = 2\): at most 14/],
       [['--config', conf, '--layers', '3'], /--layers: 3 exceeds num_hidden_layers 2/],
