@@ -12,6 +12,8 @@
 // with the schedule it states).
 import { KernelInputError } from '../../kernels/ref/errors.js';
 import { embeddingLookup } from '../../kernels/ref/embedding.js';
+import { generateModel } from '../../kernels/ref/generate.js';
+import { maxSequence, type ModelConfig } from '../../kernels/ref/hf-config.js';
 import {
   compileEmbeddings, runEmbeddings, runLayer, type CompiledEmbeddings, type EmbeddingsRun, type LayerRun,
 } from '../../kernels/ref/layer.js';
@@ -245,4 +247,35 @@ export function runModelSim(model: ModelCheckpoint, input: EmbeddingsInputJson, 
     matches_reference_model: matches, first_mismatch: first, unsupported, output: x, output_scale: chain,
     schedule: `embeddings: ${SCHEDULE_EMBEDDINGS}; layers one after another, each: ${l0.schedule}`,
   };
+}
+
+export interface SyntheticModelRunOptions {
+  readonly seed?: string;
+  /** sequence length (default min(128, the longest the position table allows)) */
+  readonly seq?: number;
+  /** the first N layers (default config.num_hidden_layers) */
+  readonly layers?: number;
+  /** trailing positions masked out in every layer */
+  readonly pad?: number;
+  readonly onLayer?: ModelSimOptions['onLayer'];
+}
+
+/**
+ * `intnpu model --config` as a library call: the seeded synthetic checkpoint of a config.json's shape (the
+ * command's default seed 'intnpu-model'), run on the simulator. Sweeps and reports call this.
+ */
+export function runSyntheticModel(config: ModelConfig, cfg: MachineConfig, opts: SyntheticModelRunOptions = {}): ModelSimResult {
+  const limit = maxSequence(config);
+  const T = opts.seq ?? Math.min(128, limit);
+  if (!Number.isSafeInteger(T) || T < 1) throw new KernelInputError(`seq: ${T} is not a positive integer`);
+  if (T > limit) throw new KernelInputError(`seq: ${T} tokens do not fit max_position_embeddings ${config.maxPositions}: at most ${limit}`);
+  const n = opts.layers ?? config.layers;
+  if (!Number.isSafeInteger(n) || n < 1 || n > config.layers) throw new KernelInputError(`layers: ${n} is not in 1..num_hidden_layers ${config.layers}`);
+  const pad = opts.pad ?? 0;
+  if (!Number.isSafeInteger(pad) || pad < 0 || pad >= T) throw new KernelInputError(`pad: ${pad} is not in 0..${T - 1}`);
+  const g = generateModel({ seed: opts.seed ?? 'intnpu-model', config, seq: T, layers: n, ...(pad ? { maskedTail: pad } : {}) });
+  return runModelSim(g, g.input, cfg, {
+    ...(g.mask === undefined ? {} : { mask: g.mask }),
+    ...(opts.onLayer ? { onLayer: opts.onLayer } : {}),
+  });
 }

@@ -12,7 +12,7 @@ import { compileEmbeddings, compileLayer, runEmbeddings, runLayer } from '../../
 import { parseNpy } from '../../kernels/ref/npy.js';
 import { encodeSafetensors } from '../../kernels/ref/safetensors.js';
 import { KernelInputError } from '../../kernels/ref/errors.js';
-import { runModelSim } from '../../programs/models/model.js';
+import { runModelSim, runSyntheticModel } from '../../programs/models/model.js';
 import { loadMachine } from '../../sim/config.js';
 import { layerCommand } from '../../cli/commands/layer.js';
 import { modelCommand } from '../../cli/commands/model.js';
@@ -113,6 +113,10 @@ describe('intnpu model', () => {
     const y = parseNpy(readFileSync(out));
     expect(y.shape).toEqual([3, 64]);
     expect(y.data).toEqual(Array.from(referenceModel(g)));
+    // the library call sweeps use runs the same checkpoint
+    const lib = runSyntheticModel(cfg, edge, { seq: 3, layers: 1 });
+    expect([lib.total_cycles, lib.bit_exact]).toEqual([j.total_cycles, true]);
+    expect(Array.from(lib.output)).toEqual(y.data);
   });
 
   it('prints per-layer cycles and the total', async () => {
