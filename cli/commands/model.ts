@@ -1,6 +1,7 @@
 // `intnpu model`: a whole I-BERT encoder from a Hugging Face config.json on the simulator (programs/models/model.ts):
 // the embedding stage and every layer, each layer fed the previous layer's simulated output and compared with the
 // reference; prints per-layer cycles, the total, MAC utilization and bit-exactness.
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { z } from 'zod';
 import type { CommandModule } from 'yargs';
@@ -26,6 +27,7 @@ interface Args {
   input?: string | undefined;
   json?: boolean | undefined;
   out?: string | undefined;
+  dump?: string | undefined;
 }
 
 const ModelInputSchema = strictObject({
@@ -135,6 +137,7 @@ export const modelCommand: CommandModule<object, Args> = {
       .option('checkpoint', { type: 'string', describe: 'HF I-BERT state dict (.safetensors, or a folder with model.safetensors) or a folder of embeddings.json + layer<i>.json' })
       .option('input', { type: 'string', describe: 'JSON with input_ids (and optional token_type_ids, position_ids, attention_mask)' })
       .option('out', { type: 'string', describe: 'write the simulated final int8 output [T, hidden] as .npy' })
+      .option('dump', { type: 'string', describe: 'write every simulated step as DIR/embeddings/<step>.npy and DIR/layer<i>/<step>.npy (int32)' })
       .option('json', { type: 'boolean' }),
   handler: handler((a: Args) => {
     const mcfg = loadMachine(a.machine);
@@ -142,9 +145,30 @@ export const modelCommand: CommandModule<object, Args> = {
     const n = intFlag('layers', a.layers, 1) ?? cfg.layers;
     if (n > cfg.layers) throw new UsageError(`--layers: ${n} exceeds num_hidden_layers ${cfg.layers} of ${a.config}`);
     const inp = loadModelRun(a, cfg, n);
+    const dump = a.dump;
+    const sinks: TensorSink[] = [];
+    const sinkFor = (sub: string): TensorSink => {
+      const s = new TensorSink(dump === undefined ? undefined : join(dump, sub));
+      sinks.push(s);
+      return s;
+    };
+    const embSink = sinkFor('embeddings');
+    const layerSinks = new Map<number, TensorSink>();
     const t0 = performance.now();
-    const r = runModelSim(inp.model, inp.ids, mcfg, inp.mask === undefined ? {} : { mask: inp.mask });
+    const r = runModelSim(inp.model, inp.ids, mcfg, {
+      ...(inp.mask === undefined ? {} : { mask: inp.mask }),
+      ...(dump === undefined ? {} : {
+        onEmbeddingsStep: (st, y) => embSink.add(st.name, 0, 1, st.shape, y),
+        onStep: (i, st, y) => {
+          if (!st.ran) return;
+          let s = layerSinks.get(i);
+          if (s === undefined) layerSinks.set(i, (s = sinkFor(`layer${i}`)));
+          s.add(st.name, 0, 1, st.shape, y);
+        },
+      }),
+    });
     const hostMs = performance.now() - t0;
+    for (const s of sinks) s.flush();
     if (a.out !== undefined) new TensorSink(undefined).writeFile(a.out, r.output, [r.seq, r.hidden]);
     if (a.json) printJson(modelSummary(r, cfg, inp.source, hostMs));
     else {

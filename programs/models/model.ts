@@ -101,8 +101,10 @@ export interface ModelSimOptions {
   readonly onEmbeddings?: (r: EmbeddingsSimResult) => void;
   /** called after each layer, with its index */
   readonly onLayer?: (index: number, r: ModelLayerResult) => void;
-  /** called after each kernel run of a layer */
-  readonly onStep?: (layer: number, step: LayerSimStep) => void;
+  /** called after each kernel run of a layer, with the tensor it produced (as LayerSimOptions.onStep) */
+  readonly onStep?: (layer: number, step: LayerSimStep, output: Int32Array) => void;
+  /** called after each kernel run of the embedding stage, with the simulator's output */
+  readonly onEmbeddingsStep?: (step: EmbeddingSimStep, output: Int32Array) => void;
 }
 
 function diff(sim: ArrayLike<number>, ref: IntData): { identical: number; first: EmbeddingSimStep['first_diff'] } {
@@ -121,7 +123,10 @@ const SCHEDULE_EMBEDDINGS =
   'lookups (gathers of int8 table rows) by the host, not simulated (0 cycles); the two QuantAct(16) sums on the requant-act program and LayerNorm + QuantAct(8) on the fused LayerNorm program, one after another';
 
 /** The embedding stage on the simulator (see the header), compared step by step with the reference stage. */
-export function runEmbeddingsSim(e: IbertEmbeddingsJson, input: EmbeddingsInputJson, cfg: MachineConfig, compiled?: CompiledEmbeddings, reference?: EmbeddingsRun): EmbeddingsSimResult {
+export function runEmbeddingsSim(
+  e: IbertEmbeddingsJson, input: EmbeddingsInputJson, cfg: MachineConfig, compiled?: CompiledEmbeddings, reference?: EmbeddingsRun,
+  onStep?: (step: EmbeddingSimStep, output: Int32Array) => void,
+): EmbeddingsSimResult {
   const c = compiled ?? compileEmbeddings(e);
   const ref = reference ?? runEmbeddings(c, input);
   const T = input.input_ids.length;
@@ -140,6 +145,7 @@ export function runEmbeddingsSim(e: IbertEmbeddingsJson, input: EmbeddingsInputJ
       vpu_utilization: r.sim.stats.utilization?.['vpu'] ?? null, dram_bytes: r.sim.stats.dram_bytes, instructions: r.sim.stats.instructions,
       identical_to_reference: d.identical === rs.data.length, elements: rs.data.length, identical_elements: d.identical, first_diff: d.first,
     });
+    onStep?.(steps[steps.length - 1]!, Int32Array.from(r.y_int));
     return r.y_int;
   };
   const act = e.embeddings_act1;
@@ -199,7 +205,7 @@ export function runModelSim(model: ModelCheckpoint, input: EmbeddingsInputJson, 
     chain = cl.compiled.outputAct.scaleOut;
   });
   const refEmb = runEmbeddings(ce, input);
-  const emb = runEmbeddingsSim(model.embeddings, input, cfg, ce, refEmb);
+  const emb = runEmbeddingsSim(model.embeddings, input, cfg, ce, refEmb, opts.onEmbeddingsStep);
   opts.onEmbeddings?.(emb);
 
   const layers: ModelLayerResult[] = [];
@@ -219,7 +225,7 @@ export function runModelSim(model: ModelCheckpoint, input: EmbeddingsInputJson, 
     const r = runLayerSim(cl, x, T, cfg, {
       ...(mask === undefined ? {} : { mask }),
       ...(same ? { reference: refRun } : {}),
-      ...(opts.onStep ? { onStep: (s: LayerSimStep) => opts.onStep!(i, s) } : {}),
+      ...(opts.onStep ? { onStep: (s: LayerSimStep, y: Int32Array) => opts.onStep!(i, s, y) } : {}),
     });
     const { reference: _ref, ...kept } = r;
     layers.push(kept);

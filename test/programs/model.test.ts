@@ -120,8 +120,17 @@ describe('intnpu model', () => {
   });
 
   it('prints per-layer cycles and the total', async () => {
-    const r = await cli(['model', '--config', conf, '--seq', '2']);
+    const dump = join(dir, 'model-dump');
+    const r = await cli(['model', '--config', conf, '--seq', '2', '--dump', dump]);
     expect(r.code, r.stderr).toBe(0);
+    // every simulated step, per stage
+    const g = generateModel({ seed: 'intnpu-model', config: cfg, seq: 2 });
+    const e = runEmbeddings(compileEmbeddings(g.embeddings), g.input);
+    expect(parseNpy(readFileSync(join(dump, 'embeddings', 'sum2.npy'))).data).toEqual(Array.from(e.steps.sum2.data as Int32Array));
+    const l0 = runLayer(compileLayer(g.layers[0]!), e.output, 2);
+    expect(parseNpy(readFileSync(join(dump, 'layer1', 'query8.npy'))).data).toEqual(
+      Array.from(runLayer(compileLayer(g.layers[1]!), l0.output, 2).steps.query8.data as Int32Array));
+    expect(parseNpy(readFileSync(join(dump, 'layer0', 'output8.npy')))).toEqual({ dtype: '<i4', shape: [2, 64], data: Array.from(l0.output) });
     expect(r.stdout).toMatch(/embeddings\s+3\s+[\d,]+/);
     expect(r.stdout).toMatch(/layer 0\s+15\s+[\d,]+/);
     expect(r.stdout).toMatch(/layer 1\s+15\s+[\d,]+/);
