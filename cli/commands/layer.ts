@@ -111,7 +111,10 @@ export const layerCommand: CommandModule<object, Args> = {
     }));
     const hostMs = performance.now() - t0;
     const T = inp.seqs[0]!.T;
-    if (a.out !== undefined) {
+    const lastNotRun = runs.findIndex((r) => !r.steps[r.steps.length - 1]!.ran);
+    if (a.out !== undefined && lastNotRun >= 0) {
+      process.stderr.write(`--out: not written: the last step did not run on the NPU${B > 1 ? ` for sequence ${lastNotRun}` : ''} (see below), so there is no simulated output\n`);
+    } else if (a.out !== undefined) {
       const y = new Int8Array(B * T * runs[0]!.hidden);
       runs.forEach((r, b) => y.set(r.output, b * r.output.length));
       sink.writeFile(a.out, y, B > 1 ? [B, T, runs[0]!.hidden] : [T, runs[0]!.hidden]);

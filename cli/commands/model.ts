@@ -82,6 +82,18 @@ export function loadModelRun(a: Args, cfg: ModelConfig, nLayers: number): ModelR
   const fileMask = fileInput?.attention_mask;
   if (fileMask !== undefined && pad !== undefined) throw new UsageError('--pad: the input file brings its own attention_mask');
   const mask = fileMask ?? padMask(T, pad);
+  if (fileInput !== undefined) {
+    const check = (field: string, v: readonly number[] | undefined, bound: number, cfgField: string): void => {
+      if (v === undefined) return;
+      if (v.length !== T) throw new UsageError(`${a.input}: ${field}: ${v.length} entries, expected one per token (${T})`);
+      const i = v.findIndex((x) => x >= bound);
+      if (i >= 0) throw new UsageError(`${a.input}: ${field}[${i}] = ${v[i]} is not below ${cfgField} ${bound}`);
+    };
+    check('input_ids', fileInput.input_ids, cfg.vocab, 'vocab_size');
+    check('token_type_ids', fileInput.token_type_ids, cfg.typeVocab, 'type_vocab_size');
+    check('position_ids', fileInput.position_ids, cfg.maxPositions, 'max_position_embeddings');
+    check('attention_mask', fileInput.attention_mask, 2, 'the mask values');
+  }
   const ids = (fallback: EmbeddingsInputJson): EmbeddingsInputJson => {
     if (fileInput === undefined) return fallback;
     const { attention_mask: _m, ...rest } = fileInput;

@@ -147,6 +147,8 @@ describe('intnpu model', () => {
       [['--config', conf, '--layers', '3'], /--layers: 3 exceeds num_hidden_layers 2/],
       [['--config', conf, '--seq', '0'], /--seq: 0 is not a positive integer/],
       [['--config', conf, '--seq', '4', '--pad', '4'], /--pad: 4 padded positions leave no token of seq 4/],
+      [['--config', conf, '--input', writeJson('ids.json', { input_ids: [3, 40, 5] })], /ids\.json: input_ids\[1\] = 40 is not below vocab_size 40/],
+      [['--config', conf, '--input', writeJson('ids2.json', { input_ids: [3, 4], token_ids: [0, 0] })], /unknown key "token_ids"; allowed here: input_ids, token_type_ids, position_ids, attention_mask/],
     ];
     for (const [args, re] of cases) {
       const r = await cli(['model', ...args]);
@@ -172,10 +174,13 @@ describe('intnpu model', () => {
     writeFileSync(join(lf, 'embeddings.json'), JSON.stringify({ ...g.embeddings, input: g.input }));
     g.layers.forEach((l, i) => writeFileSync(join(lf, `layer${i}.json`), JSON.stringify(l)));
     const out = join(dir, 'lf-y.npy');
-    const r2 = await cli(['model', '--config', conf, '--checkpoint', lf, '--layers', '1', '--out', out]);
+    // token ids and a padding mask from --input
+    const ids = writeJson('ids-ok.json', { ...g.input, attention_mask: [1, 1, 0] });
+    const r2 = await cli(['model', '--config', conf, '--checkpoint', lf, '--layers', '1', '--input', ids, '--out', out]);
     expect(r2.code, r2.stderr).toBe(0);
     expect(r2.stdout).toMatch(/layer format/);
-    expect(parseNpy(readFileSync(out)).data).toEqual(Array.from(referenceModel(g)));
+    expect(r2.stdout).toMatch(/seq 3 \(1 padded\)/);
+    expect(parseNpy(readFileSync(out)).data).toEqual(Array.from(referenceModel(g, [1, 1, 0])));
     const r3 = await cli(['model', '--config', conf, '--checkpoint', lf]);
     expect(r3.code).toBe(1);
     expect(r3.stderr).toMatch(/layer1\.json is missing \(2 layers requested\)/);
