@@ -1,13 +1,18 @@
 // `intnpu layer`: a whole I-BERT encoder layer on the simulator (programs/models/layer.ts), kernel after kernel, every
 // step compared with the reference layer; prints the per-step latency table and the layer latency.
+import { readFileSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { CommandModule } from 'yargs';
-import { generateLayer } from '../../kernels/ref/generate.js';
+import { generateLayer, makeRng } from '../../kernels/ref/generate.js';
+import { maxSequence, parseHfConfig } from '../../kernels/ref/hf-config.js';
+import { parseNpy } from '../../kernels/ref/npy.js';
 import { KernelInputError } from '../../kernels/ref/errors.js';
 import { layerInputSequences, parseLayer, type IbertLayerJson, type LayerSequence } from '../../kernels/ref/layer-format.js';
 import { compileLayerSim, runLayerSim, type LayerSimResult } from '../../programs/models/layer.js';
 import { loadMachine } from '../../sim/config.js';
 import { EXIT, handler, printJson, readJson, table, UsageError } from '../common.js';
+import { loadCheckpoint } from '../checkpoint.js';
 import { TensorSink } from '../tensor-out.js';
 
 interface Args {
@@ -17,6 +22,10 @@ interface Args {
   seq?: number | undefined;
   pad?: number | undefined;
   layer?: string | undefined;
+  checkpoint?: string | undefined;
+  config?: string | undefined;
+  index?: number | undefined;
+  input?: string | undefined;
   json?: boolean | undefined;
   out?: string | undefined;
   dump?: string | undefined;
@@ -44,6 +53,8 @@ export function intFlag(name: string, v: number | undefined, min: number): numbe
 function loadLayer(a: Args): LayerInput {
   const seq = intFlag('seq', a.seq, 1);
   const pad = intFlag('pad', a.pad, 0);
+  if (a.checkpoint !== undefined) return loadCheckpointLayer(a, seq, pad);
+  if (a.input !== undefined || a.index !== undefined || a.config !== undefined) throw new UsageError('--input/--index/--config go with --checkpoint');
   if (a.layer !== undefined) {
     if (seq !== undefined || pad !== undefined) throw new UsageError('--seq/--pad: a --layer file brings its own input (input.shape and input.attention_mask)');
     const layer = parseLayer(readJson(a.layer));
@@ -60,6 +71,64 @@ function loadLayer(a: Args): LayerInput {
     layer: g.layer, seqs: [g.mask === undefined ? { x, T: dims.seq } : { x, T: dims.seq, mask: g.mask }],
     source: `synthetic ${a.size === 'small' ? 'small' : 'BERT-base'} layer${seq !== undefined ? ` at seq ${seq}` : ''}${pad ? `, last ${pad} positions padded (masked)` : ''}, seed '${a.seed}'`,
   };
+}
+
+/**
+ * One layer of a checkpoint (`--checkpoint`, read as `intnpu model` reads it, the config beside it by default), on
+ * `--input x.npy` (int8 [T, C] or [B, T, C], at the layer's input scale) or on seeded int8 values of --seq tokens.
+ */
+function loadCheckpointLayer(a: Args, seq: number | undefined, pad: number | undefined): LayerInput {
+  if (a.layer !== undefined) throw new UsageError('--layer and --checkpoint: give one');
+  const ck = a.checkpoint!;
+  const confPath = a.config ?? join(isDirectory(ck) ? ck : dirname(ck), 'config.json');
+  const cfg = parseHfConfig(readJson(confPath), confPath);
+  const index = intFlag('index', a.index, 0) ?? 0;
+  if (index >= cfg.layers) throw new UsageError(`--index: ${index} is not a layer of ${confPath} (num_hidden_layers ${cfg.layers})`);
+  const m = loadCheckpoint(ck, cfg, index + 1);
+  const layer = m.layers[index]!;
+  const C = cfg.hidden;
+  let x: number[];
+  let shape: number[];
+  if (a.input !== undefined) {
+    if (seq !== undefined) throw new UsageError('--seq: the --input tensor brings its own shape');
+    const arr = parseNpy(readBytes(a.input), a.input);
+    if ((arr.shape.length !== 2 && arr.shape.length !== 3) || arr.shape[arr.shape.length - 1] !== C) {
+      throw new UsageError(`${a.input}: shape (${arr.shape.join(', ')}): expected [T, ${C}] or [B, T, ${C}] (hidden_size ${C})`);
+    }
+    const bad = arr.data.findIndex((v) => v < -128 || v > 127);
+    if (bad >= 0) throw new UsageError(`${a.input}: value ${bad} = ${arr.data[bad]} is not int8`);
+    x = arr.data;
+    shape = arr.shape;
+  } else {
+    const T = seq ?? Math.min(128, maxSequence(cfg));
+    const rng = makeRng(`${a.seed}/input`);
+    x = Array.from({ length: T * C }, () => Math.floor(rng() * 256) - 128);
+    shape = [T, C];
+  }
+  const T = shape[shape.length - 2]!;
+  if (pad !== undefined && pad >= T) throw new UsageError(`--pad: ${pad} padded positions leave no token of seq ${T} (at most ${T - 1})`);
+  const mask = pad ? Array.from({ length: T }, (_, t) => (t < T - pad ? 1 : 0)) : undefined;
+  const input = { shape: shape as [number, number] | [number, number, number], x_int: x, ...(mask ? { attention_mask: mask as (0 | 1)[] } : {}) };
+  return {
+    layer, seqs: layerInputSequences(input),
+    source: `layer ${index} of ${m.source} on ${a.input ?? `seeded uniform int8 input (${T} tokens, seed '${a.seed}')`}${pad ? `, last ${pad} positions padded` : ''}`,
+  };
+}
+
+function isDirectory(p: string): boolean {
+  try {
+    return statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+function readBytes(path: string): Uint8Array {
+  try {
+    return readFileSync(path);
+  } catch (e) {
+    throw new UsageError(`cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
 }
 
 /**
@@ -95,6 +164,10 @@ export const layerCommand: CommandModule<object, Args> = {
       .option('seq', { type: 'number', describe: 'sequence length of the synthetic layer (default: 8 small, 128 base); any length the memories allow' })
       .option('pad', { type: 'number', describe: 'mask the last N positions of the synthetic input (a padding mask)' })
       .option('layer', { type: 'string', describe: 'an intnpu/ibert-layer@1 JSON file with its input ([T, C] or a batch [B, T, C]), instead of a synthetic layer' })
+      .option('checkpoint', { type: 'string', describe: 'a model checkpoint as `intnpu model` reads it (HF I-BERT .safetensors or a layer-format folder): run one of its layers' })
+      .option('config', { type: 'string', describe: 'with --checkpoint: its config.json (default: config.json beside the checkpoint)' })
+      .option('index', { type: 'number', describe: 'with --checkpoint: which layer (default 0)' })
+      .option('input', { type: 'string', describe: 'with --checkpoint: the layer input as .npy, int8 [T, hidden] or [B, T, hidden] at the layer\'s input scale (default: seeded int8 values, --seq tokens)' })
       .option('out', { type: 'string', describe: 'write the simulated final int8 output as .npy ([T, C], or [B, T, C] for a batch)' })
       .option('dump', { type: 'string', describe: 'write every step the simulator produced as DIR/<step>.npy (int32; a batch adds a leading B)' })
       .option('json', { type: 'boolean' }),

@@ -9,7 +9,7 @@ import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { generateLayer, generateModel } from '../../kernels/ref/generate.js';
 import { parseHfConfig } from '../../kernels/ref/hf-config.js';
 import { compileEmbeddings, compileLayer, runEmbeddings, runLayer } from '../../kernels/ref/layer.js';
-import { parseNpy } from '../../kernels/ref/npy.js';
+import { encodeNpy, parseNpy } from '../../kernels/ref/npy.js';
 import { encodeSafetensors } from '../../kernels/ref/safetensors.js';
 import { KernelInputError } from '../../kernels/ref/errors.js';
 import { runModelSim, runSyntheticModel } from '../../programs/models/model.js';
@@ -168,6 +168,21 @@ describe('intnpu model', () => {
     const j = JSON.parse(r.stdout) as ModelJson & { checkpoint: string };
     expect(j.checkpoint).toMatch(/Hugging Face I-BERT state dict, prefix 'ibert\.'/);
     expect(j.bit_exact).toBe(true);
+
+    // one layer of it with `layer --checkpoint` (config beside it), on an int8 .npy input [B, T, C]
+    const xin = join(dir, 'x.npy');
+    const emb = runEmbeddings(compileEmbeddings(g.embeddings), g.input).output;
+    writeFileSync(xin, encodeNpy(Int8Array.from([...emb, ...emb.map((v) => (v === -128 ? 127 : -v))]), [2, 3, 64]));
+    const ly = join(dir, 'hf-layer-y.npy');
+    const rl = await cli(['layer', '--checkpoint', join(hf, 'model.safetensors'), '--index', '0', '--input', xin, '--out', ly, '--json']);
+    expect(rl.code, rl.stderr).toBe(0);
+    const jl = JSON.parse(rl.stdout) as { batch: number; bit_exact: boolean; layer: string };
+    expect([jl.batch, jl.bit_exact]).toEqual([2, true]);
+    expect(jl.layer).toMatch(/layer 0 of .*model\.safetensors/);
+    expect(parseNpy(readFileSync(ly)).shape).toEqual([2, 3, 64]);
+    const bad = await cli(['layer', '--checkpoint', join(hf, 'model.safetensors'), '--index', '2']);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/--index: 2 is not a layer of .*config\.json \(num_hidden_layers 2\)/);
 
     const lf = join(dir, 'lf');
     mkdirSync(lf);
