@@ -217,7 +217,12 @@ export const layerCommand: CommandModule<object, Args> = {
       out.write('                   overlapping kernels (next loads under last stores, tensors kept on chip) would reduce\n');
       out.write(`MXU utilization    ${pct(r.mxu_utilization)} over the layer (${r.total_macs.toLocaleString('en-US')} MACs); DRAM traffic ${r.total_dram_bytes.toLocaleString('en-US')} bytes\n`);
       const nOut = r.steps.reduce((n, s) => n + s.elements, 0);
-      out.write(`verified           ${r.bit_exact ? `every step bit-exact against the reference layer (${nOut.toLocaleString('en-US')} elements compared)` : 'NOT bit-exact (see below)'}\n`);
+      const verdict = r.bit_exact
+        ? `every step bit-exact against the reference layer (${nOut.toLocaleString('en-US')} elements compared)`
+        : r.first_mismatch === null && r.unsupported.length > 0
+          ? `INCOMPLETE: ${r.unsupported.length} kernel(s) did not fit the machine (see below); every step that ran is bit-exact`
+          : 'NOT bit-exact (see below)';
+      out.write(`verified           ${verdict}\n`);
       out.write(`host time          ${(hostMs / 1e3).toFixed(2)} s (cases, program build, assembly and simulation of ${r.steps.length} kernels, comparisons)\n`);
       if (r.steps.some((s) => s.input_from_reference)) out.write('* input derived from a reference tensor substituted for a step the NPU could not run\n');
     }

@@ -198,11 +198,17 @@ export const modelCommand: CommandModule<object, Args> = {
       });
       out.write(table(t) + '\n\n');
       const us = r.latency_us.toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 });
-      out.write(`total latency      ${r.total_cycles.toLocaleString('en-US')} cycles = ${us} us at ${mcfg.clockGHz} GHz (model ${r.total_model_cycles.toLocaleString('en-US')} cycles)\n`);
+      out.write(`total latency      ${r.total_cycles.toLocaleString('en-US')} cycles = ${us} us at ${mcfg.clockGHz} GHz (model ${r.total_model_cycles.toLocaleString('en-US')} cycles)` +
+        (r.unsupported.length ? `; INCOMPLETE: ${r.unsupported.length} kernel run(s) did not fit the machine and count 0` : '') + '\n');
       out.write('                   embeddings then each layer, one after another; each layer as `intnpu layer` schedules it;\n');
       out.write('                   the embedding lookups (row gathers) are done by the host and not counted\n');
       out.write(`MXU utilization    ${pct(r.mxu_utilization)} over the model (${r.total_macs.toLocaleString('en-US')} MACs); DRAM traffic ${r.total_dram_bytes.toLocaleString('en-US')} bytes\n`);
-      out.write(`verified           ${r.bit_exact ? 'every step of the embeddings and of every layer bit-exact, each layer on the previous layer\'s simulated output; final output equal to the reference model\'s' : 'NOT bit-exact (see below)'}\n`);
+      const verdict = r.bit_exact
+        ? 'every step of the embeddings and of every layer bit-exact, each layer on the previous layer\'s simulated output; final output equal to the reference model\'s'
+        : r.first_mismatch === null && r.unsupported.length > 0
+          ? `INCOMPLETE: ${r.unsupported.length} kernel run(s) did not fit the machine (see below); every step that ran is bit-exact`
+          : 'NOT bit-exact (see below)';
+      out.write(`verified           ${verdict}\n`);
       out.write(`host time          ${(hostMs / 1e3).toFixed(2)} s (simulation and comparison; checkpoint generation or loading not included)\n`);
     }
     for (const u of r.unsupported) process.stderr.write(`not run on the NPU (does not fit ${r.machine} at seq ${r.seq}): layer ${u.layer} step ${u.step} (${u.name}, ${u.kernel}): ${firstLine(u.reason)}\n`);

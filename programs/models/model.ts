@@ -10,6 +10,7 @@
 //
 // Latency: the sum of the embedding kernels' and the layers' cycles (each layer's total as its runner reports it,
 // with the schedule it states).
+import { AsmError } from '../../isa/diagnostics.js';
 import { KernelInputError } from '../../kernels/ref/errors.js';
 import { embeddingLookup } from '../../kernels/ref/embedding.js';
 import { generateModel } from '../../kernels/ref/generate.js';
@@ -22,6 +23,7 @@ import type { IntData } from '../../kernels/ref/tensor.js';
 import type { MachineConfig } from '../../sim/config.js';
 import type { CaseRun } from '../index.js';
 import { simCaseLayerNorm } from '../layernorm/build.js';
+import { TilingError } from '../schedule.js';
 import { simCaseRequantAct } from '../requant-act/build.js';
 import { compileLayerSim, runLayerSim, type LayerSimResult, type LayerSimStep } from './layer.js';
 
@@ -137,6 +139,18 @@ export function runEmbeddingsSim(
   const type = embeddingLookup(c.tokenType.table, C, tt);
   const position = embeddingLookup(c.position.table, C, pos);
   const steps: EmbeddingSimStep[] = [];
+  /** a kernel that cannot take the embedding stage on this machine is bad input for it: name the stage and the limit */
+  const fit = (name: string, kernel: string, run: () => CaseRun): CaseRun => {
+    try {
+      return run();
+    } catch (err) {
+      if (err instanceof KernelInputError || err instanceof TilingError || err instanceof AsmError) {
+        const first = err.message.split('\n')[0]!;
+        throw new KernelInputError(`embeddings: step ${name} (${kernel}) does not fit ${cfg.name} at seq ${T}: ${first}`);
+      }
+      throw err;
+    }
+  };
   const record = (step: number, name: keyof EmbeddingsRun['steps'], kernel: EmbeddingSimStep['kernel'], r: CaseRun): number[] => {
     const rs = ref.steps[name];
     const d = r.y_int.length === rs.data.length ? diff(r.y_int, rs.data) : { identical: 0, first: { index: 0, sim: NaN, ref: `length ${rs.data.length}` } };
@@ -149,19 +163,19 @@ export function runEmbeddingsSim(
     return r.y_int;
   };
   const act = e.embeddings_act1;
-  const s1 = record(1, 'sum1', 'requant-act', simCaseRequantAct({
+  const s1 = record(1, 'sum1', 'requant-act', fit('sum1', 'requant-act', () => simCaseRequantAct({
     x_int: Array.from(word), shape: [T, C], scale_in: c.word.scale, bits: act.bits, x_min: act.x_min, x_max: act.x_max,
     identity_int: Array.from(type), identity_scale: c.tokenType.scale,
-  }, cfg));
-  const s2 = record(2, 'sum2', 'requant-act', simCaseRequantAct({
+  }, cfg)));
+  const s2 = record(2, 'sum2', 'requant-act', fit('sum2', 'requant-act', () => simCaseRequantAct({
     x_int: s1, shape: [T, C], scale_in: c.act1a.scaleOut, bits: act.bits, x_min: act.x_min, x_max: act.x_max,
     identity_int: Array.from(position), identity_scale: c.position.scale,
-  }, cfg));
+  }, cfg)));
   const out = e.output_activation;
-  const y = record(4, 'output8', 'layernorm', simCaseLayerNorm({
+  const y = record(4, 'output8', 'layernorm', fit('output8', 'layernorm', () => simCaseLayerNorm({
     x_int: s2, shape: [T, C], gamma: [...e.LayerNorm.gamma], beta: [...e.LayerNorm.beta], shift: e.LayerNorm.shift,
     out_x_min: out.x_min, out_x_max: out.x_max, out_bits: out.bits,
-  }, cfg));
+  }, cfg)));
   let total = 0, totalModel = 0, dram = 0;
   for (const s of steps) {
     total += s.cycles;
