@@ -2,7 +2,8 @@
 // `{ name: { dtype, shape, data_offsets: [begin, end] }, "__metadata__"?: { string: string } }`, then the raw
 // little-endian tensor bytes (offsets relative to the end of the header). Read strictly: every entry is checked
 // against the buffer (offsets in range, size = elements x dtype size, no overlap), unknown header keys are errors.
-// Tensors are decoded on demand, to float64 values (integers beyond 2^53 are refused).
+// Tensors are decoded on demand, to float64 values (integers beyond 2^53 are refused). Host-side format reading,
+// like fold.ts: floats are allowed here (checkpoint scales are float32); no integer kernel path reads this module.
 
 import { z } from 'zod';
 import { KernelInputError } from './errors.js';
