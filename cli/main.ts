@@ -11,6 +11,7 @@ import { fidelityCommand } from './commands/fidelity.js';
 import { goldenCommand } from './commands/golden.js';
 import { kernelCommand } from './commands/kernel.js';
 import { layerCommand } from './commands/layer.js';
+import { modelCommand } from './commands/model.js';
 import { machineCommand } from './commands/machine.js';
 import { reportCommand } from './commands/report.js';
 import { runCommand } from './commands/run.js';
@@ -29,6 +30,7 @@ await yargs(hideBin(process.argv))
   .command(reportCommand)
   .command(layerCommand)
   .command(goldenCommand)
+  .command(modelCommand)
   .strict()
   .demandCommand(0)
   .help()

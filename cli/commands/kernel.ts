@@ -13,7 +13,7 @@ import { loadProgram } from '../../sim/run.js';
 import { chromeTrace } from '../../sim/trace.js';
 import { EXIT, handler, printJson, readCase, UsageError } from '../common.js';
 import { compareOutputs, type Comparison } from '../compare.js';
-import { KERNELS, kernelEntry, type EngineOutput } from '../registry.js';
+import { checkCaseKeys, KERNELS, kernelEntry, type EngineOutput } from '../registry.js';
 
 interface Args {
   name: string;
@@ -46,6 +46,7 @@ export const kernelCommand: CommandModule<object, Args> = {
   handler: handler((a: Args) => {
     const k = kernelEntry(a.name);
     const input = readCase(a.input);
+    checkCaseKeys(k, input, a.input);
     const withWhere = <T>(f: () => T): T => {
       try {
         return f();

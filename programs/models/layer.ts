@@ -112,8 +112,11 @@ export interface LayerSimOptions {
   readonly mask?: ArrayLike<number>;
   /** the reference run of the same layer, input and mask (computed when omitted) */
   readonly reference?: LayerRun;
-  /** called after each kernel run, in order (progress, host timing by the caller) */
-  readonly onStep?: (step: LayerSimStep) => void;
+  /**
+   * called after each kernel run, in order (progress, host timing by the caller), with the tensor the step
+   * produced: the simulator's output (int32 view), or the reference tensor substituted where the kernel did not run
+   */
+  readonly onStep?: (step: LayerSimStep, output: Int32Array) => void;
 }
 
 export const LAYER_SCHEDULE_NOTE =
@@ -233,7 +236,7 @@ export function runLayerSim(model: CompiledLayerSim, x: Int8Array, T: number, cf
         identical_to_reference: false, elements: refStep.data.length, identical_elements: 0, max_abs_diff: 0, first_diff: null,
         input_from_reference: fromRef, note: `the NPU ${kernel} kernel cannot take this step: ${reason}; the reference tensor was used downstream`,
       });
-      opts.onStep?.(steps[steps.length - 1]!);
+      opts.onStep?.(steps[steps.length - 1]!, y);
       return y;
     }
     const d = compareWith(out.y, refStep.data);
@@ -243,8 +246,9 @@ export function runLayerSim(model: CompiledLayerSim, x: Int8Array, T: number, cf
       identical_to_reference: d.identical === d.n, elements: d.n, identical_elements: d.identical, max_abs_diff: d.maxAbs, first_diff: d.first,
       input_from_reference: fromRef,
     });
-    opts.onStep?.(steps[steps.length - 1]!);
-    return out.y instanceof Int32Array ? out.y : Int32Array.from(out.y);
+    const y = out.y instanceof Int32Array ? out.y : Int32Array.from(out.y);
+    opts.onStep?.(steps[steps.length - 1]!, y);
+    return y;
   };
 
   const caseRun = (r: CaseRun): { y: number[]; r: CaseRun } => ({ y: r.y_int, r });
