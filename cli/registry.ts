@@ -40,6 +40,13 @@ export interface KernelEntry {
   readonly sim?: (input: unknown, cfg: MachineConfig, opts: RunOptions) => CaseRun;
   readonly example?: (size: 'small' | 'base', seed: string) => unknown;
   readonly fidelity?: (opts: { seed?: string }) => FidelityResult | FidelityResult[];
+  /** Which form of the kernel a case selects, for kernels with more than one (requant). */
+  readonly form?: (input: unknown) => string;
+}
+
+/** The kernel's name with the form a case selects: `requant (QuantAct)` vs `requant (direct m/2^shift)`. */
+export function kernelLabel(k: KernelEntry, input: unknown): string {
+  return k.form ? `${k.name} (${k.form(input)})` : k.name;
 }
 
 const isDirectRequant = (input: unknown): boolean => typeof input === 'object' && input !== null && 'multiplier' in input;
@@ -92,6 +99,7 @@ const requantEntry: KernelEntry = {
   },
   example: exampleCaseRequantAct,
   fidelity: fidelityRequantAct,
+  form: (input) => (isDirectRequant(input) ? 'direct m/2^shift' : 'QuantAct'),
 };
 
 const ENTRIES: KernelEntry[] = [

@@ -71,7 +71,7 @@ export const debugCommand: CommandModule<object, Args> = {
     });
     const loaded = loadProgram(prog.words, prog);
     const machine = new Machine(cfg);
-    setBuffers(a.set, prog, a.file, machine);
+    for (const w of setBuffers(a.set, prog, a.file, machine)) process.stderr.write(`${w}\n`);
     const sim = new Simulation(loaded, cfg, { machine, trace: true });
     const breaks = new Set<number>();
     const out = (s: string): void => void process.stdout.write(s + '\n');

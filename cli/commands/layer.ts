@@ -10,7 +10,7 @@ import { parseNpy } from '../../kernels/ref/npy.js';
 import { KernelInputError } from '../../kernels/ref/errors.js';
 import { layerInputSequences, parseLayer, type IbertLayerJson, type LayerSequence } from '../../kernels/ref/layer-format.js';
 import { compileLayerSim, runLayerSim, type LayerSimResult } from '../../programs/models/layer.js';
-import { loadMachine } from '../../sim/config.js';
+import { loadMachine, type MachineConfig } from '../../sim/config.js';
 import { EXIT, handler, printJson, readJson, table, UsageError } from '../common.js';
 import { loadCheckpoint } from '../checkpoint.js';
 import { TensorSink } from '../tensor-out.js';
@@ -141,9 +141,9 @@ export function layerExit(mismatch: boolean, unsupported: number): number {
 }
 
 /** What the report prints and --json emits: the result without the tensors. */
-function summary(r: LayerSimResult, source: string, hostMs: number): Record<string, unknown> {
+function summary(r: LayerSimResult, source: string, hostMs: number, cfg: MachineConfig): Record<string, unknown> {
   return {
-    layer: source, machine: r.machine, clock_ghz: r.clock_ghz,
+    layer: source, machine: r.machine, machine_config: cfg, clock_ghz: r.clock_ghz,
     shape: { seq: r.seq, hidden: r.hidden, heads: r.heads, ffn: r.ffn },
     total_cycles: r.total_cycles, total_model_cycles: r.total_model_cycles, latency_us: r.latency_us,
     total_macs: r.total_macs, total_dram_bytes: r.total_dram_bytes, mxu_utilization: r.mxu_utilization,
@@ -193,9 +193,9 @@ export const layerCommand: CommandModule<object, Args> = {
       sink.writeFile(a.out, y, B > 1 ? [B, T, runs[0]!.hidden] : [T, runs[0]!.hidden]);
     }
     sink.flush();
-    if (B > 1) return reportBatch(runs, inp.source, hostMs, a.json === true);
+    if (B > 1) return reportBatch(runs, inp.source, hostMs, a.json === true, cfg);
     const r = runs[0]!;
-    if (a.json) printJson(summary(r, inp.source, hostMs));
+    if (a.json) printJson(summary(r, inp.source, hostMs, cfg));
     else {
       const out = process.stdout;
       const pct = (v: number | null): string => (v === null ? '-' : `${(v * 100).toFixed(1)} %`);
@@ -246,11 +246,11 @@ function reportProblems(r: LayerSimResult, prefix = ''): void {
 }
 
 /** A batch [B, T, C]: the B sequences run one after another; one summary line each and the total. */
-function reportBatch(runs: readonly LayerSimResult[], source: string, hostMs: number, json: boolean): number {
+function reportBatch(runs: readonly LayerSimResult[], source: string, hostMs: number, json: boolean, cfg: MachineConfig): number {
   const total = runs.reduce((n, r) => n + r.total_cycles, 0);
   const exact = runs.every((r) => r.bit_exact);
   if (json) {
-    printJson({ layer: source, batch: runs.length, total_cycles: total, bit_exact: exact, host_ms: hostMs, sequences: runs.map((r) => summary(r, source, hostMs)) });
+    printJson({ layer: source, batch: runs.length, total_cycles: total, bit_exact: exact, host_ms: hostMs, sequences: runs.map((r) => summary(r, source, hostMs, cfg)) });
   } else {
     const r0 = runs[0]!;
     const out = process.stdout;

@@ -1,4 +1,4 @@
-// Layers 1 and 2 of the fused LayerNorm + QuantAct(8) kernel (ibert-reference.md section 8, then section 9 step
+// Layers 1 and 2 of the fused LayerNorm + QuantAct(8) kernel (docs/IBERT.md section 8, then section 9 step
 // 10/19: the per-channel requantization that follows every IntLayerNorm): the case format, the exact reference,
 // the NPU kernel semantics with its host-side constant folding, and their measured agreement on realistic tensors.
 //
@@ -66,6 +66,7 @@
 // bit-identical to the divider's results, so layer 2 is the same function on both.
 
 import { z } from 'zod';
+import { assertDepth } from '../ref/case-parse.js';
 import { runReferenceCase } from '../ref/cases.js';
 import { KernelInputError } from '../ref/errors.js';
 import { foldLayerNorm, foldQuantAct, type QuantActConsts } from '../ref/fold.js';
@@ -330,6 +331,7 @@ function flatten(v: Nested[]): { values: number[]; shape: number[] } {
 
 /** Validates a fused LayerNorm case (KernelInputError naming the field on bad input). */
 export function parseLayerNormCase(input: unknown): LayerNormCase {
+  assertDepth(input);
   const r = caseSchema.safeParse(input);
   if (!r.success) throw new KernelInputError(`invalid layernorm case:\n${z.prettifyError(r.error)}`);
   const c = r.data;

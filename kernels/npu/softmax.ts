@@ -2,7 +2,7 @@
 // 64-bit vmulr/vmacr products and the divider, as exact integer code; plus the kernel's case API (layer 1 and layer 2
 // on a JSON case) and the fidelity measurement of layer 2 against layer 1 (kernels/ref/softmax.ts).
 //
-// ---- How layer 2 relates to layer 1 (ibert-reference.md section 7) ----
+// ---- How layer 2 relates to layer 1 (docs/IBERT.md section 7) ----
 //
 // Layer 1 already uses the folded 31-bit multiplier: e16 = clamp(rne(z * M / 2^(E31 - 30 + q))). On the NPU every
 // step of that formula has an exact int32/64-bit form, so for every input the kernel accepts (the domain below),
@@ -44,6 +44,7 @@
 // a BERT layer (S ~ 2e-4, q_c ~ 2^26) k = 0 and layer 2 is layer 1.
 
 import { z } from 'zod';
+import { assertDepth } from '../ref/case-parse.js';
 import { KernelInputError } from '../ref/errors.js';
 import { foldSoftmax, type SoftmaxConsts } from '../ref/fold.js';
 import { generateLayer, makeRng, normalSampler } from '../ref/generate.js';
@@ -242,6 +243,7 @@ const flatten = flattenNested;
 
 /** Validates a case (KernelInputError naming the field) and folds its constants for the NPU kernel. */
 export function parseSoftmaxCase(input: unknown): SoftmaxCase {
+  assertDepth(input);
   const res = SoftmaxCaseSchema.safeParse(input);
   if (!res.success) throw new KernelInputError(`invalid softmax case:\n${z.prettifyError(res.error)}`);
   const cse = res.data;

@@ -11,8 +11,23 @@ export function nestedArray<E>(el: z.ZodType<E>): z.ZodType<Nested<E>[]> {
   return z.array(inner);
 }
 
+/** Deepest array/object nesting a case or layer may have; deeper input is refused before zod walks it. */
+export const MAX_NESTING = 64;
+
+/** Throws KernelInputError if `v` nests arrays or objects deeper than `max` (checked without recursion). */
+export function assertDepth(v: unknown, max: number = MAX_NESTING): void {
+  const stack: Array<[unknown, number]> = [[v, 0]];
+  while (stack.length > 0) {
+    const [x, d] = stack.pop()!;
+    if (typeof x !== 'object' || x === null) continue;
+    if (d >= max) throw new KernelInputError(`input nests arrays or objects deeper than ${max} levels`);
+    for (const y of Array.isArray(x) ? x : Object.values(x)) if (typeof y === 'object' && y !== null) stack.push([y, d + 1]);
+  }
+}
+
 /** Validates a case; a failure names the zod path of the bad field. */
 export function parseCase<T>(schema: z.ZodType<T>, input: unknown, kernel: string): T {
+  assertDepth(input);
   const res = schema.safeParse(input);
   if (!res.success) throw new KernelInputError(`invalid ${kernel} case:\n${z.prettifyError(res.error)}`);
   return res.data;

@@ -1,4 +1,4 @@
-// A whole I-BERT encoder layer (ibert-reference.md section 9, steps 1..19) on the simulator: every kernel program
+// A whole I-BERT encoder layer (docs/IBERT.md section 9, steps 1..19) on the simulator: every kernel program
 // run in order on its own simulated machine, each fed the simulator's outputs of the kernels before it (never the
 // reference's), with each step's output compared element by element with the reference layer (kernels/ref/layer.ts)
 // and the per-step cycles summed into the layer latency.
