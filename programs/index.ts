@@ -2,6 +2,7 @@
 // place the inputs in its DRAM buffers, simulate, read the outputs back, and put the closed-form model
 // beside the simulated cycles.
 import { assemble, type BufferSymbol, type Program } from '../isa/asm.js';
+import { checkCapacity } from '../isa/emit.js';
 import { linearModel, type LinearModel } from './linear/model.js';
 import { requantModel, type RequantModel } from './requant/model.js';
 import type { MachineConfig } from '../sim/config.js';
@@ -37,11 +38,14 @@ export interface RunOptions {
   readonly trace?: boolean;
 }
 
+/** The program of a built kernel on this machine: emitted words as they are, text through the assembler; both checked against the memories. */
 export function assembleBuilt(built: BuiltProgram, cfg: MachineConfig): Program {
-  return assemble(built.source, {
-    file: built.file,
-    capacity: { dram: cfg.dram.sizeBytes, spad: cfg.spad.sizeBytes, acc: cfg.acc.sizeBytes / 4 },
-  });
+  const capacity = { dram: cfg.dram.sizeBytes, spad: cfg.spad.sizeBytes, acc: cfg.acc.sizeBytes / 4 };
+  if (built.program !== undefined) {
+    checkCapacity(built.program, capacity);
+    return built.program;
+  }
+  return assemble(built.source, { file: built.file, capacity });
 }
 
 /** A buffer the program builder declared (a missing one is a builder bug, not bad input). */
