@@ -40,9 +40,15 @@ export class Machine {
   /** Sizes in each space's own elements (bytes, bytes, words). */
   readonly sizes: readonly [number, number, number];
 
-  constructor(cfg: MachineConfig) {
+  /**
+   * `dramBytes` sizes the simulated DRAM below the configured capacity (a kernel runner passes what its program
+   * allocated: the rest is never touched, and a 64-256 MiB allocation per kernel run costs time and memory).
+   * An access past it faults as an access past the capacity would.
+   */
+  constructor(cfg: MachineConfig, opts: { readonly dramBytes?: number } = {}) {
     this.cfg = cfg;
-    this.dram = new Uint8Array(cfg.dram.sizeBytes);
+    const dramBytes = opts.dramBytes === undefined ? cfg.dram.sizeBytes : Math.min(cfg.dram.sizeBytes, Math.max(0, Math.ceil(opts.dramBytes)));
+    this.dram = new Uint8Array(dramBytes);
     this.spad = new Int8Array(cfg.spad.sizeBytes);
     this.spadU8 = new Uint8Array(this.spad.buffer);
     this.acc = new Int32Array(cfg.acc.sizeBytes / 4);

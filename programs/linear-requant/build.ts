@@ -21,11 +21,10 @@ import {
 } from './model.js';
 import { foldRequantActNpu, npuMultiplier, type RequantActNpuConsts } from '../../kernels/npu/requant-act.js';
 import type { MachineConfig } from '../../sim/config.js';
-import { Machine } from '../../sim/machine.js';
 import { loadProgram, simulate, type SimResult } from '../../sim/run.js';
-import { assembleBuilt, programBuffer, type RunOptions } from '../index.js';
+import { assembleBuilt, machineFor, programBuffer, type RunOptions } from '../index.js';
 import { ProgramEmitter } from '../../isa/emit.js';
-import { emitted, opLi, type BuiltProgram } from '../linear/build.js';
+import { cachedBuild, emitted, opLi, type BuiltProgram } from '../linear/build.js';
 
 export interface LinearRequantConsts {
   /** per output channel: multiplier (frexp31 form: |m| <= 2^31) and shift (>= 0; > 127 is taken as 127) */
@@ -249,9 +248,10 @@ export function runLinearRequantSim(
     idIn ? 1 : undefined, 'm',
   );
   const idK = npu.identity ? { m: npu.identity.m, e: npu.identity.e, clampX: npu.clampX, clampW: npu.clampW } : undefined;
-  const built = buildLinearRequant(M, K, N, bits, cfg, opts.lag, idK);
+  // Q, K and V (and the two residual projections of one shape) are the same program: built once per machine.
+  const built = cachedBuild(cfg, JSON.stringify([M, K, N, bits, opts.lag ?? null, idK ?? null]), () => buildLinearRequant(M, K, N, bits, cfg, opts.lag, idK));
   const program = assembleBuilt(built, cfg);
-  const machine = new Machine(cfg);
+  const machine = machineFor(program, cfg);
   const buf = (name: string) => programBuffer(program, name);
   machine.writeBuffer(buf('x'), x);
   machine.writeBuffer(buf('w'), w);

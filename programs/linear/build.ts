@@ -27,6 +27,24 @@ export function emitted<T extends object>(program: Program, extra: T): BuiltProg
   }) as BuiltProgram & T;
 }
 
+const BUILT = new WeakMap<object, Map<string, unknown>>();
+const BUILT_PER_MACHINE = 8;
+
+/**
+ * A built program from a small per-machine cache (the key must name every input of `build`): a layer builds
+ * the Q, K and V projections, and a sweep the same shapes, once. Programs are immutable once finished.
+ */
+export function cachedBuild<T>(mach: object, key: string, build: () => T): T {
+  let m = BUILT.get(mach);
+  if (m === undefined) BUILT.set(mach, (m = new Map()));
+  const hit = m.get(key);
+  if (hit !== undefined) return hit as T;
+  const built = build();
+  if (m.size >= BUILT_PER_MACHINE) m.delete(m.keys().next().value!);
+  m.set(key, built);
+  return built;
+}
+
 /** A register operation with its operands loaded by `li` just before (the fixed count the cycle models price). */
 export function opLi(e: ProgramEmitter, mnemonic: string, prefix: readonly Operand[], regs: ReadonlyArray<readonly [number, number]>, suffix: readonly Operand[] = []): void {
   const ops: Operand[] = [...prefix];
