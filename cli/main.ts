@@ -9,8 +9,10 @@ import { debugCommand } from './commands/debug.js';
 import { demoCommand } from './commands/demo.js';
 import { disasmCommand } from './commands/disasm.js';
 import { fidelityCommand } from './commands/fidelity.js';
+import { goldenCommand } from './commands/golden.js';
 import { kernelCommand } from './commands/kernel.js';
 import { layerCommand } from './commands/layer.js';
+import { modelCommand } from './commands/model.js';
 import { machineCommand } from './commands/machine.js';
 import { reportCommand } from './commands/report.js';
 import { runCommand } from './commands/run.js';
@@ -47,6 +49,8 @@ await yargs(hideBin(process.argv))
   .command(fidelityCommand)
   .command(reportCommand)
   .command(layerCommand)
+  .command(goldenCommand)
+  .command(modelCommand)
   .strict()
   .demandCommand(0)
   .help()

@@ -6,6 +6,7 @@
 import { ISA, UNITS, TIMING_CLASSES, type TimingClass } from '../isa/table.js';
 import { Fault, Machine, SPACE_ACC, SPACE_DRAM, SPACE_SPAD } from './machine.js';
 import { bigToPair, isqrtBig, mulAddRoundShift, mulRoundShift, PACK, pairToBig, roundDiv, roundDivBig, unpackHigh } from './intops.js';
+import { matmulTileWasm } from './wasm-mxu.js';
 
 export const UNIT_INDEX: Readonly<Record<(typeof UNITS)[number], number>> = Object.fromEntries(UNITS.map((u, i) => [u, i])) as Record<(typeof UNITS)[number], number>;
 export const CLASS_NAMES = Object.keys(TIMING_CLASSES) as TimingClass[];
@@ -224,7 +225,16 @@ function wload(transposed: boolean): Semantics {
     const rows = transposed ? k : n, len = transposed ? n : k;
     m.check2d(SPACE_SPAD, addr, rows, len, stride);
     const buf = m.wActive === 0 ? 1 : 0;
-    if (data) {
+    if (data && m.wasmMxu) {
+      // int16 columns for the WebAssembly MXU: Q[j][kk] = W[j][kk], zero beyond k (sim/wasm-mxu.ts)
+      const Q = m.wq[buf], D = m.wqDepth, S = m.spad;
+      const js = transposed ? 1 : stride, ks = transposed ? stride : 1;
+      for (let j = 0; j < n; j++) {
+        const dst = j * D;
+        for (let kk = 0; kk < k; kk++) Q[dst + kk] = S[addr + j * js + kk * ks]!;
+        Q.fill(0, dst + k, dst + D);
+      }
+    } else if (data) {
       // Packed pairs for the MAC loop: P[q][kk] = W[2q][kk] + W[2q+1][kk] * 2^26 (see matmulTile).
       const P = m.wbuf[buf], S = m.spad;
       const js = transposed ? 1 : stride, ks = transposed ? stride : 1;
@@ -264,7 +274,9 @@ function mmExec(m: Machine, f: Int32Array, o: number, pc: number, e: Effects, da
   e.wbuf = buf;
   e.region(SPACE_SPAD, false, x, rows, k, xStride);
   e.region(SPACE_ACC, true, accAddr, rows, n, accStride);
-  if (data) {
+  if (data && m.wasmMxu) {
+    matmulTileWasm(unsigned ? m.spadU8 : m.spad, x, xStride, rows, m.wq[buf]!, m.wqDepth, k, n, m.acc, accAddr, accStride, accumulate);
+  } else if (data) {
     if (unsigned) matmulTileU8(m.spadU8, x, xStride, rows, m.wbuf[buf]!, m.cfg.mxu.rows, k, n, m.acc, accAddr, accStride, accumulate);
     else matmulTile(m.spad, x, xStride, rows, m.wbuf[buf]!, m.cfg.mxu.rows, k, n, m.acc, accAddr, accStride, accumulate);
   }

@@ -14,7 +14,7 @@ import { chromeTrace } from '../../sim/trace.js';
 import { EXIT, handler, printJson, readCase, UsageError } from '../common.js';
 import { writeOutputFile } from '../files.js';
 import { compareOutputs, type Comparison } from '../compare.js';
-import { KERNELS, kernelEntry, kernelLabel, type EngineOutput } from '../registry.js';
+import { checkCaseKeys, KERNELS, kernelEntry, kernelLabel, type EngineOutput } from '../registry.js';
 
 interface Args {
   name: string;
@@ -49,6 +49,7 @@ export const kernelCommand: CommandModule<object, Args> = {
   handler: handler((a: Args) => {
     const k = kernelEntry(a.name);
     const input = readCase(a.input, a['allow-paths'] ?? []);
+    checkCaseKeys(k, input, a.input);
     const withWhere = <T>(f: () => T): T => {
       try {
         return f();

@@ -66,7 +66,6 @@
 // bit-identical to the divider's results, so layer 2 is the same function on both.
 
 import { z } from 'zod';
-import { assertDepth } from '../ref/case-parse.js';
 import { runReferenceCase } from '../ref/cases.js';
 import { KernelInputError } from '../ref/errors.js';
 import { foldLayerNorm, foldQuantAct, type QuantActConsts } from '../ref/fold.js';
@@ -75,7 +74,7 @@ import { floorDiv, floorShift, intToJson, isqrt, isqrtBig, mulShiftRne, pow2, rn
 import { compileLayer, runLayer } from '../ref/layer.js';
 import { layerNormApply } from '../ref/layernorm.js';
 import { requantApply } from '../ref/requant.js';
-import { flattenNested, type FidelityResult, type KernelCaseResult } from './common.js';
+import { flattenNested, parseCase, type FidelityResult, type KernelCaseResult } from './common.js';
 
 
 
@@ -331,10 +330,7 @@ function flatten(v: Nested[]): { values: number[]; shape: number[] } {
 
 /** Validates a fused LayerNorm case (KernelInputError naming the field on bad input). */
 export function parseLayerNormCase(input: unknown): LayerNormCase {
-  assertDepth(input);
-  const r = caseSchema.safeParse(input);
-  if (!r.success) throw new KernelInputError(`invalid layernorm case:\n${z.prettifyError(r.error)}`);
-  const c = r.data;
+  const c = parseCase(caseSchema, input, 'layernorm');
   const flat = flatten(c.x_int);
   let shape = flat.shape;
   if (c.shape !== undefined) {

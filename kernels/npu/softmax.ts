@@ -44,7 +44,6 @@
 // a BERT layer (S ~ 2e-4, q_c ~ 2^26) k = 0 and layer 2 is layer 1.
 
 import { z } from 'zod';
-import { assertDepth } from '../ref/case-parse.js';
 import { KernelInputError } from '../ref/errors.js';
 import { foldSoftmax, type SoftmaxConsts } from '../ref/fold.js';
 import { generateLayer, makeRng, normalSampler } from '../ref/generate.js';
@@ -54,7 +53,7 @@ import {
 import { compileLayer, runLayer } from '../ref/layer.js';
 import { runReferenceCase } from '../ref/cases.js';
 import { MASKED_SCORE, softmaxApply } from '../ref/softmax.js';
-import { flattenNested, nestedArray, type FidelityResult } from './common.js';
+import { flattenNested, nestedArray, parseCase, type FidelityResult } from './common.js';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Compile-time constants of the NPU kernel.
@@ -243,10 +242,7 @@ const flatten = flattenNested;
 
 /** Validates a case (KernelInputError naming the field) and folds its constants for the NPU kernel. */
 export function parseSoftmaxCase(input: unknown): SoftmaxCase {
-  assertDepth(input);
-  const res = SoftmaxCaseSchema.safeParse(input);
-  if (!res.success) throw new KernelInputError(`invalid softmax case:\n${z.prettifyError(res.error)}`);
-  const cse = res.data;
+  const cse = parseCase(SoftmaxCaseSchema, input, 'softmax');
   const { values, shape: inferred } = flatten('x_int', cse.x_int);
   let shape = inferred;
   if (cse.shape !== undefined) {

@@ -254,5 +254,5 @@ export function parseEmbeddings(json: unknown): IbertEmbeddingsJson {
 
 /** JSON Schema of the layer format, for editors. */
 export function layerJsonSchema(): unknown {
-  return z.toJSONSchema(IbertLayerSchema, { unrepresentable: 'any' });
+  return z.toJSONSchema(IbertLayerSchema, { io: 'input', unrepresentable: 'any' });
 }

@@ -87,3 +87,28 @@ export function toNested(a: NpyArray): unknown {
   };
   return build(0);
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// Writing (format version 1.0): the CLI's --out and --dump tensors, readable by np.load.
+
+const WRITE_DTYPES = { int8: { descr: '|i1', size: 1 }, int32: { descr: '<i4', size: 4 } } as const;
+
+/** Encodes an int8 or int32 tensor (C order) as a .npy file; `shape` must hold data.length elements. */
+export function encodeNpy(data: Int8Array | Int32Array, shape: readonly number[]): Uint8Array {
+  const n = shape.reduce((a, b) => a * b, 1);
+  if (n !== data.length) throw new NpyError(`encodeNpy: shape [${shape.join(', ')}] holds ${n} values, data has ${data.length}`);
+  const dt = data instanceof Int8Array ? WRITE_DTYPES.int8 : WRITE_DTYPES.int32;
+  const shapeText = shape.length === 1 ? `(${shape[0]},)` : `(${shape.join(', ')})`;
+  let header = `{'descr': '${dt.descr}', 'fortran_order': False, 'shape': ${shapeText}, }`;
+  // magic (6) + version (2) + header length (2) + header + '\n', padded with spaces to a multiple of 64
+  const total = Math.ceil((10 + header.length + 1) / 64) * 64;
+  header = header.padEnd(total - 10 - 1, ' ') + '\n';
+  const out = new Uint8Array(total + data.length * dt.size);
+  out.set([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0], 0);
+  const dv = new DataView(out.buffer);
+  dv.setUint16(8, header.length, true);
+  for (let i = 0; i < header.length; i++) out[10 + i] = header.charCodeAt(i);
+  if (dt.size === 1) out.set(new Uint8Array(data.buffer, data.byteOffset, data.length), total);
+  else for (let i = 0; i < data.length; i++) dv.setInt32(total + 4 * i, data[i]!, true);
+  return out;
+}
