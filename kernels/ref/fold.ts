@@ -2,6 +2,7 @@
 // float64 with Math.fround exactly where the reference casts to float32. Float math is allowed here (host side,
 // run once per layer); nothing in this module runs per element at inference.
 
+import { KernelInputError } from './errors.js';
 import { pow2 } from './intmath.js';
 
 export const fl32 = Math.fround;
@@ -11,7 +12,7 @@ export const fl32 = Math.fround;
 
 /** torch.round: nearest, ties to even, of a double. */
 export function rneFloat(v: number): number {
-  if (!Number.isFinite(v)) throw new RangeError(`rneFloat: ${v}`);
+  if (!Number.isFinite(v)) throw new KernelInputError(`a folded constant is ${v}: the scales or calibrated ranges are too extreme (or zero) to fold into integers`);
   const f = Math.floor(v);
   const d = v - f; // exact: |v| < 2^52 has a representable fraction; larger v are integers (d = 0)
   if (d > 0.5 || (d === 0.5 && f % 2 !== 0)) return f + 1;
@@ -70,7 +71,7 @@ export interface Frexp31 {
 
 /** HF batch_frexp(max_bit=31): m = rhaz(mu * 2^31), e = 31 - k. */
 export function frexp31(r: number): Frexp31 {
-  if (!Number.isFinite(r)) throw new RangeError(`frexp31: ${r} is not finite`);
+  if (!Number.isFinite(r)) throw new KernelInputError(`a requantization ratio is ${r}: the scales or calibrated ranges are too extreme (or zero) to fold into a 31-bit multiplier`);
   const { mu, k } = frexp(r);
   if (mu === 0) return { m: 0, e: 31 };
   return { m: rhazFloat(mu * pow2(31)), e: 31 - k };
@@ -296,7 +297,7 @@ export function foldLayerNorm(gamma: readonly number[], beta: readonly number[],
   const scaleOut: number[] = [];
   for (let c = 0; c < C; c++) {
     const g = gamma[c]!;
-    if (g === 0 || !Number.isFinite(g)) throw new RangeError(`LayerNorm gamma[${c}] = ${g}: beta/gamma is not finite`);
+    if (g === 0 || !Number.isFinite(g)) throw new KernelInputError(`LayerNorm gamma[${c}] = ${g}: beta/gamma is not finite`);
     qBeta.push(Math.floor((beta[c]! / g) / Sn));
     scaleOut.push(Sn * g);
   }
