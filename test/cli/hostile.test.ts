@@ -181,6 +181,18 @@ describe('one validator for every engine', () => {
   });
 });
 
+describe('constant folding', () => {
+  it('a scale too extreme to fold (found by the fuzz harness) is bad input in every engine, not a RangeError', () => {
+    const k = KERNELS.get('softmax')!;
+    const input = { ...(k.example!('small', 's') as object), scale_in: 5e-324 };
+    for (const f of [k.ref, k.npu!]) {
+      const e = userError(() => f(input));
+      expect(e).toBeInstanceOf(KernelInputError);
+      expect(e.message).toBe('a requantization ratio is NaN: the scales or calibrated ranges are too extreme (or zero) to fold into a 31-bit multiplier');
+    }
+  });
+});
+
 describe('run: inputs and outputs', () => {
   const prog = assemble('.buffer a, spad, 8\n.buffer w, acc, 4\nhalt', { file: 'p.s' });
   const set = (content: string, spec = 'a'): string[] => {
