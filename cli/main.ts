@@ -13,6 +13,7 @@ import { layerCommand } from './commands/layer.js';
 import { machineCommand } from './commands/machine.js';
 import { reportCommand } from './commands/report.js';
 import { runCommand } from './commands/run.js';
+import { sweepCommand } from './commands/sweep.js';
 
 await yargs(hideBin(process.argv))
   .scriptName('intnpu')
@@ -27,6 +28,7 @@ await yargs(hideBin(process.argv))
   .command(fidelityCommand)
   .command(reportCommand)
   .command(layerCommand)
+  .command(sweepCommand)
   .strict()
   .demandCommand(0)
   .help()
