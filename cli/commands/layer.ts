@@ -8,6 +8,10 @@ import { parseLayer, type IbertLayerJson } from '../../kernels/ref/layer-format.
 import { compileLayerSim, runLayerSim, type LayerSimResult } from '../../programs/models/layer.js';
 import { loadMachine } from '../../sim/config.js';
 import { EXIT, handler, printJson, readJson, table } from '../common.js';
+import { writeFileSync } from 'node:fs';
+import { toCsv } from '../csv.js';
+import { layerHtml } from '../html/layer.js';
+import { Progress } from '../progress.js';
 
 interface Args {
   machine: string;
@@ -15,7 +19,12 @@ interface Args {
   seed: string;
   layer?: string | undefined;
   json?: boolean | undefined;
+  csv?: boolean | undefined;
+  html?: string | undefined;
 }
+
+/** Kernel runs of the layer's schedule (for the progress estimate only; the count shown is never clamped to it). */
+const LAYER_KERNEL_RUNS = 15;
 
 export const LAYER_SIZES = {
   small: { seq: 8, hidden: 64, heads: 2, ffn: 256 },
@@ -70,14 +79,21 @@ export const layerCommand: CommandModule<object, Args> = {
       .option('size', { type: 'string', choices: ['small', 'base'], default: 'base', describe: 'synthetic layer size (small: seq 8, hidden 64; base: BERT-base)' })
       .option('seed', { type: 'string', default: 'intnpu-layer', describe: 'seed of the synthetic layer' })
       .option('layer', { type: 'string', describe: 'an intnpu/ibert-layer@1 JSON file with its input, instead of a synthetic layer' })
-      .option('json', { type: 'boolean' }),
+      .option('json', { type: 'boolean' })
+      .option('csv', { type: 'boolean', describe: 'print the step table as CSV (the columns of the JSON steps)' })
+      .option('html', { type: 'string', describe: 'also write a self-contained HTML report (roofline, latency by bound, stalls, unit timeline)' }),
   handler: handler((a: Args) => {
     const cfg = loadMachine(a.machine);
     const inp = loadLayer(a);
     const t0 = performance.now();
-    const r = runLayerSim(compileLayerSim(inp.layer), inp.x, inp.T, cfg, inp.mask === undefined ? {} : { mask: inp.mask });
+    const progress = new Progress('layer', LAYER_KERNEL_RUNS, a.json || a.csv);
+    const onStep = (s: { steps: readonly number[]; name: string }): void => progress.tick(`step ${s.steps.join('-')} ${s.name}`);
+    const r = runLayerSim(compileLayerSim(inp.layer), inp.x, inp.T, cfg, inp.mask === undefined ? { onStep } : { mask: inp.mask, onStep });
+    progress.end();
     const hostMs = performance.now() - t0;
+    if (a.html) writeFileSync(a.html, layerHtml(r, cfg, inp.source));
     if (a.json) printJson(summary(r, inp.source, hostMs));
+    else if (a.csv) process.stdout.write(toCsv(summary(r, inp.source, hostMs)['steps'] as Record<string, unknown>[]));
     else {
       const out = process.stdout;
       const pct = (v: number | null): string => (v === null ? '-' : `${(v * 100).toFixed(1)} %`);

@@ -6,8 +6,10 @@ export const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g,
 
 export const PALETTE = ['#4269d0', '#efb118', '#ff725c', '#6cc5b0', '#3ca951', '#ff8ab7', '#a463f2', '#97bbf5', '#9c6b4e', '#9498a0'];
 
-export const W = 640, H = 360;
-const M = { l: 70, r: 20, t: 34, b: 50 };
+export const W = 640, H = 380;
+const M = { l: 64, r: 170, t: 34, b: 50 };
+/** the bottom margin when category labels are rotated */
+const MB_ROTATED = 100;
 
 export interface Axis {
   readonly label: string;
@@ -66,19 +68,27 @@ export function scale(axis: Axis, values: readonly (number | string)[], r0: numb
   return f;
 }
 
+const rotated = (xa: Axis): boolean => (xa.categories?.length ?? 0) > 5;
+const bottom = (xa: Axis): number => (rotated(xa) ? MB_ROTATED : M.b);
+
 function frame(title: string, x: Scale, y: Scale, xa: Axis, ya: Axis, body: string, legend: string, id: string): string {
-  const xt = x.ticks.map((t) => `<g transform="translate(${x(t.v).toFixed(1)},${H - M.b})"><line y2="5" stroke="#888"/><text y="18" text-anchor="middle">${esc(t.label)}</text></g>`).join('');
+  const H = HEIGHT(xa), mb = bottom(xa);
+  const rot = rotated(xa);
+  const xt = x.ticks.map((t) => `<g transform="translate(${x(t.v).toFixed(1)},${H - mb})"><line y2="5" stroke="#888"/>` +
+    (rot ? `<text transform="translate(3,10) rotate(-40)" text-anchor="end">${esc(t.label.length > 22 ? t.label.slice(0, 21) + '…' : t.label)}</text>` : `<text y="18" text-anchor="middle">${esc(t.label)}</text>`) + '</g>').join('');
   const yt = y.ticks.map((t) => `<g transform="translate(${M.l},${y(t.v).toFixed(1)})"><line x1="-5" stroke="#888"/><line x2="${W - M.l - M.r}" stroke="#eee"/><text x="-8" dy="4" text-anchor="end">${esc(t.label)}</text></g>`).join('');
   return `<figure class="chart" id="${esc(id)}"><svg class="chart" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img" aria-label="${esc(title)}">
 <text class="title" x="${M.l}" y="20">${esc(title)}</text>${yt}${xt}
-<line x1="${M.l}" x2="${W - M.r}" y1="${H - M.b}" y2="${H - M.b}" stroke="#333"/><line x1="${M.l}" x2="${M.l}" y1="${M.t}" y2="${H - M.b}" stroke="#333"/>
-<text x="${(M.l + W - M.r) / 2}" y="${H - 12}" text-anchor="middle">${esc(xa.label)}</text>
-<text transform="translate(16,${(M.t + H - M.b) / 2}) rotate(-90)" text-anchor="middle">${esc(ya.label)}</text>
+<line x1="${M.l}" x2="${W - M.r}" y1="${H - mb}" y2="${H - mb}" stroke="#333"/><line x1="${M.l}" x2="${M.l}" y1="${M.t}" y2="${H - mb}" stroke="#333"/>
+<text x="${(M.l + W - M.r) / 2}" y="${H - 8}" text-anchor="middle">${esc(xa.label)}</text>
+<text transform="translate(16,${(M.t + H - mb) / 2}) rotate(-90)" text-anchor="middle">${esc(ya.label)}</text>
 ${body}${legend}</svg></figure>`;
 }
 
+const HEIGHT = (xa: Axis): number => (rotated(xa) ? H + MB_ROTATED - M.b : H);
+
 function legendOf(items: readonly { name: string; color: string }[]): string {
-  return items.map((s, i) => `<g transform="translate(${W - M.r - 150},${M.t + 4 + i * 16})"><rect width="10" height="10" fill="${s.color}"/><text x="14" y="9">${esc(s.name)}</text></g>`).join('');
+  return items.filter((s) => s.name !== '').slice(0, 18).map((s, i) => `<g transform="translate(${W - M.r + 12},${M.t + 4 + i * 16})"><rect width="10" height="10" fill="${s.color}"/><text x="14" y="9">${esc(s.name.length > 26 ? s.name.slice(0, 25) + '…' : s.name)}<title>${esc(s.name)}</title></text></g>`).join('');
 }
 
 export interface Pt {
@@ -101,7 +111,7 @@ export interface Series {
 export function scatter(id: string, title: string, xa: Axis, ya: Axis, series: readonly Series[]): string {
   const all = series.flatMap((s) => s.points);
   const x = scale(xa, all.map((p) => p.x), M.l, W - M.r);
-  const y = scale(ya, all.map((p) => p.y), H - M.b, M.t);
+  const y = scale(ya, all.map((p) => p.y), HEIGHT(xa) - bottom(xa), M.t);
   let body = '';
   for (const s of series) {
     const pts = s.points.filter((p) => Number.isFinite(y(p.y)) && Number.isFinite(x(p.x)));
@@ -127,7 +137,7 @@ export function stackedBars(id: string, title: string, xLabel: string, yLabel: s
   const totals = stacks.map((s) => names.reduce((n, k) => n + (s.parts[k] ?? 0), 0));
   const xa: Axis = { label: xLabel, categories: stacks.map((s) => s.category) };
   const x = scale(xa, [], M.l, W - M.r);
-  const y = scale({ label: yLabel }, [0, ...totals], H - M.b, M.t);
+  const y = scale({ label: yLabel }, [0, ...totals], HEIGHT(xa) - bottom(xa), M.t);
   const bw = Math.max(2, ((W - M.l - M.r) / Math.max(1, stacks.length)) * 0.7);
   let body = '';
   stacks.forEach((s) => {

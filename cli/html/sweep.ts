@@ -29,18 +29,17 @@ export function sweepHtml(r: SweepResult): string {
   r.fields.forEach((f, i) => {
     const xa = axisFor(f.path, f.values);
     // one series per value of the other fields' first field, so trends along f read as lines
-    const other = r.fields.find((g) => g.path !== f.path);
     const groups = new Map<string, Row[]>();
     for (const row of good) {
       const key = r.fields.filter((g) => g.path !== f.path).map((g) => `${g.path}=${String(row[g.path])}`).join(', ') || 'all points';
       groups.set(key, [...(groups.get(key) ?? []), row]);
     }
     const series = [...groups.entries()].map(([name, rows], k) => ({
-      name: groups.size > 10 ? `${other ? '' : ''}${name}`.slice(0, 40) : name.slice(0, 40), color: PALETTE[k % PALETTE.length]!, line: true,
+      name, color: PALETTE[k % PALETTE.length]!, line: true,
       points: rows.sort((a, b) => (xa.categories ? xa.categories.indexOf(String(a[f.path])) - xa.categories.indexOf(String(b[f.path])) : Number(a[f.path]) - Number(b[f.path])))
         .map((row) => ({ x: xa.categories ? String(row[f.path]) : Number(row[f.path]), y: Number(row['latency_us']), tip: pointTip(row, fields) })),
     }));
-    charts += scatter(`latency-vs-${i}`, `Latency vs ${f.path}`, xa, { label: 'latency (us)' }, groups.size > 10 ? series.map((s) => ({ ...s, name: '' })) : series);
+    charts += scatter(`latency-vs-${i}`, `Latency vs ${f.path}` + (groups.size > 1 ? ' (one line per setting of the other fields)' : ''), xa, { label: 'latency (us)' }, series);
   });
   const front = paretoFront(good, (x) => Number(x['latency_us']), (x) => Number(x['energy_uj']));
   const frontSet = new Set(front);

@@ -125,6 +125,9 @@ function rowOf(index: number, fields: readonly GridField[], values: readonly (st
 }
 
 export async function runSweep(a: SweepArgs): Promise<SweepResult> {
+  for (const k of ['workload', 'machine', 'out', 'shard', 'jobs', 'seq', 'size', 'seed'] as const) {
+    if (Array.isArray(a[k])) throw new UsageError(`--${k} given more than once`);
+  }
   const workload = parseWorkload(a.workload, a);
   const fields = parseGrid(a.grid);
   const shard = parseShard(a.shard);
