@@ -29,14 +29,23 @@ export class Progress {
     this.on = opts.enabled ?? (!json && out.isTTY === true);
   }
 
-  /** One more unit finished; `what` names it (step 7 query, point 3). */
+  /** One more unit finished; `what` says which and how (`point 3 done`, `step 7 query done`). */
   tick(what: string): void {
     this.done++;
+    this.show(what);
+  }
+
+  /** A unit starts (for slow units, so the line does not sit still): shows it without counting it. */
+  begin(what: string): void {
+    this.show(`running ${what}`);
+  }
+
+  private show(what: string): void {
     if (!this.on) return;
     const el = performance.now() - this.t0;
     const count = this.total !== undefined ? `${this.done}/${this.total}` : `${this.done}`;
-    const left = this.total !== undefined && this.done < this.total ? `, ~${secs((el / this.done) * (this.total - this.done))} left` : '';
-    const line = `${this.label}: ${count} ${what} | ${secs(el)} elapsed${left}`;
+    const left = this.total !== undefined && this.done > 0 && this.done < this.total ? `, ~${secs((el / this.done) * (this.total - this.done))} left` : '';
+    const line = `${this.label}: ${count}, ${what} | ${secs(el)} elapsed${left}`;
     const width = this.out.columns ?? 100;
     this.out.write(`\r\x1b[K${line.length >= width ? line.slice(0, width - 1) : line}`);
   }

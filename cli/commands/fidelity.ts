@@ -28,9 +28,10 @@ export const fidelityCommand: CommandModule<object, Args> = {
     const chosen = [...KERNELS.values()].filter((k) => k.fidelity && (!a.kernel || a.kernel === k.name));
     const progress = new Progress('fidelity', chosen.length, a.json);
     for (const k of chosen) {
+      progress.begin(k.name);
       const r = k.fidelity!({ seed: a.seed });
       results.push(...(Array.isArray(r) ? r : [r]));
-      progress.tick(k.name);
+      progress.tick(`${k.name} done`);
     }
     progress.end();
     const pass = (r: FidelityResult): boolean => r.identical_share >= FIDELITY_MIN_SHARE && r.max_abs_diff <= FIDELITY_MAX_DIFF;

@@ -87,7 +87,7 @@ export const layerCommand: CommandModule<object, Args> = {
     const inp = loadLayer(a);
     const t0 = performance.now();
     const progress = new Progress('layer', LAYER_KERNEL_RUNS, a.json || a.csv);
-    const onStep = (s: { steps: readonly number[]; name: string }): void => progress.tick(`step ${s.steps.join('-')} ${s.name}`);
+    const onStep = (s: { steps: readonly number[]; name: string }): void => progress.tick(`step ${s.steps.join('-')} ${s.name} done`);
     const r = runLayerSim(compileLayerSim(inp.layer), inp.x, inp.T, cfg, inp.mask === undefined ? { onStep } : { mask: inp.mask, onStep });
     progress.end();
     const hostMs = performance.now() - t0;

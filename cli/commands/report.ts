@@ -46,11 +46,12 @@ export const reportCommand: CommandModule<object, Args> = {
     for (const cfg of cfgs) {
       for (const k of chosen) {
         if (!k.sim || !k.example) continue;
+        progress.begin(`${cfg.name} ${k.name}`);
         const input = k.example(a.size as 'small' | 'base', a.seed);
         const traced = a.html !== undefined && timeline === undefined;
         const run = k.sim(input, cfg, { trace: traced });
         if (traced && run.sim.trace) timeline = timelineFrom(`${k.name} on ${cfg.name} (${a.size} example)`, run.sim.trace);
-        progress.tick(`${cfg.name} ${k.name}`);
+        progress.tick(`${cfg.name} ${k.name} done`);
         const npu = k.npu ? compareOutputs(run.y_int, k.npu(input).y_int) : null;
         const exact = npu ? npu.identical === npu.n && !npu.length_mismatch : null;
         if (exact === false) allExact = false;

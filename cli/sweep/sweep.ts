@@ -147,6 +147,7 @@ export async function runSweep(a: SweepArgs): Promise<SweepResult> {
   const progress = new Progress(`sweep ${describeWorkload(workload)}`, todo.length, a.json);
   const rows: Row[] = [...existing];
   let failed = 0;
+  if (todo.length > 0) progress.begin(`${todo.length} point(s) on ${Math.min(jobs, todo.length)} worker thread(s)`);
   const byIndex = new Map(todo.map((p) => [p.index, p]));
   await runPool(workload, todo.map((p) => ({ index: p.index, machine: pointMachine(base, fields, p.values) })), jobs, (reply) => {
     const p = byIndex.get(reply.index)!;
@@ -154,7 +155,7 @@ export async function runSweep(a: SweepArgs): Promise<SweepResult> {
     if (reply.error !== undefined) failed++;
     rows.push(row);
     appendFileSync(a.out, serialize(a.out, cols, row));
-    progress.tick(`point ${p.index} (${fields.map((f, i) => `${f.path}=${String(p.values[i])}`).join(' ')})${reply.error !== undefined ? ' FAILED' : ''}`);
+    progress.tick(`point ${p.index} (${fields.map((f, i) => `${f.path}=${String(p.values[i])}`).join(' ')})${reply.error !== undefined ? ' FAILED' : ' done'}`);
   });
   progress.end();
   rows.sort((x, y) => (x['point'] as number) - (y['point'] as number));

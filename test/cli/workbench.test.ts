@@ -182,8 +182,10 @@ describe('progress', () => {
   it('on a terminal: count, elapsed and an estimate; then the line is cleared', () => {
     const f = fake(true);
     const p = new Progress('sweep', 4, false, {}, f.stream);
-    p.tick('point 0');
-    expect(f.text()).toMatch(/sweep: 1\/4 point 0 \| \d+\.\d s elapsed, ~\d+\.\d s left/);
+    p.tick('point 0 done');
+    expect(f.text()).toMatch(/sweep: 1\/4, point 0 done \| \d+\.\d s elapsed, ~\d+\.\d s left/);
+    p.begin('point 1');
+    expect(f.text()).toMatch(/sweep: 1\/4, running point 1 \| /);
     p.end();
     expect(f.text().endsWith('\r\x1b[K')).toBe(true);
   });
