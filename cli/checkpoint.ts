@@ -17,8 +17,9 @@ export interface LoadedCheckpoint extends ModelCheckpoint {
   readonly input?: EmbeddingsInputJson;
 }
 
-/** Checkpoints are larger than other inputs (BERT-base is ~0.5 GB); still a regular file only. */
-const MAX_CHECKPOINT_BYTES = 2 * 1024 * 1024 * 1024;
+/** Checkpoints are larger than other inputs (BERT-base is ~0.5 GB, BERT-large in float32 ~1.4 GB; a Buffer holds
+ * up to 2 GiB here); still a regular file only. */
+export const MAX_CHECKPOINT_BYTES = 2 * 1024 * 1024 * 1024 - 1;
 
 function readBytes(path: string): Uint8Array {
   return readInputFile(path, path, MAX_CHECKPOINT_BYTES);

@@ -16,6 +16,7 @@ import { modelCommand } from './commands/model.js';
 import { machineCommand } from './commands/machine.js';
 import { reportCommand } from './commands/report.js';
 import { runCommand } from './commands/run.js';
+import { sweepCommand } from './commands/sweep.js';
 
 // `intnpu ... | head`: the reader went away; stop quietly instead of dying with an EPIPE stack trace.
 for (const stream of [process.stdout, process.stderr]) {
@@ -51,6 +52,7 @@ await yargs(hideBin(process.argv))
   .command(layerCommand)
   .command(goldenCommand)
   .command(modelCommand)
+  .command(sweepCommand)
   .strict()
   .demandCommand(0)
   .help()

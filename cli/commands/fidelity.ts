@@ -3,6 +3,7 @@
 import type { CommandModule } from 'yargs';
 import { EXIT, handler, printJson, table, UsageError } from '../common.js';
 import { KERNELS, type FidelityResult } from '../registry.js';
+import { Progress } from '../progress.js';
 
 interface Args {
   kernel?: string | undefined;
@@ -28,11 +29,15 @@ export const fidelityCommand: CommandModule<object, Args> = {
     if (a.kernel !== undefined && !valid.includes(a.kernel)) {
       throw new UsageError(`--kernel ${a.kernel}: no fidelity measurement for that kernel (one of ${valid.join(', ')})`);
     }
-    for (const k of KERNELS.values()) {
-      if (!k.fidelity || (a.kernel && a.kernel !== k.name)) continue;
-      const r = k.fidelity({ seed: a.seed });
+    const chosen = [...KERNELS.values()].filter((k) => k.fidelity && (!a.kernel || a.kernel === k.name));
+    const progress = new Progress('fidelity', chosen.length, a.json);
+    for (const k of chosen) {
+      progress.begin(k.name);
+      const r = k.fidelity!({ seed: a.seed });
       results.push(...(Array.isArray(r) ? r : [r]));
+      progress.tick(`${k.name} done`);
     }
+    progress.end();
     const pass = (r: FidelityResult): boolean => r.identical_share >= FIDELITY_MIN_SHARE && r.max_abs_diff <= FIDELITY_MAX_DIFF;
     const ok = results.every(pass);
     if (a.json) {

@@ -15,6 +15,10 @@ import { EXIT, handler, printJson, readJson, table, UsageError } from '../common
 import { loadCheckpoint } from '../checkpoint.js';
 import { readInputFile } from '../files.js';
 import { TensorSink } from '../tensor-out.js';
+import { writeFileSync } from 'node:fs';
+import { toCsv } from '../csv.js';
+import { layerHtml } from '../html/layer.js';
+import { Progress } from '../progress.js';
 
 interface Args {
   machine: string;
@@ -30,7 +34,12 @@ interface Args {
   json?: boolean | undefined;
   out?: string | undefined;
   dump?: string | undefined;
+  csv?: boolean | undefined;
+  html?: string | undefined;
 }
+
+/** Kernel runs of the layer's schedule (for the progress estimate only; the count shown is never clamped to it). */
+const LAYER_KERNEL_RUNS = 15;
 
 export const LAYER_SIZES = {
   small: { seq: 8, hidden: 64, heads: 2, ffn: 256 },
@@ -167,7 +176,9 @@ export const layerCommand: CommandModule<object, Args> = {
       .option('input', { type: 'string', describe: 'with --checkpoint: the layer input as .npy, int8 [T, hidden] or [B, T, hidden] at the layer\'s input scale (default: seeded int8 values, --seq tokens)' })
       .option('out', { type: 'string', describe: 'write the simulated final int8 output as .npy ([T, C], or [B, T, C] for a batch)' })
       .option('dump', { type: 'string', describe: 'write every step the simulator produced as DIR/<step>.npy (int32; a batch adds a leading B)' })
-      .option('json', { type: 'boolean' }),
+      .option('json', { type: 'boolean' })
+      .option('csv', { type: 'boolean', describe: 'print the step table as CSV (the columns of the JSON steps)' })
+      .option('html', { type: 'string', describe: 'also write a self-contained HTML report (roofline, latency by bound, stalls, unit timeline)' }),
   handler: handler((a: Args) => {
     const cfg = loadMachine(a.machine);
     const inp = loadLayer(a);
@@ -175,10 +186,15 @@ export const layerCommand: CommandModule<object, Args> = {
     const t0 = performance.now();
     const compiled = compileLayerSim(inp.layer);
     const B = inp.seqs.length;
+    const progress = new Progress('layer', LAYER_KERNEL_RUNS * B, a.json || a.csv);
     const runs = inp.seqs.map((sq, b) => runLayerSim(compiled, sq.x, sq.T, cfg, {
       ...(sq.mask === undefined ? {} : { mask: sq.mask }),
-      onStep: (st, y) => { if (st.ran) sink.add(st.name, b, B, st.shape, y); },
+      onStep: (st, y) => {
+        progress.tick(`${B > 1 ? `sequence ${b} ` : ''}step ${st.steps.join('-')} ${st.name} done`);
+        if (st.ran) sink.add(st.name, b, B, st.shape, y);
+      },
     }));
+    progress.end();
     const hostMs = performance.now() - t0;
     const T = inp.seqs[0]!.T;
     const lastNotRun = runs.findIndex((r) => !r.steps[r.steps.length - 1]!.ran);
@@ -192,7 +208,9 @@ export const layerCommand: CommandModule<object, Args> = {
     sink.flush();
     if (B > 1) return reportBatch(runs, inp.source, hostMs, a.json === true, cfg);
     const r = runs[0]!;
+    if (a.html) writeFileSync(a.html, layerHtml(r, cfg, inp.source));
     if (a.json) printJson(summary(r, inp.source, hostMs, cfg));
+    else if (a.csv) process.stdout.write(toCsv(summary(r, inp.source, hostMs, cfg)['steps'] as Record<string, unknown>[]));
     else {
       const out = process.stdout;
       const pct = (v: number | null): string => (v === null ? '-' : `${(v * 100).toFixed(1)} %`);
