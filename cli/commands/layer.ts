@@ -13,9 +13,8 @@ import { compileLayerSim, runLayerSim, type LayerSimResult } from '../../program
 import { loadMachine, type MachineConfig } from '../../sim/config.js';
 import { EXIT, handler, printJson, readJson, table, UsageError } from '../common.js';
 import { loadCheckpoint } from '../checkpoint.js';
-import { readInputFile } from '../files.js';
+import { readInputFile, writeOutputFile } from '../files.js';
 import { TensorSink } from '../tensor-out.js';
-import { writeFileSync } from 'node:fs';
 import { toCsv } from '../csv.js';
 import { layerHtml } from '../html/layer.js';
 import { Progress } from '../progress.js';
@@ -208,7 +207,7 @@ export const layerCommand: CommandModule<object, Args> = {
     sink.flush();
     if (B > 1) return reportBatch(runs, inp.source, hostMs, a.json === true, cfg);
     const r = runs[0]!;
-    if (a.html) writeFileSync(a.html, layerHtml(r, cfg, inp.source));
+    if (a.html) writeOutputFile(a.html, layerHtml(r, cfg, inp.source), 'HTML report');
     if (a.json) printJson(summary(r, inp.source, hostMs, cfg));
     else if (a.csv) process.stdout.write(toCsv(summary(r, inp.source, hostMs, cfg)['steps'] as Record<string, unknown>[]));
     else {

@@ -3,9 +3,9 @@
 import type { CommandModule } from 'yargs';
 import { loadMachine } from '../../sim/config.js';
 import { EXIT, handler, printJson, table, UsageError } from '../common.js';
+import { writeOutputFile } from '../files.js';
 import { compareOutputs } from '../compare.js';
 import { KERNELS, kernelLabel } from '../registry.js';
-import { writeFileSync } from 'node:fs';
 import { toCsv } from '../csv.js';
 import { reportHtml } from '../html/report.js';
 import type { RunSummary } from '../html/runs.js';
@@ -72,7 +72,7 @@ export const reportCommand: CommandModule<object, Args> = {
       }
     }
     progress.end();
-    if (a.html) writeFileSync(a.html, reportHtml(a.size, rows, runs, timeline));
+    if (a.html) writeOutputFile(a.html, reportHtml(a.size, rows, runs, timeline), 'HTML report');
     if (a.json) printJson({ size: a.size, rows });
     else if (a.csv) process.stdout.write(toCsv(rows));
     else {

@@ -1,7 +1,7 @@
 // `intnpu sweep`: a design-space sweep of one workload over machine fields (cli/sweep/*), with an HTML report.
-import { writeFileSync } from 'node:fs';
 import type { CommandModule } from 'yargs';
 import { handler, printJson } from '../common.js';
+import { writeOutputFile } from '../files.js';
 import { sweepHtml } from '../html/sweep.js';
 import { runSweep } from '../sweep/sweep.js';
 
@@ -41,7 +41,7 @@ export const sweepCommand: CommandModule<object, Args> = {
       .option('json', { type: 'boolean', describe: 'print the summary as JSON (and no progress)' }),
   handler: handler(async (a: Args) => {
     const r = await runSweep(a);
-    if (a.html) writeFileSync(a.html, sweepHtml(r));
+    if (a.html) writeOutputFile(a.html, sweepHtml(r), 'HTML report');
     const summary = {
       workload: r.description, machine: r.base, fields: r.fields.map((f) => ({ path: f.path, values: f.values })), points: r.total_points, shard: r.shard,
       ran: r.ran, skipped: r.skipped, failed: r.failed, rows_in_file: r.rows.length, jobs: r.jobs, wall_s: r.wall_ms / 1e3, out: a.out, html: a.html ?? null,

@@ -5,6 +5,7 @@ import { appendFileSync, existsSync, readFileSync, renameSync, truncateSync, wri
 import { availableParallelism } from 'node:os';
 import { loadMachine, PRESETS, type MachineInput } from '../../sim/config.js';
 import { readJson, UsageError } from '../common.js';
+import { writeOutputFile } from '../files.js';
 import { csvLine, parseCsvLine, typedCell } from '../csv.js';
 import { Progress } from '../progress.js';
 import { gridPoints, parseGrid, parseShard, pointMachine, shardPoints, type GridField } from './grid.js';
@@ -141,7 +142,7 @@ export async function runSweep(a: SweepArgs): Promise<SweepResult> {
   const existing = readExisting(a.out, cols, fields, all.length);
   const done = new Set(existing.map((r) => r['point'] as number));
   const todo = mine.filter((p) => !done.has(p.index));
-  if (existing.length === 0) writeFileSync(a.out, isJsonl(a.out) ? '' : csvLine(cols) + '\n');
+  if (existing.length === 0) writeOutputFile(a.out, isJsonl(a.out) ? '' : csvLine(cols) + '\n', 'sweep output');
 
   const t0 = performance.now();
   const progress = new Progress(`sweep ${describeWorkload(workload)}`, todo.length, a.json);
