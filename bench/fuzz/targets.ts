@@ -25,6 +25,18 @@ export const FUZZ_MACHINE: MachineConfig = parseMachine({
 
 const capacity = (cfg: MachineConfig) => ({ dram: cfg.dram.sizeBytes, spad: cfg.spad.sizeBytes, acc: cfg.acc.sizeBytes / 4 });
 
+/** The harness itself failed (a generator bug): never counted as a product outcome, it stops the run. */
+export class HarnessError extends Error {}
+
+/** Runs a generator; its failure is the harness's, not the product's. */
+function gen<T>(f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    throw new HarnessError(`generator failed: ${e instanceof Error ? e.message : String(e)}`);
+  }
+}
+
 /** Silent wrong answers found by a target's own checks (a round trip that changes the words). */
 export class FuzzMismatch extends Error {
   readonly exitCode = 2;
@@ -48,19 +60,20 @@ export type TargetName = 'asm' | 'words' | 'config' | 'cases';
 /** One input of each target; throws what the CLI would see. */
 export const TARGETS: Record<TargetName, (r: Rng) => void> = {
   asm: (r) => {
-    const src = genAsmSource(r);
-    const prog = assemble(src, { file: 'fuzz.s', params: genParams(r), capacity: capacity(FUZZ_MACHINE) });
+    const src = gen(() => genAsmSource(r));
+    const params = gen(() => genParams(r));
+    const prog = assemble(src, { file: 'fuzz.s', params, capacity: capacity(FUZZ_MACHINE) });
     // A program that assembled must survive the disassembler round trip and run to a result or a fault.
     checkRoundTrip(prog.words);
     simulate(loadProgram(prog.words, prog), FUZZ_MACHINE, { mode: r() < 0.5 ? 'full' : 'timing', checkBuffers: r() < 0.3 });
   },
   words: (r) => {
-    const words = genWords(r);
+    const words = gen(() => genWords(r));
     checkRoundTrip(words);
     simulate(loadProgram(words), FUZZ_MACHINE, { mode: r() < 0.7 ? 'full' : r() < 0.5 ? 'timing' : 'functional' });
   },
   config: (r) => {
-    const cfg = parseMachine(genMachineConfig(r), 'fuzz.json');
+    const cfg = parseMachine(gen(() => genMachineConfig(r)), 'fuzz.json');
     const prog = assembleOnce(ASM_CORPUS[Math.floor(r() * ASM_CORPUS.length)]!);
     // The config is valid: a small program must run on it to a result or a precise fault.
     simulate(loadProgram(prog.words, prog), cfg, { mode: 'full' });
@@ -68,7 +81,7 @@ export const TARGETS: Record<TargetName, (r: Rng) => void> = {
   cases: (r) => {
     const kernels = [...KERNELS.values()].filter((k) => k.example);
     const k = kernels[Math.floor(r() * kernels.length)]!;
-    const { input, npy } = genCase(r, exampleOnce(k.name, () => k.example!('small', 'fuzz')));
+    const { input, npy } = gen(() => genCase(r, exampleOnce(k.name, () => k.example!('small', 'fuzz'))));
     // What readCase does with a field naming a .npy file: parse it and nest it by its shape.
     if (typeof input === 'object' && input !== null) {
       for (const [key, bytes] of npy) (input as Record<string, unknown>)[key] = toNested(parseNpy(bytes, `fuzz.json: field ${key}`));
@@ -129,6 +142,7 @@ export function runTarget(target: TargetName, n: number, seed: string, timeLimit
     try {
       TARGETS[target](r);
     } catch (e) {
+      if (e instanceof HarnessError) throw new Error(`${target} input ${i}: ${e.message}`);
       code = exitCodeOf(e);
       message = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
     }
