@@ -208,10 +208,10 @@ describe('machine config', () => {
     expect(cfg.vpu.lanes).toBe(64);
     expect(cfg.vpu.mulLatencyCycles).toBe(3); // schema default survives the merge
     expect(cfg.mxu).toEqual({ rows: 128, cols: 128 }); // from server
-    expect(cfg.name).toBe('server');
+    expect(cfg.name).toBe('server (vpu.lanes=64)'); // a modified preset is named after its change
     expect(cfg.dram.bytesPerCycle).toBe(256);
     const server = parseMachine({ preset: 'server' });
-    expect({ ...cfg, vpu: server.vpu }).toEqual(server);
+    expect({ ...cfg, vpu: server.vpu, name: 'server' }).toEqual(server);
   });
 
   it('machineJsonSchema() is a JSON Schema object with properties.mxu', () => {
@@ -321,11 +321,11 @@ describe('faults', () => {
     expect(f.cycle).toBeLessThan(600);
   });
 
-  it('one instruction whose own work exceeds the cycle budget is a runaway, before the host loops over it', () => {
+  it('one instruction whose own work exceeds the per-instruction budget is a runaway, before the host loops over it', () => {
     const cfg = small({ limits: { maxCycles: 10_000, maxInstructions: 1000 } });
     const src = 'li r3, 0x7fffffff\nli r4, 1\ndma.ld spad, r0, r0, r3, r4, r0, r0\nhalt';
     const f = expectFault(src, 'runaway', 2, 'dma.ld spad, r0, r0, r3, r4, r0, r0', cfg);
-    expect(f.message).toContain('maxCycles');
+    expect(f.message).toContain('dma does 2147483647 element operations, over the per-instruction budget of 1073741824 (limits.maxWorkPerInstruction)');
   });
 
   it('an undecodable word is bad-encoding at its pc', () => {
