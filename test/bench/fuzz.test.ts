@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { runTarget, type TargetName } from '../../bench/fuzz/targets.js';
 
-const SLICE: Record<TargetName, number> = { asm: 200, words: 200, config: 200, cases: 60 };
+const SLICE: Record<TargetName, number> = { asm: 150, words: 150, config: 150, cases: 40 };
 
 describe('fuzz slice', () => {
   for (const [target, n] of Object.entries(SLICE) as [TargetName, number][]) {
