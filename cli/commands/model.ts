@@ -13,6 +13,7 @@ import { runModelSim, type ModelCheckpoint, type ModelSimResult } from '../../pr
 import { loadMachine } from '../../sim/config.js';
 import { loadCheckpoint } from '../checkpoint.js';
 import { EXIT, handler, printJson, readJson, table, UsageError } from '../common.js';
+import { Progress } from '../progress.js';
 import { TensorSink } from '../tensor-out.js';
 import { firstLine, intFlag } from './layer.js';
 
@@ -156,6 +157,8 @@ export const modelCommand: CommandModule<object, Args> = {
     const cfg = parseHfConfig(readJson(a.config), a.config);
     const n = intFlag('layers', a.layers, 1) ?? cfg.layers;
     if (n > cfg.layers) throw new UsageError(`--layers: ${n} exceeds num_hidden_layers ${cfg.layers} of ${a.config}`);
+    const progress = new Progress('model', 3 + 15 * n, a.json);
+    progress.begin(a.checkpoint === undefined ? 'synthetic checkpoint generation (calibration passes)' : 'checkpoint loading');
     const inp = loadModelRun(a, cfg, n);
     const dump = a.dump;
     const sinks: TensorSink[] = [];
@@ -171,14 +174,19 @@ export const modelCommand: CommandModule<object, Args> = {
       ...(inp.mask === undefined ? {} : { mask: inp.mask }),
       ...(dump === undefined ? {} : {
         onEmbeddingsStep: (st, y) => embSink.add(st.name, 0, 1, st.shape, y),
-        onStep: (i, st, y) => {
-          if (!st.ran) return;
-          let s = layerSinks.get(i);
-          if (s === undefined) layerSinks.set(i, (s = sinkFor(`layer${i}`)));
-          s.add(st.name, 0, 1, st.shape, y);
-        },
       }),
+      onStep: (i, st, y) => {
+        progress.tick(`layer ${i} step ${st.steps.join('-')} ${st.name} done`);
+        if (dump === undefined || !st.ran) return;
+        let s = layerSinks.get(i);
+        if (s === undefined) layerSinks.set(i, (s = sinkFor(`layer${i}`)));
+        s.add(st.name, 0, 1, st.shape, y);
+      },
+      onEmbeddings: () => {
+        for (let k = 0; k < 3; k++) progress.tick('embeddings done');
+      },
     });
+    progress.end();
     const hostMs = performance.now() - t0;
     for (const s of sinks) s.flush();
     if (a.out !== undefined) new TensorSink(undefined).writeFile(a.out, r.output, [r.seq, r.hidden]);

@@ -1,14 +1,14 @@
 // A whole encoder on the simulator (programs/models/model.ts) and the `model` command, on a tiny config (hidden 64,
 // 2 heads, 2 layers, short sequences); `layer --seq/--pad/--out/--dump` and a batch input. Expected outputs come from
 // the reference (kernels/ref), never from the simulator path under test.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, existsSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import yargs from 'yargs';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { generateLayer, generateModel } from '../../kernels/ref/generate.js';
 import { parseHfConfig } from '../../kernels/ref/hf-config.js';
-import { compileEmbeddings, compileLayer, runEmbeddings, runLayer } from '../../kernels/ref/layer.js';
+import { compileEmbeddings, compileLayer, LAYER_STEP_NAMES, runEmbeddings, runLayer, type LayerStepName } from '../../kernels/ref/layer.js';
 import { encodeNpy, parseNpy } from '../../kernels/ref/npy.js';
 import { encodeSafetensors } from '../../kernels/ref/safetensors.js';
 import { KernelInputError } from '../../kernels/ref/errors.js';
@@ -218,6 +218,14 @@ describe('intnpu layer --seq/--pad/--out/--dump and batch input', () => {
     const g = generateLayer({ seed, seq: 5, hidden: 64, heads: 2, ffn: 256, maskedTail: 2 });
     const ref = runLayer(compileLayer(g.layer), Int8Array.from(g.layer.input!.x_int), 5, g.mask);
     expect(parseNpy(readFileSync(out))).toEqual({ dtype: '|i1', shape: [5, 64], data: Array.from(ref.output) });
+    // every file is a reference step (whatever the schedule fuses), equal to the reference's tensor of that step
+    for (const f of readdirSync(dump)) {
+      const name = f.replace(/\.npy$/, '') as LayerStepName;
+      expect(LAYER_STEP_NAMES, f).toContain(name);
+      const got = parseNpy(readFileSync(join(dump, f)));
+      expect(got.shape, f).toEqual(ref.steps[name].shape);
+      expect(got.data, f).toEqual(Array.from(ref.steps[name].data as Int32Array));
+    }
     const probs = parseNpy(readFileSync(join(dump, 'probs.npy')));
     expect(probs.shape).toEqual([2, 5, 5]);
     expect(probs.data).toEqual(Array.from(ref.steps.probs.data as Int32Array));
