@@ -87,7 +87,7 @@ export const layerCommand: CommandModule<object, Args> = {
       for (const s of r.steps) {
         const exact = !s.ran ? 'NOT RUN' : s.identical_to_reference ? 'yes' : `NO (${s.identical_elements}/${s.elements})`;
         t.push([
-          s.steps.join('-'), s.name, s.kernel, s.shape.join('x'), s.cycles, pct(r.total_cycles > 0 ? s.cycles / r.total_cycles : 0), s.model_cycles,
+          s.steps.length > 1 ? `${s.steps[0]}-${s.steps[s.steps.length - 1]}` : String(s.step), s.name, s.kernel, s.shape.join('x'), s.cycles, pct(r.total_cycles > 0 ? s.cycles / r.total_cycles : 0), s.model_cycles,
           pct(s.mxu_utilization), pct(s.vpu_utilization), s.dram_bytes, exact + (s.input_from_reference ? ' *' : ''),
         ]);
       }

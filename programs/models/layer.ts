@@ -29,7 +29,9 @@ import { simCaseLayerNorm } from '../layernorm/build.js';
 import { simCaseRequantAct } from '../requant-act/build.js';
 import { simCaseSoftmax } from '../softmax/build.js';
 import { intDataToInt32 } from '../../kernels/npu/requant-act.js';
-import { runLinearRequantSim } from '../linear-requant/build.js';
+import { runLinearGeluSim, runLinearRequantSim } from '../linear-requant/build.js';
+import { linearRequantTiling } from '../linear-requant/model.js';
+import { foldGeluNpu } from '../../kernels/npu/gelu.js';
 
 /** A checkpoint with its folded constants: what runLayerSim needs (the cases take the checkpoint's ranges). */
 export interface CompiledLayerSim {
@@ -41,7 +43,7 @@ export function compileLayerSim(layer: IbertLayerJson): CompiledLayerSim {
   return { layer, compiled: compileLayer(layer) };
 }
 
-export type LayerKernel = 'linear' | 'linear-requant' | 'requant-act' | 'qk' | 'softmax' | 'pv' | 'layernorm' | 'gelu';
+export type LayerKernel = 'linear' | 'linear-requant' | 'linear-gelu' | 'requant-act' | 'qk' | 'softmax' | 'pv' | 'layernorm' | 'gelu';
 
 /** One kernel run of the layer. */
 export interface LayerSimStep {
@@ -114,6 +116,11 @@ export interface LayerSimOptions {
   readonly reference?: LayerRun;
   /** called after each kernel run, in order (progress, host timing by the caller) */
   readonly onStep?: (step: LayerSimStep) => void;
+  /**
+   * Fuse kernels where the data allows (default true): fc1 + i-GELU + QuantAct(8) + the step-15 rescale in one
+   * program. false runs every kernel of the unfused schedule (the before side of a comparison).
+   */
+  readonly fuse?: boolean;
 }
 
 export const LAYER_SCHEDULE_NOTE =
@@ -202,6 +209,17 @@ export function runLayerSim(model: CompiledLayerSim, x: Int8Array, T: number, cf
   const s = layer.attention.self;
   const ao = layer.attention.output;
 
+  const fuse = opts.fuse ?? true;
+  /** A fused program can take this layer on this machine (else the unfused kernels run, each with its own limits). */
+  const fits = (check: () => void): boolean => {
+    try {
+      check();
+      return true;
+    } catch (e) {
+      if (isKernelLimit(e)) return false;
+      throw e;
+    }
+  };
   const steps: LayerSimStep[] = [];
   const unsupported: { step: number; name: string; kernel: string; reason: string }[] = [];
   let substituted = false;
@@ -358,16 +376,36 @@ export function runLayerSim(model: CompiledLayerSim, x: Int8Array, T: number, cf
 
   // 11-14: int8 -> int8 rescale, FFN up-projection, i-GELU fused with its QuantAct(8)
   const h8 = requant(11, 'intermediate_input8', a8, [T, C], c.ln1OutputAct.scaleOut, layer.pre_intermediate_act, c.preIntermediateAct);
-  const f1 = linear(12, 'fc1_acc', c.fc1, h8);
-  const g8 = stepRun([13, 14], 'gelu8', 'gelu', () => {
-    const gF = foldGelu(c.fc1.scaleOut);
-    sameConsts('gelu8', foldQuantAct(layer.intermediate.output_activation, gF.scaleOut), c.geluAct);
-    const act = layer.intermediate.output_activation;
-    return caseRun(simCaseGelu({ x_int: flat(f1), shape: [T, F], scale_in: [...c.fc1.scaleOut], out_x_min: act.x_min, out_x_max: act.x_max, out_bits: act.bits }, cfg));
+  const geluAct = layer.intermediate.output_activation;
+  // 12-15 in one program where the data allows: the int32 fc1 output never leaves the chip
+  const geluFused = fuse && geluAct.bits === 8 && layer.pre_output_act.bits === 8 && fits(() => {
+    linearRequantTiling(T, c.fc1.inFeatures, F, 8, cfg, undefined, undefined, 'gelu');
+    foldGeluNpu([...c.fc1.scaleOut], geluAct);
   });
+  let g2: Int32Array;
+  if (geluFused) {
+    g2 = stepRun([12, 13, 14, 15], 'fc2_input8', 'linear-gelu', () => {
+      saturatedBias(c.fc1);
+      const gF = foldGelu(c.fc1.scaleOut);
+      sameConsts('gelu8', foldQuantAct(geluAct, gF.scaleOut), c.geluAct);
+      sameConsts('fc2_input8', foldQuantAct(layer.pre_output_act, c.geluAct.scaleOut), c.preOutputAct);
+      const gk = foldGeluNpu([...c.fc1.scaleOut], geluAct);
+      const q2 = c.preOutputAct;
+      if (q2.m.length !== 1 || q2.e.length !== 1) throw new Error('internal: the step-15 requantization is not per tensor');
+      const run = runLinearGeluSim(Int8Array.from(h8), c.fc1.weight, Int32Array.from(c.fc1.bias), T, c.fc1.inFeatures, F, gk, { m: q2.m[0]!, e: q2.e[0]! }, cfg);
+      return { y: run.y, r: { cycles: run.sim.stats.cycles ?? 0, model_cycles: run.model.cycles, model_exact: run.model.exact, sim: run.sim } };
+    });
+  } else {
+    const f1 = linear(12, 'fc1_acc', c.fc1, h8);
+    const g8 = stepRun([13, 14], 'gelu8', 'gelu', () => {
+      const gF = foldGelu(c.fc1.scaleOut);
+      sameConsts('gelu8', foldQuantAct(geluAct, gF.scaleOut), c.geluAct);
+      return caseRun(simCaseGelu({ x_int: flat(f1), shape: [T, F], scale_in: [...c.fc1.scaleOut], out_x_min: geluAct.x_min, out_x_max: geluAct.x_max, out_bits: geluAct.bits }, cfg));
+    });
+    g2 = requant(15, 'fc2_input8', g8, [T, F], c.geluAct.scaleOut, layer.pre_output_act, c.preOutputAct);
+  }
 
-  // 15-19: int8 -> int8 rescale, FFN down-projection, residual with h8 (step 11), LayerNorm fused with its QuantAct(8)
-  const g2 = requant(15, 'fc2_input8', g8, [T, F], c.geluAct.scaleOut, layer.pre_output_act, c.preOutputAct);
+  // 16-19: FFN down-projection, residual with h8 (step 11), LayerNorm fused with its QuantAct(8)
   const r2 = linearResidual([16, 17], 'ln2_input', c.fc2, g2, layer.output.ln_input_act, c.ln2InputAct, { w: h8, scale: c.preIntermediateAct.scaleOut });
   const out = layerNorm([18, 19], 'output8', r2, layer.output.LayerNorm, layer.output.output_activation, c.ln2, c.outputAct);
 

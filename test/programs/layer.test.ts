@@ -20,8 +20,8 @@ const edge = loadMachine('edge');
 const server = loadMachine('server');
 const repro = (seed: string, test: string): string => reproIn(FILE, seed, test);
 
-/** The kernel runs of a layer, in order: [steps, reference name, kernel]. */
-const PLAN: readonly (readonly [string, string, string])[] = [
+/** The kernel runs of a layer without fusion across kernels (runLayerSim's fuse: false), in order: [steps, reference name, kernel]. */
+const PLAN_UNFUSED: readonly (readonly [string, string, string])[] = [
   // Q, K, V: the projection and its QuantAct(8) fused in one program (the accumulators stay on chip).
   ['1-2', 'query8', 'linear-requant'], ['1-2', 'key8', 'linear-requant'], ['1-2', 'value8', 'linear-requant'],
   ['3', 'scores', 'qk'], ['4', 'probs', 'softmax'], ['5', 'context', 'pv'], ['6', 'context8', 'requant-act'],
@@ -29,6 +29,13 @@ const PLAN: readonly (readonly [string, string, string])[] = [
   ['11', 'intermediate_input8', 'requant-act'], ['12', 'fc1_acc', 'linear'], ['13-14', 'gelu8', 'gelu'],
   ['15', 'fc2_input8', 'requant-act'], ['16-17', 'ln2_input', 'linear-requant'],
   ['18-19', 'output8', 'layernorm'],
+];
+
+/** The default (fused) plan: fc1, i-GELU, its QuantAct(8) and the step-15 rescale in one program. */
+const PLAN: readonly (readonly [string, string, string])[] = [
+  ...PLAN_UNFUSED.slice(0, 10),
+  ['12-13-14-15', 'fc2_input8', 'linear-gelu'],
+  ...PLAN_UNFUSED.slice(13),
 ];
 
 function synth(seed: string, dims: Omit<SyntheticLayerOptions, 'seed'>) {
@@ -42,9 +49,9 @@ function runOn(layer: IbertLayerJson, x: Int8Array, T: number, cfg: MachineConfi
 }
 
 /** Every step ran, is identical to the reference, and the totals add up; the output is the reference's. */
-function expectExactLayer(r: LayerSimResult, seed: string, test: string): void {
+function expectExactLayer(r: LayerSimResult, seed: string, test: string, plan = PLAN): void {
   const why = repro(seed, test);
-  expect(r.steps.map((s) => [s.steps.join('-'), s.name, s.kernel]), why).toEqual(PLAN);
+  expect(r.steps.map((s) => [s.steps.join('-'), s.name, s.kernel]), why).toEqual(plan);
   for (const s of r.steps) {
     const where = `step ${s.steps.join('-')} ${s.name} (${s.kernel}) on ${r.machine}`;
     expect(s.ran, `${where}: ${s.note ?? ''} (${why})`).toBe(true);
@@ -95,10 +102,22 @@ describe('whole encoder layer on the simulator', () => {
     const why = repro(seed, 'fused steps are compared with the later reference step, and the reference tensors are the runLayer ones');
     const byName = new Map(r.steps.map((s) => [s.name, s]));
     expect(byName.get('attention_output8')?.step, why).toBe(10);
-    expect(byName.get('gelu8')?.step, why).toBe(14);
+    expect(byName.get('fc2_input8')?.step, why).toBe(15);
+    expect(byName.get('fc2_input8')?.steps, why).toEqual([12, 13, 14, 15]);
     expect(byName.get('output8')?.step, why).toBe(19);
     expect(r.reference, why).toBe(ref);
     expect(r.bit_exact, why).toBe(true);
+  });
+
+  it('without fusion every kernel runs on its own, bit-exact, and the fused layer is faster with the same output', () => {
+    const test = 'without fusion every kernel runs on its own, bit-exact, and the fused layer is faster with the same output';
+    const { layer, x } = synth(test, { seq: 8, hidden: 32, heads: 2, ffn: 64 });
+    const cl = compileLayerSim(layer);
+    const fused = runLayerSim(cl, x, 8, edge);
+    const unfused = runLayerSim(cl, x, 8, edge, { fuse: false, reference: fused.reference });
+    expectExactLayer(unfused, test, test, PLAN_UNFUSED);
+    expect(Array.from(fused.output), repro(test, test)).toEqual(Array.from(unfused.output));
+    expect(fused.total_cycles, repro(test, test)).toBeLessThan(unfused.total_cycles);
   });
 
   it('a step the NPU kernel cannot take is reported, and the layer goes on from the reference tensor', () => {
