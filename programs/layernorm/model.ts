@@ -11,7 +11,7 @@ import { TilingError, type ModelMachine } from '../schedule.js';
 /** The machine fields this kernel reads beyond ModelMachine (structurally a subset of MachineConfig). */
 export interface LayerNormMachine extends ModelMachine {
   readonly vpu: ModelMachine['vpu'] & { readonly aluLatencyCycles: number; readonly reduceLatencyCycles: number };
-  readonly divider: { readonly present: boolean; readonly divLatencyCycles: number; readonly sqrtLatencyCycles: number };
+  readonly divider: { readonly present: boolean; readonly divLatencyCycles: number; readonly sqrtLatencyCycles: number; readonly divIntervalCycles?: number | undefined; readonly sqrtIntervalCycles?: number | undefined };
 }
 
 /**
@@ -358,8 +358,10 @@ export const LN_INSTRS = {
 interface Entry {
   /** 'v' vector, 's' scalar, 'd' divider. */
   readonly u: 'v' | 's' | 'd';
-  /** Vector: result latency; divider: occupancy and latency. */
+  /** Vector: result latency; divider: latency. */
   readonly lat: number;
+  /** Divider: initiation interval (occupancy; absent = lat, the iterative divider). */
+  readonly ii?: number;
   /** Vector: entries (indices into the same list) whose results it reads. */
   readonly deps: readonly number[];
   /** Dispatch not before this cycle (a late scalar it reads or overwrites). */
@@ -381,6 +383,7 @@ export function layernormModel(rows: number, C: number, mach: LayerNormMachine, 
   const v = mach.vpu, Q = mach.frontend.queueDepth, lat = mach.dram.latencyCycles;
   const L = p.lanes, N = p.rows;
   const divLat = mach.divider.divLatencyCycles, sqrtLat = mach.divider.sqrtLatencyCycles;
+  const divII = mach.divider.divIntervalCycles ?? divLat, sqrtII = mach.divider.sqrtIntervalCycles ?? sqrtLat;
   const xfer = (bytes: number): number => Math.ceil(bytes / mach.dram.bytesPerCycle);
   const tailSplit = p.tail < L;
   const ld = v.loadLatencyCycles, alu = v.aluLatencyCycles, mul = v.mulLatencyCycles, red = v.reduceLatencyCycles;
@@ -407,8 +410,8 @@ export function layernormModel(rows: number, C: number, mach: LayerNormMachine, 
         const d = fe;
         fe++;
         const start = Math.max(d + 1, divFree);
-        divFree = start + e.lat;
-        t.push(divFree);
+        divFree = start + (e.ii ?? e.lat);
+        t.push(start + e.lat);
       } else {
         if (issued.length >= Q) fe = Math.max(fe, issued[issued.length - Q]!);
         const d = fe;
@@ -530,8 +533,8 @@ export function layernormModel(rows: number, C: number, mach: LayerNormMachine, 
     }
     const outR = s - 3, varR = s - 1, fR = s - 2;
     // The divider's or the software routines' entries for this step.
-    const divMu: Entry[] = valid(varR) && p.divider ? [{ u: 'd', lat: divLat, deps: [], fe: sumDone[varR]! }] : [];
-    const divF: Entry[] = valid(fR) && p.divider ? [...S(4, sReady[fR]!), { u: 'd', lat: divLat, deps: [] }] : [];
+    const divMu: Entry[] = valid(varR) && p.divider ? [{ u: 'd', lat: divLat, ii: divII, deps: [], fe: sumDone[varR]! }] : [];
+    const divF: Entry[] = valid(fR) && p.divider ? [...S(4, sReady[fR]!), { u: 'd', lat: divLat, ii: divII, deps: [] }] : [];
     const soft: Entry[] = [];
     let meanLast = -1, recipLast = -1;
     if (!p.divider) {
@@ -606,7 +609,7 @@ export function layernormModel(rows: number, C: number, mach: LayerNormMachine, 
         append(list, sumGroup(g, rowReady[s]!));
         if (gi === 0 && valid(varR) && p.divider) {
           idxS = list.length;
-          list.push({ u: 'd', lat: sqrtLat, deps: [], fe: vDone[varR]! });
+          list.push({ u: 'd', lat: sqrtLat, ii: sqrtII, deps: [], fe: vDone[varR]! });
         }
       });
       const t = run(list);
@@ -616,7 +619,7 @@ export function layernormModel(rows: number, C: number, mach: LayerNormMachine, 
       sumDone[s] = lastV + red;
       slotFree[s % p.xSlots] = Math.max(slotFree[s % p.xSlots]!, lastV);
     } else if (valid(varR) && p.divider) {
-      sReady[varR] = run([{ u: 'd', lat: sqrtLat, deps: [], fe: vDone[varR]! }])[0]!;
+      sReady[varR] = run([{ u: 'd', lat: sqrtLat, ii: sqrtII, deps: [], fe: vDone[varR]! }])[0]!;
     }
     if (!p.divider && (valid(outR + 1) || valid(varR))) {
       run([V(alu, [], softMu), V(alu), V(alu, [], nfReady[fR] ?? 0)]);
@@ -633,7 +636,7 @@ export function layernormModel(rows: number, C: number, mach: LayerNormMachine, 
     exact: false,
     frontEndBoundCycles: instructions,
     vpuBoundCycles: vpuOps,
-    dividerBoundCycles: p.divider ? N * (2 * divLat + sqrtLat) : 0,
+    dividerBoundCycles: p.divider ? N * (2 * divII + sqrtII) : 0,
     dramBoundCycles: xfer(N * 5 * C + 4 * p.constWords),
     instructions,
   };

@@ -7,7 +7,7 @@ import { TilingError, type ModelMachine } from '../schedule.js';
 /** The machine fields the softmax plan and model read (a structural subset of the simulator's config). */
 export interface SoftmaxMachine extends ModelMachine {
   readonly vpu: ModelMachine['vpu'] & { readonly aluLatencyCycles: number; readonly reduceLatencyCycles: number };
-  readonly divider: { readonly present: boolean; readonly divLatencyCycles: number };
+  readonly divider: { readonly present: boolean; readonly divLatencyCycles: number; readonly divIntervalCycles?: number | undefined };
 }
 
 export type SoftmaxMaskKind = 'none' | 'element' | 'position';
@@ -135,7 +135,7 @@ export function softmaxPlan(rows: number, rowLen: number, mach: SoftmaxMachine, 
 //   front end: every instruction dispatches in one cycle (plus the loop's dbnz and taken-branch bubble);
 //   VPU: one instruction per cycle, plus the stalls of the in-order pipeline on its dependency chains, found by
 //        an issue pass over the symbolic instruction list of steady iterations (the latencies of docs/TIMING.md);
-//   divider: divider.divLatencyCycles per row (not pipelined);
+//   divider: its initiation interval per row (divider.divIntervalCycles; the latency when not pipelined);
 //   DMA channel: per chunk, the next chunk's load and the previous chunk's store.
 // A chunk takes the largest of these. Before the first chunk: the prologue and the first chunk's transfer plus
 // the DRAM latency; after the last row: the latency chain of its reduction, reciprocal, normalization and the last
@@ -374,7 +374,7 @@ export function rowCycles(p: SoftmaxPlan, mach: SoftmaxMachine): { frontend: num
     const after = p.reciprocal === 'newton' ? st.s3a().length + st.s3b().ops.length + st.s4(0, 'F').length : st.s4(0, '').length;
     vpu += Math.max(0, mach.vpu.reduceLatencyCycles + 4 - after);
   }
-  const divider = p.reciprocal === 'divider' ? mach.divider.divLatencyCycles : 0;
+  const divider = p.reciprocal === 'divider' ? (mach.divider.divIntervalCycles ?? mach.divider.divLatencyCycles) : 0;
   return { frontend, vpu, divider, period: Math.max(frontend, vpu, divider) };
 }
 
