@@ -48,13 +48,15 @@ function loadLayer(a: Args): LayerInput {
   return g.mask === undefined ? base : { ...base, mask: g.mask };
 }
 
+const BOUND_NAMES = { mac: 'MAC', dram: 'DRAM', vpu_issue: 'VPU', divider: 'div' } as const;
+
 /** What the report prints and --json emits: the result without the tensors. */
 function summary(r: LayerSimResult, source: string, hostMs: number): Record<string, unknown> {
   return {
     layer: source, machine: r.machine, clock_ghz: r.clock_ghz,
     shape: { seq: r.seq, hidden: r.hidden, heads: r.heads, ffn: r.ffn },
     total_cycles: r.total_cycles, total_model_cycles: r.total_model_cycles, latency_us: r.latency_us,
-    total_macs: r.total_macs, total_dram_bytes: r.total_dram_bytes, mxu_utilization: r.mxu_utilization,
+    total_macs: r.total_macs, total_dram_bytes: r.total_dram_bytes, mxu_utilization: r.mxu_utilization, bounds: r.bounds,
     bit_exact: r.bit_exact, first_mismatch: r.first_mismatch, unsupported: r.unsupported,
     schedule: r.schedule, host_ms: hostMs,
     steps: r.steps.map((s) => ({ ...s, share: r.total_cycles > 0 ? s.cycles / r.total_cycles : 0 })),
@@ -62,7 +64,7 @@ function summary(r: LayerSimResult, source: string, hostMs: number): Record<stri
 }
 
 export const layerCommand: CommandModule<object, Args> = {
-  command: 'layer',
+  command: ['layer', '$0'],
   describe: 'A whole I-BERT encoder layer on the simulator: per-step cycles, utilization and bit-exactness vs the reference, and the layer latency',
   builder: (y) =>
     y
@@ -83,12 +85,13 @@ export const layerCommand: CommandModule<object, Args> = {
       const pct = (v: number | null): string => (v === null ? '-' : `${(v * 100).toFixed(1)} %`);
       out.write(`intnpu layer: ${inp.source}; seq ${r.seq}, hidden ${r.hidden}, ${r.heads} heads, FFN ${r.ffn}\n`);
       out.write(`machine: ${cfg.name}: ${cfg.mxu.rows}x${cfg.mxu.cols} MXU, ${cfg.vpu.lanes} lanes, ${cfg.dram.bytesPerCycle} B/cycle DRAM, ${cfg.clockGHz} GHz\n\n`);
-      const t: (string | number)[][] = [['step', 'name', 'kernel', 'shape', 'cycles', 'share', 'model', 'MXU', 'VPU', 'DRAM bytes', 'bit-exact']];
+      const t: (string | number)[][] = [['step', 'name', 'kernel', 'shape', 'cycles', 'share', 'model', 'MXU', 'VPU', 'DRAM bytes', 'bound', 'x bound', 'bit-exact']];
       for (const s of r.steps) {
         const exact = !s.ran ? 'NOT RUN' : s.identical_to_reference ? 'yes' : `NO (${s.identical_elements}/${s.elements})`;
         t.push([
           s.steps.length > 1 ? `${s.steps[0]}-${s.steps[s.steps.length - 1]}` : String(s.step), s.name, s.kernel, s.shape.join('x'), s.cycles, pct(r.total_cycles > 0 ? s.cycles / r.total_cycles : 0), s.model_cycles,
-          pct(s.mxu_utilization), pct(s.vpu_utilization), s.dram_bytes, exact + (s.input_from_reference ? ' *' : ''),
+          pct(s.mxu_utilization), pct(s.vpu_utilization), s.dram_bytes, `${BOUND_NAMES[s.bounds.binding]} ${s.bounds[s.bounds.binding].toLocaleString('en-US')}`,
+          s.bounds.ratio === null ? '-' : s.bounds.ratio.toFixed(2), exact + (s.input_from_reference ? ' *' : ''),
         ]);
       }
       out.write(table(t) + '\n\n');
@@ -97,6 +100,9 @@ export const layerCommand: CommandModule<object, Args> = {
         (r.unsupported.length ? `; INCOMPLETE: ${r.unsupported.length} kernel(s) did not run and count 0` : '') + '\n');
       out.write('                   sum of the kernels run one after another, no overlap between kernels: an upper bound that\n');
       out.write('                   overlapping kernels (next loads under last stores, tensors kept on chip) would reduce\n');
+      const b = r.bounds, n = (v: number): string => v.toLocaleString('en-US');
+      out.write(`bounds             MAC ${n(b.mac)}, DRAM ${n(b.dram)}, VPU issue ${n(b.vpu_issue)}, divider ${n(b.divider)} cycles: ` +
+        `${BOUND_NAMES[b.binding]} binds; the layer takes ${b.ratio === null ? '-' : b.ratio.toFixed(2)}x it\n`);
       out.write(`MXU utilization    ${pct(r.mxu_utilization)} over the layer (${r.total_macs.toLocaleString('en-US')} MACs); DRAM traffic ${r.total_dram_bytes.toLocaleString('en-US')} bytes\n`);
       const nOut = r.steps.reduce((n, s) => n + s.elements, 0);
       out.write(`verified           ${r.bit_exact ? `every step bit-exact against the reference layer (${nOut.toLocaleString('en-US')} elements compared)` : 'NOT bit-exact (see below)'}\n`);

@@ -74,9 +74,47 @@ export interface LayerSimStep {
   readonly identical_elements: number;
   readonly max_abs_diff: number;
   readonly first_diff: { readonly index: number; readonly sim: number; readonly ref: number | string } | null;
+  /** the lower bounds of this kernel's cycles on each resource, the binding one and cycles / binding */
+  readonly bounds: LayerBounds;
   /** some input of this step comes (directly or through earlier steps) from a reference tensor substituted for a step the NPU could not run */
   readonly input_from_reference: boolean;
   readonly note?: string;
+}
+
+/**
+ * Lower bounds of a kernel's (or the layer's) cycles, one per resource: `mac` = MACs / MXU cells; `dram` = bytes
+ * moved / DRAM bytes per cycle; `vpu_issue` = VPU instructions (one issues per cycle); `divider` = divisions x
+ * divider interval + square roots x sqrt interval. `binding` is the largest, `ratio` = cycles / that bound (1 = the
+ * kernel runs at the speed of its busiest resource; null when every bound is 0).
+ */
+export interface LayerBounds {
+  readonly mac: number;
+  readonly dram: number;
+  readonly vpu_issue: number;
+  readonly divider: number;
+  readonly binding: 'mac' | 'dram' | 'vpu_issue' | 'divider';
+  readonly ratio: number | null;
+}
+
+export function bindingOf(b: Omit<LayerBounds, 'binding' | 'ratio'>, cycles: number): LayerBounds {
+  const order = ['mac', 'dram', 'vpu_issue', 'divider'] as const;
+  let binding: LayerBounds['binding'] = 'mac';
+  for (const k of order) if (b[k] > b[binding]) binding = k;
+  return { ...b, binding, ratio: b[binding] > 0 ? cycles / b[binding] : null };
+}
+
+/** The four bounds of one simulated kernel run. */
+export function kernelBounds(sim: SimResult, cfg: MachineConfig): LayerBounds {
+  const s = sim.stats;
+  const by = s.instructions_by_mnemonic ?? {};
+  const dv = cfg.divider;
+  const divs = (by['div'] ?? 0) + (by['div.w'] ?? 0), sqrts = by['isqrt.w'] ?? 0;
+  return bindingOf({
+    mac: Math.ceil(s.macs / (cfg.mxu.rows * cfg.mxu.cols)),
+    dram: Math.ceil(s.dram_bytes / cfg.dram.bytesPerCycle),
+    vpu_issue: s.instructions_by_unit?.['vpu'] ?? 0,
+    divider: divs * (dv.divIntervalCycles ?? dv.divLatencyCycles) + sqrts * (dv.sqrtIntervalCycles ?? dv.sqrtLatencyCycles),
+  }, s.cycles ?? 0);
 }
 
 export interface LayerSimResult {
@@ -98,6 +136,8 @@ export interface LayerSimResult {
   readonly total_dram_bytes: number;
   /** total MACs over (total cycles x MXU cells) */
   readonly mxu_utilization: number;
+  /** the layer's bounds: MACs over the cells, all DRAM bytes over the bandwidth, all VPU instructions, all divisions */
+  readonly bounds: LayerBounds;
   /** every step ran on the NPU and equals the reference */
   readonly bit_exact: boolean;
   /** the first step whose output differs from the reference, with its first differing element */
@@ -249,7 +289,7 @@ export function runLayerSim(model: CompiledLayerSim, x: Int8Array, T: number, cf
         step, steps: fused, name, kernel, shape: refStep.shape, ran: false, cycles: 0, model_cycles: 0, model_exact: true,
         mxu_utilization: null, vpu_utilization: null, dram_bytes: 0, macs: 0, instructions: 0, stall_cycles: {},
         identical_to_reference: false, elements: refStep.data.length, identical_elements: 0, max_abs_diff: 0, first_diff: null,
-        input_from_reference: fromRef, note: `the NPU ${kernel} kernel cannot take this step: ${reason}; the reference tensor was used downstream`,
+        bounds: bindingOf({ mac: 0, dram: 0, vpu_issue: 0, divider: 0 }, 0), input_from_reference: fromRef, note: `the NPU ${kernel} kernel cannot take this step: ${reason}; the reference tensor was used downstream`,
       });
       opts.onStep?.(steps[steps.length - 1]!);
       return y;
@@ -259,7 +299,7 @@ export function runLayerSim(model: CompiledLayerSim, x: Int8Array, T: number, cf
       step, steps: fused, name, kernel, shape: refStep.shape, ran: true,
       cycles: out.r.cycles, model_cycles: out.r.model_cycles, model_exact: out.r.model_exact, ...statsOf(out.r.sim),
       identical_to_reference: d.identical === d.n, elements: d.n, identical_elements: d.identical, max_abs_diff: d.maxAbs, first_diff: d.first,
-      input_from_reference: fromRef,
+      bounds: kernelBounds(out.r.sim, cfg), input_from_reference: fromRef,
     });
     opts.onStep?.(steps[steps.length - 1]!);
     return out.y instanceof Int32Array ? out.y : Int32Array.from(out.y);
@@ -409,8 +449,10 @@ export function runLayerSim(model: CompiledLayerSim, x: Int8Array, T: number, cf
   const r2 = linearResidual([16, 17], 'ln2_input', c.fc2, g2, layer.output.ln_input_act, c.ln2InputAct, { w: h8, scale: c.preIntermediateAct.scaleOut });
   const out = layerNorm([18, 19], 'output8', r2, layer.output.LayerNorm, layer.output.output_activation, c.ln2, c.outputAct);
 
-  let total = 0, totalModel = 0, macs = 0, dram = 0;
+  let total = 0, totalModel = 0, macs = 0, dram = 0, vpuIssue = 0, divider = 0;
   for (const st of steps) {
+    vpuIssue += st.bounds.vpu_issue;
+    divider += st.bounds.divider;
     total += st.cycles;
     totalModel += st.model_cycles;
     macs += st.macs;
@@ -425,6 +467,9 @@ export function runLayerSim(model: CompiledLayerSim, x: Int8Array, T: number, cf
     steps, output: Int8Array.from(out), output_scale: c.outputAct.scaleOut,
     total_cycles: total, total_model_cycles: totalModel, latency_us: total / (cfg.clockGHz * 1e3),
     total_macs: macs, total_dram_bytes: dram, mxu_utilization: total > 0 ? macs / (total * cfg.mxu.rows * cfg.mxu.cols) : 0,
+    bounds: bindingOf({
+      mac: Math.ceil(macs / (cfg.mxu.rows * cfg.mxu.cols)), dram: Math.ceil(dram / cfg.dram.bytesPerCycle), vpu_issue: vpuIssue, divider,
+    }, total),
     bit_exact: unsupported.length === 0 && steps.every((st) => st.identical_to_reference),
     first_mismatch: firstMismatch, unsupported, schedule: LAYER_SCHEDULE_NOTE, reference: ref,
   };

@@ -186,9 +186,12 @@ describe('intnpu layer', () => {
 
   it('prints the per-step table and the latency, exit 0 when bit-exact', async () => {
     const test = 'prints the per-step table and the latency, exit 0 when bit-exact';
-    const r = await cli(['layer', '--size', 'small', '--machine', 'server', `--seed=${test}`]);
+    // no command: the layer is the main job (`npx intnpu`)
+    const r = await cli(['--size', 'small', '--machine', 'server', `--seed=${test}`]);
     expect(r.code, `${r.stderr} (${repro(test, test)})`).toBe(0);
     expect(r.stdout).toMatch(/18-19\s+output8\s+layernorm/);
+    expect(r.stdout).toMatch(/12-15\s+fc2_input8\s+linear-gelu/);
+    expect(r.stdout).toMatch(/bounds\s+MAC [\d,]+, DRAM [\d,]+, VPU issue [\d,]+, divider [\d,]+ cycles: (MAC|DRAM|VPU|div) binds; the layer takes [\d.]+x it/);
     expect(r.stdout).toMatch(/total latency\s+[\d,]+ cycles = [\d.]+ us at 1 GHz/);
     expect(r.stdout).toMatch(/upper bound/);
     expect(r.stdout).toMatch(/every step bit-exact/);
@@ -198,10 +201,24 @@ describe('intnpu layer', () => {
     const test = 'json output: the steps add up to the total';
     const r = await cli(['layer', '--size', 'small', `--seed=${test}`, '--json']);
     expect(r.code, `${r.stderr} (${repro(test, test)})`).toBe(0);
-    const j = JSON.parse(r.stdout) as { total_cycles: number; bit_exact: boolean; steps: { cycles: number; identical_to_reference: boolean }[] };
+    type Bounds = { mac: number; dram: number; vpu_issue: number; divider: number; binding: 'mac' | 'dram' | 'vpu_issue' | 'divider'; ratio: number | null };
+    const j = JSON.parse(r.stdout) as { total_cycles: number; total_macs: number; bit_exact: boolean; bounds: Bounds; steps: { cycles: number; macs: number; identical_to_reference: boolean; bounds: Bounds }[] };
     expect(j.bit_exact).toBe(true);
     expect(j.steps).toHaveLength(PLAN.length);
     expect(j.total_cycles).toBe(j.steps.reduce((a, s) => a + s.cycles, 0));
+    // bounds: the binding one is the largest, every bound is a lower bound (ratio >= 1), the MAC bound is MACs / cells
+    const cells = edge.mxu.rows * edge.mxu.cols;
+    for (const b of [j.bounds, ...j.steps.map((s) => s.bounds)]) {
+      expect(b[b.binding]).toBe(Math.max(b.mac, b.dram, b.vpu_issue, b.divider));
+      expect(b.ratio).not.toBeNull();
+      expect(b.ratio!).toBeGreaterThanOrEqual(1);
+    }
+    expect(j.bounds.mac).toBe(Math.ceil(j.total_macs / cells));
+    expect(j.bounds.ratio).toBeCloseTo(j.total_cycles / j.bounds[j.bounds.binding], 12);
+    for (const s of j.steps) expect(s.bounds.mac).toBe(Math.ceil(s.macs / cells));
+    // the softmax step divides once per row on the iterative divider: its divider bound is rows x the latency
+    const probs = j.steps.find((s) => (s as unknown as { name: string }).name === 'probs')!;
+    expect(probs.bounds.divider).toBe(2 * 8 * edge.divider.divLatencyCycles);
   });
 
   it('a layer file with a step the NPU cannot take gives exit 2 and names the step', async () => {
