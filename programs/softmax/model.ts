@@ -111,7 +111,12 @@ export function softmaxPlan(rows: number, rowLen: number, mach: SoftmaxMachine, 
   // the loop body, at least two loop bodies plus the pipeline fill.
   const balance = Math.sqrt((14 * rows * mach.dram.bytesPerCycle) / (6 * rowLen));
   const want = Math.max(2 * LOOP_ROWS, Math.ceil(balance / LOOP_ROWS) * LOOP_ROWS);
-  const chunkRows = Math.max(1, Math.min(opts.chunkRows ?? want, cap, rows));
+  let chunkRows = Math.max(1, Math.min(opts.chunkRows ?? want, cap, rows));
+  // The outer loop over chunk pairs needs a pass (2 chunkRows rows) to be whole loop bodies; a chunk size cut by the
+  // memories to another value is rounded down to a multiple of LOOP_ROWS / 2, else every chunk would be emitted in
+  // line (a seq-512 softmax on edge: ~960,000 static instructions instead of ~10,000).
+  const half = LOOP_ROWS / 2;
+  if (opts.chunkRows === undefined && chunkRows < rows && chunkRows > half && (2 * chunkRows) % LOOP_ROWS !== 0) chunkRows -= chunkRows % half;
   const chunks = Math.ceil(rows / chunkRows);
   const fullChunks = Math.floor(rows / chunkRows);
   const passes = (2 * chunkRows) % LOOP_ROWS === 0 ? Math.max(0, Math.floor((fullChunks - 3) / 2)) : 0;
