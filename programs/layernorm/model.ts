@@ -48,6 +48,12 @@ export interface LayerNormPlan {
   readonly varGroups: ReadonlyArray<readonly [number, number]>;
   /** Whether mu, S and f come from the divider or from the software routines. */
   readonly divider: boolean;
+  /**
+   * A second, per-tensor requantization of the int8 output folded into the output stage (layer step 11 after
+   * steps 9-10: y' = sat8(rne(y m / 2^e)), vmulr.vx with m and e in r28/r29, which only the general path uses
+   * otherwise, so a plan with general vectors cannot take it). m, e in the NPU form (|m| < 2^31, 0..127).
+   */
+  readonly second?: { readonly m: number; readonly e: number };
   /** Accumulator words: constants, then the x ring. */
   readonly constWords: number;
   readonly accWords: number;
@@ -287,7 +293,7 @@ export function interleave<T>(stage: readonly T[], routine: readonly T[]): T[] {
   return out;
 }
 
-export function layernormPlan(rows: number, C: number, mach: LayerNormMachine, general: readonly number[] = []): LayerNormPlan {
+export function layernormPlan(rows: number, C: number, mach: LayerNormMachine, general: readonly number[] = [], second?: { readonly m: number; readonly e: number }): LayerNormPlan {
   if (!Number.isInteger(rows) || rows < 0 || !Number.isInteger(C) || C < 1) throw new RangeError(`layernormPlan: bad shape [${rows}, ${C}]`);
   const L = mach.vpu.lanes;
   const vectors = Math.ceil(C / L);
@@ -332,7 +338,16 @@ export function layernormPlan(rows: number, C: number, mach: LayerNormMachine, g
   return {
     rows, C, lanes: L, vectors, tail, rowStride, prefetch, xSlots, ySlots, period, general: gen, groups,
     varGroups: splitGroups(0, vectors, maxGroup), divider, constWords, accWords, spadBytes, loopStart, loopTrips,
+    ...(second ? { second: secondChecked(gen, second) } : {}),
   };
+}
+
+function secondChecked(general: readonly number[], second: { readonly m: number; readonly e: number }): { readonly m: number; readonly e: number } {
+  if (general.length > 0) throw new TilingError(`layernorm: ${general.length} general-path vector(s) use r28/r29, so the output stage cannot take a second requantization`);
+  if (!Number.isInteger(second.m) || Math.abs(second.m) >= 2 ** 31 || !Number.isInteger(second.e) || second.e < 0 || second.e > 127) {
+    throw new RangeError(`layernorm: second requantization m = ${second.m}, e = ${second.e} outside |m| < 2^31, 0 <= e <= 127`);
+  }
+  return second;
 }
 
 export interface LayerNormModel {
@@ -378,8 +393,8 @@ interface Entry {
  * (reductions, divider results) hold dispatch until written; the divider is one non-pipelined unit; DMA transfers
  * share one channel (in order of issue) and land dram.latencyCycles after their transfer.
  */
-export function layernormModel(rows: number, C: number, mach: LayerNormMachine, opts: { general?: readonly number[] } = {}): LayerNormModel {
-  const p = layernormPlan(rows, C, mach, opts.general ?? []);
+export function layernormModel(rows: number, C: number, mach: LayerNormMachine, opts: { general?: readonly number[]; second?: { readonly m: number; readonly e: number } } = {}): LayerNormModel {
+  const p = layernormPlan(rows, C, mach, opts.general ?? [], opts.second);
   const v = mach.vpu, Q = mach.frontend.queueDepth, lat = mach.dram.latencyCycles;
   const L = p.lanes, N = p.rows;
   const divLat = mach.divider.divLatencyCycles, sqrtLat = mach.divider.sqrtLatencyCycles;
@@ -458,7 +473,9 @@ export function layernormModel(rows: number, C: number, mach: LayerNormMachine, 
     for (let k = 0; k < g; k++) ops.push(V(alu, [k]));
     for (let k = 0; k < g; k++) ops.push(V(mul, [4 * g + k, g + 3 * k]));
     for (let k = 0; k < g; k++) ops.push(V(mul, [5 * g + k, g + 3 * k + 1, g + 3 * k + 2]));
-    for (let k = 0; k < g; k++) ops.push(V(1, [6 * g + k]));
+    if (p.second) for (let k = 0; k < g; k++) ops.push(V(mul, [6 * g + k]));
+    const last = p.second ? 7 * g : 6 * g;
+    for (let k = 0; k < g; k++) ops.push(V(1, [last + k]));
     return ops;
   };
   // The general sequence of programs/layernorm/build.ts (generalLines), operand by operand.

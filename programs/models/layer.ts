@@ -25,10 +25,11 @@ import type { SimResult } from '../../sim/run.js';
 import { simCasePv, simCaseQk } from '../attention/build.js';
 import { simCaseGelu } from '../gelu/build.js';
 import { runLinearSim, type CaseRun } from '../index.js';
-import { simCaseLayerNorm } from '../layernorm/build.js';
+import { generalVectors, simCaseLayerNorm } from '../layernorm/build.js';
+import { foldLayerNormCase, parseLayerNormCase } from '../../kernels/npu/layernorm.js';
 import { simCaseRequantAct } from '../requant-act/build.js';
 import { simCaseSoftmax } from '../softmax/build.js';
-import { intDataToInt32 } from '../../kernels/npu/requant-act.js';
+import { intDataToInt32, npuMultiplier } from '../../kernels/npu/requant-act.js';
 import { runLinearGeluSim, runLinearRequantSim } from '../linear-requant/build.js';
 import { linearRequantTiling } from '../linear-requant/model.js';
 import { foldGeluNpu } from '../../kernels/npu/gelu.js';
@@ -372,7 +373,10 @@ export function runLayerSim(model: CompiledLayerSim, x: Int8Array, T: number, cf
       return caseRun(simCaseRequantAct(input, cfg));
     });
 
-  const layerNorm = (fused: readonly number[], name: LayerStepName, xin: Int32Array, ln: IbertLayerJson['output']['LayerNorm'], outAct: IbertLayerJson['output']['output_activation'], lnConsts: CompiledLayer['ln1'], actConsts: QuantActConsts): Int32Array =>
+  const layerNorm = (
+    fused: readonly number[], name: LayerStepName, xin: Int32Array, ln: IbertLayerJson['output']['LayerNorm'], outAct: IbertLayerJson['output']['output_activation'],
+    lnConsts: CompiledLayer['ln1'], actConsts: QuantActConsts, second?: { readonly m: number; readonly e: number },
+  ): Int32Array =>
     stepRun(fused, name, 'layernorm', () => {
       const lnF = foldLayerNorm(ln.gamma, ln.beta, ln.shift);
       if (lnF.shift !== lnConsts.shift || lnF.qBeta.some((v, i) => v !== lnConsts.qBeta[i])) throw new Error(`internal: the ${name} LayerNorm case folds to other constants than the compiled layer`);
@@ -383,7 +387,7 @@ export function runLayerSim(model: CompiledLayerSim, x: Int8Array, T: number, cf
       return caseRun(simCaseLayerNorm({
         x_int: flat(xin), shape: [T, C], gamma: [...ln.gamma], beta: [...ln.beta], shift: ln.shift,
         out_x_min: outAct.x_min, out_x_max: outAct.x_max, out_bits: 8,
-      }, cfg));
+      }, cfg, second ? { second } : {}));
     });
 
   // 1-2: Q, K, V projections and their QuantAct(8)
@@ -412,10 +416,24 @@ export function runLayerSim(model: CompiledLayerSim, x: Int8Array, T: number, cf
 
   // 7-10: output dense, residual QuantAct(22) with the layer input, LayerNorm fused with its QuantAct(8)
   const r1 = linearResidual([7, 8], 'ln1_input', c.attnDense, ctx8, ao.ln_input_act, c.ln1InputAct, { w: x32, scale: c.inputScale });
-  const a8 = layerNorm([9, 10], 'attention_output8', r1, ao.LayerNorm, ao.output_activation, c.ln1, c.ln1OutputAct);
+  // 11 (the int8 -> int8 rescale before fc1) folded into the LayerNorm's output stage where the data allows: a
+  // second in-register requantization, the same integers as the separate requant-act step
+  const pre = layer.pre_intermediate_act;
+  const lnFold = fuse && pre.bits === 8 && ao.output_activation.bits === 8 && c.preIntermediateAct.m.length === 1 && fits(() => {
+    const lc = parseLayerNormCase({ x_int: new Array<number>(C).fill(0), shape: [1, C], gamma: [...ao.LayerNorm.gamma], beta: [...ao.LayerNorm.beta], shift: ao.LayerNorm.shift, out_x_min: ao.output_activation.x_min, out_x_max: ao.output_activation.x_max, out_bits: 8 });
+    if (generalVectors(foldLayerNormCase(lc).npu, cfg.vpu.lanes).length > 0) throw new TilingError('general-path vectors');
+  });
+  let h8: Int32Array;
+  if (lnFold) {
+    sameConsts('intermediate_input8', foldQuantAct(pre, c.ln1OutputAct.scaleOut), c.preIntermediateAct);
+    const second = npuMultiplier(c.preIntermediateAct.m[0]!, c.preIntermediateAct.e[0]!, 'pre_intermediate_act');
+    h8 = layerNorm([9, 10, 11], 'intermediate_input8', r1, ao.LayerNorm, ao.output_activation, c.ln1, c.ln1OutputAct, second);
+  } else {
+    const a8 = layerNorm([9, 10], 'attention_output8', r1, ao.LayerNorm, ao.output_activation, c.ln1, c.ln1OutputAct);
+    h8 = requant(11, 'intermediate_input8', a8, [T, C], c.ln1OutputAct.scaleOut, pre, c.preIntermediateAct);
+  }
 
-  // 11-14: int8 -> int8 rescale, FFN up-projection, i-GELU fused with its QuantAct(8)
-  const h8 = requant(11, 'intermediate_input8', a8, [T, C], c.ln1OutputAct.scaleOut, layer.pre_intermediate_act, c.preIntermediateAct);
+  // 12-14: FFN up-projection, i-GELU fused with its QuantAct(8)
   const geluAct = layer.intermediate.output_activation;
   // 12-15 in one program where the data allows: the int32 fc1 output never leaves the chip
   const geluFused = fuse && geluAct.bits === 8 && layer.pre_output_act.bits === 8 && fits(() => {
