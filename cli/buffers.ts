@@ -1,5 +1,5 @@
 // Host-side buffer I/O for `run` and `debug`: fill a program's .buffer from a tensor file (JSON
-// {"dtype","data"} or NumPy .npy) and find buffers by name with a helpful error.
+// {"dtype","data"}, a bare JSON array, or NumPy .npy) and find buffers by name with a helpful error.
 import { readFileSync } from 'node:fs';
 import type { BufferSymbol, Program } from '../isa/asm.js';
 import type { Machine } from '../sim/machine.js';
@@ -15,13 +15,26 @@ export function bufferOf(prog: Program | undefined, name: string, file: string):
   return b;
 }
 
-/** Apply `--set BUFFER=tensor.json|tensor.npy` options to a machine before the run. */
+/**
+ * Apply `--set BUFFER=FILE[:int8|int16|int32]` options to a machine before the run. FILE is a tensor JSON
+ * ({"dtype","data"}), a bare JSON array of integers (int8 unless a `:type` suffix says otherwise), or a
+ * NumPy .npy integer array.
+ */
 export function setBuffers(specs: readonly string[] | undefined, prog: Program | undefined, file: string, m: Machine): void {
   for (const s of specs ?? []) {
-    const [name, path] = s.split('=');
-    if (!name || !path) throw new UsageError(`--set ${s}: expected BUFFER=file.json or BUFFER=file.npy`);
+    const eq = s.indexOf('=');
+    const name = eq > 0 ? s.slice(0, eq) : '';
+    let path = eq > 0 ? s.slice(eq + 1) : '';
+    if (!name || !path) throw new UsageError(`--set ${s}: expected BUFFER=file.json, BUFFER=file.json:int16 or BUFFER=file.npy`);
+    let suffix: Dtype | undefined;
+    const typed = /^(.*):(int8|int16|int32)$/.exec(path);
+    if (typed) {
+      path = typed[1]!;
+      suffix = typed[2] as Dtype;
+    }
     let dtype: Dtype;
     let data: unknown;
+    let bare = false;
     if (path.endsWith('.npy')) {
       let bytes: Uint8Array;
       try {
@@ -31,13 +44,27 @@ export function setBuffers(specs: readonly string[] | undefined, prog: Program |
       }
       const a = parseNpy(bytes, path);
       dtype = a.dtype.endsWith('1') ? 'int8' : a.dtype.endsWith('2') ? 'int16' : 'int32';
+      if (suffix !== undefined && suffix !== dtype) throw new UsageError(`--set ${s}: ${path} holds ${dtype} data, not ${suffix}`);
       data = a.data;
     } else {
-      const t = readJson(path) as { dtype?: unknown; data?: unknown };
-      dtype = typeof t.dtype === 'string' && t.dtype in DTYPES ? (t.dtype as Dtype) : 'int8';
-      data = t.data;
+      const t = readJson(path);
+      if (Array.isArray(t)) {
+        dtype = suffix ?? 'int8';
+        data = t;
+        bare = true;
+      } else {
+        const obj = (typeof t === 'object' && t !== null ? t : {}) as { dtype?: unknown; data?: unknown };
+        dtype = typeof obj.dtype === 'string' && obj.dtype in DTYPES ? (obj.dtype as Dtype) : 'int8';
+        if (suffix !== undefined && obj.dtype !== undefined && suffix !== dtype) throw new UsageError(`--set ${s}: ${path} says "dtype": ${JSON.stringify(obj.dtype)}, not ${suffix}`);
+        if (suffix !== undefined) dtype = suffix;
+        data = obj.data;
+      }
     }
     if (!Array.isArray(data) || !data.every((v) => Number.isInteger(v))) throw new UsageError(`${path}: "data" must be an array of integers`);
+    const bits = dtype === 'int8' ? 8 : dtype === 'int16' ? 16 : 32;
+    const lo = -(2 ** (bits - 1)), hi = 2 ** (bits - 1) - 1;
+    const bad = (data as number[]).findIndex((v) => v < lo || v > hi);
+    if (bad >= 0) throw new UsageError(`--set ${s}: element ${bad} = ${(data as number[])[bad]} does not fit ${dtype} (${lo}..${hi})${bare && suffix === undefined ? '; a bare array is int8 unless you add :int16 or :int32' : ''}`);
     m.writeBuffer(bufferOf(prog, name, file), DTYPES[dtype].from(data as number[]));
   }
 }

@@ -11,6 +11,7 @@ import { buildLinear, type BuiltProgram } from './linear/build.js';
 import { buildRequant } from './requant/build.js';
 
 export { buildLinear, buildRequant };
+export { programListing } from './listing.js';
 
 export interface KernelRun<M> {
   readonly y: Int32Array;

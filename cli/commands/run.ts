@@ -42,7 +42,7 @@ export const runCommand: CommandModule<object, Args> = {
       .positional('file', { type: 'string', demandOption: true })
       .option('machine', { alias: 'm', type: 'string', default: 'edge', describe: 'preset or JSON file' })
       .option('param', { type: 'string', array: true, describe: 'NAME=value for a .param' })
-      .option('set', { type: 'string', array: true, describe: 'BUFFER=tensor.json|tensor.npy: fill a buffer ({"dtype":"int8|int16|int32","data":[...]}, or a NumPy integer array)' })
+      .option('set', { type: 'string', array: true, describe: 'BUFFER=FILE[:int8|int16|int32]: fill a buffer from {"dtype":"int8|int16|int32","data":[...]}, a bare JSON array (int8 unless :int16/:int32), or a NumPy integer .npy' })
       .option('dump', { type: 'string', array: true, describe: 'BUFFER[:int8|int16|int32]: print a buffer after the run' })
       .option('mode', { type: 'string', choices: ['full', 'timing', 'functional'], default: 'full' })
       .option('json', { type: 'boolean' })
