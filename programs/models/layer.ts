@@ -22,7 +22,10 @@ import type { IbertLayerJson } from '../../kernels/ref/layer-format.js';
 import type { IntData } from '../../kernels/ref/tensor.js';
 import type { MachineConfig } from '../../sim/config.js';
 import type { SimResult } from '../../sim/run.js';
-import { simCasePv, simCaseQk } from '../attention/build.js';
+import { runPvRequantSim, simCasePv, simCaseQk } from '../attention/build.js';
+import { attentionTiling, pvModel } from '../attention/model.js';
+import { requantActModel } from '../requant-act/model.js';
+import { npuPvInts } from '../../kernels/npu/attention.js';
 import { simCaseGelu } from '../gelu/build.js';
 import { runLinearSim, type CaseRun } from '../index.js';
 import { generalVectors, simCaseLayerNorm } from '../layernorm/build.js';
@@ -410,9 +413,23 @@ export function runLayerSim(model: CompiledLayerSim, x: Int8Array, T: number, cf
   });
 
   // 5-6: context = P . V per head, its QuantAct(8)
-  const ctx = stepRun([5], 'context', 'pv', () =>
-    caseRun(simCasePv({ p_int: { shape: [H, T, T], data: flat(probs) }, v_int: { shape: [T, C], data: flat(v8) }, heads: H }, cfg)));
-  const ctx8 = requant(6, 'context8', ctx, [T, C], c.contextScale, s.output_activation, c.contextAct);
+  // with the context QuantAct(8) in P.V's output stage where the data allows: the int32 context stays on chip
+  // (a compiler's choice by the cycle models: where the VPU work of the fold would hold the front end longer than
+  // the separate requant-act kernel takes, as on server where a head's 64 columns fill half the lanes, it stays apart)
+  const pvFold = fuse && s.output_activation.bits === 8 && c.contextAct.m.length === 1 && fits(() => attentionTiling('pv', T, C, H, cfg, true)) &&
+    pvModel(T, C, H, cfg, true).cycles < pvModel(T, C, H, cfg).cycles + requantActModel(T, C, { perChannel: false, bits: 8, clampX: false, clampW: false }, cfg).cycles;
+  let ctx8: Int32Array;
+  if (pvFold) {
+    ctx8 = stepRun([5, 6], 'context8', 'pv', () => {
+      sameConsts('context8', foldQuantAct(s.output_activation, c.contextScale), c.contextAct);
+      const run = runPvRequantSim(npuPvInts(probs), Int8Array.from(v8), T, C, H, { m: c.contextAct.m[0]!, e: c.contextAct.e[0]! }, cfg);
+      return { y: run.y, r: { cycles: run.sim.stats.cycles ?? 0, model_cycles: run.model.cycles, model_exact: run.model.exact, sim: run.sim } };
+    });
+  } else {
+    const ctx = stepRun([5], 'context', 'pv', () =>
+      caseRun(simCasePv({ p_int: { shape: [H, T, T], data: flat(probs) }, v_int: { shape: [T, C], data: flat(v8) }, heads: H }, cfg)));
+    ctx8 = requant(6, 'context8', ctx, [T, C], c.contextScale, s.output_activation, c.contextAct);
+  }
 
   // 7-10: output dense, residual QuantAct(22) with the layer input, LayerNorm fused with its QuantAct(8)
   const r1 = linearResidual([7, 8], 'ln1_input', c.attnDense, ctx8, ao.ln_input_act, c.ln1InputAct, { w: x32, scale: c.inputScale });
