@@ -12,6 +12,7 @@ import {
   linearRequantTiling,
   needsFinalClamp,
   geluPostOps,
+  GELU_LOOP_GROUPS,
   GELU_SCALARS,
   ksRows,
   packGeluConsts,
@@ -193,9 +194,19 @@ export function buildLinearRequant(
           }
           e.raw(`    li   r9, yacc + ${accRow(r0)}`);
           e.raw(`    li   r10, ys + ${ysBase + r0 * C}`);
-          for (let g0 = 0; g0 < rn; g0 += G) {
+          // whole groups of rows in a loop (the row pointers advance by themselves), the rest in line
+          // (two groups per trip: one dbnz and its bubble per 8 rows keep the front end ahead of the VPU)
+          const trips = Math.floor(rn / (GELU_LOOP_GROUPS * G));
+          if (trips > 0) {
+            const label = `gelu_t${tl.index}_r${r0}`;
+            e.raw(`    li   r11, ${trips}`);
+            e.raw(`${label}:`);
+            for (let u = 0; u < GELU_LOOP_GROUPS; u++) for (const o of g.row) for (let i = 0; i < G; i++) line(shiftRow(o, i), i === 0 && u === 0);
+            e.raw(`    dbnz r11, ${label}`);
+          }
+          for (let g0 = trips * GELU_LOOP_GROUPS * G; g0 < rn; g0 += G) {
             const n = Math.min(G, rn - g0);
-            for (const o of g.row) for (let i = 0; i < n; i++) line(shiftRow(o, i), i === 0 && g0 === 0);
+            for (const o of g.row) for (let i = 0; i < n; i++) line(shiftRow(o, i), false);
           }
           e.op('dma.st', ['spad'], [['r1', `ys + ${ysBase + r0 * C}`], ['r2', `y + ${(tl.m0 + r0) * N + tl.n0}`], ['r3', rn], ['r4', tl.nt], ['r5', C], ['r6', N]]);
           break;

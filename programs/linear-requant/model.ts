@@ -425,8 +425,14 @@ export function linearRequantModelOf(p: LinearRequantPlan, ops: readonly FusedOp
             }
           }
           clock.scalar(2); // acc and output pointers
+          // the builder's loop: GELU_LOOP_GROUPS groups per trip, then the rest in line
+          const U = GELU_LOOP_GROUPS;
+          const trips = Math.floor(rn / (U * G));
+          if (trips > 0) clock.scalar(1); // li r11: the trip count
           for (let g0 = 0; g0 < rn; g0 += G) {
             const n = Math.min(G, rn - g0);
+            const gi = g0 / G;
+            if (gi > 0 && gi < trips * U && gi % U === 0) clock.scalar(mach.frontend.takenBranchPenaltyCycles); // the taken dbnz's bubble
             for (const o of g.row) {
               for (let i = 0; i < n; i++) {
                 const oi = shiftRow(o, i);
@@ -439,6 +445,7 @@ export function linearRequantModelOf(p: LinearRequantPlan, ops: readonly FusedOp
                 } else price(oi, 0);
               }
             }
+            if (gi < trips * U && gi % U === U - 1) clock.scalar(1); // dbnz
           }
         } else p.chunks.forEach(([c0, width], ci) => {
           if (c0 >= tile.nt) return;
@@ -535,6 +542,9 @@ export function packLinearRequantConsts(m: ArrayLike<number>, e: ArrayLike<numbe
 // (kernels/npu/gelu.ts, the same ops on the same accumulator values), then the per-tensor int8 -> int8
 // requantization of layer step 15 (vmulr.vx with the scalars r20, r21, rne, sat8: requant-act's direct form).
 // The builder prints these ops and the model prices them, so the two cannot drift.
+
+/** Groups of POST_GROUP_ROWS rows per trip of the GELU stage's row loop. */
+export const GELU_LOOP_GROUPS = 2;
 
 /** Per-row temporaries (POST_GROUP_ROWS rows interleaved: row i uses v[5i .. 5i+4]); v20 is the constants scratch. */
 export const GELU_TEMPS = ['X', 'S', 'A', 'B', 'C'] as const;
