@@ -12,7 +12,7 @@ import {
   linearRequantTiling,
   needsFinalClamp,
   geluPostOps,
-  GELU_LOOP_GROUPS,
+  geluLoopGroups,
   GELU_SCALARS,
   ksRows,
   packGeluConsts,
@@ -195,16 +195,17 @@ export function buildLinearRequant(
           e.raw(`    li   r9, yacc + ${accRow(r0)}`);
           e.raw(`    li   r10, ys + ${ysBase + r0 * C}`);
           // whole groups of rows in a loop (the row pointers advance by themselves), the rest in line
-          // (two groups per trip: one dbnz and its bubble per 8 rows keep the front end ahead of the VPU)
-          const trips = Math.floor(rn / (GELU_LOOP_GROUPS * G));
+          // (geluLoopGroups: two groups per trip for long pieces, one for short ones)
+          const U = geluLoopGroups(rn);
+          const trips = Math.floor(rn / (U * G));
           if (trips > 0) {
             const label = `gelu_t${tl.index}_r${r0}`;
             e.raw(`    li   r11, ${trips}`);
             e.raw(`${label}:`);
-            for (let u = 0; u < GELU_LOOP_GROUPS; u++) for (const o of g.row) for (let i = 0; i < G; i++) line(shiftRow(o, i), i === 0 && u === 0);
+            for (let u = 0; u < U; u++) for (const o of g.row) for (let i = 0; i < G; i++) line(shiftRow(o, i), i === 0 && u === 0);
             e.raw(`    dbnz r11, ${label}`);
           }
-          for (let g0 = trips * GELU_LOOP_GROUPS * G; g0 < rn; g0 += G) {
+          for (let g0 = trips * U * G; g0 < rn; g0 += G) {
             const n = Math.min(G, rn - g0);
             for (const o of g.row) for (let i = 0; i < n; i++) line(shiftRow(o, i), false);
           }

@@ -425,8 +425,8 @@ export function linearRequantModelOf(p: LinearRequantPlan, ops: readonly FusedOp
             }
           }
           clock.scalar(2); // acc and output pointers
-          // the builder's loop: GELU_LOOP_GROUPS groups per trip, then the rest in line
-          const U = GELU_LOOP_GROUPS;
+          // the builder's loop: geluLoopGroups(rn) groups per trip, then the rest in line
+          const U = geluLoopGroups(rn);
           const trips = Math.floor(rn / (U * G));
           if (trips > 0) clock.scalar(1); // li r11: the trip count
           for (let g0 = 0; g0 < rn; g0 += G) {
@@ -543,8 +543,14 @@ export function packLinearRequantConsts(m: ArrayLike<number>, e: ArrayLike<numbe
 // requantization of layer step 15 (vmulr.vx with the scalars r20, r21, rne, sat8: requant-act's direct form).
 // The builder prints these ops and the model prices them, so the two cannot drift.
 
-/** Groups of POST_GROUP_ROWS rows per trip of the GELU stage's row loop. */
-export const GELU_LOOP_GROUPS = 2;
+/**
+ * Groups of POST_GROUP_ROWS rows per trip of the GELU stage's row loop for a piece of rn rows: two (one dbnz and
+ * its bubble per 8 rows keep the front end ahead of the VPU) when the piece has at least two such trips, else one
+ * (short pieces still loop, which keeps the program small at long sequences).
+ */
+export function geluLoopGroups(rn: number): number {
+  return rn >= 4 * POST_GROUP_ROWS ? 2 : 1;
+}
 
 /** Per-row temporaries (POST_GROUP_ROWS rows interleaved: row i uses v[5i .. 5i+4]); v20 is the constants scratch. */
 export const GELU_TEMPS = ['X', 'S', 'A', 'B', 'C'] as const;
