@@ -1,4 +1,4 @@
-// A whole I-BERT encoder layer (ibert-reference.md section 9, steps 1..19) on the simulator: every kernel program
+// A whole I-BERT encoder layer (docs/IBERT.md section 9, steps 1..19) on the simulator: every kernel program
 // run in order on its own simulated machine, each fed the simulator's outputs of the kernels before it (never the
 // reference's), with each step's output compared element by element with the reference layer (kernels/ref/layer.ts)
 // and the per-step cycles summed into the layer latency.
@@ -72,6 +72,10 @@ export interface LayerSimStep {
   readonly macs: number;
   readonly instructions: number;
   readonly stall_cycles: Readonly<Record<string, number>>;
+  /** busy cycles per unit, plus `dram` = DRAM channel busy cycles (empty when the kernel did not run) */
+  readonly busy_cycles: Readonly<Record<string, number>>;
+  /** energy estimate of this kernel run, picojoules (sim/run.ts energy_pj.total) */
+  readonly energy_pj: number;
   /** every element equal to the reference layer's step tensor */
   readonly identical_to_reference: boolean;
   readonly elements: number;
@@ -158,8 +162,11 @@ export interface LayerSimOptions {
   readonly mask?: ArrayLike<number>;
   /** the reference run of the same layer, input and mask (computed when omitted) */
   readonly reference?: LayerRun;
-  /** called after each kernel run, in order (progress, host timing by the caller) */
-  readonly onStep?: (step: LayerSimStep) => void;
+  /**
+   * called after each kernel run, in order (progress, host timing by the caller), with the tensor the step
+   * produced: the simulator's output (int32 view), or the reference tensor substituted where the kernel did not run
+   */
+  readonly onStep?: (step: LayerSimStep, output: Int32Array) => void;
   /**
    * Fuse kernels where the data allows (default true): fc1 + i-GELU + QuantAct(8) + the step-15 rescale in one
    * program. false runs every kernel of the unfused schedule (the before side of a comparison).
@@ -176,7 +183,6 @@ function isKernelLimit(e: unknown): e is Error {
   return e instanceof KernelInputError || e instanceof TilingError || e instanceof AsmError;
 }
 
-const flat = (v: ArrayLike<number>): number[] => Array.from(v);
 
 function sameConsts(what: string, a: QuantActConsts, b: QuantActConsts): void {
   const eq = (x: readonly number[], y: readonly number[]): boolean => x.length === y.length && x.every((v, i) => v === y[i]);
@@ -224,10 +230,12 @@ function compareWith(sim: ArrayLike<number>, ref: IntData): Diff {
   return { n: ref.length, identical, maxAbs, first };
 }
 
-function statsOf(sim: SimResult): Pick<LayerSimStep, 'mxu_utilization' | 'vpu_utilization' | 'dram_bytes' | 'macs' | 'instructions' | 'stall_cycles'> {
+function statsOf(sim: SimResult): Pick<LayerSimStep, 'mxu_utilization' | 'vpu_utilization' | 'dram_bytes' | 'macs' | 'instructions' | 'stall_cycles' | 'busy_cycles' | 'energy_pj'> {
   const s = sim.stats;
   const stalls: Record<string, number> = {};
   for (const [k, v] of Object.entries(s.stall_cycles ?? {})) if (v > 0) stalls[k] = v;
+  const busy: Record<string, number> = { ...(s.busy_cycles ?? {}) };
+  if (s.dram_channel_utilization !== null && s.cycles !== null) busy['dram'] = Math.round(s.dram_channel_utilization * s.cycles);
   return {
     mxu_utilization: s.macs > 0 ? s.mxu_utilization : null,
     vpu_utilization: s.utilization?.['vpu'] ?? null,
@@ -235,6 +243,8 @@ function statsOf(sim: SimResult): Pick<LayerSimStep, 'mxu_utilization' | 'vpu_ut
     macs: s.macs,
     instructions: s.instructions,
     stall_cycles: stalls,
+    busy_cycles: busy,
+    energy_pj: s.energy_pj.total,
   };
 }
 
@@ -291,11 +301,11 @@ export function runLayerSim(model: CompiledLayerSim, x: Int8Array, T: number, cf
       substituted = true;
       steps.push({
         step, steps: fused, name, kernel, shape: refStep.shape, ran: false, cycles: 0, model_cycles: 0, model_exact: true,
-        mxu_utilization: null, vpu_utilization: null, dram_bytes: 0, macs: 0, instructions: 0, stall_cycles: {},
+        mxu_utilization: null, vpu_utilization: null, dram_bytes: 0, macs: 0, instructions: 0, stall_cycles: {}, busy_cycles: {}, energy_pj: 0,
         identical_to_reference: false, elements: refStep.data.length, identical_elements: 0, max_abs_diff: 0, first_diff: null,
         bounds: bindingOf({ mac: 0, dram: 0, vpu_issue: 0, divider: 0 }, 0), input_from_reference: fromRef, note: `the NPU ${kernel} kernel cannot take this step: ${reason}; the reference tensor was used downstream`,
       });
-      opts.onStep?.(steps[steps.length - 1]!);
+      opts.onStep?.(steps[steps.length - 1]!, y);
       return y;
     }
     const d = compareWith(out.y, refStep.data);
@@ -305,8 +315,9 @@ export function runLayerSim(model: CompiledLayerSim, x: Int8Array, T: number, cf
       identical_to_reference: d.identical === d.n, elements: d.n, identical_elements: d.identical, max_abs_diff: d.maxAbs, first_diff: d.first,
       bounds: kernelBounds(out.r.sim, cfg), input_from_reference: fromRef,
     });
-    opts.onStep?.(steps[steps.length - 1]!);
-    return out.y instanceof Int32Array ? out.y : Int32Array.from(out.y);
+    const y = out.y instanceof Int32Array ? out.y : Int32Array.from(out.y);
+    opts.onStep?.(steps[steps.length - 1]!, y);
+    return y;
   };
 
   const caseRun = (r: CaseRun): { y: number[]; r: CaseRun } => ({ y: r.y_int, r });
@@ -369,9 +380,9 @@ export function runLayerSim(model: CompiledLayerSim, x: Int8Array, T: number, cf
     stepRun([step], name, 'requant-act', () => {
       sameConsts(name, foldQuantAct(range, scaleIn, identity?.scale), consts);
       const input = {
-        x_int: flat(xin), shape: [...shape], scale_in: typeof scaleIn === 'number' ? scaleIn : [...scaleIn],
+        x_int: xin, shape: [...shape], scale_in: typeof scaleIn === 'number' ? scaleIn : [...scaleIn],
         bits: range.bits, x_min: range.x_min, x_max: range.x_max,
-        ...(identity ? { identity_int: flat(identity.w), identity_scale: identity.scale } : {}),
+        ...(identity ? { identity_int: identity.w, identity_scale: identity.scale } : {}),
       };
       return caseRun(simCaseRequantAct(input, cfg));
     });
@@ -388,7 +399,7 @@ export function runLayerSim(model: CompiledLayerSim, x: Int8Array, T: number, cf
         throw new KernelInputError(`output_activation.bits = ${outAct.bits}: the fused LayerNorm kernel requantizes to 8 bits only`);
       }
       return caseRun(simCaseLayerNorm({
-        x_int: flat(xin), shape: [T, C], gamma: [...ln.gamma], beta: [...ln.beta], shift: ln.shift,
+        x_int: xin, shape: [T, C], gamma: [...ln.gamma], beta: [...ln.beta], shift: ln.shift,
         out_x_min: outAct.x_min, out_x_max: outAct.x_max, out_bits: 8,
       }, cfg, second ? { second } : {}));
     });
@@ -401,7 +412,7 @@ export function runLayerSim(model: CompiledLayerSim, x: Int8Array, T: number, cf
 
   // 3: scores per head (1/sqrt(d_head) is folded into the softmax input scale, not applied to the integers)
   const scores = stepRun([3], 'scores', 'qk', () =>
-    caseRun(simCaseQk({ q_int: { shape: [T, C], data: flat(q8) }, k_int: { shape: [T, C], data: flat(k8) }, heads: H }, cfg)));
+    caseRun(simCaseQk({ q_int: { shape: [T, C], data: q8 }, k_int: { shape: [T, C], data: k8 }, heads: H }, cfg)));
 
   // 4: IntSoftmax over the key axis, with the key mask per row position
   const probs = stepRun([4], 'probs', 'softmax', () => {
@@ -409,7 +420,7 @@ export function runLayerSim(model: CompiledLayerSim, x: Int8Array, T: number, cf
     const f = foldSoftmax(c.scoreScale, act);
     if (f.M !== c.softmax.M || f.E31 !== c.softmax.E31 || f.qLn2 !== c.softmax.qLn2 || f.qc !== c.softmax.qc) throw new Error('internal: the softmax case folds to other constants than the compiled layer');
     const mask = opts.mask === undefined ? {} : { mask: Array.from(opts.mask, (v) => (v === 0 ? 0 : 1)) };
-    return caseRun(simCaseSoftmax({ x_int: flat(scores), shape: [H, T, T], scale_in: c.scoreScale, x_min: act.x_min, x_max: act.x_max, ...mask }, cfg));
+    return caseRun(simCaseSoftmax({ x_int: scores, shape: [H, T, T], scale_in: c.scoreScale, x_min: act.x_min, x_max: act.x_max, ...mask }, cfg));
   });
 
   // 5-6: context = P . V per head, its QuantAct(8)
@@ -427,7 +438,7 @@ export function runLayerSim(model: CompiledLayerSim, x: Int8Array, T: number, cf
     });
   } else {
     const ctx = stepRun([5], 'context', 'pv', () =>
-      caseRun(simCasePv({ p_int: { shape: [H, T, T], data: flat(probs) }, v_int: { shape: [T, C], data: flat(v8) }, heads: H }, cfg)));
+      caseRun(simCasePv({ p_int: { shape: [H, T, T], data: probs }, v_int: { shape: [T, C], data: v8 }, heads: H }, cfg)));
     ctx8 = requant(6, 'context8', ctx, [T, C], c.contextScale, s.output_activation, c.contextAct);
   }
 
@@ -475,7 +486,7 @@ export function runLayerSim(model: CompiledLayerSim, x: Int8Array, T: number, cf
     const g8 = stepRun([13, 14], 'gelu8', 'gelu', () => {
       const gF = foldGelu(c.fc1.scaleOut);
       sameConsts('gelu8', foldQuantAct(geluAct, gF.scaleOut), c.geluAct);
-      return caseRun(simCaseGelu({ x_int: flat(f1), shape: [T, F], scale_in: [...c.fc1.scaleOut], out_x_min: geluAct.x_min, out_x_max: geluAct.x_max, out_bits: geluAct.bits }, cfg));
+      return caseRun(simCaseGelu({ x_int: f1, shape: [T, F], scale_in: [...c.fc1.scaleOut], out_x_min: geluAct.x_min, out_x_max: geluAct.x_max, out_bits: geluAct.bits }, cfg));
     });
     g2 = requant(15, 'fc2_input8', g8, [T, F], c.geluAct.scaleOut, layer.pre_output_act, c.preOutputAct);
   }
