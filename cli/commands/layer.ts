@@ -36,10 +36,11 @@ interface Args {
   dump?: string | undefined;
   csv?: boolean | undefined;
   html?: string | undefined;
+  fuse?: boolean | undefined;
 }
 
 /** Kernel runs of the layer's schedule (for the progress estimate only; the count shown is never clamped to it). */
-const LAYER_KERNEL_RUNS = 15;
+const LAYER_KERNEL_RUNS = 11;
 
 export const LAYER_SIZES = {
   small: { seq: 8, hidden: 64, heads: 2, ffn: 256 },
@@ -178,6 +179,7 @@ export const layerCommand: CommandModule<object, Args> = {
       .option('input', { type: 'string', describe: 'with --checkpoint: the layer input as .npy, int8 [T, hidden] or [B, T, hidden] at the layer\'s input scale (default: seeded int8 values, --seq tokens)' })
       .option('out', { type: 'string', describe: 'write the simulated final int8 output as .npy ([T, C], or [B, T, C] for a batch)' })
       .option('dump', { type: 'string', describe: 'write every step the simulator produced as DIR/<step>.npy (int32; a batch adds a leading B)' })
+      .option('fuse', { type: 'boolean', default: true, describe: 'fused programs where the data allows (fc1+GELU+rescale, P.V+QuantAct, LayerNorm+rescale); --no-fuse runs every kernel apart (and --dump then has every intermediate step)' })
       .option('json', { type: 'boolean' })
       .option('csv', { type: 'boolean', describe: 'print the step table as CSV (the columns of the JSON steps)' })
       .option('html', { type: 'string', describe: 'also write a self-contained HTML report (roofline, latency by bound, stalls, unit timeline)' }),
@@ -191,6 +193,7 @@ export const layerCommand: CommandModule<object, Args> = {
     const progress = new Progress('layer', LAYER_KERNEL_RUNS * B, a.json || a.csv);
     const runs = inp.seqs.map((sq, b) => runLayerSim(compiled, sq.x, sq.T, cfg, {
       ...(sq.mask === undefined ? {} : { mask: sq.mask }),
+      fuse: a.fuse !== false,
       onStep: (st, y) => {
         progress.tick(`${B > 1 ? `sequence ${b} ` : ''}step ${st.steps.join('-')} ${st.name} done`);
         if (st.ran) sink.add(st.name, b, B, st.shape, y);
