@@ -50,8 +50,17 @@ export const MachineSchema = z
         present: z.boolean().default(true).describe('Whether the machine has the scalar integer divider (div, div.w, isqrt.w). Without it those instructions fault and kernels use a reciprocal (Newton) program instead.'),
         divLatencyCycles: int(1, 1024).default(34).describe('Iterative radix-2 divider: one quotient bit per cycle for a 32-bit quotient plus 2 cycles of operand setup and correction (the classic non-restoring divider); not pipelined.'),
         sqrtLatencyCycles: int(1, 1024).default(34).describe('Digit-recurrence integer square root sharing the divider datapath: one root bit per cycle for a 31-bit root of a 62-bit radicand, plus setup and correction.'),
+        divIntervalCycles: int(1, 1024)
+          .optional()
+          .describe('Initiation interval of div/div.w: cycles until the divider accepts the next division. Absent: the latency (the iterative divider above, busy until its result). 1: a fully pipelined array divider (one stage per quotient bit, as in FPGA divider IP cores with a latency of ~one cycle per bit and throughput of one per cycle); results still arrive divLatencyCycles after issue.'),
+        sqrtIntervalCycles: int(1, 1024)
+          .optional()
+          .describe('Initiation interval of isqrt.w (absent: sqrtLatencyCycles, not pipelined). A divide and a square root share the datapath: either occupies it for its own interval.'),
       })
       .strict()
+      .refine((d) => (d.divIntervalCycles ?? d.divLatencyCycles) <= d.divLatencyCycles && (d.sqrtIntervalCycles ?? d.sqrtLatencyCycles) <= d.sqrtLatencyCycles, {
+        message: 'an initiation interval cannot exceed its latency (divIntervalCycles <= divLatencyCycles, sqrtIntervalCycles <= sqrtLatencyCycles)',
+      })
       .prefault({}),
     dram: z
       .object({

@@ -294,8 +294,11 @@ export class TimingModel {
         occupancy = e.amount;
         latency = occupancy;
       } else if (cls === C.divide || cls === C.sqrt) {
-        // The iterative divider is not pipelined: it is busy until its result is ready.
-        occupancy = latency = cls === C.divide ? this.cfg.divider.divLatencyCycles : this.cfg.divider.sqrtLatencyCycles;
+        // The divider is busy for its initiation interval (the latency for the default iterative divider, which is
+        // busy until its result is ready; less for a pipelined one) and writes its result after its latency.
+        const dv = this.cfg.divider;
+        latency = cls === C.divide ? dv.divLatencyCycles : dv.sqrtLatencyCycles;
+        occupancy = (cls === C.divide ? dv.divIntervalCycles : dv.sqrtIntervalCycles) ?? latency;
       } else {
         occupancy = 1;
         latency = this.latencyOf(cls);

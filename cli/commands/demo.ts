@@ -1,4 +1,4 @@
-// `intnpu` with no command: the main job. One BERT-base projection (int8 x[128,768] . W[768,768]^T plus
+// `intnpu demo`: one BERT-base projection (int8 x[128,768] . W[768,768]^T plus
 // int32 bias) and its requantization to int8, on the simulator, checked element by element against the
 // TypeScript reference, with the latency report an architect reads first.
 import seedrandom from 'seedrandom';
@@ -39,7 +39,7 @@ function requantConstants(acc: Int32Array, targetStd: number): { multiplier: num
 }
 
 export const demoCommand: CommandModule<object, Args> = {
-  command: '$0',
+  command: 'demo',
   describe: 'Main job: a BERT-base projection (128x768 by 768x768 + bias) and its int8 requantization on the simulator, verified',
   builder: (y) =>
     y

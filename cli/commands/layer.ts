@@ -35,10 +35,11 @@ interface Args {
   dump?: string | undefined;
   csv?: boolean | undefined;
   html?: string | undefined;
+  fuse?: boolean | undefined;
 }
 
 /** Kernel runs of the layer's schedule (for the progress estimate only; the count shown is never clamped to it). */
-const LAYER_KERNEL_RUNS = 15;
+const LAYER_KERNEL_RUNS = 11;
 
 export const LAYER_SIZES = {
   small: { seq: 8, hidden: 64, heads: 2, ffn: 256 },
@@ -145,13 +146,15 @@ export function layerExit(mismatch: boolean, unsupported: number): number {
   return unsupported > 0 ? EXIT.badInput : EXIT.ok;
 }
 
+const BOUND_NAMES = { mac: 'MAC', dram: 'DRAM', vpu_issue: 'VPU', divider: 'div' } as const;
+
 /** What the report prints and --json emits: the result without the tensors. */
 function summary(r: LayerSimResult, source: string, hostMs: number, cfg: MachineConfig): Record<string, unknown> {
   return {
     layer: source, machine: r.machine, machine_config: cfg, clock_ghz: r.clock_ghz,
     shape: { seq: r.seq, hidden: r.hidden, heads: r.heads, ffn: r.ffn },
     total_cycles: r.total_cycles, total_model_cycles: r.total_model_cycles, latency_us: r.latency_us,
-    total_macs: r.total_macs, total_dram_bytes: r.total_dram_bytes, mxu_utilization: r.mxu_utilization,
+    total_macs: r.total_macs, total_dram_bytes: r.total_dram_bytes, mxu_utilization: r.mxu_utilization, bounds: r.bounds,
     bit_exact: r.bit_exact, first_mismatch: r.first_mismatch, unsupported: r.unsupported,
     schedule: r.schedule, host_ms: hostMs,
     steps: r.steps.map((s) => ({ ...s, share: r.total_cycles > 0 ? s.cycles / r.total_cycles : 0 })),
@@ -159,7 +162,7 @@ function summary(r: LayerSimResult, source: string, hostMs: number, cfg: Machine
 }
 
 export const layerCommand: CommandModule<object, Args> = {
-  command: 'layer',
+  command: ['layer', '$0'],
   describe: 'A whole I-BERT encoder layer on the simulator: per-step cycles, utilization and bit-exactness vs the reference, and the layer latency',
   builder: (y) =>
     y
@@ -175,6 +178,7 @@ export const layerCommand: CommandModule<object, Args> = {
       .option('input', { type: 'string', describe: 'with --checkpoint: the layer input as .npy, int8 [T, hidden] or [B, T, hidden] at the layer\'s input scale (default: seeded int8 values, --seq tokens)' })
       .option('out', { type: 'string', describe: 'write the simulated final int8 output as .npy ([T, C], or [B, T, C] for a batch)' })
       .option('dump', { type: 'string', describe: 'write every step the simulator produced as DIR/<step>.npy (int32; a batch adds a leading B)' })
+      .option('fuse', { type: 'boolean', default: true, describe: 'fused programs where the data allows (fc1+GELU+rescale, P.V+QuantAct, LayerNorm+rescale); --no-fuse runs every kernel apart (and --dump then has every intermediate step)' })
       .option('json', { type: 'boolean' })
       .option('csv', { type: 'boolean', describe: 'print the step table as CSV (the columns of the JSON steps)' })
       .option('html', { type: 'string', describe: 'also write a self-contained HTML report (roofline, latency by bound, stalls, unit timeline)' }),
@@ -188,6 +192,7 @@ export const layerCommand: CommandModule<object, Args> = {
     const progress = new Progress('layer', LAYER_KERNEL_RUNS * B, a.json || a.csv);
     const runs = inp.seqs.map((sq, b) => runLayerSim(compiled, sq.x, sq.T, cfg, {
       ...(sq.mask === undefined ? {} : { mask: sq.mask }),
+      fuse: a.fuse !== false,
       onStep: (st, y) => {
         progress.tick(`${B > 1 ? `sequence ${b} ` : ''}step ${st.steps.join('-')} ${st.name} done`);
         if (st.ran) sink.add(st.name, b, B, st.shape, y);
@@ -215,12 +220,13 @@ export const layerCommand: CommandModule<object, Args> = {
       const pct = (v: number | null): string => (v === null ? '-' : `${(v * 100).toFixed(1)} %`);
       out.write(`intnpu layer: ${inp.source}; seq ${r.seq}, hidden ${r.hidden}, ${r.heads} heads, FFN ${r.ffn}\n`);
       out.write(`machine: ${cfg.name}: ${cfg.mxu.rows}x${cfg.mxu.cols} MXU, ${cfg.vpu.lanes} lanes, ${cfg.dram.bytesPerCycle} B/cycle DRAM, ${cfg.clockGHz} GHz\n\n`);
-      const t: (string | number)[][] = [['step', 'name', 'kernel', 'shape', 'cycles', 'share', 'model', 'MXU', 'VPU', 'DRAM bytes', 'bit-exact']];
+      const t: (string | number)[][] = [['step', 'name', 'kernel', 'shape', 'cycles', 'share', 'model', 'MXU', 'VPU', 'DRAM bytes', 'bound', 'x bound', 'bit-exact']];
       for (const s of r.steps) {
         const exact = !s.ran ? 'NOT RUN' : s.identical_to_reference ? 'yes' : `NO (${s.identical_elements}/${s.elements})`;
         t.push([
-          s.steps.join('-'), s.name, s.kernel, s.shape.join('x'), s.cycles, pct(r.total_cycles > 0 ? s.cycles / r.total_cycles : 0), s.model_cycles,
-          pct(s.mxu_utilization), pct(s.vpu_utilization), s.dram_bytes, exact + (s.input_from_reference ? ' *' : ''),
+          s.steps.length > 1 ? `${s.steps[0]}-${s.steps[s.steps.length - 1]}` : String(s.step), s.name, s.kernel, s.shape.join('x'), s.cycles, pct(r.total_cycles > 0 ? s.cycles / r.total_cycles : 0), s.model_cycles,
+          pct(s.mxu_utilization), pct(s.vpu_utilization), s.dram_bytes, `${BOUND_NAMES[s.bounds.binding]} ${s.bounds[s.bounds.binding].toLocaleString('en-US')}`,
+          s.bounds.ratio === null ? '-' : s.bounds.ratio.toFixed(2), exact + (s.input_from_reference ? ' *' : ''),
         ]);
       }
       out.write(table(t) + '\n\n');
@@ -229,6 +235,9 @@ export const layerCommand: CommandModule<object, Args> = {
         (r.unsupported.length ? `; INCOMPLETE: ${r.unsupported.length} kernel(s) did not run and count 0` : '') + '\n');
       out.write('                   sum of the kernels run one after another, no overlap between kernels: an upper bound that\n');
       out.write('                   overlapping kernels (next loads under last stores, tensors kept on chip) would reduce\n');
+      const b = r.bounds, n = (v: number): string => v.toLocaleString('en-US');
+      out.write(`bounds             MAC ${n(b.mac)}, DRAM ${n(b.dram)}, VPU issue ${n(b.vpu_issue)}, divider ${n(b.divider)} cycles: ` +
+        `${BOUND_NAMES[b.binding]} binds; the layer takes ${b.ratio === null ? '-' : b.ratio.toFixed(2)}x it\n`);
       out.write(`MXU utilization    ${pct(r.mxu_utilization)} over the layer (${r.total_macs.toLocaleString('en-US')} MACs); DRAM traffic ${r.total_dram_bytes.toLocaleString('en-US')} bytes\n`);
       const nOut = r.steps.reduce((n, s) => n + s.elements, 0);
       const verdict = r.bit_exact

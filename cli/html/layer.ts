@@ -13,7 +13,8 @@ export function runSummaryOf(label: string, cfg: MachineConfig, s: { cycles: num
 
 /** fc1 ([seq, hidden] x [hidden, ffn], the layer's plain `linear` kernel) re-run with the trace on, seeded data. */
 function fc1Timeline(r: LayerSimResult, cfg: MachineConfig): TimelineData | undefined {
-  const step = r.steps.find((s) => s.kernel === 'linear' && s.ran);
+  // fc1 is the plain `linear` kernel, or (fused, the default) the first part of `linear-gelu`, whose MXU schedule it is
+  const step = r.steps.find((s) => (s.kernel === 'linear' || s.kernel === 'linear-gelu') && s.ran);
   if (!step) return undefined;
   const [M, K, N] = [r.seq, r.hidden, r.ffn];
   const rng = seedrandom.alea('intnpu-html-fc1');
@@ -22,7 +23,8 @@ function fc1Timeline(r: LayerSimResult, cfg: MachineConfig): TimelineData | unde
   if (!run.sim.trace) return undefined;
   const cyc = run.sim.stats.cycles ?? 0;
   const same = cyc === step.cycles ? 'the same cycles as in the layer run' : `${cyc.toLocaleString('en-US')} cycles here, ${step.cycles.toLocaleString('en-US')} in the layer run`;
-  return timelineFrom(`step ${step.steps.join('-')} (${step.name}, linear ${M}x${K}x${N}) re-run with tracing on seeded data: ${same}`, run.sim.trace);
+  const what = step.kernel === 'linear' ? `step ${step.steps.join('-')} (${step.name}, linear ${M}x${K}x${N})` : `fc1 (linear ${M}x${K}x${N}, in the layer fused with i-GELU as step ${step.steps.join('-')} ${step.name})`;
+  return timelineFrom(`${what} re-run with tracing on seeded data: ${same}`, run.sim.trace);
 }
 
 export function layerHtml(r: LayerSimResult, cfg: MachineConfig, source: string): string {

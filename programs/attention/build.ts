@@ -1,9 +1,10 @@
 // Program builders and case runners for the attention matmuls (docs/IBERT.md section 9 steps 3 and 5):
 // `qk` scores[h] = Q_h . K_h^T and `pv` context[:, h] = P_h . V_h, one GEMM per head on the MXU, tiled like
 // `linear` (programs/linear/build.ts) by programs/attention/model.ts, whose cycle model prices the same schedule.
-import { attentionSchedule, attentionTiling, pvModel, qkModel, type AttentionKernel, type AttentionModel, type AttentionTiling } from './model.js';
+import { attentionSchedule, attentionTiling, laneChunks, PV_POST_GROUP, pvModel, qkModel, type AttentionKernel, type AttentionModel, type AttentionTiling } from './model.js';
 import type { ModelMachine } from '../schedule.js';
 import { npuPvInts, parsePvCase, parseQkCase } from '../../kernels/npu/attention.js';
+import { npuMultiplier } from '../../kernels/npu/requant-act.js';
 import type { MachineConfig } from '../../sim/config.js';
 import { loadProgram, simulate, type SimResult } from '../../sim/run.js';
 import { assembleBuilt, machineFor, programBuffer, type CaseRun, type RunOptions } from '../index.js';
@@ -76,8 +77,11 @@ function layoutOf(t: AttentionTiling, mach: ModelMachine): HeadGemmLayout {
  * (and book the DRAM channel) before the stores of earlier tiles; results collect in accumulator tiles in
  * rotation so a finished tile's store overlaps the next tiles' streams.
  */
-export function buildAttention(kernel: AttentionKernel, T: number, hidden: number, heads: number, mach: ModelMachine): BuiltProgram & { tiling: AttentionTiling } {
-  const t = attentionTiling(kernel, T, hidden, heads, mach);
+export function buildAttention(
+  kernel: AttentionKernel, T: number, hidden: number, heads: number, mach: ModelMachine & { readonly vpu: { readonly lanes: number } },
+  requant?: { readonly m: number; readonly e: number },
+): BuiltProgram & { tiling: AttentionTiling } {
+  const t = attentionTiling(kernel, T, hidden, heads, mach, requant !== undefined);
   const lay = layoutOf(t, mach);
   const R = mach.mxu.rows, C = mach.mxu.cols;
   const { K } = t;
@@ -89,7 +93,14 @@ export function buildAttention(kernel: AttentionKernel, T: number, hidden: numbe
   e.comment('registers: r1..r6 DMA operands (chip, dram, rows, len, chip stride, dram stride);');
   e.comment('           r7..r10 weight preload (addr, stride, k, n); r11..r15 stream (acc, x, rows, acc stride, x stride)');
   e.comment('the first stream of each output tile overwrites the accumulator (ovw): there is no bias to preload');
-  for (const b of lay.buffers) e.raw(b);
+  if (requant) {
+    e.comment(`output stage: the context QuantAct(8) (layer step 6) on the VPU: ctx8 = sat8(rne(ctx * ${requant.m} / 2^${requant.e})),`);
+    e.comment(`rows of ${PV_POST_GROUP} interleaved (vld.acc, vmulr.vx r16, r17, vst.s8 into the tile's ys slot), then stored as int8`);
+    for (const b of lay.buffers) e.raw(b.startsWith('.buffer ctx') ? `.buffer ctx,    dram, ${T * hidden}     ; int8 context` : b);
+    e.raw(`.buffer ys,     spad, ${t.accTiles * t.mt * C}     ; ${t.accTiles} int8 output slots of [${t.mt}][${C}]`);
+    e.raw(`    li   r16, ${requant.m}      ; requantization multiplier`);
+    e.raw(`    li   r17, ${requant.e}      ; requantization shift`);
+  } else for (const b of lay.buffers) e.raw(b);
   e.raw(`.buffer xs,     spad, ${t.xBuffers * t.mt * K}     ; ${t.xBuffers} x row block(s) of [${t.mt}][${K}]`);
   e.raw(`.buffer wring,  spad, ${t.ringSlots * slotBytes}     ; ${t.ringSlots} weight slots of ${slotBytes} bytes`);
   e.raw(`.buffer yacc,   acc,  ${t.accTiles * t.mt * C}     ; ${t.accTiles} accumulator tiles of [${t.mt}][${C}]`);
@@ -97,6 +108,7 @@ export function buildAttention(kernel: AttentionKernel, T: number, hidden: numbe
   const ws = (slot: number): string => `wring + ${slot * slotBytes}`;
   const acc = (a: number): string => `yacc + ${a * t.mt * C}`;
   const ops = attentionSchedule(t, mach);
+  let vl = -1;
   for (let i = 0; i < ops.length; i++) {
     const op = ops[i]!;
     switch (op.kind) {
@@ -121,6 +133,27 @@ export function buildAttention(kernel: AttentionKernel, T: number, hidden: numbe
         e.op(lay.mm, [], [['r11', acc(op.acc)], ['r12', xb(op.buf, op.k0)], ['r13', op.mt], ['r14', C], ['r15', K]], [op.first ? 'ovw' : 'acc']);
         break;
       case 'store':
+        if (requant) {
+          e.comment(`requantize and store head ${op.h} rows ${op.m0 + op.r0}..${op.m0 + op.r0 + op.rows - 1}, columns ${op.n0}..${op.n0 + op.nt - 1}`);
+          const ysRow = (r: number): number => op.acc * t.mt * C + r * C;
+          for (const [c0, w] of laneChunks(op.nt, mach.vpu.lanes)) {
+            if (w !== vl) {
+              e.raw(`    li   r12, ${w}`);
+              e.raw('    vsetvl r12, r12');
+              vl = w;
+            }
+            e.raw(`    li   r9, ${acc(op.acc)} + ${op.r0 * C + c0}`);
+            e.raw(`    li   r10, ys + ${ysRow(op.r0) + c0}`);
+            for (let g0 = 0; g0 < op.rows; g0 += PV_POST_GROUP) {
+              const g = Math.min(PV_POST_GROUP, op.rows - g0);
+              for (let i = 0; i < g; i++) e.raw(`    vld.acc v${i}, r9, ${C}`);
+              for (let i = 0; i < g; i++) e.raw(`    vmulr.vx v${i}, v${i}, r16, r17, rne, sat8`);
+              for (let i = 0; i < g; i++) e.raw(`    vst.s8 v${i}, r10, ${C}`);
+            }
+          }
+          e.op('dma.st', ['spad'], [['r1', `ys + ${ysRow(op.r0)}`], ['r2', `ctx + ${(op.m0 + op.r0) * hidden + op.h * t.dHead + op.n0}`], ['r3', op.rows], ['r4', op.nt], ['r5', C], ['r6', hidden]]);
+          break;
+        }
         e.comment(`store head ${op.h} rows ${op.m0 + op.r0}..${op.m0 + op.r0 + op.rows - 1}, columns ${op.n0}..${op.n0 + op.nt - 1}`);
         e.op('dma.st', ['acc'], [['r1', `${acc(op.acc)} + ${op.r0 * C}`], ['r2', lay.y(op.h, op.m0 + op.r0, op.n0)], ['r3', op.rows], ['r4', op.nt], ['r5', C], ['r6', lay.yStride]]);
         break;
@@ -177,6 +210,25 @@ function caseRun(r: AttentionRun, shape: number[]): CaseRun {
     sim: r.sim,
     program: r.program,
   };
+}
+
+/**
+ * pv with the context QuantAct(8) in its output stage (layer steps 5-6): p8 [H, T, T] uint8 (as runPvSim), v8 int8,
+ * per-tensor (m, e) in the frexp31 form (normalised as npuMultiplier does) -> ctx8 [T, hidden] int8 (as int32 values).
+ */
+export function runPvRequantSim(
+  p8: Uint8Array, v8: Int8Array, T: number, hidden: number, heads: number, q: { readonly m: number; readonly e: number }, cfg: MachineConfig, opts: RunOptions = {},
+): AttentionRun {
+  const f = npuMultiplier(q.m, q.e, 'context requantization');
+  const program = assembleBuilt(buildAttention('pv', T, hidden, heads, cfg, f), cfg);
+  const m = machineFor(program, cfg);
+  m.writeBuffer(buffer(program, 'p'), p8);
+  m.writeBuffer(buffer(program, 'v'), v8);
+  const sim = simulate(loadProgram(program.words, program), cfg, { machine: m, mode: opts.mode ?? 'full', trace: opts.trace ?? false });
+  const bytes = sim.machine.readBytes(buffer(program, 'ctx'), T * hidden);
+  const y = new Int32Array(T * hidden);
+  for (let i = 0; i < y.length; i++) y[i] = (bytes[i]! << 24) >> 24;
+  return { y, sim, program, model: pvModel(T, hidden, heads, cfg, true) };
 }
 
 /** `intnpu kernel qk --engine sim`: a qk case (kernels/npu/attention.ts) on the simulator. */

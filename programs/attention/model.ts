@@ -40,6 +40,12 @@ export interface AttentionTiling {
   readonly prefetchSteps: number;
   readonly spadBytes: number;
   readonly accWords: number;
+  /**
+   * pv only: the context QuantAct(8) (layer step 6) folded into the output stage: a finished accumulator piece is
+   * requantized by the VPU (vld.acc, vmulr.vx m, e rne sat8, vst.s8 into `ys`, one int8 [mt][cols] slot per
+   * accumulator tile) and stored as int8, so the int32 context never goes to DRAM.
+   */
+  readonly requant: boolean;
 }
 
 /**
@@ -61,17 +67,20 @@ function checkShape(T: number, hidden: number, heads: number): number {
   return hidden / heads;
 }
 
-export function attentionTiling(kernel: AttentionKernel, T: number, hidden: number, heads: number, mach: ModelMachine): AttentionTiling {
+export function attentionTiling(kernel: AttentionKernel, T: number, hidden: number, heads: number, mach: ModelMachine, requant = false): AttentionTiling {
   const dh = checkShape(T, hidden, heads);
+  if (requant && kernel !== 'pv') throw new RangeError('attentionTiling: only pv has a requantizing output stage');
   const M = T;
   const K = kernel === 'qk' ? dh : T;
   const N = kernel === 'qk' ? T : dh;
   const R = mach.mxu.rows, C = mach.mxu.cols;
   const slotBytes = R * C;
   const minRing = MIN_RING_SLOTS * slotBytes;
-  const avail = mach.spad.sizeBytes - minRing;
   const accWordsTotal = Math.floor(mach.acc.sizeBytes / 4);
   const maxMtAcc = Math.floor(accWordsTotal / (MIN_ACC_TILES * C));
+  // the int8 output slots (requant): at most one [mt][cols] per accumulator tile
+  const ysBytes = requant ? MAX_ACC_TILES * Math.min(M, maxMtAcc) * C : 0;
+  const avail = mach.spad.sizeBytes - minRing - ysBytes;
   // Two x blocks at least when they fit (the next head's block loads during this head), else one; a single
   // block holding all M rows beats two blocks that split M (which would reload the weights per block).
   let xBuffers = 2;
@@ -91,7 +100,7 @@ export function attentionTiling(kernel: AttentionKernel, T: number, hidden: numb
   const kTiles = Math.ceil(K / R), nTiles = Math.ceil(N / C);
   const blocks = heads * mTiles;
   if (xBuffers === 2) xBuffers = Math.max(2, Math.min(MAX_X_BUFFERS, blocks, Math.floor(avail / (mt * K))));
-  const spareSlots = Math.floor((mach.spad.sizeBytes - xBuffers * mt * K) / slotBytes);
+  const spareSlots = Math.floor((mach.spad.sizeBytes - ysBytes - xBuffers * mt * K) / slotBytes);
   const ringSlots = Math.max(MIN_RING_SLOTS, Math.min(MAX_RING_SLOTS, spareSlots, blocks * kTiles * nTiles));
   const accTiles = Math.min(MAX_ACC_TILES, Math.floor(accWordsTotal / (mt * C)));
   // How far loads may run ahead without overwriting what an earlier stream still reads (program order is
@@ -101,8 +110,9 @@ export function attentionTiling(kernel: AttentionKernel, T: number, hidden: numb
   const prefetchSteps = Math.max(0, Math.min(ringSlots - 1, (xBuffers - 1) * perBlock + kTiles - 1));
   return {
     kernel, T, hidden, heads, dHead: dh, M, K, N, mt, xBuffers, ringSlots, accTiles, kTiles, nTiles, mTiles, prefetchSteps,
-    spadBytes: xBuffers * mt * K + ringSlots * slotBytes,
+    spadBytes: xBuffers * mt * K + ringSlots * slotBytes + (requant ? accTiles * mt * C : 0),
     accWords: accTiles * mt * C,
+    requant,
   };
 }
 
@@ -208,7 +218,7 @@ export interface AttentionModel {
 
 /** DRAM bytes: x once per head, weights once per x row block, outputs once as int32. */
 function attentionBytes(t: AttentionTiling): number {
-  return t.heads * (t.M * t.K + t.mTiles * t.K * t.N + t.M * t.N * 4);
+  return t.heads * (t.M * t.K + t.mTiles * t.K * t.N + t.M * t.N * (t.requant ? 1 : 4));
 }
 
 function modelOf(t: AttentionTiling, mach: ModelMachine): AttentionModel {
@@ -229,9 +239,22 @@ export function qkModel(T: number, hidden: number, heads: number, mach: ModelMac
   return modelOf(qkTiling(T, hidden, heads, mach), mach);
 }
 
-/** Cycles of `pv` (context [T, hidden] int32 from p [H, T, T] uint8 and v8 [T, hidden] int8) on a machine. */
-export function pvModel(T: number, hidden: number, heads: number, mach: ModelMachine): AttentionModel {
-  return modelOf(pvTiling(T, hidden, heads, mach), mach);
+/**
+ * Cycles of `pv` (context [T, hidden] int32 from p [H, T, T] uint8 and v8 [T, hidden] int8) on a machine; with
+ * `requant`, the context QuantAct(8) in the output stage (int8 context).
+ */
+export function pvModel(T: number, hidden: number, heads: number, mach: ModelMachine, requant = false): AttentionModel {
+  return modelOf(attentionTiling('pv', T, hidden, heads, mach, requant), mach);
+}
+
+/** Rows of the requantizing output stage whose VPU ops are interleaved (hides the load and multiply latencies). */
+export const PV_POST_GROUP = 4;
+
+/** Lane chunks [first column, width] of an output tile of nt columns. */
+export function laneChunks(nt: number, lanes: number): Array<readonly [number, number]> {
+  const out: Array<readonly [number, number]> = [];
+  for (let c0 = 0; c0 < nt; c0 += lanes) out.push([c0, Math.min(lanes, nt - c0)]);
+  return out;
 }
 
 /**
@@ -257,6 +280,10 @@ function attentionPipeline(t: AttentionTiling, mach: ModelMachine): number {
   // Per accumulator row: when the last store reading it ends (a short last row block overwrites only its rows).
   const accRowFree = Array.from({ length: t.accTiles }, () => new Array<number>(t.mt).fill(0));
   const accDone = new Array<number>(t.accTiles).fill(0);
+  // requant: per ys slot row, when the store reading it ends; the vector length the program last set
+  const ysFree = Array.from({ length: t.accTiles }, () => new Array<number>(t.mt).fill(0));
+  let vl = -1;
+  if (t.requant) clock.scalar(2); // li r16 m, li r17 e
   const wbufFree = [0, 0];
   let wbuf = 1, streamFree = 0, weightPortFree = 0, weightsReady = 0;
   let finish = 0;
@@ -289,6 +316,33 @@ function attentionPipeline(t: AttentionTiling, mach: ModelMachine): number {
         break;
       }
       case 'store': {
+        if (t.requant) {
+          // the VPU requantizes the piece into the tile's ys slot (as programs/attention/build.ts emits it)
+          const ld = mach.vpu.loadLatencyCycles, mul = mach.vpu.mulLatencyCycles;
+          const rows = accRowFree[op.acc]!;
+          const ys = ysFree[op.acc]!;
+          let storeNeeds = 0;
+          for (const [, w] of laneChunks(op.nt, mach.vpu.lanes)) {
+            if (w !== vl) {
+              clock.scalar(2);
+              vl = w;
+            }
+            clock.scalar(2);
+            for (let g0 = 0; g0 < op.rows; g0 += PV_POST_GROUP) {
+              const g = Math.min(PV_POST_GROUP, op.rows - g0);
+              for (let i = 0; i < g; i++) {
+                const st = clock.vpu(ld, [], i, accDone[op.acc]!);
+                rows[op.r0 + g0 + i] = Math.max(rows[op.r0 + g0 + i]!, st + 1);
+              }
+              for (let i = 0; i < g; i++) clock.vpu(mul, [i], i, 0);
+              for (let i = 0; i < g; i++) storeNeeds = Math.max(storeNeeds, clock.vpu(1, [i], -1, ys[op.r0 + g0 + i]!) + 1);
+            }
+          }
+          const r = dma('store', op.rows * op.nt, storeNeeds);
+          for (let i = op.r0; i < op.r0 + op.rows; i++) ys[i] = r.end;
+          finish = Math.max(finish, r.done);
+          break;
+        }
         const r = dma('store', op.rows * op.nt * 4, accDone[op.acc]!);
         const rows = accRowFree[op.acc]!;
         for (let i = op.r0; i < op.r0 + op.rows; i++) rows[i] = Math.max(rows[i]!, r.end);

@@ -178,7 +178,7 @@ function emitStep(p: LayerNormPlan, s: number): string[] {
     if (p.divider) st.push(ins(`vbcast ${V.mu}, ${muReg(outRow)}`), ins(`vbcast ${V.nf}, ${R.nf}`));
     st.push(ins(`li   ${R.outX}, ${slot(outRow)}`), ins(`li   ${R.outK}, consts`), ins(`li   ${R.outY}, yring + ${(outRow % p.ySlots) * p.rowStride}`));
     p.groups.forEach(([first, g], gi) => {
-      st.push(...(g === 0 ? generalLines(first, L) : outGroupLines(first, g, L, p.divider ? LN_MAX_GROUP : LN_MAX_GROUP_SOFT)));
+      st.push(...(g === 0 ? generalLines(first, L) : outGroupLines(first, g, L, p.divider ? LN_MAX_GROUP : LN_MAX_GROUP_SOFT, p.second !== undefined)));
       if (gi === 0) st.push(...divMu);
     });
     st.push(...divF);
@@ -225,7 +225,7 @@ function emitStep(p: LayerNormPlan, s: number): string[] {
   return out.map((l) => l.text);
 }
 
-function outGroupLines(first: number, g: number, L: number, G: number): Line[] {
+function outGroupLines(first: number, g: number, L: number, G: number, second = false): Line[] {
   const o: Line[] = [com(`output, vectors ${first}..${first + g - 1}`)];
   for (let k = 0; k < g; k++) o.push(ins(`vld.acc ${xv(k)}, ${R.outX}, ${L}`));
   for (let k = 0; k < g; k++) o.push(ins(`vld.acc ${b2v(k, G)}, ${R.outK}, ${L}`), ins(`vld.acc ${mv(k, G)}, ${R.outK}, ${L}`), ins(`vld.acc ${ev(k, G)}, ${R.outK}, ${L}`));
@@ -233,6 +233,7 @@ function outGroupLines(first: number, g: number, L: number, G: number): Line[] {
   for (let k = 0; k < g; k++) o.push(ins(`vsub ${xv(k)}, ${V.mu}, ${xv(k)}${note(k, '-y = mu - x')}`));
   for (let k = 0; k < g; k++) o.push(ins(`vmacr ${xv(k)}, ${xv(k)}, ${V.nf}, ${b2v(k, G)}, ${R.one}, floor, sat32${note(k, 'sat32(floor((y f + 2 q_beta) / 2))')}`));
   for (let k = 0; k < g; k++) o.push(ins(`vmulr.vv ${xv(k)}, ${xv(k)}, ${mv(k, G)}, ${ev(k, G)}, rne, sat8${note(k, 'sat8(rne(A m / 2^e))')}`));
+  if (second) for (let k = 0; k < g; k++) o.push(ins(`vmulr.vx ${xv(k)}, ${xv(k)}, ${R.m128}, ${R.p127}, rne, sat8${note(k, "second requantization: sat8(rne(y m' / 2^e'))")}`));
   for (let k = 0; k < g; k++) o.push(ins(`vst.s8 ${xv(k)}, ${R.outY}, ${L}`));
   return o;
 }
@@ -285,7 +286,10 @@ export function buildLayerNorm(p: LayerNormPlan, shift: number, mach: LayerNormM
     `.buffer yring,  spad, ${p.ySlots * p.rowStride}`,
     `    li   ${R.one}, 1`, `    li   ${R.shift}, ${shift}`, `    li   ${R.lanes}, ${L}`, `    li   ${R.tail}, ${p.tail}`,
     `    li   ${R.xStep}, ${4 * p.C}`, `    li   ${R.cLen}, ${p.C}`, '    li   r7, x', '    li   r8, y',
-    `    li   ${R.neg}, ${-(2 ** (31 - shift)) | 0}`, `    li   ${R.n32}, 32`, `    li   ${R.m128}, -128`, `    li   ${R.p127}, 127`,
+    `    li   ${R.neg}, ${-(2 ** (31 - shift)) | 0}`, `    li   ${R.n32}, 32`,
+    ...(p.second
+      ? [`    li   ${R.m128}, ${p.second.m}      ; second requantization m' (no general vectors: r28/r29 are free)`, `    li   ${R.p127}, ${p.second.e}      ; second requantization e'`]
+      : [`    li   ${R.m128}, -128`, `    li   ${R.p127}, 127`]),
     `    vbcast ${V.one}, ${R.one}`, `    vbcast ${V.zero}, r0`,
   );
   if (!p.divider) {
@@ -317,12 +321,16 @@ export function buildLayerNorm(p: LayerNormPlan, shift: number, mach: LayerNormM
 }
 
 /** Runs a fused LayerNorm case on the simulator (layer 3); outputs must equal npuCaseLayerNorm bit for bit. */
-export function simCaseLayerNorm(input: unknown, cfg: MachineConfig, opts: RunOptions = {}): CaseRun {
+/**
+ * The LayerNorm program on a case. `second`: a per-tensor requantization of the int8 output folded into the output
+ * stage (m, e in the NPU form), as layer step 11 after steps 9-10; TilingError when the plan has general vectors.
+ */
+export function simCaseLayerNorm(input: unknown, cfg: MachineConfig, opts: RunOptions & { readonly second?: { readonly m: number; readonly e: number } } = {}): CaseRun {
   const c = parseLayerNormCase(input);
   checkLayerNormDomain(c.x);
   const { npu } = foldLayerNormCase(c);
   const gen = generalVectors(npu, cfg.vpu.lanes);
-  const plan = layernormPlan(c.rows, c.C, cfg, gen);
+  const plan = layernormPlan(c.rows, c.C, cfg, gen, opts.second);
   const built = buildLayerNorm(plan, c.shift, cfg);
   const program = assembleBuilt(built, cfg);
   const m = machineFor(program, cfg);
@@ -332,6 +340,6 @@ export function simCaseLayerNorm(input: unknown, cfg: MachineConfig, opts: RunOp
   const sim = simulate(loadProgram(program.words, program), cfg, { machine: m, mode: opts.mode ?? 'full', trace: opts.trace ?? false });
   const bytes = sim.machine.readBytes(buf('y'), c.x.length);
   const y = Array.from(new Int8Array(bytes.buffer, bytes.byteOffset, bytes.length));
-  const model = layernormModel(c.rows, c.C, cfg, { general: gen });
+  const model = layernormModel(c.rows, c.C, cfg, { general: gen, ...(opts.second ? { second: opts.second } : {}) });
   return { y_int: y, shape: c.shape, cycles: sim.stats.cycles ?? 0, model_cycles: model.cycles, model_exact: model.exact, sim, program };
 }

@@ -11,7 +11,7 @@ import { TilingError, type ModelMachine } from '../schedule.js';
 /** The machine fields this kernel reads beyond ModelMachine (structurally a subset of MachineConfig). */
 export interface LayerNormMachine extends ModelMachine {
   readonly vpu: ModelMachine['vpu'] & { readonly aluLatencyCycles: number; readonly reduceLatencyCycles: number };
-  readonly divider: { readonly present: boolean; readonly divLatencyCycles: number; readonly sqrtLatencyCycles: number };
+  readonly divider: { readonly present: boolean; readonly divLatencyCycles: number; readonly sqrtLatencyCycles: number; readonly divIntervalCycles?: number | undefined; readonly sqrtIntervalCycles?: number | undefined };
 }
 
 /**
@@ -48,6 +48,12 @@ export interface LayerNormPlan {
   readonly varGroups: ReadonlyArray<readonly [number, number]>;
   /** Whether mu, S and f come from the divider or from the software routines. */
   readonly divider: boolean;
+  /**
+   * A second, per-tensor requantization of the int8 output folded into the output stage (layer step 11 after
+   * steps 9-10: y' = sat8(rne(y m / 2^e)), vmulr.vx with m and e in r28/r29, which only the general path uses
+   * otherwise, so a plan with general vectors cannot take it). m, e in the NPU form (|m| < 2^31, 0..127).
+   */
+  readonly second?: { readonly m: number; readonly e: number };
   /** Accumulator words: constants, then the x ring. */
   readonly constWords: number;
   readonly accWords: number;
@@ -287,7 +293,7 @@ export function interleave<T>(stage: readonly T[], routine: readonly T[]): T[] {
   return out;
 }
 
-export function layernormPlan(rows: number, C: number, mach: LayerNormMachine, general: readonly number[] = []): LayerNormPlan {
+export function layernormPlan(rows: number, C: number, mach: LayerNormMachine, general: readonly number[] = [], second?: { readonly m: number; readonly e: number }): LayerNormPlan {
   if (!Number.isInteger(rows) || rows < 0 || !Number.isInteger(C) || C < 1) throw new RangeError(`layernormPlan: bad shape [${rows}, ${C}]`);
   const L = mach.vpu.lanes;
   const vectors = Math.ceil(C / L);
@@ -332,7 +338,16 @@ export function layernormPlan(rows: number, C: number, mach: LayerNormMachine, g
   return {
     rows, C, lanes: L, vectors, tail, rowStride, prefetch, xSlots, ySlots, period, general: gen, groups,
     varGroups: splitGroups(0, vectors, maxGroup), divider, constWords, accWords, spadBytes, loopStart, loopTrips,
+    ...(second ? { second: secondChecked(gen, second) } : {}),
   };
+}
+
+function secondChecked(general: readonly number[], second: { readonly m: number; readonly e: number }): { readonly m: number; readonly e: number } {
+  if (general.length > 0) throw new TilingError(`layernorm: ${general.length} general-path vector(s) use r28/r29, so the output stage cannot take a second requantization`);
+  if (!Number.isInteger(second.m) || Math.abs(second.m) >= 2 ** 31 || !Number.isInteger(second.e) || second.e < 0 || second.e > 127) {
+    throw new RangeError(`layernorm: second requantization m = ${second.m}, e = ${second.e} outside |m| < 2^31, 0 <= e <= 127`);
+  }
+  return second;
 }
 
 export interface LayerNormModel {
@@ -358,8 +373,10 @@ export const LN_INSTRS = {
 interface Entry {
   /** 'v' vector, 's' scalar, 'd' divider. */
   readonly u: 'v' | 's' | 'd';
-  /** Vector: result latency; divider: occupancy and latency. */
+  /** Vector: result latency; divider: latency. */
   readonly lat: number;
+  /** Divider: initiation interval (occupancy; absent = lat, the iterative divider). */
+  readonly ii?: number;
   /** Vector: entries (indices into the same list) whose results it reads. */
   readonly deps: readonly number[];
   /** Dispatch not before this cycle (a late scalar it reads or overwrites). */
@@ -376,11 +393,12 @@ interface Entry {
  * (reductions, divider results) hold dispatch until written; the divider is one non-pipelined unit; DMA transfers
  * share one channel (in order of issue) and land dram.latencyCycles after their transfer.
  */
-export function layernormModel(rows: number, C: number, mach: LayerNormMachine, opts: { general?: readonly number[] } = {}): LayerNormModel {
-  const p = layernormPlan(rows, C, mach, opts.general ?? []);
+export function layernormModel(rows: number, C: number, mach: LayerNormMachine, opts: { general?: readonly number[]; second?: { readonly m: number; readonly e: number } } = {}): LayerNormModel {
+  const p = layernormPlan(rows, C, mach, opts.general ?? [], opts.second);
   const v = mach.vpu, Q = mach.frontend.queueDepth, lat = mach.dram.latencyCycles;
   const L = p.lanes, N = p.rows;
   const divLat = mach.divider.divLatencyCycles, sqrtLat = mach.divider.sqrtLatencyCycles;
+  const divII = mach.divider.divIntervalCycles ?? divLat, sqrtII = mach.divider.sqrtIntervalCycles ?? sqrtLat;
   const xfer = (bytes: number): number => Math.ceil(bytes / mach.dram.bytesPerCycle);
   const tailSplit = p.tail < L;
   const ld = v.loadLatencyCycles, alu = v.aluLatencyCycles, mul = v.mulLatencyCycles, red = v.reduceLatencyCycles;
@@ -407,8 +425,8 @@ export function layernormModel(rows: number, C: number, mach: LayerNormMachine, 
         const d = fe;
         fe++;
         const start = Math.max(d + 1, divFree);
-        divFree = start + e.lat;
-        t.push(divFree);
+        divFree = start + (e.ii ?? e.lat);
+        t.push(start + e.lat);
       } else {
         if (issued.length >= Q) fe = Math.max(fe, issued[issued.length - Q]!);
         const d = fe;
@@ -455,7 +473,9 @@ export function layernormModel(rows: number, C: number, mach: LayerNormMachine, 
     for (let k = 0; k < g; k++) ops.push(V(alu, [k]));
     for (let k = 0; k < g; k++) ops.push(V(mul, [4 * g + k, g + 3 * k]));
     for (let k = 0; k < g; k++) ops.push(V(mul, [5 * g + k, g + 3 * k + 1, g + 3 * k + 2]));
-    for (let k = 0; k < g; k++) ops.push(V(1, [6 * g + k]));
+    if (p.second) for (let k = 0; k < g; k++) ops.push(V(mul, [6 * g + k]));
+    const last = p.second ? 7 * g : 6 * g;
+    for (let k = 0; k < g; k++) ops.push(V(1, [last + k]));
     return ops;
   };
   // The general sequence of programs/layernorm/build.ts (generalLines), operand by operand.
@@ -530,8 +550,8 @@ export function layernormModel(rows: number, C: number, mach: LayerNormMachine, 
     }
     const outR = s - 3, varR = s - 1, fR = s - 2;
     // The divider's or the software routines' entries for this step.
-    const divMu: Entry[] = valid(varR) && p.divider ? [{ u: 'd', lat: divLat, deps: [], fe: sumDone[varR]! }] : [];
-    const divF: Entry[] = valid(fR) && p.divider ? [...S(4, sReady[fR]!), { u: 'd', lat: divLat, deps: [] }] : [];
+    const divMu: Entry[] = valid(varR) && p.divider ? [{ u: 'd', lat: divLat, ii: divII, deps: [], fe: sumDone[varR]! }] : [];
+    const divF: Entry[] = valid(fR) && p.divider ? [...S(4, sReady[fR]!), { u: 'd', lat: divLat, ii: divII, deps: [] }] : [];
     const soft: Entry[] = [];
     let meanLast = -1, recipLast = -1;
     if (!p.divider) {
@@ -606,7 +626,7 @@ export function layernormModel(rows: number, C: number, mach: LayerNormMachine, 
         append(list, sumGroup(g, rowReady[s]!));
         if (gi === 0 && valid(varR) && p.divider) {
           idxS = list.length;
-          list.push({ u: 'd', lat: sqrtLat, deps: [], fe: vDone[varR]! });
+          list.push({ u: 'd', lat: sqrtLat, ii: sqrtII, deps: [], fe: vDone[varR]! });
         }
       });
       const t = run(list);
@@ -616,7 +636,7 @@ export function layernormModel(rows: number, C: number, mach: LayerNormMachine, 
       sumDone[s] = lastV + red;
       slotFree[s % p.xSlots] = Math.max(slotFree[s % p.xSlots]!, lastV);
     } else if (valid(varR) && p.divider) {
-      sReady[varR] = run([{ u: 'd', lat: sqrtLat, deps: [], fe: vDone[varR]! }])[0]!;
+      sReady[varR] = run([{ u: 'd', lat: sqrtLat, ii: sqrtII, deps: [], fe: vDone[varR]! }])[0]!;
     }
     if (!p.divider && (valid(outR + 1) || valid(varR))) {
       run([V(alu, [], softMu), V(alu), V(alu, [], nfReady[fR] ?? 0)]);
@@ -633,7 +653,7 @@ export function layernormModel(rows: number, C: number, mach: LayerNormMachine, 
     exact: false,
     frontEndBoundCycles: instructions,
     vpuBoundCycles: vpuOps,
-    dividerBoundCycles: p.divider ? N * (2 * divLat + sqrtLat) : 0,
+    dividerBoundCycles: p.divider ? N * (2 * divII + sqrtII) : 0,
     dramBoundCycles: xfer(N * 5 * C + 4 * p.constWords),
     instructions,
   };

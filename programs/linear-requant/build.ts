@@ -11,7 +11,13 @@ import {
   linearRequantSchedule,
   linearRequantTiling,
   needsFinalClamp,
+  geluLoopGroups,
+  geluPostOps,
+  GELU_SCALARS,
+  ksRows,
+  packGeluConsts,
   packLinearRequantConsts,
+  shiftRow,
   POST_GROUP_ROWS,
   type FusedOp,
   type LinearRequantBits,
@@ -20,10 +26,11 @@ import {
   type LinearRequantPlan,
 } from './model.js';
 import { foldRequantActNpu, npuMultiplier, type RequantActNpuConsts } from '../../kernels/npu/requant-act.js';
+import type { GeluNpuConsts } from '../../kernels/npu/gelu.js';
 import type { MachineConfig } from '../../sim/config.js';
 import { loadProgram, simulate, type SimResult } from '../../sim/run.js';
 import { assembleBuilt, machineFor, programBuffer, type RunOptions } from '../index.js';
-import { ProgramEmitter } from '../../isa/emit.js';
+import { ProgramEmitter, type Operand } from '../../isa/emit.js';
 import { cachedBuild, emitted, opLi, type BuiltProgram } from '../linear/build.js';
 
 export interface LinearRequantConsts {
@@ -46,10 +53,24 @@ export interface LinearRequantIdentityConsts extends LinearRequantIdentity {
   readonly e: number;
 }
 
+/** The scalars of the GELU output stage: the second (per-tensor) requantization m2 (|m2| < 2^31), e2 (0..127). */
+export interface GeluStageConsts {
+  readonly m2: number;
+  readonly e2: number;
+}
+
+/** One instruction of an op list written as assembly text (`vmacr v2, v1, v31, v2, r0, floor, sat32`), emitted typed. */
+function emitAsm(e: ProgramEmitter, asm: string): void {
+  const [mn, ...rest] = asm.trim().split(/[\s,]+/);
+  const operands: Operand[] = rest.map((t) => (/^[vr]\d+$/.test(t) ? Number(t.slice(1)) : /^-?\d+$/.test(t) ? Number(t) : t));
+  e.op(mn!, ...operands);
+}
+
 export function buildLinearRequant(
   M: number, K: number, N: number, bits: LinearRequantBits, mach: MachineConfig, lag?: number, identity?: LinearRequantIdentityConsts,
+  gelu?: GeluStageConsts,
 ): BuiltProgram & { plan: LinearRequantPlan; ops: FusedOp[] } {
-  const p = linearRequantTiling(M, K, N, bits, mach, lag, identity === undefined ? undefined : { clampX: identity.clampX, clampW: identity.clampW });
+  const p = linearRequantTiling(M, K, N, bits, mach, lag, identity === undefined ? undefined : { clampX: identity.clampX, clampW: identity.clampW }, gelu ? 'gelu' : 'requant');
   const t = p.t;
   const ops = linearRequantSchedule(p, mach);
   const R = mach.mxu.rows, C = mach.mxu.cols, L = mach.vpu.lanes;
@@ -62,9 +83,13 @@ export function buildLinearRequant(
   const vst = ob === 1 ? 'vst.s8' : ob === 2 ? 'vst.s16' : 'vst.acc';
   const H = 2 ** (bits - 1);
   const regions = p.regions;
-  const e = new ProgramEmitter(`linear_requant_${M}x${K}x${N}_${bits}${id ? '_id' : ''}.s`);
+  const e = new ProgramEmitter(gelu ? `linear_gelu_${M}x${K}x${N}.s` : `linear_requant_${M}x${K}x${N}_${bits}${id ? '_id' : ''}.s`);
   const yDesc = `${bits === 22 ? 'int22 (stored as int32)' : `int${bits}`}`;
-  if (id) {
+  if (gelu) {
+    e.comment(`linear-gelu: y[${M},${N}] int8 = sat8(rne(QuantAct8(i-GELU(x[${M},${K}] . W[${N},${K}]^T + bias[${N}])) * m2 / 2^e2)): layer steps 12-15 in one program`);
+    e.comment('i-GELU and its QuantAct(8) per output channel c (the gelu kernel\'s ops, kernels/npu/gelu.ts), then the per-tensor');
+    e.comment(`int8 -> int8 requantization of step 15 (m2 = ${gelu.m2}, e2 = ${gelu.e2}) in the same registers`);
+  } else if (id) {
     e.comment(
       `linear-requant: y[${M},${N}] (${yDesc}) = clamp(rne((x[${M},${K}] . W[${N},${K}]^T + bias[${N}]) * m_c / 2^e_c) + rne(w[${M},${N}] * m' / 2^e'), ${-H}, ${H - 1}), per output channel c`,
     );
@@ -81,13 +106,15 @@ export function buildLinearRequant(
       ? `machine: ${R}x${C} MXU, ${L} lanes; loop order: rows (x block kept); tiles: x rows ${t.mt} (x${t.mTiles}), K ${R} (x${t.kTiles}), N ${C} (x${t.nTiles})`
       : `machine: ${R}x${C} MXU, ${L} lanes; loop order: column groups outer; x rows ${t.mt} (x${t.mTiles}), groups of ${t.groupTiles} tiles (x${t.groups}), K ${R} (x${t.kTiles}); ${t.accBuffers} accumulator cop${t.accBuffers > 1 ? 'ies' : 'y'}`,
   );
-  e.comment('constants: k = int16 [3][N] rows hi, lo - 2^15, e with m_c = hi * 2^16 + lo; rebuilt per tile in v31 (m) and v30 (e)');
+  if (gelu) e.comment('constants: k = int16 [11][N]: q_b, q_c hi, q_1, m as (hi, lo - 2^15), qc_lo, s1, sh as is; rebuilt per tile in v31..v24 (v20 scratch)');
+  else e.comment('constants: k = int16 [3][N] rows hi, lo - 2^15, e with m_c = hi * 2^16 + lo; rebuilt per tile in v31 (m) and v30 (e)');
   e.comment('registers: r1..r6 DMA operands; r7..r10 weight preload; r11..r15 stream; r9 acc / constants pointer, r10 ys pointer,');
   e.comment(`           r12 vector length, r16 = 16, r17 = 2^15; v0..v${POST_GROUP_ROWS - 1} accumulator rows (${POST_GROUP_ROWS} interleaved), v31/v30 (v29/v28, ...) m, e per lane chunk`);
   const bx = e.buffer('x', 'dram', M * K);
   const bw = e.buffer('w', 'dram', N * K);
   const bbias = e.buffer('bias', 'dram', N * 4);
-  const bk = e.buffer('k', 'dram', 3 * N * 2, `int16 [3][${N}]`);
+  const kr = ksRows(p.post);
+  const bk = e.buffer('k', 'dram', kr * N * 2, `int16 [${kr}][${N}]`);
   const by = e.buffer('y', 'dram', M * N * ob);
   const bwid = id ? e.buffer('wid', 'dram', M * N, `identity int8 [${M}][${N}]`) : 0;
   const xsBytes = t.order === 'rows' ? t.xBuffers * t.mt * K : t.xBuffers * t.mt * R;
@@ -95,7 +122,7 @@ export function buildLinearRequant(
   const wring = e.buffer('wring', 'spad', t.ringSlots * R * C, `${t.ringSlots} weight slots of [${C}][${R}]`);
   const ys = ob !== 4 ? e.buffer('ys', 'spad', 2 * t.mt * C * ob, `two int${bits} output tiles [${t.mt}][${C}]`) : 0;
   const ws = id ? e.buffer('ws', 'spad', regions * t.mt * C, `${regions} int8 identity tiles [${t.mt}][${C}], one per accumulator tile`) : 0;
-  const ks = e.buffer('ks', 'spad', regions * 3 * C * 2, `${regions} int16 constants blocks [3][${C}], one per accumulator tile`);
+  const ks = e.buffer('ks', 'spad', regions * kr * C * 2, `${regions} int16 constants blocks [${kr}][${C}], one per accumulator tile`);
   const yacc = e.buffer('yacc', 'acc', regions * t.mt * C, `${regions} accumulator tiles of [${t.mt}][${C}]`);
   e.li(16, 16);
   e.li(17, 32768);
@@ -112,6 +139,13 @@ export function buildLinearRequant(
       e.comment('r24, r25: identity-term bounds (exact int32 sum)');
       e.li(24, -id.clampW);
       e.li(25, id.clampW);
+    }
+  }
+  if (gelu) {
+    const v: Record<string, number> = { r22: 14, r23: -1, r20: gelu.m2, r21: gelu.e2 };
+    for (const [r, why] of GELU_SCALARS) {
+      e.comment(`${r}: ${why}`);
+      e.li(Number(r.slice(1)), v[r]!);
     }
   }
   if (finalClamp) {
@@ -132,7 +166,7 @@ export function buildLinearRequant(
       }
       case 'consts': {
         const tl = op.tile;
-        opLi(e, 'dma.ld', ['spad'], [[1, ks + tl.region * 6 * C], [2, bk + tl.n0 * 2], [3, 3], [4, tl.nt * 2], [5, 2 * C], [6, N * 2]]);
+        opLi(e, 'dma.ld', ['spad'], [[1, ks + tl.region * kr * 2 * C], [2, bk + tl.n0 * 2], [3, kr], [4, tl.nt * 2], [5, 2 * C], [6, N * 2]]);
         break;
       }
       case 'x':
@@ -158,6 +192,40 @@ export function buildLinearRequant(
         const ysBase = b * t.mt * C * ob;
         const wsBase = tl.region * t.mt * C;
         const accRow = (r: number): number => yacc + tl.region * t.mt * C + r * C;
+        if (gelu) {
+          e.comment(`i-GELU + requantize tile ${tl.index} rows ${tl.m0 + r0}..${tl.m0 + r0 + rn - 1} (accumulator rows ${r0}..${r0 + rn - 1})`);
+          const w = Math.min(p.chunks[0]![1], tl.nt);
+          if (w !== vl) {
+            e.li(12, w);
+            e.op('vsetvl', 12, 12);
+            vl = w;
+          }
+          const g = geluPostOps(C);
+          if (op.first) {
+            e.comment(`constants of columns ${tl.n0}..${tl.n0 + w - 1}`);
+            e.li(9, ks + tl.region * kr * 2 * C);
+            for (const o of g.consts) emitAsm(e, o.asm);
+          }
+          e.li(9, accRow(r0));
+          e.li(10, ys + ysBase + r0 * C);
+          // whole groups of rows in a loop (the row pointers advance by themselves), the rest in line
+          // (geluLoopGroups: two groups per trip for long pieces, one for short ones)
+          const U = geluLoopGroups(rn);
+          const trips = Math.floor(rn / (U * G));
+          if (trips > 0) {
+            const label = `gelu_t${tl.index}_r${r0}`;
+            e.li(11, trips);
+            e.label(label);
+            for (let u = 0; u < U; u++) for (const o of g.row) for (let i = 0; i < G; i++) emitAsm(e, shiftRow(o, i).asm);
+            e.op('dbnz', 11, label);
+          }
+          for (let g0 = trips * U * G; g0 < rn; g0 += G) {
+            const n = Math.min(G, rn - g0);
+            for (const o of g.row) for (let i = 0; i < n; i++) emitAsm(e, shiftRow(o, i).asm);
+          }
+          opLi(e, 'dma.st', ['spad'], [[1, ys + ysBase + r0 * C], [2, by + (tl.m0 + r0) * N + tl.n0], [3, rn], [4, tl.nt], [5, C], [6, N]]);
+          break;
+        }
         e.comment(`requantize tile ${tl.index} rows ${tl.m0 + r0}..${tl.m0 + r0 + rn - 1} (accumulator rows ${r0}..${r0 + rn - 1})`);
         p.chunks.forEach(([c0, width], ci) => {
           if (c0 >= tl.nt) return;
@@ -265,4 +333,41 @@ export function runLinearRequantSim(
   const y = new Int32Array(M * N);
   for (let i = 0; i < M * N; i++) y[i] = ob === 1 ? view.getInt8(i) : ob === 2 ? view.getInt16(2 * i, true) : view.getInt32(4 * i, true);
   return { y, npu, sim, model: linearRequantModelOf(built.plan, built.ops, cfg), program };
+}
+
+export interface LinearGeluRun {
+  /** the step-15 int8 outputs as int32 values, row-major [M,N] */
+  readonly y: Int32Array;
+  readonly sim: SimResult;
+  readonly model: LinearRequantModel;
+  readonly program: Program;
+}
+
+/**
+ * Runs the fc1 + i-GELU + QuantAct(8) + int8 requantization program (layer steps 12-15): x int8 [M,K], w int8 [N,K],
+ * bias int32 [N], the gelu kernel's NPU constants (kernels/npu/gelu.ts foldGeluNpu, per channel or per tensor, 8-bit
+ * output) and the second requantization (m2, e2) in the frexp31 form (normalised as npuMultiplier does).
+ */
+export function runLinearGeluSim(
+  x: Int8Array, w: Int8Array, bias: Int32Array, M: number, K: number, N: number,
+  gk: GeluNpuConsts, second: { readonly m: number; readonly e: number }, cfg: MachineConfig, opts: RunOptions & { readonly lag?: number } = {},
+): LinearGeluRun {
+  if (gk.outBits !== 8) throw new RangeError(`linear-gelu: out_bits = ${gk.outBits}: the fused stage writes 8 bits`);
+  for (const [name, v] of Object.entries({ qb: gk.qb, qcLo: gk.qcLo, qcHi: gk.qcHi, q1: gk.q1, s1: gk.s1, m: gk.m, sh: gk.sh })) {
+    if (v.length !== 1 && v.length !== N) throw new RangeError(`linear-gelu: ${v.length} values of ${name} for ${N} channels`);
+  }
+  const f2 = npuMultiplier(second.m, second.e, 'second requantization');
+  const built = buildLinearRequant(M, K, N, 8, cfg, opts.lag, undefined, { m2: f2.m, e2: f2.e });
+  const program = assembleBuilt(built, cfg);
+  const machine = machineFor(program, cfg);
+  const buf = (name: string) => programBuffer(program, name);
+  machine.writeBuffer(buf('x'), x);
+  machine.writeBuffer(buf('w'), w);
+  machine.writeBuffer(buf('bias'), bias);
+  machine.writeBuffer(buf('k'), packGeluConsts(gk, N));
+  const sim = simulate(loadProgram(program.words, program), cfg, { machine, mode: opts.mode ?? 'full', trace: opts.trace ?? false });
+  const bytes = sim.machine.readBytes(buf('y'), M * N);
+  const y = new Int32Array(M * N);
+  for (let i = 0; i < M * N; i++) y[i] = (bytes[i]! << 24) >> 24;
+  return { y, sim, model: linearRequantModelOf(built.plan, built.ops, cfg), program };
 }

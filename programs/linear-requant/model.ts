@@ -53,9 +53,18 @@ export interface LinearRequantIdentity {
   readonly clampW: number;
 }
 
+/**
+ * What the VPU does to a finished accumulator row: the per-channel requantization (the default), or i-GELU with its
+ * QuantAct(8) and a second per-tensor requantization of the int8 result (layer steps 12-15: fc1, i-GELU, its
+ * QuantAct(8), the int8 -> int8 rescale before fc2), so the int32 fc1 output never goes to DRAM.
+ */
+export type PostKind = 'requant' | 'gelu';
+
 export interface LinearRequantPlan {
   readonly t: LinearTiling;
   readonly bits: LinearRequantBits;
+  /** the output stage (see PostKind) */
+  readonly post: PostKind;
   /** the identity term (absent: the plain per-channel requantization) */
   readonly identity?: LinearRequantIdentity;
   /** accumulator regions (and constants blocks in ks) */
@@ -113,9 +122,14 @@ export function accRegions(t: LinearTiling): number {
   return t.order === 'rows' ? 2 : t.accBuffers * t.groupTiles;
 }
 
-/** Bytes of one constants block [3][cols] int16 in ks (one block per accumulator region). */
-export function ksBlockBytes(mach: ModelMachine): number {
-  return 3 * mach.mxu.cols * 2;
+/** int16 rows of one constants block: [hi, lo - 2^15, e] (requant); the 11 rows of GELU_CONST_ROWS (gelu). */
+export function ksRows(post: PostKind): number {
+  return post === 'gelu' ? GELU_CONST_ROWS.length : 3;
+}
+
+/** Bytes of one constants block [ksRows][cols] int16 in ks (one block per accumulator region). */
+export function ksBlockBytes(mach: ModelMachine, post: PostKind = 'requant'): number {
+  return ksRows(post) * mach.mxu.cols * 2;
 }
 
 /**
@@ -129,31 +143,34 @@ export function postLag(t: LinearTiling, mach: ModelMachine): number {
 
 export function linearRequantTiling(
   M: number, K: number, N: number, bits: LinearRequantBits, mach: FusedMachine, lagOverride?: number, identity?: LinearRequantIdentity,
+  post: PostKind = 'requant',
 ): LinearRequantPlan {
   const C = mach.mxu.cols, L = mach.vpu.lanes;
   const id = identity !== undefined;
+  if (post === 'gelu' && (id || bits !== 8)) throw new TilingError('linear-requant: the GELU output stage writes int8 and takes no identity term');
   // The linear tiling on the scratchpad left after ys (and ws) and two constants blocks; a column-group plan needs
   // one constants block per accumulator region, checked after.
-  const extra = ysBytes(M, bits, mach) + (id ? wsBound(M, N, mach) : 0) + 2 * ksBlockBytes(mach);
+  const extra = ysBytes(M, bits, mach) + (id ? wsBound(M, N, mach) : 0) + 2 * ksBlockBytes(mach, post);
   if (extra >= mach.spad.sizeBytes) {
     throw new TilingError(`linear-requant ${M}x${K}x${N}: scratchpad buffers 'ys'${id ? ", 'ws'" : ''} and 'ks' need ${extra} bytes, spad holds ${mach.spad.sizeBytes}`);
   }
   const reduced: ModelMachine = { ...mach, spad: { sizeBytes: mach.spad.sizeBytes - extra } };
   const t = linearTiling(M, K, N, reduced);
-  const need = t.spadBytes + ysBytes(M, bits, mach) + (id ? wsBytes(t, mach) : 0) + accRegions(t) * ksBlockBytes(mach);
+  const need = t.spadBytes + ysBytes(M, bits, mach) + (id ? wsBytes(t, mach) : 0) + accRegions(t) * ksBlockBytes(mach, post);
   if (need > mach.spad.sizeBytes) {
     throw new TilingError(
       `linear-requant ${M}x${K}x${N} does not tile on this machine: scratchpad buffers 'xs' and 'wring' (${t.spadBytes} bytes), 'ys' (${ysBytes(M, bits, mach)})${id ? `, 'ws' (${wsBytes(t, mach)})` : ''} ` +
-        `and 'ks' (${accRegions(t)} constants blocks of ${ksBlockBytes(mach)}) need ${need} bytes, spad holds ${mach.spad.sizeBytes}`,
+        `and 'ks' (${accRegions(t)} constants blocks of ${ksBlockBytes(mach, post)}) need ${need} bytes, spad holds ${mach.spad.sizeBytes}`,
     );
   }
   const chunks: Array<readonly [number, number]> = [];
   for (let c0 = 0; c0 < C; c0 += L) chunks.push([c0, Math.min(L, C - c0)]);
-  const temps = (id ? 2 : 1) * POST_GROUP_ROWS;
-  if (2 * chunks.length + temps > 32) {
-    throw new TilingError(`linear-requant: ${chunks.length} lane chunks per array tile (cols ${C}, lanes ${L}) need ${2 * chunks.length} constant vector registers plus ${temps} temporaries (32 available)`);
+  const temps = post === 'gelu' ? GELU_TEMPS.length * POST_GROUP_ROWS + 1 : (id ? 2 : 1) * POST_GROUP_ROWS;
+  const perChunk = post === 'gelu' ? GELU_CONSTS.length : 2;
+  if (perChunk * chunks.length + temps > 32) {
+    throw new TilingError(`linear-requant: ${chunks.length} lane chunks per array tile (cols ${C}, lanes ${L}) need ${perChunk * chunks.length} constant vector registers plus ${temps} temporaries (32 available)`);
   }
-  const p = { t, bits, regions: accRegions(t), ob: outBytes(bits), chunks, mt: maxTileRows(M, mach), lag: lagOverride ?? postLag(t, mach) };
+  const p = { t, bits, post, regions: accRegions(t), ob: outBytes(bits), chunks, mt: maxTileRows(M, mach), lag: lagOverride ?? postLag(t, mach) };
   return identity ? { ...p, identity } : p;
 }
 
@@ -357,7 +374,7 @@ export function linearRequantModelOf(p: LinearRequantPlan, ops: readonly FusedOp
       }
       case 'consts': {
         const kb = op.tile.region;
-        ksDone[kb] = clock.dma('load', 3 * op.tile.nt * 2, ksFree[kb]!).done;
+        ksDone[kb] = clock.dma('load', ksRows(p.post) * op.tile.nt * 2, ksFree[kb]!).done;
         break;
       }
       case 'x': {
@@ -391,7 +408,46 @@ export function linearRequantModelOf(p: LinearRequantPlan, ops: readonly FusedOp
         const done = tileDone.get(tile.index)!;
         const ys = ysFree[b]!;
         let storeNeeds = 0;
-        p.chunks.forEach(([c0, width], ci) => {
+        if (p.post === 'gelu') {
+          // one lane chunk (checked by the tiling): constants, then the rows in groups, op by op (geluPostOps)
+          const w = Math.min(p.chunks[0]![1], tile.nt);
+          if (w !== vl) {
+            clock.scalar(2);
+            vl = w;
+          }
+          const g = geluPostOps(C);
+          const price = (o: PostOp, needs: number): number => clock.vpu(o.cls === 'load' ? ld : o.cls === 'mul' ? mul : o.cls === 'alu' ? alu : 1, o.srcs, o.dst, needs);
+          if (op.first) {
+            clock.scalar(1);
+            for (const o of g.consts) {
+              const s = price(o, o.mem === 'ks' ? ksDone[kb]! : 0);
+              if (o.mem === 'ks') ksFree[kb] = Math.max(ksFree[kb]!, s + 1);
+            }
+          }
+          clock.scalar(2); // acc and output pointers
+          // the builder's loop: geluLoopGroups(rn) groups per trip, then the rest in line
+          const U = geluLoopGroups(rn);
+          const trips = Math.floor(rn / (U * G));
+          if (trips > 0) clock.scalar(1); // li r11: the trip count
+          for (let g0 = 0; g0 < rn; g0 += G) {
+            const n = Math.min(G, rn - g0);
+            const gi = g0 / G;
+            if (gi > 0 && gi < trips * U && gi % U === 0) clock.scalar(mach.frontend.takenBranchPenaltyCycles); // the taken dbnz's bubble
+            for (const o of g.row) {
+              for (let i = 0; i < n; i++) {
+                const oi = shiftRow(o, i);
+                if (oi.mem === 'acc') {
+                  const s = price(oi, done);
+                  accFree[tile.region] = Math.max(accFree[tile.region]!, s + 1);
+                } else if (oi.mem === 'ys') {
+                  const s = price(oi, ys[r0 + g0 + i]!);
+                  storeNeeds = Math.max(storeNeeds, s + 1);
+                } else price(oi, 0);
+              }
+            }
+            if (gi < trips * U && gi % U === U - 1) clock.scalar(1); // dbnz
+          }
+        } else p.chunks.forEach(([c0, width], ci) => {
           if (c0 >= tile.nt) return;
           const w = Math.min(width, tile.nt - c0);
           if (w !== vl) {
@@ -461,8 +517,9 @@ export function linearRequantModelOf(p: LinearRequantPlan, ops: readonly FusedOp
   };
 }
 
-/** The li's of the scalar constants after r16/r17: identity m', e'; the term clamps; the output clamp. */
-export function fusedScalarLis(p: Pick<LinearRequantPlan, 'bits' | 'identity'>): number {
+/** The li's of the scalar constants after r16/r17: identity m', e'; the term clamps; the output clamp; GELU's four. */
+export function fusedScalarLis(p: Pick<LinearRequantPlan, 'bits' | 'identity' | 'post'>): number {
+  if (p.post === 'gelu') return GELU_SCALARS.length;
   const id = p.identity;
   return (id ? 2 + (id.clampX > 0 ? 2 : 0) + (id.clampW > 0 ? 2 : 0) : 0) + (needsFinalClamp(p) ? 2 : 0);
 }
@@ -476,6 +533,129 @@ export function packLinearRequantConsts(m: ArrayLike<number>, e: ArrayLike<numbe
     out[c] = hi;
     out[N + c] = lo - 32768;
     out[2 * N + c] = ec;
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The GELU output stage (post = 'gelu'): i-GELU + QuantAct(8) exactly as programs/gelu/model.ts's micro-kernel
+// (kernels/npu/gelu.ts, the same ops on the same accumulator values), then the per-tensor int8 -> int8
+// requantization of layer step 15 (vmulr.vx with the scalars r20, r21, rne, sat8: requant-act's direct form).
+// The builder prints these ops and the model prices them, so the two cannot drift.
+
+/**
+ * Groups of POST_GROUP_ROWS rows per trip of the GELU stage's row loop for a piece of rn rows: two (one dbnz and
+ * its bubble per 8 rows keep the front end ahead of the VPU) when the piece has at least two such trips, else one
+ * (short pieces still loop, which keeps the program small at long sequences).
+ */
+export function geluLoopGroups(rn: number): number {
+  return rn >= 4 * POST_GROUP_ROWS ? 2 : 1;
+}
+
+/** Per-row temporaries (POST_GROUP_ROWS rows interleaved: row i uses v[5i .. 5i+4]); v20 is the constants scratch. */
+export const GELU_TEMPS = ['X', 'S', 'A', 'B', 'C'] as const;
+/** Per-channel constant vectors, v31 downwards (nqb = -q_b derived on the VPU). */
+export const GELU_CONSTS = ['qb', 'qclo', 'qchi', 'q1', 's1', 'm', 'sh', 'nqb'] as const;
+/** The int16 rows of a GELU constants block: 32-bit constants as (hi, lo - 2^15), small ones as is. */
+export const GELU_CONST_ROWS = ['qb.hi', 'qb.lo', 'qclo', 'qchi.hi', 'qchi.lo', 'q1.hi', 'q1.lo', 's1', 'm.hi', 'm.lo', 'sh'] as const;
+/** Scalars of the GELU stage (r14/r15 carry MXU operands in this program, so the polynomial shift and -1 move). */
+export const GELU_SCALARS = [['r22', 'polynomial shift 14'], ['r23', '-1 (negates q_b)'], ['r20', 'second requantization multiplier (step 15)'], ['r21', 'second requantization shift']] as const;
+
+export interface PostOp {
+  readonly asm: string;
+  readonly cls: 'load' | 'alu' | 'mul' | 'store';
+  /** vector registers (numbers; -1 = none) */
+  readonly dst: number;
+  readonly srcs: readonly number[];
+  /** the memory it touches: the constants block, the accumulator rows, the output tile */
+  readonly mem?: 'ks' | 'acc' | 'ys';
+  readonly note?: string;
+}
+
+const SCRATCH = 20;
+const kreg = (k: (typeof GELU_CONSTS)[number]): number => 31 - GELU_CONSTS.indexOf(k);
+const treg = (t: (typeof GELU_TEMPS)[number]): number => GELU_TEMPS.indexOf(t);
+
+/** The same op for row i of a group (temporaries moved by 5 i registers). */
+export function shiftRow(o: PostOp, i: number): PostOp {
+  if (i === 0) return o;
+  const T = GELU_TEMPS.length;
+  const mv = (r: number): number => (r >= 0 && r < T ? r + T * i : r);
+  return { ...o, dst: mv(o.dst), srcs: o.srcs.map(mv), asm: o.asm.replace(/\bv(\d+)\b/g, (m0, d: string) => `v${mv(Number(d))}`) };
+}
+
+/**
+ * The GELU stage's VPU ops: `consts` rebuilds the per-channel constants of a tile from its ks block (r9 points at
+ * it, rows 2 x cols bytes apart); `row` is row 0 of a group (r9: accumulator row, r10: output row; both advance by
+ * cols); shiftRow gives row i.
+ */
+export function geluPostOps(cols: number): { readonly consts: readonly PostOp[]; readonly row: readonly PostOp[] } {
+  const K = (k: (typeof GELU_CONSTS)[number]): string => `v${kreg(k)}`;
+  const T = (t: (typeof GELU_TEMPS)[number]): string => `v${treg(t)}`;
+  const consts: PostOp[] = [];
+  const last = GELU_CONST_ROWS.length - 1;
+  const ld16 = (d: number, row: number, what: string): void => {
+    consts.push({ asm: `vld.s16 v${d}, r9, ${row === last ? 0 : 2 * cols}`, cls: 'load', dst: d, srcs: [], mem: 'ks', note: what });
+  };
+  const wide = (k: 'qb' | 'qchi' | 'q1' | 'm', row: number): void => {
+    const d = kreg(k);
+    ld16(d, row, `${k}: hi`);
+    ld16(SCRATCH, row + 1, `${k}: lo - 2^15`);
+    consts.push({ asm: `vsll.vx v${d}, v${d}, r16`, cls: 'alu', dst: d, srcs: [d] });
+    consts.push({ asm: `vadd v${d}, v${d}, v${SCRATCH}`, cls: 'alu', dst: d, srcs: [d, SCRATCH] });
+    consts.push({ asm: `vadd.vx v${d}, v${d}, r17`, cls: 'alu', dst: d, srcs: [d], note: `${k} = hi * 2^16 + lo` });
+  };
+  wide('qb', 0);
+  ld16(kreg('qclo'), 2, 'qc_lo');
+  wide('qchi', 3);
+  wide('q1', 5);
+  ld16(kreg('s1'), 7, 's1');
+  wide('m', 8);
+  ld16(kreg('sh'), 10, 'sh');
+  consts.push({ asm: `vmul.vx ${K('nqb')}, ${K('qb')}, r23`, cls: 'mul', dst: kreg('nqb'), srcs: [kreg('qb')], note: '-q_b' });
+  const o = (asm: string, cls: PostOp['cls'], dst: number, srcs: number[], note?: string, mem?: PostOp['mem']): PostOp => ({
+    asm, cls, dst, srcs, ...(note ? { note } : {}), ...(mem ? { mem } : {}),
+  });
+  const [X, S, A, B, C] = GELU_TEMPS.map(treg) as [number, number, number, number, number];
+  const row: PostOp[] = [
+    o(`vld.acc ${T('X')}, r9, ${cols}`, 'load', X, [], 'x: int32 fc1 accumulators', 'acc'),
+    o(`vsgn ${T('S')}, ${T('X')}`, 'alu', S, [X], 's = sgn(x)'),
+    o(`vmax ${T('A')}, ${T('X')}, ${K('qb')}`, 'alu', A, [X, kreg('qb')]),
+    o(`vmin ${T('A')}, ${T('A')}, ${K('nqb')}`, 'alu', A, [A, kreg('nqb')], 'c = clamp(x, q_b, -q_b)'),
+    o(`vmacr ${T('A')}, ${T('S')}, ${K('qb')}, ${T('A')}, r0, floor, sat32`, 'mul', A, [S, kreg('qb'), A], 'sa = s q_b + c'),
+    o(`vmul ${T('B')}, ${T('S')}, ${T('A')}`, 'mul', B, [S, A], 'a = s sa'),
+    o(`vmul ${T('C')}, ${T('S')}, ${K('qclo')}`, 'mul', C, [S, kreg('qclo')], 's qc_lo'),
+    o(`vmacr ${T('B')}, ${T('A')}, ${T('B')}, ${T('C')}, r22, floor, sat32`, 'mul', B, [A, B, C], "t' = floor(s (a^2 + qc_lo) / 2^14)"),
+    o(`vmacr ${T('C')}, ${T('S')}, ${K('qchi')}, ${K('q1')}, r0, floor, sat32`, 'mul', C, [S, kreg('qchi'), kreg('q1')], 's qc_hi + q_1'),
+    o(`vadd ${T('B')}, ${T('B')}, ${T('C')}`, 'alu', B, [B, C], 'u = t + q_1'),
+    o(`vmulr.vv ${T('X')}, ${T('X')}, ${T('B')}, ${K('s1')}, rne, sat32`, 'mul', X, [X, B, kreg('s1')], 'z = rne(x u / 2^s1)'),
+    o(`vmulr.vv ${T('X')}, ${T('X')}, ${K('m')}, ${K('sh')}, rne, sat8`, 'mul', X, [X, kreg('m'), kreg('sh')], 'y = sat8(rne(z m / 2^sh)) (step 14)'),
+    o(`vmulr.vx ${T('X')}, ${T('X')}, r20, r21, rne, sat8`, 'mul', X, [X], "y' = sat8(rne(y m2 / 2^e2)) (step 15)"),
+    o(`vst.s8 ${T('X')}, r10, ${cols}`, 'store', -1, [X], 'int8 out', 'ys'),
+  ];
+  return { consts, row };
+}
+
+/** Host side: the GELU constants block rows (GELU_CONST_ROWS) for N channels, int16 [11][N]. */
+export function packGeluConsts(k: { qb: ArrayLike<number>; qcLo: ArrayLike<number>; qcHi: ArrayLike<number>; q1: ArrayLike<number>; s1: ArrayLike<number>; m: ArrayLike<number>; sh: ArrayLike<number> }, N: number): Int16Array {
+  const out = new Int16Array(GELU_CONST_ROWS.length * N);
+  const at = (v: ArrayLike<number>, c: number): number => (v.length === 1 ? v[0]! : v[c]!);
+  for (let c = 0; c < N; c++) {
+    const put = (row: number, v: number): void => {
+      out[row * N + c] = v;
+    };
+    const wide = (row: number, v: number): void => {
+      const hi = Math.floor(v / 65536);
+      put(row, hi);
+      put(row + 1, v - hi * 65536 - 32768);
+    };
+    wide(0, at(k.qb, c));
+    put(2, at(k.qcLo, c));
+    wide(3, at(k.qcHi, c));
+    wide(5, at(k.q1, c));
+    put(7, at(k.s1, c));
+    wide(8, at(k.m, c));
+    put(10, at(k.sh, c));
   }
   return out;
 }

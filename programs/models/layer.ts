@@ -22,14 +22,20 @@ import type { IbertLayerJson } from '../../kernels/ref/layer-format.js';
 import type { IntData } from '../../kernels/ref/tensor.js';
 import type { MachineConfig } from '../../sim/config.js';
 import type { SimResult } from '../../sim/run.js';
-import { simCasePv, simCaseQk } from '../attention/build.js';
+import { runPvRequantSim, simCasePv, simCaseQk } from '../attention/build.js';
+import { attentionTiling, pvModel } from '../attention/model.js';
+import { requantActModel } from '../requant-act/model.js';
+import { npuPvInts } from '../../kernels/npu/attention.js';
 import { simCaseGelu } from '../gelu/build.js';
 import { runLinearSim, type CaseRun } from '../index.js';
-import { simCaseLayerNorm } from '../layernorm/build.js';
+import { generalVectors, simCaseLayerNorm } from '../layernorm/build.js';
+import { foldLayerNormCase, parseLayerNormCase } from '../../kernels/npu/layernorm.js';
 import { simCaseRequantAct } from '../requant-act/build.js';
 import { simCaseSoftmax } from '../softmax/build.js';
-import { intDataToInt32 } from '../../kernels/npu/requant-act.js';
-import { runLinearRequantSim } from '../linear-requant/build.js';
+import { intDataToInt32, npuMultiplier } from '../../kernels/npu/requant-act.js';
+import { runLinearGeluSim, runLinearRequantSim } from '../linear-requant/build.js';
+import { linearRequantTiling } from '../linear-requant/model.js';
+import { foldGeluNpu } from '../../kernels/npu/gelu.js';
 
 /** A checkpoint with its folded constants: what runLayerSim needs (the cases take the checkpoint's ranges). */
 export interface CompiledLayerSim {
@@ -41,7 +47,7 @@ export function compileLayerSim(layer: IbertLayerJson): CompiledLayerSim {
   return { layer, compiled: compileLayer(layer) };
 }
 
-export type LayerKernel = 'linear' | 'linear-requant' | 'requant-act' | 'qk' | 'softmax' | 'pv' | 'layernorm' | 'gelu';
+export type LayerKernel = 'linear' | 'linear-requant' | 'linear-gelu' | 'requant-act' | 'qk' | 'softmax' | 'pv' | 'layernorm' | 'gelu';
 
 /** One kernel run of the layer. */
 export interface LayerSimStep {
@@ -76,9 +82,47 @@ export interface LayerSimStep {
   readonly identical_elements: number;
   readonly max_abs_diff: number;
   readonly first_diff: { readonly index: number; readonly sim: number; readonly ref: number | string } | null;
+  /** the lower bounds of this kernel's cycles on each resource, the binding one and cycles / binding */
+  readonly bounds: LayerBounds;
   /** some input of this step comes (directly or through earlier steps) from a reference tensor substituted for a step the NPU could not run */
   readonly input_from_reference: boolean;
   readonly note?: string;
+}
+
+/**
+ * Lower bounds of a kernel's (or the layer's) cycles, one per resource: `mac` = MACs / MXU cells; `dram` = bytes
+ * moved / DRAM bytes per cycle; `vpu_issue` = VPU instructions (one issues per cycle); `divider` = divisions x
+ * divider interval + square roots x sqrt interval. `binding` is the largest, `ratio` = cycles / that bound (1 = the
+ * kernel runs at the speed of its busiest resource; null when every bound is 0).
+ */
+export interface LayerBounds {
+  readonly mac: number;
+  readonly dram: number;
+  readonly vpu_issue: number;
+  readonly divider: number;
+  readonly binding: 'mac' | 'dram' | 'vpu_issue' | 'divider';
+  readonly ratio: number | null;
+}
+
+export function bindingOf(b: Omit<LayerBounds, 'binding' | 'ratio'>, cycles: number): LayerBounds {
+  const order = ['mac', 'dram', 'vpu_issue', 'divider'] as const;
+  let binding: LayerBounds['binding'] = 'mac';
+  for (const k of order) if (b[k] > b[binding]) binding = k;
+  return { ...b, binding, ratio: b[binding] > 0 ? cycles / b[binding] : null };
+}
+
+/** The four bounds of one simulated kernel run. */
+export function kernelBounds(sim: SimResult, cfg: MachineConfig): LayerBounds {
+  const s = sim.stats;
+  const by = s.instructions_by_mnemonic ?? {};
+  const dv = cfg.divider;
+  const divs = (by['div'] ?? 0) + (by['div.w'] ?? 0), sqrts = by['isqrt.w'] ?? 0;
+  return bindingOf({
+    mac: Math.ceil(s.macs / (cfg.mxu.rows * cfg.mxu.cols)),
+    dram: Math.ceil(s.dram_bytes / cfg.dram.bytesPerCycle),
+    vpu_issue: s.instructions_by_unit?.['vpu'] ?? 0,
+    divider: divs * (dv.divIntervalCycles ?? dv.divLatencyCycles) + sqrts * (dv.sqrtIntervalCycles ?? dv.sqrtLatencyCycles),
+  }, s.cycles ?? 0);
 }
 
 export interface LayerSimResult {
@@ -100,6 +144,8 @@ export interface LayerSimResult {
   readonly total_dram_bytes: number;
   /** total MACs over (total cycles x MXU cells) */
   readonly mxu_utilization: number;
+  /** the layer's bounds: MACs over the cells, all DRAM bytes over the bandwidth, all VPU instructions, all divisions */
+  readonly bounds: LayerBounds;
   /** every step ran on the NPU and equals the reference */
   readonly bit_exact: boolean;
   /** the first step whose output differs from the reference, with its first differing element */
@@ -121,6 +167,11 @@ export interface LayerSimOptions {
    * produced: the simulator's output (int32 view), or the reference tensor substituted where the kernel did not run
    */
   readonly onStep?: (step: LayerSimStep, output: Int32Array) => void;
+  /**
+   * Fuse kernels where the data allows (default true): fc1 + i-GELU + QuantAct(8) + the step-15 rescale in one
+   * program. false runs every kernel of the unfused schedule (the before side of a comparison).
+   */
+  readonly fuse?: boolean;
 }
 
 export const LAYER_SCHEDULE_NOTE =
@@ -212,6 +263,17 @@ export function runLayerSim(model: CompiledLayerSim, x: Int8Array, T: number, cf
   const s = layer.attention.self;
   const ao = layer.attention.output;
 
+  const fuse = opts.fuse ?? true;
+  /** A fused program can take this layer on this machine (else the unfused kernels run, each with its own limits). */
+  const fits = (check: () => void): boolean => {
+    try {
+      check();
+      return true;
+    } catch (e) {
+      if (isKernelLimit(e)) return false;
+      throw e;
+    }
+  };
   const steps: LayerSimStep[] = [];
   const unsupported: { step: number; name: string; kernel: string; reason: string }[] = [];
   let substituted = false;
@@ -241,7 +303,7 @@ export function runLayerSim(model: CompiledLayerSim, x: Int8Array, T: number, cf
         step, steps: fused, name, kernel, shape: refStep.shape, ran: false, cycles: 0, model_cycles: 0, model_exact: true,
         mxu_utilization: null, vpu_utilization: null, dram_bytes: 0, macs: 0, instructions: 0, stall_cycles: {}, busy_cycles: {}, energy_pj: 0,
         identical_to_reference: false, elements: refStep.data.length, identical_elements: 0, max_abs_diff: 0, first_diff: null,
-        input_from_reference: fromRef, note: `the NPU ${kernel} kernel cannot take this step: ${reason}; the reference tensor was used downstream`,
+        bounds: bindingOf({ mac: 0, dram: 0, vpu_issue: 0, divider: 0 }, 0), input_from_reference: fromRef, note: `the NPU ${kernel} kernel cannot take this step: ${reason}; the reference tensor was used downstream`,
       });
       opts.onStep?.(steps[steps.length - 1]!, y);
       return y;
@@ -251,7 +313,7 @@ export function runLayerSim(model: CompiledLayerSim, x: Int8Array, T: number, cf
       step, steps: fused, name, kernel, shape: refStep.shape, ran: true,
       cycles: out.r.cycles, model_cycles: out.r.model_cycles, model_exact: out.r.model_exact, ...statsOf(out.r.sim),
       identical_to_reference: d.identical === d.n, elements: d.n, identical_elements: d.identical, max_abs_diff: d.maxAbs, first_diff: d.first,
-      input_from_reference: fromRef,
+      bounds: kernelBounds(out.r.sim, cfg), input_from_reference: fromRef,
     });
     const y = out.y instanceof Int32Array ? out.y : Int32Array.from(out.y);
     opts.onStep?.(steps[steps.length - 1]!, y);
@@ -325,7 +387,10 @@ export function runLayerSim(model: CompiledLayerSim, x: Int8Array, T: number, cf
       return caseRun(simCaseRequantAct(input, cfg));
     });
 
-  const layerNorm = (fused: readonly number[], name: LayerStepName, xin: Int32Array, ln: IbertLayerJson['output']['LayerNorm'], outAct: IbertLayerJson['output']['output_activation'], lnConsts: CompiledLayer['ln1'], actConsts: QuantActConsts): Int32Array =>
+  const layerNorm = (
+    fused: readonly number[], name: LayerStepName, xin: Int32Array, ln: IbertLayerJson['output']['LayerNorm'], outAct: IbertLayerJson['output']['output_activation'],
+    lnConsts: CompiledLayer['ln1'], actConsts: QuantActConsts, second?: { readonly m: number; readonly e: number },
+  ): Int32Array =>
     stepRun(fused, name, 'layernorm', () => {
       const lnF = foldLayerNorm(ln.gamma, ln.beta, ln.shift);
       if (lnF.shift !== lnConsts.shift || lnF.qBeta.some((v, i) => v !== lnConsts.qBeta[i])) throw new Error(`internal: the ${name} LayerNorm case folds to other constants than the compiled layer`);
@@ -336,7 +401,7 @@ export function runLayerSim(model: CompiledLayerSim, x: Int8Array, T: number, cf
       return caseRun(simCaseLayerNorm({
         x_int: xin, shape: [T, C], gamma: [...ln.gamma], beta: [...ln.beta], shift: ln.shift,
         out_x_min: outAct.x_min, out_x_max: outAct.x_max, out_bits: 8,
-      }, cfg));
+      }, cfg, second ? { second } : {}));
     });
 
   // 1-2: Q, K, V projections and their QuantAct(8)
@@ -359,31 +424,81 @@ export function runLayerSim(model: CompiledLayerSim, x: Int8Array, T: number, cf
   });
 
   // 5-6: context = P . V per head, its QuantAct(8)
-  const ctx = stepRun([5], 'context', 'pv', () =>
-    caseRun(simCasePv({ p_int: { shape: [H, T, T], data: probs }, v_int: { shape: [T, C], data: v8 }, heads: H }, cfg)));
-  const ctx8 = requant(6, 'context8', ctx, [T, C], c.contextScale, s.output_activation, c.contextAct);
+  // with the context QuantAct(8) in P.V's output stage where the data allows: the int32 context stays on chip
+  // (a compiler's choice by the cycle models: where the VPU work of the fold would hold the front end longer than
+  // the separate requant-act kernel takes, as on server where a head's 64 columns fill half the lanes, it stays apart)
+  const pvFold = fuse && s.output_activation.bits === 8 && c.contextAct.m.length === 1 && fits(() => attentionTiling('pv', T, C, H, cfg, true)) &&
+    pvModel(T, C, H, cfg, true).cycles < pvModel(T, C, H, cfg).cycles + requantActModel(T, C, { perChannel: false, bits: 8, clampX: false, clampW: false }, cfg).cycles;
+  let ctx8: Int32Array;
+  if (pvFold) {
+    ctx8 = stepRun([5, 6], 'context8', 'pv', () => {
+      sameConsts('context8', foldQuantAct(s.output_activation, c.contextScale), c.contextAct);
+      const run = runPvRequantSim(npuPvInts(probs), Int8Array.from(v8), T, C, H, { m: c.contextAct.m[0]!, e: c.contextAct.e[0]! }, cfg);
+      return { y: run.y, r: { cycles: run.sim.stats.cycles ?? 0, model_cycles: run.model.cycles, model_exact: run.model.exact, sim: run.sim } };
+    });
+  } else {
+    const ctx = stepRun([5], 'context', 'pv', () =>
+      caseRun(simCasePv({ p_int: { shape: [H, T, T], data: probs }, v_int: { shape: [T, C], data: v8 }, heads: H }, cfg)));
+    ctx8 = requant(6, 'context8', ctx, [T, C], c.contextScale, s.output_activation, c.contextAct);
+  }
 
   // 7-10: output dense, residual QuantAct(22) with the layer input, LayerNorm fused with its QuantAct(8)
   const r1 = linearResidual([7, 8], 'ln1_input', c.attnDense, ctx8, ao.ln_input_act, c.ln1InputAct, { w: x32, scale: c.inputScale });
-  const a8 = layerNorm([9, 10], 'attention_output8', r1, ao.LayerNorm, ao.output_activation, c.ln1, c.ln1OutputAct);
-
-  // 11-14: int8 -> int8 rescale, FFN up-projection, i-GELU fused with its QuantAct(8)
-  const h8 = requant(11, 'intermediate_input8', a8, [T, C], c.ln1OutputAct.scaleOut, layer.pre_intermediate_act, c.preIntermediateAct);
-  const f1 = linear(12, 'fc1_acc', c.fc1, h8);
-  const g8 = stepRun([13, 14], 'gelu8', 'gelu', () => {
-    const gF = foldGelu(c.fc1.scaleOut);
-    sameConsts('gelu8', foldQuantAct(layer.intermediate.output_activation, gF.scaleOut), c.geluAct);
-    const act = layer.intermediate.output_activation;
-    return caseRun(simCaseGelu({ x_int: f1, shape: [T, F], scale_in: [...c.fc1.scaleOut], out_x_min: act.x_min, out_x_max: act.x_max, out_bits: act.bits }, cfg));
+  // 11 (the int8 -> int8 rescale before fc1) folded into the LayerNorm's output stage where the data allows: a
+  // second in-register requantization, the same integers as the separate requant-act step
+  const pre = layer.pre_intermediate_act;
+  const lnFold = fuse && pre.bits === 8 && ao.output_activation.bits === 8 && c.preIntermediateAct.m.length === 1 && fits(() => {
+    const lc = parseLayerNormCase({ x_int: new Array<number>(C).fill(0), shape: [1, C], gamma: [...ao.LayerNorm.gamma], beta: [...ao.LayerNorm.beta], shift: ao.LayerNorm.shift, out_x_min: ao.output_activation.x_min, out_x_max: ao.output_activation.x_max, out_bits: 8 });
+    if (generalVectors(foldLayerNormCase(lc).npu, cfg.vpu.lanes).length > 0) throw new TilingError('general-path vectors');
   });
+  let h8: Int32Array;
+  if (lnFold) {
+    sameConsts('intermediate_input8', foldQuantAct(pre, c.ln1OutputAct.scaleOut), c.preIntermediateAct);
+    const second = npuMultiplier(c.preIntermediateAct.m[0]!, c.preIntermediateAct.e[0]!, 'pre_intermediate_act');
+    h8 = layerNorm([9, 10, 11], 'intermediate_input8', r1, ao.LayerNorm, ao.output_activation, c.ln1, c.ln1OutputAct, second);
+  } else {
+    const a8 = layerNorm([9, 10], 'attention_output8', r1, ao.LayerNorm, ao.output_activation, c.ln1, c.ln1OutputAct);
+    h8 = requant(11, 'intermediate_input8', a8, [T, C], c.ln1OutputAct.scaleOut, pre, c.preIntermediateAct);
+  }
 
-  // 15-19: int8 -> int8 rescale, FFN down-projection, residual with h8 (step 11), LayerNorm fused with its QuantAct(8)
-  const g2 = requant(15, 'fc2_input8', g8, [T, F], c.geluAct.scaleOut, layer.pre_output_act, c.preOutputAct);
+  // 12-14: FFN up-projection, i-GELU fused with its QuantAct(8)
+  const geluAct = layer.intermediate.output_activation;
+  // 12-15 in one program where the data allows: the int32 fc1 output never leaves the chip
+  const geluFused = fuse && geluAct.bits === 8 && layer.pre_output_act.bits === 8 && fits(() => {
+    linearRequantTiling(T, c.fc1.inFeatures, F, 8, cfg, undefined, undefined, 'gelu');
+    foldGeluNpu([...c.fc1.scaleOut], geluAct);
+  });
+  let g2: Int32Array;
+  if (geluFused) {
+    g2 = stepRun([12, 13, 14, 15], 'fc2_input8', 'linear-gelu', () => {
+      saturatedBias(c.fc1);
+      const gF = foldGelu(c.fc1.scaleOut);
+      sameConsts('gelu8', foldQuantAct(geluAct, gF.scaleOut), c.geluAct);
+      sameConsts('fc2_input8', foldQuantAct(layer.pre_output_act, c.geluAct.scaleOut), c.preOutputAct);
+      const gk = foldGeluNpu([...c.fc1.scaleOut], geluAct);
+      const q2 = c.preOutputAct;
+      if (q2.m.length !== 1 || q2.e.length !== 1) throw new Error('internal: the step-15 requantization is not per tensor');
+      const run = runLinearGeluSim(Int8Array.from(h8), c.fc1.weight, Int32Array.from(c.fc1.bias), T, c.fc1.inFeatures, F, gk, { m: q2.m[0]!, e: q2.e[0]! }, cfg);
+      return { y: run.y, r: { cycles: run.sim.stats.cycles ?? 0, model_cycles: run.model.cycles, model_exact: run.model.exact, sim: run.sim } };
+    });
+  } else {
+    const f1 = linear(12, 'fc1_acc', c.fc1, h8);
+    const g8 = stepRun([13, 14], 'gelu8', 'gelu', () => {
+      const gF = foldGelu(c.fc1.scaleOut);
+      sameConsts('gelu8', foldQuantAct(geluAct, gF.scaleOut), c.geluAct);
+      return caseRun(simCaseGelu({ x_int: f1, shape: [T, F], scale_in: [...c.fc1.scaleOut], out_x_min: geluAct.x_min, out_x_max: geluAct.x_max, out_bits: geluAct.bits }, cfg));
+    });
+    g2 = requant(15, 'fc2_input8', g8, [T, F], c.geluAct.scaleOut, layer.pre_output_act, c.preOutputAct);
+  }
+
+  // 16-19: FFN down-projection, residual with h8 (step 11), LayerNorm fused with its QuantAct(8)
   const r2 = linearResidual([16, 17], 'ln2_input', c.fc2, g2, layer.output.ln_input_act, c.ln2InputAct, { w: h8, scale: c.preIntermediateAct.scaleOut });
   const out = layerNorm([18, 19], 'output8', r2, layer.output.LayerNorm, layer.output.output_activation, c.ln2, c.outputAct);
 
-  let total = 0, totalModel = 0, macs = 0, dram = 0;
+  let total = 0, totalModel = 0, macs = 0, dram = 0, vpuIssue = 0, divider = 0;
   for (const st of steps) {
+    vpuIssue += st.bounds.vpu_issue;
+    divider += st.bounds.divider;
     total += st.cycles;
     totalModel += st.model_cycles;
     macs += st.macs;
@@ -398,6 +513,9 @@ export function runLayerSim(model: CompiledLayerSim, x: Int8Array, T: number, cf
     steps, output: Int8Array.from(out), output_scale: c.outputAct.scaleOut,
     total_cycles: total, total_model_cycles: totalModel, latency_us: total / (cfg.clockGHz * 1e3),
     total_macs: macs, total_dram_bytes: dram, mxu_utilization: total > 0 ? macs / (total * cfg.mxu.rows * cfg.mxu.cols) : 0,
+    bounds: bindingOf({
+      mac: Math.ceil(macs / (cfg.mxu.rows * cfg.mxu.cols)), dram: Math.ceil(dram / cfg.dram.bytesPerCycle), vpu_issue: vpuIssue, divider,
+    }, total),
     bit_exact: unsupported.length === 0 && steps.every((st) => st.identical_to_reference),
     first_mismatch: firstMismatch, unsupported, schedule: LAYER_SCHEDULE_NOTE, reference: ref,
   };

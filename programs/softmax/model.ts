@@ -7,7 +7,7 @@ import { TilingError, type ModelMachine } from '../schedule.js';
 /** The machine fields the softmax plan and model read (a structural subset of the simulator's config). */
 export interface SoftmaxMachine extends ModelMachine {
   readonly vpu: ModelMachine['vpu'] & { readonly aluLatencyCycles: number; readonly reduceLatencyCycles: number };
-  readonly divider: { readonly present: boolean; readonly divLatencyCycles: number };
+  readonly divider: { readonly present: boolean; readonly divLatencyCycles: number; readonly divIntervalCycles?: number | undefined };
 }
 
 export type SoftmaxMaskKind = 'none' | 'element' | 'position';
@@ -111,7 +111,12 @@ export function softmaxPlan(rows: number, rowLen: number, mach: SoftmaxMachine, 
   // the loop body, at least two loop bodies plus the pipeline fill.
   const balance = Math.sqrt((14 * rows * mach.dram.bytesPerCycle) / (6 * rowLen));
   const want = Math.max(2 * LOOP_ROWS, Math.ceil(balance / LOOP_ROWS) * LOOP_ROWS);
-  const chunkRows = Math.max(1, Math.min(opts.chunkRows ?? want, cap, rows));
+  let chunkRows = Math.max(1, Math.min(opts.chunkRows ?? want, cap, rows));
+  // The outer loop over chunk pairs needs a pass (2 chunkRows rows) to be whole loop bodies; a chunk size cut by the
+  // memories to another value is rounded down to a multiple of LOOP_ROWS / 2, else every chunk would be emitted in
+  // line (a seq-512 softmax on edge: ~960,000 static instructions instead of ~10,000).
+  const half = LOOP_ROWS / 2;
+  if (opts.chunkRows === undefined && chunkRows < rows && chunkRows > half && (2 * chunkRows) % LOOP_ROWS !== 0) chunkRows -= chunkRows % half;
   const chunks = Math.ceil(rows / chunkRows);
   const fullChunks = Math.floor(rows / chunkRows);
   const passes = (2 * chunkRows) % LOOP_ROWS === 0 ? Math.max(0, Math.floor((fullChunks - 3) / 2)) : 0;
@@ -135,7 +140,7 @@ export function softmaxPlan(rows: number, rowLen: number, mach: SoftmaxMachine, 
 //   front end: every instruction dispatches in one cycle (plus the loop's dbnz and taken-branch bubble);
 //   VPU: one instruction per cycle, plus the stalls of the in-order pipeline on its dependency chains, found by
 //        an issue pass over the symbolic instruction list of steady iterations (the latencies of docs/TIMING.md);
-//   divider: divider.divLatencyCycles per row (not pipelined);
+//   divider: its initiation interval per row (divider.divIntervalCycles; the latency when not pipelined);
 //   DMA channel: per chunk, the next chunk's load and the previous chunk's store.
 // A chunk takes the largest of these. Before the first chunk: the prologue and the first chunk's transfer plus
 // the DRAM latency; after the last row: the latency chain of its reduction, reciprocal, normalization and the last
@@ -374,7 +379,7 @@ export function rowCycles(p: SoftmaxPlan, mach: SoftmaxMachine): { frontend: num
     const after = p.reciprocal === 'newton' ? st.s3a().length + st.s3b().ops.length + st.s4(0, 'F').length : st.s4(0, '').length;
     vpu += Math.max(0, mach.vpu.reduceLatencyCycles + 4 - after);
   }
-  const divider = p.reciprocal === 'divider' ? mach.divider.divLatencyCycles : 0;
+  const divider = p.reciprocal === 'divider' ? (mach.divider.divIntervalCycles ?? mach.divider.divLatencyCycles) : 0;
   return { frontend, vpu, divider, period: Math.max(frontend, vpu, divider) };
 }
 

@@ -20,8 +20,8 @@ const edge = loadMachine('edge');
 const server = loadMachine('server');
 const repro = (seed: string, test: string): string => reproIn(FILE, seed, test);
 
-/** The kernel runs of a layer, in order: [steps, reference name, kernel]. */
-const PLAN: readonly (readonly [string, string, string])[] = [
+/** The kernel runs of a layer without fusion across kernels (runLayerSim's fuse: false), in order: [steps, reference name, kernel]. */
+const PLAN_UNFUSED: readonly (readonly [string, string, string])[] = [
   // Q, K, V: the projection and its QuantAct(8) fused in one program (the accumulators stay on chip).
   ['1-2', 'query8', 'linear-requant'], ['1-2', 'key8', 'linear-requant'], ['1-2', 'value8', 'linear-requant'],
   ['3', 'scores', 'qk'], ['4', 'probs', 'softmax'], ['5', 'context', 'pv'], ['6', 'context8', 'requant-act'],
@@ -29,6 +29,27 @@ const PLAN: readonly (readonly [string, string, string])[] = [
   ['11', 'intermediate_input8', 'requant-act'], ['12', 'fc1_acc', 'linear'], ['13-14', 'gelu8', 'gelu'],
   ['15', 'fc2_input8', 'requant-act'], ['16-17', 'ln2_input', 'linear-requant'],
   ['18-19', 'output8', 'layernorm'],
+];
+
+/**
+ * The default (fused) plan: the step-11 rescale in LayerNorm's output stage; fc1, i-GELU, its QuantAct(8) and the
+ * step-15 rescale in one program.
+ */
+const PLAN_PV_APART: readonly (readonly [string, string, string])[] = [
+  ...PLAN_UNFUSED.slice(0, 8),
+  ['9-10-11', 'intermediate_input8', 'layernorm'],
+  ['12-13-14-15', 'fc2_input8', 'linear-gelu'],
+  ...PLAN_UNFUSED.slice(13),
+];
+
+/**
+ * The default plan where P.V also takes the context QuantAct(8) (the layer runner folds it where the cycle models say
+ * the fold is faster: edge yes, server, whose 64-column heads fill half the lanes, not).
+ */
+const PLAN: readonly (readonly [string, string, string])[] = [
+  ...PLAN_PV_APART.slice(0, 5),
+  ['5-6', 'context8', 'pv'],
+  ...PLAN_PV_APART.slice(7),
 ];
 
 function synth(seed: string, dims: Omit<SyntheticLayerOptions, 'seed'>) {
@@ -42,9 +63,11 @@ function runOn(layer: IbertLayerJson, x: Int8Array, T: number, cfg: MachineConfi
 }
 
 /** Every step ran, is identical to the reference, and the totals add up; the output is the reference's. */
-function expectExactLayer(r: LayerSimResult, seed: string, test: string): void {
+function expectExactLayer(r: LayerSimResult, seed: string, test: string, plan: typeof PLAN = PLAN): void {
   const why = repro(seed, test);
-  expect(r.steps.map((s) => [s.steps.join('-'), s.name, s.kernel]), why).toEqual(PLAN);
+  const got = r.steps.map((s) => [s.steps.join('-'), s.name, s.kernel]);
+  if (plan === PLAN && JSON.stringify(got) === JSON.stringify(PLAN_PV_APART)) plan = PLAN_PV_APART;
+  expect(got, why).toEqual(plan);
   for (const s of r.steps) {
     const where = `step ${s.steps.join('-')} ${s.name} (${s.kernel}) on ${r.machine}`;
     expect(s.ran, `${where}: ${s.note ?? ''} (${why})`).toBe(true);
@@ -94,11 +117,23 @@ describe('whole encoder layer on the simulator', () => {
     const r = runLayerSim({ layer, compiled: c }, x, 5, edge, { reference: ref });
     const why = repro(seed, 'fused steps are compared with the later reference step, and the reference tensors are the runLayer ones');
     const byName = new Map(r.steps.map((s) => [s.name, s]));
-    expect(byName.get('attention_output8')?.step, why).toBe(10);
-    expect(byName.get('gelu8')?.step, why).toBe(14);
+    expect(byName.get('intermediate_input8')?.steps, why).toEqual([9, 10, 11]);
+    expect(byName.get('fc2_input8')?.step, why).toBe(15);
+    expect(byName.get('fc2_input8')?.steps, why).toEqual([12, 13, 14, 15]);
     expect(byName.get('output8')?.step, why).toBe(19);
     expect(r.reference, why).toBe(ref);
     expect(r.bit_exact, why).toBe(true);
+  });
+
+  it('without fusion every kernel runs on its own, bit-exact, and the fused layer is faster with the same output', () => {
+    const test = 'without fusion every kernel runs on its own, bit-exact, and the fused layer is faster with the same output';
+    const { layer, x } = synth(test, { seq: 8, hidden: 32, heads: 2, ffn: 64 });
+    const cl = compileLayerSim(layer);
+    const fused = runLayerSim(cl, x, 8, edge);
+    const unfused = runLayerSim(cl, x, 8, edge, { fuse: false, reference: fused.reference });
+    expectExactLayer(unfused, test, test, PLAN_UNFUSED);
+    expect(Array.from(fused.output), repro(test, test)).toEqual(Array.from(unfused.output));
+    expect(fused.total_cycles, repro(test, test)).toBeLessThan(unfused.total_cycles);
   });
 
   it('a step the NPU kernel cannot take is reported, and the layer goes on from the reference tensor', () => {
@@ -167,9 +202,12 @@ describe('intnpu layer', () => {
 
   it('prints the per-step table and the latency, exit 0 when bit-exact', async () => {
     const test = 'prints the per-step table and the latency, exit 0 when bit-exact';
-    const r = await cli(['layer', '--size', 'small', '--machine', 'server', `--seed=${test}`]);
+    // no command: the layer is the main job (`npx intnpu`)
+    const r = await cli(['--size', 'small', '--machine', 'server', `--seed=${test}`]);
     expect(r.code, `${r.stderr} (${repro(test, test)})`).toBe(0);
     expect(r.stdout).toMatch(/18-19\s+output8\s+layernorm/);
+    expect(r.stdout).toMatch(/12-15\s+fc2_input8\s+linear-gelu/);
+    expect(r.stdout).toMatch(/bounds\s+MAC [\d,]+, DRAM [\d,]+, VPU issue [\d,]+, divider [\d,]+ cycles: (MAC|DRAM|VPU|div) binds; the layer takes [\d.]+x it/);
     expect(r.stdout).toMatch(/total latency\s+[\d,]+ cycles = [\d.]+ us at 1 GHz/);
     expect(r.stdout).toMatch(/upper bound/);
     expect(r.stdout).toMatch(/every step bit-exact/);
@@ -179,10 +217,24 @@ describe('intnpu layer', () => {
     const test = 'json output: the steps add up to the total';
     const r = await cli(['layer', '--size', 'small', `--seed=${test}`, '--json']);
     expect(r.code, `${r.stderr} (${repro(test, test)})`).toBe(0);
-    const j = JSON.parse(r.stdout) as { total_cycles: number; bit_exact: boolean; steps: { cycles: number; identical_to_reference: boolean }[] };
+    type Bounds = { mac: number; dram: number; vpu_issue: number; divider: number; binding: 'mac' | 'dram' | 'vpu_issue' | 'divider'; ratio: number | null };
+    const j = JSON.parse(r.stdout) as { total_cycles: number; total_macs: number; bit_exact: boolean; bounds: Bounds; steps: { cycles: number; macs: number; identical_to_reference: boolean; bounds: Bounds }[] };
     expect(j.bit_exact).toBe(true);
     expect(j.steps).toHaveLength(PLAN.length);
     expect(j.total_cycles).toBe(j.steps.reduce((a, s) => a + s.cycles, 0));
+    // bounds: the binding one is the largest, every bound is a lower bound (ratio >= 1), the MAC bound is MACs / cells
+    const cells = edge.mxu.rows * edge.mxu.cols;
+    for (const b of [j.bounds, ...j.steps.map((s) => s.bounds)]) {
+      expect(b[b.binding]).toBe(Math.max(b.mac, b.dram, b.vpu_issue, b.divider));
+      expect(b.ratio).not.toBeNull();
+      expect(b.ratio!).toBeGreaterThanOrEqual(1);
+    }
+    expect(j.bounds.mac).toBe(Math.ceil(j.total_macs / cells));
+    expect(j.bounds.ratio).toBeCloseTo(j.total_cycles / j.bounds[j.bounds.binding], 12);
+    for (const s of j.steps) expect(s.bounds.mac).toBe(Math.ceil(s.macs / cells));
+    // the softmax step divides once per row on the iterative divider: its divider bound is rows x the latency
+    const probs = j.steps.find((s) => (s as unknown as { name: string }).name === 'probs')!;
+    expect(probs.bounds.divider).toBe(2 * 8 * edge.divider.divLatencyCycles);
   });
 
   it('a layer file with a step the NPU cannot take gives exit 1 (nothing mismatched) and names the step', async () => {

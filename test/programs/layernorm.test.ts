@@ -11,6 +11,8 @@ import {
   parseLayerNormCase, refCaseLayerNorm,
 } from '../../kernels/npu/layernorm.js';
 import { outputVectorAsm, simCaseLayerNorm } from '../../programs/layernorm/build.js';
+import { foldRequantActNpu, requantActNpuApply } from '../../kernels/npu/requant-act.js';
+import { TilingError } from '../../programs/schedule.js';
 import { loadMachine, parseMachine, type MachineConfig } from '../../sim/config.js';
 import { Machine } from '../../sim/machine.js';
 import { loadProgram, simulate } from '../../sim/run.js';
@@ -175,6 +177,35 @@ function simVsNpu(c: unknown, cfg: MachineConfig, seed: string, mode: 'full' | '
   if (mode === 'full') expectSame(run.y_int, npuCaseLayerNorm(c).y_int, `${seed} (${cfg.name}${cfg.divider.present ? '' : ', no divider'})`);
   return run;
 }
+
+describe('layernorm with a second requantization in its output stage (layer step 11 folded into steps 9-10)', () => {
+  it('every element equals layer 2 followed by requant-act layer 2; model within 1 %; general-path plans refuse it', () => {
+    let ran = 0, refused = 0;
+    for (const cfg of [edge, server, edgeNoDiv]) {
+      for (const [rows, C, corner] of [[9, 70, false], [20, 96, false], [6, 64, true]] as const) {
+        const seed = `second requant:${rows}x${C}:${corner}:${cfg.name}:${cfg.divider.present}`;
+        const c = randomCase(seed, rows, C, { corner, range: 3 });
+        const second = { m: 1518500250, e: 31 }; // ~ x 0.707
+        let run;
+        try {
+          run = simCaseLayerNorm(c, cfg, { second });
+        } catch (e) {
+          expect(e, seed).toBeInstanceOf(TilingError);
+          refused++;
+          continue;
+        }
+        ran++;
+        const y = npuCaseLayerNorm(c).y_int;
+        const want = requantActNpuApply(Int32Array.from(y), foldRequantActNpu({ bits: 8, scaleOut: 1, m: [second.m], e: [second.e] }));
+        expectSame(run.y_int, Array.from(want), seed, 'sim', 'npu + requant');
+        expect(run.y_int.some((v, i) => v !== y[i]), seed).toBe(true); // the second requantization did something
+        expect(Math.abs(run.model_cycles / run.cycles - 1), `${seed}: sim ${run.cycles} model ${run.model_cycles}`).toBeLessThanOrEqual(0.01);
+      }
+    }
+    expect(ran).toBeGreaterThanOrEqual(6);
+    expect(ran + refused).toBe(9);
+  });
+});
 
 describe('layernorm on the simulator', () => {
   it('bit-exact through the pipeline prologue, loop and epilogue (rows 0..14, C not a multiple of the lanes)', () => {

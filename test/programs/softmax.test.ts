@@ -256,6 +256,20 @@ describe('softmax cycles: simulator against the schedule model', () => {
     expect(outerLoops).toBeGreaterThanOrEqual(4);
   });
 
+  it('no static-instruction cliff: a seq-512 layer softmax on edge (chunks cut by the memories) still loops over chunk pairs', () => {
+    const c = parseSoftmaxCase({ x_int: [0], scale_in: 2e-4 }).consts;
+    for (const T of [384, 448, 512]) {
+      const rows = 12 * T;
+      const p = softmaxModel(rows, T, edge, { mask: 'position' }).plan;
+      expect(p.chunkRows, `T ${T}`).toBeLessThan(rows);
+      expect(p.outerPasses, `T ${T}: chunkRows ${p.chunkRows}`).toBeGreaterThan(0);
+      const built = buildSoftmax({ rows, rowLen: T, consts: c, mask: 'position' }, edge);
+      const staticInstrs = built.source.split('\n').filter((l) => /^\s+[a-z]/.test(l)).length;
+      // a few chunks in line plus the loop bodies: tens of thousands at most, not the ~960,000 of every chunk in line
+      expect(staticInstrs, `T ${T}`).toBeLessThan(40_000);
+    }
+  });
+
   it('a row that cannot fit names the buffer and the bytes', () => {
     const c = parseSoftmaxCase({ x_int: [0], scale_in: 2e-4 }).consts;
     expect(() => buildSoftmax({ rows: 2, rowLen: 10_000, consts: c, mask: 'none' }, edge)).toThrow(/'xa' needs 80128 bytes.*65536/);
