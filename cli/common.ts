@@ -1,7 +1,8 @@
 // Shared CLI plumbing: exit codes, error reporting without stack traces, JSON file reading.
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { parseNpy, toNested } from '../kernels/ref/npy.js';
+import { parseNpy, parseNpyTyped, toNested } from '../kernels/ref/npy.js';
+import { withShape } from '../kernels/ref/case-parse.js';
 
 export const EXIT = { ok: 0, badInput: 1, mismatch: 2, internal: 3 } as const;
 
@@ -90,7 +91,11 @@ export function readCase(path: string): unknown {
       } catch (e) {
         throw new UsageError(`${path}: field ${k}: cannot read ${v}: ${(e as NodeJS.ErrnoException).code ?? ''}`);
       }
-      out[k] = toNested(parseNpy(bytes, `${path}: field ${k} (${v})`));
+      const where = `${path}: field ${k} (${v})`;
+      // Tensors of 32 bits or fewer go straight into a typed array carrying their shape; int64 (checked against
+      // 2^53 value by value) and 0-d arrays (scalars) as nested numbers.
+      const typed = parseNpyTyped(bytes, where);
+      out[k] = typed !== undefined && typed.shape.length > 0 ? withShape(typed.data, typed.shape) : toNested(parseNpy(bytes, where));
     } else out[k] = v;
   }
   return out;

@@ -57,6 +57,8 @@ function summary(r: LayerSimResult, source: string, hostMs: number): Record<stri
     total_macs: r.total_macs, total_dram_bytes: r.total_dram_bytes, mxu_utilization: r.mxu_utilization,
     bit_exact: r.bit_exact, first_mismatch: r.first_mismatch, unsupported: r.unsupported,
     schedule: r.schedule, host_ms: hostMs,
+    // the process so far (start-up, layer generation, the run): what `npm run bench` reports end to end
+    process: { ms: performance.now(), peak_rss_mb: process.resourceUsage().maxRSS / 1024 },
     steps: r.steps.map((s) => ({ ...s, share: r.total_cycles > 0 ? s.cycles / r.total_cycles : 0 })),
   };
 }

@@ -14,6 +14,19 @@ export function nestedArray<E>(el: z.ZodType<E>): z.ZodType<Nested<E>[]> {
 /** Integer typed arrays, accepted wherever a case has a tensor field (a program's caller holds them already). */
 export type IntTypedArray = Int8Array | Uint8Array | Int16Array | Uint16Array | Int32Array | Uint32Array;
 
+const SHAPES = new WeakMap<IntTypedArray, readonly number[]>();
+
+/** Attaches the shape a flat typed tensor stands for (a .npy array's), which flattenNested then reports. */
+export function withShape<T extends IntTypedArray>(a: T, shape: readonly number[]): T {
+  SHAPES.set(a, [...shape]);
+  return a;
+}
+
+/** The shape attached by withShape, or [length]. */
+export function typedShape(a: IntTypedArray): number[] {
+  return [...(SHAPES.get(a) ?? [a.length])];
+}
+
 export function isIntTypedArray(v: unknown): v is IntTypedArray {
   return v instanceof Int8Array || v instanceof Uint8Array || v instanceof Int16Array || v instanceof Uint16Array ||
     v instanceof Int32Array || v instanceof Uint32Array;
@@ -121,7 +134,12 @@ function stripTyped(schema: AnySchema, v: unknown, path: (string | number)[], ou
 /** Flattens a (possibly nested) rectangular array; returns the values and the shape its nesting implies. */
 export function flattenNested<E>(name: string, v: Nested<E>[]): { values: E[]; shape: number[] } {
   // a typed array (parseCase put it back after checking it): flat, its length is the shape
-  if (isIntTypedArray(v)) return { values: Array.from(v) as E[], shape: [(v as IntTypedArray).length] };
+  if (isIntTypedArray(v)) {
+    const t = v as IntTypedArray;
+    const values = new Array<number>(t.length);
+    for (let i = 0; i < t.length; i++) values[i] = t[i]!;
+    return { values: values as E[], shape: typedShape(t) };
+  }
   const values: E[] = [];
   let shape: number[] | undefined;
   const walk = (a: Nested<E>[], dims: number[], path: string): void => {

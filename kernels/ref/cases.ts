@@ -12,7 +12,7 @@ import { linearAcc } from './linear.js';
 import { requantApply, requantDirect } from './requant.js';
 import { softmaxApply } from './softmax.js';
 import type { IntData } from './tensor.js';
-import { flattenNested, nestedArray, resolveShape } from './case-parse.js';
+import { flattenNested, nestedArray, parseCase, resolveShape } from './case-parse.js';
 
 export interface RefCaseResult {
   /** flat row-major output; integers beyond 2^53 as decimal strings */
@@ -48,11 +48,7 @@ const maskEl = z.union([z.literal(0), z.literal(1)]);
 const flatten = flattenNested;
 
 
-function parse<T>(schema: z.ZodType<T>, input: unknown, kernel: string): T {
-  const res = schema.safeParse(input);
-  if (!res.success) throw new KernelInputError(`invalid ${kernel} case:\n${z.prettifyError(res.error)}`);
-  return res.data;
-}
+const parse = parseCase;
 
 function lastDim(shape: number[]): number {
   return shape.length === 0 ? 1 : shape[shape.length - 1]!;
