@@ -12,6 +12,7 @@ import { buildLinear, cachedBuild, type BuiltProgram } from './linear/build.js';
 import { buildRequant } from './requant/build.js';
 
 export { buildLinear, buildRequant };
+export { programListing } from './listing.js';
 
 export interface KernelRun<M> {
   readonly y: Int32Array;

@@ -170,7 +170,7 @@ function dma(store: boolean): Semantics {
     m.check2d(SPACE_DRAM, dram, rows, len * eb, dramStride);
     // A DRAM stride of 0 reads one row and replicates it on chip (a broadcast): one row on the channel.
     const bytes = (dramStride === 0 && rows > 0 ? 1 : rows) * len * eb;
-    guardWork(m, rows * len, 'dma');
+    guardWork(m, rows * len, Math.ceil(bytes / m.cfg.dram.bytesPerCycle), 'dma');
     e.amount = bytes;
     e.dramBytes = bytes;
     e.region(space, !store, chip, rows, len, chipStride);
@@ -199,12 +199,17 @@ function dma(store: boolean): Semantics {
 }
 
 /**
- * One instruction whose own work exceeds the whole cycle budget (a huge row count with zero strides
- * passes the bounds check) is a runaway too: stop before the host loops over it.
+ * The host work of one instruction is budgeted before the host loops over it: a huge row count with
+ * zero strides passes the bounds check, and would otherwise run for minutes. `work` is elements moved
+ * (DMA) or multiply-accumulates (MXU); the cycle budget bounds the rows streamed too.
  */
-function guardWork(m: Machine, elements: number, what: string): void {
-  if (elements > m.cfg.limits.maxCycles) {
-    throw new Fault('runaway', `${what} of ${elements} elements exceeds the cycle budget of ${m.cfg.limits.maxCycles} (limits.maxCycles) by itself`);
+function guardWork(m: Machine, work: number, cycles: number, what: string): void {
+  const L = m.cfg.limits;
+  if (work > L.maxWorkPerInstruction) {
+    throw new Fault('runaway', `${what} does ${work} element operations, over the per-instruction budget of ${L.maxWorkPerInstruction} (limits.maxWorkPerInstruction)`);
+  }
+  if (cycles > L.maxCycles) {
+    throw new Fault('runaway', `${what} takes at least ${cycles} cycles, over the cycle budget of ${L.maxCycles} (limits.maxCycles) by itself`);
   }
 }
 
@@ -261,7 +266,7 @@ function mmExec(m: Machine, f: Int32Array, o: number, pc: number, e: Effects, da
   const buf = m.wActive;
   if (buf < 0) throw new Fault('bad-operand', 'mxu.mm before any mxu.wload: the array holds no weights');
   const k = m.wK[buf]!, n = m.wN[buf]!;
-  guardWork(m, rows, 'mxu.mm');
+  guardWork(m, rows * k * n, rows, 'mxu.mm');
   m.check2d(SPACE_SPAD, x, rows, k, xStride);
   m.check2d(SPACE_ACC, accAddr, rows, n, accStride);
   e.amount = rows;

@@ -46,6 +46,11 @@ export class Machine {
   wActive = -1;
   /** Sizes in each space's own elements (bytes, bytes, words). */
   readonly sizes: readonly [number, number, number];
+  /**
+   * What the host wrote into each buffer before the run, by buffer name (the arrays as given, not copied):
+   * so a kernel run can be replayed from its listing (`intnpu kernel --emit-asm --emit-inputs`).
+   */
+  readonly hostWrites = new Map<string, { readonly sym: BufferSymbol; readonly data: Int8Array | Int16Array | Int32Array | Uint8Array }>();
 
   /**
    * `dramBytes` sizes the simulated DRAM below the configured capacity (a kernel runner passes what its program
@@ -95,6 +100,7 @@ export class Machine {
 
   /** Host write of typed data into a .buffer (DRAM buffers take raw bytes of the given element type). */
   writeBuffer(sym: BufferSymbol, data: Int8Array | Int16Array | Int32Array | Uint8Array): void {
+    this.hostWrites.set(sym.name, { sym, data });
     const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
     if (sym.space === 'acc') {
       if (!(data instanceof Int32Array)) throw new Fault('host', `accumulator buffer '${sym.name}' takes int32 data`);

@@ -1,8 +1,9 @@
 // `intnpu fidelity`: layer 2 (NPU kernel semantics) against layer 1 (the I-BERT reference) on realistic
 // seeded inputs at BERT-base shapes: the share of identical int8 outputs and the largest difference.
 import type { CommandModule } from 'yargs';
-import { EXIT, handler, printJson, table } from '../common.js';
+import { EXIT, handler, printJson, table, UsageError } from '../common.js';
 import { KERNELS, type FidelityResult } from '../registry.js';
+import { Progress } from '../progress.js';
 
 interface Args {
   kernel?: string | undefined;
@@ -24,11 +25,19 @@ export const fidelityCommand: CommandModule<object, Args> = {
       .option('json', { type: 'boolean' }),
   handler: handler((a: Args) => {
     const results: FidelityResult[] = [];
-    for (const k of KERNELS.values()) {
-      if (!k.fidelity || (a.kernel && a.kernel !== k.name)) continue;
-      const r = k.fidelity({ seed: a.seed });
-      results.push(...(Array.isArray(r) ? r : [r]));
+    const valid = [...KERNELS.values()].filter((k) => k.fidelity).map((k) => k.name);
+    if (a.kernel !== undefined && !valid.includes(a.kernel)) {
+      throw new UsageError(`--kernel ${a.kernel}: no fidelity measurement for that kernel (one of ${valid.join(', ')})`);
     }
+    const chosen = [...KERNELS.values()].filter((k) => k.fidelity && (!a.kernel || a.kernel === k.name));
+    const progress = new Progress('fidelity', chosen.length, a.json);
+    for (const k of chosen) {
+      progress.begin(k.name);
+      const r = k.fidelity!({ seed: a.seed });
+      results.push(...(Array.isArray(r) ? r : [r]));
+      progress.tick(`${k.name} done`);
+    }
+    progress.end();
     const pass = (r: FidelityResult): boolean => r.identical_share >= FIDELITY_MIN_SHARE && r.max_abs_diff <= FIDELITY_MAX_DIFF;
     const ok = results.every(pass);
     if (a.json) {

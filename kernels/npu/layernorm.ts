@@ -1,4 +1,4 @@
-// Layers 1 and 2 of the fused LayerNorm + QuantAct(8) kernel (ibert-reference.md section 8, then section 9 step
+// Layers 1 and 2 of the fused LayerNorm + QuantAct(8) kernel (docs/IBERT.md section 8, then section 9 step
 // 10/19: the per-channel requantization that follows every IntLayerNorm): the case format, the exact reference,
 // the NPU kernel semantics with its host-side constant folding, and their measured agreement on realistic tensors.
 //

@@ -2,7 +2,7 @@
 // 64-bit vmulr/vmacr products and the divider, as exact integer code; plus the kernel's case API (layer 1 and layer 2
 // on a JSON case) and the fidelity measurement of layer 2 against layer 1 (kernels/ref/softmax.ts).
 //
-// ---- How layer 2 relates to layer 1 (ibert-reference.md section 7) ----
+// ---- How layer 2 relates to layer 1 (docs/IBERT.md section 7) ----
 //
 // Layer 1 already uses the folded 31-bit multiplier: e16 = clamp(rne(z * M / 2^(E31 - 30 + q))). On the NPU every
 // step of that formula has an exact int32/64-bit form, so for every input the kernel accepts (the domain below),

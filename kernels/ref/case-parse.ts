@@ -11,6 +11,20 @@ export function nestedArray<E>(el: z.ZodType<E>): z.ZodType<Nested<E>[]> {
   return z.array(inner);
 }
 
+/** Deepest array/object nesting a case or layer may have; deeper input is refused before zod walks it. */
+export const MAX_NESTING = 64;
+
+/** Throws KernelInputError if `v` nests arrays or objects deeper than `max` (checked without recursion). */
+export function assertDepth(v: unknown, max: number = MAX_NESTING): void {
+  const stack: Array<[unknown, number]> = [[v, 0]];
+  while (stack.length > 0) {
+    const [x, d] = stack.pop()!;
+    if (typeof x !== 'object' || x === null || ArrayBuffer.isView(x)) continue;
+    if (d >= max) throw new KernelInputError(`input nests arrays or objects deeper than ${max} levels`);
+    for (const y of Array.isArray(x) ? x : Object.values(x)) if (typeof y === 'object' && y !== null) stack.push([y, d + 1]);
+  }
+}
+
 /** Integer typed arrays, accepted wherever a case has a tensor field (a program's caller holds them already). */
 export type IntTypedArray = Int8Array | Uint8Array | Int16Array | Uint16Array | Int32Array | Uint32Array;
 
@@ -39,6 +53,7 @@ export function isIntTypedArray(v: unknown): v is IntTypedArray {
  * or the element schema itself for anything else), with the same kind of message naming the path and index.
  */
 export function parseCase<T>(schema: z.ZodType<T>, input: unknown, kernel: string): T {
+  assertDepth(input);
   const typed: { path: (string | number)[]; value: IntTypedArray }[] = [];
   const stripped = stripTyped(schema, input, [], typed, kernel);
   const res = schema.safeParse(stripped);

@@ -1,4 +1,4 @@
-// Float references for the accuracy figures (ibert-reference.md sections 13-14): GELU (erf), its approximations
+// Float references for the accuracy figures (docs/IBERT.md sections 13-14): GELU (erf), its approximations
 // (x*sigmoid(1.702x), h-GELU, float i-GELU), exp and float i-exp, softmax, LayerNorm, and a float64 BERT encoder
 // layer / embedding stage. Float math is allowed here: nothing in this module is on an integer runtime path.
 

@@ -3,18 +3,37 @@
 
 import { z } from 'zod';
 import { KernelInputError } from './errors.js';
+import { assertDepth } from './case-parse.js';
 
 export const LAYER_FORMAT = 'intnpu/ibert-layer@1';
 export const EMBEDDINGS_FORMAT = 'intnpu/ibert-embeddings@1';
 
 const int8 = z.number().int().min(-128).max(127);
 
+/**
+ * A strict object: an unknown or misspelled key is an error naming it and the keys allowed at that place (a key
+ * silently dropped would run with a default and still report "bit-exact" against its own reference).
+ */
+export function strictObject<S extends z.ZodRawShape>(shape: S): z.ZodObject<S, z.core.$strict> {
+  const allowed = Object.keys(shape).join(', ');
+  return z.strictObject(shape, {
+    error: (iss) => (iss.code === 'unrecognized_keys'
+      ? `unknown key${iss.keys.length > 1 ? 's' : ''} ${iss.keys.map((k) => `"${k}"`).join(', ')}; allowed here: ${allowed}`
+      : undefined),
+  });
+}
+
+/** A scalar that may also be written as a one-element tensor `[s]` (how HF stores scales, ranges and shifts). */
+export function scalar(el: z.ZodNumber) {
+  return z.union([el, z.tuple([el])], { error: (iss) => (iss.input === undefined ? 'required' : undefined) }).transform((v: number | [number]): number => (Array.isArray(v) ? v[0] : v));
+}
+
 /** QuantLinear: per-output-channel int8 weights [out, in] row-major, float32 scales, int32 bias (+2^31 allowed). */
-export const QuantLinearSchema = z
-  .object({
+export const QuantLinearSchema = strictObject({
     in_features: z.number().int().positive(),
     out_features: z.number().int().positive(),
     weight_int: z.array(int8),
+    // one per output channel; a one-element [s] is broadcast to every channel
     weight_scale: z.array(z.number().positive()),
     // the float32 clamp bound of the 32-bit quantizer lets a saturated bias reach +2^31 (section 2)
     bias_int: z.array(z.number().int().min(-2147483648).max(2147483648)),
@@ -23,19 +42,20 @@ export const QuantLinearSchema = z
     if (v.weight_int.length !== v.in_features * v.out_features) {
       ctx.addIssue({ code: 'custom', path: ['weight_int'], message: `expected out_features*in_features = ${v.in_features * v.out_features} values, got ${v.weight_int.length}` });
     }
-    if (v.weight_scale.length !== v.out_features) {
-      ctx.addIssue({ code: 'custom', path: ['weight_scale'], message: `expected one scale per output channel (${v.out_features}), got ${v.weight_scale.length}` });
+    if (v.weight_scale.length !== v.out_features && v.weight_scale.length !== 1) {
+      ctx.addIssue({ code: 'custom', path: ['weight_scale'], message: `expected one scale per output channel (${v.out_features}) or one for all, got ${v.weight_scale.length}` });
     }
     if (v.bias_int.length !== v.out_features) {
       ctx.addIssue({ code: 'custom', path: ['bias_int'], message: `expected ${v.out_features} biases, got ${v.bias_int.length}` });
     }
-  });
+  })
+  .transform((v) => (v.weight_scale.length === v.out_features ? v : { ...v, weight_scale: new Array<number>(v.out_features).fill(v.weight_scale[0]!) }));
 
 const actOf = (minBits: number, maxBits: number) =>
-  z.object({
+  strictObject({
     bits: z.number().int().min(minBits).max(maxBits),
-    x_min: z.number(),
-    x_max: z.number(),
+    x_min: scalar(z.number()),
+    x_max: scalar(z.number()),
   });
 
 /** QuantAct range (the checkpoint's x_min/x_max buffers) and output bit width. */
@@ -45,11 +65,11 @@ export const QuantAct8Schema = actOf(2, 8);
 /** IntSoftmax's inner QuantAct(16). */
 export const QuantAct16Schema = actOf(16, 16);
 
-export const LayerNormSchema = z
-  .object({
+export const LayerNormSchema = strictObject({
     gamma: z.array(z.number().refine((g) => g !== 0, { message: 'gamma must be non-zero (beta/gamma is folded)' })),
     beta: z.array(z.number()),
-    shift: z.number().int().min(0).max(31).default(0),
+    // the checkpoint's frozen buffer; required: a default of 0 would silently overflow a calibrated layer's V
+    shift: scalar(z.number().int().min(0).max(31)),
   })
   .superRefine((v, ctx) => {
     if (v.beta.length !== v.gamma.length) {
@@ -57,41 +77,68 @@ export const LayerNormSchema = z
     }
   });
 
-const ResidualBlockSchema = z.object({
+const ResidualBlockSchema = strictObject({
   dense: QuantLinearSchema,
   ln_input_act: QuantActSchema,
   LayerNorm: LayerNormSchema,
   output_activation: QuantAct8Schema,
 });
 
-/** Layer input: int8 [seq, hidden] with its scale (must equal input_scale) and an optional HF key mask. */
-export const LayerInputSchema = z
-  .object({
-    shape: z.tuple([z.number().int().positive(), z.number().int().positive()]),
+/**
+ * Layer input: int8 [seq, hidden], or a batch [B, seq, hidden] run as B sequences, with its scale (must equal
+ * input_scale) and an optional HF key mask: one entry per position ([seq], shared by the batch) or per batch
+ * position ([B, seq], flat).
+ */
+export const LayerInputSchema = strictObject({
+    shape: z.union([
+      z.tuple([z.number().int().positive(), z.number().int().positive()]),
+      z.tuple([z.number().int().positive(), z.number().int().positive(), z.number().int().positive()]),
+    ]),
     x_int: z.array(int8),
-    scale: z.number().positive().optional(),
+    scale: scalar(z.number().positive()).optional(),
     attention_mask: z.array(z.union([z.literal(0), z.literal(1)])).optional(),
   })
   .superRefine((v, ctx) => {
-    const [T, C] = v.shape;
-    if (v.x_int.length !== T * C) ctx.addIssue({ code: 'custom', path: ['x_int'], message: `expected ${T * C} values for shape [${T}, ${C}], got ${v.x_int.length}` });
-    if (v.attention_mask !== undefined && v.attention_mask.length !== T) {
-      ctx.addIssue({ code: 'custom', path: ['attention_mask'], message: `expected one entry per position (${T}), got ${v.attention_mask.length}` });
+    const n = v.shape.reduce((a, b) => a * b, 1);
+    const B = v.shape.length === 3 ? v.shape[0] : 1;
+    const T = v.shape[v.shape.length - 2]!;
+    if (v.x_int.length !== n) ctx.addIssue({ code: 'custom', path: ['x_int'], message: `expected ${n} values for shape [${v.shape.join(', ')}], got ${v.x_int.length}` });
+    if (v.attention_mask !== undefined && v.attention_mask.length !== T && v.attention_mask.length !== B * T) {
+      ctx.addIssue({ code: 'custom', path: ['attention_mask'], message: `expected one entry per position (${T})${B > 1 ? ` or per batch position (${B * T})` : ''}, got ${v.attention_mask.length}` });
     }
   });
 
-export const IbertLayerSchema = z
-  .object({
+/** One sequence of a layer input: int8 [T, C] and its key mask. */
+export interface LayerSequence {
+  readonly x: Int8Array;
+  readonly T: number;
+  readonly mask?: readonly number[];
+}
+
+/** The B sequences of a layer input ([T, C] is one sequence). */
+export function layerInputSequences(inp: LayerInputJson): LayerSequence[] {
+  const B = inp.shape.length === 3 ? inp.shape[0] : 1;
+  const T = inp.shape[inp.shape.length - 2]!;
+  const C = inp.shape[inp.shape.length - 1]!;
+  const m = inp.attention_mask;
+  return Array.from({ length: B }, (_, b) => {
+    const x = Int8Array.from(inp.x_int.slice(b * T * C, (b + 1) * T * C));
+    if (m === undefined) return { x, T };
+    return { x, T, mask: m.length === T ? m : m.slice(b * T, (b + 1) * T) };
+  });
+}
+
+export const IbertLayerSchema = strictObject({
     format: z.literal(LAYER_FORMAT),
-    config: z.object({
+    config: strictObject({
       hidden_size: z.number().int().positive(),
       num_attention_heads: z.number().int().positive(),
       intermediate_size: z.number().int().positive(),
     }),
     /** scale of the int8 layer input; the Q/K/V biases were quantized with it */
-    input_scale: z.number().positive(),
-    attention: z.object({
-      self: z.object({
+    input_scale: scalar(z.number().positive()),
+    attention: strictObject({
+      self: strictObject({
         query: QuantLinearSchema,
         key: QuantLinearSchema,
         value: QuantLinearSchema,
@@ -105,7 +152,7 @@ export const IbertLayerSchema = z
       output: ResidualBlockSchema,
     }),
     pre_intermediate_act: QuantAct8Schema,
-    intermediate: z.object({ dense: QuantLinearSchema, output_activation: QuantAct8Schema }),
+    intermediate: strictObject({ dense: QuantLinearSchema, output_activation: QuantAct8Schema }),
     pre_output_act: QuantAct8Schema,
     output: ResidualBlockSchema,
     input: LayerInputSchema.optional(),
@@ -130,7 +177,8 @@ export const IbertLayerSchema = z
       if (ln.gamma.length !== C) ctx.addIssue({ code: 'custom', path: [...path, 'gamma'], message: `expected ${C} values, got ${ln.gamma.length}` });
     }
     if (v.input !== undefined) {
-      if (v.input.shape[1] !== C) ctx.addIssue({ code: 'custom', path: ['input', 'shape', 1], message: `expected hidden_size ${C}, got ${v.input.shape[1]}` });
+      const last = v.input.shape.length - 1;
+      if (v.input.shape[last] !== C) ctx.addIssue({ code: 'custom', path: ['input', 'shape', last], message: `expected hidden_size ${C}, got ${v.input.shape[last]}` });
       if (v.input.scale !== undefined && v.input.scale !== v.input_scale) {
         ctx.addIssue({ code: 'custom', path: ['input', 'scale'], message: `input scale ${v.input.scale} differs from the layer's input_scale ${v.input_scale}` });
       }
@@ -146,12 +194,11 @@ export type IbertLayerJson = z.infer<typeof IbertLayerSchema>;
 export type IbertLayerJsonIn = z.input<typeof IbertLayerSchema>;
 
 /** QuantEmbedding: per-tensor int8 table [num_embeddings, embedding_dim] and its float32 scale. */
-export const QuantEmbeddingSchema = z
-  .object({
+export const QuantEmbeddingSchema = strictObject({
     num_embeddings: z.number().int().positive(),
     embedding_dim: z.number().int().positive(),
     weight_int: z.array(int8),
-    weight_scale: z.number().positive(),
+    weight_scale: scalar(z.number().positive()),
   })
   .superRefine((v, ctx) => {
     if (v.weight_int.length !== v.num_embeddings * v.embedding_dim) {
@@ -159,17 +206,16 @@ export const QuantEmbeddingSchema = z
     }
   });
 
-export const EmbeddingsInputSchema = z.object({
+export const EmbeddingsInputSchema = strictObject({
   input_ids: z.array(z.number().int().min(0)),
   token_type_ids: z.array(z.number().int().min(0)).optional(),
   position_ids: z.array(z.number().int().min(0)).optional(),
 });
 
 /** HF IBertEmbeddings: word + token type, + position through the same QuantAct(16), IntLayerNorm, QuantAct(8). */
-export const IbertEmbeddingsSchema = z
-  .object({
+export const IbertEmbeddingsSchema = strictObject({
     format: z.literal(EMBEDDINGS_FORMAT),
-    config: z.object({ hidden_size: z.number().int().positive() }),
+    config: strictObject({ hidden_size: z.number().int().positive() }),
     word_embeddings: QuantEmbeddingSchema,
     token_type_embeddings: QuantEmbeddingSchema,
     position_embeddings: QuantEmbeddingSchema,
@@ -191,6 +237,7 @@ export type IbertEmbeddingsJson = z.infer<typeof IbertEmbeddingsSchema>;
 export type EmbeddingsInputJson = z.infer<typeof EmbeddingsInputSchema>;
 
 function parseWith<T>(schema: z.ZodType<T>, json: unknown, what: string): T {
+  assertDepth(json);
   const res = schema.safeParse(json);
   if (!res.success) throw new KernelInputError(`invalid ${what}:\n${z.prettifyError(res.error)}`);
   return res.data;
@@ -207,5 +254,5 @@ export function parseEmbeddings(json: unknown): IbertEmbeddingsJson {
 
 /** JSON Schema of the layer format, for editors. */
 export function layerJsonSchema(): unknown {
-  return z.toJSONSchema(IbertLayerSchema, { unrepresentable: 'any' });
+  return z.toJSONSchema(IbertLayerSchema, { io: 'input', unrepresentable: 'any' });
 }

@@ -1,4 +1,4 @@
-// The reference encoder layer (HF IBertLayer, ibert-reference.md section 9, steps 0..19) and the embedding stage
+// The reference encoder layer (HF IBertLayer, docs/IBERT.md section 9, steps 0..19) and the embedding stage
 // (HF IBertEmbeddings), chaining each layer's true scales (not the HF cross-layer scale bug). compileLayer folds
 // every float scale once (host side, fold.ts); runLayer is integer-only and records every step's tensor and scale.
 
@@ -12,7 +12,7 @@ import { geluApply } from './gelu.js';
 import { layerNormApply } from './layernorm.js';
 import { dotBound, gemmABt, linearAcc } from './linear.js';
 import {
-  parseEmbeddings, parseLayer, type EmbeddingsInputJson, type IbertEmbeddingsJson, type IbertLayerJson, type QuantLinearJson,
+  layerInputSequences, parseEmbeddings, parseLayer, type EmbeddingsInputJson, type IbertEmbeddingsJson, type IbertLayerJson, type QuantLinearJson,
 } from './layer-format.js';
 import { requantApply, type IdentityInts } from './requant.js';
 import { softmaxApply } from './softmax.js';
@@ -244,8 +244,10 @@ export function runLayer(c: CompiledLayer, x: Int8Array, T: number, mask?: Array
 export function runLayerJson(json: unknown): LayerRun {
   const layer = parseLayer(json);
   if (layer.input === undefined) throw new KernelInputError('input: required to run the layer');
-  const inp = layer.input;
-  return runLayer(compileLayer(layer), Int8Array.from(inp.x_int), inp.shape[0], inp.attention_mask);
+  const seqs = layerInputSequences(layer.input);
+  if (seqs.length !== 1) throw new KernelInputError(`input.shape: a batch of ${seqs.length} sequences; runLayerJson runs one (run each of layerInputSequences(input))`);
+  const sq = seqs[0]!;
+  return runLayer(compileLayer(layer), sq.x, sq.T, sq.mask);
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-// Program builders and case runners for the attention matmuls (ibert-reference.md section 9 steps 3 and 5):
+// Program builders and case runners for the attention matmuls (docs/IBERT.md section 9 steps 3 and 5):
 // `qk` scores[h] = Q_h . K_h^T and `pv` context[:, h] = P_h . V_h, one GEMM per head on the MXU, tiled like
 // `linear` (programs/linear/build.ts) by programs/attention/model.ts, whose cycle model prices the same schedule.
 import { attentionSchedule, attentionTiling, pvModel, qkModel, type AttentionKernel, type AttentionModel, type AttentionTiling } from './model.js';

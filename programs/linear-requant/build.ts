@@ -1,5 +1,5 @@
 // Program builder and runner for the fused `linear-requant` kernel: y = QuantAct(x . W^T + b) with per-channel
-// multipliers and shifts (ibert-reference.md sections 3 and 4 back to back), where the int32 accumulator tile
+// multipliers and shifts (docs/IBERT.md sections 3 and 4 back to back), where the int32 accumulator tile
 // never goes to DRAM. The MXU part is the linear kernel's (programs/linear/build.ts, both loop orders); after the last
 // K step of an output tile the VPU requantizes its accumulator rows in pieces issued between the next tiles'
 // weight loads (vld.acc, vmulr.vv with per-lane multiplier and shift, rne, saturation to 8/16 bits, vst to the

@@ -1,4 +1,4 @@
-// A whole I-BERT encoder layer (ibert-reference.md section 9, steps 1..19) on the simulator: every kernel program
+// A whole I-BERT encoder layer (docs/IBERT.md section 9, steps 1..19) on the simulator: every kernel program
 // run in order on its own simulated machine, each fed the simulator's outputs of the kernels before it (never the
 // reference's), with each step's output compared element by element with the reference layer (kernels/ref/layer.ts)
 // and the per-step cycles summed into the layer latency.
@@ -66,6 +66,10 @@ export interface LayerSimStep {
   readonly macs: number;
   readonly instructions: number;
   readonly stall_cycles: Readonly<Record<string, number>>;
+  /** busy cycles per unit, plus `dram` = DRAM channel busy cycles (empty when the kernel did not run) */
+  readonly busy_cycles: Readonly<Record<string, number>>;
+  /** energy estimate of this kernel run, picojoules (sim/run.ts energy_pj.total) */
+  readonly energy_pj: number;
   /** every element equal to the reference layer's step tensor */
   readonly identical_to_reference: boolean;
   readonly elements: number;
@@ -112,8 +116,11 @@ export interface LayerSimOptions {
   readonly mask?: ArrayLike<number>;
   /** the reference run of the same layer, input and mask (computed when omitted) */
   readonly reference?: LayerRun;
-  /** called after each kernel run, in order (progress, host timing by the caller) */
-  readonly onStep?: (step: LayerSimStep) => void;
+  /**
+   * called after each kernel run, in order (progress, host timing by the caller), with the tensor the step
+   * produced: the simulator's output (int32 view), or the reference tensor substituted where the kernel did not run
+   */
+  readonly onStep?: (step: LayerSimStep, output: Int32Array) => void;
 }
 
 export const LAYER_SCHEDULE_NOTE =
@@ -172,10 +179,12 @@ function compareWith(sim: ArrayLike<number>, ref: IntData): Diff {
   return { n: ref.length, identical, maxAbs, first };
 }
 
-function statsOf(sim: SimResult): Pick<LayerSimStep, 'mxu_utilization' | 'vpu_utilization' | 'dram_bytes' | 'macs' | 'instructions' | 'stall_cycles'> {
+function statsOf(sim: SimResult): Pick<LayerSimStep, 'mxu_utilization' | 'vpu_utilization' | 'dram_bytes' | 'macs' | 'instructions' | 'stall_cycles' | 'busy_cycles' | 'energy_pj'> {
   const s = sim.stats;
   const stalls: Record<string, number> = {};
   for (const [k, v] of Object.entries(s.stall_cycles ?? {})) if (v > 0) stalls[k] = v;
+  const busy: Record<string, number> = { ...(s.busy_cycles ?? {}) };
+  if (s.dram_channel_utilization !== null && s.cycles !== null) busy['dram'] = Math.round(s.dram_channel_utilization * s.cycles);
   return {
     mxu_utilization: s.macs > 0 ? s.mxu_utilization : null,
     vpu_utilization: s.utilization?.['vpu'] ?? null,
@@ -183,6 +192,8 @@ function statsOf(sim: SimResult): Pick<LayerSimStep, 'mxu_utilization' | 'vpu_ut
     macs: s.macs,
     instructions: s.instructions,
     stall_cycles: stalls,
+    busy_cycles: busy,
+    energy_pj: s.energy_pj.total,
   };
 }
 
@@ -228,11 +239,11 @@ export function runLayerSim(model: CompiledLayerSim, x: Int8Array, T: number, cf
       substituted = true;
       steps.push({
         step, steps: fused, name, kernel, shape: refStep.shape, ran: false, cycles: 0, model_cycles: 0, model_exact: true,
-        mxu_utilization: null, vpu_utilization: null, dram_bytes: 0, macs: 0, instructions: 0, stall_cycles: {},
+        mxu_utilization: null, vpu_utilization: null, dram_bytes: 0, macs: 0, instructions: 0, stall_cycles: {}, busy_cycles: {}, energy_pj: 0,
         identical_to_reference: false, elements: refStep.data.length, identical_elements: 0, max_abs_diff: 0, first_diff: null,
         input_from_reference: fromRef, note: `the NPU ${kernel} kernel cannot take this step: ${reason}; the reference tensor was used downstream`,
       });
-      opts.onStep?.(steps[steps.length - 1]!);
+      opts.onStep?.(steps[steps.length - 1]!, y);
       return y;
     }
     const d = compareWith(out.y, refStep.data);
@@ -242,8 +253,9 @@ export function runLayerSim(model: CompiledLayerSim, x: Int8Array, T: number, cf
       identical_to_reference: d.identical === d.n, elements: d.n, identical_elements: d.identical, max_abs_diff: d.maxAbs, first_diff: d.first,
       input_from_reference: fromRef,
     });
-    opts.onStep?.(steps[steps.length - 1]!);
-    return out.y instanceof Int32Array ? out.y : Int32Array.from(out.y);
+    const y = out.y instanceof Int32Array ? out.y : Int32Array.from(out.y);
+    opts.onStep?.(steps[steps.length - 1]!, y);
+    return y;
   };
 
   const caseRun = (r: CaseRun): { y: number[]; r: CaseRun } => ({ y: r.y_int, r });

@@ -1,5 +1,5 @@
 // Program builder for `requant-act` (QuantAct in its general form: per-channel multipliers and shifts with
-// vmulr.vv, the optional residual identity term, the clamp; ibert-reference.md section 3), and the shared builder
+// vmulr.vv, the optional residual identity term, the clamp; docs/IBERT.md section 3), and the shared builder
 // of the per-channel element-wise stream kernels that programs/gelu/build.ts also uses. The direct scalar form stays in
 // programs/requant/build.ts.
 //

@@ -1,4 +1,4 @@
-// Program builder for i-softmax (ibert-reference.md section 7; layer 2 in kernels/npu/softmax.ts): int32 scores
+// Program builder for i-softmax (docs/IBERT.md section 7; layer 2 in kernels/npu/softmax.ts): int32 scores
 // [rows, rowLen] -> probabilities in [0, 256] as int16, with an optional 0/1 mask per element or per row position.
 // It emits readable assembly: a software-pipelined loop over rows whose every instruction is commented by stage.
 //

@@ -8,7 +8,7 @@ import { fl32 } from '../../../kernels/ref/fold.js';
 import { compareVectors } from '../../../kernels/ref/float-ref.js';
 import { generateEmbeddings, generateLayer } from '../../../kernels/ref/generate.js';
 import { compileEmbeddings, compileLayer, LAYER_STEP_NAMES, runEmbeddings, runLayer, runLayerJson, type LayerRun } from '../../../kernels/ref/layer.js';
-import { parseLayer, type IbertLayerJson } from '../../../kernels/ref/layer-format.js';
+import { layerInputSequences, parseEmbeddings, parseLayer, type IbertLayerJson } from '../../../kernels/ref/layer-format.js';
 import { oFrexp31, oGelu, oLayerNormRow, oLinear, oRequant, oSoftmaxRow } from './oracles.js';
 
 const FILE = 'test/kernels/ref/layer.test.ts';
@@ -162,13 +162,68 @@ describe('layer JSON format', () => {
     const direct = runLayer(compileLayer(g.layer), Int8Array.from(g.layer.input!.x_int), 6, g.mask);
     expect(Array.from(fromJson.output)).toEqual(Array.from(direct.output));
     expect(fromJson.outputScale).toBe(direct.outputScale);
-    // LayerNorm shift defaults to 0 and softmax_act to the calibration fixed point when omitted
+    // softmax_act defaults to the calibration fixed point when omitted
     const j = JSON.parse(text) as { attention: { self: { softmax_act?: unknown }; output: { LayerNorm: { shift?: number } } } };
     delete j.attention.self.softmax_act;
-    delete j.attention.output.LayerNorm.shift;
     const parsed = parseLayer(j);
-    expect(parsed.attention.output.LayerNorm.shift).toBe(0);
     expect(compileLayer(parsed).softmax.act).toEqual(compileLayer(g.layer).softmax.act);
+    // a missing LayerNorm shift is an error (a default of 0 would run a calibrated layer with other integers)
+    delete j.attention.output.LayerNorm.shift;
+    expect(() => parseLayer(j)).toThrow(/required\s+→ at attention\.output\.LayerNorm\.shift/);
+  });
+
+  it('refuses unknown keys, naming the key and the keys allowed there', () => {
+    const g = generateLayer({ seed: 'layer json strict', seq: 2, hidden: 8, heads: 2, ffn: 8 });
+    const j = structuredClone(g.layer) as unknown as { attention: { self: Record<string, unknown> }; output: { LayerNorm: Record<string, unknown> } };
+    j.attention.self['softmax_activation'] = j.attention.self['softmax_act'];
+    expect(() => parseLayer(j)).toThrow(/unknown key "softmax_activation"; allowed here: query, key, value, query_activation, key_activation, value_activation, softmax_act, output_activation\s+→ at attention\.self/);
+    delete j.attention.self['softmax_activation'];
+    j.attention.self['softmax'] = { act: j.attention.self['softmax_act'] };
+    expect(() => parseLayer(j)).toThrow(/unknown key "softmax"/);
+    delete j.attention.self['softmax'];
+    j.output.LayerNorm['eps'] = 1e-12;
+    expect(() => parseLayer(j)).toThrow(/unknown key "eps"; allowed here: gamma, beta, shift\s+→ at output\.LayerNorm/);
+    delete j.output.LayerNorm['eps'];
+    expect(() => parseLayer(j)).not.toThrow();
+    const e = generateEmbeddings({ seed: 'emb strict', seq: 2, hidden: 8, vocab: 5, maxPositions: 4 }).embeddings as unknown as Record<string, unknown>;
+    expect(() => parseEmbeddings({ ...e, embeddings_act2: e['embeddings_act1'] })).toThrow(/unknown key "embeddings_act2"/);
+  });
+
+  it('takes HF one-element tensors as scalars and broadcasts a one-element per-channel scale', () => {
+    const g = generateLayer({ seed: 'layer json hf scalars', seq: 3, hidden: 8, heads: 2, ffn: 8 });
+    const l = g.layer;
+    const j = structuredClone(l) as unknown as Record<string, unknown> & { attention: { self: { query_activation: Record<string, unknown>; key: { weight_scale: number[] } } }; output: { LayerNorm: Record<string, unknown> } };
+    j['input_scale'] = [l.input_scale];
+    j.attention.self.query_activation['x_min'] = [l.attention.self.query_activation.x_min];
+    j.attention.self.query_activation['x_max'] = [l.attention.self.query_activation.x_max];
+    j.output.LayerNorm['shift'] = [l.output.LayerNorm.shift];
+    const p = parseLayer(j);
+    expect(p.input_scale).toBe(l.input_scale);
+    expect(p.attention.self.query_activation).toEqual(l.attention.self.query_activation);
+    expect(p.output.LayerNorm.shift).toBe(l.output.LayerNorm.shift);
+    // a per-tensor weight scale [s] stands for s on every output channel
+    const s0 = l.attention.self.key.weight_scale[0]!;
+    j.attention.self.key.weight_scale = [s0];
+    expect(parseLayer(j).attention.self.key.weight_scale).toEqual(new Array<number>(8).fill(s0));
+    j.attention.self.key.weight_scale = [s0, s0];
+    expect(() => parseLayer(j)).toThrow(/expected one scale per output channel \(8\) or one for all, got 2\s+→ at attention\.self\.key\.weight_scale/);
+    j.attention.self.key.weight_scale = [...l.attention.self.key.weight_scale];
+    j.output.LayerNorm['shift'] = [1, 2];
+    expect(() => parseLayer(j)).toThrow(/output\.LayerNorm\.shift/);
+  });
+
+  it('reads a batch [B, T, C] input as B sequences, with a shared or a per-batch mask', () => {
+    const a = generateLayer({ seed: 'layer batch', seq: 4, hidden: 8, heads: 2, ffn: 8 });
+    const x0 = a.layer.input!.x_int;
+    const x1 = x0.map((v) => (v === -128 ? 127 : 0 - v) | 0);
+    const j = { ...a.layer, input: { shape: [2, 4, 8], x_int: [...x0, ...x1], attention_mask: [1, 1, 1, 0, 1, 1, 0, 0] } };
+    const seqs = layerInputSequences(parseLayer(j).input!);
+    expect(seqs.map((s) => [s.T, Array.from(s.x), s.mask])).toEqual([[4, x0, [1, 1, 1, 0]], [4, x1, [1, 1, 0, 0]]]);
+    const shared = layerInputSequences(parseLayer({ ...j, input: { ...j.input, attention_mask: [1, 1, 1, 0] } }).input!);
+    expect(shared.map((s) => s.mask)).toEqual([[1, 1, 1, 0], [1, 1, 1, 0]]);
+    expect(() => parseLayer({ ...j, input: { ...j.input, attention_mask: [1, 1, 1] } })).toThrow(/expected one entry per position \(4\) or per batch position \(8\), got 3/);
+    expect(() => parseLayer({ ...j, input: { ...j.input, shape: [2, 4, 9] } })).toThrow(/input\.x_int|input\.shape/);
+    expect(() => runLayerJson(j)).toThrow(/a batch of 2 sequences/);
   });
 
   it('rejects bad layers with KernelInputError naming the path', () => {
