@@ -1,7 +1,7 @@
 // Loading a model checkpoint for `intnpu model --checkpoint PATH` (file-system side; the formats are read by
 // kernels/ref): a Hugging Face I-BERT state dict in safetensors form (a .safetensors file, or a folder holding
 // model.safetensors), or a folder in the layer format (embeddings.json, layer0.json, layer1.json, ...).
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ModelConfig } from '../kernels/ref/hf-config.js';
 import { hfStateDictToModel } from '../kernels/ref/hf-checkpoint.js';
@@ -9,6 +9,7 @@ import { parseEmbeddings, parseLayer, type EmbeddingsInputJson, type IbertLayerJ
 import { parseSafetensors } from '../kernels/ref/safetensors.js';
 import type { ModelCheckpoint } from '../programs/models/model.js';
 import { readJson, UsageError } from './common.js';
+import { readInputFile } from './files.js';
 
 export interface LoadedCheckpoint extends ModelCheckpoint {
   readonly source: string;
@@ -16,12 +17,12 @@ export interface LoadedCheckpoint extends ModelCheckpoint {
   readonly input?: EmbeddingsInputJson;
 }
 
+/** Checkpoints are larger than other inputs (BERT-base is ~0.5 GB, BERT-large in float32 ~1.4 GB; a Buffer holds
+ * up to 2 GiB here); still a regular file only. */
+export const MAX_CHECKPOINT_BYTES = 2 * 1024 * 1024 * 1024 - 1;
+
 function readBytes(path: string): Uint8Array {
-  try {
-    return readFileSync(path);
-  } catch (e) {
-    throw new UsageError(`cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
+  return readInputFile(path, path, MAX_CHECKPOINT_BYTES);
 }
 
 function mismatch(where: string, field: string, got: number, want: number, cfgField: string): never {

@@ -1,9 +1,10 @@
 // Tensors the CLI writes for the user (`--out y.npy`, `--dump DIR`): .npy files (kernels/ref/npy.ts encodeNpy)
 // that NumPy and PyTorch read, so a run can be compared with the user's own framework.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { encodeNpy } from '../kernels/ref/npy.js';
 import { UsageError } from './common.js';
+import { writeOutputFile } from './files.js';
 
 /** Collects step tensors (batched: one slot per sequence) and writes them as DIR/<name>.npy. */
 export class TensorSink {
@@ -43,10 +44,6 @@ export class TensorSink {
   }
 
   writeFile(path: string, data: Int8Array | Int32Array, shape: readonly number[]): void {
-    try {
-      writeFileSync(path, encodeNpy(data, shape));
-    } catch (e) {
-      throw new UsageError(`cannot write ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-    }
+    writeOutputFile(path, encodeNpy(data, shape), 'tensor');
   }
 }

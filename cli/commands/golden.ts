@@ -1,10 +1,10 @@
 // `intnpu golden record|check`: golden regressions for CI (cli/golden.ts). record runs the built-in kernels
 // on their example cases and the synthetic layer (or a user's program with --program) on each machine and
 // writes output digests and cycle counts; check reruns them: exit 0 when all match, 2 when any differs.
-import { writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import type { Argv, CommandModule } from 'yargs';
 import { EXIT, handler, printJson, table, UsageError } from '../common.js';
+import { writeOutputFile } from '../files.js';
 import {
   builtinSubjects, checkGolden, entryName, failureText, formatDeviation, goldenBase, junitXml, loadGolden, mergeGolden,
   rebaseSet, runSubject, toGolden, type GoldenSubject,
@@ -69,7 +69,7 @@ const recordCommand: CommandModule<object, RecordArgs> = {
     }
     const entries = subjects.map((s) => runSubject(s, base));
     const file = mergeGolden(a.out, entries);
-    writeFileSync(a.out, JSON.stringify(file, null, 2) + '\n');
+    writeOutputFile(a.out, JSON.stringify(file, null, 2) + '\n', 'golden file');
     const rows: (string | number)[][] = [['entry', 'cycles', 'outputs']];
     for (const e of entries) rows.push([entryName(e), e.cycles, Object.entries(e.outputs).map(([n, d]) => `${n} ${short(d.sha256)} (${d.bytes} B)`).join(', ')]);
     process.stdout.write(table(rows) + `\n${entries.length} entr${entries.length === 1 ? 'y' : 'ies'} recorded; ${a.out} holds ${file.entries.length}\n`);
@@ -95,7 +95,7 @@ const checkCommand: CommandModule<object, CheckArgs> = {
     if (!Number.isFinite(tol) || tol < 0) throw new UsageError(`--cycles-tolerance ${tol}: must be a number >= 0 (a fraction: 0.02 = 2 %)`);
     const golden = loadGolden(a.file);
     const results = checkGolden(golden, goldenBase(a.file), tol, () => performance.now());
-    if (a.junit) writeFileSync(a.junit, junitXml(results, a.file));
+    if (a.junit) writeOutputFile(a.junit, junitXml(results, a.file), 'JUnit report');
     const bad = results.filter((r) => r.status !== 'ok');
     if (a.json) {
       printJson({ file: a.file, cycles_tolerance: tol, entries: results.length, failed: bad.length, results: results.map(({ expected, actual, ...r }) => ({ ...r, expected_cycles: expected.cycles, actual_cycles: actual?.cycles ?? null, expected_outputs: expected.outputs, actual_outputs: actual?.outputs ?? null })) });

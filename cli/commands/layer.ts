@@ -1,6 +1,6 @@
 // `intnpu layer`: a whole I-BERT encoder layer on the simulator (programs/models/layer.ts), kernel after kernel, every
 // step compared with the reference layer; prints the per-step latency table and the layer latency.
-import { readFileSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { CommandModule } from 'yargs';
@@ -13,6 +13,7 @@ import { compileLayerSim, runLayerSim, type LayerSimResult } from '../../program
 import { loadMachine, type MachineConfig } from '../../sim/config.js';
 import { EXIT, handler, printJson, readJson, table, UsageError } from '../common.js';
 import { loadCheckpoint } from '../checkpoint.js';
+import { readInputFile } from '../files.js';
 import { TensorSink } from '../tensor-out.js';
 import { writeFileSync } from 'node:fs';
 import { toCsv } from '../csv.js';
@@ -133,11 +134,7 @@ function isDirectory(p: string): boolean {
 }
 
 function readBytes(path: string): Uint8Array {
-  try {
-    return readFileSync(path);
-  } catch (e) {
-    throw new UsageError(`cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
+  return readInputFile(path);
 }
 
 /**
