@@ -4,7 +4,8 @@ import { statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { CommandModule } from 'yargs';
-import { generateLayer, makeRng } from '../../kernels/ref/generate.js';
+import { makeRng } from '../../kernels/ref/generate.js';
+import { syntheticLayer } from '../layer-cache.js';
 import { maxSequence, parseHfConfig } from '../../kernels/ref/hf-config.js';
 import { parseNpy } from '../../kernels/ref/npy.js';
 import { KernelInputError } from '../../kernels/ref/errors.js';
@@ -74,7 +75,7 @@ function loadLayer(a: Args): LayerInput {
   const size = a.size === 'small' ? LAYER_SIZES.small : LAYER_SIZES.base;
   const dims = { ...size, seq: seq ?? size.seq };
   if (pad !== undefined && pad >= dims.seq) throw new UsageError(`--pad: ${pad} padded positions leave no token of seq ${dims.seq} (at most ${dims.seq - 1})`);
-  const g = generateLayer({ seed: a.seed, ...dims, ...(pad ? { maskedTail: pad } : {}) });
+  const g = syntheticLayer({ seed: a.seed, ...dims, ...(pad ? { maskedTail: pad } : {}) });
   if (g.layer.input === undefined) throw new Error('internal: generateLayer returned no input');
   const x = Int8Array.from(g.layer.input.x_int);
   return {
