@@ -30,7 +30,7 @@ describe('synthetic layer cache', () => {
     syntheticLayer(opts, dir);
     const file = join(dir, readdirSync(dir)[0]!);
     const bytes = readFileSync(file);
-    bytes[bytes.length - 1] ^= 1;
+    bytes[bytes.length - 1] = bytes[bytes.length - 1]! ^ 1;
     writeFileSync(file, bytes);
     const r = syntheticLayer(opts, dir);
     expect(r.from).toBe('generated');
