@@ -3,7 +3,7 @@
 // source line. Modes: full (data + timing), timing-only (no data), functional-only (no timing).
 import type { BufferSymbol, Program } from '../isa/asm.js';
 import { formatInstr } from '../isa/disasm.js';
-import { decode } from '../isa/encoding.js';
+import { decodeInto } from '../isa/encoding.js';
 import { BY_OPCODE, UNITS } from '../isa/table.js';
 import type { MachineConfig } from './config.js';
 import { CLASS_INDEX, Effects, SEMANTICS_BY_OPCODE } from './exec.js';
@@ -30,9 +30,7 @@ export function loadProgram(words: Uint32Array, source?: Program): LoadedProgram
   const decodeErrors = new Map<number, string>();
   for (let pc = 0; pc < n; pc++) {
     try {
-      const d = decode(words[2 * pc]!, words[2 * pc + 1]!);
-      opc[pc] = d.def.opcode;
-      d.values.forEach((v, i) => (fields[pc * FIELD_SLOTS + i] = v));
+      opc[pc] = decodeInto(words[2 * pc]!, words[2 * pc + 1]!, fields, pc * FIELD_SLOTS).opcode;
     } catch (e) {
       decodeErrors.set(pc, e instanceof Error ? e.message : String(e));
     }
