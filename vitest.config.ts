@@ -6,5 +6,7 @@ export default defineConfig({
     include: ['test/**/*.test.ts'],
     pool: 'threads',
     testTimeout: 60_000,
+    // CLI runs in tests do not fill the user's synthetic-layer cache (cli/layer-cache.ts has its own test)
+    env: { INTNPU_CACHE: '0' },
   },
 });

@@ -121,6 +121,14 @@ async function main(): Promise<void> {
     result['model_sim'] = { skipped: (e as Error).message };
   }
 
+  // End to end (process start to exit) beside the plain loop over the same MACs.
+  try {
+    const mod = (await import(new URL('./end-to-end.js', import.meta.url).href)) as { benchEndToEnd?: () => Promise<Record<string, unknown>> };
+    if (mod.benchEndToEnd) result['end_to_end'] = await mod.benchEndToEnd();
+  } catch (e) {
+    result['end_to_end'] = { skipped: (e as Error).message };
+  }
+
   mkdirSync('bench/results', { recursive: true });
   const json = JSON.stringify(result, null, 2) + '\n';
   writeFileSync('bench/results/latest.json', json);

@@ -1,14 +1,15 @@
 // Case files for `intnpu kernel`: zod schemas for the simulator-engine kernels (linear, requant with
 // multiplier and shift given). Tensors may be flat (with shape fields) or nested arrays.
 import { z } from 'zod';
-import { assertDepth, flattenNested, resolveShape, type Nested } from '../kernels/ref/case-parse.js';
+import { assertDepth, flattenNested, isIntTypedArray, resolveShape, typedShape, type Nested } from '../kernels/ref/case-parse.js';
 import { UsageError } from './common.js';
 
 const intArray = z.array(z.union([z.number().int(), z.array(z.unknown())]));
 
 // The same flattening as the reference engine's (kernels/ref/case-parse.ts): ragged arrays and arrays
-// mixing numbers and sub-arrays are rejected by every engine alike.
-function flatten(v: unknown, where: string): number[] {
+// mixing numbers and sub-arrays are rejected by every engine alike. A typed array (a .npy tensor) is taken as is.
+function flatten(v: unknown, where: string): ArrayLike<number> {
+  if (isIntTypedArray(v)) return v;
   const { values } = flattenNested(where, v as Nested<unknown>[]);
   const bad = values.findIndex((x) => typeof x !== 'number' || !Number.isInteger(x));
   if (bad >= 0) throw new UsageError(`${where}: element ${bad} is not an integer (${JSON.stringify(values[bad])})`);
@@ -16,19 +17,36 @@ function flatten(v: unknown, where: string): number[] {
 }
 
 function nestedShape(v: unknown): number[] {
+  if (isIntTypedArray(v)) return typedShape(v);
   return flattenNested('tensor', v as Nested<unknown>[]).shape;
 }
 
+/** Validates a case; typed-array tensors (from .npy files) stand in as [] for zod and are checked by range below. */
 export function parseCase<T extends z.ZodType>(schema: T, input: unknown, where: string): z.infer<T> {
   assertDepth(input);
-  const r = schema.safeParse(input);
+  const typed: [string, unknown][] = [];
+  let shown = input;
+  if (typeof input === 'object' && input !== null && !Array.isArray(input)) {
+    const copy: Record<string, unknown> = { ...(input as Record<string, unknown>) };
+    for (const [k, v] of Object.entries(copy)) {
+      if (isIntTypedArray(v)) {
+        typed.push([k, v]);
+        copy[k] = [];
+      }
+    }
+    shown = copy;
+  }
+  const r = schema.safeParse(shown);
   if (!r.success) throw new UsageError(`${where}: invalid case\n${z.prettifyError(r.error)}`);
+  for (const [k, v] of typed) (r.data as Record<string, unknown>)[k] = v;
   return r.data;
 }
 
-const inRange = (vals: number[], lo: number, hi: number, field: string, where: string): void => {
-  const i = vals.findIndex((v) => v < lo || v > hi);
-  if (i >= 0) throw new UsageError(`${where}: ${field}[${i}] = ${vals[i]} is outside ${lo}..${hi}`);
+const inRange = (vals: ArrayLike<number>, lo: number, hi: number, field: string, where: string): void => {
+  for (let i = 0; i < vals.length; i++) {
+    const v = vals[i]!;
+    if (v < lo || v > hi) throw new UsageError(`${where}: ${field}[${i}] = ${v} is outside ${lo}..${hi}`);
+  }
 };
 
 export const LinearCaseSchema = z.object({
@@ -66,7 +84,8 @@ export function linearCase(input: unknown, where: string): LinearCase {
   inRange(x, -128, 127, 'x_int', where);
   inRange(w, -128, 127, 'weight_int', where);
   inRange(b, -(2 ** 31), 2 ** 31 - 1, 'bias_int', where);
-  return { x: Int8Array.from(x), w: Int8Array.from(w), bias: Int32Array.from(b), M, K, N };
+  const as8 = (v: ArrayLike<number>): Int8Array => (v instanceof Int8Array ? v : Int8Array.from(v));
+  return { x: as8(x), w: as8(w), bias: b instanceof Int32Array ? b : Int32Array.from(b), M, K, N };
 }
 
 export const RequantCaseSchema = z.object({
@@ -90,5 +109,5 @@ export function requantCase(input: unknown, where: string): RequantCase {
   const x = flatten(c.x_int, `${where}: x_int`);
   inRange(x, -(2 ** 31), 2 ** 31 - 1, 'x_int', where);
   const shape = resolveShape('x_int', nestedShape(c.x_int), c.shape, x.length);
-  return { x: Int32Array.from(x), multiplier: c.multiplier, shift: c.shift, bits: c.bits, shape };
+  return { x: x instanceof Int32Array ? x : Int32Array.from(x), multiplier: c.multiplier, shift: c.shift, bits: c.bits, shape };
 }

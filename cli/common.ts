@@ -1,6 +1,6 @@
 // Shared CLI plumbing: exit codes, error reporting without stack traces, JSON file reading.
-import { assertDepth } from '../kernels/ref/case-parse.js';
-import { parseNpy, toNested } from '../kernels/ref/npy.js';
+import { assertDepth, withShape } from '../kernels/ref/case-parse.js';
+import { parseNpy, parseNpyTyped, toNested } from '../kernels/ref/npy.js';
 import { readInputFile, readInputText, resolveCasePath } from './files.js';
 
 export const EXIT = { ok: 0, badInput: 1, mismatch: 2, internal: 3 } as const;
@@ -101,7 +101,11 @@ export function readCase(path: string, allowPaths: readonly string[] = []): unkn
     if (typeof v === 'string' && v.endsWith('.npy')) {
       const file = resolveCasePath(path, k, v, allowPaths);
       const bytes = readInputFile(file, `${path}: field ${k}: ${v}`);
-      out[k] = toNested(parseNpy(bytes, `${path}: field ${k} (${v})`));
+      const where = `${path}: field ${k} (${v})`;
+      // Tensors of 32 bits or fewer go straight into a typed array carrying their shape; int64 (checked against
+      // 2^53 value by value) and 0-d arrays (scalars) as nested numbers.
+      const typed = parseNpyTyped(bytes, where);
+      out[k] = typed !== undefined && typed.shape.length > 0 ? withShape(typed.data, typed.shape) : toNested(parseNpy(bytes, where));
     } else out[k] = v;
   }
   return out;

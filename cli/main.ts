@@ -3,20 +3,7 @@
 import { readFileSync } from 'node:fs';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { accuracyCommand } from './commands/accuracy.js';
-import { asmCommand } from './commands/asm.js';
-import { debugCommand } from './commands/debug.js';
-import { demoCommand } from './commands/demo.js';
-import { disasmCommand } from './commands/disasm.js';
-import { fidelityCommand } from './commands/fidelity.js';
-import { goldenCommand } from './commands/golden.js';
-import { kernelCommand } from './commands/kernel.js';
-import { layerCommand } from './commands/layer.js';
-import { modelCommand } from './commands/model.js';
-import { machineCommand } from './commands/machine.js';
-import { reportCommand } from './commands/report.js';
-import { runCommand } from './commands/run.js';
-import { sweepCommand } from './commands/sweep.js';
+import { COMMANDS, neededCommands } from './command-list.js';
 
 // `intnpu ... | head`: the reader went away; stop quietly instead of dying with an EPIPE stack trace.
 for (const stream of [process.stdout, process.stderr]) {
@@ -36,23 +23,11 @@ function ownVersion(): string {
   }
 }
 
-await yargs(hideBin(process.argv))
-  .version(ownVersion())
-  .scriptName('intnpu')
-  .command(demoCommand)
-  .command(asmCommand)
-  .command(disasmCommand)
-  .command(runCommand)
-  .command(debugCommand)
-  .command(kernelCommand)
-  .command(machineCommand)
-  .command(accuracyCommand)
-  .command(fidelityCommand)
-  .command(reportCommand)
-  .command(layerCommand)
-  .command(goldenCommand)
-  .command(modelCommand)
-  .command(sweepCommand)
+const args = hideBin(process.argv);
+const modules = await Promise.all(neededCommands(args).map((name) => COMMANDS[name]!()));
+let cli = yargs(args).version(ownVersion()).scriptName('intnpu');
+for (const m of modules) cli = cli.command(m);
+await cli
   .strict()
   .demandCommand(0)
   .help()

@@ -51,11 +51,14 @@ export function kernelLabel(k: KernelEntry, input: unknown): string {
 
 const isDirectRequant = (input: unknown): boolean => typeof input === 'object' && input !== null && 'multiplier' in input;
 
+/** A kernel run for the CLI: the outputs stay an Int32Array (`y`); the number array `y_int` is made only if read (JSON output). */
 function simRun(run: { y: Int32Array; sim: CaseRun['sim']; model: { cycles: number; exact: boolean }; program: CaseRun['program'] }, shape: number[]): CaseRun {
-  return {
-    y_int: Array.from(run.y), shape, cycles: run.sim.stats.cycles ?? 0, model_cycles: run.model.cycles,
+  let yInt: number[] | undefined;
+  const out = {
+    y: run.y, shape, cycles: run.sim.stats.cycles ?? 0, model_cycles: run.model.cycles,
     model_exact: run.model.exact, sim: run.sim, program: run.program,
   };
+  return Object.defineProperty(out, 'y_int', { get: () => (yInt ??= Array.from(run.y)), enumerable: true }) as typeof out & { readonly y_int: number[] };
 }
 
 function seededInts(seed: string, n: number, lo: number, hi: number): number[] {

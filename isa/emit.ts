@@ -20,6 +20,20 @@ export class EmitError extends Error {
 
 const LI = BY_MNEMONIC.get('li')!;
 
+/** Field values per instruction in a decoded program (the simulator's loader uses the same layout). */
+export const FIELD_SLOTS = 8;
+
+const DECODED = new WeakMap<Uint32Array, { readonly opc: Uint8Array; readonly fields: Int32Array }>();
+
+/**
+ * The decoded form of words an emitter produced (opcode and FIELD_SLOTS values per instruction, exactly what
+ * decoding them gives: test/isa/emit.test.ts checks), or undefined for any other words. Read-only: shared by
+ * every run of a cached program.
+ */
+export function predecoded(words: Uint32Array): { readonly opc: Uint8Array; readonly fields: Int32Array } | undefined {
+  return DECODED.get(words);
+}
+
 type OpFn = (operands: readonly Operand[]) => void;
 
 interface Note {
@@ -66,6 +80,9 @@ export class ProgramEmitter {
   readonly file: string;
   private readonly capacity: Partial<Record<MemorySpace, number>>;
   private words = new Uint32Array(4096);
+  /** The same instructions decoded (opcode, FIELD_SLOTS values each), so a loader need not decode the words. */
+  private opc = new Uint8Array(2048);
+  private fields = new Int32Array(2048 * FIELD_SLOTS);
   private n = 0;
   private readonly notes: Note[] = [];
   private readonly buffers = new Map<string, BufferSymbol & { readonly note: number }>();
@@ -121,7 +138,7 @@ export class ProgramEmitter {
     this.liScratch[0] = rd;
     this.liScratch[1] = imm;
     const [lo, hi] = encode(LI, this.liScratch);
-    this.push(lo, hi);
+    this.push(lo, hi, LI.opcode, this.liScratch);
   }
   private readonly liScratch = [0, 0];
 
@@ -153,22 +170,32 @@ export class ProgramEmitter {
       for (let i = 0; i < checks.length; i++) scratch[i] = checks[i]!(operands[i]!);
       if (hasTarget) {
         this.fixups.push({ pc: this.n, def, values: [...scratch] });
-        this.push(0, 0);
+        this.push(0, 0, def.opcode, scratch);
         return;
       }
       const [lo, hi] = encode(def, scratch as number[]);
-      this.push(lo, hi);
+      this.push(lo, hi, def.opcode, scratch);
     };
   }
 
-  private push(lo: number, hi: number): void {
+  private push(lo: number, hi: number, opcode: number, values: readonly (number | string)[]): void {
     if (2 * this.n + 2 > this.words.length) {
       const grown = new Uint32Array(this.words.length * 2);
       grown.set(this.words);
       this.words = grown;
+      const opc = new Uint8Array(this.opc.length * 2);
+      opc.set(this.opc);
+      this.opc = opc;
+      const fields = new Int32Array(this.fields.length * 2);
+      fields.set(this.fields);
+      this.fields = fields;
     }
     this.words[2 * this.n] = lo;
     this.words[2 * this.n + 1] = hi;
+    this.opc[this.n] = opcode;
+    const o = this.n * FIELD_SLOTS;
+    // targets are strings until finish() resolves them; their slot is written there
+    for (let i = 0; i < values.length; i++) this.fields[o + i] = typeof values[i] === 'number' ? (values[i] as number) : 0;
     this.n++;
   }
 
@@ -186,6 +213,7 @@ export class ProgramEmitter {
       const [lo, hi] = encode(f.def, values);
       this.words[2 * f.pc] = lo;
       this.words[2 * f.pc + 1] = hi;
+      values.forEach((v, i) => (this.fields[f.pc * FIELD_SLOTS + i] = v));
     }
     const words = this.words.slice(0, 2 * this.n);
     const notes = this.notes;
@@ -221,6 +249,7 @@ export class ProgramEmitter {
       allocated: { ...this.allocated },
     };
     Object.defineProperty(program, 'sourceLines', { get: render, enumerable: true });
+    DECODED.set(words, { opc: this.opc.slice(0, this.n), fields: this.fields.slice(0, this.n * FIELD_SLOTS) });
     return program as typeof program & { readonly sourceLines: readonly string[] };
   }
 }

@@ -44,9 +44,9 @@ interface FieldSlot {
   readonly signed: boolean;
 }
 
-const SLOTS = new Map<InstrDef, { readonly slots: readonly FieldSlot[]; readonly end: number }>();
+const SLOTS: ({ readonly slots: readonly FieldSlot[]; readonly end: number } | undefined)[] = [];
 function slotsOf(def: InstrDef): { readonly slots: readonly FieldSlot[]; readonly end: number } {
-  let s = SLOTS.get(def);
+  let s = SLOTS[def.opcode];
   if (s === undefined) {
     let pos = OPCODE_BITS;
     const slots = def.fields.map((fd) => {
@@ -57,7 +57,7 @@ function slotsOf(def: InstrDef): { readonly slots: readonly FieldSlot[]; readonl
       return slot;
     });
     s = { slots, end: pos };
-    SLOTS.set(def, s);
+    SLOTS[def.opcode] = s;
   }
   return s;
 }
@@ -95,14 +95,24 @@ export interface DecodedWord {
 }
 
 export function decode(lo: number, hi: number): DecodedWord {
+  const def = decodeInto(lo, hi, SCRATCH, 0);
+  return { def, values: Array.from(SCRATCH.subarray(0, def.fields.length)) };
+}
+const SCRATCH = new Int32Array(16);
+
+/**
+ * Decodes a word, writing its field values to out[off..] (no allocation: the simulator's loader decodes every
+ * instruction of a program this way); returns the row. Same strict checks and errors as decode.
+ */
+export function decodeInto(lo: number, hi: number, out: Int32Array, off: number): InstrDef {
   lo >>>= 0;
   hi >>>= 0;
   const opcode = lo & 0xff;
   const def = BY_OPCODE.get(opcode);
   if (!def) throw new DecodeError(`unknown opcode 0x${opcode.toString(16).padStart(2, '0')}`);
   const { slots, end } = slotsOf(def);
-  const values: number[] = [];
-  for (const f of slots) {
+  for (let i = 0; i < slots.length; i++) {
+    const f = slots[i]!;
     let raw: number;
     if (f.pos >= 32) raw = hi >>> (f.pos - 32);
     else if (f.pos + f.bits > 32) raw = (lo >>> f.pos) | (hi << (32 - f.pos));
@@ -114,14 +124,14 @@ export function decode(lo: number, hi: number): DecodedWord {
       v = f.signed ? (raw << (32 - f.bits)) >> (32 - f.bits) : raw;
     }
     if (v > f.max) throw new DecodeError(`${def.mnemonic}: field ${f.name} has invalid value ${v}`);
-    values.push(v);
+    out[off + i] = v;
   }
   // bits at and above `end` (the shift counts stay below 32: `x >>> 32` would be `x >>> 0`)
   const unused = end >= 64 ? 0 : end >= 32 ? hi >>> (end - 32) : (lo >>> end) | hi;
   if (unused !== 0) {
     throw new DecodeError(`${def.mnemonic}: unused bits above bit ${end} are not zero`);
   }
-  return { def, values };
+  return def;
 }
 
 /** Words as little-endian bytes (the .bin format: 8 bytes per instruction). */

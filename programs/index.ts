@@ -25,6 +25,8 @@ export interface KernelRun<M> {
 export interface CaseRun {
   /** Outputs, flat row-major, as plain numbers. */
   readonly y_int: number[];
+  /** The same outputs as an Int32Array, where the runner has them (printing a preview needs no number array). */
+  readonly y?: Int32Array;
   readonly shape: number[];
   readonly cycles: number;
   readonly model_cycles: number;

@@ -1,7 +1,7 @@
 // The assembly listing of a built program: the one function through which `intnpu kernel --emit-asm` (and
-// anything else that shows a built-in program) gets the text the simulator ran. Builders emit assembly
-// source today; should they emit instruction words instead, this function is where the listing is
-// rebuilt (disassembly plus the .buffer declarations), and its callers do not change.
+// anything else that shows a built-in program) gets the text the simulator ran. Text builders give their
+// assembly source; word builders (isa/emit.ts: linear, linear-requant) render sourceLines on first read from
+// their words, comments and .buffer declarations, so the listing assembles back to the same words either way.
 import type { Program } from '../isa/asm.js';
 
 /** Assembly text that `assemble()` turns back into exactly `program.words` with the same buffers. */

@@ -18,18 +18,23 @@ export function hotspots(res: SimResult, prog: LoadedProgram, top = 10): Hotspot
   const t = res.timing;
   if (!t) return [];
   const nc = STALL_CAUSES.length;
-  const rows: Hotspot[] = [];
+  // Rank the stalled pcs by their stall cycles first; only the top ones get their texts (a tiled program has
+  // tens of thousands of stalled pcs, and disassembling them all cost more than the rest of the report).
+  const ranked: { pc: number; sum: number }[] = [];
   for (let pc = 0; pc < prog.n; pc++) {
     let sum = 0;
+    for (let c = 0; c < nc; c++) sum += t.pcStalls[pc * nc + c]!;
+    if (sum > 0) ranked.push({ pc, sum });
+  }
+  ranked.sort((a, b) => b.sum - a.sum || a.pc - b.pc);
+  return ranked.slice(0, top).map(({ pc, sum }) => {
     const by: Record<string, number> = {};
     for (let c = 0; c < nc; c++) {
       const v = t.pcStalls[pc * nc + c]!;
       if (v > 0) by[STALL_CAUSES[c]!] = v;
-      sum += v;
     }
-    if (sum === 0) continue;
     const w = t.pcWaitedOn[pc]!;
-    rows.push({
+    return {
       pc,
       line: prog.source ? prog.source.lines[pc]! : null,
       instruction: instrText(prog, pc),
@@ -37,10 +42,8 @@ export function hotspots(res: SimResult, prog: LoadedProgram, top = 10): Hotspot
       by_cause: by,
       waited_on_pc: w >= 0 ? w : null,
       waited_on: w >= 0 ? instrText(prog, w) : null,
-    });
-  }
-  rows.sort((a, b) => b.stall_cycles - a.stall_cycles || a.pc - b.pc);
-  return rows.slice(0, top);
+    };
+  });
 }
 
 const pct = (v: number | null | undefined): string => (v === null || v === undefined ? '-' : `${(v * 100).toFixed(1)} %`);

@@ -3,7 +3,8 @@
 // source line. Modes: full (data + timing), timing-only (no data), functional-only (no timing).
 import type { BufferSymbol, Program } from '../isa/asm.js';
 import { formatInstr } from '../isa/disasm.js';
-import { decode } from '../isa/encoding.js';
+import { decodeInto } from '../isa/encoding.js';
+import { FIELD_SLOTS as EMIT_FIELD_SLOTS, predecoded } from '../isa/emit.js';
 import { BY_OPCODE, UNITS } from '../isa/table.js';
 import type { MachineConfig } from './config.js';
 import { CLASS_INDEX, Effects, SEMANTICS_BY_OPCODE } from './exec.js';
@@ -12,7 +13,7 @@ import { Fault, Machine, SPACE_ACC, SPACE_DRAM, SPACE_NAMES } from './machine.js
 const SPACE_INDEX = { dram: SPACE_DRAM, spad: 1, acc: SPACE_ACC } as const;
 import { STALL_CAUSES, TimingModel, type TimingTotals, type TraceEvent } from './timing.js';
 
-export const FIELD_SLOTS = 8;
+export const FIELD_SLOTS = EMIT_FIELD_SLOTS;
 
 /** A program decoded for execution: opcode and up to 8 field values per pc. */
 export interface LoadedProgram {
@@ -25,14 +26,18 @@ export interface LoadedProgram {
 
 export function loadProgram(words: Uint32Array, source?: Program): LoadedProgram {
   const n = words.length >> 1;
+  // words from the typed emitter come decoded already (read-only, like the words)
+  const pre = predecoded(words);
+  if (pre !== undefined) {
+    const decodeErrors = new Map<number, string>();
+    return source ? { n, opc: pre.opc, fields: pre.fields, decodeErrors, source } : { n, opc: pre.opc, fields: pre.fields, decodeErrors };
+  }
   const opc = new Uint8Array(n);
   const fields = new Int32Array(n * FIELD_SLOTS);
   const decodeErrors = new Map<number, string>();
   for (let pc = 0; pc < n; pc++) {
     try {
-      const d = decode(words[2 * pc]!, words[2 * pc + 1]!);
-      opc[pc] = d.def.opcode;
-      d.values.forEach((v, i) => (fields[pc * FIELD_SLOTS + i] = v));
+      opc[pc] = decodeInto(words[2 * pc]!, words[2 * pc + 1]!, fields, pc * FIELD_SLOTS).opcode;
     } catch (e) {
       decodeErrors.set(pc, e instanceof Error ? e.message : String(e));
     }

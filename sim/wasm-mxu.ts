@@ -1,8 +1,9 @@
 // The MXU tile (mxu.mm) on WebAssembly SIMD, chosen automatically where the runtime validates the module
 // (sim/wasm/mxu.wat, built by scripts/build-wasm.mjs). matmulTile in exec.ts stays the definition: the two are
 // tested equal on every kernel test (INTNPU_WASM=0 or setSimWasm(false) forces the TypeScript loop). The weights
-// of an mxu.wload are kept as int16 columns [n][kp] for this path; inputs are copied per mxu.mm, the dot
-// products computed in WebAssembly, and added to the accumulator rows here with int32 wrap-around.
+// of an mxu.wload are kept as int16 columns [n][kp] for this path; per mxu.mm the input bytes and (to accumulate)
+// the accumulator rows are copied in, the tile computed and accumulated (int32 wrap-around) in WebAssembly, and
+// the rows copied back.
 import { MXU_WASM_BASE64 } from './wasm/mxu.wasm.js';
 
 /** The slice of the WebAssembly JS API used here (the project's lib settings carry no WebAssembly types). */
@@ -15,7 +16,8 @@ const WASM = (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;
 
 interface MxuExports {
   readonly memory: { readonly buffer: ArrayBuffer; grow(pages: number): number };
-  readonly gemm_i16: (a: number, b: number, mp: number, np: number, kp: number, o: number) => void;
+  readonly mm_s8: (x: number, w: number, mp: number, np: number, kp: number, o: number, acc: number) => void;
+  readonly mm_u8: (x: number, w: number, mp: number, np: number, kp: number, o: number, acc: number) => void;
 }
 
 let enabled = typeof process === 'undefined' || process.env['INTNPU_WASM'] !== '0';
@@ -59,25 +61,24 @@ export function matmulTileWasm(
 ): void {
   const e = exportsOf()!;
   const mp = up(rows, 2), np = up(n, 4);
-  const wBytes = np * kp * 2, xBase = up(wBytes, 16), oBase = xBase + up(mp * kp * 2, 16);
+  // memory: w int16 [np][kp] | x bytes [mp][kp] | o int32 [mp][np]; every copy is a memcpy (TypedArray.set)
+  const wBytes = np * kp * 2, xBase = up(wBytes, 16), oBase = xBase + up(mp * kp, 16);
   const need = oBase + mp * np * 4;
   if (need > e.memory.buffer.byteLength) e.memory.grow(Math.ceil((need - e.memory.buffer.byteLength) / 65536));
   const buf = e.memory.buffer;
   const Wm = new Int16Array(buf, 0, np * kp);
   Wm.set(W.subarray(0, n * kp));
   if (np > n) Wm.fill(0, n * kp);
-  const X = new Int16Array(buf, xBase, mp * kp);
+  const X = S instanceof Int8Array ? new Int8Array(buf, xBase, mp * kp) : new Uint8Array(buf, xBase, mp * kp);
   for (let r = 0; r < rows; r++) {
     const s = x + r * xStride, d = r * kp;
-    for (let kk = 0; kk < k; kk++) X[d + kk] = S[s + kk]!;
+    if (S instanceof Int8Array) (X as Int8Array).set(S.subarray(s, s + k), d);
+    else (X as Uint8Array).set(S.subarray(s, s + k), d);
     if (k < kp) X.fill(0, d + k, d + kp);
   }
   if (mp > rows) X.fill(0, rows * kp);
-  e.gemm_i16(xBase, 0, mp, np, kp, oBase);
   const O = new Int32Array(buf, oBase, mp * np);
-  for (let r = 0; r < rows; r++) {
-    const o = r * np, a = accAddr + r * accStride;
-    if (accumulate) for (let j = 0; j < n; j++) A[a + j] = (A[a + j]! + O[o + j]!) | 0;
-    else for (let j = 0; j < n; j++) A[a + j] = O[o + j]!;
-  }
+  if (accumulate) for (let r = 0; r < rows; r++) O.set(A.subarray(accAddr + r * accStride, accAddr + r * accStride + n), r * np);
+  (S instanceof Int8Array ? e.mm_s8 : e.mm_u8)(xBase, 0, mp, np, kp, oBase, accumulate ? 1 : 0);
+  for (let r = 0; r < rows; r++) A.set(O.subarray(r * np, r * np + n), accAddr + r * accStride);
 }

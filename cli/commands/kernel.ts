@@ -29,7 +29,7 @@ interface Args {
   'allow-paths'?: string[] | undefined;
 }
 
-const preview = (y: ReadonlyArray<number | string>): string => `${JSON.stringify(y.slice(0, 32))}${y.length > 32 ? ` ... (${y.length} values)` : ''}`;
+const preview = (y: ArrayLike<number | string>): string => `${JSON.stringify(Array.from({ length: Math.min(32, y.length) }, (_, i) => y[i]))}${y.length > 32 ? ` ... (${y.length} values)` : ''}`;
 
 export const kernelCommand: CommandModule<object, Args> = {
   command: 'kernel <name>',
@@ -85,7 +85,7 @@ export const kernelCommand: CommandModule<object, Args> = {
       process.stdout.write(`${kernelLabel(k, input)} on the simulator\n${formatStats(run.sim, cfg, run.model_cycles)}\n`);
       const h = formatHotspots(hotspots(run.sim, loaded, 5));
       if (h) process.stdout.write(h + '\n');
-      process.stdout.write(`y_int ${preview(run.y_int)}\n`);
+      process.stdout.write(`y_int ${preview(run.y ?? run.y_int)}\n`);
     }
     if (emitted !== undefined) process[a.json ? 'stderr' : 'stdout'].write(emitted);
   }),

@@ -4,7 +4,8 @@ import { statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { CommandModule } from 'yargs';
-import { generateLayer, makeRng } from '../../kernels/ref/generate.js';
+import { makeRng } from '../../kernels/ref/generate.js';
+import { syntheticLayer } from '../layer-cache.js';
 import { maxSequence, parseHfConfig } from '../../kernels/ref/hf-config.js';
 import { parseNpy } from '../../kernels/ref/npy.js';
 import { KernelInputError } from '../../kernels/ref/errors.js';
@@ -74,7 +75,7 @@ function loadLayer(a: Args): LayerInput {
   const size = a.size === 'small' ? LAYER_SIZES.small : LAYER_SIZES.base;
   const dims = { ...size, seq: seq ?? size.seq };
   if (pad !== undefined && pad >= dims.seq) throw new UsageError(`--pad: ${pad} padded positions leave no token of seq ${dims.seq} (at most ${dims.seq - 1})`);
-  const g = generateLayer({ seed: a.seed, ...dims, ...(pad ? { maskedTail: pad } : {}) });
+  const g = syntheticLayer({ seed: a.seed, ...dims, ...(pad ? { maskedTail: pad } : {}) });
   if (g.layer.input === undefined) throw new Error('internal: generateLayer returned no input');
   const x = Int8Array.from(g.layer.input.x_int);
   return {
@@ -157,6 +158,8 @@ function summary(r: LayerSimResult, source: string, hostMs: number, cfg: Machine
     total_macs: r.total_macs, total_dram_bytes: r.total_dram_bytes, mxu_utilization: r.mxu_utilization, bounds: r.bounds,
     bit_exact: r.bit_exact, first_mismatch: r.first_mismatch, unsupported: r.unsupported,
     schedule: r.schedule, host_ms: hostMs,
+    // the process so far (start-up, layer generation, the run): what `npm run bench` reports end to end
+    process: { ms: performance.now(), peak_rss_mb: process.resourceUsage().maxRSS / 1024 },
     steps: r.steps.map((s) => ({ ...s, share: r.total_cycles > 0 ? s.cycles / r.total_cycles : 0 })),
   };
 }

@@ -28,6 +28,19 @@ export function assertDepth(v: unknown, max: number = MAX_NESTING): void {
 /** Integer typed arrays, accepted wherever a case has a tensor field (a program's caller holds them already). */
 export type IntTypedArray = Int8Array | Uint8Array | Int16Array | Uint16Array | Int32Array | Uint32Array;
 
+const SHAPES = new WeakMap<IntTypedArray, readonly number[]>();
+
+/** Attaches the shape a flat typed tensor stands for (a .npy array's), which flattenNested then reports. */
+export function withShape<T extends IntTypedArray>(a: T, shape: readonly number[]): T {
+  SHAPES.set(a, [...shape]);
+  return a;
+}
+
+/** The shape attached by withShape, or [length]. */
+export function typedShape(a: IntTypedArray): number[] {
+  return [...(SHAPES.get(a) ?? [a.length])];
+}
+
 export function isIntTypedArray(v: unknown): v is IntTypedArray {
   return v instanceof Int8Array || v instanceof Uint8Array || v instanceof Int16Array || v instanceof Uint16Array ||
     v instanceof Int32Array || v instanceof Uint32Array;
@@ -91,13 +104,25 @@ function boundsOf(el: AnySchema): { lo: number; hi: number } | undefined {
   return { lo: num.minValue ?? -Infinity, hi: num.maxValue ?? Infinity };
 }
 
+/** The values an integer typed array's element type can hold. */
+function typedRange(v: IntTypedArray): [number, number] {
+  if (v instanceof Int8Array) return [-128, 127];
+  if (v instanceof Uint8Array) return [0, 255];
+  if (v instanceof Int16Array) return [-32768, 32767];
+  if (v instanceof Uint16Array) return [0, 65535];
+  if (v instanceof Int32Array) return [-2147483648, 2147483647];
+  return [0, 4294967295];
+}
+
 function checkTyped(v: IntTypedArray, el: AnySchema | undefined, path: (string | number)[], kernel: string): void {
   const where = (i: number): string => `${path.join('.')}[${i}]`;
   if (el === undefined) throw new KernelInputError(`invalid ${kernel} case: ${path.join('.')}: a typed array where no tensor is expected`);
   const b = boundsOf(el);
   if (b !== undefined && (el instanceof z.ZodNumber || el instanceof z.ZodUnion)) {
     const { lo, hi } = b;
-    for (let i = 0; i < v.length; i++) {
+    const [tlo, thi] = typedRange(v);
+    const inside = tlo >= lo && thi <= hi; // every value the array type can hold is allowed: nothing to check
+    for (let i = 0; !inside && i < v.length; i++) {
       const x = v[i]!;
       if (x < lo || x > hi) throw new KernelInputError(`invalid ${kernel} case:\n✖ ${x} is outside ${lo}..${hi}\n  → at ${where(i)}`);
     }
@@ -136,7 +161,12 @@ function stripTyped(schema: AnySchema, v: unknown, path: (string | number)[], ou
 /** Flattens a (possibly nested) rectangular array; returns the values and the shape its nesting implies. */
 export function flattenNested<E>(name: string, v: Nested<E>[]): { values: E[]; shape: number[] } {
   // a typed array (parseCase put it back after checking it): flat, its length is the shape
-  if (isIntTypedArray(v)) return { values: Array.from(v) as E[], shape: [(v as IntTypedArray).length] };
+  if (isIntTypedArray(v)) {
+    const t = v as IntTypedArray;
+    const values = new Array<number>(t.length);
+    for (let i = 0; i < t.length; i++) values[i] = t[i]!;
+    return { values: values as E[], shape: typedShape(t) };
+  }
   const values: E[] = [];
   let shape: number[] | undefined;
   const walk = (a: Nested<E>[], dims: number[], path: string): void => {

@@ -12,7 +12,7 @@ import { linearAcc } from './linear.js';
 import { requantApply, requantDirect } from './requant.js';
 import { softmaxApply } from './softmax.js';
 import type { IntData } from './tensor.js';
-import { assertDepth, flattenNested, nestedArray, resolveShape } from './case-parse.js';
+import { assertDepth, flattenNested, nestedArray, parseCase, resolveShape } from './case-parse.js';
 
 export interface RefCaseResult {
   /** flat row-major output; integers beyond 2^53 as decimal strings */
@@ -52,9 +52,7 @@ const flatten = flattenNested;
 
 function parse<T>(schema: z.ZodType<T>, input: unknown, kernel: string): T {
   assertDepth(input);
-  const res = schema.safeParse(input);
-  if (!res.success) throw new KernelInputError(`invalid ${kernel} case:\n${z.prettifyError(res.error)}`);
-  return res.data;
+  return parseCase(schema, input, kernel);
 }
 
 function lastDim(shape: number[]): number {

@@ -28,7 +28,17 @@ export const MAX_NPY_ELEMENTS = 2 ** 25;
 /** Most sub-arrays (products of the leading dimensions) one .npy array may nest into. */
 export const MAX_NPY_ROWS = 2 ** 22;
 
-export function parseNpy(bytes: Uint8Array, where = 'npy'): NpyArray {
+interface NpyLayout {
+  /** the dtype as written, and its key in READERS ('<i1' is '|i1') */
+  readonly descr: string;
+  readonly key: string;
+  readonly shape: number[];
+  readonly n: number;
+  readonly off: number;
+  readonly size: number;
+}
+
+function npyLayout(bytes: Uint8Array, where: string): NpyLayout {
   const magic = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // \x93NUMPY
   if (bytes.length < 10 || magic.some((b, i) => bytes[i] !== b)) throw new NpyError(`${where}: not a .npy file (bad magic)`);
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -69,6 +79,13 @@ export function parseNpy(bytes: Uint8Array, where = 'npy'): NpyArray {
   }
   const off = start + headerLen;
   if (bytes.length < off + n * reader.size) throw new NpyError(`${where}: truncated: ${n} values of ${reader.size} bytes need ${off + n * reader.size} bytes, file has ${bytes.length}`);
+  return { descr: descr!, key, shape, n, off, size: reader.size };
+}
+
+export function parseNpy(bytes: Uint8Array, where = 'npy'): NpyArray {
+  const { descr, key, shape, n, off } = npyLayout(bytes, where);
+  const reader = READERS[key]!;
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const data: number[] = new Array<number>(n);
   for (let i = 0; i < n; i++) {
     const v = reader.read(dv, off + i * reader.size);
@@ -86,6 +103,25 @@ export function toNested(a: NpyArray): unknown {
     return Array.from({ length: a.shape[dim]! }, () => build(dim + 1));
   };
   return build(0);
+}
+
+const TYPED: Record<string, new (buffer: ArrayBuffer) => Int8Array | Uint8Array | Int16Array | Uint16Array | Int32Array | Uint32Array> = {
+  '|i1': Int8Array, '|u1': Uint8Array, '<i2': Int16Array, '<u2': Uint16Array, '<i4': Int32Array, '<u4': Uint32Array,
+};
+
+/**
+ * A .npy array of a 32-bit-or-narrower integer dtype straight into the matching typed array (one copy of the
+ * bytes, no per-element work), with its shape; undefined for int64 (read those with parseNpy: values must be
+ * checked against 2^53). Same header checks and errors as parseNpy.
+ */
+export function parseNpyTyped(bytes: Uint8Array, where = 'npy'): { data: Int8Array | Uint8Array | Int16Array | Uint16Array | Int32Array | Uint32Array; shape: number[]; dtype: string } | undefined {
+  const { descr, key, shape, n, off, size } = npyLayout(bytes, where);
+  const T = Object.hasOwn(TYPED, key) ? TYPED[key] : undefined;
+  if (T === undefined) return undefined;
+  // a fresh, aligned buffer of exactly the data (a Node Buffer's own slice() would share the file's pool)
+  const copy = new Uint8Array(n * size);
+  copy.set(bytes.subarray(off, off + n * size));
+  return { data: new T(copy.buffer), shape, dtype: descr };
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -29,17 +29,35 @@ export function setReferenceWasm(on: boolean): void {
   enabled = on;
 }
 
+let compiled: object | null | undefined;
+
+function moduleOf(): object | null {
+  if (compiled === undefined) {
+    try {
+      const bytes = Buffer.from(GEMM_WASM_BASE64, 'base64');
+      compiled = WASM !== undefined && WASM.validate(bytes) ? new WASM.Module(bytes) : null;
+    } catch {
+      compiled = null;
+    }
+  }
+  return compiled;
+}
+
+/** The instance the integer products share (its memory grows to the largest product and stays). */
 function exportsOf(): GemmExports | null {
   if (!enabled) return null;
   if (mod === undefined) {
-    try {
-      const bytes = Buffer.from(GEMM_WASM_BASE64, 'base64');
-      mod = WASM !== undefined && WASM.validate(bytes) ? (new WASM.Instance(new WASM.Module(bytes)).exports as GemmExports) : null;
-    } catch {
-      mod = null;
-    }
+    const m = moduleOf();
+    mod = m === null || WASM === undefined ? null : (new WASM.Instance(m).exports as GemmExports);
   }
   return mod;
+}
+
+/** A fresh instance for one float64 product: its tens of MB of memory go with it (a layer is generated once). */
+function freshExports(): GemmExports | null {
+  if (!enabled) return null;
+  const m = moduleOf();
+  return m === null || WASM === undefined ? null : (new WASM.Instance(m).exports as GemmExports);
 }
 
 /** True when the reference runs its products on WebAssembly SIMD. */
@@ -95,7 +113,7 @@ function pack(dst: Int16Array, src: ArrayLike<number>, off: number, ld: number, 
 
 /** linearFloat's y = x W^T + b [T, N] with its exact summation order (see gemm.wat), or undefined. */
 export function linearFloatWasm(x: Float64Array, T: number, K: number, N: number, w: Float64Array, bias: Float64Array): Float64Array | undefined {
-  const e = exportsOf();
+  const e = freshExports();
   if (e === null) return undefined;
   const tp = up(T, 2), np = up(N, 2);
   const xBase = 0, wBase = up(tp * K * 8, 16), bBase = wBase + up(np * K * 8, 16), oBase = bBase + up(np * 8, 16);

@@ -5,6 +5,7 @@ import { interleave, LN_MAX_GROUP, LN_MAX_GROUP_SOFT, layernormModel, layernormP
 import { checkLayerNormDomain, foldLayerNormCase, LN_GENERAL, parseLayerNormCase, type LayerNormNpuConsts } from '../../kernels/npu/layernorm.js';
 import type { MachineConfig } from '../../sim/config.js';
 import { loadProgram, simulate } from '../../sim/run.js';
+import { cachedBuild } from '../linear/build.js';
 import { assembleBuilt, machineFor, programBuffer, type CaseRun, type RunOptions } from '../index.js';
 import type { BuiltProgram } from '../linear/build.js';
 
@@ -331,8 +332,8 @@ export function simCaseLayerNorm(input: unknown, cfg: MachineConfig, opts: RunOp
   const { npu } = foldLayerNormCase(c);
   const gen = generalVectors(npu, cfg.vpu.lanes);
   const plan = layernormPlan(c.rows, c.C, cfg, gen, opts.second);
-  const built = buildLayerNorm(plan, c.shift, cfg);
-  const program = assembleBuilt(built, cfg);
+  // The layer's two LayerNorms (same shape, vectors, shift and output stage) are one program: built and assembled once.
+  const program = cachedBuild(cfg, `layernorm ${JSON.stringify([c.rows, c.C, gen, c.shift, opts.second ?? null])}`, () => assembleBuilt(buildLayerNorm(plan, c.shift, cfg), cfg));
   const m = machineFor(program, cfg);
   const buf = (name: string) => programBuffer(program, name);
   if (c.x.length > 0) m.writeBuffer(buf('x'), c.x);

@@ -4,12 +4,25 @@
 import { describe, expect, it } from 'vitest';
 import { assemble, type Program } from '../../isa/asm.js';
 import { AsmError } from '../../isa/diagnostics.js';
-import { checkCapacity, EmitError, programListing, ProgramEmitter } from '../../isa/emit.js';
+import { checkCapacity, EmitError, FIELD_SLOTS, predecoded, programListing, ProgramEmitter } from '../../isa/emit.js';
+import { decodeInto } from '../../isa/encoding.js';
 import { buildLinear } from '../../programs/linear/build.js';
 import { buildLinearRequant } from '../../programs/linear-requant/build.js';
 import { loadMachine } from '../../sim/config.js';
 
+/** The emitter's decoded form equals decoding its words (what the simulator's loader would otherwise do). */
+function expectPredecoded(p: Program): void {
+  const pre = predecoded(p.words);
+  expect(pre).toBeDefined();
+  const n = p.words.length >> 1;
+  const opc = new Uint8Array(n), fields = new Int32Array(n * FIELD_SLOTS);
+  for (let pc = 0; pc < n; pc++) opc[pc] = decodeInto(p.words[2 * pc]!, p.words[2 * pc + 1]!, fields, pc * FIELD_SLOTS).opcode;
+  expect(Array.from(pre!.opc)).toEqual(Array.from(opc));
+  expect(Array.from(pre!.fields)).toEqual(Array.from(fields));
+}
+
 function expectSameProgram(emitted: Program, listing: string): void {
+  expectPredecoded(emitted);
   const re = assemble(listing, { file: emitted.file });
   expect(Array.from(re.words)).toEqual(Array.from(emitted.words));
   expect([...re.buffers.values()].map((b) => [b.name, b.space, b.address, b.size, b.line]))

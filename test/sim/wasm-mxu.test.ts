@@ -19,7 +19,9 @@ const ints = (rng: () => number, n: number, lo: number, hi: number, T: { from(a:
   T.from(Array.from({ length: n }, () => lo + Math.floor(rng() * (hi - lo + 1))));
 
 describe('WebAssembly MXU', () => {
-  it('is chosen on this runtime', () => {
+  it('is chosen on this runtime unless INTNPU_WASM=0 or setSimWasm(false) turns it off', () => {
+    expect(simWasmActive()).toBe(process.env['INTNPU_WASM'] !== '0');
+    setSimWasm(true);
     expect(simWasmActive()).toBe(true);
     expect(new Machine(loadMachine('edge')).wasmMxu).toBe(true);
     setSimWasm(false);

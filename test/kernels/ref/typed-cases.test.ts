@@ -6,6 +6,21 @@ import { npuCaseRequantAct } from '../../../kernels/npu/requant-act.js';
 import { parseQkCase } from '../../../kernels/npu/attention.js';
 import { parseSoftmaxCase } from '../../../kernels/npu/softmax.js';
 import { parseLayerNormCase } from '../../../kernels/npu/layernorm.js';
+import { flattenNested, withShape } from '../../../kernels/ref/case-parse.js';
+import { parseNpy, parseNpyTyped } from '../../../kernels/ref/npy.js';
+import { runReferenceCase } from '../../../kernels/ref/cases.js';
+
+function npy(descr: string, shape: number[], data: Uint8Array): Uint8Array {
+  let header = `{'descr': '${descr}', 'fortran_order': False, 'shape': (${shape.join(', ')}${shape.length === 1 ? ',' : ''}), }`;
+  while ((10 + header.length + 1) % 64 !== 0) header += ' ';
+  header += '\n';
+  const out = new Uint8Array(10 + header.length + data.length);
+  out.set([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0]);
+  new DataView(out.buffer).setUint16(8, header.length, true);
+  for (let i = 0; i < header.length; i++) out[10 + i] = header.charCodeAt(i);
+  out.set(data, 10 + header.length);
+  return out;
+}
 
 describe('typed-array tensor fields', () => {
   it('requant-act: Int32Array x_int and identity_int give what the number arrays give', () => {
@@ -33,5 +48,20 @@ describe('typed-array tensor fields', () => {
     expect(() => parseSoftmaxCase({ x_int: x, shape: [2, 3] })).toThrow(/scale_in/);
     expect(() => parseLayerNormCase({ x_int: Int32Array.from([1, 2, 3, 4]), shape: [1, 4], gamma: [1, 1, 1, 1], beta: [0, 0, 0, 0], out_x_min: -1, out_x_max: 1 }))
       .not.toThrow();
+  });
+
+  it('.npy reads straight into a typed array with its shape; nested shape semantics are kept', () => {
+    const v = Int16Array.from([1, -2, 3, -4, 5, -6]);
+    const file = Buffer.concat([Buffer.alloc(3), Buffer.from(npy('<i2', [2, 3], new Uint8Array(v.buffer)))]).subarray(3);
+    const t = parseNpyTyped(file)!;
+    expect(t.data).toBeInstanceOf(Int16Array);
+    expect(Array.from(t.data)).toEqual(Array.from(parseNpy(file).data));
+    expect(t.shape).toEqual([2, 3]);
+    expect(flattenNested('x_int', withShape(t.data, t.shape) as unknown as number[])).toEqual({ values: [1, -2, 3, -4, 5, -6], shape: [2, 3] });
+    expect(parseNpyTyped(npy('<i8', [1], new Uint8Array(8)))).toBeUndefined();
+    // the reference engine takes it like the nested form
+    const nested = runReferenceCase('linear', { x_int: [[1, 2], [3, 4]], weight_int: [[1, 0], [0, 1], [1, 1]], bias_int: [0, 1, 2] });
+    const typed = runReferenceCase('linear', { x_int: withShape(Int8Array.from([1, 2, 3, 4]), [2, 2]), weight_int: withShape(Int8Array.from([1, 0, 0, 1, 1, 1]), [3, 2]), bias_int: Int32Array.from([0, 1, 2]) });
+    expect(typed).toEqual(nested);
   });
 });

@@ -22,8 +22,11 @@ function ints(rng: () => number, n: number, lo: number, hi: number): Int16Array 
 }
 
 describe('reference GEMM on WebAssembly SIMD', () => {
-  it('is available on this runtime (Node 20 has SIMD)', () => {
+  it('is available on this runtime (Node 20 has SIMD), unless INTNPU_WASM=0 turns it off', () => {
+    setReferenceWasm(true);
     expect(referenceWasmActive()).toBe(true);
+    setReferenceWasm(false);
+    expect(referenceWasmActive()).toBe(false);
   });
 
   sit('gemmABt: WebAssembly equals TypeScript on odd shapes, strided operands and 9-bit values', (rng) => {

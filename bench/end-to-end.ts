@@ -1,0 +1,174 @@
+// End-to-end figures (issue 9): what a user waits for, beside a plain int8 triple loop over the same MACs measured
+// in the same run, interleaved (this machine is shared and noisy: quote the ratios):
+// - `intnpu layer --size base --machine edge`, process start to exit, against the plain loop over the layer's
+//   931,135,488 MACs (its GEMM shapes one by one), and the peak resident memory of that process;
+// - `intnpu kernel linear --engine sim` on .npy cases 64x768x3072 and 512x768x3072: the extra wall time of
+//   M = 512 over M = 64 (start-up and fixed costs cancel) against the plain loop over the extra MACs;
+// - program build (+ assembly, none for word-built programs) of the layer's linear programs.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import seedrandom from 'seedrandom';
+import { assembleBuilt, buildLinear } from '../programs/index.js';
+import { buildLinearRequant } from '../programs/linear-requant/build.js';
+import { loadMachine } from '../sim/config.js';
+
+const CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+const REPS = Number(process.env['BENCH_E2E_REPS'] ?? 3);
+
+/** The baseline: a plain i-j-k loop, y = x . w^T + bias, int8 operands. */
+function plainGemm(x: Int8Array, w: Int8Array, bias: Int32Array, y: Int32Array, M: number, K: number, N: number): void {
+  for (let i = 0; i < M; i++) {
+    for (let j = 0; j < N; j++) {
+      let s = bias[j]!;
+      for (let k = 0; k < K; k++) s += x[i * K + k]! * w[j * K + k]!;
+      y[i * N + j] = s | 0;
+    }
+  }
+}
+
+const rand8 = (rng: () => number, n: number): Int8Array => Int8Array.from({ length: n }, () => Math.floor(rng() * 256) - 128);
+
+/** [M, K, N, times] of the BERT-base layer's products: Q, K, V, attention output, fc1, fc2, then Q.K^T and P.V per head. */
+const LAYER_GEMMS: readonly (readonly [number, number, number, number])[] = [
+  [128, 768, 768, 4], [128, 768, 3072, 1], [128, 3072, 768, 1], [128, 64, 128, 12], [128, 128, 64, 12],
+];
+
+function plainMs(shapes: readonly (readonly [number, number, number, number])[], rng: () => number): { ms: number; cpuMs: number; macs: number } {
+  let macs = 0, ms = 0, cpuMs = 0;
+  for (const [M, K, N, times] of shapes) {
+    const x = rand8(rng, M * K), w = rand8(rng, N * K), bias = new Int32Array(N), y = new Int32Array(M * N);
+    const t0 = performance.now(), c0 = process.cpuUsage();
+    for (let t = 0; t < times; t++) plainGemm(x, w, bias, y, M, K, N);
+    ms += performance.now() - t0;
+    const c = process.cpuUsage(c0);
+    cpuMs += (c.user + c.system) / 1000;
+    macs += M * K * N * times;
+  }
+  return { ms, cpuMs, macs };
+}
+
+const HOOK = new URL('./rusage-hook.js', import.meta.url).href;
+
+/** A CLI run as a child process: wall time around it, and its own CPU time and peak memory (rusage-hook.ts). */
+function run(args: string[], dir: string, env: Record<string, string> = {}): { ms: number; cpuMs: number; peakRssMb: number; stdout: string } {
+  const file = join(dir, 'rusage.json');
+  const t0 = performance.now();
+  const r = spawnSync(process.execPath, ['--import', HOOK, CLI, ...args], { encoding: 'utf8', maxBuffer: 1 << 28, env: { ...process.env, ...env, INTNPU_RUSAGE_FILE: file } });
+  const ms = performance.now() - t0;
+  if (r.status !== 0) throw new Error(`intnpu ${args.join(' ')} exited ${r.status}: ${r.stderr}`);
+  const u = JSON.parse(readFileSync(file, 'utf8')) as { cpu_ms: number; peak_rss_mb: number };
+  return { ms, cpuMs: u.cpu_ms, peakRssMb: u.peak_rss_mb, stdout: r.stdout };
+}
+
+function npy(descr: string, shape: number[], data: Uint8Array): Uint8Array {
+  let header = `{'descr': '${descr}', 'fortran_order': False, 'shape': (${shape.join(', ')}${shape.length === 1 ? ',' : ''}), }`;
+  while ((10 + header.length + 1) % 64 !== 0) header += ' ';
+  header += '\n';
+  const out = new Uint8Array(10 + header.length + data.length);
+  out.set([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0]);
+  new DataView(out.buffer).setUint16(8, header.length, true);
+  for (let i = 0; i < header.length; i++) out[10 + i] = header.charCodeAt(i);
+  out.set(data, 10 + header.length);
+  return out;
+}
+
+const median = (v: number[]): number => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)]!;
+
+export async function benchEndToEnd(): Promise<Record<string, unknown>> {
+  const rng = seedrandom.alea('bench end to end');
+  plainMs([[64, 64, 64, 4]], rng); // JIT warm-up of the plain loop
+
+  // The layer: plain loop and CLI run interleaved. The first CLI run starts from an empty synthetic-layer cache
+  // (it generates the layer: the float64 calibration pass), the others find the layer in it.
+  const dir = mkdtempSync(join(os.tmpdir(), 'intnpu-bench-'));
+  const env = { INTNPU_CACHE_DIR: join(dir, 'cache') };
+  const plain: number[] = [], plainCpu: number[] = [], layer: number[] = [], layerCpu: number[] = [], rss: number[] = [];
+  let macs = 0, bitExact = true;
+  for (let r = 0; r < REPS + 1; r++) {
+    const p = plainMs(LAYER_GEMMS, rng);
+    plain.push(p.ms);
+    plainCpu.push(p.cpuMs);
+    macs = p.macs;
+    const l = run(['layer', '--size', 'base', '--machine', 'edge', '--json'], dir, env);
+    layer.push(l.ms);
+    layerCpu.push(l.cpuMs);
+    const j = JSON.parse(l.stdout) as { bit_exact: boolean; total_macs: number };
+    bitExact &&= j.bit_exact && j.total_macs === macs;
+    rss.push(l.peakRssMb);
+  }
+  const warm = (v: number[]): number[] => v.slice(1);
+  const ratios = layer.map((v, i) => v / plain[i]!);
+  const cpuRatios = layerCpu.map((v, i) => v / plainCpu[i]!);
+
+  // The kernel CLI on .npy cases: the extra time of M = 512 over M = 64, against the plain loop over the extra MACs.
+  const K = 768, N = 3072;
+  const w = rand8(rng, N * K), bias = Int32Array.from({ length: N }, () => Math.floor(rng() * 131072) - 65536);
+  writeFileSync(join(dir, 'w.npy'), npy('|i1', [N, K], new Uint8Array(w.buffer)));
+  writeFileSync(join(dir, 'b.npy'), npy('<i4', [N], new Uint8Array(bias.buffer)));
+  const kernelMs: Record<number, number[]> = { 64: [], 512: [] }, kernelCpu: Record<number, number[]> = { 64: [], 512: [] };
+  const plainExtra: number[] = [], plainExtraCpu: number[] = [];
+  for (const M of [64, 512]) {
+    writeFileSync(join(dir, `x${M}.npy`), npy('|i1', [M, K], new Uint8Array(rand8(rng, M * K).buffer)));
+    writeFileSync(join(dir, `case${M}.json`), JSON.stringify({ x_int: `x${M}.npy`, weight_int: 'w.npy', bias_int: 'b.npy' }));
+  }
+  for (let r = 0; r < REPS; r++) {
+    for (const M of [64, 512]) {
+      const k = run(['kernel', 'linear', '--engine', 'sim', '--input', join(dir, `case${M}.json`)], dir);
+      kernelMs[M]!.push(k.ms);
+      kernelCpu[M]!.push(k.cpuMs);
+    }
+    const p = plainMs([[512 - 64, K, N, 1]], rng);
+    plainExtra.push(p.ms);
+    plainExtraCpu.push(p.cpuMs);
+  }
+  rmSync(dir, { recursive: true, force: true });
+  const extra = median(kernelMs[512]!) - median(kernelMs[64]!);
+  const extraCpu = median(kernelCpu[512]!) - median(kernelCpu[64]!);
+
+  // Program build (+ assembly) of the layer's MXU programs, warm (as a sweep builds them).
+  const edge = loadMachine('edge');
+  const build = (): void => {
+    for (const [M, K2, N2] of [[128, 768, 768], [128, 768, 3072], [128, 3072, 768]] as const) assembleBuilt(buildLinear(M, K2, N2, edge), edge);
+    assembleBuilt(buildLinearRequant(128, 768, 768, 8, edge), edge);
+  };
+  build();
+  const bt: number[] = [];
+  for (let r = 0; r < REPS; r++) {
+    const t0 = performance.now();
+    build();
+    bt.push(performance.now() - t0);
+  }
+
+  return {
+    note: 'CLI runs are child processes (process start to exit); the plain loop runs in this process between them',
+    layer: {
+      command: 'intnpu layer --size base --machine edge --json',
+      bit_exact: bitExact, plain_loop_macs: macs, target: 'wall and CPU ratio <= 1.0 (aim 0.5); peak memory < 300 MB',
+      cold_cache: {
+        note: 'first run: the synthetic layer is generated (float64 calibration pass) and stored in an empty cache',
+        wall_ms: layer[0], plain_loop_ms: plain[0], ratio_to_plain_loop: ratios[0],
+        cpu_ms: layerCpu[0], plain_loop_cpu_ms: plainCpu[0], cpu_ratio_to_plain_loop: cpuRatios[0], peak_rss_mb: rss[0],
+      },
+      warm_cache: {
+        note: `median of ${REPS} runs that read the layer from the cache`,
+        wall_ms: median(warm(layer)), plain_loop_ms: median(warm(plain)), ratio_to_plain_loop: median(warm(ratios)),
+        cpu_ms: median(warm(layerCpu)), plain_loop_cpu_ms: median(warm(plainCpu)), cpu_ratio_to_plain_loop: median(warm(cpuRatios)),
+        peak_rss_mb: Math.max(...warm(rss)),
+      },
+      runs: { wall_ms: layer, cpu_ms: layerCpu, plain_wall_ms: plain, plain_cpu_ms: plainCpu, peak_rss_mb: rss },
+      cpu_note: 'CPU time (user + system) of the CLI process and of the plain loop: steadier than wall time on a shared machine',
+    },
+    kernel_linear_cli: {
+      command: 'intnpu kernel linear --engine sim --input caseM.json (.npy x, weight, bias), K 768, N 3072',
+      m64_ms: median(kernelMs[64]!), m512_ms: median(kernelMs[512]!), extra_ms: extra,
+      plain_loop_extra_ms: median(plainExtra), extra_macs: (512 - 64) * K * N,
+      speedup_vs_plain_loop: median(plainExtra) / extra, target: '>= 2.0',
+      m64_cpu_ms: median(kernelCpu[64]!), m512_cpu_ms: median(kernelCpu[512]!), extra_cpu_ms: extraCpu,
+      plain_loop_extra_cpu_ms: median(plainExtraCpu), cpu_speedup_vs_plain_loop: median(plainExtraCpu) / extraCpu,
+    },
+    program_build_ms: { linear_128x768x768_3072_and_3072x768_plus_linear_requant: median(bt), note: 'word-built: no assembly' },
+  };
+}

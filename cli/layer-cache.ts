@@ -1,0 +1,106 @@
+// An on-disk cache of synthetic layers, keyed by seed and shape (and a version of the generator), so that
+// `intnpu layer`, sweeps and benchmarks do not redo the float64 calibration pass for a layer they have made
+// before. The same seed gives the same layer with or without the cache: the cache stores the generator's
+// output exactly (integers as int8/int32 arrays, everything else as float64 bits or JSON numbers, which
+// round-trip doubles exactly) with a SHA-256 of its bytes; a file that fails the check is ignored and
+// regenerated. Location: $INTNPU_CACHE_DIR, else $XDG_CACHE_HOME/intnpu, else ~/.cache/intnpu; INTNPU_CACHE=0
+// turns it off. A cache that cannot be written (read-only home) is skipped silently.
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
+import { generateLayer, type SyntheticLayerOptions } from '../kernels/ref/generate.js';
+import type { IbertLayerJson } from '../kernels/ref/layer-format.js';
+
+/** Bump when generateLayer's output for a given seed and shape changes (test/kernels/ref/wasm-gemm.test.ts pins it). */
+export const SYNTHETIC_LAYER_VERSION = 1;
+
+export interface CachedLayer {
+  readonly layer: IbertLayerJson;
+  readonly mask?: number[];
+  /** where it came from: 'generated' (and stored if possible) or 'cache' */
+  readonly from: 'generated' | 'cache';
+}
+
+export function layerCacheDir(): string | undefined {
+  if (process.env['INTNPU_CACHE'] === '0') return undefined;
+  const explicit = process.env['INTNPU_CACHE_DIR'];
+  if (explicit) return explicit;
+  const xdg = process.env['XDG_CACHE_HOME'];
+  return join(xdg || join(os.homedir(), '.cache'), 'intnpu');
+}
+
+const MIN_BLOB = 256;
+
+/** JSON with large number arrays moved to typed blobs (int8, int32 or float64, whichever holds them exactly). */
+function encode(value: unknown): Buffer {
+  const blobs: Buffer[] = [];
+  const json = JSON.stringify(value, (_k, v: unknown) => {
+    if (!Array.isArray(v) || v.length < MIN_BLOB || !v.every((x) => typeof x === 'number')) return v;
+    const nums = v as number[];
+    const int8 = nums.every((x) => Number.isInteger(x) && x >= -128 && x <= 127);
+    const int32 = int8 || nums.every((x) => Number.isInteger(x) && x >= -2147483648 && x <= 2147483647);
+    const arr = int8 ? Int8Array.from(nums) : int32 ? Int32Array.from(nums) : Float64Array.from(nums);
+    blobs.push(Buffer.from(arr.buffer));
+    return { $blob: blobs.length - 1, type: int8 ? 'i8' : int32 ? 'i32' : 'f64', length: nums.length };
+  });
+  const head = Buffer.from(JSON.stringify({ json, blobs: blobs.map((b) => b.length) }));
+  const len = Buffer.alloc(4);
+  len.writeUInt32LE(head.length);
+  return Buffer.concat([len, head, ...blobs]);
+}
+
+function decode(buf: Buffer): unknown {
+  const headLen = buf.readUInt32LE(0);
+  const head = JSON.parse(buf.subarray(4, 4 + headLen).toString()) as { json: string; blobs: number[] };
+  const blobs: Buffer[] = [];
+  let off = 4 + headLen;
+  for (const n of head.blobs) {
+    blobs.push(buf.subarray(off, off + n));
+    off += n;
+  }
+  if (off !== buf.length) throw new Error('layer cache: length mismatch');
+  return JSON.parse(head.json, (_k, v: unknown) => {
+    if (typeof v !== 'object' || v === null || !('$blob' in v)) return v;
+    const b = v as { $blob: number; type: 'i8' | 'i32' | 'f64'; length: number };
+    const src = blobs[b.$blob]!;
+    const copy = new Uint8Array(src.length);
+    copy.set(src);
+    const arr = b.type === 'i8' ? new Int8Array(copy.buffer) : b.type === 'i32' ? new Int32Array(copy.buffer) : new Float64Array(copy.buffer);
+    if (arr.length !== b.length) throw new Error('layer cache: blob length mismatch');
+    const out = new Array<number>(arr.length);
+    for (let i = 0; i < arr.length; i++) out[i] = arr[i]!;
+    return out;
+  });
+}
+
+/** generateLayer(opts).layer and .mask, from the cache when it holds a verified copy. */
+export function syntheticLayer(opts: SyntheticLayerOptions, dir: string | undefined = layerCacheDir()): CachedLayer {
+  const key = createHash('sha256').update(JSON.stringify({ v: SYNTHETIC_LAYER_VERSION, opts })).digest('hex').slice(0, 32);
+  const file = dir === undefined ? undefined : join(dir, `layer-${key}.bin`);
+  if (file !== undefined) {
+    try {
+      const buf = readFileSync(file);
+      const digest = buf.subarray(0, 32), body = buf.subarray(32);
+      if (createHash('sha256').update(body).digest().equals(digest)) {
+        const v = decode(body) as { layer: IbertLayerJson; mask?: number[] };
+        return v.mask === undefined ? { layer: v.layer, from: 'cache' } : { layer: v.layer, mask: v.mask, from: 'cache' };
+      }
+    } catch {
+      // absent or unreadable: generate
+    }
+  }
+  const g = generateLayer(opts);
+  if (file !== undefined && dir !== undefined) {
+    try {
+      mkdirSync(dir, { recursive: true });
+      const body = encode(g.mask === undefined ? { layer: g.layer } : { layer: g.layer, mask: g.mask });
+      const tmp = `${file}.${process.pid}.tmp`;
+      writeFileSync(tmp, Buffer.concat([createHash('sha256').update(body).digest(), body]));
+      renameSync(tmp, file);
+    } catch {
+      // a cache that cannot be written is no cache
+    }
+  }
+  return g.mask === undefined ? { layer: g.layer, from: 'generated' } : { layer: g.layer, mask: g.mask, from: 'generated' };
+}

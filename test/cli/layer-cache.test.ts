@@ -1,0 +1,41 @@
+// The synthetic-layer cache (cli/layer-cache.ts): a cached layer equals the generated one exactly, a damaged
+// file is ignored and rewritten, and no directory means no cache.
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { generateLayer } from '../../kernels/ref/generate.js';
+import { syntheticLayer } from '../../cli/layer-cache.js';
+
+describe('synthetic layer cache', () => {
+  const opts = { seed: 'cache test', seq: 7, hidden: 66, heads: 3, ffn: 130, maskedTail: 2 };
+  const want = generateLayer(opts);
+
+  it('stores and returns the generated layer exactly (with its mask)', () => {
+    const dir = mkdtempSync(join(os.tmpdir(), 'intnpu-cache-'));
+    const a = syntheticLayer(opts, dir);
+    expect(a.from).toBe('generated');
+    const b = syntheticLayer(opts, dir);
+    expect(b.from).toBe('cache');
+    expect(b.layer).toEqual(want.layer);
+    expect(JSON.stringify(b.layer)).toBe(JSON.stringify(want.layer));
+    expect(b.mask).toEqual(want.mask);
+    // another seed is another entry
+    expect(syntheticLayer({ ...opts, seed: 'other' }, dir).from).toBe('generated');
+    expect(readdirSync(dir).filter((f) => f.endsWith('.bin'))).toHaveLength(2);
+  });
+
+  it('a damaged file fails its digest and is regenerated; no directory, no cache', () => {
+    const dir = mkdtempSync(join(os.tmpdir(), 'intnpu-cache-'));
+    syntheticLayer(opts, dir);
+    const file = join(dir, readdirSync(dir)[0]!);
+    const bytes = readFileSync(file);
+    bytes[bytes.length - 1] = bytes[bytes.length - 1]! ^ 1;
+    writeFileSync(file, bytes);
+    const r = syntheticLayer(opts, dir);
+    expect(r.from).toBe('generated');
+    expect(JSON.stringify(r.layer)).toBe(JSON.stringify(want.layer));
+    expect(syntheticLayer(opts, dir).from).toBe('cache');
+    expect(syntheticLayer(opts, undefined).from).toBe('generated');
+  });
+});
