@@ -5,11 +5,7 @@ import { runLinearSim } from '../../programs/index.js';
 import type { LayerSimResult } from '../../programs/models/layer.js';
 import type { MachineConfig } from '../../sim/config.js';
 import { timelineFrom, type TimelineData } from './page.js';
-import { runsHtml, type RunSummary } from './runs.js';
-
-export function runSummaryOf(label: string, cfg: MachineConfig, s: { cycles: number; macs: number; dram_bytes: number; busy: Readonly<Record<string, number>>; stalls: Readonly<Record<string, number>> }): RunSummary {
-  return { label, machine: cfg.name, ...s, clockGHz: cfg.clockGHz, peakMacsPerCycle: cfg.mxu.rows * cfg.mxu.cols, dramBytesPerCycle: cfg.dram.bytesPerCycle };
-}
+import { runsHtml, runSummaryOf } from './runs.js';
 
 /** fc1 ([seq, hidden] x [hidden, ffn], the layer's plain `linear` kernel) re-run with the trace on, seeded data. */
 function fc1Timeline(r: LayerSimResult, cfg: MachineConfig): TimelineData | undefined {
@@ -22,7 +18,7 @@ function fc1Timeline(r: LayerSimResult, cfg: MachineConfig): TimelineData | unde
   if (!run.sim.trace) return undefined;
   const cyc = run.sim.stats.cycles ?? 0;
   const same = cyc === step.cycles ? 'the same cycles as in the layer run' : `${cyc.toLocaleString('en-US')} cycles here, ${step.cycles.toLocaleString('en-US')} in the layer run`;
-  return timelineFrom(`step ${step.steps.join('-')} (${step.name}, linear ${M}x${K}x${N}) re-run with tracing on seeded data: ${same}`, run.sim.trace);
+  return timelineFrom(`step ${step.steps.join('-')} (${step.name}, linear ${M}x${K}x${N}) re-run with tracing on seeded data: ${same}`, run.sim.trace, cyc);
 }
 
 export function layerHtml(r: LayerSimResult, cfg: MachineConfig, source: string): string {

@@ -41,8 +41,8 @@ export interface TimelineData {
 }
 
 /** Busy intervals per unit from trace events, merged where a gap is below `total / resolution` cycles. */
-export function timelineFrom(title: string, events: readonly TraceEvent[], resolution = 20000): TimelineData {
-  let cycles = 0;
+export function timelineFrom(title: string, events: readonly TraceEvent[], runCycles = 0, resolution = 20000): TimelineData {
+  let cycles = runCycles;
   for (const e of events) if (e.end > cycles) cycles = e.end;
   const gap = Math.max(0, Math.floor(cycles / resolution));
   const per: number[][] = UNITS.map(() => []);

@@ -111,7 +111,8 @@ export function boundOf(busy: Readonly<Record<string, number>>, cycles: number):
   return { bound, share: cycles > 0 && best > 0 ? best / cycles : 0 };
 }
 
-function busyOf(s: SimStats): Record<string, number> {
+/** Busy cycles per unit of a run plus `dram`, the DRAM channel's busy cycles. */
+export function busyOf(s: SimStats): Record<string, number> {
   const busy: Record<string, number> = { ...(s.busy_cycles ?? {}) };
   if (s.dram_channel_utilization !== null && s.cycles !== null) busy['dram'] = Math.round(s.dram_channel_utilization * s.cycles);
   return busy;

@@ -113,6 +113,16 @@ describe('intnpu sweep', () => {
     expect(rows[1]!['bit_exact']).toBe(true);
   });
 
+  it('program:file.s with --set and --param: figures without a reference (bit_exact empty)', async () => {
+    writeFileSync(join(dir, 'a.json'), JSON.stringify(Array.from({ length: 64 }, (_, i) => (i % 7) - 3)));
+    writeFileSync(join(dir, 'b.json'), JSON.stringify(Array.from({ length: 64 }, (_, i) => (i % 5) - 2)));
+    const r = await sweep({ workload: `program:${join(ROOT, 'examples/dot.s')}`, set: [`a=${join(dir, 'a.json')}`, `b=${join(dir, 'b.json')}`], param: ['N=64'], grid: ['dram.latencyCycles=10,200'], out: 'prog.jsonl' });
+    expect(r.failed).toBe(0);
+    expect(r.rows.map((x) => x['bit_exact'])).toEqual([null, null]);
+    const cyc = r.rows.map((x) => Number(x['cycles']));
+    expect(cyc[1]! - cyc[0]!).toBeGreaterThanOrEqual(190); // at least the first load and the last store wait the added latency
+  });
+
   it.each([
     ['an unknown field', ['--grid', 'mxu.rowz=8,16'], /mxu\.rowz/],
     ['shard 3/2', ['--grid', 'mxu.rows=8', '--shard', '3/2'], /--shard 3\/2/],
