@@ -15,6 +15,7 @@ export { chromeTrace } from './sim/trace.js';
 export { hotspots, formatStats } from './sim/report.js';
 export * from './programs/index.js';
 export * from './programs/models/layer.js';
+export * from './programs/models/model.js';
 export * from './kernels/index.js';
 export * from './programs/schedule.js';
 export * from './programs/linear/model.js';

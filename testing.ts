@@ -77,9 +77,13 @@ function indexText(i: number, shape: readonly number[] | undefined): string {
   return `${i} [${idx.join(', ')}]`;
 }
 
-const same = (a: number | bigint | undefined, b: number | bigint | undefined): boolean =>
-  // 1n and 1 are the same integer; -0 and 0 too. NaN never equals anything (an integer kernel has none).
-  typeof a === typeof b ? a === b : a !== undefined && b !== undefined && BigInt(a) === BigInt(b);
+/** 1n and 1 are the same integer, -0 and 0 too; NaN never equals anything (an integer kernel has none). */
+function same(a: number | bigint | undefined, b: number | bigint | undefined): boolean {
+  if (typeof a === typeof b) return a === b;
+  if (a === undefined || b === undefined) return false;
+  const n = typeof a === 'number' ? a : (b as number);
+  return Number.isInteger(n) && BigInt(a) === BigInt(b);
+}
 
 /**
  * Every element of `actual` equals `expected` (typed arrays, plain or nested arrays, or { data, shape }).

@@ -113,6 +113,14 @@ async function main(): Promise<void> {
     result['layer_sim'] = { skipped: (e as Error).message };
   }
 
+  // A two-layer BERT-base model from its config.json on the simulator (edge), every step checked.
+  try {
+    const mod = (await import(new URL('./model-sim.js', import.meta.url).href)) as { benchModelSim?: () => Promise<Record<string, unknown>> };
+    if (mod.benchModelSim) result['model_sim'] = await mod.benchModelSim();
+  } catch (e) {
+    result['model_sim'] = { skipped: (e as Error).message };
+  }
+
   mkdirSync('bench/results', { recursive: true });
   const json = JSON.stringify(result, null, 2) + '\n';
   writeFileSync('bench/results/latest.json', json);

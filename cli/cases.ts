@@ -1,32 +1,26 @@
 // Case files for `intnpu kernel`: zod schemas for the simulator-engine kernels (linear, requant with
 // multiplier and shift given). Tensors may be flat (with shape fields) or nested arrays.
 import { z } from 'zod';
+import { assertDepth, flattenNested, resolveShape, type Nested } from '../kernels/ref/case-parse.js';
 import { UsageError } from './common.js';
 
 const intArray = z.array(z.union([z.number().int(), z.array(z.unknown())]));
 
+// The same flattening as the reference engine's (kernels/ref/case-parse.ts): ragged arrays and arrays
+// mixing numbers and sub-arrays are rejected by every engine alike.
 function flatten(v: unknown, where: string): number[] {
-  const out: number[] = [];
-  const walk = (x: unknown, path: string): void => {
-    if (Array.isArray(x)) x.forEach((y, i) => walk(y, `${path}[${i}]`));
-    else if (typeof x === 'number' && Number.isInteger(x)) out.push(x);
-    else throw new UsageError(`${where}: ${path} is not an integer (${JSON.stringify(x)})`);
-  };
-  walk(v, '');
-  return out;
+  const { values } = flattenNested(where, v as Nested<unknown>[]);
+  const bad = values.findIndex((x) => typeof x !== 'number' || !Number.isInteger(x));
+  if (bad >= 0) throw new UsageError(`${where}: element ${bad} is not an integer (${JSON.stringify(values[bad])})`);
+  return values as number[];
 }
 
 function nestedShape(v: unknown): number[] {
-  const shape: number[] = [];
-  let x: unknown = v;
-  while (Array.isArray(x)) {
-    shape.push(x.length);
-    x = x[0];
-  }
-  return shape;
+  return flattenNested('tensor', v as Nested<unknown>[]).shape;
 }
 
 export function parseCase<T extends z.ZodType>(schema: T, input: unknown, where: string): z.infer<T> {
+  assertDepth(input);
   const r = schema.safeParse(input);
   if (!r.success) throw new UsageError(`${where}: invalid case\n${z.prettifyError(r.error)}`);
   return r.data;
@@ -95,6 +89,6 @@ export function requantCase(input: unknown, where: string): RequantCase {
   const c = parseCase(RequantCaseSchema, input, where);
   const x = flatten(c.x_int, `${where}: x_int`);
   inRange(x, -(2 ** 31), 2 ** 31 - 1, 'x_int', where);
-  const shape = c.shape ?? nestedShape(c.x_int);
+  const shape = resolveShape('x_int', nestedShape(c.x_int), c.shape, x.length);
   return { x: Int32Array.from(x), multiplier: c.multiplier, shift: c.shift, bits: c.bits, shape };
 }

@@ -1,7 +1,7 @@
 // Shared CLI plumbing: exit codes, error reporting without stack traces, JSON file reading.
-import { readFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { assertDepth } from '../kernels/ref/case-parse.js';
 import { parseNpy, toNested } from '../kernels/ref/npy.js';
+import { readInputFile, readInputText, resolveCasePath } from './files.js';
 
 export const EXIT = { ok: 0, badInput: 1, mismatch: 2, internal: 3 } as const;
 
@@ -38,21 +38,36 @@ export function handler<A>(fn: (args: A) => number | void | Promise<number | voi
   };
 }
 
-export function readText(path: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new UsageError(`cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+/** Size flags (--seq, --hidden, ...): positive integers up to `max`; a UsageError names every bad one. */
+export function sizeArgs<K extends string>(flags: Record<K, unknown>, max = 16384): Record<K, number> {
+  const bad = Object.entries(flags).filter(([, v]) => typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > max);
+  if (bad.length > 0) {
+    throw new UsageError(bad.map(([k, v]) => `--${k} ${String(v)}: expected a whole number from 1 to ${max}`).join('\n'));
   }
+  return flags as Record<K, number>;
 }
 
+export function readText(path: string): string {
+  return readInputText(path);
+}
+
+/** JSON from a file; nesting deeper than the formats use is refused before any schema walks it. */
 export function readJson(path: string): unknown {
   const text = readText(path);
+  let v: unknown;
   try {
-    return JSON.parse(text) as unknown;
+    v = JSON.parse(text) as unknown;
   } catch (e) {
-    throw new UsageError(`${path}: not valid JSON: ${(e as Error).message}`);
+    // V8's message quotes the text around the error: keep only the position.
+    const at = /position \d+(?: \(line \d+ column \d+\))?/.exec((e as Error).message)?.[0];
+    throw new UsageError(`${path}: not valid JSON${at ? ` (at ${at})` : ''}`);
   }
+  try {
+    assertDepth(v);
+  } catch (e) {
+    throw new UsageError(`${path}: ${(e as Error).message}`);
+  }
+  return v;
 }
 
 export function printJson(v: unknown): void {
@@ -76,20 +91,16 @@ export function formatNumber(v: number): string {
 /**
  * A case file: JSON whose top-level fields may name .npy files (paths relative to the case file), each
  * replaced by its array, nested by its shape. So `{"x_int": "x.npy", ...}` takes a tensor saved by NumPy.
+ * Those paths must stay inside the case file's folder (symlinks followed) or a folder in `allowPaths`.
  */
-export function readCase(path: string): unknown {
+export function readCase(path: string, allowPaths: readonly string[] = []): unknown {
   const json = readJson(path);
   if (typeof json !== 'object' || json === null || Array.isArray(json)) return json;
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(json)) {
     if (typeof v === 'string' && v.endsWith('.npy')) {
-      const file = resolve(dirname(path), v);
-      let bytes: Uint8Array;
-      try {
-        bytes = readFileSync(file);
-      } catch (e) {
-        throw new UsageError(`${path}: field ${k}: cannot read ${v}: ${(e as NodeJS.ErrnoException).code ?? ''}`);
-      }
+      const file = resolveCasePath(path, k, v, allowPaths);
+      const bytes = readInputFile(file, `${path}: field ${k}: ${v}`);
       out[k] = toNested(parseNpy(bytes, `${path}: field ${k} (${v})`));
     } else out[k] = v;
   }

@@ -84,13 +84,30 @@ function splitOperands(text: string, baseCol: number): Operand[] {
   return out;
 }
 
+/** At most this many diagnostics are reported for one source line, and for one file. */
+export const MAX_DIAGNOSTICS_PER_LINE = 3;
+export const MAX_DIAGNOSTICS_PER_FILE = 50;
+
+/** Source text quoted in a message, cut to a readable length. */
+const clip = (t: string): string => (t.length > 40 ? `${t.slice(0, 37)}...` : t);
+
 const IDENT = /^[A-Za-z_.$][\w.$]*$/;
 
 export function assemble(source: string, opts: AsmOptions = {}): Program {
   const file = opts.file ?? '<input>';
   const sourceLines = source.split(/\r?\n/);
   const diags: Diagnostic[] = [];
+  // Capped per line and per file, so a pathological line (10,000 empty operands) gives a few
+  // diagnostics and a count instead of megabytes of repeated source.
+  const perLine = new Map<number, number>();
+  let suppressed = 0;
   const err = (code: DiagCode, message: string, line: number, col: number, length: number): void => {
+    const onLine = (perLine.get(line) ?? 0) + 1;
+    perLine.set(line, onLine);
+    if (onLine > MAX_DIAGNOSTICS_PER_LINE || diags.length >= MAX_DIAGNOSTICS_PER_FILE) {
+      suppressed++;
+      return;
+    }
     diags.push({ code, message, file, line, col, length, sourceLine: sourceLines[line - 1] ?? '' });
   };
 
@@ -156,7 +173,7 @@ export function assemble(source: string, opts: AsmOptions = {}): Program {
     }
     const def = BY_MNEMONIC.get(word.toLowerCase());
     if (!def) {
-      err('E001', `unknown mnemonic '${word}'`, line, wordCol, word.length);
+      err('E001', `unknown mnemonic '${clip(word)}'`, line, wordCol, word.length);
       return;
     }
     if (operands.length !== def.fields.length) {
@@ -177,7 +194,7 @@ export function assemble(source: string, opts: AsmOptions = {}): Program {
     };
     const ident = (op: Operand): string | undefined => {
       if (!IDENT.test(op.text)) {
-        err('E009', `expected a name, got '${op.text}'`, line, op.col, op.text.length);
+        err('E009', `expected a name, got '${clip(op.text)}'`, line, op.col, op.text.length);
         return undefined;
       }
       return op.text;
@@ -195,7 +212,12 @@ export function assemble(source: string, opts: AsmOptions = {}): Program {
         const n = ident(ops[0]!);
         if (n === undefined) return;
         declaredParams.add(n);
-        const given = opts.params?.[n];
+        // Own keys only: `.param constructor` must not pick up Object.prototype.constructor.
+        const given = opts.params !== undefined && Object.hasOwn(opts.params, n) ? opts.params[n] : undefined;
+        if (given !== undefined && !Number.isSafeInteger(given)) {
+          err('E005', `parameter '${n}' was given ${String(given)}, not a safe integer`, line, ops[0]!.col, n.length);
+          return;
+        }
         let v: number | undefined = given;
         if (v === undefined && ops[1]) v = exprAt(ops[1], line, lookupPass1);
         else if (v === undefined) {
@@ -210,7 +232,7 @@ export function assemble(source: string, opts: AsmOptions = {}): Program {
         const n = ident(ops[0]!);
         const spaceText = ops[1]!.text.toLowerCase();
         if (!(MEMORY_SPACES as readonly string[]).includes(spaceText)) {
-          err('E010', `memory space must be dram, spad or acc, got '${ops[1]!.text}'`, line, ops[1]!.col, ops[1]!.text.length);
+          err('E010', `memory space must be dram, spad or acc, got '${clip(ops[1]!.text)}'`, line, ops[1]!.col, ops[1]!.text.length);
           return;
         }
         const space = spaceText as MemorySpace;
@@ -235,13 +257,13 @@ export function assemble(source: string, opts: AsmOptions = {}): Program {
         return;
       }
       default:
-        err('E001', `unknown directive '${name}'`, line, col, name.length);
+        err('E001', `unknown directive '${clip(name)}'`, line, col, name.length);
     }
   }
 
   for (const p of Object.keys(opts.params ?? {})) {
     if (!declaredParams.has(p)) {
-      diags.push({ code: 'E014', message: `parameter '${p}' is not declared by a .param in this program`, file, line: 1, col: 1, length: 1, sourceLine: sourceLines[0] ?? '' });
+      err('E014', `parameter '${p}' is not declared by a .param in this program`, 1, 1, 1);
     }
   }
 
@@ -274,7 +296,7 @@ export function assemble(source: string, opts: AsmOptions = {}): Program {
       if (kind === 'sreg' && op.text.toLowerCase() === 'zero') return 0;
       const m = /^([rv])(\d+)$/i.exec(op.text);
       if (!m || m[1]!.toLowerCase() !== prefix) {
-        err('E003', `${ins.def.mnemonic} operand '${fieldName}' must be a ${what}, got '${op.text}'`, line, op.col, op.text.length);
+        err('E003', `${ins.def.mnemonic} operand '${fieldName}' must be a ${what}, got '${clip(op.text)}'`, line, op.col, op.text.length);
         return undefined;
       }
       const n = Number(m[2]);
@@ -288,7 +310,7 @@ export function assemble(source: string, opts: AsmOptions = {}): Program {
       const names: readonly string[] = ENUMS[kind];
       const idx = names.indexOf(op.text.toLowerCase());
       if (idx < 0) {
-        err('E010', `${ins.def.mnemonic} operand '${fieldName}' must be one of ${names.join(', ')}, got '${op.text}'`, line, op.col, op.text.length);
+        err('E010', `${ins.def.mnemonic} operand '${fieldName}' must be one of ${names.join(', ')}, got '${clip(op.text)}'`, line, op.col, op.text.length);
         return undefined;
       }
       return idx;
@@ -313,9 +335,19 @@ export function assemble(source: string, opts: AsmOptions = {}): Program {
 
   if (diags.length > 0) {
     diags.sort((a, b) => a.line - b.line || a.col - b.col);
-    throw new AsmError(diags);
+    throw new AsmError(diags, suppressed);
   }
   return { file, words, lines, sourceLines, labels, consts, buffers, allocated };
 }
 
 export { DIAGNOSTICS };
+
+/**
+ * Warnings about a program that assembled: one without any `halt` ends only by running off its last
+ * instruction, which is legal (an implicit halt) but usually a forgotten line.
+ */
+export function programWarnings(prog: Program): string[] {
+  const halt = BY_MNEMONIC.get('halt')!.opcode;
+  for (let pc = 0; pc < prog.words.length >> 1; pc++) if ((prog.words[pc * 2]! & 0xff) === halt) return [];
+  return [`${prog.file}: warning: the program has no halt; it ends by running off its last instruction`];
+}

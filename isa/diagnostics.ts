@@ -31,13 +31,26 @@ export interface Diagnostic {
   readonly sourceLine: string;
 }
 
+/** Longest source excerpt printed under a diagnostic; longer lines are cut around the caret. */
+const MAX_SHOWN = 120;
+
 export function formatDiagnostic(d: Diagnostic): string {
   const gutter = String(d.line).length;
   const pad = ' '.repeat(gutter);
-  const caret = ' '.repeat(Math.max(0, d.col - 1)) + '^'.repeat(Math.max(1, d.length));
+  let shown = d.sourceLine;
+  let col = d.col;
+  let len = Math.max(1, d.length);
+  if (shown.length > MAX_SHOWN) {
+    const from = Math.max(0, Math.min(d.col - 1 - 40, shown.length - MAX_SHOWN));
+    shown = `${from > 0 ? '...' : ''}${shown.slice(from, from + MAX_SHOWN)}${from + MAX_SHOWN < d.sourceLine.length ? '...' : ''}`;
+    col = d.col - from + (from > 0 ? 3 : 0);
+    len = Math.min(len, MAX_SHOWN - (col - 1) + 3);
+  }
+  const caret = ' '.repeat(Math.max(0, col - 1)) + '^'.repeat(Math.max(1, len));
+  const message = d.message.length > 300 ? `${d.message.slice(0, 300)}...` : d.message;
   return (
-    `${d.file}:${d.line}:${d.col}: error[${d.code}]: ${d.message}\n` +
-    `${pad} |\n${d.line} | ${d.sourceLine}\n${pad} | ${caret}`
+    `${d.file}:${d.line}:${d.col}: error[${d.code}]: ${message}\n` +
+    `${pad} |\n${d.line} | ${shown}\n${pad} | ${caret}`
   );
 }
 
@@ -46,8 +59,15 @@ export class AsmError extends Error {
   override readonly name = 'AsmError';
   readonly exitCode = 1;
   readonly diagnostics: readonly Diagnostic[];
-  constructor(diagnostics: readonly Diagnostic[]) {
-    super(diagnostics.map(formatDiagnostic).join('\n') + `\n${diagnostics.length} error${diagnostics.length === 1 ? '' : 's'}`);
+  /** Diagnostics dropped by the per-line and per-file caps. */
+  readonly suppressed: number;
+  constructor(diagnostics: readonly Diagnostic[], suppressed = 0) {
+    const total = diagnostics.length + suppressed;
+    super(
+      diagnostics.map(formatDiagnostic).join('\n') +
+        `\n${total} error${total === 1 ? '' : 's'}${suppressed > 0 ? ` (${suppressed} not shown)` : ''}`,
+    );
     this.diagnostics = diagnostics;
+    this.suppressed = suppressed;
   }
 }

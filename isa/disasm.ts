@@ -29,6 +29,14 @@ export function disassemble(words: Uint32Array): { lines: DisasmLine[]; text: st
   for (let pc = 0; pc < n; pc++) {
     try {
       const d = decode(words[pc * 2]!, words[pc * 2 + 1]!);
+      // A branch that leaves the program cannot be written as a label the assembler accepts: it is
+      // listed as a comment with the reason, like an undecodable word.
+      const away = d.def.fields.findIndex((fd, i) => fd.kind === 'target' && (pc + d.values[i]! < 0 || pc + d.values[i]! > n));
+      if (away >= 0) {
+        const to = pc + d.values[away]!;
+        decoded.push(new Error(`${formatInstr(d.def, d.values, pc)}: branch target ${to} is outside the program (0..${n})`));
+        continue;
+      }
       d.def.fields.forEach((fd, i) => {
         if (fd.kind === 'target') targets.add(pc + d.values[i]!);
       });

@@ -9,7 +9,19 @@ export interface FieldRange {
   readonly signed: boolean;
 }
 
+const RANGES = new Map<FieldKind, FieldRange>();
+
+/** The values a field of this kind can hold (computed once per kind: the assembler asks per operand). */
 export function fieldRange(kind: FieldKind): FieldRange {
+  let r = RANGES.get(kind);
+  if (r === undefined) {
+    r = computeRange(kind);
+    RANGES.set(kind, r);
+  }
+  return r;
+}
+
+function computeRange(kind: FieldKind): FieldRange {
   const bits = FIELD_KINDS[kind].bits;
   if (isEnumKind(kind)) return { min: 0, max: ENUMS[kind].length - 1, signed: false };
   if (kind === 'imm16' || kind === 'imm32' || kind === 'target') {
@@ -22,24 +34,59 @@ export class DecodeError extends Error {
   override readonly name = 'DecodeError';
 }
 
-/** Pack field values into a 64-bit word, returned as [low 32 bits, high 32 bits] (unsigned). */
+/** One field's place in the word, precomputed per row so that encode/decode run on plain int32 halves. */
+interface FieldSlot {
+  readonly name: string;
+  readonly pos: number;
+  readonly bits: number;
+  readonly min: number;
+  readonly max: number;
+  readonly signed: boolean;
+}
+
+const SLOTS = new Map<InstrDef, { readonly slots: readonly FieldSlot[]; readonly end: number }>();
+function slotsOf(def: InstrDef): { readonly slots: readonly FieldSlot[]; readonly end: number } {
+  let s = SLOTS.get(def);
+  if (s === undefined) {
+    let pos = OPCODE_BITS;
+    const slots = def.fields.map((fd) => {
+      const bits = FIELD_KINDS[fd.kind].bits;
+      const r = fieldRange(fd.kind);
+      const slot = { name: fd.name, pos, bits, min: r.min, max: r.max, signed: r.signed };
+      pos += bits;
+      return slot;
+    });
+    s = { slots, end: pos };
+    SLOTS.set(def, s);
+  }
+  return s;
+}
+
+/**
+ * Pack field values into a 64-bit word, returned as [low 32 bits, high 32 bits] (unsigned). Plain int32
+ * arithmetic on the two halves (a field may straddle bit 32); no BigInt on this path.
+ */
 export function encode(def: InstrDef, values: readonly number[]): [number, number] {
   if (values.length !== def.fields.length) {
     throw new RangeError(`${def.mnemonic}: expected ${def.fields.length} operands, got ${values.length}`);
   }
-  let word = BigInt(def.opcode);
-  let pos = BigInt(OPCODE_BITS);
-  def.fields.forEach((fd, i) => {
+  const { slots } = slotsOf(def);
+  let lo = def.opcode, hi = 0;
+  for (let i = 0; i < slots.length; i++) {
+    const f = slots[i]!;
     const v = values[i]!;
-    const r = fieldRange(fd.kind);
-    if (!Number.isInteger(v) || v < r.min || v > r.max) {
-      throw new RangeError(`${def.mnemonic}: field ${fd.name} value ${v} outside ${r.min}..${r.max}`);
+    if (!Number.isInteger(v) || v < f.min || v > f.max) {
+      throw new RangeError(`${def.mnemonic}: field ${f.name} value ${v} outside ${f.min}..${f.max}`);
     }
-    const bits = BigInt(FIELD_KINDS[fd.kind].bits);
-    word |= BigInt.asUintN(Number(bits), BigInt(v)) << pos;
-    pos += bits;
-  });
-  return [Number(word & 0xffffffffn), Number(word >> 32n)];
+    // the field's low `bits` bits (two's complement for signed fields), as an unsigned number
+    const u = f.bits === 32 ? v >>> 0 : (v & ((1 << f.bits) - 1)) >>> 0;
+    if (f.pos >= 32) hi |= u << (f.pos - 32);
+    else {
+      lo |= u << f.pos;
+      if (f.pos + f.bits > 32) hi |= u >>> (32 - f.pos);
+    }
+  }
+  return [lo >>> 0, hi >>> 0];
 }
 
 export interface DecodedWord {
@@ -48,22 +95,32 @@ export interface DecodedWord {
 }
 
 export function decode(lo: number, hi: number): DecodedWord {
-  const word = (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
-  const opcode = Number(word & 0xffn);
+  lo >>>= 0;
+  hi >>>= 0;
+  const opcode = lo & 0xff;
   const def = BY_OPCODE.get(opcode);
   if (!def) throw new DecodeError(`unknown opcode 0x${opcode.toString(16).padStart(2, '0')}`);
-  let pos = BigInt(OPCODE_BITS);
+  const { slots, end } = slotsOf(def);
   const values: number[] = [];
-  for (const fd of def.fields) {
-    const bits = FIELD_KINDS[fd.kind].bits;
-    const raw = (word >> pos) & ((1n << BigInt(bits)) - 1n);
-    const r = fieldRange(fd.kind);
-    const v = Number(r.signed ? BigInt.asIntN(bits, raw) : raw);
-    if (v > r.max) throw new DecodeError(`${def.mnemonic}: field ${fd.name} has invalid value ${v}`);
+  for (const f of slots) {
+    let raw: number;
+    if (f.pos >= 32) raw = hi >>> (f.pos - 32);
+    else if (f.pos + f.bits > 32) raw = (lo >>> f.pos) | (hi << (32 - f.pos));
+    else raw = lo >>> f.pos;
+    let v: number;
+    if (f.bits === 32) v = f.signed ? raw | 0 : raw >>> 0;
+    else {
+      raw &= (1 << f.bits) - 1;
+      v = f.signed ? (raw << (32 - f.bits)) >> (32 - f.bits) : raw;
+    }
+    if (v > f.max) throw new DecodeError(`${def.mnemonic}: field ${f.name} has invalid value ${v}`);
     values.push(v);
-    pos += BigInt(bits);
   }
-  if (word >> pos !== 0n) throw new DecodeError(`${def.mnemonic}: unused bits above bit ${pos} are not zero`);
+  // bits at and above `end` (the shift counts stay below 32: `x >>> 32` would be `x >>> 0`)
+  const unused = end >= 64 ? 0 : end >= 32 ? hi >>> (end - 32) : (lo >>> end) | hi;
+  if (unused !== 0) {
+    throw new DecodeError(`${def.mnemonic}: unused bits above bit ${end} are not zero`);
+  }
   return { def, values };
 }
 

@@ -34,7 +34,16 @@ export type {
 export {
   LAYER_FORMAT, EMBEDDINGS_FORMAT, QuantLinearSchema, QuantActSchema, LayerNormSchema, LayerInputSchema, IbertLayerSchema,
   QuantEmbeddingSchema, IbertEmbeddingsSchema, EmbeddingsInputSchema, parseLayer, parseEmbeddings, layerJsonSchema,
+  layerInputSequences, strictObject,
 } from './ref/layer-format.js';
+export type { LayerSequence } from './ref/layer-format.js';
+export type { ModelConfig } from './ref/hf-config.js';
+export { parseHfConfig, maxSequence } from './ref/hf-config.js';
+export type { SafetensorsFile, SafetensorsEntry, SafetensorsDtype, SafetensorsTensorIn } from './ref/safetensors.js';
+export { parseSafetensors, encodeSafetensors } from './ref/safetensors.js';
+export type { HfModel } from './ref/hf-checkpoint.js';
+export { hfStateDictToModel } from './ref/hf-checkpoint.js';
+export { encodeNpy } from './ref/npy.js';
 export type {
   CompiledLinear, CompiledLayer, LayerStep, LayerStepName, LayerRun, CompiledEmbeddings, EmbeddingStepName, EmbeddingsRun,
 } from './ref/layer.js';
@@ -42,8 +51,10 @@ export {
   compileLayer, runLayer, runLayerJson, LAYER_STEP_NAMES, compileEmbeddings, runEmbeddings, runEmbeddingsJson,
   EMBEDDING_STEP_NAMES,
 } from './ref/layer.js';
-export type { SyntheticLayerOptions, SyntheticLayer, SyntheticEmbeddingsOptions, SyntheticEmbeddings } from './ref/generate.js';
-export { generateLayer, generateEmbeddings, makeRng, normalSampler } from './ref/generate.js';
+export type {
+  SyntheticLayerOptions, SyntheticLayer, SyntheticEmbeddingsOptions, SyntheticEmbeddings, SyntheticModelOptions, SyntheticModel,
+} from './ref/generate.js';
+export { generateLayer, generateEmbeddings, generateModel, makeRng, normalSampler } from './ref/generate.js';
 export type { FloatLinear, FloatLayerNorm, FloatLayerParams, FloatLayerTaps, FloatEmbeddingParams } from './ref/float-ref.js';
 export {
   erf, gelu, geluSigmoid, hGelu, iGeluFloat, iexpFloatPaper, iexpFloatCode, softmaxRow, layerNormRows, linearFloat,

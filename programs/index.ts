@@ -2,12 +2,13 @@
 // place the inputs in its DRAM buffers, simulate, read the outputs back, and put the closed-form model
 // beside the simulated cycles.
 import { assemble, type BufferSymbol, type Program } from '../isa/asm.js';
+import { checkCapacity } from '../isa/emit.js';
 import { linearModel, type LinearModel } from './linear/model.js';
 import { requantModel, type RequantModel } from './requant/model.js';
 import type { MachineConfig } from '../sim/config.js';
 import { Machine } from '../sim/machine.js';
 import { loadProgram, simulate, type SimMode, type SimResult } from '../sim/run.js';
-import { buildLinear, type BuiltProgram } from './linear/build.js';
+import { buildLinear, cachedBuild, type BuiltProgram } from './linear/build.js';
 import { buildRequant } from './requant/build.js';
 
 export { buildLinear, buildRequant };
@@ -38,11 +39,14 @@ export interface RunOptions {
   readonly trace?: boolean;
 }
 
+/** The program of a built kernel on this machine: emitted words as they are, text through the assembler; both checked against the memories. */
 export function assembleBuilt(built: BuiltProgram, cfg: MachineConfig): Program {
-  return assemble(built.source, {
-    file: built.file,
-    capacity: { dram: cfg.dram.sizeBytes, spad: cfg.spad.sizeBytes, acc: cfg.acc.sizeBytes / 4 },
-  });
+  const capacity = { dram: cfg.dram.sizeBytes, spad: cfg.spad.sizeBytes, acc: cfg.acc.sizeBytes / 4 };
+  if (built.program !== undefined) {
+    checkCapacity(built.program, capacity);
+    return built.program;
+  }
+  return assemble(built.source, { file: built.file, capacity });
 }
 
 /** A buffer the program builder declared (a missing one is a builder bug, not bad input). */
@@ -52,8 +56,13 @@ export function programBuffer(prog: Program, name: string): BufferSymbol {
   return b;
 }
 
+/** A machine for a builder's program: DRAM sized to the program's buffers (builders declare every byte they touch). */
+export function machineFor(prog: Program, cfg: MachineConfig): Machine {
+  return new Machine(cfg, { dramBytes: prog.allocated.dram });
+}
+
 function run(prog: Program, cfg: MachineConfig, inputs: Record<string, Int8Array | Int32Array>, opts: RunOptions): SimResult {
-  const m = new Machine(cfg);
+  const m = machineFor(prog, cfg);
   for (const [name, data] of Object.entries(inputs)) m.writeBuffer(programBuffer(prog, name), data);
   return simulate(loadProgram(prog.words, prog), cfg, { machine: m, mode: opts.mode ?? 'full', trace: opts.trace ?? false });
 }
@@ -61,7 +70,7 @@ function run(prog: Program, cfg: MachineConfig, inputs: Record<string, Int8Array
 export function runLinearSim(
   x: Int8Array, w: Int8Array, bias: Int32Array, M: number, K: number, N: number, cfg: MachineConfig, opts: RunOptions = {},
 ): KernelRun<LinearModel> {
-  const program = assembleBuilt(buildLinear(M, K, N, cfg), cfg);
+  const program = assembleBuilt(cachedBuild(cfg, `linear ${M}x${K}x${N}`, () => buildLinear(M, K, N, cfg)), cfg);
   const sim = run(program, cfg, { x, w, bias }, opts);
   const bytes = sim.machine.readBytes(programBuffer(program, 'y'), M * N * 4);
   const y = new Int32Array(bytes.buffer, bytes.byteOffset, M * N);

@@ -12,7 +12,7 @@ export const MachineSchema = z
     name: z.string().default('edge').describe('Label printed in reports.'),
     clockGHz: z
       .number()
-      .positive()
+      .min(1e-6)
       .max(10)
       .default(1)
       .describe('Clock used only to convert cycles to seconds in reports. 1 GHz: a typical edge NPU clock (e.g. 0.8-1.2 GHz for mobile NPUs).'),
@@ -56,7 +56,7 @@ export const MachineSchema = z
     dram: z
       .object({
         sizeBytes: int(4 * KiB, 2 ** 31).default(64 * MiB).describe('Simulated DRAM capacity.'),
-        bytesPerCycle: z.number().positive().max(65536).default(16).describe('Sustained DRAM bandwidth per NPU cycle. 16 B/cycle at 1 GHz = 16 GB/s: one LPDDR4x-4266 x32 channel (17 GB/s peak).'),
+        bytesPerCycle: z.number().min(1 / 1024, 'must be at least 1/1024 (one byte per 1024 cycles); smaller values make cycle counts overflow').max(65536).default(16).describe('Sustained DRAM bandwidth per NPU cycle. 16 B/cycle at 1 GHz = 16 GB/s: one LPDDR4x-4266 x32 channel (17 GB/s peak).'),
         latencyCycles: int(0, 100000).default(100).describe('Cycles from the end of a transfer on the channel until its data is usable: ~100 ns DRAM access latency at 1 GHz (typical LPDDR4 loaded latency).'),
       })
       .strict()
@@ -78,19 +78,22 @@ export const MachineSchema = z
       .prefault({}),
     energy: z
       .object({
-        pjPerMac: z.number().nonnegative().default(0.23).describe('int8 multiply (0.2 pJ) + int32 add (0.03 pJ) at 45 nm: Horowitz, "Computing\'s energy problem", ISSCC 2014.'),
-        pjPerDramByte: z.number().nonnegative().default(20).describe('DRAM access energy per byte: 1.3-2.6 nJ per 64-bit access at 45 nm (Horowitz ISSCC 2014) is 160-320 pJ/B; modern LPDDR4x ~ 20 pJ/B (4-5 pJ/bit) is used.'),
-        pjPerSramByte: z.number().nonnegative().default(1.25).describe('On-chip SRAM access per byte: 10 pJ per 64-bit read of an 8 KiB SRAM at 45 nm (Horowitz ISSCC 2014).'),
-        pjPerVpuLaneOp: z.number().nonnegative().default(0.1).describe('One int32 lane operation (add 0.1 pJ at 45 nm; multiplies cost more and are counted as 3.1 pJ by vpuMulLaneOp).'),
-        pjPerVpuMulLaneOp: z.number().nonnegative().default(3.1).describe('int32 multiply, 3.1 pJ at 45 nm (Horowitz ISSCC 2014).'),
+        pjPerMac: z.number().nonnegative().max(1e6).default(0.23).describe('int8 multiply (0.2 pJ) + int32 add (0.03 pJ) at 45 nm: Horowitz, "Computing\'s energy problem", ISSCC 2014.'),
+        pjPerDramByte: z.number().nonnegative().max(1e6).default(20).describe('DRAM access energy per byte: 1.3-2.6 nJ per 64-bit access at 45 nm (Horowitz ISSCC 2014) is 160-320 pJ/B; modern LPDDR4x ~ 20 pJ/B (4-5 pJ/bit) is used.'),
+        pjPerSramByte: z.number().nonnegative().max(1e6).default(1.25).describe('On-chip SRAM access per byte: 10 pJ per 64-bit read of an 8 KiB SRAM at 45 nm (Horowitz ISSCC 2014).'),
+        pjPerVpuLaneOp: z.number().nonnegative().max(1e6).default(0.1).describe('One int32 lane operation (add 0.1 pJ at 45 nm; multiplies cost more and are counted as 3.1 pJ by vpuMulLaneOp).'),
+        pjPerVpuMulLaneOp: z.number().nonnegative().max(1e6).default(3.1).describe('int32 multiply, 3.1 pJ at 45 nm (Horowitz ISSCC 2014).'),
       })
       .strict()
       .prefault({})
       .describe('Energy per event, for the estimate in reports. Figures are 45 nm numbers from Horowitz (ISSCC 2014) unless stated; scale them for your node.'),
     limits: z
       .object({
-        maxCycles: int(1, Number.MAX_SAFE_INTEGER).default(2_000_000_000).describe('Runaway guard: a run whose dispatch passes this cycle stops with a fault.'),
+        maxCycles: int(1, Number.MAX_SAFE_INTEGER).default(2_000_000_000).describe('Runaway guard: the instruction that makes the run end past this cycle (a dispatch or a result) stops it with a fault.'),
         maxInstructions: int(1, Number.MAX_SAFE_INTEGER).default(500_000_000).describe('Runaway guard on executed instructions (also in functional-only mode).'),
+        maxWorkPerInstruction: int(1, Number.MAX_SAFE_INTEGER)
+          .default(2 ** 30)
+          .describe('Host-time guard on one instruction: elements a DMA moves or multiply-accumulates an mxu.mm does (2^30, about a second of host time). Zero strides let a tiny program ask for billions; such an instruction faults before it runs.'),
       })
       .strict()
       .prefault({}),
@@ -136,7 +139,7 @@ export function parseMachine(input: unknown, where = 'machine'): MachineConfig {
   let body: unknown = input;
   if (isPlainObject(input) && 'preset' in input) {
     const { preset, ...rest } = input;
-    if (typeof preset !== 'string' || !(preset in PRESETS)) {
+    if (typeof preset !== 'string' || !Object.hasOwn(PRESETS, preset)) {
       throw new ConfigError(`${where}: invalid config\n✖ unknown preset ${JSON.stringify(preset)} (one of ${Object.keys(PRESETS).join(', ')})\n  → at preset`);
     }
     base = PRESETS[preset]!;
@@ -144,13 +147,31 @@ export function parseMachine(input: unknown, where = 'machine'): MachineConfig {
   }
   const r = MachineSchema.safeParse(deepMerge(base, body));
   if (!r.success) throw new ConfigError(`${where}: invalid config\n${z.prettifyError(r.error)}`);
+  // A machine that changes a preset without naming itself gets a name saying what changed, so a report
+  // never shows a modified machine under the preset's name.
+  if (!(isPlainObject(body) && 'name' in body)) {
+    const ref = MachineSchema.parse(base);
+    const changed = diffPaths(ref, r.data);
+    if (changed.length > 0) {
+      const shown = changed.slice(0, 3).join(', ') + (changed.length > 3 ? `, +${changed.length - 3} more` : '');
+      return { ...r.data, name: `${ref.name} (${shown})` };
+    }
+  }
   return r.data;
+}
+
+/** `path=value` of every leaf where `b` differs from `a`. */
+function diffPaths(a: unknown, b: unknown, path = ''): string[] {
+  if (isPlainObject(a) && isPlainObject(b)) {
+    return Object.keys(b).flatMap((k) => (k === 'name' && path === '' ? [] : diffPaths(a[k], b[k], path ? `${path}.${k}` : k)));
+  }
+  return Object.is(a, b) ? [] : [`${path}=${JSON.stringify(b)}`];
 }
 
 /** A preset name, or a path to a JSON file (with optional "preset" base and any overrides). */
 export function loadMachine(spec: string = 'edge'): MachineConfig {
-  const preset = PRESETS[spec];
-  if (preset) return parseMachine(preset, spec);
+  // Own keys only: `toString` or `__proto__` is not a preset.
+  if (Object.hasOwn(PRESETS, spec)) return parseMachine(PRESETS[spec]!, spec);
   let text: string;
   try {
     text = readFileSync(spec, 'utf8');

@@ -6,6 +6,7 @@
 import { ISA, UNITS, TIMING_CLASSES, type TimingClass } from '../isa/table.js';
 import { Fault, Machine, SPACE_ACC, SPACE_DRAM, SPACE_SPAD } from './machine.js';
 import { bigToPair, isqrtBig, mulAddRoundShift, mulRoundShift, PACK, pairToBig, roundDiv, roundDivBig, unpackHigh } from './intops.js';
+import { matmulTileWasm } from './wasm-mxu.js';
 
 export const UNIT_INDEX: Readonly<Record<(typeof UNITS)[number], number>> = Object.fromEntries(UNITS.map((u, i) => [u, i])) as Record<(typeof UNITS)[number], number>;
 export const CLASS_NAMES = Object.keys(TIMING_CLASSES) as TimingClass[];
@@ -169,7 +170,7 @@ function dma(store: boolean): Semantics {
     m.check2d(SPACE_DRAM, dram, rows, len * eb, dramStride);
     // A DRAM stride of 0 reads one row and replicates it on chip (a broadcast): one row on the channel.
     const bytes = (dramStride === 0 && rows > 0 ? 1 : rows) * len * eb;
-    guardWork(m, rows * len, 'dma');
+    guardWork(m, rows * len, Math.ceil(bytes / m.cfg.dram.bytesPerCycle), 'dma');
     e.amount = bytes;
     e.dramBytes = bytes;
     e.region(space, !store, chip, rows, len, chipStride);
@@ -198,12 +199,17 @@ function dma(store: boolean): Semantics {
 }
 
 /**
- * One instruction whose own work exceeds the whole cycle budget (a huge row count with zero strides
- * passes the bounds check) is a runaway too: stop before the host loops over it.
+ * The host work of one instruction is budgeted before the host loops over it: a huge row count with
+ * zero strides passes the bounds check, and would otherwise run for minutes. `work` is elements moved
+ * (DMA) or multiply-accumulates (MXU); the cycle budget bounds the rows streamed too.
  */
-function guardWork(m: Machine, elements: number, what: string): void {
-  if (elements > m.cfg.limits.maxCycles) {
-    throw new Fault('runaway', `${what} of ${elements} elements exceeds the cycle budget of ${m.cfg.limits.maxCycles} (limits.maxCycles) by itself`);
+function guardWork(m: Machine, work: number, cycles: number, what: string): void {
+  const L = m.cfg.limits;
+  if (work > L.maxWorkPerInstruction) {
+    throw new Fault('runaway', `${what} does ${work} element operations, over the per-instruction budget of ${L.maxWorkPerInstruction} (limits.maxWorkPerInstruction)`);
+  }
+  if (cycles > L.maxCycles) {
+    throw new Fault('runaway', `${what} takes at least ${cycles} cycles, over the cycle budget of ${L.maxCycles} (limits.maxCycles) by itself`);
   }
 }
 
@@ -219,7 +225,16 @@ function wload(transposed: boolean): Semantics {
     const rows = transposed ? k : n, len = transposed ? n : k;
     m.check2d(SPACE_SPAD, addr, rows, len, stride);
     const buf = m.wActive === 0 ? 1 : 0;
-    if (data) {
+    if (data && m.wasmMxu) {
+      // int16 columns for the WebAssembly MXU: Q[j][kk] = W[j][kk], zero beyond k (sim/wasm-mxu.ts)
+      const Q = m.wq[buf], D = m.wqDepth, S = m.spad;
+      const js = transposed ? 1 : stride, ks = transposed ? stride : 1;
+      for (let j = 0; j < n; j++) {
+        const dst = j * D;
+        for (let kk = 0; kk < k; kk++) Q[dst + kk] = S[addr + j * js + kk * ks]!;
+        Q.fill(0, dst + k, dst + D);
+      }
+    } else if (data) {
       // Packed pairs for the MAC loop: P[q][kk] = W[2q][kk] + W[2q+1][kk] * 2^26 (see matmulTile).
       const P = m.wbuf[buf], S = m.spad;
       const js = transposed ? 1 : stride, ks = transposed ? stride : 1;
@@ -251,7 +266,7 @@ function mmExec(m: Machine, f: Int32Array, o: number, pc: number, e: Effects, da
   const buf = m.wActive;
   if (buf < 0) throw new Fault('bad-operand', 'mxu.mm before any mxu.wload: the array holds no weights');
   const k = m.wK[buf]!, n = m.wN[buf]!;
-  guardWork(m, rows, 'mxu.mm');
+  guardWork(m, rows * k * n, rows, 'mxu.mm');
   m.check2d(SPACE_SPAD, x, rows, k, xStride);
   m.check2d(SPACE_ACC, accAddr, rows, n, accStride);
   e.amount = rows;
@@ -259,7 +274,9 @@ function mmExec(m: Machine, f: Int32Array, o: number, pc: number, e: Effects, da
   e.wbuf = buf;
   e.region(SPACE_SPAD, false, x, rows, k, xStride);
   e.region(SPACE_ACC, true, accAddr, rows, n, accStride);
-  if (data) {
+  if (data && m.wasmMxu) {
+    matmulTileWasm(unsigned ? m.spadU8 : m.spad, x, xStride, rows, m.wq[buf]!, m.wqDepth, k, n, m.acc, accAddr, accStride, accumulate);
+  } else if (data) {
     if (unsigned) matmulTileU8(m.spadU8, x, xStride, rows, m.wbuf[buf]!, m.cfg.mxu.rows, k, n, m.acc, accAddr, accStride, accumulate);
     else matmulTile(m.spad, x, xStride, rows, m.wbuf[buf]!, m.cfg.mxu.rows, k, n, m.acc, accAddr, accStride, accumulate);
   }

@@ -3,6 +3,7 @@
 // that raises a Fault naming the memory, the range and the size.
 import type { BufferSymbol, MemorySpace } from '../isa/asm.js';
 import type { MachineConfig } from './config.js';
+import { paddedDepth, simWasmActive } from './wasm-mxu.js';
 
 export const SPACE_DRAM = 0;
 export const SPACE_SPAD = 1;
@@ -35,6 +36,12 @@ export class Machine {
   readonly wbuf: [Float64Array, Float64Array];
   readonly wK: [number, number] = [0, 0];
   readonly wN: [number, number] = [0, 0];
+  /** mxu.mm runs on WebAssembly SIMD (sim/wasm-mxu.ts), chosen when the machine is created. */
+  readonly wasmMxu: boolean;
+  /** For the WebAssembly MXU: the two weight buffers as int16 columns [cols][kp], zero beyond k. */
+  readonly wq: [Int16Array, Int16Array];
+  /** Row length of `wq` (mxu.rows rounded up to 8 lanes). */
+  readonly wqDepth: number;
   /** Buffer the next mxu.mm reads (the one most recently loaded); -1 before any mxu.wload. */
   wActive = -1;
   /** Sizes in each space's own elements (bytes, bytes, words). */
@@ -45,16 +52,27 @@ export class Machine {
    */
   readonly hostWrites = new Map<string, { readonly sym: BufferSymbol; readonly data: Int8Array | Int16Array | Int32Array | Uint8Array }>();
 
-  constructor(cfg: MachineConfig) {
+  /**
+   * `dramBytes` sizes the simulated DRAM below the configured capacity (a kernel runner passes what its program
+   * allocated: the rest is never touched, and a 64-256 MiB allocation per kernel run costs time and memory).
+   * An access past it faults as an access past the capacity would. `wasm` picks the MXU engine (default: the
+   * WebAssembly one where supported, see sim/wasm-mxu.ts).
+   */
+  constructor(cfg: MachineConfig, opts: { readonly dramBytes?: number; readonly wasm?: boolean } = {}) {
     this.cfg = cfg;
-    this.dram = new Uint8Array(cfg.dram.sizeBytes);
+    const dramBytes = opts.dramBytes === undefined ? cfg.dram.sizeBytes : Math.min(cfg.dram.sizeBytes, Math.max(0, Math.ceil(opts.dramBytes)));
+    this.dram = new Uint8Array(dramBytes);
     this.spad = new Int8Array(cfg.spad.sizeBytes);
     this.spadU8 = new Uint8Array(this.spad.buffer);
     this.acc = new Int32Array(cfg.acc.sizeBytes / 4);
     this.lanes = cfg.vpu.lanes;
     this.vregs = new Int32Array(32 * this.lanes);
     this.vl = this.lanes;
-    const wsize = cfg.mxu.rows * Math.ceil(cfg.mxu.cols / 2);
+    this.wasmMxu = opts.wasm ?? simWasmActive();
+    this.wqDepth = paddedDepth(cfg.mxu.rows);
+    const qsize = this.wasmMxu ? cfg.mxu.cols * this.wqDepth : 0;
+    this.wq = [new Int16Array(qsize), new Int16Array(qsize)];
+    const wsize = this.wasmMxu ? 0 : cfg.mxu.rows * Math.ceil(cfg.mxu.cols / 2);
     this.wbuf = [new Float64Array(wsize), new Float64Array(wsize)];
     this.sizes = [this.dram.length, this.spad.length, this.acc.length];
   }

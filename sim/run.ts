@@ -1,13 +1,15 @@
 // The run loop: decode once, then fetch, execute (sim/exec.ts) and price (sim/timing.ts) each
 // instruction in program order. Faults stop the run with pc, disassembled instruction, cycle and
 // source line. Modes: full (data + timing), timing-only (no data), functional-only (no timing).
-import type { Program } from '../isa/asm.js';
+import type { BufferSymbol, Program } from '../isa/asm.js';
 import { formatInstr } from '../isa/disasm.js';
 import { decode } from '../isa/encoding.js';
 import { BY_OPCODE, UNITS } from '../isa/table.js';
 import type { MachineConfig } from './config.js';
 import { CLASS_INDEX, Effects, SEMANTICS_BY_OPCODE } from './exec.js';
-import { Fault, Machine, SPACE_ACC, SPACE_DRAM } from './machine.js';
+import { Fault, Machine, SPACE_ACC, SPACE_DRAM, SPACE_NAMES } from './machine.js';
+
+const SPACE_INDEX = { dram: SPACE_DRAM, spad: 1, acc: SPACE_ACC } as const;
 import { STALL_CAUSES, TimingModel, type TimingTotals, type TraceEvent } from './timing.js';
 
 export const FIELD_SLOTS = 8;
@@ -77,6 +79,12 @@ export interface SimOptions {
   readonly trace?: boolean;
   /** A machine prepared by the host (inputs written); a fresh one otherwise. */
   readonly machine?: Machine;
+  /**
+   * Buffer-bounds check for kernel authors: a DMA, MXU or vector access that starts inside a `.buffer`
+   * of the program and leaves it faults (kind `buffer-overrun`). Accesses starting outside every
+   * buffer are not checked. Needs the program's symbols (a Program source).
+   */
+  readonly checkBuffers?: boolean;
 }
 
 export interface SimStats {
@@ -130,6 +138,8 @@ export class Simulation {
   private readonly data: boolean;
   private readonly e = new Effects();
   private readonly perOpcode = new Float64Array(256);
+  /** Per space (dram, spad, acc): the program's buffers, for checkBuffers. */
+  private readonly bufferTable: ReadonlyArray<readonly BufferSymbol[]> | undefined;
   private macs = 0;
   private dramRead = 0;
   private dramWrite = 0;
@@ -144,6 +154,31 @@ export class Simulation {
     this.machine = opts.machine ?? new Machine(cfg);
     this.timing = mode === 'functional' ? undefined : new TimingModel(cfg, prog.n, opts.trace === true);
     this.data = mode !== 'timing';
+    if (opts.checkBuffers && prog.source) {
+      const bySpace: BufferSymbol[][] = [[], [], []];
+      for (const b of prog.source.buffers.values()) bySpace[SPACE_INDEX[b.space]]!.push(b);
+      this.bufferTable = bySpace;
+    }
+  }
+
+  /** The buffer-bounds check (checkBuffers): every region of this instruction stays in its buffer. */
+  private checkRegions(pc: number): void {
+    const e = this.e;
+    for (let i = 0; i < e.nRegions; i++) {
+      const rows = e.rRows[i]!, len = e.rLen[i]!;
+      if (rows === 0 || len === 0) continue;
+      const base = e.rBase[i]!, stride = e.rStride[i]!, space = e.rSpace[i]!;
+      const last = base + (rows - 1) * stride;
+      const lo = Math.min(base, last), hi = Math.max(base, last) + len;
+      const buf = this.bufferTable![space]!.find((b) => base >= b.address && base < b.address + b.size);
+      if (!buf || (lo >= buf.address && hi <= buf.address + buf.size)) continue;
+      const unit = space === SPACE_ACC ? 'words' : 'bytes';
+      throw this.fault(
+        'buffer-overrun',
+        `${e.rWrite[i] ? 'write' : 'read'} of ${SPACE_NAMES[space]} [${lo}, ${hi}) ${unit} starts in buffer '${buf.name}' [${buf.address}, ${buf.address + buf.size}) and leaves it (--check-buffers)`,
+        pc,
+      );
+    }
   }
 
   private fault(kind: string, detail: string, at: number): SimFault {
@@ -173,7 +208,13 @@ export class Simulation {
       if (err instanceof Fault) throw this.fault(err.kind, err.message, pc);
       throw err;
     }
+    if (this.bufferTable) this.checkRegions(pc);
     this.timing?.account(pc, op, fields, fo, e);
+    // The budget holds for the run's end, not only for dispatch: an instruction whose results land
+    // past it (or a final halt after it) faults here, at the instruction that crossed it.
+    if (this.timing && this.timing.end > this.cfg.limits.maxCycles) {
+      throw this.fault('runaway', `the run reaches cycle ${this.timing.end}, past the cycle budget of ${this.cfg.limits.maxCycles} (limits.maxCycles)`, pc);
+    }
     this.perOpcode[op] = this.perOpcode[op]! + 1;
     this.executed++;
     this.macs += e.macs;
@@ -197,7 +238,6 @@ export class Simulation {
     }
     const limits = this.cfg.limits;
     if (this.executed >= limits.maxInstructions) throw this.fault('runaway', `executed ${this.executed} instructions, the limit (limits.maxInstructions); missing halt or endless loop?`, next);
-    if (this.timing && this.timing.now > limits.maxCycles) throw this.fault('runaway', `passed the cycle budget of ${limits.maxCycles} (limits.maxCycles); missing halt or endless loop?`, next);
     this.pc = next;
     return true;
   }

@@ -171,6 +171,11 @@ export class TimingModel {
     return this.feNext;
   }
 
+  /** The cycle the run would end at if it stopped now: the last result or the next dispatch. */
+  get end(): number {
+    return Math.max(this.endCycle, this.feNext);
+  }
+
   account(pc: number, opcode: number, fields: Int32Array, fo: number, e: Effects): void {
     const info = OP_INFO[opcode]!;
     const u = info.unit;

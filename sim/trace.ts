@@ -1,12 +1,14 @@
 // Chrome trace-event export (viewable in Perfetto / chrome://tracing): one track per unit, one complete
 // event per executed instruction from start to end, with dispatch, completion and the stall it suffered.
+// Time unit: one trace microsecond is one cycle. `ts` and `dur` are integer cycles, so events never
+// overlap by rounding (a float cycles/1000 did); the viewer's "us" reads as cycles, and
+// `otherData.clock_ghz` converts them to real time.
 import { UNITS } from '../isa/table.js';
 import type { MachineConfig } from './config.js';
 import { instrText, type LoadedProgram } from './run.js';
 import { STALL_CAUSES, type TraceEvent } from './timing.js';
 
 export function chromeTrace(events: readonly TraceEvent[], prog: LoadedProgram, cfg: MachineConfig): unknown {
-  const usPerCycle = 1 / (cfg.clockGHz * 1000);
   const meta = UNITS.map((u, i) => ({ name: 'thread_name', ph: 'M', pid: 1, tid: i, args: { name: u } }));
   const lines = prog.source?.lines;
   const texts = new Map<number, string>();
@@ -21,8 +23,8 @@ export function chromeTrace(events: readonly TraceEvent[], prog: LoadedProgram, 
     ph: 'X',
     pid: 1,
     tid: ev.unit,
-    ts: ev.start * usPerCycle,
-    dur: Math.max(ev.end - ev.start, 1) * usPerCycle,
+    ts: ev.start,
+    dur: Math.max(ev.end - ev.start, 1),
     args: {
       pc: ev.pc,
       line: lines?.[ev.pc],
@@ -35,5 +37,9 @@ export function chromeTrace(events: readonly TraceEvent[], prog: LoadedProgram, 
       waited_on: ev.waitedOn >= 0 ? text(ev.waitedOn) : undefined,
     },
   }));
-  return { traceEvents: [{ name: 'process_name', ph: 'M', pid: 1, args: { name: `intnpu ${cfg.name}` } }, ...meta, ...out], displayTimeUnit: 'ns' };
+  return {
+    traceEvents: [{ name: 'process_name', ph: 'M', pid: 1, args: { name: `intnpu ${cfg.name} (1 us on the time axis = 1 cycle)` } }, ...meta, ...out],
+    displayTimeUnit: 'ms',
+    otherData: { time_unit: 'cycle (ts and dur are integer cycles, shown as microseconds)', clock_ghz: cfg.clockGHz, machine: cfg.name },
+  };
 }

@@ -1,9 +1,9 @@
 // `intnpu asm <file.s>`: assemble; write the 64-bit words as a .bin (8 bytes little-endian each).
-import { writeFileSync } from 'node:fs';
 import type { CommandModule } from 'yargs';
-import { assemble } from '../../isa/asm.js';
+import { assemble, programWarnings } from '../../isa/asm.js';
 import { wordsToBytes } from '../../isa/encoding.js';
 import { handler, printJson, readText } from '../common.js';
+import { writeOutputFile } from '../files.js';
 import { parseParams } from './run.js';
 
 interface Args {
@@ -24,8 +24,9 @@ export const asmCommand: CommandModule<object, Args> = {
       .option('json', { type: 'boolean', describe: 'print words, labels and buffers as JSON' }),
   handler: handler((a: Args) => {
     const prog = assemble(readText(a.file), { file: a.file, params: parseParams(a.param) });
+    for (const w of programWarnings(prog)) process.stderr.write(`${w}\n`);
     const out = a.output ?? a.file.replace(/\.s$/, '') + '.bin';
-    writeFileSync(out, wordsToBytes(prog.words));
+    writeOutputFile(out, wordsToBytes(prog.words), 'binary');
     if (a.json) {
       const words: string[] = [];
       for (let i = 0; i < prog.words.length; i += 2) {

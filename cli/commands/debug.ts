@@ -62,7 +62,7 @@ export const debugCommand: CommandModule<object, Args> = {
       .positional('file', { type: 'string', demandOption: true })
       .option('machine', { alias: 'm', type: 'string', default: 'edge' })
       .option('param', { type: 'string', array: true, describe: 'NAME=value for a .param' })
-      .option('set', { type: 'string', array: true, describe: 'BUFFER=tensor.json|tensor.npy: fill a buffer before the run' }),
+      .option('set', { type: 'string', array: true, describe: 'BUFFER=FILE[:int8|int16|int32]: fill a buffer before the run (tensor JSON, bare JSON array, or .npy; as for run)' }),
   handler: handler(async (a: Args) => {
     const cfg = loadMachine(a.machine);
     const prog = assemble(readText(a.file), {
@@ -71,7 +71,7 @@ export const debugCommand: CommandModule<object, Args> = {
     });
     const loaded = loadProgram(prog.words, prog);
     const machine = new Machine(cfg);
-    setBuffers(a.set, prog, a.file, machine);
+    for (const w of setBuffers(a.set, prog, a.file, machine)) process.stderr.write(`${w}\n`);
     const sim = new Simulation(loaded, cfg, { machine, trace: true });
     const breaks = new Set<number>();
     const out = (s: string): void => void process.stdout.write(s + '\n');

@@ -9,7 +9,7 @@ import { requantDirect } from '../../kernels/ref/requant.js';
 import { runLinearSim, runRequantSim } from '../../programs/index.js';
 import { loadMachine } from '../../sim/config.js';
 import { formatStats } from '../../sim/report.js';
-import { EXIT, handler, printJson } from '../common.js';
+import { EXIT, handler, printJson, sizeArgs, UsageError } from '../common.js';
 
 interface Args {
   machine: string;
@@ -50,8 +50,9 @@ export const demoCommand: CommandModule<object, Args> = {
       .option('seed', { type: 'string', default: 'intnpu-demo' })
       .option('json', { type: 'boolean' }),
   handler: handler((a: Args) => {
+    const { seq: M, hidden: K, out: N } = sizeArgs({ seq: a.seq, hidden: a.hidden, out: a.out });
+    if (M * K > 2 ** 26 || N * K > 2 ** 26) throw new UsageError(`--seq ${M} --hidden ${K} --out ${N}: tensors over 2^26 elements are too large for the demo`);
     const cfg = loadMachine(a.machine);
-    const M = a.seq, K = a.hidden, N = a.out;
     const rng = seedrandom.alea(a.seed);
     const int = (lo: number, hi: number): number => lo + Math.floor(rng() * (hi - lo + 1));
     const x = Int8Array.from({ length: M * K }, () => int(-128, 127));

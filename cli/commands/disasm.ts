@@ -1,9 +1,9 @@
 // `intnpu disasm <file.bin>`: words back to assembly that `intnpu asm` accepts.
-import { readFileSync } from 'node:fs';
 import type { CommandModule } from 'yargs';
 import { disassemble } from '../../isa/disasm.js';
 import { bytesToWords } from '../../isa/encoding.js';
 import { handler, printJson, UsageError } from '../common.js';
+import { readInputFile } from '../files.js';
 
 interface Args {
   file: string;
@@ -16,12 +16,7 @@ export const disasmCommand: CommandModule<object, Args> = {
   builder: (y) =>
     y.positional('file', { type: 'string', demandOption: true }).option('json', { type: 'boolean', describe: 'one object per instruction' }),
   handler: handler((a: Args) => {
-    let bytes: Uint8Array;
-    try {
-      bytes = readFileSync(a.file);
-    } catch (e) {
-      throw new UsageError(`cannot read ${a.file}: ${(e as NodeJS.ErrnoException).code ?? ''}`);
-    }
+    const bytes = readInputFile(a.file);
     let words: Uint32Array;
     try {
       words = bytesToWords(bytes);
@@ -33,7 +28,7 @@ export const disasmCommand: CommandModule<object, Args> = {
     else process.stdout.write(d.text);
     const bad = d.lines.filter((l) => l.error);
     if (bad.length > 0) {
-      process.stderr.write(`${a.file}: ${bad.length} undecodable word(s), first at pc ${bad[0]!.pc}: ${bad[0]!.error}\n`);
+      process.stderr.write(`${a.file}: ${bad.length} word(s) not disassembled (undecodable, or a branch leaving the program), first at pc ${bad[0]!.pc}: ${bad[0]!.error}\n`);
       return 1;
     }
     return 0;

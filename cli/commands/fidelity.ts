@@ -1,7 +1,7 @@
 // `intnpu fidelity`: layer 2 (NPU kernel semantics) against layer 1 (the I-BERT reference) on realistic
 // seeded inputs at BERT-base shapes: the share of identical int8 outputs and the largest difference.
 import type { CommandModule } from 'yargs';
-import { EXIT, handler, printJson, table } from '../common.js';
+import { EXIT, handler, printJson, table, UsageError } from '../common.js';
 import { KERNELS, type FidelityResult } from '../registry.js';
 import { Progress } from '../progress.js';
 
@@ -25,6 +25,10 @@ export const fidelityCommand: CommandModule<object, Args> = {
       .option('json', { type: 'boolean' }),
   handler: handler((a: Args) => {
     const results: FidelityResult[] = [];
+    const valid = [...KERNELS.values()].filter((k) => k.fidelity).map((k) => k.name);
+    if (a.kernel !== undefined && !valid.includes(a.kernel)) {
+      throw new UsageError(`--kernel ${a.kernel}: no fidelity measurement for that kernel (one of ${valid.join(', ')})`);
+    }
     const chosen = [...KERNELS.values()].filter((k) => k.fidelity && (!a.kernel || a.kernel === k.name));
     const progress = new Progress('fidelity', chosen.length, a.json);
     for (const k of chosen) {

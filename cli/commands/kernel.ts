@@ -2,7 +2,7 @@
 // I-BERT reference (ref), the NPU kernel semantics (npu) or its program on the simulator (sim, with the
 // cycle model beside the simulated cycles). --compare runs every engine the kernel has and reports, for
 // each pair, the share of identical outputs, the largest difference and the first differing element.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { basename, join, relative } from 'node:path';
 import type { CommandModule } from 'yargs';
 import { loadMachine } from '../../sim/config.js';
@@ -12,8 +12,9 @@ import type { MachineConfig } from '../../sim/config.js';
 import { loadProgram } from '../../sim/run.js';
 import { chromeTrace } from '../../sim/trace.js';
 import { EXIT, handler, printJson, readCase, UsageError } from '../common.js';
+import { writeOutputFile } from '../files.js';
 import { compareOutputs, type Comparison } from '../compare.js';
-import { KERNELS, kernelEntry, type EngineOutput } from '../registry.js';
+import { checkCaseKeys, KERNELS, kernelEntry, kernelLabel, type EngineOutput } from '../registry.js';
 
 interface Args {
   name: string;
@@ -25,6 +26,7 @@ interface Args {
   trace?: string | undefined;
   'emit-asm'?: string | undefined;
   'emit-inputs'?: string | undefined;
+  'allow-paths'?: string[] | undefined;
 }
 
 const preview = (y: ReadonlyArray<number | string>): string => `${JSON.stringify(y.slice(0, 32))}${y.length > 32 ? ` ... (${y.length} values)` : ''}`;
@@ -42,10 +44,12 @@ export const kernelCommand: CommandModule<object, Args> = {
       .option('json', { type: 'boolean' })
       .option('trace', { type: 'string', describe: 'Chrome trace-event JSON output (sim engine)' })
       .option('emit-asm', { type: 'string', describe: 'write the program the simulator runs for this case and machine (assembly that `intnpu asm` and `intnpu run` accept)' })
+      .option('allow-paths', { type: 'string', array: true, describe: 'folders the case file may name .npy files in, besides its own folder' })
       .option('emit-inputs', { type: 'string', describe: 'with --emit-asm: write each buffer the host fills into this folder (BUFFER.json, for `intnpu run --set`)' }),
   handler: handler((a: Args) => {
     const k = kernelEntry(a.name);
-    const input = readCase(a.input);
+    const input = readCase(a.input, a['allow-paths'] ?? []);
+    checkCaseKeys(k, input, a.input);
     const withWhere = <T>(f: () => T): T => {
       try {
         return f();
@@ -61,24 +65,24 @@ export const kernelCommand: CommandModule<object, Args> = {
       const f = a.engine === 'ref' ? k.ref : k.npu;
       if (!f) throw new UsageError(`kernel '${k.name}' has no ${a.engine} engine`);
       const r = withWhere(() => f(input));
-      if (a.json) printJson({ kernel: k.name, engine: a.engine, ...r });
-      else process.stdout.write(`${k.name} (${a.engine}): shape ${JSON.stringify(r.shape)}\ny_int ${preview(r.y_int)}\n`);
+      if (a.json) printJson({ kernel: k.name, ...(k.form ? { form: k.form(input) } : {}), engine: a.engine, ...r });
+      else process.stdout.write(`${kernelLabel(k, input)}, ${a.engine} engine: shape ${JSON.stringify(r.shape)}\ny_int ${preview(r.y_int)}\n`);
       return;
     }
     if (!k.sim) throw new UsageError(`kernel '${k.name}' has no simulator program yet (engines: ref${k.npu ? ', npu' : ''})`);
     const cfg = loadMachine(a.machine);
     const run = withWhere(() => k.sim!(input, cfg, { trace: a.trace !== undefined }));
     const loaded = loadProgram(run.program.words, run.program);
-    if (a.trace && run.sim.trace) writeFileSync(a.trace, JSON.stringify(chromeTrace(run.sim.trace, loaded, cfg)));
+    if (a.trace && run.sim.trace) writeOutputFile(a.trace, JSON.stringify(chromeTrace(run.sim.trace, loaded, cfg)), 'trace');
     const emitted = a['emit-asm'] !== undefined ? emitAsm(a, k.name, run, cfg) : undefined;
     if (a.json) {
       printJson({
-        kernel: k.name, engine: 'sim', y_int: run.y_int, shape: run.shape, cycles: run.cycles,
+        kernel: k.name, ...(k.form ? { form: k.form(input) } : {}), engine: 'sim', y_int: run.y_int, shape: run.shape, cycles: run.cycles,
         model_cycles: run.model_cycles, model_exact: run.model_exact,
         stats: { ...run.sim.stats, hotspots: hotspots(run.sim, loaded) }, machine: cfg,
       });
     } else {
-      process.stdout.write(`${k.name} on the simulator\n${formatStats(run.sim, cfg, run.model_cycles)}\n`);
+      process.stdout.write(`${kernelLabel(k, input)} on the simulator\n${formatStats(run.sim, cfg, run.model_cycles)}\n`);
       const h = formatHotspots(hotspots(run.sim, loaded, 5));
       if (h) process.stdout.write(h + '\n');
       process.stdout.write(`y_int ${preview(run.y_int)}\n`);
@@ -100,15 +104,19 @@ function emitAsm(a: Args, kernel: string, run: CaseRun, cfg: MachineConfig): str
     `; The host fills: ${writes.map((w) => `${w.sym.name} (${w.sym.space}, ${DTYPE_OF(w.data)} x ${w.data.length})`).join(', ') || 'nothing'}.`,
     '',
   ].join('\n');
-  writeFileSync(out, header + programListing(run.program));
+  writeOutputFile(out, header + programListing(run.program), 'listing');
   const sets: string[] = [];
   const dir = a['emit-inputs'];
   if (dir !== undefined) {
-    mkdirSync(dir, { recursive: true });
+    try {
+      mkdirSync(dir, { recursive: true });
+    } catch (e) {
+      throw new UsageError(`cannot create folder ${dir}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
     for (const w of writes) {
       const data = w.data instanceof Uint8Array ? new Int8Array(w.data.buffer, w.data.byteOffset, w.data.length) : w.data;
       const p = join(dir, `${w.sym.name}.json`);
-      writeFileSync(p, JSON.stringify({ dtype: DTYPE_OF(w.data), data: Array.from(data) }));
+      writeOutputFile(p, JSON.stringify({ dtype: DTYPE_OF(w.data), data: Array.from(data) }));
       sets.push(`--set ${w.sym.name}=${relative(process.cwd(), p) || p}`);
     }
   } else for (const w of writes) sets.push(`--set ${w.sym.name}=${w.sym.name}.json`);

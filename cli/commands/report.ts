@@ -2,9 +2,9 @@
 // modelled cycles, MXU and VPU utilization and the main stall causes, checked against the NPU semantics.
 import type { CommandModule } from 'yargs';
 import { loadMachine } from '../../sim/config.js';
-import { EXIT, handler, printJson, table } from '../common.js';
+import { EXIT, handler, printJson, table, UsageError } from '../common.js';
 import { compareOutputs } from '../compare.js';
-import { KERNELS } from '../registry.js';
+import { KERNELS, kernelLabel } from '../registry.js';
 import { writeFileSync } from 'node:fs';
 import { toCsv } from '../csv.js';
 import { reportHtml } from '../html/report.js';
@@ -37,6 +37,10 @@ export const reportCommand: CommandModule<object, Args> = {
   handler: handler((a: Args) => {
     const rows = [];
     let allExact = true;
+    const valid = [...KERNELS.values()].filter((k) => k.sim && k.example).map((k) => k.name);
+    if (a.kernel !== undefined && !valid.includes(a.kernel)) {
+      throw new UsageError(`--kernel ${a.kernel}: not a kernel the report covers (one of ${valid.join(', ')})`);
+    }
     const runs: RunSummary[] = [];
     let timeline: TimelineData | undefined;
     const cfgs = a.machine.map((spec) => loadMachine(spec));
@@ -57,7 +61,7 @@ export const reportCommand: CommandModule<object, Args> = {
         const s = run.sim.stats;
         const stalls = Object.entries(s.stall_cycles ?? {}).filter(([, v]) => v > 0).sort((x, y) => y[1] - x[1]).slice(0, 3);
         rows.push({
-          machine: cfg.name, kernel: k.name, shape: run.shape, cycles: run.cycles, model_cycles: run.model_cycles,
+          machine: cfg.name, kernel: kernelLabel(k, input), shape: run.shape, cycles: run.cycles, model_cycles: run.model_cycles,
           sim_over_model: run.cycles / run.model_cycles, mxu_utilization: s.mxu_utilization, vpu_utilization: s.utilization?.['vpu'] ?? null,
           dram_bytes: s.dram_bytes, top_stalls: Object.fromEntries(stalls), sim_equals_npu: exact,
         });

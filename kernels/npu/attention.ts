@@ -1,4 +1,4 @@
-// Layers 1 and 2 of the attention matmuls (ibert-reference.md section 9, steps 3 and 5): cases, the exact
+// Layers 1 and 2 of the attention matmuls (docs/IBERT.md section 9, steps 3 and 5): cases, the exact
 // reference, the NPU kernel semantics, and their measured agreement on realistic tensors of a synthetic layer.
 //
 // Case format (JSON; tensors nested row-major, or flat with an explicit `shape`):
@@ -17,7 +17,7 @@
 //       0..255). Layer 2 saturates p to 255 before the MAC: p8 = min(p, 255). Chosen over the exact split
 //       (p = min(p, 255) + (p == 256), two accumulating streams, twice the MXU time and a second input plane)
 //       because:
-//       * p = 256 needs a row whose only non-zero e16 is a power of two (ibert-reference.md section 7); under
+//       * p = 256 needs a row whose only non-zero e16 is a power of two (docs/IBERT.md section 7); under
 //         the fixed-point calibration of the softmax the row maximum is e16 = 32767 and such a row gives
 //         p = floor(32767 * floor(2^32 / 32767) / 2^24) = 255. So with the calibration this project generates
 //         (and that HF's EMA converges to), layer 2 equals layer 1 exactly; the fidelity function measures it.

@@ -1,4 +1,4 @@
-// Layer 2 of the fused `gelu` kernel: i-GELU (ibert-reference.md section 6) on the int32 fc1 accumulator followed
+// Layer 2 of the fused `gelu` kernel: i-GELU (docs/IBERT.md section 6) on the int32 fc1 accumulator followed
 // by the 8-bit QuantAct of section 9 step 14, as the NPU computes it on int32 lanes with 64-bit products inside
 // vmacr/vmulr; its layer-1 counterpart on the same case; and the measured agreement of the two on a BERT-base layer.
 //

@@ -1,4 +1,4 @@
-// Layers 1 and 2 of the fused LayerNorm + QuantAct(8) kernel (ibert-reference.md section 8, then section 9 step
+// Layers 1 and 2 of the fused LayerNorm + QuantAct(8) kernel (docs/IBERT.md section 8, then section 9 step
 // 10/19: the per-channel requantization that follows every IntLayerNorm): the case format, the exact reference,
 // the NPU kernel semantics with its host-side constant folding, and their measured agreement on realistic tensors.
 //
@@ -74,7 +74,7 @@ import { floorDiv, floorShift, intToJson, isqrt, isqrtBig, mulShiftRne, pow2, rn
 import { compileLayer, runLayer } from '../ref/layer.js';
 import { layerNormApply } from '../ref/layernorm.js';
 import { requantApply } from '../ref/requant.js';
-import { flattenNested, type FidelityResult, type KernelCaseResult } from './common.js';
+import { flattenNested, parseCase, type FidelityResult, type KernelCaseResult } from './common.js';
 
 
 
@@ -330,9 +330,7 @@ function flatten(v: Nested[]): { values: number[]; shape: number[] } {
 
 /** Validates a fused LayerNorm case (KernelInputError naming the field on bad input). */
 export function parseLayerNormCase(input: unknown): LayerNormCase {
-  const r = caseSchema.safeParse(input);
-  if (!r.success) throw new KernelInputError(`invalid layernorm case:\n${z.prettifyError(r.error)}`);
-  const c = r.data;
+  const c = parseCase(caseSchema, input, 'layernorm');
   const flat = flatten(c.x_int);
   let shape = flat.shape;
   if (c.shape !== undefined) {

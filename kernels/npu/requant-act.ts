@@ -1,5 +1,5 @@
 // Layer 2 of `requant-act` (QuantAct with per-channel multipliers and the optional residual identity term, the
-// general form of ibert-reference.md section 3) as the NPU computes it, its layer-1 counterpart on the same case,
+// general form of docs/IBERT.md section 3) as the NPU computes it, its layer-1 counterpart on the same case,
 // the measured agreement of the two on a BERT-base layer, and example cases. Also owns the case parsing and the
 // seeded BERT-base layer that kernels/npu/gelu.ts reuses.
 //
@@ -46,6 +46,8 @@ const INT64_MAX = (1n << 63n) - 1n;
 export const int64El = z.union([
   z.number().int().refine((v) => Number.isSafeInteger(v), { message: 'integers beyond 2^53 must be decimal strings' }),
   z.string().regex(/^-?\d+$/, { message: 'expected a decimal integer string' }).refine((s) => {
+    // zod runs this refinement even after the regex failed: BigInt('a') would throw.
+    if (!/^-?\d+$/.test(s)) return true;
     const v = BigInt(s);
     return v >= INT64_MIN && v <= INT64_MAX;
   }, { message: 'outside the int64 range' }),

@@ -2,7 +2,7 @@
 // 64-bit vmulr/vmacr products and the divider, as exact integer code; plus the kernel's case API (layer 1 and layer 2
 // on a JSON case) and the fidelity measurement of layer 2 against layer 1 (kernels/ref/softmax.ts).
 //
-// ---- How layer 2 relates to layer 1 (ibert-reference.md section 7) ----
+// ---- How layer 2 relates to layer 1 (docs/IBERT.md section 7) ----
 //
 // Layer 1 already uses the folded 31-bit multiplier: e16 = clamp(rne(z * M / 2^(E31 - 30 + q))). On the NPU every
 // step of that formula has an exact int32/64-bit form, so for every input the kernel accepts (the domain below),
@@ -53,7 +53,7 @@ import {
 import { compileLayer, runLayer } from '../ref/layer.js';
 import { runReferenceCase } from '../ref/cases.js';
 import { MASKED_SCORE, softmaxApply } from '../ref/softmax.js';
-import { flattenNested, nestedArray, type FidelityResult } from './common.js';
+import { flattenNested, nestedArray, parseCase, type FidelityResult } from './common.js';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Compile-time constants of the NPU kernel.
@@ -242,9 +242,7 @@ const flatten = flattenNested;
 
 /** Validates a case (KernelInputError naming the field) and folds its constants for the NPU kernel. */
 export function parseSoftmaxCase(input: unknown): SoftmaxCase {
-  const res = SoftmaxCaseSchema.safeParse(input);
-  if (!res.success) throw new KernelInputError(`invalid softmax case:\n${z.prettifyError(res.error)}`);
-  const cse = res.data;
+  const cse = parseCase(SoftmaxCaseSchema, input, 'softmax');
   const { values, shape: inferred } = flatten('x_int', cse.x_int);
   let shape = inferred;
   if (cse.shape !== undefined) {

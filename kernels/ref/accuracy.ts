@@ -1,4 +1,4 @@
-// Accuracy figures of the integer kernels against float functions (ibert-reference.md sections 13-14): the paper's
+// Accuracy figures of the integer kernels against float functions (docs/IBERT.md sections 13-14): the paper's
 // Table 1 (GELU approximations on [-4, 4]), the i-exp gap, softmax and LayerNorm on realistic inputs, and a whole
 // synthetic layer against its float64 evaluation. Deterministic: seeded inputs, no clocks. Host-side (float math).
 

@@ -12,7 +12,7 @@ import { linearAcc } from './linear.js';
 import { requantApply, requantDirect } from './requant.js';
 import { softmaxApply } from './softmax.js';
 import type { IntData } from './tensor.js';
-import { flattenNested, nestedArray, resolveShape } from './case-parse.js';
+import { assertDepth, flattenNested, nestedArray, resolveShape } from './case-parse.js';
 
 export interface RefCaseResult {
   /** flat row-major output; integers beyond 2^53 as decimal strings */
@@ -35,6 +35,8 @@ const int32El = z.number().int().min(-2147483648).max(2147483647);
 const int64El = z.union([
   z.number().int().refine((v) => Number.isSafeInteger(v), { message: 'integers beyond 2^53 must be decimal strings' }),
   z.string().regex(/^-?\d+$/, { message: 'expected a decimal integer string' }).refine((s) => {
+    // zod runs this refinement even after the regex failed: BigInt('a') would throw.
+    if (!/^-?\d+$/.test(s)) return true;
     const v = BigInt(s);
     return v >= INT64_MIN && v <= INT64_MAX;
   }, { message: 'outside the int64 range' }),
@@ -49,6 +51,7 @@ const flatten = flattenNested;
 
 
 function parse<T>(schema: z.ZodType<T>, input: unknown, kernel: string): T {
+  assertDepth(input);
   const res = schema.safeParse(input);
   if (!res.success) throw new KernelInputError(`invalid ${kernel} case:\n${z.prettifyError(res.error)}`);
   return res.data;

@@ -1,4 +1,4 @@
-// QuantEmbedding lookup (ibert-reference.md section 5): per-tensor 8-bit tables; a lookup copies table_int[id].
+// QuantEmbedding lookup (docs/IBERT.md section 5): per-tensor 8-bit tables; a lookup copies table_int[id].
 
 import { KernelInputError } from './errors.js';
 

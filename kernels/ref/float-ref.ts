@@ -1,6 +1,8 @@
-// Float references for the accuracy figures (ibert-reference.md sections 13-14): GELU (erf), its approximations
+// Float references for the accuracy figures (docs/IBERT.md sections 13-14): GELU (erf), its approximations
 // (x*sigmoid(1.702x), h-GELU, float i-GELU), exp and float i-exp, softmax, LayerNorm, and a float64 BERT encoder
 // layer / embedding stage. Float math is allowed here: nothing in this module is on an integer runtime path.
+
+import { linearFloatWasm, WASM_MIN_MACS } from './wasm-gemm.js';
 
 /** erf to ~1e-15: Maclaurin series for |x| < 2, Lentz continued fraction of erfc beyond. */
 export function erf(x: number): number {
@@ -149,6 +151,16 @@ export interface FloatLayerParams {
 
 /** y = x W^T + b for x [T, in]. */
 export function linearFloat(x: Float64Array, T: number, l: FloatLinear): Float64Array {
+  const K = l.inFeatures;
+  const N = l.outFeatures;
+  const w = l.weight;
+  const fast = T * N * K >= WASM_MIN_MACS ? linearFloatWasm(x, T, K, N, w, l.bias) : undefined;
+  if (fast !== undefined) return fast;
+  return linearFloatTs(x, T, l);
+}
+
+/** linearFloat in TypeScript, the definition of the summation order the WebAssembly path reproduces. */
+export function linearFloatTs(x: Float64Array, T: number, l: FloatLinear): Float64Array {
   const K = l.inFeatures;
   const N = l.outFeatures;
   const w = l.weight;

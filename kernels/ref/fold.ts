@@ -1,4 +1,4 @@
-// Compile-time constant folding (ibert-reference.md sections 2-8 and 10): float scales -> integer constants, in
+// Compile-time constant folding (docs/IBERT.md sections 2-8 and 10): float scales -> integer constants, in
 // float64 with Math.fround exactly where the reference casts to float32. Float math is allowed here (host side,
 // run once per layer); nothing in this module runs per element at inference.
 

@@ -1,4 +1,4 @@
-// i-GELU at run time (ibert-reference.md section 6): t = sgn(x)((min(|x|, -q_b) + q_b)^2 + q_c) >> 14,
+// i-GELU at run time (docs/IBERT.md section 6): t = sgn(x)((min(|x|, -q_b) + q_b)^2 + q_c) >> 14,
 // y = x (t + q_1). Outputs are 64-bit (up to 2^47.6 measured, 2^60 for int32 inputs at S = 1e-6).
 
 import { floorShift, TWO53, INT64_MAX, INT64_MIN } from './intmath.js';

@@ -11,7 +11,11 @@ import {
 import {
   floatEmbeddings, floatLayer, type FloatEmbeddingParams, type FloatLayerNorm, type FloatLayerParams, type FloatLinear, type FloatLayerTaps,
 } from './float-ref.js';
-import { EMBEDDINGS_FORMAT, LAYER_FORMAT, type IbertEmbeddingsJson, type IbertLayerJson, type QuantLinearJson } from './layer-format.js';
+import type { ModelConfig } from './hf-config.js';
+import { compileEmbeddings, compileLayer, runEmbeddings, runLayer } from './layer.js';
+import {
+  EMBEDDINGS_FORMAT, LAYER_FORMAT, type EmbeddingsInputJson, type IbertEmbeddingsJson, type IbertLayerJson, type QuantLinearJson,
+} from './layer-format.js';
 
 export interface SyntheticLayerOptions {
   /** string seed for seedrandom (alea) */
@@ -28,6 +32,13 @@ export interface SyntheticLayerOptions {
   readonly lnShift?: 'calibrate' | number;
   /** float LayerNorm eps of the float reference; default 1e-12 (the integer path has none) */
   readonly eps?: number;
+  /**
+   * The layer input (int8 [seq, hidden] and its scale), e.g. the previous layer's output in a model; the ranges are
+   * calibrated on it. Default: a LayerNorm-like synthetic input.
+   */
+  readonly input?: { readonly x_int: ArrayLike<number>; readonly scale: number };
+  /** HF key mask per position (overrides maskedTail) */
+  readonly mask?: readonly number[];
 }
 
 export interface SyntheticLayer {
@@ -150,17 +161,25 @@ export function generateLayer(opts: SyntheticLayerOptions): SyntheticLayer {
   };
   // Input: a previous LayerNorm's output, N(0,1) * gamma + beta per channel, with two outlier channels (x4) as in
   // trained BERT hidden states; quantized by the previous layer's QuantAct(8) (range = its max).
-  const outliers = new Set([Math.min(1, C - 1), Math.floor((7 * C) / 8)]);
-  const chanScale = Array.from({ length: C }, (_, c) => (outliers.has(c) ? 4 : 0.6 + 0.3 * rng()));
-  const chanShift = Array.from({ length: C }, () => 0.1 * normal());
-  const x = new Float64Array(T * C);
-  for (let t = 0; t < T; t++) for (let c = 0; c < C; c++) x[t * C + c] = normal() * chanScale[c]! + chanShift[c]!;
-  const inRange = range(8, x);
-  const sIn = actScale(inRange);
-  const xInt: number[] = Array.from(x, (v) => Math.min(127, Math.max(-128, rneFloat(v / sIn))));
+  let sIn: number;
+  let xInt: number[];
+  if (opts.input !== undefined) {
+    if (opts.input.x_int.length !== T * C) throw new RangeError(`input: ${opts.input.x_int.length} values, expected seq*hidden = ${T * C}`);
+    sIn = opts.input.scale;
+    xInt = Array.from(opts.input.x_int);
+  } else {
+    const outliers = new Set([Math.min(1, C - 1), Math.floor((7 * C) / 8)]);
+    const chanScale = Array.from({ length: C }, (_, c) => (outliers.has(c) ? 4 : 0.6 + 0.3 * rng()));
+    const chanShift = Array.from({ length: C }, () => 0.1 * normal());
+    const x = new Float64Array(T * C);
+    for (let t = 0; t < T; t++) for (let c = 0; c < C; c++) x[t * C + c] = normal() * chanScale[c]! + chanShift[c]!;
+    sIn = actScale(range(8, x));
+    xInt = Array.from(x, (v) => Math.min(127, Math.max(-128, rneFloat(v / sIn))));
+  }
   const xFloat = Float64Array.from(xInt, (v) => v * sIn);
   const masked = Math.min(opts.maskedTail ?? 0, T - 1);
-  const mask = masked > 0 ? Array.from({ length: T }, (_, t) => (t < T - masked ? 1 : 0)) : undefined;
+  const mask = opts.mask !== undefined ? [...opts.mask] : masked > 0 ? Array.from({ length: T }, (_, t) => (t < T - masked ? 1 : 0)) : undefined;
+  if (mask !== undefined && mask.length !== T) throw new RangeError(`mask: ${mask.length} entries, expected seq ${T}`);
 
   const run = floatLayer(float, xFloat, T, mask);
   const dh = C / H;
@@ -228,6 +247,8 @@ export interface SyntheticEmbeddingsOptions {
   readonly vocab: number;
   readonly maxPositions: number;
   readonly typeVocab?: number;
+  /** first position id (RoBERTa/I-BERT: pad_token_id + 1); default 0. Positions are offset + t, which must fit the table */
+  readonly positionOffset?: number;
 }
 
 export interface SyntheticEmbeddings {
@@ -250,7 +271,9 @@ export function generateEmbeddings(opts: SyntheticEmbeddingsOptions): SyntheticE
   const float: FloatEmbeddingParams = { hidden: C, eps: 1e-12, word, tokenType, position, ln };
   const ids = Array.from({ length: T }, () => Math.floor(rng() * V));
   const tt = Array.from({ length: T }, (_, t) => (t < T / 2 ? 0 : TV - 1));
-  const pos = Array.from({ length: T }, (_, t) => t % P);
+  const off = opts.positionOffset ?? 0;
+  if (off + T > P) throw new RangeError(`seq ${T}: positions ${off}..${off + T - 1} do not fit max_position_embeddings ${P}`);
+  const pos = Array.from({ length: T }, (_, t) => off + t);
   const run = floatEmbeddings(float, ids, tt, pos);
   const q = (w: Float64Array, n: number) => {
     const r = quantizeSymmetric(w, n, C, 8, false);
@@ -273,4 +296,60 @@ export function generateEmbeddings(opts: SyntheticEmbeddingsOptions): SyntheticE
     input: { input_ids: ids, token_type_ids: tt, position_ids: pos },
   };
   return { embeddings, float, floatOutput: run.output };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+
+export interface SyntheticModelOptions {
+  readonly seed: string;
+  readonly config: ModelConfig;
+  readonly seq: number;
+  /** how many encoder layers to generate (default config.layers) */
+  readonly layers?: number;
+  /** trailing positions masked out (padding) in every layer; default 0 */
+  readonly maskedTail?: number;
+}
+
+/** A whole synthetic checkpoint: embeddings and layers, with the token ids it was calibrated on. */
+export interface SyntheticModel {
+  readonly embeddings: IbertEmbeddingsJson;
+  readonly layers: IbertLayerJson[];
+  /** input_ids, token_type_ids, position_ids (also embeddings.input) */
+  readonly input: EmbeddingsInputJson;
+  readonly mask?: number[];
+}
+
+/**
+ * A seeded checkpoint of the config's shape: the embeddings (seed `<seed>/embeddings`), then layer i (seed
+ * `<seed>/layer<i>`) calibrated on the integer reference output of layer i - 1, so every layer's input_scale is the
+ * previous output scale, as a model calibrated end to end would have it. Host-side work (float64 calibration passes).
+ */
+export function generateModel(opts: SyntheticModelOptions): SyntheticModel {
+  const c = opts.config;
+  const T = opts.seq;
+  const n = opts.layers ?? c.layers;
+  const e = generateEmbeddings({
+    seed: `${opts.seed}/embeddings`, seq: T, hidden: c.hidden, vocab: c.vocab, maxPositions: c.maxPositions,
+    typeVocab: c.typeVocab, positionOffset: c.positionOffset,
+  }).embeddings;
+  if (e.input === undefined) throw new Error('internal: generateEmbeddings returned no input');
+  const masked = Math.min(opts.maskedTail ?? 0, T - 1);
+  const mask = masked > 0 ? Array.from({ length: T }, (_, t) => (t < T - masked ? 1 : 0)) : undefined;
+  let x = runEmbeddings(compileEmbeddings(e), e.input);
+  let xInt: Int8Array = x.output;
+  let scale = x.outputScale;
+  const layers: IbertLayerJson[] = [];
+  for (let i = 0; i < n; i++) {
+    const g = generateLayer({
+      seed: `${opts.seed}/layer${i}`, seq: T, hidden: c.hidden, heads: c.heads, ffn: c.ffn,
+      input: { x_int: xInt, scale }, ...(mask === undefined ? {} : { mask }),
+    });
+    const { input: _input, ...layer } = g.layer;
+    layers.push(layer);
+    const r = runLayer(compileLayer(layer), xInt, T, mask);
+    xInt = r.output;
+    scale = r.outputScale;
+  }
+  const { input, ...embeddings } = e;
+  return mask === undefined ? { embeddings, layers, input } : { embeddings, layers, input, mask };
 }

@@ -1,4 +1,4 @@
-// The one audited module of exact integer helpers (ibert-reference.md sections 1 and 12): floor division,
+// The one audited module of exact integer helpers (docs/IBERT.md sections 1 and 12): floor division,
 // round-half-even shifts and divisions, saturation, products up to 2^85, integer sqrt. Number paths are used
 // only where the proof next to them shows the double arithmetic is exact; everything else goes through BigInt.
 // This is the only integer-runtime module allowed to call Math.floor/Math.trunc (each use is exact, see proofs).

@@ -3,6 +3,7 @@
 
 import { z } from 'zod';
 import { KernelInputError } from './errors.js';
+import { assertDepth } from './case-parse.js';
 
 export const LAYER_FORMAT = 'intnpu/ibert-layer@1';
 export const EMBEDDINGS_FORMAT = 'intnpu/ibert-embeddings@1';
@@ -236,6 +237,7 @@ export type IbertEmbeddingsJson = z.infer<typeof IbertEmbeddingsSchema>;
 export type EmbeddingsInputJson = z.infer<typeof EmbeddingsInputSchema>;
 
 function parseWith<T>(schema: z.ZodType<T>, json: unknown, what: string): T {
+  assertDepth(json);
   const res = schema.safeParse(json);
   if (!res.success) throw new KernelInputError(`invalid ${what}:\n${z.prettifyError(res.error)}`);
   return res.data;
@@ -252,5 +254,5 @@ export function parseEmbeddings(json: unknown): IbertEmbeddingsJson {
 
 /** JSON Schema of the layer format, for editors. */
 export function layerJsonSchema(): unknown {
-  return z.toJSONSchema(IbertLayerSchema, { unrepresentable: 'any' });
+  return z.toJSONSchema(IbertLayerSchema, { io: 'input', unrepresentable: 'any' });
 }

@@ -1,4 +1,4 @@
-// The reference encoder layer (HF IBertLayer, ibert-reference.md section 9, steps 0..19) and the embedding stage
+// The reference encoder layer (HF IBertLayer, docs/IBERT.md section 9, steps 0..19) and the embedding stage
 // (HF IBertEmbeddings), chaining each layer's true scales (not the HF cross-layer scale bug). compileLayer folds
 // every float scale once (host side, fold.ts); runLayer is integer-only and records every step's tensor and scale.
 

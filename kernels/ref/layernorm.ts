@@ -1,4 +1,4 @@
-// IntLayerNorm at run time (ibert-reference.md section 8): mu = rne(sum/C), y = x - mu, V = sum((y >> shift)^2),
+// IntLayerNorm at run time (docs/IBERT.md section 8): mu = rne(sum/C), y = x - mu, V = sum((y >> shift)^2),
 // sigma = isqrt(V) << shift, f = floor(2^31 / sigma), out = ((y f) >> 1) + q_beta[c]. eps is not used.
 
 import { floorDiv, floorShift, INT64_MAX, INT64_MIN, isqrt, isqrtBig, pow2, rneDiv, TWO31, TWO53 } from './intmath.js';

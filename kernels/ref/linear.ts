@@ -3,6 +3,7 @@
 
 import { KernelInputError } from './errors.js';
 import type { IntData, SmallIntArray } from './tensor.js';
+import { gemmABtWasm, WASM_MIN_MACS } from './wasm-gemm.js';
 
 function maxAbs(a: SmallIntArray, off: number, len: number): number {
   let m = 0;
@@ -20,6 +21,17 @@ function maxAbs(a: SmallIntArray, off: number, len: number): number {
  * `dotBound`).
  */
 export function gemmABt(
+  a: SmallIntArray, aOff: number, lda: number,
+  b: SmallIntArray, bOff: number, ldb: number,
+  M: number, N: number, K: number,
+  out: Int32Array, outOff: number, ldo: number,
+): void {
+  if (M * N * K >= WASM_MIN_MACS && gemmABtWasm(a, aOff, lda, b, bOff, ldb, M, N, K, out, outOff, ldo)) return;
+  gemmABtTs(a, aOff, lda, b, bOff, ldb, M, N, K, out, outOff, ldo);
+}
+
+/** gemmABt in TypeScript: the definition the WebAssembly path (wasm-gemm.ts) is tested against. */
+export function gemmABtTs(
   a: SmallIntArray, aOff: number, lda: number,
   b: SmallIntArray, bOff: number, ldb: number,
   M: number, N: number, K: number,

@@ -1,4 +1,4 @@
-// Requantization (HF QuantAct / FixedPointMul, ibert-reference.md section 3) at run time:
+// Requantization (HF QuantAct / FixedPointMul, docs/IBERT.md section 3) at run time:
 // y = clamp(rne(x * m_c / 2^e_c) + rne(w * m' / 2^e'), -2^(b-1), 2^(b-1)-1), exact for any int64 x.
 // The float side (S_out, frexp31) lives in fold.ts; `requantDirect` is the simulator's direct (m, shift) form.
 

@@ -1,4 +1,4 @@
-// i-exp and i-softmax at run time (ibert-reference.md section 7), with the inner 16-bit requantization folded to
+// i-exp and i-softmax at run time (docs/IBERT.md section 7), with the inner 16-bit requantization folded to
 // one multiplier: e16 = clamp(rne(z * M / 2^(E31 - 30 + q))), y = (e16 * floor(2^32 / sum)) >> 24 in [0, 256].
 
 import { floorDiv, floorShift, mulShiftRne, rneShiftBig, TWO32, TWO53 } from './intmath.js';

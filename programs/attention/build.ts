@@ -1,13 +1,12 @@
-// Program builders and case runners for the attention matmuls (ibert-reference.md section 9 steps 3 and 5):
+// Program builders and case runners for the attention matmuls (docs/IBERT.md section 9 steps 3 and 5):
 // `qk` scores[h] = Q_h . K_h^T and `pv` context[:, h] = P_h . V_h, one GEMM per head on the MXU, tiled like
 // `linear` (programs/linear/build.ts) by programs/attention/model.ts, whose cycle model prices the same schedule.
 import { attentionSchedule, attentionTiling, pvModel, qkModel, type AttentionKernel, type AttentionModel, type AttentionTiling } from './model.js';
 import type { ModelMachine } from '../schedule.js';
 import { npuPvInts, parsePvCase, parseQkCase } from '../../kernels/npu/attention.js';
 import type { MachineConfig } from '../../sim/config.js';
-import { Machine } from '../../sim/machine.js';
 import { loadProgram, simulate, type SimResult } from '../../sim/run.js';
-import { assembleBuilt, programBuffer, type CaseRun, type RunOptions } from '../index.js';
+import { assembleBuilt, machineFor, programBuffer, type CaseRun, type RunOptions } from '../index.js';
 import { Emitter, type BuiltProgram } from '../linear/build.js';
 import type { Program } from '../../isa/asm.js';
 
@@ -138,7 +137,7 @@ function runBuilt(
   out: string, outWords: number, cfg: MachineConfig, opts: RunOptions,
 ): { y: Int32Array; sim: SimResult; program: Program } {
   const program = assembleBuilt(buildAttention(kernel, T, hidden, heads, cfg), cfg);
-  const m = new Machine(cfg);
+  const m = machineFor(program, cfg);
   for (const [name, data] of Object.entries(inputs)) m.writeBuffer(buffer(program, name), data);
   const sim = simulate(loadProgram(program.words, program), cfg, { machine: m, mode: opts.mode ?? 'full', trace: opts.trace ?? false });
   const bytes = sim.machine.readBytes(buffer(program, out), outWords * 4);

@@ -1,4 +1,4 @@
-// Tiling, schedule and cycle models of the two attention matmuls (ibert-reference.md section 9, steps 3 and 5):
+// Tiling, schedule and cycle models of the two attention matmuls (docs/IBERT.md section 9, steps 3 and 5):
 // `qk` (scores = Q_h . K_h^T per head) and `pv` (context_h = P_h . V_h per head). Both are a per-head GEMM
 // run like `linear` (programs/schedule.ts): x rows stream through the array, weight tiles come through a
 // scratchpad ring, int32 results collect in accumulator tiles and are stored in row pieces. The schedule (the

@@ -1,5 +1,5 @@
 // Program builder for the fused `gelu` kernel: i-GELU on the int32 fc1 accumulator and the following 8-bit
-// requantization (ibert-reference.md section 6 and section 9 steps 13-14), in the NPU form of kernels/npu/gelu.ts.
+// requantization (docs/IBERT.md section 6 and section 9 steps 13-14), in the NPU form of kernels/npu/gelu.ts.
 // The stream (tiles, buffers, the row loop) is the shared one of programs/requant-act/build.ts; the micro-kernel is
 // programs/gelu/model.ts's op list, which the cycle model prices.
 //

@@ -4,9 +4,8 @@
 import { interleave, LN_MAX_GROUP, LN_MAX_GROUP_SOFT, layernormModel, layernormPlan, softMeanOps, softRecipOps, type LayerNormMachine, type LayerNormPlan } from './model.js';
 import { checkLayerNormDomain, foldLayerNormCase, LN_GENERAL, parseLayerNormCase, type LayerNormNpuConsts } from '../../kernels/npu/layernorm.js';
 import type { MachineConfig } from '../../sim/config.js';
-import { Machine } from '../../sim/machine.js';
 import { loadProgram, simulate } from '../../sim/run.js';
-import { assembleBuilt, programBuffer, type CaseRun, type RunOptions } from '../index.js';
+import { assembleBuilt, machineFor, programBuffer, type CaseRun, type RunOptions } from '../index.js';
 import type { BuiltProgram } from '../linear/build.js';
 
 export interface LayerNormBuild extends BuiltProgram {
@@ -326,7 +325,7 @@ export function simCaseLayerNorm(input: unknown, cfg: MachineConfig, opts: RunOp
   const plan = layernormPlan(c.rows, c.C, cfg, gen);
   const built = buildLayerNorm(plan, c.shift, cfg);
   const program = assembleBuilt(built, cfg);
-  const m = new Machine(cfg);
+  const m = machineFor(program, cfg);
   const buf = (name: string) => programBuffer(program, name);
   if (c.x.length > 0) m.writeBuffer(buf('x'), c.x);
   m.writeBuffer(buf('cdram'), packLayerNormConsts(plan, npu));

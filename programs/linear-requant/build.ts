@@ -1,5 +1,5 @@
 // Program builder and runner for the fused `linear-requant` kernel: y = QuantAct(x . W^T + b) with per-channel
-// multipliers and shifts (ibert-reference.md sections 3 and 4 back to back), where the int32 accumulator tile
+// multipliers and shifts (docs/IBERT.md sections 3 and 4 back to back), where the int32 accumulator tile
 // never goes to DRAM. The MXU part is the linear kernel's (programs/linear/build.ts, both loop orders); after the last
 // K step of an output tile the VPU requantizes its accumulator rows in pieces issued between the next tiles'
 // weight loads (vld.acc, vmulr.vv with per-lane multiplier and shift, rne, saturation to 8/16 bits, vst to the
@@ -21,10 +21,10 @@ import {
 } from './model.js';
 import { foldRequantActNpu, npuMultiplier, type RequantActNpuConsts } from '../../kernels/npu/requant-act.js';
 import type { MachineConfig } from '../../sim/config.js';
-import { Machine } from '../../sim/machine.js';
 import { loadProgram, simulate, type SimResult } from '../../sim/run.js';
-import { assembleBuilt, programBuffer, type RunOptions } from '../index.js';
-import { Emitter, type BuiltProgram } from '../linear/build.js';
+import { assembleBuilt, machineFor, programBuffer, type RunOptions } from '../index.js';
+import { ProgramEmitter } from '../../isa/emit.js';
+import { cachedBuild, emitted, opLi, type BuiltProgram } from '../linear/build.js';
 
 export interface LinearRequantConsts {
   /** per output channel: multiplier (frexp31 form: |m| <= 2^31) and shift (>= 0; > 127 is taken as 127) */
@@ -62,7 +62,7 @@ export function buildLinearRequant(
   const vst = ob === 1 ? 'vst.s8' : ob === 2 ? 'vst.s16' : 'vst.acc';
   const H = 2 ** (bits - 1);
   const regions = p.regions;
-  const e = new Emitter();
+  const e = new ProgramEmitter(`linear_requant_${M}x${K}x${N}_${bits}${id ? '_id' : ''}.s`);
   const yDesc = `${bits === 22 ? 'int22 (stored as int32)' : `int${bits}`}`;
   if (id) {
     e.comment(
@@ -84,36 +84,40 @@ export function buildLinearRequant(
   e.comment('constants: k = int16 [3][N] rows hi, lo - 2^15, e with m_c = hi * 2^16 + lo; rebuilt per tile in v31 (m) and v30 (e)');
   e.comment('registers: r1..r6 DMA operands; r7..r10 weight preload; r11..r15 stream; r9 acc / constants pointer, r10 ys pointer,');
   e.comment(`           r12 vector length, r16 = 16, r17 = 2^15; v0..v${POST_GROUP_ROWS - 1} accumulator rows (${POST_GROUP_ROWS} interleaved), v31/v30 (v29/v28, ...) m, e per lane chunk`);
-  e.raw(`.buffer x,     dram, ${M * K}`);
-  e.raw(`.buffer w,     dram, ${N * K}`);
-  e.raw(`.buffer bias,  dram, ${N * 4}`);
-  e.raw(`.buffer k,     dram, ${3 * N * 2}     ; int16 [3][${N}]`);
-  e.raw(`.buffer y,     dram, ${M * N * ob}`);
-  if (id) e.raw(`.buffer wid,   dram, ${M * N}     ; identity int8 [${M}][${N}]`);
+  const bx = e.buffer('x', 'dram', M * K);
+  const bw = e.buffer('w', 'dram', N * K);
+  const bbias = e.buffer('bias', 'dram', N * 4);
+  const bk = e.buffer('k', 'dram', 3 * N * 2, `int16 [3][${N}]`);
+  const by = e.buffer('y', 'dram', M * N * ob);
+  const bwid = id ? e.buffer('wid', 'dram', M * N, `identity int8 [${M}][${N}]`) : 0;
   const xsBytes = t.order === 'rows' ? t.xBuffers * t.mt * K : t.xBuffers * t.mt * R;
-  e.raw(`.buffer xs,    spad, ${xsBytes}     ; ${t.order === 'rows' ? `x row block(s) [${t.mt}][${K}]` : `${t.xBuffers} x K-slice slots [${t.mt}][${R}]`}`);
-  e.raw(`.buffer wring, spad, ${t.ringSlots * R * C}     ; ${t.ringSlots} weight slots of [${C}][${R}]`);
-  if (ob !== 4) e.raw(`.buffer ys,    spad, ${2 * t.mt * C * ob}     ; two int${bits} output tiles [${t.mt}][${C}]`);
-  if (id) e.raw(`.buffer ws,    spad, ${regions * t.mt * C}     ; ${regions} int8 identity tiles [${t.mt}][${C}], one per accumulator tile`);
-  e.raw(`.buffer ks,    spad, ${regions * 3 * C * 2}     ; ${regions} int16 constants blocks [3][${C}], one per accumulator tile`);
-  e.raw(`.buffer yacc,  acc,  ${regions * t.mt * C}     ; ${regions} accumulator tiles of [${t.mt}][${C}]`);
-  e.raw('    li   r16, 16');
-  e.raw('    li   r17, 32768');
+  const xs = e.buffer('xs', 'spad', xsBytes, t.order === 'rows' ? `x row block(s) [${t.mt}][${K}]` : `${t.xBuffers} x K-slice slots [${t.mt}][${R}]`);
+  const wring = e.buffer('wring', 'spad', t.ringSlots * R * C, `${t.ringSlots} weight slots of [${C}][${R}]`);
+  const ys = ob !== 4 ? e.buffer('ys', 'spad', 2 * t.mt * C * ob, `two int${bits} output tiles [${t.mt}][${C}]`) : 0;
+  const ws = id ? e.buffer('ws', 'spad', regions * t.mt * C, `${regions} int8 identity tiles [${t.mt}][${C}], one per accumulator tile`) : 0;
+  const ks = e.buffer('ks', 'spad', regions * 3 * C * 2, `${regions} int16 constants blocks [3][${C}], one per accumulator tile`);
+  const yacc = e.buffer('yacc', 'acc', regions * t.mt * C, `${regions} accumulator tiles of [${t.mt}][${C}]`);
+  e.li(16, 16);
+  e.li(17, 32768);
   if (id) {
-    e.raw(`    li   r20, ${id.m}      ; identity multiplier m'`);
-    e.raw(`    li   r21, ${id.e}      ; identity shift e'`);
+    e.comment("r20, r21: identity multiplier m' and shift e'");
+    e.li(20, id.m);
+    e.li(21, id.e);
     if (id.clampX > 0) {
-      e.raw(`    li   r22, ${-id.clampX}`);
-      e.raw(`    li   r23, ${id.clampX}      ; x-term bounds (exact int32 sum)`);
+      e.comment('r22, r23: x-term bounds (exact int32 sum)');
+      e.li(22, -id.clampX);
+      e.li(23, id.clampX);
     }
     if (id.clampW > 0) {
-      e.raw(`    li   r24, ${-id.clampW}`);
-      e.raw(`    li   r25, ${id.clampW}      ; identity-term bounds (exact int32 sum)`);
+      e.comment('r24, r25: identity-term bounds (exact int32 sum)');
+      e.li(24, -id.clampW);
+      e.li(25, id.clampW);
     }
   }
   if (finalClamp) {
-    e.raw(`    li   r26, ${-H}      ; output minimum -2^(bits-1)`);
-    e.raw(`    li   r27, ${H - 1}      ; output maximum 2^(bits-1)-1`);
+    e.comment('r26, r27: output minimum -2^(bits-1) and maximum 2^(bits-1)-1');
+    e.li(26, -H);
+    e.li(27, H - 1);
   }
   let vl = -1;
   for (const op of ops) {
@@ -123,29 +127,29 @@ export function buildLinearRequant(
         break;
       case 'bias': {
         const tl = op.tile;
-        e.op('dma.ld', ['acc'], [['r1', `yacc + ${tl.region * t.mt * C}`], ['r2', `bias + ${tl.n0 * 4}`], ['r3', tl.mt], ['r4', tl.nt], ['r5', C], ['r6', 0]]);
+        opLi(e, 'dma.ld', ['acc'], [[1, yacc + tl.region * t.mt * C], [2, bbias + tl.n0 * 4], [3, tl.mt], [4, tl.nt], [5, C], [6, 0]]);
         break;
       }
       case 'consts': {
         const tl = op.tile;
-        e.op('dma.ld', ['spad'], [['r1', `ks + ${tl.region * 6 * C}`], ['r2', `k + ${tl.n0 * 2}`], ['r3', 3], ['r4', tl.nt * 2], ['r5', 2 * C], ['r6', N * 2]]);
+        opLi(e, 'dma.ld', ['spad'], [[1, ks + tl.region * 6 * C], [2, bk + tl.n0 * 2], [3, 3], [4, tl.nt * 2], [5, 2 * C], [6, N * 2]]);
         break;
       }
       case 'x':
-        e.op('dma.ld', ['spad'], [['r1', `xs + ${op.chip}`], ['r2', `x + ${op.dram}`], ['r3', op.rows], ['r4', op.len], ['r5', op.chipStride], ['r6', K]]);
+        opLi(e, 'dma.ld', ['spad'], [[1, xs + op.chip], [2, bx + op.dram], [3, op.rows], [4, op.len], [5, op.chipStride], [6, K]]);
         break;
       case 'step': {
         const tl = op.tile;
-        const ws = `wring + ${op.ring * R * C}`;
+        const slot = wring + op.ring * R * C;
         e.comment(`tile ${tl.index}, K ${op.k0}..${op.k0 + op.kt - 1}`);
-        e.op('dma.ld', ['spad'], [['r1', ws], ['r2', `w + ${tl.n0 * K + op.k0}`], ['r3', tl.nt], ['r4', op.kt], ['r5', R], ['r6', K]]);
-        e.op('mxu.wload', [], [['r7', ws], ['r8', R], ['r9', op.kt], ['r10', tl.nt]]);
-        e.op('mxu.mm', [], [['r11', `yacc + ${tl.region * t.mt * C}`], ['r12', `xs + ${op.xAddr}`], ['r13', tl.mt], ['r14', C], ['r15', op.xStride]], ['acc']);
+        opLi(e, 'dma.ld', ['spad'], [[1, slot], [2, bw + tl.n0 * K + op.k0], [3, tl.nt], [4, op.kt], [5, R], [6, K]]);
+        opLi(e, 'mxu.wload', [], [[7, slot], [8, R], [9, op.kt], [10, tl.nt]]);
+        opLi(e, 'mxu.mm', [], [[11, yacc + tl.region * t.mt * C], [12, xs + op.xAddr], [13, tl.mt], [14, C], [15, op.xStride]], ['acc']);
         break;
       }
       case 'idload': {
         const tl = op.tile;
-        e.op('dma.ld', ['spad'], [['r1', `ws + ${tl.region * t.mt * C}`], ['r2', `wid + ${tl.m0 * N + tl.n0}`], ['r3', tl.mt], ['r4', tl.nt], ['r5', C], ['r6', N]]);
+        opLi(e, 'dma.ld', ['spad'], [[1, ws + tl.region * t.mt * C], [2, bwid + tl.m0 * N + tl.n0], [3, tl.mt], [4, tl.nt], [5, C], [6, N]]);
         break;
       }
       case 'post': {
@@ -153,55 +157,56 @@ export function buildLinearRequant(
         const b = tl.index % 2;
         const ysBase = b * t.mt * C * ob;
         const wsBase = tl.region * t.mt * C;
-        const accRow = (r: number): number => tl.region * t.mt * C + r * C;
+        const accRow = (r: number): number => yacc + tl.region * t.mt * C + r * C;
         e.comment(`requantize tile ${tl.index} rows ${tl.m0 + r0}..${tl.m0 + r0 + rn - 1} (accumulator rows ${r0}..${r0 + rn - 1})`);
         p.chunks.forEach(([c0, width], ci) => {
           if (c0 >= tl.nt) return;
           const w = Math.min(width, tl.nt - c0);
           if (w !== vl) {
-            e.raw(`    li   r12, ${w}`);
-            e.raw('    vsetvl r12, r12');
+            e.li(12, w);
+            e.op('vsetvl', 12, 12);
             vl = w;
           }
-          const vm = `v${31 - 2 * ci}`, ve = `v${30 - 2 * ci}`;
+          const vm = 31 - 2 * ci, ve = 30 - 2 * ci;
           if (op.first) {
-            e.raw(`    li   r9, ks + ${tl.region * 6 * C + c0 * 2}       ; constants of columns ${tl.n0 + c0}..${tl.n0 + c0 + w - 1}`);
-            e.raw(`    vld.s16 ${vm}, r9, ${2 * C}      ; hi`);
-            e.raw(`    vld.s16 ${ve}, r9, ${2 * C}      ; lo - 2^15`);
-            e.raw(`    vsll.vx ${vm}, ${vm}, r16`);
-            e.raw(`    vadd ${vm}, ${vm}, ${ve}`);
-            e.raw(`    vadd.vx ${vm}, ${vm}, r17      ; m_c = hi * 2^16 + lo`);
-            e.raw(`    vld.s16 ${ve}, r9, 0      ; e_c`);
+            e.comment(`constants of columns ${tl.n0 + c0}..${tl.n0 + c0 + w - 1}: hi, lo - 2^15, then m_c = hi * 2^16 + lo and e_c`);
+            e.li(9, ks + tl.region * 6 * C + c0 * 2);
+            e.op('vld.s16', vm, 9, 2 * C);
+            e.op('vld.s16', ve, 9, 2 * C);
+            e.op('vsll.vx', vm, vm, 16);
+            e.op('vadd', vm, vm, ve);
+            e.op('vadd.vx', vm, vm, 17);
+            e.op('vld.s16', ve, 9, 0);
           }
-          e.raw(`    li   r9, yacc + ${accRow(r0) + c0}`);
-          if (id) e.raw(`    li   r13, ws + ${wsBase + r0 * C + c0}`);
-          e.raw(ob === 4 ? `    li   r10, yacc + ${accRow(r0) + c0}      ; in place` : `    li   r10, ys + ${ysBase + (r0 * C + c0) * ob}`);
+          e.li(9, accRow(r0) + c0);
+          if (id) e.li(13, ws + wsBase + r0 * C + c0);
+          e.li(10, ob === 4 ? accRow(r0) + c0 : ys + ysBase + (r0 * C + c0) * ob);
           for (let g0 = 0; g0 < rn; g0 += G) {
             const g = Math.min(G, rn - g0);
-            for (let i = 0; i < g; i++) e.raw(`    vld.acc v${i}, r9, ${C}`);
-            if (id) for (let i = 0; i < g; i++) e.raw(`    vld.s8 v${G + i}, r13, ${C}`);
-            for (let i = 0; i < g; i++) e.raw(`    vmulr.vv v${i}, v${i}, ${vm}, ${ve}, rne, ${sat}`);
+            for (let i = 0; i < g; i++) e.op('vld.acc', i, 9, C);
+            if (id) for (let i = 0; i < g; i++) e.op('vld.s8', G + i, 13, C);
+            for (let i = 0; i < g; i++) e.op('vmulr.vv', i, i, vm, ve, 'rne', sat);
             if (id) {
-              for (let i = 0; i < g; i++) e.raw(`    vmulr.vx v${G + i}, v${G + i}, r20, r21, rne, sat32`);
-              if (id.clampX > 0) for (let i = 0; i < g; i++) e.raw(`    vclamp v${i}, v${i}, r22, r23`);
-              if (id.clampW > 0) for (let i = 0; i < g; i++) e.raw(`    vclamp v${G + i}, v${G + i}, r24, r25`);
-              for (let i = 0; i < g; i++) e.raw(`    vadd v${i}, v${i}, v${G + i}`);
+              for (let i = 0; i < g; i++) e.op('vmulr.vx', G + i, G + i, 20, 21, 'rne', 'sat32');
+              if (id.clampX > 0) for (let i = 0; i < g; i++) e.op('vclamp', i, i, 22, 23);
+              if (id.clampW > 0) for (let i = 0; i < g; i++) e.op('vclamp', G + i, G + i, 24, 25);
+              for (let i = 0; i < g; i++) e.op('vadd', i, i, G + i);
             }
-            if (finalClamp) for (let i = 0; i < g; i++) e.raw(`    vclamp v${i}, v${i}, r26, r27`);
-            for (let i = 0; i < g; i++) e.raw(`    ${vst} v${i}, r10, ${ob === 4 ? C : C * ob}`);
+            if (finalClamp) for (let i = 0; i < g; i++) e.op('vclamp', i, i, 26, 27);
+            for (let i = 0; i < g; i++) e.op(vst, i, 10, ob === 4 ? C : C * ob);
           }
         });
         if (ob === 4) {
-          e.op('dma.st', ['acc'], [['r1', `yacc + ${accRow(r0)}`], ['r2', `y + ${((tl.m0 + r0) * N + tl.n0) * 4}`], ['r3', rn], ['r4', tl.nt], ['r5', C], ['r6', N * 4]]);
+          opLi(e, 'dma.st', ['acc'], [[1, accRow(r0)], [2, by + ((tl.m0 + r0) * N + tl.n0) * 4], [3, rn], [4, tl.nt], [5, C], [6, N * 4]]);
         } else {
-          e.op('dma.st', ['spad'], [['r1', `ys + ${ysBase + r0 * C * ob}`], ['r2', `y + ${((tl.m0 + r0) * N + tl.n0) * ob}`], ['r3', rn], ['r4', tl.nt * ob], ['r5', C * ob], ['r6', N * ob]]);
+          opLi(e, 'dma.st', ['spad'], [[1, ys + ysBase + r0 * C * ob], [2, by + ((tl.m0 + r0) * N + tl.n0) * ob], [3, rn], [4, tl.nt * ob], [5, C * ob], [6, N * ob]]);
         }
         break;
       }
     }
   }
-  e.raw('    halt');
-  return { source: e.lines.join('\n') + '\n', file: `linear_requant_${M}x${K}x${N}_${bits}${id ? '_id' : ''}.s`, plan: p, ops };
+  e.op('halt');
+  return emitted(e.finish(), { plan: p, ops });
 }
 
 export interface LinearRequantRun {
@@ -243,9 +248,10 @@ export function runLinearRequantSim(
     idIn ? 1 : undefined, 'm',
   );
   const idK = npu.identity ? { m: npu.identity.m, e: npu.identity.e, clampX: npu.clampX, clampW: npu.clampW } : undefined;
-  const built = buildLinearRequant(M, K, N, bits, cfg, opts.lag, idK);
+  // Q, K and V (and the two residual projections of one shape) are the same program: built once per machine.
+  const built = cachedBuild(cfg, JSON.stringify([M, K, N, bits, opts.lag ?? null, idK ?? null]), () => buildLinearRequant(M, K, N, bits, cfg, opts.lag, idK));
   const program = assembleBuilt(built, cfg);
-  const machine = new Machine(cfg);
+  const machine = machineFor(program, cfg);
   const buf = (name: string) => programBuffer(program, name);
   machine.writeBuffer(buf('x'), x);
   machine.writeBuffer(buf('w'), w);

@@ -1,14 +1,59 @@
 // Program builder for `linear`: y[M,N] = x[M,K] . W[N,K]^T + bias[N] in int32, tiled for the machine's
-// MXU and memories (programs/schedule.ts owns the tiling, which its cycle model prices). The output is
-// readable straight-line assembly: one commented block per tile. Software pipelining comes from the
-// hardware: the front end runs ahead into the unit queues, so weight loads for later tiles overlap the
+// MXU and memories (programs/schedule.ts owns the tiling, which its cycle model prices). The program is
+// emitted as instruction words (isa/emit.ts); its listing, rendered on demand, is readable straight-line
+// assembly with one commented block per tile. Software pipelining comes from the hardware: the front end runs ahead into the unit queues, so weight loads for later tiles overlap the
 // current stream, and the automatic hazard tracking keeps every overlap correct.
 import { linearStorePieces, linearTiling, type LinearTiling } from './model.js';
 import type { ModelMachine } from '../schedule.js';
+import type { Program } from '../../isa/asm.js';
+import { programListing, ProgramEmitter, type Operand } from '../../isa/emit.js';
 
+/**
+ * A built program. Text builders give `source` (assembled by programs/index.ts assembleBuilt); word builders
+ * (isa/emit.ts) give the finished `program` too, and `source` is its listing, rendered only when read.
+ */
 export interface BuiltProgram {
   readonly source: string;
   readonly file: string;
+  readonly program?: Program;
+}
+
+/** A BuiltProgram around an emitted program: the listing is rendered on first read of `source`. */
+export function emitted<T extends object>(program: Program, extra: T): BuiltProgram & T {
+  let text: string | undefined;
+  return Object.defineProperty({ file: program.file, program, ...extra }, 'source', {
+    get: () => (text ??= programListing(program)),
+    enumerable: true,
+  }) as BuiltProgram & T;
+}
+
+const BUILT = new WeakMap<object, Map<string, unknown>>();
+const BUILT_PER_MACHINE = 8;
+
+/**
+ * A built program from a small per-machine cache (the key must name every input of `build`): a layer builds
+ * the Q, K and V projections, and a sweep the same shapes, once. Programs are immutable once finished.
+ */
+export function cachedBuild<T>(mach: object, key: string, build: () => T): T {
+  let m = BUILT.get(mach);
+  if (m === undefined) BUILT.set(mach, (m = new Map()));
+  const hit = m.get(key);
+  if (hit !== undefined) return hit as T;
+  const built = build();
+  if (m.size >= BUILT_PER_MACHINE) m.delete(m.keys().next().value!);
+  m.set(key, built);
+  return built;
+}
+
+/** A register operation with its operands loaded by `li` just before (the fixed count the cycle models price). */
+export function opLi(e: ProgramEmitter, mnemonic: string, prefix: readonly Operand[], regs: ReadonlyArray<readonly [number, number]>, suffix: readonly Operand[] = []): void {
+  const ops: Operand[] = [...prefix];
+  for (const [r, v] of regs) {
+    e.li(r, v);
+    ops.push(r);
+  }
+  for (const s of suffix) ops.push(s);
+  e.op(mnemonic, ...ops);
 }
 
 /** Straight-line assembly with a fixed number of operand `li`s per operation (the cycle models count them). */
@@ -27,74 +72,78 @@ export class Emitter {
   }
 }
 
+interface LinearBuffers {
+  readonly x: number;
+  readonly w: number;
+  readonly bias: number;
+  readonly y: number;
+}
+
 /** The header both loop orders share: what is computed, the plan lines, the register plan, the DRAM buffers. */
-function linearHeader(M: number, K: number, N: number, ...plan: string[]): Emitter {
-  const e = new Emitter();
+function linearHeader(M: number, K: number, N: number, ...plan: string[]): { e: ProgramEmitter; b: LinearBuffers } {
+  const e = new ProgramEmitter(`linear_${M}x${K}x${N}.s`);
   e.comment(`linear: y[${M},${N}] (int32) = x[${M},${K}] (int8) . W[${N},${K}]^T (int8) + bias[${N}] (int32)`);
   for (const line of plan) e.comment(line);
   e.comment('registers: r1..r6 DMA operands (chip, dram, rows, len, chip stride, dram stride);');
   e.comment('           r7..r10 weight preload (addr, stride, k, n); r11..r15 stream (acc, x, rows, acc stride, x stride)');
-  e.raw(`.buffer x,     dram, ${M * K}`);
-  e.raw(`.buffer w,     dram, ${N * K}`);
-  e.raw(`.buffer bias,  dram, ${N * 4}`);
-  e.raw(`.buffer y,     dram, ${M * N * 4}`);
-  return e;
+  const b = { x: e.buffer('x', 'dram', M * K), w: e.buffer('w', 'dram', N * K), bias: e.buffer('bias', 'dram', N * 4), y: e.buffer('y', 'dram', M * N * 4) };
+  return { e, b };
 }
 
 export function buildLinear(M: number, K: number, N: number, mach: ModelMachine): BuiltProgram & { tiling: LinearTiling } {
   const t = linearTiling(M, K, N, mach);
   if (t.order === 'columns') return buildLinearColumns(t, mach);
   const R = mach.mxu.rows, C = mach.mxu.cols;
-  const e = linearHeader(M, K, N, `machine: ${R}x${C} MXU; tiles: x rows ${t.mt} (x${t.mTiles}), K ${R} (x${t.kTiles}), N ${C} (x${t.nTiles})`);
-  e.raw(`.buffer xs,    spad, ${t.xBuffers * t.mt * K}     ; x row block(s), [mt][K]`);
-  e.raw(`.buffer wring, spad, ${t.ringSlots * R * C}     ; ${t.ringSlots} weight slots of [${C}][${R}]`);
-  e.raw(`.buffer yacc,  acc,  ${2 * t.mt * C}     ; two accumulator tiles of [${t.mt}][${C}]`);
+  const { e, b } = linearHeader(M, K, N, `machine: ${R}x${C} MXU; tiles: x rows ${t.mt} (x${t.mTiles}), K ${R} (x${t.kTiles}), N ${C} (x${t.nTiles})`);
+  const xs = e.buffer('xs', 'spad', t.xBuffers * t.mt * K, 'x row block(s), [mt][K]');
+  const wring = e.buffer('wring', 'spad', t.ringSlots * R * C, `${t.ringSlots} weight slots of [${C}][${R}]`);
+  const yacc = e.buffer('yacc', 'acc', 2 * t.mt * C, `two accumulator tiles of [${t.mt}][${C}]`);
   let slot = 0;
   let accTile = 0;
   // The store of a finished tile is split into row pieces issued between the next tile's weight loads,
   // so that one long transfer never holds the DRAM channel while the MXU waits for weights.
-  let pendingStores: string[][] = [];
-  const storeOps = (acc: string, m0: number, mt: number, n0: number, nt: number, pieces: number): string[][] => {
+  type Piece = () => void;
+  let pendingStores: Piece[] = [];
+  const storeOps = (acc: number, m0: number, mt: number, n0: number, nt: number, pieces: number): Piece[] => {
     const rows = Math.ceil(mt / pieces);
-    const out: string[][] = [];
+    const out: Piece[] = [];
     for (let r0 = 0; r0 < mt; r0 += rows) {
       const rn = Math.min(rows, mt - r0);
-      const sub = new Emitter();
-      sub.comment(`store rows ${m0 + r0}..${m0 + r0 + rn - 1}, columns ${n0}..${n0 + nt - 1}`);
-      sub.op('dma.st', ['acc'], [['r1', `${acc} + ${r0 * C}`], ['r2', `y + ${((m0 + r0) * N + n0) * 4}`], ['r3', rn], ['r4', nt], ['r5', C], ['r6', N * 4]]);
-      out.push(sub.lines);
+      out.push(() => {
+        e.comment(`store rows ${m0 + r0}..${m0 + r0 + rn - 1}, columns ${n0}..${n0 + nt - 1}`);
+        opLi(e, 'dma.st', ['acc'], [[1, acc + r0 * C], [2, b.y + ((m0 + r0) * N + n0) * 4], [3, rn], [4, nt], [5, C], [6, N * 4]]);
+      });
     }
     return out;
   };
   for (let mi = 0; mi < t.mTiles; mi++) {
     const m0 = mi * t.mt, mt = Math.min(t.mt, M - m0);
-    const xb = `xs + ${(mi % t.xBuffers) * t.mt * K}`;
+    const xb = xs + (mi % t.xBuffers) * t.mt * K;
     for (let ni = 0; ni < t.nTiles; ni++) {
       const n0 = ni * C, nt = Math.min(C, N - n0);
-      const acc = `yacc + ${accTile * t.mt * C}`;
+      const acc = yacc + accTile * t.mt * C;
       e.comment(`---- output tile rows ${m0}..${m0 + mt - 1}, columns ${n0}..${n0 + nt - 1} ----`);
-      e.op('dma.ld', ['acc'], [['r1', acc], ['r2', `bias + ${n0 * 4}`], ['r3', mt], ['r4', nt], ['r5', C], ['r6', 0]]);
+      opLi(e, 'dma.ld', ['acc'], [[1, acc], [2, b.bias + n0 * 4], [3, mt], [4, nt], [5, C], [6, 0]]);
       for (let ki = 0; ki < t.kTiles; ki++) {
         const k0 = ki * R, kt = Math.min(R, K - k0);
         if (ni === 0) {
-          e.op('dma.ld', ['spad'], [['r1', `${xb} + ${k0}`], ['r2', `x + ${m0 * K + k0}`], ['r3', mt], ['r4', kt], ['r5', K], ['r6', K]]);
+          opLi(e, 'dma.ld', ['spad'], [[1, xb + k0], [2, b.x + m0 * K + k0], [3, mt], [4, kt], [5, K], [6, K]]);
         }
-        const piece = pendingStores.shift();
-        if (piece) e.lines.push(...piece);
-        const ws = `wring + ${slot * R * C}`;
+        pendingStores.shift()?.();
+        const ws = wring + slot * R * C;
         slot = (slot + 1) % t.ringSlots;
-        e.op('dma.ld', ['spad'], [['r1', ws], ['r2', `w + ${n0 * K + k0}`], ['r3', nt], ['r4', kt], ['r5', R], ['r6', K]]);
-        e.op('mxu.wload', [], [['r7', ws], ['r8', R], ['r9', kt], ['r10', nt]]);
-        e.op('mxu.mm', [], [['r11', acc], ['r12', `${xb} + ${k0}`], ['r13', mt], ['r14', C], ['r15', K]], ['acc']);
+        opLi(e, 'dma.ld', ['spad'], [[1, ws], [2, b.w + n0 * K + k0], [3, nt], [4, kt], [5, R], [6, K]]);
+        opLi(e, 'mxu.wload', [], [[7, ws], [8, R], [9, kt], [10, nt]]);
+        opLi(e, 'mxu.mm', [], [[11, acc], [12, xb + k0], [13, mt], [14, C], [15, K]], ['acc']);
       }
-      for (const piece of pendingStores) e.lines.push(...piece);
+      for (const piece of pendingStores) piece();
       pendingStores = storeOps(acc, m0, mt, n0, nt, t.kTiles);
       accTile ^= 1;
     }
   }
-  for (const piece of pendingStores) e.lines.push(...piece);
-  e.raw('    halt');
-  return { source: e.lines.join('\n') + '\n', file: `linear_${M}x${K}x${N}.s`, tiling: t };
+  for (const piece of pendingStores) piece();
+  e.op('halt');
+  return emitted(e.finish(), { tiling: t });
 }
 
 /**
@@ -108,73 +157,72 @@ export function buildLinear(M: number, K: number, N: number, mach: ModelMachine)
 function buildLinearColumns(t: LinearTiling, mach: ModelMachine): BuiltProgram & { tiling: LinearTiling } {
   const { M, K, N } = t;
   const R = mach.mxu.rows, C = mach.mxu.cols, G = t.groupTiles;
-  const e = linearHeader(
+  const { e, b } = linearHeader(
     M, K, N,
     `machine: ${R}x${C} MXU; loop order: column groups outer (x does not fit the scratchpad; x is read once per group)`,
     `tiles: x rows ${t.mt} (x${t.mTiles}), column groups of ${G} tiles of ${C} (x${t.groups}), K ${R} (x${t.kTiles}); ${t.accBuffers} accumulator cop${t.accBuffers > 1 ? 'ies' : 'y'} of a group`,
   );
-  e.raw(`.buffer xs,    spad, ${t.xBuffers * t.mt * R}     ; ${t.xBuffers} x K-slice slots of [${t.mt}][${R}]`);
-  e.raw(`.buffer wring, spad, ${t.ringSlots * R * C}     ; ${t.ringSlots} weight slots of [${C}][${R}]`);
-  e.raw(`.buffer yacc,  acc,  ${t.accBuffers * G * t.mt * C}     ; ${t.accBuffers} x ${G} accumulator tiles of [${t.mt}][${C}]`);
-  const storeOps = (acc: string, m0: number, mt: number, n0: number, nt: number): string[][] => {
-    const out: string[][] = [];
+  const xs = e.buffer('xs', 'spad', t.xBuffers * t.mt * R, `${t.xBuffers} x K-slice slots of [${t.mt}][${R}]`);
+  const wring = e.buffer('wring', 'spad', t.ringSlots * R * C, `${t.ringSlots} weight slots of [${C}][${R}]`);
+  const yacc = e.buffer('yacc', 'acc', t.accBuffers * G * t.mt * C, `${t.accBuffers} x ${G} accumulator tiles of [${t.mt}][${C}]`);
+  type Piece = () => void;
+  const storeOps = (acc: number, m0: number, mt: number, n0: number, nt: number): Piece[] => {
+    const out: Piece[] = [];
     let r0 = 0;
     for (const rn of linearStorePieces(mt, t)) {
-      const sub = new Emitter();
-      sub.comment(`store rows ${m0 + r0}..${m0 + r0 + rn - 1}, columns ${n0}..${n0 + nt - 1}`);
-      sub.op('dma.st', ['acc'], [['r1', `${acc} + ${r0 * C}`], ['r2', `y + ${((m0 + r0) * N + n0) * 4}`], ['r3', rn], ['r4', nt], ['r5', C], ['r6', N * 4]]);
-      out.push(sub.lines);
+      const at = r0;
+      out.push(() => {
+        e.comment(`store rows ${m0 + at}..${m0 + at + rn - 1}, columns ${n0}..${n0 + nt - 1}`);
+        opLi(e, 'dma.st', ['acc'], [[1, acc + at * C], [2, b.y + ((m0 + at) * N + n0) * 4], [3, rn], [4, nt], [5, C], [6, N * 4]]);
+      });
       r0 += rn;
     }
     return out;
   };
   let slot = 0, xSlot = 0, group = 0;
   // Two accumulator copies: the previous group's store pieces, one issued before each weight load.
-  let pending: string[][] = [];
+  let pending: Piece[] = [];
   // One copy: the previous group's stores per tile, issued just before that tile's bias load.
-  let prevByTile: string[][][] = [];
+  let prevByTile: Piece[][] = [];
   for (let mi = 0; mi < t.mTiles; mi++) {
     const m0 = mi * t.mt, mt = Math.min(t.mt, M - m0);
     for (let gi = 0; gi < t.groups; gi++, group++) {
       const tiles = Math.min(G, t.nTiles - gi * G);
       const half = group % t.accBuffers;
       const n0g = gi * G * C, n1g = Math.min(N, (gi * G + tiles) * C) - 1;
-      const accOf = (j: number): string => `yacc + ${(half * G + j) * t.mt * C}`;
+      const accOf = (j: number): number => yacc + (half * G + j) * t.mt * C;
       e.comment(`==== rows ${m0}..${m0 + mt - 1}, column group ${gi}: columns ${n0g}..${n1g} (${tiles} tile${tiles > 1 ? 's' : ''}, accumulator copy ${half}) ====`);
       for (let ki = 0; ki < t.kTiles; ki++) {
         const k0 = ki * R, kt = Math.min(R, K - k0);
-        const xb = `xs + ${xSlot * t.mt * R}`;
+        const xb = xs + xSlot * t.mt * R;
         xSlot = (xSlot + 1) % t.xBuffers;
         e.comment(`---- K ${k0}..${k0 + kt - 1}: x slice rows ${m0}..${m0 + mt - 1} ----`);
-        e.op('dma.ld', ['spad'], [['r1', xb], ['r2', `x + ${m0 * K + k0}`], ['r3', mt], ['r4', kt], ['r5', R], ['r6', K]]);
+        opLi(e, 'dma.ld', ['spad'], [[1, xb], [2, b.x + m0 * K + k0], [3, mt], [4, kt], [5, R], [6, K]]);
         for (let j = 0; j < tiles; j++) {
           const n0 = (gi * G + j) * C, nt = Math.min(C, N - n0);
           const acc = accOf(j);
           e.comment(`tile columns ${n0}..${n0 + nt - 1}, K ${k0}..${k0 + kt - 1}`);
           if (ki === 0) {
             if (t.accBuffers === 1) {
-              for (const piece of prevByTile[j] ?? []) e.lines.push(...piece);
+              for (const piece of prevByTile[j] ?? []) piece();
               prevByTile[j] = [];
             }
-            e.op('dma.ld', ['acc'], [['r1', acc], ['r2', `bias + ${n0 * 4}`], ['r3', mt], ['r4', nt], ['r5', C], ['r6', 0]]);
+            opLi(e, 'dma.ld', ['acc'], [[1, acc], [2, b.bias + n0 * 4], [3, mt], [4, nt], [5, C], [6, 0]]);
           }
-          if (t.accBuffers > 1) {
-            const piece = pending.shift();
-            if (piece) e.lines.push(...piece);
-          }
-          const ws = `wring + ${slot * R * C}`;
+          if (t.accBuffers > 1) pending.shift()?.();
+          const ws = wring + slot * R * C;
           slot = (slot + 1) % t.ringSlots;
-          e.op('dma.ld', ['spad'], [['r1', ws], ['r2', `w + ${n0 * K + k0}`], ['r3', nt], ['r4', kt], ['r5', R], ['r6', K]]);
-          e.op('mxu.wload', [], [['r7', ws], ['r8', R], ['r9', kt], ['r10', nt]]);
-          e.op('mxu.mm', [], [['r11', acc], ['r12', xb], ['r13', mt], ['r14', C], ['r15', R]], ['acc']);
+          opLi(e, 'dma.ld', ['spad'], [[1, ws], [2, b.w + n0 * K + k0], [3, nt], [4, kt], [5, R], [6, K]]);
+          opLi(e, 'mxu.wload', [], [[7, ws], [8, R], [9, kt], [10, nt]]);
+          opLi(e, 'mxu.mm', [], [[11, acc], [12, xb], [13, mt], [14, C], [15, R]], ['acc']);
         }
         if (ki === 0 && t.accBuffers === 1) {
-          for (const pieces of prevByTile) for (const piece of pieces) e.lines.push(...piece);
+          for (const pieces of prevByTile) for (const piece of pieces) piece();
           prevByTile = [];
         }
       }
       if (t.accBuffers > 1) {
-        for (const piece of pending) e.lines.push(...piece);
+        for (const piece of pending) piece();
         pending = [];
       }
       for (let j = 0; j < tiles; j++) {
@@ -185,8 +233,8 @@ function buildLinearColumns(t: LinearTiling, mach: ModelMachine): BuiltProgram &
       }
     }
   }
-  for (const piece of pending) e.lines.push(...piece);
-  for (const pieces of prevByTile) for (const piece of pieces) e.lines.push(...piece);
-  e.raw('    halt');
-  return { source: e.lines.join('\n') + '\n', file: `linear_${M}x${K}x${N}.s`, tiling: t };
+  for (const piece of pending) piece();
+  for (const pieces of prevByTile) for (const piece of pieces) piece();
+  e.op('halt');
+  return emitted(e.finish(), { tiling: t });
 }

@@ -1,4 +1,4 @@
-// A whole I-BERT encoder layer (ibert-reference.md section 9, steps 1..19) on the simulator: every kernel program
+// A whole I-BERT encoder layer (docs/IBERT.md section 9, steps 1..19) on the simulator: every kernel program
 // run in order on its own simulated machine, each fed the simulator's outputs of the kernels before it (never the
 // reference's), with each step's output compared element by element with the reference layer (kernels/ref/layer.ts)
 // and the per-step cycles summed into the layer latency.
@@ -116,8 +116,11 @@ export interface LayerSimOptions {
   readonly mask?: ArrayLike<number>;
   /** the reference run of the same layer, input and mask (computed when omitted) */
   readonly reference?: LayerRun;
-  /** called after each kernel run, in order (progress, host timing by the caller) */
-  readonly onStep?: (step: LayerSimStep) => void;
+  /**
+   * called after each kernel run, in order (progress, host timing by the caller), with the tensor the step
+   * produced: the simulator's output (int32 view), or the reference tensor substituted where the kernel did not run
+   */
+  readonly onStep?: (step: LayerSimStep, output: Int32Array) => void;
 }
 
 export const LAYER_SCHEDULE_NOTE =
@@ -129,7 +132,6 @@ function isKernelLimit(e: unknown): e is Error {
   return e instanceof KernelInputError || e instanceof TilingError || e instanceof AsmError;
 }
 
-const flat = (v: ArrayLike<number>): number[] => Array.from(v);
 
 function sameConsts(what: string, a: QuantActConsts, b: QuantActConsts): void {
   const eq = (x: readonly number[], y: readonly number[]): boolean => x.length === y.length && x.every((v, i) => v === y[i]);
@@ -241,7 +243,7 @@ export function runLayerSim(model: CompiledLayerSim, x: Int8Array, T: number, cf
         identical_to_reference: false, elements: refStep.data.length, identical_elements: 0, max_abs_diff: 0, first_diff: null,
         input_from_reference: fromRef, note: `the NPU ${kernel} kernel cannot take this step: ${reason}; the reference tensor was used downstream`,
       });
-      opts.onStep?.(steps[steps.length - 1]!);
+      opts.onStep?.(steps[steps.length - 1]!, y);
       return y;
     }
     const d = compareWith(out.y, refStep.data);
@@ -251,8 +253,9 @@ export function runLayerSim(model: CompiledLayerSim, x: Int8Array, T: number, cf
       identical_to_reference: d.identical === d.n, elements: d.n, identical_elements: d.identical, max_abs_diff: d.maxAbs, first_diff: d.first,
       input_from_reference: fromRef,
     });
-    opts.onStep?.(steps[steps.length - 1]!);
-    return out.y instanceof Int32Array ? out.y : Int32Array.from(out.y);
+    const y = out.y instanceof Int32Array ? out.y : Int32Array.from(out.y);
+    opts.onStep?.(steps[steps.length - 1]!, y);
+    return y;
   };
 
   const caseRun = (r: CaseRun): { y: number[]; r: CaseRun } => ({ y: r.y_int, r });
@@ -315,9 +318,9 @@ export function runLayerSim(model: CompiledLayerSim, x: Int8Array, T: number, cf
     stepRun([step], name, 'requant-act', () => {
       sameConsts(name, foldQuantAct(range, scaleIn, identity?.scale), consts);
       const input = {
-        x_int: flat(xin), shape: [...shape], scale_in: typeof scaleIn === 'number' ? scaleIn : [...scaleIn],
+        x_int: xin, shape: [...shape], scale_in: typeof scaleIn === 'number' ? scaleIn : [...scaleIn],
         bits: range.bits, x_min: range.x_min, x_max: range.x_max,
-        ...(identity ? { identity_int: flat(identity.w), identity_scale: identity.scale } : {}),
+        ...(identity ? { identity_int: identity.w, identity_scale: identity.scale } : {}),
       };
       return caseRun(simCaseRequantAct(input, cfg));
     });
@@ -331,7 +334,7 @@ export function runLayerSim(model: CompiledLayerSim, x: Int8Array, T: number, cf
         throw new KernelInputError(`output_activation.bits = ${outAct.bits}: the fused LayerNorm kernel requantizes to 8 bits only`);
       }
       return caseRun(simCaseLayerNorm({
-        x_int: flat(xin), shape: [T, C], gamma: [...ln.gamma], beta: [...ln.beta], shift: ln.shift,
+        x_int: xin, shape: [T, C], gamma: [...ln.gamma], beta: [...ln.beta], shift: ln.shift,
         out_x_min: outAct.x_min, out_x_max: outAct.x_max, out_bits: 8,
       }, cfg));
     });
@@ -344,7 +347,7 @@ export function runLayerSim(model: CompiledLayerSim, x: Int8Array, T: number, cf
 
   // 3: scores per head (1/sqrt(d_head) is folded into the softmax input scale, not applied to the integers)
   const scores = stepRun([3], 'scores', 'qk', () =>
-    caseRun(simCaseQk({ q_int: { shape: [T, C], data: flat(q8) }, k_int: { shape: [T, C], data: flat(k8) }, heads: H }, cfg)));
+    caseRun(simCaseQk({ q_int: { shape: [T, C], data: q8 }, k_int: { shape: [T, C], data: k8 }, heads: H }, cfg)));
 
   // 4: IntSoftmax over the key axis, with the key mask per row position
   const probs = stepRun([4], 'probs', 'softmax', () => {
@@ -352,12 +355,12 @@ export function runLayerSim(model: CompiledLayerSim, x: Int8Array, T: number, cf
     const f = foldSoftmax(c.scoreScale, act);
     if (f.M !== c.softmax.M || f.E31 !== c.softmax.E31 || f.qLn2 !== c.softmax.qLn2 || f.qc !== c.softmax.qc) throw new Error('internal: the softmax case folds to other constants than the compiled layer');
     const mask = opts.mask === undefined ? {} : { mask: Array.from(opts.mask, (v) => (v === 0 ? 0 : 1)) };
-    return caseRun(simCaseSoftmax({ x_int: flat(scores), shape: [H, T, T], scale_in: c.scoreScale, x_min: act.x_min, x_max: act.x_max, ...mask }, cfg));
+    return caseRun(simCaseSoftmax({ x_int: scores, shape: [H, T, T], scale_in: c.scoreScale, x_min: act.x_min, x_max: act.x_max, ...mask }, cfg));
   });
 
   // 5-6: context = P . V per head, its QuantAct(8)
   const ctx = stepRun([5], 'context', 'pv', () =>
-    caseRun(simCasePv({ p_int: { shape: [H, T, T], data: flat(probs) }, v_int: { shape: [T, C], data: flat(v8) }, heads: H }, cfg)));
+    caseRun(simCasePv({ p_int: { shape: [H, T, T], data: probs }, v_int: { shape: [T, C], data: v8 }, heads: H }, cfg)));
   const ctx8 = requant(6, 'context8', ctx, [T, C], c.contextScale, s.output_activation, c.contextAct);
 
   // 7-10: output dense, residual QuantAct(22) with the layer input, LayerNorm fused with its QuantAct(8)
@@ -371,7 +374,7 @@ export function runLayerSim(model: CompiledLayerSim, x: Int8Array, T: number, cf
     const gF = foldGelu(c.fc1.scaleOut);
     sameConsts('gelu8', foldQuantAct(layer.intermediate.output_activation, gF.scaleOut), c.geluAct);
     const act = layer.intermediate.output_activation;
-    return caseRun(simCaseGelu({ x_int: flat(f1), shape: [T, F], scale_in: [...c.fc1.scaleOut], out_x_min: act.x_min, out_x_max: act.x_max, out_bits: act.bits }, cfg));
+    return caseRun(simCaseGelu({ x_int: f1, shape: [T, F], scale_in: [...c.fc1.scaleOut], out_x_min: act.x_min, out_x_max: act.x_max, out_bits: act.bits }, cfg));
   });
 
   // 15-19: int8 -> int8 rescale, FFN down-projection, residual with h8 (step 11), LayerNorm fused with its QuantAct(8)

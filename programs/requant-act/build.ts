@@ -1,5 +1,5 @@
 // Program builder for `requant-act` (QuantAct in its general form: per-channel multipliers and shifts with
-// vmulr.vv, the optional residual identity term, the clamp; ibert-reference.md section 3), and the shared builder
+// vmulr.vv, the optional residual identity term, the clamp; docs/IBERT.md section 3), and the shared builder
 // of the per-channel element-wise stream kernels that programs/gelu/build.ts also uses. The direct scalar form stays in
 // programs/requant/build.ts.
 //
@@ -19,9 +19,8 @@ import type { Program } from '../../isa/asm.js';
 import { constBuffer, streamModel, streamTiling, requantActKernel, type StreamKernel, type StreamTiling } from './model.js';
 import { prepareRequantAct } from '../../kernels/npu/requant-act.js';
 import type { MachineConfig } from '../../sim/config.js';
-import { Machine } from '../../sim/machine.js';
 import { loadProgram, simulate } from '../../sim/run.js';
-import { assembleBuilt, programBuffer, type CaseRun, type RunOptions } from '../index.js';
+import { assembleBuilt, machineFor, programBuffer, type CaseRun, type RunOptions } from '../index.js';
 import type { BuiltProgram } from '../linear/build.js';
 
 const NVREGS = 32;
@@ -171,7 +170,7 @@ export interface StreamRunInputs {
 export function runStream(b: StreamBuild, inputs: StreamRunInputs, shape: number[], cfg: MachineConfig, opts: RunOptions): CaseRun {
   const built = buildStream(b, cfg);
   const program: Program = assembleBuilt(built, cfg);
-  const m = new Machine(cfg);
+  const m = machineFor(program, cfg);
   const n = inputs.x.length;
   const buf = (name: string) => programBuffer(program, name);
   if (n > 0) {

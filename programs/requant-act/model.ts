@@ -428,7 +428,7 @@ export function streamModel(kernel: StreamKernel, t: StreamTiling, mach: StreamM
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// requant-act: y = clamp(rne(x m_c / 2^e_c) + rne(w m' / 2^e'), lo, hi) (ibert-reference.md section 3).
+// requant-act: y = clamp(rne(x m_c / 2^e_c) + rne(w m' / 2^e'), lo, hi) (docs/IBERT.md section 3).
 
 export interface RequantActShape {
   /** per-channel (column) multipliers and shifts; false: one per tensor */

@@ -1,4 +1,4 @@
-// Program builder for i-softmax (ibert-reference.md section 7; layer 2 in kernels/npu/softmax.ts): int32 scores
+// Program builder for i-softmax (docs/IBERT.md section 7; layer 2 in kernels/npu/softmax.ts): int32 scores
 // [rows, rowLen] -> probabilities in [0, 256] as int16, with an optional 0/1 mask per element or per row position.
 // It emits readable assembly: a software-pipelined loop over rows whose every instruction is commented by stage.
 //
@@ -34,9 +34,8 @@ import { TilingError } from '../schedule.js';
 import { LOOP_ROWS, NEWTON_STEPS, softmaxModel, softmaxPlan, type SoftmaxMachine, type SoftmaxMaskKind, type SoftmaxPlan, type SoftmaxVariant } from './model.js';
 import { parseSoftmaxCase, type SoftmaxNpuConsts } from '../../kernels/npu/softmax.js';
 import type { MachineConfig } from '../../sim/config.js';
-import { Machine } from '../../sim/machine.js';
 import { loadProgram, simulate } from '../../sim/run.js';
-import { assembleBuilt, programBuffer, type CaseRun, type RunOptions } from '../index.js';
+import { assembleBuilt, machineFor, programBuffer, type CaseRun, type RunOptions } from '../index.js';
 import type { BuiltProgram } from '../linear/build.js';
 
 /** Newton reciprocal constants: y0 = C1 - floor(d C2 / 2^31) ~ 2^29 (48/17 - 32/17 d/2^31), a 1/17 start. */
@@ -531,7 +530,7 @@ export function runSoftmaxCase(input: unknown, cfg: MachineConfig, opts: RunOpti
   const maskKind: SoftmaxMaskKind = cse.mask === undefined ? 'none' : cse.mask.length === cse.x.length && cse.rows > 1 ? 'element' : 'position';
   const built = buildSoftmax({ rows: cse.rows, rowLen: cse.rowLen, consts: cse.consts, mask: maskKind }, cfg, opts.build ?? {});
   const program = assembleBuilt(built, cfg);
-  const m = new Machine(cfg);
+  const m = machineFor(program, cfg);
   const buf = (name: string) => programBuffer(program, name);
   m.writeBuffer(buf('x'), cse.x);
   if (cse.mask !== undefined) m.writeBuffer(buf('mask'), maskKind === 'position' ? cse.mask.subarray(0, cse.rowLen) : cse.mask);

@@ -27,6 +27,15 @@ describe('engines', () => {
   }
   const linear = write('linear.json', { M, K, N, x_int: x, weight_int: w, bias_int: b });
 
+  it('a case field no engine of the kernel reads is refused, naming it and the allowed fields', () => {
+    const bad = write('gelu-typo.json', { x_int: [1, 2], scale_in: 0.01, out_xmax: 3 });
+    for (const engine of ['ref', 'npu', 'sim']) {
+      const r = cli('kernel', 'gelu', '--engine', engine, '--input', bad);
+      expect(r.status, `${engine}: ${r.stderr}`).toBe(1);
+      expect(r.stderr).toMatch(/unknown key "out_xmax" in a gelu case; allowed: x_int, shape, scale_in, out_x_min, out_x_max, out_bits/);
+    }
+  });
+
   it('npu and ref engines give the product', () => {
     for (const engine of ['npu', 'ref']) {
       const r = cli('kernel', 'linear', '--engine', engine, '--input', linear, '--json');

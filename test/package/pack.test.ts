@@ -1,9 +1,10 @@
 // The package as a user gets it: `npm pack` the built tree, install the tarball into a fresh project (offline
 // from the npm cache when it can), type-check a TypeScript file that imports `intnpu` and `intnpu/testing`
 // against the package's own .d.ts files, then run the compiled file: it assembles and runs a program with
-// runProgram and checks it with expectBitExact/expectCycles. Needs `npm run build` first (npm test does).
+// runProgram and checks it with expectBitExact/expectCycles; and run the README's vitest example there, as
+// written, against the installed package. Needs `npm run build` first (npm test does).
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -90,5 +91,18 @@ describe('npm pack', () => {
     expect(r.cycles).toBeGreaterThan(100); // a DMA round trip at least: 2 x dram.latencyCycles (100)
     expect(r.named).toContain('1 of 8 elements differ; first at index 7: expected -127, actual -128');
     expect(r.asm).toContain("bad.s:1:3: error[E001]: unknown mnemonic 'bogus'");
+
+    // The README's "Testing your own kernel" example, verbatim, with its program where it says.
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    const section = readme.split(/^## /m).find((x) => x.startsWith('Testing your own kernel'));
+    const example = /```ts\n([\s\S]*?)```/.exec(section ?? '')?.[1];
+    expect(example, 'README has no ts example under "Testing your own kernel"').toBeDefined();
+    mkdirSync(join(app, 'test'));
+    mkdirSync(join(app, 'kernels'));
+    writeFileSync(join(app, 'test/vadd_sat.test.ts'), example!);
+    copyFileSync(join(ROOT, 'examples/vadd_sat.s'), join(app, 'kernels/vadd_sat.s'));
+    const vt = sh(process.execPath, [join(ROOT, 'node_modules/vitest/vitest.mjs'), 'run', '--root', app, '--reporter', 'dot'], app);
+    expect(vt.status, vt.out).toBe(0);
+    expect(vt.out.replace(/\x1b\[[0-9;]*m/g, '')).toMatch(/Tests\s+1 passed \(1\)/);
   });
 });

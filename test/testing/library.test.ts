@@ -74,6 +74,8 @@ describe('expectBitExact', () => {
     expectBitExact(Int32Array.from([5, 6, 7, 8]), { data: [5, 6, 7, 8], shape: [2, 2] });
     expectBitExact([[1, 2], [3, 4]], Int16Array.from([1, 2, 3, 4]));
     expectBitExact([1n, 2n], [1, 2]);
+    expectBitExact(BigInt64Array.from([-(2n ** 40n), 7n]), [-(2 ** 40), 7]);
+    expect(() => expectBitExact([1n], [1.5])).toThrow(/expected 1.5, actual 1/);
   });
 
   it('names the count, the first differing index and both values', () => {

@@ -1,4 +1,4 @@
-// Independent BigInt transcriptions of the spec's integer formulas (ibert-reference.md sections 3-8), written for
+// Independent BigInt transcriptions of the spec's integer formulas (docs/IBERT.md sections 3-8), written for
 // the tests from the spec text, not from the kernels under test. Every division is a truncating BigInt division
 // with an explicit floor or half-even fix-up (helpers.ts), unlike the shift/limb code in kernels/.
 

@@ -1,0 +1,107 @@
+// The typed emitter (isa/emit.ts): operands checked at the call, labels resolved, buffers allocated as the
+// assembler does, and a listing that `intnpu asm` turns back into the same words and buffer addresses, for
+// hand-made programs and for the word-built kernel programs (linear both loop orders, linear-requant).
+import { describe, expect, it } from 'vitest';
+import { assemble, type Program } from '../../isa/asm.js';
+import { AsmError } from '../../isa/diagnostics.js';
+import { checkCapacity, EmitError, programListing, ProgramEmitter } from '../../isa/emit.js';
+import { buildLinear } from '../../programs/linear/build.js';
+import { buildLinearRequant } from '../../programs/linear-requant/build.js';
+import { loadMachine } from '../../sim/config.js';
+
+function expectSameProgram(emitted: Program, listing: string): void {
+  const re = assemble(listing, { file: emitted.file });
+  expect(Array.from(re.words)).toEqual(Array.from(emitted.words));
+  expect([...re.buffers.values()].map((b) => [b.name, b.space, b.address, b.size, b.line]))
+    .toEqual([...emitted.buffers.values()].map((b) => [b.name, b.space, b.address, b.size, b.line]));
+  expect(Array.from(re.lines)).toEqual(Array.from(emitted.lines));
+}
+
+describe('ProgramEmitter', () => {
+  it('emits the words the assembler gives for the same text, with labels and buffers', () => {
+    const e = new ProgramEmitter('loop.s');
+    e.comment('a loop');
+    const a = e.buffer('a', 'dram', 100);
+    const s = e.buffer('s', 'spad', 7);
+    const t = e.buffer('t', 'spad', 5);
+    const acc = e.buffer('acc0', 'acc', 3);
+    e.li(1, 4);
+    e.op('li', 'r2', a + 8);
+    e.label('top');
+    e.op('addi', 2, 2, -1);
+    e.op('dbnz', 1, 'top');
+    e.op('blt', 0, 2, 'end');
+    e.op('vld.s8', 'v3', 2, t - s);
+    e.op('vmulr.vv', 1, 1, 31, 30, 'rne', 'sat8');
+    e.op('mxu.mm', 11, 12, 13, 14, 15, 'acc');
+    e.op('li', 5, acc);
+    e.label('end');
+    e.op('halt');
+    const p = e.finish();
+    const text = [
+      '; a loop', '.buffer a, dram, 100', '.buffer s, spad, 7', '.buffer t, spad, 5', '.buffer acc0, acc, 3',
+      '    li r1, 4', '    li r2, a + 8', 'top:', '    addi r2, r2, -1', '    dbnz r1, top', '    blt r0, r2, end',
+      '    vld.s8 v3, r2, t - s', '    vmulr.vv v1, v1, v31, v30, rne, sat8', '    mxu.mm r11, r12, r13, r14, r15, acc',
+      '    li r5, acc0', 'end:', '    halt',
+    ].join('\n') + '\n';
+    const ref = assemble(text, { file: 'loop.s' });
+    expect(Array.from(p.words)).toEqual(Array.from(ref.words));
+    expect(t).toBe(16); // spad alignment 16, as .buffer
+    expect(p.buffers.get('t')!.address).toBe(ref.buffers.get('t')!.address);
+    expect(p.labels.get('top')).toBe(2);
+    expectSameProgram(p, programListing(p));
+    expect(p.sourceLines[p.lines[0]! - 1]).toBe('    li r1, 4');
+  });
+
+  it('checks every operand at the call and names the row and field', () => {
+    const e = new ProgramEmitter('bad.s');
+    expect(() => e.op('li', 32, 0)).toThrow(/li: operand 1 \(rd\) 32: register out of range/);
+    expect(() => e.li(1, 2 ** 31)).toThrow(EmitError);
+    expect(() => e.op('li', 'v1', 0)).toThrow(/expected a r register/);
+    expect(() => e.op('vld.s8', 1, 2, 40000)).toThrow(/immediate outside -32768..32767/);
+    expect(() => e.op('mxu.mm', 1, 2, 3, 4, 5, 'add')).toThrow(/expected one of ovw, acc/);
+    expect(() => e.op('add', 1, 2)).toThrow(/expected 3 operands, got 2/);
+    expect(() => e.op('nosuch')).toThrow(/unknown mnemonic 'nosuch'/);
+    expect(() => e.op('li', 1, 0.5)).toThrow(EmitError);
+    e.op('jmp', 'nowhere');
+    expect(() => e.finish()).toThrow(/undefined label 'nowhere'/);
+    expect(e.pc).toBe(1);
+  });
+
+  it('a buffer past the capacity is the assembler\'s E011, from the emitter or from checkCapacity', () => {
+    const e = new ProgramEmitter('big.s', { spad: 64 });
+    e.buffer('a', 'spad', 60);
+    expect(() => e.buffer('b', 'spad', 10)).toThrow(AsmError);
+    const f = new ProgramEmitter('big.s');
+    f.buffer('a', 'spad', 60);
+    f.buffer('b', 'spad', 10);
+    f.op('halt');
+    const p = f.finish();
+    try {
+      checkCapacity(p, { spad: 64 });
+      expect.unreachable();
+    } catch (err) {
+      expect(err).toBeInstanceOf(AsmError);
+      const d = (err as AsmError).diagnostics;
+      expect(d.map((x) => x.code)).toEqual(['E011']);
+      expect(d[0]!.message).toContain("buffer 'b' needs 10 bytes of spad at 64");
+      expect(d[0]!.sourceLine).toBe('.buffer b, spad, 10');
+    }
+    expect(() => checkCapacity(p, { spad: 74 })).not.toThrow();
+  });
+
+  it('word-built kernel programs: the listing re-assembles to the same words, buffers and lines', () => {
+    const edge = loadMachine('edge');
+    for (const [M, K, N, order] of [[9, 40, 70, 'rows'], [33, 9000, 97, 'columns']] as const) {
+      const b = buildLinear(M, K, N, edge);
+      expect(b.tiling.order).toBe(order);
+      expect(b.program).toBeDefined();
+      expectSameProgram(b.program!, b.source);
+    }
+    const r = buildLinearRequant(12, 40, 70, 8, edge);
+    expectSameProgram(r.program!, r.source);
+    const id = buildLinearRequant(12, 40, 70, 22, edge, undefined, { m: 1 << 30, e: 31, clampX: 1000, clampW: 2000 });
+    expect(id.source).toMatch(/vmulr\.vx v\d+, v\d+, r20, r21, rne, sat32/);
+    expectSameProgram(id.program!, id.source);
+  });
+});
