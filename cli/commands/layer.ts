@@ -39,7 +39,7 @@ interface Args {
 }
 
 /** Kernel runs of the layer's schedule (for the progress estimate only; the count shown is never clamped to it). */
-const LAYER_KERNEL_RUNS = 15;
+export const LAYER_KERNEL_RUNS = 15;
 
 export const LAYER_SIZES = {
   small: { seq: 8, hidden: 64, heads: 2, ffn: 256 },

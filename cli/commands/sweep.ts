@@ -14,6 +14,7 @@ interface Args {
   shard?: string | undefined;
   html?: string | undefined;
   seq?: number | undefined;
+  layers?: number | undefined;
   size?: string | undefined;
   seed?: string | undefined;
   set?: string[] | undefined;
@@ -26,14 +27,15 @@ export const sweepCommand: CommandModule<object, Args> = {
   describe: 'Design-space sweep: a workload over the cross product of machine fields, one CSV/JSONL row per point, in parallel, sharded, resumable',
   builder: (y) =>
     y
-      .option('workload', { alias: 'w', type: 'string', demandOption: true, describe: 'layer:small, layer:base (with --seq), linear:MxKxN, kernel:NAME, program:file.s (with --set)' })
+      .option('workload', { alias: 'w', type: 'string', demandOption: true, describe: 'layer:small, layer:base (with --seq), linear:MxKxN, kernel:NAME, model:config.json (with --seq, --layers), program:file.s (with --set)' })
       .option('machine', { alias: 'm', type: 'string', default: 'edge', describe: 'base machine: preset (edge, server) or machine JSON file' })
       .option('grid', { alias: 'g', type: 'string', array: true, describe: 'FIELD=v1,v2,...: a machine-config path and its values (repeat; the grid is the cross product)' })
       .option('out', { alias: 'o', type: 'string', demandOption: true, describe: 'F.csv or F.jsonl; rerunning with the same file skips the points already in it' })
       .option('jobs', { alias: 'j', type: 'number', describe: 'worker threads (default: the number of cores)' })
       .option('shard', { type: 'string', describe: 'i/n: run every n-th point starting at point i-1 (shards concatenate to the whole grid)' })
       .option('html', { type: 'string', describe: 'also write a self-contained HTML report (latency vs each field, Pareto front)' })
-      .option('seq', { type: 'number', describe: 'sequence length of layer:small / layer:base' })
+      .option('seq', { type: 'number', describe: 'sequence length of layer:small / layer:base / model:' })
+      .option('layers', { type: 'number', describe: 'model: only: run the first N layers (default: all)' })
       .option('size', { type: 'string', describe: 'example size of kernel:NAME (small or base; default base)' })
       .option('seed', { type: 'string', describe: 'seed of the synthetic inputs (default intnpu-sweep)' })
       .option('set', { type: 'string', array: true, describe: 'program:file.s only: BUFFER=tensor file, as in run' })

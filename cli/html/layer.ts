@@ -8,7 +8,7 @@ import { timelineFrom, type TimelineData } from './page.js';
 import { runsHtml, runSummaryOf } from './runs.js';
 
 /** fc1 ([seq, hidden] x [hidden, ffn], the layer's plain `linear` kernel) re-run with the trace on, seeded data. */
-function fc1Timeline(r: LayerSimResult, cfg: MachineConfig): TimelineData | undefined {
+export function fc1Timeline(r: Pick<LayerSimResult, 'steps' | 'seq' | 'hidden' | 'ffn'>, cfg: MachineConfig): TimelineData | undefined {
   const step = r.steps.find((s) => s.kernel === 'linear' && s.ran);
   if (!step) return undefined;
   const [M, K, N] = [r.seq, r.hidden, r.ffn];

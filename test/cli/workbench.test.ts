@@ -1,7 +1,7 @@
 // The architect's workbench through the built CLI (npm run build first): `intnpu sweep` (rows and columns, more
 // DRAM bandwidth never slower, shards that concatenate to the whole grid, resume, a failing point as a row, bad
 // input with exit 1 naming the field or argument); `--csv` on layer and report with the JSON's columns; progress
-// only on a TTY; and the HTML reports of layer, report and sweep rendered in a real headless Chromium.
+// only on a TTY; and the HTML reports of layer, report, model and sweep rendered in a real headless Chromium.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -170,6 +170,25 @@ describe('--csv on layer and report', () => {
     r.steps.forEach((s, i) => expect(parseCsvLine(lines[i + 1]!)[keys.indexOf('cycles')]).toBe(String(s.cycles)));
   });
 
+  it('model --csv: layer, then the columns of the JSON layers[].steps[]; sweep takes model:config.json', async () => {
+    const conf = join(dir, 'tiny.json');
+    writeFileSync(conf, JSON.stringify({
+      model_type: 'ibert', hidden_size: 64, num_attention_heads: 2, intermediate_size: 128, num_hidden_layers: 2,
+      vocab_size: 40, max_position_embeddings: 16, type_vocab_size: 1, pad_token_id: 1, hidden_act: 'gelu',
+    }));
+    const g = generateLayer({ seed: 'intnpu-layer', seq: 8, hidden: 64, heads: 2, ffn: 256 });
+    const keys = Object.keys(runLayerSim(compileLayerSim(g.layer), Int8Array.from(g.layer.input!.x_int), 8, MachineSchema.parse({})).steps[0]!);
+    const c = cli('model', '--config', conf, '--seq', '4', '--csv', '--html', 'model.html');
+    expect(c.status, show(c)).toBe(0);
+    const lines = c.stdout.trim().split('\n');
+    expect(parseCsvLine(lines[0]!)).toEqual(['layer', ...keys]);
+    expect(lines.slice(1).map((l) => l.split(',')[0])).toEqual([...Array(15).fill('0'), ...Array(15).fill('1')]);
+    const r = await sweep({ workload: `model:${conf}`, seq: 4, layers: 1, grid: ['vpu.lanes=8,32'], out: 'model.csv' });
+    expect(r.failed).toBe(0);
+    expect(r.rows.map((x) => x['bit_exact'])).toEqual([true, true]);
+    expect(Number(r.rows[1]!['cycles'])).toBeLessThan(Number(r.rows[0]!['cycles'])); // 4x the lanes on a VPU-heavy tiny model
+  });
+
   it('report --csv has the columns of the JSON rows', () => {
     const j = cli('report', '--size', 'small', '--kernel', 'linear', '--machine', 'edge', '--machine', 'server', '--json', '--html', 'report.html');
     expect(j.status, show(j)).toBe(0);
@@ -222,6 +241,7 @@ describe('HTML reports in headless Chromium', () => {
   it.each([
     ['layer.html', ['roofline', 'latency-by-bound', 'stalls', 'timeline'], /intnpu layer/],
     ['report.html', ['roofline', 'latency-by-bound', 'stalls', 'timeline'], /intnpu report/],
+    ['model.html', ['roofline', 'latency-by-bound', 'stalls', 'timeline'], /intnpu model/],
     ['sweep.html', ['latency-vs-0', 'latency-vs-1', 'pareto'], /intnpu sweep: linear 16x64x32/],
   ])('%s loads offline without console errors or requests, and every chart has drawn marks', async (file, charts, title) => {
     const html = readFileSync(join(dir, file), 'utf8');
