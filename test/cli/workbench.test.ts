@@ -253,6 +253,14 @@ describe('HTML reports in headless Chromium', () => {
       expect(Object.keys(r.marks)).toEqual(charts);
       for (const c of charts) expect(r.marks[c], `marks in ${c}`).toBeGreaterThan(0);
       if (file === 'sweep.html') expect(r.marks['pareto']).toBe(8);
+      if (charts.includes('timeline')) {
+        // zoom in: half the range around the middle, still drawn
+        const span = (s: string): number => { const [a, b] = s.split('-').map((x) => Number(x.replace(/,/g, ''))); return b! - a!; };
+        expect(r.zoom, 'timeline range').not.toBeNull();
+        expect(span(r.zoom!.before)).toBeGreaterThan(0);
+        expect(span(r.zoom!.after)).toBeCloseTo(span(r.zoom!.before) / 2, -1);
+        expect(r.zoom!.marks).toBeGreaterThan(0);
+      }
     }
   });
 });
