@@ -1,7 +1,7 @@
 // `intnpu sweep`: a design-space sweep of one workload over machine fields (cli/sweep/*), with an HTML report.
 import { writeFileSync } from 'node:fs';
 import type { CommandModule } from 'yargs';
-import { handler, printJson } from '../common.js';
+import { EXIT, handler, printJson } from '../common.js';
 import { sweepHtml } from '../html/sweep.js';
 import { runSweep } from '../sweep/sweep.js';
 
@@ -46,7 +46,7 @@ export const sweepCommand: CommandModule<object, Args> = {
     if (a.html) writeFileSync(a.html, sweepHtml(r));
     const summary = {
       workload: r.description, machine: r.base, fields: r.fields.map((f) => ({ path: f.path, values: f.values })), points: r.total_points, shard: r.shard,
-      ran: r.ran, skipped: r.skipped, failed: r.failed, rows_in_file: r.rows.length, jobs: r.jobs, wall_s: r.wall_ms / 1e3, out: a.out, html: a.html ?? null,
+      ran: r.ran, skipped: r.skipped, failed: r.failed, not_bit_exact: r.rows.filter((x) => x['bit_exact'] === false).length, rows_in_file: r.rows.length, jobs: r.jobs, wall_s: r.wall_ms / 1e3, out: a.out, html: a.html ?? null,
     };
     if (a.json) printJson(summary);
     else {
@@ -56,5 +56,11 @@ export const sweepCommand: CommandModule<object, Args> = {
         (r.skipped ? `; skipped ${r.skipped} already in ${a.out}` : '') + (r.failed ? `; ${r.failed} failed (their rows hold the error)` : '') + '\n');
       process.stdout.write(`wrote ${r.rows.length} row(s) to ${a.out}${a.html ? `, report ${a.html}` : ''}\n`);
     }
+    // a point that cannot run on its machine is a result (its row says why); a wrong output or a crash is not
+    const mismatched = r.rows.filter((x) => x['bit_exact'] === false).map((x) => x['point']);
+    const internal = r.rows.filter((x) => typeof x['error'] === 'string' && x['error'].startsWith('internal')).map((x) => x['point']);
+    if (mismatched.length) process.stderr.write(`NOT bit-exact at point(s) ${mismatched.join(', ')}\n`);
+    if (internal.length) process.stderr.write(`internal error at point(s) ${internal.join(', ')} (see their rows; INTNPU_DEBUG=1 does not apply to workers)\n`);
+    return internal.length ? EXIT.internal : mismatched.length ? EXIT.mismatch : EXIT.ok;
   }),
 };
