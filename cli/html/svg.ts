@@ -162,14 +162,17 @@ export function stackedBars(id: string, title: string, xLabel: string, yLabel: s
   return frame(title, x, y, xa, { label: yLabel }, body, legendOf(used.map((k) => ({ name: k, color: colors[k]! }))), id);
 }
 
-/** Points not dominated in (a, b), both minimized; sorted by a. */
+/** Points not dominated in (a, b), both minimized (equal points all kept); sorted by a. */
 export function paretoFront<T>(items: readonly T[], a: (t: T) => number, b: (t: T) => number): T[] {
   const sorted = [...items].sort((p, q) => a(p) - a(q) || b(p) - b(q));
   const out: T[] = [];
   let best = Infinity;
-  for (const t of sorted) if (b(t) < best) {
-    out.push(t);
-    best = b(t);
+  for (const t of sorted) {
+    const last = out[out.length - 1];
+    if (b(t) < best || (last !== undefined && a(t) === a(last) && b(t) === b(last))) {
+      out.push(t); // ties with a front point are not dominated either
+      best = b(t);
+    }
   }
   return out;
 }
