@@ -40,7 +40,7 @@ interface Args {
 }
 
 /** Kernel runs of the layer's schedule (for the progress estimate only; the count shown is never clamped to it). */
-const LAYER_KERNEL_RUNS = 11;
+export const LAYER_KERNEL_RUNS = 11;
 
 export const LAYER_SIZES = {
   small: { seq: 8, hidden: 64, heads: 2, ffn: 256 },
@@ -192,6 +192,7 @@ export const layerCommand: CommandModule<object, Args> = {
     const t0 = performance.now();
     const compiled = compileLayerSim(inp.layer);
     const B = inp.seqs.length;
+    if (B > 1 && (a.html !== undefined || a.csv)) throw new UsageError(`--${a.csv ? 'csv' : 'html'}: reports one sequence; the input holds ${B} (give one sequence, or use --json)`);
     const progress = new Progress('layer', LAYER_KERNEL_RUNS * B, a.json || a.csv);
     const runs = inp.seqs.map((sq, b) => runLayerSim(compiled, sq.x, sq.T, cfg, {
       ...(sq.mask === undefined ? {} : { mask: sq.mask }),

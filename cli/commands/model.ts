@@ -15,7 +15,10 @@ import { loadCheckpoint } from '../checkpoint.js';
 import { EXIT, handler, printJson, readJson, table, UsageError } from '../common.js';
 import { Progress } from '../progress.js';
 import { TensorSink } from '../tensor-out.js';
-import { firstLine, intFlag } from './layer.js';
+import { firstLine, intFlag, LAYER_KERNEL_RUNS } from './layer.js';
+import { writeFileSync } from 'node:fs';
+import { toCsv } from '../csv.js';
+import { modelHtml } from '../html/model.js';
 
 interface Args {
   config: string;
@@ -27,6 +30,8 @@ interface Args {
   checkpoint?: string | undefined;
   input?: string | undefined;
   json?: boolean | undefined;
+  csv?: boolean | undefined;
+  html?: string | undefined;
   out?: string | undefined;
   dump?: string | undefined;
 }
@@ -151,13 +156,15 @@ export const modelCommand: CommandModule<object, Args> = {
       .option('input', { type: 'string', describe: 'JSON with input_ids (and optional token_type_ids, position_ids, attention_mask)' })
       .option('out', { type: 'string', describe: 'write the simulated final int8 output [T, hidden] as .npy' })
       .option('dump', { type: 'string', describe: 'write every simulated step as DIR/embeddings/<step>.npy and DIR/layer<i>/<step>.npy (int32)' })
-      .option('json', { type: 'boolean' }),
+      .option('json', { type: 'boolean' })
+      .option('csv', { type: 'boolean', describe: 'print every layer\'s steps as CSV: layer, then the columns of the JSON layers[].steps[]' })
+      .option('html', { type: 'string', describe: 'also write a self-contained HTML report (roofline, latency by bound, stalls, unit timeline)' }),
   handler: handler((a: Args) => {
     const mcfg = loadMachine(a.machine);
     const cfg = parseHfConfig(readJson(a.config), a.config);
     const n = intFlag('layers', a.layers, 1) ?? cfg.layers;
     if (n > cfg.layers) throw new UsageError(`--layers: ${n} exceeds num_hidden_layers ${cfg.layers} of ${a.config}`);
-    const progress = new Progress('model', 3 + 15 * n, a.json);
+    const progress = new Progress('model', LAYER_KERNEL_RUNS * n + 3, a.json || a.csv);
     progress.begin(a.checkpoint === undefined ? 'synthetic checkpoint generation (calibration passes)' : 'checkpoint loading');
     const inp = loadModelRun(a, cfg, n);
     const dump = a.dump;
@@ -172,9 +179,7 @@ export const modelCommand: CommandModule<object, Args> = {
     const t0 = performance.now();
     const r = runModelSim(inp.model, inp.ids, mcfg, {
       ...(inp.mask === undefined ? {} : { mask: inp.mask }),
-      ...(dump === undefined ? {} : {
-        onEmbeddingsStep: (st, y) => embSink.add(st.name, 0, 1, st.shape, y),
-      }),
+      ...(dump === undefined ? {} : { onEmbeddingsStep: (st, y) => embSink.add(st.name, 0, 1, st.shape, y) }),
       onStep: (i, st, y) => {
         progress.tick(`layer ${i} step ${st.steps.join('-')} ${st.name} done`);
         if (dump === undefined || !st.ran) return;
@@ -189,9 +194,13 @@ export const modelCommand: CommandModule<object, Args> = {
     progress.end();
     const hostMs = performance.now() - t0;
     for (const s of sinks) s.flush();
+    if (a.html) writeFileSync(a.html, modelHtml(r, mcfg, inp.source));
     if (a.out !== undefined) new TensorSink(undefined).writeFile(a.out, r.output, [r.seq, r.hidden]);
     if (a.json) printJson(modelSummary(r, cfg, inp.source, hostMs));
-    else {
+    else if (a.csv) {
+      const layers = modelSummary(r, cfg, inp.source, hostMs)['layers'] as { index: number; steps: readonly object[] }[];
+      process.stdout.write(toCsv(layers.flatMap((l) => l.steps.map((st) => ({ layer: l.index, ...st })))));
+    } else {
       const out = process.stdout;
       out.write(`intnpu model: ${inp.source}\n`);
       out.write(`shape: ${r.layers.length} of ${cfg.layers} layers, seq ${r.seq}${inp.mask ? ` (${inp.mask.filter((v) => v === 0).length} padded)` : ''}, hidden ${r.hidden}, ${r.heads} heads, FFN ${r.ffn}, vocab ${cfg.vocab}\n`);

@@ -8,8 +8,7 @@ import { compareOutputs } from '../compare.js';
 import { KERNELS, kernelLabel } from '../registry.js';
 import { toCsv } from '../csv.js';
 import { reportHtml } from '../html/report.js';
-import type { RunSummary } from '../html/runs.js';
-import { runSummaryOf } from '../html/layer.js';
+import { runSummaryFromStats, type RunSummary } from '../html/runs.js';
 import { timelineFrom, type TimelineData } from '../html/page.js';
 import { Progress } from '../progress.js';
 
@@ -54,7 +53,7 @@ export const reportCommand: CommandModule<object, Args> = {
         const input = k.example(a.size as 'small' | 'base', a.seed);
         const traced = a.html !== undefined && timeline === undefined;
         const run = k.sim(input, cfg, { trace: traced });
-        if (traced && run.sim.trace) timeline = timelineFrom(`${k.name} on ${cfg.name} (${a.size} example)`, run.sim.trace);
+        if (traced && run.sim.trace) timeline = timelineFrom(`${k.name} on ${cfg.name} (${a.size} example)`, run.sim.trace, run.cycles);
         progress.tick(`${cfg.name} ${k.name} done`);
         const npu = k.npu ? compareOutputs(run.y_int, k.npu(input).y_int) : null;
         const exact = npu ? npu.identical === npu.n && !npu.length_mismatch : null;
@@ -66,9 +65,7 @@ export const reportCommand: CommandModule<object, Args> = {
           sim_over_model: run.cycles / run.model_cycles, mxu_utilization: s.mxu_utilization, vpu_utilization: s.utilization?.['vpu'] ?? null,
           dram_bytes: s.dram_bytes, top_stalls: Object.fromEntries(stalls), sim_equals_npu: exact,
         });
-        const busy: Record<string, number> = { ...(s.busy_cycles ?? {}) };
-        if (s.dram_channel_utilization !== null) busy['dram'] = Math.round(s.dram_channel_utilization * run.cycles);
-        runs.push(runSummaryOf(`${cfg.name} ${k.name}`, cfg, { cycles: run.cycles, macs: s.macs, dram_bytes: s.dram_bytes, busy, stalls: Object.fromEntries(Object.entries(s.stall_cycles ?? {}).filter(([, v]) => v > 0)) }));
+        runs.push(runSummaryFromStats(`${cfg.name} ${k.name}`, cfg, s));
       }
     }
     progress.end();

@@ -5,14 +5,10 @@ import { runLinearSim } from '../../programs/index.js';
 import type { LayerSimResult } from '../../programs/models/layer.js';
 import type { MachineConfig } from '../../sim/config.js';
 import { timelineFrom, type TimelineData } from './page.js';
-import { runsHtml, type RunSummary } from './runs.js';
-
-export function runSummaryOf(label: string, cfg: MachineConfig, s: { cycles: number; macs: number; dram_bytes: number; busy: Readonly<Record<string, number>>; stalls: Readonly<Record<string, number>> }): RunSummary {
-  return { label, machine: cfg.name, ...s, clockGHz: cfg.clockGHz, peakMacsPerCycle: cfg.mxu.rows * cfg.mxu.cols, dramBytesPerCycle: cfg.dram.bytesPerCycle };
-}
+import { runsHtml, runSummaryOf } from './runs.js';
 
 /** fc1 ([seq, hidden] x [hidden, ffn], the layer's plain `linear` kernel) re-run with the trace on, seeded data. */
-function fc1Timeline(r: LayerSimResult, cfg: MachineConfig): TimelineData | undefined {
+export function fc1Timeline(r: Pick<LayerSimResult, 'steps' | 'seq' | 'hidden' | 'ffn'>, cfg: MachineConfig): TimelineData | undefined {
   // fc1 is the plain `linear` kernel, or (fused, the default) the first part of `linear-gelu`, whose MXU schedule it is
   const step = r.steps.find((s) => (s.kernel === 'linear' || s.kernel === 'linear-gelu') && s.ran);
   if (!step) return undefined;
@@ -24,7 +20,7 @@ function fc1Timeline(r: LayerSimResult, cfg: MachineConfig): TimelineData | unde
   const cyc = run.sim.stats.cycles ?? 0;
   const same = cyc === step.cycles ? 'the same cycles as in the layer run' : `${cyc.toLocaleString('en-US')} cycles here, ${step.cycles.toLocaleString('en-US')} in the layer run`;
   const what = step.kernel === 'linear' ? `step ${step.steps.join('-')} (${step.name}, linear ${M}x${K}x${N})` : `fc1 (linear ${M}x${K}x${N}, in the layer fused with i-GELU as step ${step.steps.join('-')} ${step.name})`;
-  return timelineFrom(`${what} re-run with tracing on seeded data: ${same}`, run.sim.trace);
+  return timelineFrom(`${what} re-run with tracing on seeded data: ${same}`, run.sim.trace, cyc);
 }
 
 export function layerHtml(r: LayerSimResult, cfg: MachineConfig, source: string): string {

@@ -38,14 +38,20 @@ export interface TimelineData {
   readonly units: readonly string[];
   /** per unit, flat [start, end, start, end, ...] in cycles, sorted and merged */
   readonly intervals: readonly (readonly number[])[];
+  /** per unit, the busy cycles of the run (exact: summed over the events, not the merged intervals) */
+  readonly busy: readonly number[];
+  /** intervals closer than this many cycles are drawn as one */
+  readonly mergeGap: number;
 }
 
 /** Busy intervals per unit from trace events, merged where a gap is below `total / resolution` cycles. */
-export function timelineFrom(title: string, events: readonly TraceEvent[], resolution = 20000): TimelineData {
-  let cycles = 0;
+export function timelineFrom(title: string, events: readonly TraceEvent[], runCycles = 0, resolution = 20000): TimelineData {
+  let cycles = runCycles;
   for (const e of events) if (e.end > cycles) cycles = e.end;
   const gap = Math.max(0, Math.floor(cycles / resolution));
   const per: number[][] = UNITS.map(() => []);
+  const busy: number[] = UNITS.map(() => 0);
+  for (const e of events) busy[e.unit]! += Math.max(e.end - e.start, 1);
   const sorted = [...events].sort((a, b) => a.unit - b.unit || a.start - b.start);
   for (const e of sorted) {
     const list = per[e.unit]!;
@@ -54,14 +60,14 @@ export function timelineFrom(title: string, events: readonly TraceEvent[], resol
     if (n > 0 && e.start <= list[n - 1]! + gap) list[n - 1] = Math.max(list[n - 1]!, end);
     else list.push(e.start, end);
   }
-  return { title, cycles, units: [...UNITS], intervals: per };
+  return { title, cycles, units: [...UNITS], intervals: per, busy, mergeGap: gap };
 }
 
 const TIMELINE_SCRIPT = `(function(){
 var NS='http://www.w3.org/2000/svg';
 document.querySelectorAll('figure.timeline').forEach(function(fig){
   var d=JSON.parse(fig.querySelector('script[type="application/json"]').textContent);
-  var svg=fig.querySelector('svg');var W=+svg.getAttribute('width'),L=80,R=16,T=30,LH=26;
+  var svg=fig.querySelector('svg');var W=+svg.getAttribute('width'),L=80,R=60,T=30,LH=26;
   var colors=JSON.parse(fig.getAttribute('data-colors'));
   var v0=0,v1=Math.max(1,d.cycles);
   var g=document.createElementNS(NS,'g');svg.appendChild(g);
@@ -72,20 +78,20 @@ document.querySelectorAll('figure.timeline').forEach(function(fig){
     d.units.forEach(function(u,i){
       var y=T+i*LH;g.appendChild(el('text',{x:L-8,y:y+15,'text-anchor':'end'},u));
       g.appendChild(el('line',{x1:L,x2:W-R,y1:y+LH-2,y2:y+LH-2,stroke:'#eee'}));
-      var iv=d.intervals[i],lastX=-1,lastE=-1,rect=null,busy=0;
+      var iv=d.intervals[i],lastX=-1,rect=null;
       for(var j=0;j<iv.length;j+=2){
         var s=iv[j],e=iv[j+1];if(e<v0||s>v1)continue;
-        var x0=L+(Math.max(s,v0)-v0)*sx,x1=L+(Math.min(e,v1)-v0)*sx;busy+=Math.min(e,v1)-Math.max(s,v0);
+        var x0=L+(Math.max(s,v0)-v0)*sx,x1=L+(Math.min(e,v1)-v0)*sx;
         if(rect&&x0-lastX<0.5){rect.setAttribute('width',Math.max(0.5,x1-+rect.getAttribute('x')));lastX=x1;continue;}
         rect=el('rect',{'class':'mark',x:x0,y:y+3,width:Math.max(0.5,x1-x0),height:LH-8,fill:colors[i%colors.length]});
         rect.appendChild(el('title',{},u+': busy from cycle '+s+' to '+e));g.appendChild(rect);lastX=x1;
       }
-      var pct=el('text',{x:W-R,y:y+15,'text-anchor':'end',fill:'#555'},(100*busy/(v1-v0)).toFixed(1)+' %');g.appendChild(pct);
+      var pct=el('text',{x:W-R+2,y:y+15,'text-anchor':'start',fill:'#555'},(100*d.busy[i]/Math.max(1,d.cycles)).toFixed(1)+' %');pct.appendChild(el('title',{},u+': busy '+d.busy[i]+' of '+d.cycles+' cycles over the whole run'));g.appendChild(pct);
     });
     var yb=T+d.units.length*LH+4,step=Math.pow(10,Math.floor(Math.log10((v1-v0)/4)));
     if((v1-v0)/step>12)step*=5;else if((v1-v0)/step>6)step*=2;
     for(var t=Math.ceil(v0/step)*step;t<=v1;t+=step){var x=L+(t-v0)*sx;g.appendChild(el('line',{x1:x,x2:x,y1:yb,y2:yb+5,stroke:'#888'}));g.appendChild(el('text',{x:x,y:yb+17,'text-anchor':'middle'},t.toLocaleString('en-US')));}
-    g.appendChild(el('text',{x:(L+W-R)/2,y:yb+34,'text-anchor':'middle'},'cycle (showing '+Math.round(v0).toLocaleString('en-US')+' to '+Math.round(v1).toLocaleString('en-US')+'; wheel to zoom, drag to pan, double-click to reset)'));
+    g.appendChild(el('text',{x:(L+W-R)/2,y:yb+34,'text-anchor':'middle'},'cycle (showing '+Math.round(v0).toLocaleString('en-US')+' to '+Math.round(v1).toLocaleString('en-US')+(d.mergeGap>0?'; gaps under '+d.mergeGap+' cycles drawn filled':'')+'; wheel to zoom, drag to pan, double-click to reset; right: busy share of the whole run)'));
   }
   function zoom(f,c){var w=(v1-v0)*f;w=Math.max(10,Math.min(d.cycles,w));v0=Math.max(0,Math.min(d.cycles-w,c-(c-v0)*w/(v1-v0)));v1=v0+w;draw();}
   function cycleAt(ev){var r=svg.getBoundingClientRect();var x=(ev.clientX-r.left)*W/r.width;return v0+(x-L)/(W-L-R)*(v1-v0);}

@@ -1,7 +1,9 @@
 // The HTML report of kernel runs (the steps of `intnpu layer`, the rows of `intnpu report`): a roofline, per-run
 // latency stacked by its binding resource, the stall causes, and a zoomable unit timeline of one traced run.
 import { STALL_CAUSES } from '../../sim/timing.js';
-import { boundOf } from '../sweep/workloads.js';
+import type { MachineConfig } from '../../sim/config.js';
+import type { SimStats } from '../../sim/run.js';
+import { boundOf, busyOf } from '../sweep/workloads.js';
 import { htmlTable, page, timelineChart, timelineScript, type TimelineData } from './page.js';
 import { PALETTE, scatter, stackedBars, type Series } from './svg.js';
 
@@ -18,6 +20,16 @@ export interface RunSummary {
   /** MXU rows x cols: MACs per cycle at peak */
   readonly peakMacsPerCycle: number;
   readonly dramBytesPerCycle: number;
+}
+
+export function runSummaryOf(label: string, cfg: MachineConfig, s: { cycles: number; macs: number; dram_bytes: number; busy: Readonly<Record<string, number>>; stalls: Readonly<Record<string, number>> }): RunSummary {
+  return { label, machine: cfg.name, ...s, clockGHz: cfg.clockGHz, peakMacsPerCycle: cfg.mxu.rows * cfg.mxu.cols, dramBytesPerCycle: cfg.dram.bytesPerCycle };
+}
+
+/** A run's summary from its simulator statistics. */
+export function runSummaryFromStats(label: string, cfg: MachineConfig, s: SimStats): RunSummary {
+  const stalls = Object.fromEntries(Object.entries(s.stall_cycles ?? {}).filter(([, v]) => v > 0));
+  return runSummaryOf(label, cfg, { cycles: s.cycles ?? 0, macs: s.macs, dram_bytes: s.dram_bytes, busy: busyOf(s), stalls });
 }
 
 const RESOURCES = ['mxu', 'vpu', 'dram', 'scalar', 'divider'] as const;

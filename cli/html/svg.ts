@@ -16,6 +16,8 @@ export interface Axis {
   readonly log?: boolean;
   /** categorical axis: the categories in order (values are their names) */
   readonly categories?: readonly string[];
+  /** ticks at these values (a swept field's values) instead of round numbers */
+  readonly tickValues?: readonly number[];
 }
 
 type Scale = ((v: number | string) => number) & { ticks: { v: number | string; label: string }[] };
@@ -50,6 +52,12 @@ export function scale(axis: Axis, values: readonly (number | string)[], r0: numb
   }
   const nums = values.map(Number).filter((v) => Number.isFinite(v) && (!axis.log || v > 0));
   let lo = nums.length ? Math.min(...nums) : 0, hi = nums.length ? Math.max(...nums) : 1;
+  if (axis.log && axis.tickValues && axis.tickValues.length > 0) {
+    const a = Math.log10(Math.min(...axis.tickValues, lo)) - 0.1, b = Math.log10(Math.max(...axis.tickValues, hi)) + 0.1;
+    const f = ((v: number | string) => r0 + ((Math.log10(Number(v)) - a) / (b - a)) * (r1 - r0)) as Scale;
+    f.ticks = axis.tickValues.map((v) => ({ v, label: fmt(v) }));
+    return f;
+  }
   if (axis.log) {
     let llo = Math.floor(Math.log10(lo)), lhi = Math.ceil(Math.log10(hi));
     if (lhi === llo) lhi++;
@@ -64,7 +72,7 @@ export function scale(axis: Axis, values: readonly (number | string)[], r0: numb
   const pad = (hi - lo) * 0.05;
   const a = lo === 0 ? 0 : lo - pad, b = hi + pad;
   const f = ((v: number | string) => r0 + ((Number(v) - a) / (b - a)) * (r1 - r0)) as Scale;
-  f.ticks = niceTicks(a, b).map((v) => ({ v, label: fmt(v) }));
+  f.ticks = (axis.tickValues && axis.tickValues.length <= 12 ? [...axis.tickValues] : niceTicks(a, b)).map((v) => ({ v, label: fmt(v) }));
   return f;
 }
 
@@ -88,7 +96,7 @@ ${body}${legend}</svg></figure>`;
 const HEIGHT = (xa: Axis): number => (rotated(xa) ? H + MB_ROTATED - M.b : H);
 
 function legendOf(items: readonly { name: string; color: string }[]): string {
-  return items.filter((s) => s.name !== '').slice(0, 18).map((s, i) => `<g transform="translate(${W - M.r + 12},${M.t + 4 + i * 16})"><rect width="10" height="10" fill="${s.color}"/><text x="14" y="9">${esc(s.name.length > 26 ? s.name.slice(0, 25) + '…' : s.name)}<title>${esc(s.name)}</title></text></g>`).join('');
+  return items.filter((s) => s.name !== '').slice(0, 18).map((s, i) => `<g transform="translate(${W - M.r + 8},${M.t + 4 + i * 16})"><rect width="10" height="10" fill="${s.color}"/><text x="13" y="9" font-size="10">${esc(s.name.length > 30 ? s.name.slice(0, 29) + '…' : s.name)}<title>${esc(s.name)}</title></text></g>`).join('');
 }
 
 export interface Pt {
@@ -154,14 +162,17 @@ export function stackedBars(id: string, title: string, xLabel: string, yLabel: s
   return frame(title, x, y, xa, { label: yLabel }, body, legendOf(used.map((k) => ({ name: k, color: colors[k]! }))), id);
 }
 
-/** Points not dominated in (a, b), both minimized; sorted by a. */
+/** Points not dominated in (a, b), both minimized (equal points all kept); sorted by a. */
 export function paretoFront<T>(items: readonly T[], a: (t: T) => number, b: (t: T) => number): T[] {
   const sorted = [...items].sort((p, q) => a(p) - a(q) || b(p) - b(q));
   const out: T[] = [];
   let best = Infinity;
-  for (const t of sorted) if (b(t) < best) {
-    out.push(t);
-    best = b(t);
+  for (const t of sorted) {
+    const last = out[out.length - 1];
+    if (b(t) < best || (last !== undefined && a(t) === a(last) && b(t) === b(last))) {
+      out.push(t); // ties with a front point are not dominated either
+      best = b(t);
+    }
   }
   return out;
 }

@@ -12,7 +12,7 @@ function axisFor(path: string, values: readonly (string | number | boolean)[]): 
     const nums = values as number[];
     const pos = nums.every((v) => v > 0);
     const spread = pos ? Math.max(...nums) / Math.min(...nums) : 0;
-    return { label: path + (pos && spread >= 8 ? ' (log scale)' : ''), log: pos && spread >= 8 };
+    return { label: path + (pos && spread >= 8 ? ' (log scale)' : ''), log: pos && spread >= 8, tickValues: [...nums].sort((a, b) => a - b) };
   }
   return { label: path, categories: values.map(String) };
 }
@@ -31,7 +31,7 @@ export function sweepHtml(r: SweepResult): string {
     // one series per value of the other fields' first field, so trends along f read as lines
     const groups = new Map<string, Row[]>();
     for (const row of good) {
-      const key = r.fields.filter((g) => g.path !== f.path).map((g) => `${g.path}=${String(row[g.path])}`).join(', ') || 'all points';
+      const key = r.fields.filter((g) => g.path !== f.path).map((g) => `${g.path.split('.').pop()!}=${String(row[g.path])}`).join(', ') || 'all points';
       groups.set(key, [...(groups.get(key) ?? []), row]);
     }
     const series = [...groups.entries()].map(([name, rows], k) => ({

@@ -1,7 +1,6 @@
 // The design-space grid of `intnpu sweep`: `--grid FIELD=v1,v2,...` options over machine-config paths, each
 // field and each value validated by the machine's zod schema (sim/config.ts) before anything runs, the cross
 // product in a fixed order (the first --grid field varies slowest) and the `--shard i/n` selection.
-import { z } from 'zod';
 import { MachineSchema, type MachineInput } from '../../sim/config.js';
 import { UsageError } from '../common.js';
 
@@ -94,7 +93,7 @@ export function parseGrid(specs: readonly string[] | undefined): GridField[] {
       const r = MachineSchema.safeParse(withPath({}, path, v));
       if (!r.success) {
         const issue = r.error.issues[0]!;
-        throw new UsageError(`--grid ${path}: value ${JSON.stringify(v)} rejected by the machine schema at ${issue.path.join('.') || path}: ${issue.message}\n${z.prettifyError(r.error)}`);
+        throw new UsageError(`--grid ${path}: value ${JSON.stringify(v)} rejected by the machine schema at ${issue.path.join('.') || path}: ${issue.message}`);
       }
     }
     if (new Set(values.map((v) => String(v))).size !== values.length) throw new UsageError(`--grid ${path}: a value is repeated`);

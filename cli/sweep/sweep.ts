@@ -126,7 +126,7 @@ function rowOf(index: number, fields: readonly GridField[], values: readonly (st
 }
 
 export async function runSweep(a: SweepArgs): Promise<SweepResult> {
-  for (const k of ['workload', 'machine', 'out', 'shard', 'jobs', 'seq', 'size', 'seed'] as const) {
+  for (const k of ['workload', 'machine', 'out', 'shard', 'jobs', 'seq', 'layers', 'size', 'seed'] as const) {
     if (Array.isArray(a[k])) throw new UsageError(`--${k} given more than once`);
   }
   const workload = parseWorkload(a.workload, a);

@@ -12,7 +12,10 @@ import type { MachineConfig } from '../../sim/config.js';
 import { Machine } from '../../sim/machine.js';
 import { loadProgram, simulate, type SimStats } from '../../sim/run.js';
 import { setBuffers } from '../buffers.js';
-import { readText, UsageError } from '../common.js';
+import { readJson, readText, UsageError } from '../common.js';
+import { generateModel } from '../../kernels/ref/generate.js';
+import { maxSequence, parseHfConfig } from '../../kernels/ref/hf-config.js';
+import { runModelSim, type ModelSimResult } from '../../programs/models/model.js';
 import { compareOutputs } from '../compare.js';
 import { KERNELS } from '../registry.js';
 import { parseParams } from '../commands/run.js';
@@ -26,7 +29,8 @@ export type WorkloadSpec =
   | { readonly kind: 'layer'; readonly size: 'small' | 'base'; readonly seq: number; readonly seed: string }
   | { readonly kind: 'linear'; readonly M: number; readonly K: number; readonly N: number; readonly seed: string }
   | { readonly kind: 'kernel'; readonly name: string; readonly size: 'small' | 'base'; readonly seed: string }
-  | { readonly kind: 'program'; readonly file: string; readonly set: readonly string[]; readonly param: readonly string[] };
+  | { readonly kind: 'program'; readonly file: string; readonly set: readonly string[]; readonly param: readonly string[] }
+  | { readonly kind: 'model'; readonly config: string; readonly seq: number | undefined; readonly layers: number | undefined; readonly seed: string };
 
 export interface WorkloadOptions {
   readonly seq?: number | undefined;
@@ -34,9 +38,10 @@ export interface WorkloadOptions {
   readonly seed?: string | undefined;
   readonly set?: readonly string[] | undefined;
   readonly param?: readonly string[] | undefined;
+  readonly layers?: number | undefined;
 }
 
-const WORKLOAD_HELP = 'layer:small, layer:base (with --seq), linear:MxKxN, kernel:NAME, program:file.s (with --set)';
+const WORKLOAD_HELP = 'layer:small, layer:base (with --seq), linear:MxKxN, kernel:NAME, model:config.json (with --seq, --layers), program:file.s (with --set)';
 
 /** Parses `--workload`; checks what can be checked before any point runs (kernel name, file readable, shape). */
 export function parseWorkload(spec: string, o: WorkloadOptions): WorkloadSpec {
@@ -72,6 +77,14 @@ export function parseWorkload(spec: string, o: WorkloadOptions): WorkloadSpec {
       parseParams(o.param);
       return { kind: 'program', file: arg, set: [...(o.set ?? [])], param: [...(o.param ?? [])] };
     }
+    case 'model': {
+      if (arg === '') throw new UsageError(`--workload ${spec}: expected model:config.json (a Hugging Face config)`);
+      const config = parseHfConfig(readJson(arg), arg);
+      const limit = maxSequence(config);
+      if (o.seq !== undefined && (!Number.isInteger(o.seq) || o.seq < 1 || o.seq > limit)) throw new UsageError(`--seq ${o.seq}: must be an integer in 1..${limit} for ${arg}`);
+      if (o.layers !== undefined && (!Number.isInteger(o.layers) || o.layers < 1 || o.layers > config.layers)) throw new UsageError(`--layers ${o.layers}: must be an integer in 1..${config.layers} (num_hidden_layers of ${arg})`);
+      return { kind: 'model', config: arg, seq: o.seq, layers: o.layers, seed: o.seed ?? 'intnpu-model' };
+    }
     default:
       throw new UsageError(`--workload ${spec}: unknown workload kind '${kind}' (${WORKLOAD_HELP})`);
   }
@@ -83,6 +96,7 @@ export function describeWorkload(w: WorkloadSpec): string {
     case 'linear': return `linear ${w.M}x${w.K}x${w.N}`;
     case 'kernel': return `kernel ${w.name} (${w.size} example)`;
     case 'program': return `program ${w.file}`;
+    case 'model': return `model ${w.config}${w.layers !== undefined ? `, ${w.layers} layer(s)` : ''}${w.seq !== undefined ? `, seq ${w.seq}` : ''}`;
   }
 }
 
@@ -111,7 +125,8 @@ export function boundOf(busy: Readonly<Record<string, number>>, cycles: number):
   return { bound, share: cycles > 0 && best > 0 ? best / cycles : 0 };
 }
 
-function busyOf(s: SimStats): Record<string, number> {
+/** Busy cycles per unit of a run plus `dram`, the DRAM channel's busy cycles. */
+export function busyOf(s: SimStats): Record<string, number> {
   const busy: Record<string, number> = { ...(s.busy_cycles ?? {}) };
   if (s.dram_channel_utilization !== null && s.cycles !== null) busy['dram'] = Math.round(s.dram_channel_utilization * s.cycles);
   return busy;
@@ -143,6 +158,21 @@ export function layerFigures(steps: readonly LayerSimStep[], cfg: MachineConfig,
   };
 }
 
+/**
+ * A model's figures: cycles of the embedding stage and every layer; bound, VPU busy and energy from the layers'
+ * kernels (the embedding stage's two small kernels report no busy cycles or energy, so they are not in those).
+ */
+export function modelFigures(r: ModelSimResult, cfg: MachineConfig): PointFigures {
+  const steps = r.layers.flatMap((l) => l.steps);
+  const f = layerFigures(steps, cfg, r.bit_exact);
+  const cycles = r.total_cycles;
+  return {
+    ...f, cycles, latency_us: r.latency_us, mxu_utilization: r.mxu_utilization,
+    vpu_utilization: f.vpu_utilization === null || cycles === 0 ? null : (f.vpu_utilization * f.cycles) / cycles,
+    dram_bytes: r.total_dram_bytes, bound_share: cycles > 0 ? (f.bound_share * f.cycles) / cycles : 0,
+  };
+}
+
 function seededInts(seed: string, n: number, lo: number, hi: number): number[] {
   const rng = seedrandom.alea(seed);
   return Array.from({ length: n }, () => lo + Math.floor(rng() * (hi - lo + 1)));
@@ -162,6 +192,7 @@ export class WorkloadRunner {
   private linear: { x: Int8Array; w: Int8Array; bias: Int32Array; y: Int32Array } | undefined;
   private kernelInput: unknown;
   private kernelNpu: (number | string)[] | null | undefined;
+  private model: ReturnType<typeof generateModel> | undefined;
 
   readonly spec: WorkloadSpec;
 
@@ -212,6 +243,16 @@ export class WorkloadRunner {
         const run = k.sim!(this.kernelInput, cfg, {});
         const c = this.kernelNpu ? compareOutputs(run.y_int, this.kernelNpu) : null;
         return statsFigures(run.sim.stats, cfg, c ? c.identical === c.n && !c.length_mismatch : null);
+      }
+      case 'model': {
+        if (!this.model) {
+          const config = parseHfConfig(readJson(w.config), w.config);
+          const T = w.seq ?? Math.min(128, maxSequence(config));
+          this.model = generateModel({ seed: w.seed, config, seq: T, layers: w.layers ?? config.layers });
+        }
+        const g = this.model;
+        const r = runModelSim(g, g.input, cfg, g.mask === undefined ? {} : { mask: g.mask });
+        return modelFigures(r, cfg);
       }
       case 'program': {
         const prog = assemble(readText(w.file), {

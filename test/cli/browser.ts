@@ -29,6 +29,8 @@ export interface PageCheck {
   /** per chart (figure id): the number of drawn marks */
   readonly marks: Record<string, number>;
   readonly title: string;
+  /** the timeline's visible range before and after one click on its "zoom in" button, and its marks then */
+  readonly zoom: { readonly before: string; readonly after: string; readonly marks: number } | null;
 }
 
 /** Opens an HTML file offline and counts the drawn marks of every chart; optionally saves a screenshot. */
@@ -52,7 +54,16 @@ export async function checkPage(ctx: BrowserContext, file: string, screenshot?: 
     return out;
   })()`)) as Record<string, number>;
   const title = await page.title();
+  let zoom: PageCheck['zoom'] = null;
+  if ((await page.locator('figure.timeline').count()) > 0) {
+    const range = (): Promise<string> => page.evaluate(`(() => { const m = /showing ([\\d,]+) to ([\\d,]+)/.exec(document.querySelector('figure.timeline svg').textContent); return m ? m[1] + '-' + m[2] : ''; })()`) as Promise<string>;
+    const before = await range();
+    await page.click('figure.timeline button[data-zoom="0.5"]');
+    const after = await range();
+    const marks = (await page.evaluate(`document.querySelectorAll('figure.timeline svg .mark').length`)) as number;
+    zoom = { before, after, marks };
+  }
   if (screenshot) await page.screenshot({ path: screenshot, fullPage: true });
   await page.close();
-  return { problems, marks, title };
+  return { problems, marks, title, zoom };
 }

@@ -1,7 +1,7 @@
 // The architect's workbench through the built CLI (npm run build first): `intnpu sweep` (rows and columns, more
 // DRAM bandwidth never slower, shards that concatenate to the whole grid, resume, a failing point as a row, bad
 // input with exit 1 naming the field or argument); `--csv` on layer and report with the JSON's columns; progress
-// only on a TTY; and the HTML reports of layer, report and sweep rendered in a real headless Chromium.
+// only on a TTY; and the HTML reports of layer, report, model and sweep rendered in a real headless Chromium.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -113,6 +113,16 @@ describe('intnpu sweep', () => {
     expect(rows[1]!['bit_exact']).toBe(true);
   });
 
+  it('program:file.s with --set and --param: figures without a reference (bit_exact empty)', async () => {
+    writeFileSync(join(dir, 'a.json'), JSON.stringify(Array.from({ length: 64 }, (_, i) => (i % 7) - 3)));
+    writeFileSync(join(dir, 'b.json'), JSON.stringify(Array.from({ length: 64 }, (_, i) => (i % 5) - 2)));
+    const r = await sweep({ workload: `program:${join(ROOT, 'examples/dot.s')}`, set: [`a=${join(dir, 'a.json')}`, `b=${join(dir, 'b.json')}`], param: ['N=64'], grid: ['dram.latencyCycles=10,200'], out: 'prog.jsonl' });
+    expect(r.failed).toBe(0);
+    expect(r.rows.map((x) => x['bit_exact'])).toEqual([null, null]);
+    const cyc = r.rows.map((x) => Number(x['cycles']));
+    expect(cyc[1]! - cyc[0]!).toBeGreaterThanOrEqual(190); // at least the first load and the last store wait the added latency
+  });
+
   it.each([
     ['an unknown field', ['--grid', 'mxu.rowz=8,16'], /mxu\.rowz/],
     ['shard 3/2', ['--grid', 'mxu.rows=8', '--shard', '3/2'], /--shard 3\/2/],
@@ -158,6 +168,25 @@ describe('--csv on layer and report', () => {
     expect(parseCsvLine(lines[0]!)).toEqual(keys);
     expect(lines).toHaveLength(r.steps.length + 1);
     r.steps.forEach((s, i) => expect(parseCsvLine(lines[i + 1]!)[keys.indexOf('cycles')]).toBe(String(s.cycles)));
+  });
+
+  it('model --csv: layer, then the columns of the JSON layers[].steps[]; sweep takes model:config.json', async () => {
+    const conf = join(dir, 'tiny.json');
+    writeFileSync(conf, JSON.stringify({
+      model_type: 'ibert', hidden_size: 64, num_attention_heads: 2, intermediate_size: 128, num_hidden_layers: 2,
+      vocab_size: 40, max_position_embeddings: 16, type_vocab_size: 1, pad_token_id: 1, hidden_act: 'gelu',
+    }));
+    const g = generateLayer({ seed: 'intnpu-layer', seq: 8, hidden: 64, heads: 2, ffn: 256 });
+    const keys = Object.keys(runLayerSim(compileLayerSim(g.layer), Int8Array.from(g.layer.input!.x_int), 8, MachineSchema.parse({})).steps[0]!);
+    const c = cli('model', '--config', conf, '--seq', '4', '--csv', '--html', 'model.html');
+    expect(c.status, show(c)).toBe(0);
+    const lines = c.stdout.trim().split('\n');
+    expect(parseCsvLine(lines[0]!)).toEqual(['layer', ...keys]);
+    expect(lines.slice(1).map((l) => l.split(',')[0])).toEqual([...Array(15).fill('0'), ...Array(15).fill('1')]);
+    const r = await sweep({ workload: `model:${conf}`, seq: 4, layers: 1, grid: ['vpu.lanes=8,32'], out: 'model.csv' });
+    expect(r.failed).toBe(0);
+    expect(r.rows.map((x) => x['bit_exact'])).toEqual([true, true]);
+    expect(Number(r.rows[1]!['cycles'])).toBeLessThan(Number(r.rows[0]!['cycles'])); // 4x the lanes on a VPU-heavy tiny model
   });
 
   it('report --csv has the columns of the JSON rows', () => {
@@ -212,6 +241,7 @@ describe('HTML reports in headless Chromium', () => {
   it.each([
     ['layer.html', ['roofline', 'latency-by-bound', 'stalls', 'timeline'], /intnpu layer/],
     ['report.html', ['roofline', 'latency-by-bound', 'stalls', 'timeline'], /intnpu report/],
+    ['model.html', ['roofline', 'latency-by-bound', 'stalls', 'timeline'], /intnpu model/],
     ['sweep.html', ['latency-vs-0', 'latency-vs-1', 'pareto'], /intnpu sweep: linear 16x64x32/],
   ])('%s loads offline without console errors or requests, and every chart has drawn marks', async (file, charts, title) => {
     const html = readFileSync(join(dir, file), 'utf8');
@@ -223,6 +253,14 @@ describe('HTML reports in headless Chromium', () => {
       expect(Object.keys(r.marks)).toEqual(charts);
       for (const c of charts) expect(r.marks[c], `marks in ${c}`).toBeGreaterThan(0);
       if (file === 'sweep.html') expect(r.marks['pareto']).toBe(8);
+      if (charts.includes('timeline')) {
+        // zoom in: half the range around the middle, still drawn
+        const span = (s: string): number => { const [a, b] = s.split('-').map((x) => Number(x.replace(/,/g, ''))); return b! - a!; };
+        expect(r.zoom, 'timeline range').not.toBeNull();
+        expect(span(r.zoom!.before)).toBeGreaterThan(0);
+        expect(span(r.zoom!.after)).toBeCloseTo(span(r.zoom!.before) / 2, -1);
+        expect(r.zoom!.marks).toBeGreaterThan(0);
+      }
     }
   });
 });
