@@ -4,11 +4,12 @@ import type { CommandModule } from 'yargs';
 /**
  * Every command, loaded on demand: `intnpu kernel ...` imports the kernel command's module only (and what it
  * needs), not the simulator, the layer runner, the report writer and the sweeper behind the others. The key
- * is the command's first word ('$0' is the default command, demo); --help and unknown words load them all.
+ * is the command's first word; the default command (no word) is `layer`, the main job; --help and unknown words
+ * load them all.
  */
 type Loader = () => Promise<CommandModule<object, never>>;
 export const COMMANDS: Readonly<Record<string, Loader>> = {
-  $0: async () => (await import('./commands/demo.js')).demoCommand as CommandModule<object, never>,
+  demo: async () => (await import('./commands/demo.js')).demoCommand as CommandModule<object, never>,
   asm: async () => (await import('./commands/asm.js')).asmCommand as CommandModule<object, never>,
   disasm: async () => (await import('./commands/disasm.js')).disasmCommand as CommandModule<object, never>,
   run: async () => (await import('./commands/run.js')).runCommand as CommandModule<object, never>,
@@ -24,12 +25,15 @@ export const COMMANDS: Readonly<Record<string, Loader>> = {
   sweep: async () => (await import('./commands/sweep.js')).sweepCommand as CommandModule<object, never>,
 };
 
+/** The command `intnpu` runs with no command word (its module declares `$0` among its names). */
+export const DEFAULT_COMMAND = 'layer';
+
 /** The commands this invocation needs: the one named by the first word, or all (help, version, a typo, the default). */
 export function neededCommands(argv: readonly string[]): string[] {
   const first = argv.find((a) => !a.startsWith('-'));
   const wantsHelp = argv.some((a) => a === '--help' || a === '-h' || a === '--version');
-  if (first !== undefined && first !== '$0' && Object.hasOwn(COMMANDS, first) && !wantsHelp) return [first];
-  if (first === undefined && !wantsHelp) return ['$0'];
+  if (first !== undefined && Object.hasOwn(COMMANDS, first) && !wantsHelp) return [first];
+  if (first === undefined && !wantsHelp) return [DEFAULT_COMMAND];
   return Object.keys(COMMANDS);
 }
 
