@@ -11,6 +11,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import seedrandom from 'seedrandom';
+import { encodeNpy } from '../kernels/ref/npy.js';
 import { assembleBuilt, buildLinear } from '../programs/index.js';
 import { buildLinearRequant } from '../programs/linear-requant/build.js';
 import { loadMachine } from '../sim/config.js';
@@ -63,18 +64,6 @@ function run(args: string[], dir: string, env: Record<string, string> = {}): { m
   return { ms, cpuMs: u.cpu_ms, peakRssMb: u.peak_rss_mb, stdout: r.stdout };
 }
 
-function npy(descr: string, shape: number[], data: Uint8Array): Uint8Array {
-  let header = `{'descr': '${descr}', 'fortran_order': False, 'shape': (${shape.join(', ')}${shape.length === 1 ? ',' : ''}), }`;
-  while ((10 + header.length + 1) % 64 !== 0) header += ' ';
-  header += '\n';
-  const out = new Uint8Array(10 + header.length + data.length);
-  out.set([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0]);
-  new DataView(out.buffer).setUint16(8, header.length, true);
-  for (let i = 0; i < header.length; i++) out[10 + i] = header.charCodeAt(i);
-  out.set(data, 10 + header.length);
-  return out;
-}
-
 const median = (v: number[]): number => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)]!;
 
 export async function benchEndToEnd(): Promise<Record<string, unknown>> {
@@ -106,12 +95,12 @@ export async function benchEndToEnd(): Promise<Record<string, unknown>> {
   // The kernel CLI on .npy cases: the extra time of M = 512 over M = 64, against the plain loop over the extra MACs.
   const K = 768, N = 3072;
   const w = rand8(rng, N * K), bias = Int32Array.from({ length: N }, () => Math.floor(rng() * 131072) - 65536);
-  writeFileSync(join(dir, 'w.npy'), npy('|i1', [N, K], new Uint8Array(w.buffer)));
-  writeFileSync(join(dir, 'b.npy'), npy('<i4', [N], new Uint8Array(bias.buffer)));
+  writeFileSync(join(dir, 'w.npy'), encodeNpy(w, [N, K]));
+  writeFileSync(join(dir, 'b.npy'), encodeNpy(bias, [N]));
   const kernelMs: Record<number, number[]> = { 64: [], 512: [] }, kernelCpu: Record<number, number[]> = { 64: [], 512: [] };
   const plainExtra: number[] = [], plainExtraCpu: number[] = [];
   for (const M of [64, 512]) {
-    writeFileSync(join(dir, `x${M}.npy`), npy('|i1', [M, K], new Uint8Array(rand8(rng, M * K).buffer)));
+    writeFileSync(join(dir, `x${M}.npy`), encodeNpy(rand8(rng, M * K), [M, K]));
     writeFileSync(join(dir, `case${M}.json`), JSON.stringify({ x_int: `x${M}.npy`, weight_int: 'w.npy', bias_int: 'b.npy' }));
   }
   for (let r = 0; r < REPS; r++) {

@@ -26,7 +26,7 @@
 //   ratio S_in/S_out >= 2^31 (e < 0: a left shift, which the rounding shift 0..127 cannot express).
 
 import { z } from 'zod';
-import { runReferenceCase } from '../ref/cases.js';
+import { int32El, int64El, runReferenceCase } from '../ref/cases.js';
 import { KernelInputError } from '../ref/errors.js';
 import { foldQuantAct, type QuantActConsts } from '../ref/fold.js';
 import { generateLayer } from '../ref/generate.js';
@@ -39,20 +39,9 @@ import { flattenNested, nestedArray, parseCase, resolveShape, type FidelityResul
 export { flattenNested, nestedArray, parseCase, resolveShape, type FidelityResult, type KernelCaseResult, type Nested };
 
 // ---------------------------------------------------------------------------------------------------------------
-// Case parsing shared by the NPU kernels (the zod schemas mirror kernels/ref/cases.ts; the NPU adds range checks).
+// Case parsing shared by the NPU kernels (element schemas from kernels/ref/cases.ts; the NPU adds range checks).
 
-const INT64_MIN = -(1n << 63n);
-const INT64_MAX = (1n << 63n) - 1n;
-export const int64El = z.union([
-  z.number().int().refine((v) => Number.isSafeInteger(v), { message: 'integers beyond 2^53 must be decimal strings' }),
-  z.string().regex(/^-?\d+$/, { message: 'expected a decimal integer string' }).refine((s) => {
-    // zod runs this refinement even after the regex failed: BigInt('a') would throw.
-    if (!/^-?\d+$/.test(s)) return true;
-    const v = BigInt(s);
-    return v >= INT64_MIN && v <= INT64_MAX;
-  }, { message: 'outside the int64 range' }),
-]);
-export const int32El = z.number().int().min(-2147483648).max(2147483647);
+export { int32El, int64El };
 const nonZero = z.number().refine((v) => v !== 0 && Number.isFinite(v), { message: 'scale must be non-zero and finite' });
 export const scaleSchema = z.union([nonZero, z.array(nonZero).min(1)]);
 export const shapeSchema = z.array(z.number().int().min(0));

@@ -30,9 +30,10 @@ export type RefCaseKernel = (typeof REF_CASE_KERNELS)[number];
 const INT64_MIN = -(1n << 63n);
 const INT64_MAX = (1n << 63n) - 1n;
 
-const int8El = z.number().int().min(-128).max(127);
-const int32El = z.number().int().min(-2147483648).max(2147483647);
-const int64El = z.union([
+export const int8El = z.number().int().min(-128).max(127);
+export const int32El = z.number().int().min(-2147483648).max(2147483647);
+/** An int64 element of a case: a JSON number while exact (|v| < 2^53), a decimal string beyond. */
+export const int64El = z.union([
   z.number().int().refine((v) => Number.isSafeInteger(v), { message: 'integers beyond 2^53 must be decimal strings' }),
   z.string().regex(/^-?\d+$/, { message: 'expected a decimal integer string' }).refine((s) => {
     // zod runs this refinement even after the regex failed: BigInt('a') would throw.

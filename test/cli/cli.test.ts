@@ -1,29 +1,15 @@
 // The built `intnpu` CLI as a child process: machine configs and their schema, asm/disasm round trip,
 // diagnostics and faults on stderr without stack traces, runaway limits from a machine file, and the
 // kernel command's outputs checked against values computed here. Needs `npm run build` first (npm test does).
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MAIN, ROOT, runCli, show, type Run } from './spawn.js';
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const MAIN = join(ROOT, 'dist/cli/main.js');
 let dir = '';
 
-interface Run {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function cli(...args: string[]): Run {
-  const r = spawnSync(process.execPath, [MAIN, ...args], { cwd: ROOT, encoding: 'utf8', timeout: 20_000 });
-  if (r.error) throw r.error;
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-const show = (r: Run): string => `exit ${r.status}\n--- stdout\n${r.stdout.slice(0, 2000)}\n--- stderr\n${r.stderr.slice(0, 2000)}`;
+const cli = (...args: string[]): Run => runCli(args, ROOT, 20_000);
 
 function file(name: string, content: string | object): string {
   const p = join(dir, name);

@@ -2,12 +2,11 @@
 // DRAM bandwidth never slower, shards that concatenate to the whole grid, resume, a failing point as a row, bad
 // input with exit 1 naming the field or argument); `--csv` on layer and report with the JSON's columns; progress
 // only on a TTY; and the HTML reports of layer, report, model and sweep rendered in a real headless Chromium.
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ROOT, runCli, show, type Run } from './spawn.js';
 import { parseCsvLine } from '../../cli/csv.js';
 import { Progress } from '../../cli/progress.js';
 import type { SweepArgs, SweepResult } from '../../cli/sweep/sweep.js';
@@ -17,22 +16,9 @@ import { compileLayerSim, runLayerSim } from '../../programs/models/layer.js';
 import { MachineSchema } from '../../sim/config.js';
 import type { BrowserContext } from 'playwright-core';
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const MAIN = join(ROOT, 'dist/cli/main.js');
 let dir = '';
 
-interface Run {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function cli(...args: string[]): Run {
-  const r = spawnSync(process.execPath, [MAIN, ...args], { cwd: dir, encoding: 'utf8', timeout: 60_000 });
-  if (r.error) throw r.error;
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-const show = (r: Run): string => `exit ${r.status}\n--- stdout\n${r.stdout.slice(0, 2000)}\n--- stderr\n${r.stderr.slice(0, 2000)}`;
+const cli = (...args: string[]): Run => runCli(args, dir, 60_000);
 
 const WORKLOAD = ['--workload', 'linear:16x64x32'];
 const GRID = ['--grid', 'mxu.rows=8,16', '--grid', 'dram.bytesPerCycle=2,4,8,16'];
