@@ -9,5 +9,7 @@ export default defineConfig({
     pool: 'threads',
     maxWorkers: Math.max(1, availableParallelism()),
     testTimeout: 60_000,
+    // the synthetic-layer cache stays off in tests (and in the CLIs they spawn): nothing written to the user's cache
+    env: { INTNPU_CACHE: '0' },
   },
 });

@@ -74,10 +74,13 @@ function decode(buf: Buffer): unknown {
   });
 }
 
-/** generateLayer(opts).layer and .mask, from the cache when it holds a verified copy. */
-export function syntheticLayer(opts: SyntheticLayerOptions, dir: string | undefined = layerCacheDir()): CachedLayer {
+/**
+ * generateLayer(opts).layer and .mask, from the cache when it holds a verified copy. `dir` null means no cache
+ * (an explicit `undefined` would take the default folder, as JavaScript default parameters do).
+ */
+export function syntheticLayer(opts: SyntheticLayerOptions, dir: string | null = layerCacheDir() ?? null): CachedLayer {
   const key = createHash('sha256').update(JSON.stringify({ v: SYNTHETIC_LAYER_VERSION, opts })).digest('hex').slice(0, 32);
-  const file = dir === undefined ? undefined : join(dir, `layer-${key}.bin`);
+  const file = dir === null ? undefined : join(dir, `layer-${key}.bin`);
   if (file !== undefined) {
     try {
       const buf = readFileSync(file);
@@ -91,7 +94,7 @@ export function syntheticLayer(opts: SyntheticLayerOptions, dir: string | undefi
     }
   }
   const g = generateLayer(opts);
-  if (file !== undefined && dir !== undefined) {
+  if (file !== undefined && dir !== null) {
     try {
       mkdirSync(dir, { recursive: true });
       const body = encode(g.mask === undefined ? { layer: g.layer } : { layer: g.layer, mask: g.mask });

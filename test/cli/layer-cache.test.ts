@@ -36,6 +36,7 @@ describe('synthetic layer cache', () => {
     expect(r.from).toBe('generated');
     expect(JSON.stringify(r.layer)).toBe(JSON.stringify(want.layer));
     expect(syntheticLayer(opts, dir).from).toBe('cache');
-    expect(syntheticLayer(opts, undefined).from).toBe('generated');
+    // null: no cache at all (nothing read, nothing written to the user's cache folder)
+    expect(syntheticLayer(opts, null).from).toBe('generated');
   });
 });
