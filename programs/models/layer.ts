@@ -23,7 +23,7 @@ import type { IntData } from '../../kernels/ref/tensor.js';
 import type { MachineConfig } from '../../sim/config.js';
 import type { SimResult } from '../../sim/run.js';
 import { runPvRequantSim, simCasePv, simCaseQk } from '../attention/build.js';
-import { attentionTiling, pvModel } from '../attention/model.js';
+import { attentionTiling, pvModel, qkModel } from '../attention/model.js';
 import { requantActModel } from '../requant-act/model.js';
 import { npuPvInts } from '../../kernels/npu/attention.js';
 import { simCaseGelu } from '../gelu/build.js';
@@ -31,7 +31,11 @@ import { runLinearSim, type CaseRun } from '../index.js';
 import { generalVectors, simCaseLayerNorm } from '../layernorm/build.js';
 import { foldLayerNormCase, parseLayerNormCase } from '../../kernels/npu/layernorm.js';
 import { simCaseRequantAct } from '../requant-act/build.js';
-import { simCaseSoftmax } from '../softmax/build.js';
+import { simCaseSoftmax, softmaxVariant } from '../softmax/build.js';
+import { softmaxModel } from '../softmax/model.js';
+import { runQkSoftmaxSim } from '../qk-softmax/build.js';
+import { qkSoftmaxModel } from '../qk-softmax/model.js';
+import { foldSoftmaxNpu } from '../../kernels/npu/softmax.js';
 import { intDataToInt32, npuMultiplier } from '../../kernels/npu/requant-act.js';
 import { runLinearGeluSim, runLinearRequantSim } from '../linear-requant/build.js';
 import { linearRequantTiling } from '../linear-requant/model.js';
@@ -47,7 +51,7 @@ export function compileLayerSim(layer: IbertLayerJson): CompiledLayerSim {
   return { layer, compiled: compileLayer(layer) };
 }
 
-export type LayerKernel = 'linear' | 'linear-requant' | 'linear-gelu' | 'requant-act' | 'qk' | 'softmax' | 'pv' | 'layernorm' | 'gelu';
+export type LayerKernel = 'linear' | 'linear-requant' | 'linear-gelu' | 'requant-act' | 'qk' | 'softmax' | 'qk-softmax' | 'pv' | 'layernorm' | 'gelu';
 
 /** One kernel run of the layer. */
 export interface LayerSimStep {
@@ -411,17 +415,40 @@ export function runLayerSim(model: CompiledLayerSim, x: Int8Array, T: number, cf
   const v8 = linearRequant('value8', c.value, x32, s.value_activation, c.valueAct);
 
   // 3: scores per head (1/sqrt(d_head) is folded into the softmax input scale, not applied to the integers)
-  const scores = stepRun([3], 'scores', 'qk', () =>
-    caseRun(simCaseQk({ q_int: { shape: [T, C], data: q8 }, k_int: { shape: [T, C], data: k8 }, heads: H }, cfg)));
-
   // 4: IntSoftmax over the key axis, with the key mask per row position
-  const probs = stepRun([4], 'probs', 'softmax', () => {
-    const act = c.softmax.act;
-    const f = foldSoftmax(c.scoreScale, act);
-    if (f.M !== c.softmax.M || f.E31 !== c.softmax.E31 || f.qLn2 !== c.softmax.qLn2 || f.qc !== c.softmax.qc) throw new Error('internal: the softmax case folds to other constants than the compiled layer');
-    const mask = opts.mask === undefined ? {} : { mask: Array.from(opts.mask, (v) => (v === 0 ? 0 : 1)) };
-    return caseRun(simCaseSoftmax({ x_int: scores, shape: [H, T, T], scale_in: c.scoreScale, x_min: act.x_min, x_max: act.x_max, ...mask }, cfg));
+  const act = c.softmax.act;
+  const sf = foldSoftmax(c.scoreScale, act);
+  if (sf.M !== c.softmax.M || sf.E31 !== c.softmax.E31 || sf.qLn2 !== c.softmax.qLn2 || sf.qc !== c.softmax.qc) throw new Error('internal: the softmax case folds to other constants than the compiled layer');
+  const maskBits = opts.mask === undefined ? undefined : Array.from(opts.mask, (v) => (v === 0 ? 0 : 1));
+  // 3-4 in one program where the data allows and the cycle models say it is faster: the MXU writes each chunk of a
+  // head's scores into the softmax's accumulator buffers, and the int32 scores never make the DRAM round trip
+  let smConsts: ReturnType<typeof foldSoftmaxNpu> | undefined;
+  try {
+    smConsts = foldSoftmaxNpu(sf);
+  } catch {
+    smConsts = undefined; // the separate softmax kernel reports why
+  }
+  const qkSoftmaxFused = fuse && smConsts !== undefined && T <= Math.floor(2147483647 / smConsts.E0) && fits(() => {
+    const variant = softmaxVariant(smConsts!);
+    const mask = maskBits === undefined ? 'none' as const : 'position' as const;
+    const fused = qkSoftmaxModel({ T, hidden: C, heads: H, mask }, variant, cfg).cycles;
+    const apart = qkModel(T, C, H, cfg).cycles + softmaxModel(H * T, T, cfg, { mask, variant }).cycles;
+    if (fused >= apart) throw new TilingError(`qk-softmax: the fused program (model ${fused} cycles) is not faster than qk + softmax (${apart})`);
   });
+  let probs: Int32Array;
+  if (qkSoftmaxFused) {
+    probs = stepRun([3, 4], 'probs', 'qk-softmax', () => {
+      const run = runQkSoftmaxSim(Int8Array.from(q8), Int8Array.from(k8), T, C, H, smConsts!, cfg, maskBits);
+      return { y: run.y, r: { cycles: run.sim.stats.cycles ?? 0, model_cycles: run.model.cycles, model_exact: run.model.exact, sim: run.sim } };
+    });
+  } else {
+    const scores = stepRun([3], 'scores', 'qk', () =>
+      caseRun(simCaseQk({ q_int: { shape: [T, C], data: q8 }, k_int: { shape: [T, C], data: k8 }, heads: H }, cfg)));
+    probs = stepRun([4], 'probs', 'softmax', () => {
+      const mask = maskBits === undefined ? {} : { mask: maskBits };
+      return caseRun(simCaseSoftmax({ x_int: scores, shape: [H, T, T], scale_in: c.scoreScale, x_min: act.x_min, x_max: act.x_max, ...mask }, cfg));
+    });
+  }
 
   // 5-6: context = P . V per head, its QuantAct(8)
   // with the context QuantAct(8) in P.V's output stage where the data allows: the int32 context stays on chip

@@ -110,7 +110,20 @@ export interface SoftmaxBuildOptions {
   readonly xResident?: boolean;
 }
 
-export function buildSoftmax(cse: SoftmaxBuildCase, mach: SoftmaxMachine, opts: SoftmaxBuildOptions = {}): BuiltProgram & { plan: SoftmaxPlan } {
+/**
+ * A producer of score chunks on chip, in place of the chunk loads from DRAM (the fused qk-softmax program,
+ * programs/qk-softmax/build.ts): `produce` emits the instructions that write chunk k's rows (row0.., n rows) into
+ * the accumulator at `chip` with the row stride lpad. It may use r21, r22 and r28..r31 only (the DMA operand
+ * registers of the loads it replaces), and is emitted where the load would be: the hardware orders it after the
+ * last reader of the buffer it overwrites and before the first reader of the rows it writes.
+ */
+export interface ChunkProducer {
+  readonly buffers: readonly string[];
+  readonly notes: readonly string[];
+  produce(k: number, row0: number, n: number, chip: string, lpad: number, emit: (s: string) => void): void;
+}
+
+export function buildSoftmax(cse: SoftmaxBuildCase, mach: SoftmaxMachine, opts: SoftmaxBuildOptions = {}, producer?: ChunkProducer): BuiltProgram & { plan: SoftmaxPlan } {
   const c = cse.consts;
   const variant = softmaxVariant(c);
   const plan = softmaxPlan(cse.rows, cse.rowLen, mach, { mask: cse.mask, variant, ...opts });
@@ -153,7 +166,11 @@ export function buildSoftmax(cse: SoftmaxBuildCase, mach: SoftmaxMachine, opts: 
   note(`  ${V.D} d = -q_ln2, ${V.QC} q_c mod 2^k, ${V.M} M${V.NEG ? `, ${V.NEG} INT32_MIN` : ''}${V.CAP ? `, ${V.CAP} e16 cap of the last vector (32767 | 0 on padding)` : ''}` +
     `${V.Z ? `, ${V.Z} zero` : ''}${V.PM1.length ? `, ${V.PM1.join(', ')} 2^j - 1 per lane j (Newton bit length)` : ''}`);
   const xaWords = 2 * Cr * lpad;
-  out.push(`.buffer x,   dram, ${rows * rowLen * 4}     ; scores int32 [${rows}][${rowLen}]`);
+  if (producer && cse.mask === 'element') throw new Error('internal: a softmax chunk producer takes no per-element mask');
+  if (producer) {
+    for (const n of producer.notes) note(n);
+    for (const b of producer.buffers) out.push(b);
+  } else out.push(`.buffer x,   dram, ${rows * rowLen * 4}     ; scores int32 [${rows}][${rowLen}]`);
   if (cse.mask === 'element') out.push(`.buffer mask, dram, ${rows * rowLen}     ; 0/1 int8 [${rows}][${rowLen}]`);
   if (cse.mask === 'position') out.push(`.buffer mask, dram, ${rowLen}     ; 0/1 int8 [${rowLen}], the same for every row`);
   out.push(`.buffer y,   dram, ${rows * rowLen * 2}     ; probabilities int16 [${rows}][${rowLen}]`);
@@ -244,6 +261,11 @@ export function buildSoftmax(cse: SoftmaxBuildCase, mach: SoftmaxMachine, opts: 
   };
   const loadChunk = (k: number): void => {
     const n = chunkRowsOf(k), buf = k % 2;
+    if (producer) {
+      note(`produce chunk ${k}: rows ${chunkStart(k)}..${chunkStart(k) + n - 1} into buffer ${buf}`);
+      producer.produce(k, chunkStart(k), n, `xa + ${buf * Cr * lpad}`, lpad, emit);
+      return;
+    }
     note(`load chunk ${k}${outer ? ' (+2 per pass)' : ''}: rows ${chunkStart(k)}..${chunkStart(k) + n - 1} into buffer ${buf}`);
     dma('dma.ld acc', `xa + ${buf * Cr * lpad}`, 'x', Cr * rowLen * 4, k, [n, rowLen, lpad, rowLen * 4]);
     if (cse.mask === 'element') dma('dma.ld spad', `ms + ${buf * Cr * lpad}`, 'mask', Cr * rowLen, k, [n, rowLen, lpad, rowLen]);
@@ -502,7 +524,8 @@ export function buildSoftmax(cse: SoftmaxBuildCase, mach: SoftmaxMachine, opts: 
   // The outer loop runs over pairs of full chunks (2, 3), (4, 5), ... as long as the chunk after the pair is full:
   // one pass is 2 Cr iterations, identical from pass to pass (buffers alternate per chunk, register sets repeat
   // every LOOP_ROWS rows) except for the DRAM addresses, which come from the outer counter.
-  const passes = plan.outerPasses;
+  // (with a producer every chunk is emitted in line: its instructions name the chunk's head and rows)
+  const passes = producer ? 0 : plan.outerPasses;
   if (passes > 0) {
     const J0 = 2 * Cr;
     emitRange(0, J0);

@@ -396,8 +396,23 @@ export interface SoftmaxModel {
 
 const xfer = (bytes: number, mach: SoftmaxMachine): number => Math.ceil(bytes / mach.dram.bytesPerCycle);
 
-export function softmaxModel(rows: number, rowLen: number, mach: SoftmaxMachine, opts: SoftmaxOptions = {}): SoftmaxModel {
-  const p = softmaxPlan(rows, rowLen, mach, opts);
+/**
+ * What produces the score chunks on chip in place of their DRAM loads (programs/qk-softmax: the MXU), as the model
+ * sees it: chunk k's front-end instructions, its DMA channel cycles, the cycles from its first dispatch until its
+ * scores are in the buffer (DMA, DRAM latency, the MXU's streams and fill), the MXU's busy cycles, and the DRAM
+ * bytes all chunks read.
+ */
+export interface ChunkSourceCost {
+  frontend(k: number): number;
+  dma(k: number): number;
+  latency(k: number): number;
+  unit(k: number): number;
+  readonly dramBytes: number;
+}
+
+export function softmaxModel(rows: number, rowLen: number, mach: SoftmaxMachine, opts: SoftmaxOptions = {}, source?: ChunkSourceCost): SoftmaxModel {
+  const p0 = softmaxPlan(rows, rowLen, mach, opts);
+  const p = source ? { ...p0, outerPasses: 0 } : p0;
   const Lat = mach.dram.latencyCycles, pen = mach.frontend.takenBranchPenaltyCycles;
   const rc = rowCycles(p, mach);
   const feRow = rc.frontend, vpuRow = rc.vpu, divRow = rc.divider;
@@ -409,9 +424,9 @@ export function softmaxModel(rows: number, rowLen: number, mach: SoftmaxMachine,
 
   // Start: the prologue dispatches (the padding stores go one per cycle on the VPU), then the first chunk loads.
   const pro = prologueInstructions(p);
-  const firstDispatch = Math.max(pro.count, pro.vpuStores) + dmaOps;
+  const firstDispatch = Math.max(pro.count, pro.vpuStores) + (source ? source.frontend(0) : dmaOps);
   const posMask = p.mask === 'position' ? xfer(rowLen, mach) : 0;
-  let t = firstDispatch + posMask + loadXfer(0) + Lat;
+  let t = firstDispatch + posMask + (source ? source.latency(0) : loadXfer(0) + Lat);
 
   let bound: SoftmaxModel['bound'] = 'frontend';
   const perRowBound = Math.max(feRow, vpuRow, divRow);
@@ -426,9 +441,10 @@ export function softmaxModel(rows: number, rowLen: number, mach: SoftmaxMachine,
     const inOuter = p.outerPasses > 0 && k >= 2 && k < 2 + 2 * p.outerPasses;
     const dmaCount = (k + 1 < p.chunks ? (p.mask === 'element' ? 2 : 1) : 0) + (k > 0 ? 1 : 0);
     const outerFe = inOuter ? 3 * dmaCount + (k % 2 === 1 ? 1 + pen : 0) : 0;
-    const fe = n * feRow + loopFe + resets + (k + 1 < p.chunks ? dmaOps : 0) + (k > 0 ? 7 : 0) + outerFe;
-    const dma = loadXfer(k + 1) + storeXfer(k - 1);
-    const compute = Math.max(fe, n * vpuRow, n * divRow);
+    const next = k + 1 < p.chunks ? (source ? source.frontend(k + 1) : dmaOps) : 0;
+    const fe = n * feRow + loopFe + resets + next + (k > 0 ? 7 : 0) + outerFe;
+    const dma = (source ? (k + 1 < p.chunks ? source.dma(k + 1) : 0) : loadXfer(k + 1)) + storeXfer(k - 1);
+    const compute = Math.max(fe, n * vpuRow, n * divRow, source && k + 1 < p.chunks ? source.latency(k + 1) : 0);
     if (dma > compute) bound = 'dram';
     t += Math.max(compute, dma);
   }
@@ -438,7 +454,7 @@ export function softmaxModel(rows: number, rowLen: number, mach: SoftmaxMachine,
     ? mach.divider.divLatencyCycles + 1
     : mach.vpu.reduceLatencyCycles + 1 + new StageOps(p).s3b().ops.length * mach.vpu.mulLatencyCycles;
   t += mach.vpu.reduceLatencyCycles + recip + mach.vpu.mulLatencyCycles + 2 * p.nv + storeXfer(p.chunks - 1) + Lat;
-  const dramBytes = rows * rowLen * (4 + 2) + (p.mask === 'element' ? rows * rowLen : p.mask === 'position' ? rowLen : 0);
+  const dramBytes = rows * rowLen * (source ? 2 : 4 + 2) + (source ? source.dramBytes : 0) + (p.mask === 'element' ? rows * rowLen : p.mask === 'position' ? rowLen : 0);
   return {
     cycles: Math.round(t), exact: false, plan: p,
     perRow: { frontend: feRow, vpu: vpuRow, divider: divRow, dram: (rowLen * 6 + maskBytesPerRow) / mach.dram.bytesPerCycle },

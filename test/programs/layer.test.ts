@@ -32,11 +32,13 @@ const PLAN_UNFUSED: readonly (readonly [string, string, string])[] = [
 ];
 
 /**
- * The default (fused) plan: the step-11 rescale in LayerNorm's output stage; fc1, i-GELU, its QuantAct(8) and the
- * step-15 rescale in one program.
+ * The default (fused) plan: Q.K^T and softmax in one program (the scores stay on chip); the step-11 rescale in
+ * LayerNorm's output stage; fc1, i-GELU, its QuantAct(8) and the step-15 rescale in one program.
  */
 const PLAN_PV_APART: readonly (readonly [string, string, string])[] = [
-  ...PLAN_UNFUSED.slice(0, 8),
+  ...PLAN_UNFUSED.slice(0, 3),
+  ['3-4', 'probs', 'qk-softmax'],
+  ...PLAN_UNFUSED.slice(5, 8),
   ['9-10-11', 'intermediate_input8', 'layernorm'],
   ['12-13-14-15', 'fc2_input8', 'linear-gelu'],
   ...PLAN_UNFUSED.slice(13),
@@ -47,9 +49,9 @@ const PLAN_PV_APART: readonly (readonly [string, string, string])[] = [
  * the fold is faster: edge yes, server, whose 64-column heads fill half the lanes, not).
  */
 const PLAN: readonly (readonly [string, string, string])[] = [
-  ...PLAN_PV_APART.slice(0, 5),
+  ...PLAN_PV_APART.slice(0, 4),
   ['5-6', 'context8', 'pv'],
-  ...PLAN_PV_APART.slice(7),
+  ...PLAN_PV_APART.slice(6),
 ];
 
 function synth(seed: string, dims: Omit<SyntheticLayerOptions, 'seed'>) {

@@ -1,0 +1,124 @@
+// The fused qk-softmax program (layer steps 3-4, docs/IBERT.md sections 7 and 9): scores[h] = Q_h . K_h^T on the
+// MXU, written straight into the softmax's accumulator chunk buffers, and the softmax row pipeline of
+// programs/softmax/build.ts reading them there. The int32 scores never go to DRAM: the program reads q8 and k8
+// (int8) and writes the int16 probabilities.
+//
+// Why this shape: the softmax already double-buffers chunks of score rows in the accumulator (buffer `xa`, rows
+// padded to lpad) and loads chunk k+1 while it computes chunk k. Here the load of a chunk is replaced by the MXU
+// work that produces it: a chunk is chunkRows consecutive query rows of one head (chunkRows divides T), so its
+// scores are Q rows [chunkRows, dHead] times K_h^T, a GEMM whose output tile is streamed by mxu.mm straight into
+// the chunk buffer with the accumulator row stride lpad. The MXU is a separate unit, so it computes chunk k+1
+// while the VPU runs the softmax of chunk k; the hardware's hazard tracking orders the writes after the last
+// reads of the buffer. K_h is loaded once per head (two spad buffers alternate between heads), the Q rows once
+// per chunk (two buffers alternate between chunks); both are small int8 DMAs.
+import { TilingError } from '../schedule.js';
+import { buildSoftmax, softmaxVariant, type ChunkProducer } from '../softmax/build.js';
+import { qkSoftmaxPlan, qkSoftmaxModel, type QkSoftmaxMachine, type QkSoftmaxModel, type QkSoftmaxPlan } from './model.js';
+import type { SoftmaxNpuConsts } from '../../kernels/npu/softmax.js';
+import type { MachineConfig } from '../../sim/config.js';
+import { loadProgram, simulate, type SimResult } from '../../sim/run.js';
+import { assembleBuilt, machineFor, programBuffer, type RunOptions } from '../index.js';
+import type { BuiltProgram } from '../linear/build.js';
+import type { Program } from '../../isa/asm.js';
+
+export interface QkSoftmaxShape {
+  readonly T: number;
+  readonly hidden: number;
+  readonly heads: number;
+  /** the key mask per row position (the layer's padding mask), or none */
+  readonly mask: 'none' | 'position';
+}
+
+export function buildQkSoftmax(shape: QkSoftmaxShape, consts: SoftmaxNpuConsts, mach: QkSoftmaxMachine): BuiltProgram & { plan: QkSoftmaxPlan } {
+  const { T, hidden: D, heads: H } = shape;
+  const plan = qkSoftmaxPlan(shape, softmaxVariant(consts), mach);
+  const { dHead: dh, chunkRows: Cr } = plan;
+  const R = mach.mxu.rows, C = mach.mxu.cols;
+  const producer: ChunkProducer = {
+    notes: [
+      `fused with qk: scores[h][t][s] = sum_d q8[t][h*${dh} + d] * k8[s][h*${dh} + d] (T = ${T}, hidden = ${D}, heads = ${H}) computed on the MXU`,
+      `straight into the chunk buffers xa (chunks of ${Cr} query rows of one head): the int32 scores never go to DRAM`,
+      'K_h [T, dHead] in ks (three heads rotate), the chunk\'s Q rows in qs (three chunks rotate), loaded one chunk ahead of their MXU work;',
+      'mxu.wload takes K_h as W = [N, K] directly',
+    ],
+    buffers: [
+      `.buffer q,    dram, ${T * D}     ; int8 [${T}][${D}]`,
+      `.buffer k,    dram, ${T * D}     ; int8 [${T}][${D}]`,
+      `.buffer qs,   spad, ${3 * Cr * dh}     ; three chunks of Q rows [${Cr}][${dh}]`,
+      `.buffer ks,   spad, ${3 * T * dh}     ; K of three heads [${T}][${dh}]`,
+    ],
+    produce(k, row0, n, chip, lpad, emit) {
+      const li = (r: string, v: number | string): void => emit(`li   ${r}, ${v}`);
+      const head = (kk: number): { h: number; m0: number; n: number } => {
+        const r0 = kk * Cr, h = Math.floor(r0 / T), m0 = r0 % T;
+        return { h, m0, n: Math.min(Cr, H * T - r0) };
+      };
+      const ksOf = (h: number): string => `ks + ${(h % 3) * T * dh}`;
+      const qsOf = (kk: number): string => `qs + ${(kk % 3) * Cr * dh}`;
+      // the operands of chunk kk (K_h with the first chunk of a head, the chunk's Q rows), one chunk ahead of its
+      // MXU work so that the MXU never waits on DRAM (and its queue never holds the front end on a load)
+      const loads = (kk: number): void => {
+        if (kk * Cr >= H * T) return;
+        const c = head(kk);
+        if (c.m0 === 0) {
+          [ksOf(c.h), `k + ${c.h * dh}`, T, dh, dh, D].forEach((v, i) => li(['r21', 'r22', 'r28', 'r29', 'r30', 'r31'][i]!, v));
+          emit(`dma.ld spad, r21, r22, r28, r29, r30, r31     ; K_h of head ${c.h} -> ks ${c.h % 3}`);
+        }
+        [qsOf(kk), `q + ${c.m0 * D + c.h * dh}`, c.n, dh, dh, D].forEach((v, i) => li(['r21', 'r22', 'r28', 'r29', 'r30', 'r31'][i]!, v));
+        emit(`dma.ld spad, r21, r22, r28, r29, r30, r31     ; Q rows ${c.m0}..${c.m0 + c.n - 1} of head ${c.h} -> qs ${kk % 3}`);
+      };
+      const { h, m0 } = head(k);
+      if (m0 + n > T || row0 !== k * Cr) throw new Error('internal: a qk-softmax chunk crosses heads');
+      if (k === 0) loads(0);
+      loads(k + 1);
+      li('r30', dh);
+      li('r31', lpad);
+      for (let n0 = 0; n0 < T; n0 += C) {
+        const nt = Math.min(C, T - n0);
+        for (let k0 = 0; k0 < dh; k0 += R) {
+          const kt = Math.min(R, dh - k0);
+          li('r21', `${ksOf(h)} + ${n0 * dh + k0}`);
+          li('r28', kt);
+          li('r29', nt);
+          emit(`mxu.wload r21, r30, r28, r29     ; K_h rows ${n0}..${n0 + nt - 1}, d ${k0}..${k0 + kt - 1}`);
+          li('r21', `${chip} + ${n0}`);
+          li('r22', `${qsOf(k)} + ${k0}`);
+          li('r28', n);
+          emit(`mxu.mm r21, r22, r28, r31, r30, ${k0 === 0 ? 'ovw' : 'acc'}`);
+        }
+      }
+    },
+  };
+  if (plan.softmax.chunkRows !== Cr) throw new TilingError('internal: qk-softmax plan chunk size');
+  const built = buildSoftmax({ rows: H * T, rowLen: T, consts, mask: shape.mask }, mach, { chunkRows: Cr, xResident: plan.softmax.xResident, reciprocal: plan.softmax.reciprocal }, producer);
+  return { source: built.source, file: `qk_softmax_${T}x${D}_h${H}${shape.mask === 'none' ? '' : '_mask'}.s`, plan };
+}
+
+export interface QkSoftmaxRun {
+  /** probabilities [H, T, T] in [0, 256] (int16 as stored) */
+  readonly y: Int16Array;
+  readonly sim: SimResult;
+  readonly model: QkSoftmaxModel;
+  readonly program: Program;
+}
+
+/** q8, k8 [T, hidden] int8 -> softmax(Q_h K_h^T) per head as int16 probabilities [H, T, T]; mask: 0/1 per key position. */
+export function runQkSoftmaxSim(
+  q8: Int8Array, k8: Int8Array, T: number, hidden: number, heads: number, consts: SoftmaxNpuConsts, cfg: MachineConfig,
+  mask?: ArrayLike<number>, opts: RunOptions = {},
+): QkSoftmaxRun {
+  const shape: QkSoftmaxShape = { T, hidden, heads, mask: mask === undefined ? 'none' : 'position' };
+  const built = buildQkSoftmax(shape, consts, cfg);
+  const program = assembleBuilt(built, cfg);
+  const m = machineFor(program, cfg);
+  m.writeBuffer(programBuffer(program, 'q'), q8);
+  m.writeBuffer(programBuffer(program, 'k'), k8);
+  if (mask !== undefined) m.writeBuffer(programBuffer(program, 'mask'), Int8Array.from(mask, (v) => (v === 0 ? 0 : 1)));
+  const sim = simulate(loadProgram(program.words, program), cfg, { machine: m, mode: opts.mode ?? 'full', trace: opts.trace ?? false });
+  const n = heads * T * T;
+  const bytes = sim.machine.readBytes(programBuffer(program, 'y'), n * 2);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const y = new Int16Array(n);
+  for (let i = 0; i < n; i++) y[i] = view.getInt16(2 * i, true);
+  return { y, sim, program, model: qkSoftmaxModel(shape, softmaxVariant(consts), cfg) };
+}
