@@ -9,11 +9,12 @@
 // scores are Q rows [chunkRows, dHead] times K_h^T, a GEMM whose output tile is streamed by mxu.mm straight into
 // the chunk buffer with the accumulator row stride lpad. The MXU is a separate unit, so it computes chunk k+1
 // while the VPU runs the softmax of chunk k; the hardware's hazard tracking orders the writes after the last
-// reads of the buffer. K_h is loaded once per head (two spad buffers alternate between heads), the Q rows once
-// per chunk (two buffers alternate between chunks); both are small int8 DMAs.
+// reads of the buffer. K_h is loaded once per head, the Q rows once per chunk (three spad buffers each rotate),
+// one chunk ahead of their MXU work; the MXU work of a chunk is spread over three iterations of the chunk before
+// it, so the MXU queue never holds the front end long (see ChunkProducer in programs/softmax/build.ts).
 import { TilingError } from '../schedule.js';
 import { buildSoftmax, softmaxVariant, type ChunkProducer } from '../softmax/build.js';
-import { qkSoftmaxPlan, qkSoftmaxModel, type QkSoftmaxMachine, type QkSoftmaxModel, type QkSoftmaxPlan } from './model.js';
+import { partRange, qkSoftmaxPlan, qkSoftmaxModel, type QkSoftmaxMachine, type QkSoftmaxModel, type QkSoftmaxPlan } from './model.js';
 import type { SoftmaxNpuConsts } from '../../kernels/npu/softmax.js';
 import type { MachineConfig } from '../../sim/config.js';
 import { loadProgram, simulate, type SimResult } from '../../sim/run.js';
@@ -47,7 +48,7 @@ export function buildQkSoftmax(shape: QkSoftmaxShape, consts: SoftmaxNpuConsts, 
       `.buffer qs,   spad, ${3 * Cr * dh}     ; three chunks of Q rows [${Cr}][${dh}]`,
       `.buffer ks,   spad, ${3 * T * dh}     ; K of three heads [${T}][${dh}]`,
     ],
-    produce(k, row0, n, chip, lpad, emit) {
+    produce(k, row0, n, chip, lpad, emit, part, parts) {
       const li = (r: string, v: number | string): void => emit(`li   ${r}, ${v}`);
       const head = (kk: number): { h: number; m0: number; n: number } => {
         const r0 = kk * Cr, h = Math.floor(r0 / T), m0 = r0 % T;
@@ -69,23 +70,27 @@ export function buildQkSoftmax(shape: QkSoftmaxShape, consts: SoftmaxNpuConsts, 
       };
       const { h, m0 } = head(k);
       if (m0 + n > T || row0 !== k * Cr) throw new Error('internal: a qk-softmax chunk crosses heads');
-      if (k === 0) loads(0);
-      loads(k + 1);
+      if (part === 0) {
+        if (k === 0) loads(0);
+        loads(k + 1);
+      }
+      const pairs: Array<[number, number]> = [];
+      for (let n0 = 0; n0 < T; n0 += C) for (let k0 = 0; k0 < dh; k0 += R) pairs.push([n0, k0]);
+      const [p0, p1] = partRange(pairs.length, part, parts);
+      if (p1 === p0) return;
       li('r30', dh);
       li('r31', lpad);
-      for (let n0 = 0; n0 < T; n0 += C) {
+      for (const [n0, k0] of pairs.slice(p0, p1)) {
         const nt = Math.min(C, T - n0);
-        for (let k0 = 0; k0 < dh; k0 += R) {
-          const kt = Math.min(R, dh - k0);
-          li('r21', `${ksOf(h)} + ${n0 * dh + k0}`);
-          li('r28', kt);
-          li('r29', nt);
-          emit(`mxu.wload r21, r30, r28, r29     ; K_h rows ${n0}..${n0 + nt - 1}, d ${k0}..${k0 + kt - 1}`);
-          li('r21', `${chip} + ${n0}`);
-          li('r22', `${qsOf(k)} + ${k0}`);
-          li('r28', n);
-          emit(`mxu.mm r21, r22, r28, r31, r30, ${k0 === 0 ? 'ovw' : 'acc'}`);
-        }
+        const kt = Math.min(R, dh - k0);
+        li('r21', `${ksOf(h)} + ${n0 * dh + k0}`);
+        li('r28', kt);
+        li('r29', nt);
+        emit(`mxu.wload r21, r30, r28, r29     ; K_h rows ${n0}..${n0 + nt - 1}, d ${k0}..${k0 + kt - 1}`);
+        li('r21', `${chip} + ${n0}`);
+        li('r22', `${qsOf(k)} + ${k0}`);
+        li('r28', n);
+        emit(`mxu.mm r21, r22, r28, r31, r30, ${k0 === 0 ? 'ovw' : 'acc'}`);
       }
     },
   };

@@ -3,7 +3,7 @@
 // (two small int8 DMAs and the MXU's weight loads and streams). Like the softmax model it is not exact: the tests
 // state its tolerance against the simulator.
 import { TilingError, xfer } from '../schedule.js';
-import { softmaxModel, softmaxPlan, type ChunkSourceCost, type SoftmaxMachine, type SoftmaxModel, type SoftmaxPlan, type SoftmaxVariant } from '../softmax/model.js';
+import { producerParts, softmaxModel, softmaxPlan, type ChunkSourceCost, type SoftmaxMachine, type SoftmaxModel, type SoftmaxPlan, type SoftmaxVariant } from '../softmax/model.js';
 
 export type QkSoftmaxMachine = SoftmaxMachine;
 
@@ -38,18 +38,33 @@ function chunkSource(s: Shape, Cr: number, mach: QkSoftmaxMachine): ChunkSourceC
   const pairs = nTiles * kTiles;
   // the MXU's busy cycles: each wload occupies the array for its k rows (nTiles * dh over the tiles), each stream Cr rows
   const mxu = pairs * Cr + nTiles * dh;
-  // All MXU instructions of a chunk dispatch back to back: past the queue depth, the front end waits for the MXU to
+  // The MXU instructions of a part dispatch back to back: past the queue depth, the front end waits for the MXU to
   // start the earlier ones. A queue slot frees when its instruction starts; the wloads (a port of their own) hide
   // under the streams, so the last dispatch waits for the streams of all but the pairs the queue holds.
-  const over = Math.max(0, 2 * pairs - mach.frontend.queueDepth);
-  const queueWait = Math.max(0, Math.ceil(over / 2) - 1) * Cr;
+  const partsOf = (k: number): number => (k === 0 ? 1 : producerParts(Math.min(Cr, H * T - (k - 1) * Cr)));
+  const queueWait = (k: number): number => {
+    const parts = partsOf(k);
+    let w = 0;
+    for (let i = 0; i < parts; i++) {
+      const [a, b] = partRange(pairs, i, parts);
+      if (b > a) w += 2; // the two constant registers of a part
+      const over = Math.max(0, 2 * (b - a) - mach.frontend.queueDepth);
+      w += Math.max(0, Math.ceil(over / 2) - 1) * Cr;
+    }
+    return w;
+  };
   return {
-    frontend: (k) => (k === 0 ? loadFe(0) : 0) + loadFe(k + 1) + 2 + pairs * 8 + queueWait,
+    frontend: (k) => (k === 0 ? loadFe(0) : 0) + loadFe(k + 1) + pairs * 8 + queueWait(k),
     dma: (k) => xfer(loadBytes(k + 1), mach),
     latency: (k) => (k === 0 ? xfer(loadBytes(0), mach) + mach.dram.latencyCycles : 0) + mxu + R + C,
     unit: () => mxu,
     dramBytes: 2 * T * s.hidden,
   };
+}
+
+/** Pairs (wload, stream) [a, b) of part `part` of `parts`: contiguous, as even as the count allows, the early parts fuller. */
+export function partRange(pairs: number, part: number, parts: number): [number, number] {
+  return [Math.ceil((pairs * part) / parts), Math.ceil((pairs * (part + 1)) / parts)];
 }
 
 function check(s: Shape): number {

@@ -31,7 +31,7 @@
 // Rows are padded on chip to a multiple of the lanes (no vl switching): padding scores are INT32_MIN (they never
 // win the max) and their e16 is forced to 0 by a min with a constant (32767 | 0) vector before the sum.
 import { TilingError } from '../schedule.js';
-import { LOOP_ROWS, NEWTON_STEPS, softmaxModel, softmaxPlan, type SoftmaxMachine, type SoftmaxMaskKind, type SoftmaxPlan, type SoftmaxVariant } from './model.js';
+import { LOOP_ROWS, NEWTON_STEPS, PRODUCER_PARTS, producerParts, softmaxModel, softmaxPlan, type SoftmaxMachine, type SoftmaxMaskKind, type SoftmaxPlan, type SoftmaxVariant } from './model.js';
 import { parseSoftmaxCase, type SoftmaxNpuConsts } from '../../kernels/npu/softmax.js';
 import type { MachineConfig } from '../../sim/config.js';
 import { loadProgram, simulate } from '../../sim/run.js';
@@ -115,13 +115,18 @@ export interface SoftmaxBuildOptions {
  * programs/qk-softmax/build.ts): `produce` emits the instructions that write chunk k's rows (row0.., n rows) into
  * the accumulator at `chip` with the row stride lpad. It may use r21, r22 and r28..r31 only (the DMA operand
  * registers of the loads it replaces), and is emitted where the load would be: the hardware orders it after the
- * last reader of the buffer it overwrites and before the first reader of the rows it writes.
+ * last reader of the buffer it overwrites and before the first reader of the rows it writes. A chunk of at least
+ * PRODUCER_PARTS + 1 rows spreads the production of the next one over PRODUCER_PARTS of its iterations (its first,
+ * second and fourth, the ones outside the row loop), so that a unit queue the producer fills drains between them.
  */
 export interface ChunkProducer {
   readonly buffers: readonly string[];
   readonly notes: readonly string[];
-  produce(k: number, row0: number, n: number, chip: string, lpad: number, emit: (s: string) => void): void;
+  produce(k: number, row0: number, n: number, chip: string, lpad: number, emit: (s: string) => void, part: number, parts: number): void;
 }
+
+/** The iterations (from the start of the chunk before it) that emit the parts of a produced chunk. */
+const PRODUCER_SLOTS = [0, 1, 3];
 
 export function buildSoftmax(cse: SoftmaxBuildCase, mach: SoftmaxMachine, opts: SoftmaxBuildOptions = {}, producer?: ChunkProducer): BuiltProgram & { plan: SoftmaxPlan } {
   const c = cse.consts;
@@ -263,7 +268,7 @@ export function buildSoftmax(cse: SoftmaxBuildCase, mach: SoftmaxMachine, opts: 
     const n = chunkRowsOf(k), buf = k % 2;
     if (producer) {
       note(`produce chunk ${k}: rows ${chunkStart(k)}..${chunkStart(k) + n - 1} into buffer ${buf}`);
-      producer.produce(k, chunkStart(k), n, `xa + ${buf * Cr * lpad}`, lpad, emit);
+      producer.produce(k, chunkStart(k), n, `xa + ${buf * Cr * lpad}`, lpad, emit, 0, k === 0 ? 1 : producerParts(chunkRowsOf(k - 1)));
       return;
     }
     note(`load chunk ${k}${outer ? ' (+2 per pass)' : ''}: rows ${chunkStart(k)}..${chunkStart(k) + n - 1} into buffer ${buf}`);
@@ -471,6 +476,14 @@ export function buildSoftmax(cse: SoftmaxBuildCase, mach: SoftmaxMachine, opts: 
     if (!plan.xResident && j < rows) S1(j);
     if (j - 1 >= 0 && j - 1 < rows) S2(j - 1);
     if (j < rows && isFirstOfChunk(j) && chunkOfRow(j) + 1 < chunks) loadChunk(chunkOfRow(j) + 1);
+    if (producer && j < rows && chunkOfRow(j) + 1 < chunks && producerParts(chunkRowsOf(chunkOfRow(j))) > 1) {
+      const part = PRODUCER_SLOTS.indexOf(j - chunkStart(chunkOfRow(j)));
+      if (part > 0) {
+        const k = chunkOfRow(j) + 1;
+        note(`produce chunk ${k}, part ${part + 1} of ${PRODUCER_PARTS}`);
+        producer.produce(k, chunkStart(k), chunkRowsOf(k), `xa + ${(k % 2) * Cr * lpad}`, lpad, emit, part, PRODUCER_PARTS);
+      }
+    }
     if (plan.xResident && j < rows) S1(j);
     if (!newton) {
       if (j - 2 >= 0 && j - 2 < rows) S3div(j - 2);

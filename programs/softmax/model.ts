@@ -410,6 +410,11 @@ export interface ChunkSourceCost {
   readonly dramBytes: number;
 }
 
+/** Parts a chunk producer spreads a chunk over (programs/softmax/build.ts ChunkProducer). */
+export const PRODUCER_PARTS = 3;
+/** The parts chunk k + 1 is produced in during chunk k, of rowsOfChunk rows (the first chunk: one, before the loop). */
+export const producerParts = (rowsOfChunk: number): number => (rowsOfChunk > PRODUCER_PARTS ? PRODUCER_PARTS : 1);
+
 export function softmaxModel(rows: number, rowLen: number, mach: SoftmaxMachine, opts: SoftmaxOptions = {}, source?: ChunkSourceCost): SoftmaxModel {
   const p0 = softmaxPlan(rows, rowLen, mach, opts);
   const p = source ? { ...p0, outerPasses: 0 } : p0;
