@@ -7,6 +7,9 @@ import { qkScores } from '../../kernels/npu/attention.js';
 import { foldSoftmaxNpu, softmaxNpu } from '../../kernels/npu/softmax.js';
 import { foldSoftmax } from '../../kernels/ref/fold.js';
 import { runQkSoftmaxSim } from '../../programs/qk-softmax/build.js';
+import { qkSoftmaxModel } from '../../programs/qk-softmax/model.js';
+import { PLAIN_VARIANT } from '../../programs/softmax/model.js';
+import { TilingError } from '../../programs/schedule.js';
 import { loadMachine, parseMachine, type MachineConfig } from '../../sim/config.js';
 import { expectSameIn } from './helpers.js';
 
@@ -38,5 +41,12 @@ describe('qk + softmax (steps 3-4 fused)', () => {
     runCase(40, 128, 2, loadMachine('server'), 'server');
     runCase(36, 64, 2, loadMachine('edge'), 'mask', true);
     runCase(24, 64, 2, parseMachine({ name: 'lanes8', vpu: { lanes: 8 } }), 'lanes8');
+  });
+  it('refuses, with a TilingError the layer runner takes as "run qk and softmax apart", a shape whose K of three heads does not fit', () => {
+    const small = parseMachine({ name: 'small-spad', spad: { sizeBytes: 16384 } });
+    const shape = { T: 128, hidden: 256, heads: 4, mask: 'none' as const }; // K_h: 128 x 64 bytes, three of them 24 KiB
+    expect(() => qkSoftmaxModel(shape, PLAIN_VARIANT, small)).toThrow(TilingError);
+    expect(() => qkSoftmaxModel(shape, PLAIN_VARIANT, small)).toThrow(/scratchpad \(16384 bytes\)/);
+    expect(qkSoftmaxModel(shape, PLAIN_VARIANT, loadMachine('edge')).qkPlan.chunkRows).toBeGreaterThan(0);
   });
 });
