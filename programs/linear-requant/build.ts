@@ -319,20 +319,21 @@ export function runLinearRequantSim(
   // Q, K and V (and the two residual projections of one shape) are the same program: built once per machine.
   const built = cachedBuild(cfg, JSON.stringify([M, K, N, bits, opts.lag ?? null, idK ?? null]), () => buildLinearRequant(M, K, N, bits, cfg, opts.lag, idK));
   const program = assembleBuilt(built, cfg);
-  const machine = machineFor(program, cfg);
   const buf = (name: string) => programBuffer(program, name);
-  machine.writeBuffer(buf('x'), x);
-  machine.writeBuffer(buf('w'), w);
-  machine.writeBuffer(buf('bias'), bias);
-  machine.writeBuffer(buf('k'), packLinearRequantConsts(mm, ee, N));
-  if (idIn) machine.writeBuffer(buf('wid'), idIn.w);
-  const sim = simulate(loadProgram(program.words, program), cfg, { machine, mode: opts.mode ?? 'full', trace: opts.trace ?? false });
+  const sim = simulateWith(program, cfg, { x, w, bias, k: packLinearRequantConsts(mm, ee, N), ...(idIn ? { wid: idIn.w } : {}) }, opts);
   const ob = built.plan.ob;
   const bytes = sim.machine.readBytes(buf('y'), M * N * ob);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const y = new Int32Array(M * N);
   for (let i = 0; i < M * N; i++) y[i] = ob === 1 ? view.getInt8(i) : ob === 2 ? view.getInt16(2 * i, true) : view.getInt32(4 * i, true);
   return { y, npu, sim, model: linearRequantModelOf(built.plan, built.ops, cfg), program };
+}
+
+/** Fills the named DRAM buffers of a linear-requant/linear-gelu program and simulates it. */
+function simulateWith(program: Program, cfg: MachineConfig, inputs: Readonly<Record<string, Int8Array | Int16Array | Int32Array>>, opts: RunOptions): SimResult {
+  const machine = machineFor(program, cfg);
+  for (const [name, data] of Object.entries(inputs)) machine.writeBuffer(programBuffer(program, name), data);
+  return simulate(loadProgram(program.words, program), cfg, { machine, mode: opts.mode ?? 'full', trace: opts.trace ?? false });
 }
 
 export interface LinearGeluRun {
@@ -359,13 +360,8 @@ export function runLinearGeluSim(
   const f2 = npuMultiplier(second.m, second.e, 'second requantization');
   const built = buildLinearRequant(M, K, N, 8, cfg, opts.lag, undefined, { m2: f2.m, e2: f2.e });
   const program = assembleBuilt(built, cfg);
-  const machine = machineFor(program, cfg);
   const buf = (name: string) => programBuffer(program, name);
-  machine.writeBuffer(buf('x'), x);
-  machine.writeBuffer(buf('w'), w);
-  machine.writeBuffer(buf('bias'), bias);
-  machine.writeBuffer(buf('k'), packGeluConsts(gk, N));
-  const sim = simulate(loadProgram(program.words, program), cfg, { machine, mode: opts.mode ?? 'full', trace: opts.trace ?? false });
+  const sim = simulateWith(program, cfg, { x, w, bias, k: packGeluConsts(gk, N) }, opts);
   const bytes = sim.machine.readBytes(buf('y'), M * N);
   const y = new Int32Array(M * N);
   for (let i = 0; i < M * N; i++) y[i] = (bytes[i]! << 24) >> 24;
