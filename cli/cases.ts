@@ -1,7 +1,8 @@
 // Case files for `intnpu kernel`: zod schemas for the simulator-engine kernels (linear, requant with
 // multiplier and shift given). Tensors may be flat (with shape fields) or nested arrays.
 import { z } from 'zod';
-import { assertDepth, flattenNested, isIntTypedArray, resolveShape, typedShape, type Nested } from '../kernels/ref/case-parse.js';
+import { flattenNested, isIntTypedArray, parseCase as parseKernelCase, resolveShape, typedShape, type Nested } from '../kernels/ref/case-parse.js';
+import { KernelInputError } from '../kernels/ref/errors.js';
 import { UsageError } from './common.js';
 
 const intArray = z.array(z.union([z.number().int(), z.array(z.unknown())]));
@@ -21,25 +22,17 @@ function nestedShape(v: unknown): number[] {
   return flattenNested('tensor', v as Nested<unknown>[]).shape;
 }
 
-/** Validates a case; typed-array tensors (from .npy files) stand in as [] for zod and are checked by range below. */
-export function parseCase<T extends z.ZodType>(schema: T, input: unknown, where: string): z.infer<T> {
-  assertDepth(input);
-  const typed: [string, unknown][] = [];
-  let shown = input;
-  if (typeof input === 'object' && input !== null && !Array.isArray(input)) {
-    const copy: Record<string, unknown> = { ...(input as Record<string, unknown>) };
-    for (const [k, v] of Object.entries(copy)) {
-      if (isIntTypedArray(v)) {
-        typed.push([k, v]);
-        copy[k] = [];
-      }
-    }
-    shown = copy;
+/**
+ * Validates a case with the reference engine's parser (kernels/ref/case-parse.ts): typed-array tensors (from .npy
+ * files) stand in as [] for zod; their ranges are checked below. Errors become usage errors naming the case file.
+ */
+function parseCase<T>(schema: z.ZodType<T>, input: unknown, where: string): T {
+  try {
+    return parseKernelCase(schema, input, 'kernel');
+  } catch (e) {
+    if (e instanceof KernelInputError) throw new UsageError(`${where}: ${e.message}`);
+    throw e;
   }
-  const r = schema.safeParse(shown);
-  if (!r.success) throw new UsageError(`${where}: invalid case\n${z.prettifyError(r.error)}`);
-  for (const [k, v] of typed) (r.data as Record<string, unknown>)[k] = v;
-  return r.data;
 }
 
 const inRange = (vals: ArrayLike<number>, lo: number, hi: number, field: string, where: string): void => {

@@ -1,7 +1,7 @@
 // Reports on a run: the stall hotspots (which instruction waited on what, by source line) and a
 // human-readable summary of the stats. The numbers are those of SimStats; docs/TIMING.md defines them.
 import type { MachineConfig } from './config.js';
-import { instrText, type LoadedProgram, type SimResult } from './run.js';
+import { instrText, type LoadedProgram, type SimResult, type SimStats } from './run.js';
 import { STALL_CAUSES } from './timing.js';
 
 export interface Hotspot {
@@ -78,4 +78,16 @@ export function formatHotspots(hs: readonly Hotspot[]): string {
     return `  pc ${String(h.pc).padStart(5)}${h.line !== null ? ` line ${String(h.line).padStart(5)}` : ''}  ${h.instruction}\n      ${causes}${on}`;
   });
   return 'stall hotspots (stall cycles charged to the instruction that waited)\n' + rows.join('\n');
+}
+
+/** Busy cycles per unit of a run, plus `dram`: the DRAM channel's busy cycles (its utilization times the run's cycles). */
+export function busyCycles(s: SimStats): Record<string, number> {
+  const busy: Record<string, number> = { ...(s.busy_cycles ?? {}) };
+  if (s.dram_channel_utilization !== null && s.cycles !== null) busy['dram'] = Math.round(s.dram_channel_utilization * s.cycles);
+  return busy;
+}
+
+/** The stall causes a run actually hit (cycles > 0). */
+export function stallsHit(s: SimStats): Record<string, number> {
+  return Object.fromEntries(Object.entries(s.stall_cycles ?? {}).filter(([, v]) => v > 0));
 }

@@ -1,5 +1,6 @@
 // `intnpu report`: every kernel program on its BERT-base example case, on each machine: simulated and
 // modelled cycles, MXU and VPU utilization and the main stall causes, checked against the NPU semantics.
+import { stallsHit } from '../../sim/report.js';
 import type { CommandModule } from 'yargs';
 import { loadMachine } from '../../sim/config.js';
 import { EXIT, handler, printJson, table, UsageError } from '../common.js';
@@ -59,7 +60,7 @@ export const reportCommand: CommandModule<object, Args> = {
         const exact = npu ? npu.identical === npu.n && !npu.length_mismatch : null;
         if (exact === false) allExact = false;
         const s = run.sim.stats;
-        const stalls = Object.entries(s.stall_cycles ?? {}).filter(([, v]) => v > 0).sort((x, y) => y[1] - x[1]).slice(0, 3);
+        const stalls = Object.entries(stallsHit(s)).sort((x, y) => y[1] - x[1]).slice(0, 3);
         rows.push({
           machine: cfg.name, kernel: kernelLabel(k, input), shape: run.shape, cycles: run.cycles, model_cycles: run.model_cycles,
           sim_over_model: run.cycles / run.model_cycles, mxu_utilization: s.mxu_utilization, vpu_utilization: s.utilization?.['vpu'] ?? null,

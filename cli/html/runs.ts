@@ -3,7 +3,8 @@
 import { STALL_CAUSES } from '../../sim/timing.js';
 import type { MachineConfig } from '../../sim/config.js';
 import type { SimStats } from '../../sim/run.js';
-import { boundOf, busyOf } from '../sweep/workloads.js';
+import { busyCycles, stallsHit } from '../../sim/report.js';
+import { boundOf } from '../sweep/workloads.js';
 import { htmlTable, page, timelineChart, timelineScript, type TimelineData } from './page.js';
 import { PALETTE, scatter, stackedBars, type Series } from './svg.js';
 
@@ -28,8 +29,7 @@ export function runSummaryOf(label: string, cfg: MachineConfig, s: { cycles: num
 
 /** A run's summary from its simulator statistics. */
 export function runSummaryFromStats(label: string, cfg: MachineConfig, s: SimStats): RunSummary {
-  const stalls = Object.fromEntries(Object.entries(s.stall_cycles ?? {}).filter(([, v]) => v > 0));
-  return runSummaryOf(label, cfg, { cycles: s.cycles ?? 0, macs: s.macs, dram_bytes: s.dram_bytes, busy: busyOf(s), stalls });
+  return runSummaryOf(label, cfg, { cycles: s.cycles ?? 0, macs: s.macs, dram_bytes: s.dram_bytes, busy: busyCycles(s), stalls: stallsHit(s) });
 }
 
 const RESOURCES = ['mxu', 'vpu', 'dram', 'scalar', 'divider'] as const;

@@ -10,6 +10,7 @@ import { runLinearSim } from '../../programs/index.js';
 import { compileLayerSim, runLayerSim, type CompiledLayerSim, type LayerSimStep } from '../../programs/models/layer.js';
 import type { MachineConfig } from '../../sim/config.js';
 import { Machine } from '../../sim/machine.js';
+import { busyCycles } from '../../sim/report.js';
 import { loadProgram, simulate, type SimStats } from '../../sim/run.js';
 import { setBuffers } from '../buffers.js';
 import { readJson, readText, UsageError } from '../common.js';
@@ -125,16 +126,9 @@ export function boundOf(busy: Readonly<Record<string, number>>, cycles: number):
   return { bound, share: cycles > 0 && best > 0 ? best / cycles : 0 };
 }
 
-/** Busy cycles per unit of a run plus `dram`, the DRAM channel's busy cycles. */
-export function busyOf(s: SimStats): Record<string, number> {
-  const busy: Record<string, number> = { ...(s.busy_cycles ?? {}) };
-  if (s.dram_channel_utilization !== null && s.cycles !== null) busy['dram'] = Math.round(s.dram_channel_utilization * s.cycles);
-  return busy;
-}
-
 function statsFigures(s: SimStats, cfg: MachineConfig, exact: boolean | null): PointFigures {
   const cycles = s.cycles ?? 0;
-  const b = boundOf(busyOf(s), cycles);
+  const b = boundOf(busyCycles(s), cycles);
   return {
     cycles, latency_us: cycles / (cfg.clockGHz * 1e3), mxu_utilization: s.macs > 0 ? s.mxu_utilization : null,
     vpu_utilization: s.utilization?.['vpu'] ?? null, dram_bytes: s.dram_bytes, energy_uj: s.energy_pj.total / 1e6,

@@ -22,6 +22,7 @@ import type { IbertLayerJson } from '../../kernels/ref/layer-format.js';
 import type { IntData } from '../../kernels/ref/tensor.js';
 import type { MachineConfig } from '../../sim/config.js';
 import type { SimResult } from '../../sim/run.js';
+import { busyCycles, stallsHit } from '../../sim/report.js';
 import { runPvRequantSim, simCasePv, simCaseQk } from '../attention/build.js';
 import { attentionTiling, pvModel, qkModel } from '../attention/model.js';
 import { requantActModel } from '../requant-act/model.js';
@@ -236,18 +237,14 @@ function compareWith(sim: ArrayLike<number>, ref: IntData): Diff {
 
 function statsOf(sim: SimResult): Pick<LayerSimStep, 'mxu_utilization' | 'vpu_utilization' | 'dram_bytes' | 'macs' | 'instructions' | 'stall_cycles' | 'busy_cycles' | 'energy_pj'> {
   const s = sim.stats;
-  const stalls: Record<string, number> = {};
-  for (const [k, v] of Object.entries(s.stall_cycles ?? {})) if (v > 0) stalls[k] = v;
-  const busy: Record<string, number> = { ...(s.busy_cycles ?? {}) };
-  if (s.dram_channel_utilization !== null && s.cycles !== null) busy['dram'] = Math.round(s.dram_channel_utilization * s.cycles);
   return {
     mxu_utilization: s.macs > 0 ? s.mxu_utilization : null,
     vpu_utilization: s.utilization?.['vpu'] ?? null,
     dram_bytes: s.dram_bytes,
     macs: s.macs,
     instructions: s.instructions,
-    stall_cycles: stalls,
-    busy_cycles: busy,
+    stall_cycles: stallsHit(s),
+    busy_cycles: busyCycles(s),
     energy_pj: s.energy_pj.total,
   };
 }
