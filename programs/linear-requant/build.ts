@@ -331,7 +331,7 @@ export function runLinearRequantSim(
 
 /** Fills the named DRAM buffers of a linear-requant/linear-gelu program and simulates it. */
 function simulateWith(program: Program, cfg: MachineConfig, inputs: Readonly<Record<string, Int8Array | Int16Array | Int32Array>>, opts: RunOptions): SimResult {
-  const machine = machineFor(program, cfg);
+  const machine = machineFor(program, cfg, opts);
   for (const [name, data] of Object.entries(inputs)) machine.writeBuffer(programBuffer(program, name), data);
   return simulate(loadProgram(program.words, program), cfg, { machine, mode: opts.mode ?? 'full', trace: opts.trace ?? false });
 }

@@ -14,7 +14,9 @@
 //             r = sh d + u;  z = (r + q_b) r + q_c  (one vmacr, 64-bit inside);  e16 = sat16(rne(z M / 2^sh))
 //             sum = vredsum(e16)
 //   S3 recip: f = floor(2^32 / sum): div.w on the divider, or (no divider) a Newton reciprocal on the VPU
-//   S4 norm:  y = floor(e16 f / 2^24) -> int16 -> scratchpad; whole chunks go back to DRAM
+//   S4 norm:  y = floor(e16 f / 2^24) -> int16 -> scratchpad; whole chunks go back to DRAM. With probsU8 the store
+//             is a byte store of min(y, 255) (P.V's uint8 input); the vmin is emitted only where the constants
+//             allow y = 256 (E0 a power of two, see SoftmaxVariant.reach256), else y <= 255 and the store is exact.
 // Scalars produced by a reduction or the divider are read at dispatch, so a consumer placed right after its
 // producer would stall the in-order front end. The loop therefore runs the stages of different rows side by side:
 // iteration j does S2(j-1), S1(j), S3(j-2), S4(j-3), so the row sum and f are consumed one iteration (a row's worth
@@ -31,10 +33,10 @@
 // Rows are padded on chip to a multiple of the lanes (no vl switching): padding scores are INT32_MIN (they never
 // win the max) and their e16 is forced to 0 by a min with a constant (32767 | 0) vector before the sum.
 import { TilingError } from '../schedule.js';
-import { LOOP_ROWS, NEWTON_STEPS, PRODUCER_PARTS, producerParts, softmaxModel, softmaxPlan, type SoftmaxMachine, type SoftmaxMaskKind, type SoftmaxPlan, type SoftmaxVariant } from './model.js';
+import { clampsU8, LOOP_ROWS, NEWTON_STEPS, PRODUCER_PARTS, probBytes, producerParts, softmaxModel, softmaxPlan, type SoftmaxMachine, type SoftmaxMaskKind, type SoftmaxPlan, type SoftmaxVariant } from './model.js';
 import { parseSoftmaxCase, type SoftmaxNpuConsts } from '../../kernels/npu/softmax.js';
 import type { MachineConfig } from '../../sim/config.js';
-import { loadProgram, simulate } from '../../sim/run.js';
+import { loadProgram, simulate, type SimResult } from '../../sim/run.js';
 import { assembleBuilt, machineFor, programBuffer, type CaseRun, type RunOptions } from '../index.js';
 import type { BuiltProgram } from '../linear/build.js';
 
@@ -44,7 +46,7 @@ export const NEWTON_C2 = 1010580540; // round(32/17 * 2^29)
 
 /** Variant flags of the instruction sequence for a set of constants. */
 export function softmaxVariant(c: SoftmaxNpuConsts): SoftmaxVariant {
-  return { zPreShift: c.k > 0, shiftBelowZero: c.c < 0 };
+  return { zPreShift: c.k > 0, shiftBelowZero: c.c < 0, reach256: 2 ** 32 % c.E0 === 0 };
 }
 
 // ---- scalar registers ----
@@ -55,6 +57,7 @@ const R = {
   CADJ: 'r10', OUTER: 'r11',
   RMAX: ['r12', 'r13'], RSUM: ['r14', 'r15', 'r20'], RF: ['r16', 'r17'], RN: ['r16', 'r17'],
   C2P30: 'r18', C29: 'r19',
+  C255: 'r18', // the uint8 saturation bound (divider only: Newton takes r18; it sets R.T[3] in each S4 instead)
   LO: 'r21', MC: 'r22',
   P1X: 'r23', P1M: 'r24', P2X: 'r25', P4Y: 'r26', LOOP: 'r27',
   T: ['r28', 'r29', 'r30', 'r31'],
@@ -108,6 +111,8 @@ export interface SoftmaxBuildOptions {
   readonly reciprocal?: 'divider' | 'newton';
   readonly chunkRows?: number;
   readonly xResident?: boolean;
+  /** store uint8 min(p, 255) (the P.V program's input format) instead of int16 in [0, 256] */
+  readonly probsU8?: boolean;
 }
 
 /**
@@ -142,6 +147,11 @@ export function buildSoftmax(cse: SoftmaxBuildCase, mach: SoftmaxMachine, opts: 
   const { rows, rowLen, lanes, nv, lpad, chunkRows: Cr, chunks } = plan;
   const G = plan.group;
   const newton = plan.reciprocal === 'newton';
+  const u8 = plan.probsU8;
+  /** the uint8 store needs its min(p, 255): only when E0 is a power of two can a (one-hot) row reach p = 256 */
+  const clamp = clampsU8(plan);
+  const ob = probBytes(plan);
+  const c255 = newton ? R.T[3] : R.C255;
   const out: string[] = [];
   const emit = (s: string): void => {
     out.push(`    ${s}`);
@@ -151,7 +161,7 @@ export function buildSoftmax(cse: SoftmaxBuildCase, mach: SoftmaxMachine, opts: 
   };
 
   // ---------------- header ----------------
-  note(`softmax: ${rows} rows of ${rowLen} int32 scores -> int16 probabilities in [0, 256]${cse.mask === 'none' ? '' : `, mask per ${cse.mask === 'element' ? 'element' : 'row position'}`}`);
+  note(`softmax: ${rows} rows of ${rowLen} int32 scores -> ${u8 ? 'uint8 probabilities min(p, 255) (p in [0, 256]; the byte format mxu.mm.u8 reads)' : 'int16 probabilities in [0, 256]'}${cse.mask === 'none' ? '' : `, mask per ${cse.mask === 'element' ? 'element' : 'row position'}`}`);
   note(`constants: q_ln2 = ${-c.d}, q_b = ${c.qb}, q_c = ${c.ref.qc}${c.k ? ` (z pre-shift k = ${c.k}: q_c = ${c.qcHi} * 2^${c.k} + ${c.qcLo})` : ''}, M = ${c.M}, e16 shift = q + ${c.c}, ` +
     `q + ${c.cFold} = floor(a' * ${c.mQ} / 2^${c.sQ}), E0 = ${c.E0}`);
   note(`machine: ${lanes} lanes; a row is ${nv} vector${nv > 1 ? 's' : ''} (padded to ${lpad}${plan.tail < lanes ? `, last vector ${plan.tail} lanes` : ''}); ` +
@@ -163,7 +173,13 @@ export function buildSoftmax(cse: SoftmaxBuildCase, mach: SoftmaxMachine, opts: 
   note('scalar registers: r1 -m_q, r2 s_q, r3 q_b, r4 k, r5 q_c >> k, r6 INT32_MIN + 30d, r7 24,');
   note(newton
     ? '  r8 31, r9 8, r18 2^30, r19 29 (Newton), r16/r17 bit length n of the row sum (rows alternate)'
-    : '  r8:r9 = (0, 1) the div.w dividend 2^32, r16/r17 f (rows alternate)');
+    : `  r8:r9 = (0, 1) the div.w dividend 2^32, r16/r17 f (rows alternate)${clamp ? ', r18 255 (uint8 saturation)' : ''}`);
+  if (clamp && newton) note('  r31 255 (uint8 saturation), set in each S4');
+  if (u8) {
+    note(clamp
+      ? `uint8 output: E0 = ${c.E0} is a power of two, so a one-hot row reaches p = 256: vmin with 255 before each byte store`
+      : `uint8 output: E0 = ${c.E0} is not a power of two, so p <= 255 (p = 256 needs e16 = sum = E0 dividing 2^32): the byte store is exact`);
+  }
   note('  r10 c (if c < 0), r11 outer loop count (chunk pairs); r12/r13 row max (rows alternate), r14/r15/r20 row sum (row mod 3); r21 lo, r22 m + c\'d (S2)');
   note(`  r23 S1 score pointer, r24 S1 mask pointer, ${plan.xResident ? '' : 'r25 S2 score pointer, '}r26 S4 output pointer, r27 loop count,`);
   note('  r21, r22, r28..r31 DMA operands between stages (chip, dram, rows, len, chip stride, dram stride) and Newton temporaries');
@@ -178,9 +194,11 @@ export function buildSoftmax(cse: SoftmaxBuildCase, mach: SoftmaxMachine, opts: 
   } else out.push(`.buffer x,   dram, ${rows * rowLen * 4}     ; scores int32 [${rows}][${rowLen}]`);
   if (cse.mask === 'element') out.push(`.buffer mask, dram, ${rows * rowLen}     ; 0/1 int8 [${rows}][${rowLen}]`);
   if (cse.mask === 'position') out.push(`.buffer mask, dram, ${rowLen}     ; 0/1 int8 [${rowLen}], the same for every row`);
-  out.push(`.buffer y,   dram, ${rows * rowLen * 2}     ; probabilities int16 [${rows}][${rowLen}]`);
+  out.push(u8
+    ? `.buffer y,   dram, ${rows * rowLen}     ; probabilities uint8 min(p, 255) [${rows}][${rowLen}]`
+    : `.buffer y,   dram, ${rows * rowLen * 2}     ; probabilities int16 [${rows}][${rowLen}]`);
   out.push(`.buffer xa,  acc,  ${xaWords}     ; two chunks of ${Cr} score rows, padded to ${lpad}`);
-  out.push(`.buffer ys,  spad, ${2 * Cr * lpad * 2}     ; two chunks of ${Cr} int16 output rows`);
+  out.push(`.buffer ys,  spad, ${2 * Cr * lpad * ob}     ; two chunks of ${Cr} ${u8 ? 'uint8' : 'int16'} output rows`);
   if (cse.mask === 'element') out.push(`.buffer ms,  spad, ${2 * Cr * lpad}     ; two chunks of mask rows`);
   if (cse.mask === 'position') out.push(`.buffer mp,  spad, ${lpad}     ; the position mask`);
   if (!plan.resident) out.push(`.buffer es,  spad, ${3 * lpad * 2}     ; e16 of three rows in flight (int16)`);
@@ -205,6 +223,7 @@ export function buildSoftmax(cse: SoftmaxBuildCase, mach: SoftmaxMachine, opts: 
   } else {
     li(R.PAIR, 0);
     li(R.ONE, 1);
+    if (clamp) li(R.C255, 255);
   }
   if (variant.shiftBelowZero) li(R.CADJ, c.c);
   const bcast = (v: string, value: number): void => {
@@ -278,7 +297,7 @@ export function buildSoftmax(cse: SoftmaxBuildCase, mach: SoftmaxMachine, opts: 
   const storeChunk = (k: number): void => {
     const n = chunkRowsOf(k), buf = k % 2;
     note(`store chunk ${k}${outer ? ' (+2 per pass)' : ''}: rows ${chunkStart(k)}..${chunkStart(k) + n - 1}`);
-    dma('dma.st spad', `ys + ${buf * Cr * lpad * 2}`, 'y', Cr * rowLen * 2, k, [n, 2 * rowLen, 2 * lpad, 2 * rowLen]);
+    dma('dma.st spad', `ys + ${buf * Cr * lpad * ob}`, 'y', Cr * rowLen * ob, k, [n, ob * rowLen, ob * lpad, ob * rowLen]);
   };
 
   // ---------------- stages ----------------
@@ -449,8 +468,9 @@ export function buildSoftmax(cse: SoftmaxBuildCase, mach: SoftmaxMachine, opts: 
   };
 
   const S4 = (row: number, fvec: string): void => {
-    note(`S4 row ${row}: y = e16 f / 2^24, store`);
-    if (isFirstOfChunk(row)) li(R.P4Y, bufAddr(row, 'ys', lpad * 2));
+    note(`S4 row ${row}: y = e16 f / 2^24${clamp ? ', min(y, 255)' : ''}${u8 ? ', store uint8' : ', store'}`);
+    if (isFirstOfChunk(row)) li(R.P4Y, bufAddr(row, 'ys', lpad * ob));
+    if (clamp && newton) li(c255, 255);
     if (!plan.resident) li(R.T[0], `es + ${(row % 3) * lpad * 2}`);
     const Ys = [...V.SH, ...V.RR, ...V.N, ...(plan.xResident ? [] : V.U)].filter((r) => r !== fvec);
     for (const [v0, gn] of groups()) {
@@ -464,7 +484,10 @@ export function buildSoftmax(cse: SoftmaxBuildCase, mach: SoftmaxMachine, opts: 
       E.forEach((e, i) => emit(newton
         ? `vmacr ${Yg[i]}, ${e}, ${fvec}, ${V.Z}, ${R.SH24}, floor, wrap32`
         : `vmulr.vx ${Yg[i]}, ${e}, ${R.RF[row % 2]}, ${R.SH24}, floor, wrap32`));
-      Yg.forEach((y) => emit(`vst.s16 ${y}, ${R.P4Y}, ${2 * lanes}`));
+      if (u8) {
+        if (clamp) Yg.forEach((y, i) => emit(`vmin.vx ${y}, ${y}, ${c255}${i ? '' : '           ; p8 = min(p, 255): p = 256 only in a one-hot row'}`));
+        Yg.forEach((y) => emit(`vst.s8 ${y}, ${R.P4Y}, ${lanes}`));
+      } else Yg.forEach((y) => emit(`vst.s16 ${y}, ${R.P4Y}, ${2 * lanes}`));
     }
   };
 
@@ -552,7 +575,20 @@ export function buildSoftmax(cse: SoftmaxBuildCase, mach: SoftmaxMachine, opts: 
     emitRange(J0 + 2 * Cr * passes, lastIter + 1);
   } else emitRange(0, lastIter + 1);
   emit('halt');
-  return { source: out.join('\n') + '\n', file: `softmax_${rows}x${rowLen}${cse.mask === 'none' ? '' : `_${cse.mask}`}${newton ? '_newton' : ''}.s`, plan };
+  return { source: out.join('\n') + '\n', file: `softmax_${rows}x${rowLen}${cse.mask === 'none' ? '' : `_${cse.mask}`}${newton ? '_newton' : ''}${u8 ? '_u8' : ''}.s`, plan };
+}
+
+/** The n probabilities a softmax program stored in its buffer y: uint8 (probsU8) or int16 little-endian. */
+export function readProbs(m: SimResult['machine'], y: ReturnType<typeof programBuffer>, n: number, probsU8: true): Uint8Array;
+export function readProbs(m: SimResult['machine'], y: ReturnType<typeof programBuffer>, n: number, probsU8: false): Int16Array;
+export function readProbs(m: SimResult['machine'], y: ReturnType<typeof programBuffer>, n: number, probsU8: boolean): Uint8Array | Int16Array;
+export function readProbs(m: SimResult['machine'], y: ReturnType<typeof programBuffer>, n: number, probsU8: boolean): Uint8Array | Int16Array {
+  const bytes = m.readBytes(y, n * (probsU8 ? 1 : 2));
+  if (probsU8) return Uint8Array.from(bytes);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const out = new Int16Array(n);
+  for (let i = 0; i < n; i++) out[i] = view.getInt16(2 * i, true);
+  return out;
 }
 
 /** Runs a softmax case on the simulator (the lead's CLI entry: `intnpu kernel softmax --engine sim`). */
@@ -566,18 +602,16 @@ export function runSoftmaxCase(input: unknown, cfg: MachineConfig, opts: RunOpti
   const maskKind: SoftmaxMaskKind = cse.mask === undefined ? 'none' : cse.mask.length === cse.x.length && cse.rows > 1 ? 'element' : 'position';
   const built = buildSoftmax({ rows: cse.rows, rowLen: cse.rowLen, consts: cse.consts, mask: maskKind }, cfg, opts.build ?? {});
   const program = assembleBuilt(built, cfg);
-  const m = machineFor(program, cfg);
+  const m = machineFor(program, cfg, opts);
   const buf = (name: string) => programBuffer(program, name);
   m.writeBuffer(buf('x'), cse.x);
   if (cse.mask !== undefined) m.writeBuffer(buf('mask'), maskKind === 'position' ? cse.mask.subarray(0, cse.rowLen) : cse.mask);
   const sim = simulate(loadProgram(program.words, program), cfg, { machine: m, mode: opts.mode ?? 'full', trace: opts.trace ?? false });
-  const n = cse.x.length;
-  const bytes = sim.machine.readBytes(buf('y'), n * 2);
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const y: number[] = new Array<number>(n);
-  for (let i = 0; i < n; i++) y[i] = view.getInt16(2 * i, true);
   const p = built.plan;
-  const model = softmaxModel(cse.rows, cse.rowLen, cfg, { mask: maskKind, variant: p.variant, reciprocal: p.reciprocal, chunkRows: p.chunkRows, xResident: p.xResident });
+  const y = Array.from(readProbs(sim.machine, programBuffer(program, 'y'), cse.x.length, p.probsU8));
+  const model = softmaxModel(cse.rows, cse.rowLen, cfg, {
+    mask: maskKind, variant: p.variant, reciprocal: p.reciprocal, chunkRows: p.chunkRows, xResident: p.xResident, probsU8: p.probsU8,
+  });
   return {
     y_int: y, shape: cse.shape, cycles: sim.stats.cycles ?? 0, model_cycles: model.cycles, model_exact: model.exact, sim, program, plan: p,
   };

@@ -18,9 +18,18 @@ export interface SoftmaxVariant {
   readonly zPreShift: boolean;
   /** c < 0 (an inner range far below the fixed point): the e16 shift needs an add and a max per vector */
   readonly shiftBelowZero: boolean;
+  /**
+   * A probability can be 256: E0 (e16 of the row max, the largest e16 and the smallest row sum) is a power of two,
+   * so a one-hot row gives e16 f = 2^32 (docs/IBERT.md section 7). Only then does the uint8 output (probsU8) need its
+   * min(p, 255) before the byte store; otherwise every p <= 255 and the byte store alone is exact.
+   */
+  readonly reach256: boolean;
 }
 
-export const PLAIN_VARIANT: SoftmaxVariant = { zPreShift: false, shiftBelowZero: false };
+export const PLAIN_VARIANT: SoftmaxVariant = { zPreShift: false, shiftBelowZero: false, reach256: false };
+
+/** The uint8 output needs its saturating min (a p = 256 is possible under these constants). */
+export const clampsU8 = (p: { readonly probsU8: boolean; readonly variant: SoftmaxVariant }): boolean => p.probsU8 && p.variant.reach256;
 
 export interface SoftmaxOptions {
   readonly mask?: SoftmaxMaskKind;
@@ -31,6 +40,11 @@ export interface SoftmaxOptions {
   readonly chunkRows?: number;
   /** Force whether the scores stay in registers from S1 to S2 (default: the faster by the model; rows <= 4 vectors). */
   readonly xResident?: boolean;
+  /**
+   * Store the probabilities as uint8 saturated at 255 (p8 = min(p, 255), the byte format mxu.mm.u8 of the P.V
+   * program reads; kernels/npu/attention.ts npuPvInts) instead of int16 in [0, 256]: a vmin before each byte store.
+   */
+  readonly probsU8?: boolean;
 }
 
 /** Vectors of a row kept in registers between stages; longer rows stream their e16 through the scratchpad. */
@@ -74,11 +88,16 @@ export interface SoftmaxPlan {
    * number of loop bodies and the chunk loaded in the last pass is full; 0 = every chunk is emitted in line.
    */
   readonly outerPasses: number;
+  /** the probabilities are stored as uint8 min(p, 255) (1 byte each) instead of int16 (2 bytes) */
+  readonly probsU8: boolean;
 }
 
-/** Bytes of scratchpad per chunk row: y (int16, two buffers) and a per-element mask (two buffers). */
-function spadPerRow(lpad: number, mask: SoftmaxMaskKind): number {
-  return 2 * lpad * 2 + (mask === 'element' ? 2 * lpad : 0);
+/** Bytes of one stored probability: 1 (uint8, saturated at 255) or 2 (int16). */
+export const probBytes = (p: { readonly probsU8: boolean }): number => (p.probsU8 ? 1 : 2);
+
+/** Bytes of scratchpad per chunk row: y (int16 or uint8, two buffers) and a per-element mask (two buffers). */
+function spadPerRow(lpad: number, mask: SoftmaxMaskKind, outBytes: number): number {
+  return 2 * lpad * outBytes + (mask === 'element' ? 2 * lpad : 0);
 }
 
 export function softmaxPlan(rows: number, rowLen: number, mach: SoftmaxMachine, opts: SoftmaxOptions = {}): SoftmaxPlan {
@@ -90,17 +109,19 @@ export function softmaxPlan(rows: number, rowLen: number, mach: SoftmaxMachine, 
   const resident = nv <= MAX_RESIDENT_VECTORS;
   const group = Math.min(nv, MAX_RESIDENT_VECTORS);
   const mask = opts.mask ?? 'none';
+  const probsU8 = opts.probsU8 ?? false;
+  const outBytes = probsU8 ? 1 : 2;
   const reciprocal = opts.reciprocal ?? (mach.divider.present ? 'divider' : 'newton');
   if (reciprocal === 'divider' && !mach.divider.present) throw new TilingError('softmax: reciprocal "divider" requested but the machine has no divider (divider.present is false)');
   // Fixed spad: the per-position mask row and, when rows stream, the e16 ring of three rows.
   const fixedSpad = (mask === 'position' ? lpad : 0) + (resident ? 0 : 3 * lpad * 2);
   const accWordsAvail = mach.acc.sizeBytes / 4;
   const capAcc = Math.floor(accWordsAvail / (2 * lpad));
-  const capSpad = Math.floor((mach.spad.sizeBytes - fixedSpad) / spadPerRow(lpad, mask));
+  const capSpad = Math.floor((mach.spad.sizeBytes - fixedSpad) / spadPerRow(lpad, mask, outBytes));
   const cap = Math.min(capAcc, capSpad);
   if (cap < 1) {
     const accNeed = 2 * lpad * 4;
-    const spadNeed = fixedSpad + spadPerRow(lpad, mask);
+    const spadNeed = fixedSpad + spadPerRow(lpad, mask, outBytes);
     throw new TilingError(
       `softmax rows of ${rowLen} do not tile on this machine: accumulator buffer 'xa' needs ${accNeed} bytes for two rows ` +
         `(acc holds ${mach.acc.sizeBytes}); scratchpad buffers 'ys'${mask === 'element' ? ", 'ms'" : ''}${mask === 'position' ? ", 'mp'" : ''}${resident ? '' : ", 'es'"} need ${spadNeed} bytes (spad holds ${mach.spad.sizeBytes})`,
@@ -122,8 +143,8 @@ export function softmaxPlan(rows: number, rowLen: number, mach: SoftmaxMachine, 
   const passes = (2 * chunkRows) % LOOP_ROWS === 0 ? Math.max(0, Math.floor((fullChunks - 3) / 2)) : 0;
   const base: SoftmaxPlan = {
     rows, rowLen, lanes, nv, lpad, tail, resident, xResident: resident, group, mask, variant: opts.variant ?? PLAIN_VARIANT,
-    reciprocal, chunkRows, chunks, accWords: 2 * chunkRows * lpad, spadBytes: fixedSpad + chunkRows * spadPerRow(lpad, mask),
-    pm1Vectors: Math.ceil(31 / lanes), outerPasses: passes >= 2 ? passes : 0,
+    reciprocal, chunkRows, chunks, accWords: 2 * chunkRows * lpad, spadBytes: fixedSpad + chunkRows * spadPerRow(lpad, mask, outBytes),
+    pm1Vectors: Math.ceil(31 / lanes), outerPasses: passes >= 2 ? passes : 0, probsU8,
   };
   if (!resident) return { ...base, xResident: false };
   if (opts.xResident !== undefined) return { ...base, xResident: opts.xResident };
@@ -284,6 +305,7 @@ class StageOps {
         E.forEach((e) => ops.push(op('load', e)));
       }
       E.forEach((e, i) => ops.push(f ? op('mul', Yg[i]!, e, f, 'Z') : op('mul', Yg[i]!, e)));
+      if (clampsU8(this.p)) Yg.forEach((y) => ops.push(op('alu', y, y)));
       Yg.forEach((y) => ops.push(op('store', '', y)));
     }
     return ops;
@@ -336,7 +358,7 @@ export function softmaxRowInstructions(p: SoftmaxPlan): { vpu: number; scalar: n
   const vpu = st.iteration(6).length;
   let scalar = 3 + (p.resident ? 0 : 2); // S2: max, addi lo, addi m + c'd; streaming: the e16 ring pointers of S2 and S4
   let divider = 0;
-  if (p.reciprocal === 'newton') scalar += 8; // S3b: sub, sub, sll, sub, addi, li C2, li C1, addi
+  if (p.reciprocal === 'newton') scalar += 8 + (clampsU8(p) ? 1 : 0); // S3b: sub, sub, sll, sub, addi, li C2, li C1, addi; S4: li 255
   else divider = 1;
   return { vpu, scalar, divider };
 }
@@ -345,7 +367,7 @@ export function softmaxRowInstructions(p: SoftmaxPlan): { vpu: number; scalar: n
 function prologueInstructions(p: SoftmaxPlan): { count: number; vpuStores: number } {
   let n = 2 + 6; // vsetvl and its li; -m_q, s_q, q_b, k, lo bound, 24
   if (p.variant.zPreShift) n += 1;
-  n += p.reciprocal === 'newton' ? 4 : 2;
+  n += p.reciprocal === 'newton' ? 4 : 2 + (clampsU8(p) ? 1 : 0); // the divider's 255 for the uint8 saturation
   if (p.variant.shiftBelowZero) n += 1;
   n += 3 * 2; // d, q_c, M
   const padded = p.tail < p.lanes;
@@ -424,7 +446,8 @@ export function softmaxModel(rows: number, rowLen: number, mach: SoftmaxMachine,
   const maskBytesPerRow = p.mask === 'element' ? rowLen : 0;
   const chunkRowsOf = (k: number): number => (k < 0 || k >= p.chunks ? 0 : Math.min(p.chunkRows, rows - k * p.chunkRows));
   const loadXfer = (k: number): number => (k < 0 || k >= p.chunks ? 0 : xfer(chunkRowsOf(k) * rowLen * 4, mach) + (p.mask === 'element' ? xfer(chunkRowsOf(k) * rowLen, mach) : 0));
-  const storeXfer = (k: number): number => (k < 0 || k >= p.chunks ? 0 : xfer(chunkRowsOf(k) * rowLen * 2, mach));
+  const ob = probBytes(p);
+  const storeXfer = (k: number): number => (k < 0 || k >= p.chunks ? 0 : xfer(chunkRowsOf(k) * rowLen * ob, mach));
   const dmaOps = (p.mask === 'element' ? 2 : 1) * 7;
 
   // Start: the prologue dispatches (the padding stores go one per cycle on the VPU), then the first chunk loads.
@@ -458,11 +481,11 @@ export function softmaxModel(rows: number, rowLen: number, mach: SoftmaxMachine,
   const recip = p.reciprocal === 'divider'
     ? mach.divider.divLatencyCycles + 1
     : mach.vpu.reduceLatencyCycles + 1 + new StageOps(p).s3b().ops.length * mach.vpu.mulLatencyCycles;
-  t += mach.vpu.reduceLatencyCycles + recip + mach.vpu.mulLatencyCycles + 2 * p.nv + storeXfer(p.chunks - 1) + Lat;
-  const dramBytes = rows * rowLen * (source ? 2 : 4 + 2) + (source ? source.dramBytes : 0) + (p.mask === 'element' ? rows * rowLen : p.mask === 'position' ? rowLen : 0);
+  t += mach.vpu.reduceLatencyCycles + recip + mach.vpu.mulLatencyCycles + (clampsU8(p) ? 3 : 2) * p.nv + storeXfer(p.chunks - 1) + Lat;
+  const dramBytes = rows * rowLen * ((source ? 0 : 4) + ob) + (source ? source.dramBytes : 0) + (p.mask === 'element' ? rows * rowLen : p.mask === 'position' ? rowLen : 0);
   return {
     cycles: Math.round(t), exact: false, plan: p,
-    perRow: { frontend: feRow, vpu: vpuRow, divider: divRow, dram: (rowLen * 6 + maskBytesPerRow) / mach.dram.bytesPerCycle },
+    perRow: { frontend: feRow, vpu: vpuRow, divider: divRow, dram: (rowLen * ((source ? 0 : 4) + ob) + maskBytesPerRow) / mach.dram.bytesPerCycle },
     bound, dramBytes,
   };
 }
