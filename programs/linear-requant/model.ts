@@ -104,8 +104,8 @@ function ysBytes(M: number, bits: LinearRequantBits, mach: ModelMachine): number
  * bias and constants, a whole tile ahead of its post work, into the slot its region frees). At most wsBound bytes,
  * which is what the tiling reserves before it knows the regions.
  */
-export function wsBytes(t: LinearTiling, mach: ModelMachine): number {
-  return accRegions(t) * t.mt * mach.mxu.cols;
+export function wsBytes(t: LinearTiling, mach: ModelMachine, regions = accRegions(t)): number {
+  return regions * t.mt * mach.mxu.cols;
 }
 
 /** An upper bound of wsBytes for any tiling of the shape: a quarter of the accumulator bytes, two copies of every column tile. */
@@ -164,22 +164,22 @@ export function linearRequantTiling(
   if (perChunk * chunks.length + temps > 32) {
     throw new TilingError(`linear-requant: ${chunks.length} lane chunks per array tile (cols ${C}, lanes ${L}) need ${perChunk * chunks.length} constant vector registers plus ${temps} temporaries (32 available)`);
   }
-  const needOf = (u: LinearTiling): number => u.spadBytes + ysBytes(M, bits, mach) + (id ? wsBytes(u, mach) : 0) + accRegions(u) * ksBlockBytes(mach, post);
-  const planOf = (t0: LinearTiling): LinearRequantPlan | TilingError => {
+  const needOf = (u: LinearTiling, regions: number): number => u.spadBytes + ysBytes(M, bits, mach) + (id ? wsBytes(u, mach, regions) : 0) + regions * ksBlockBytes(mach, post);
+  const planOf = (t0: LinearTiling, regions = accRegions(t0)): LinearRequantPlan | TilingError => {
     let t = t0;
-    let need = needOf(t);
+    let need = needOf(t, regions);
     if (need > mach.spad.sizeBytes && t.xResident > 0) {
       // the group's further constants blocks come out of the resident x slices
       t = linearWithResident(t, t.xResident - Math.ceil((need - mach.spad.sizeBytes) / (t.mt * mach.mxu.rows)), reduced);
-      need = needOf(t);
+      need = needOf(t, regions);
     }
     if (need > mach.spad.sizeBytes) {
       return new TilingError(
         `linear-requant ${M}x${K}x${N} does not tile on this machine: scratchpad buffers 'xs' and 'wring' (${t.spadBytes} bytes), 'ys' (${ysBytes(M, bits, mach)})${id ? `, 'ws' (${wsBytes(t, mach)})` : ''} ` +
-          `and 'ks' (${accRegions(t)} constants blocks of ${ksBlockBytes(mach, post)}) need ${need} bytes, spad holds ${mach.spad.sizeBytes}`,
+          `and 'ks' (${regions} constants blocks of ${ksBlockBytes(mach, post)}) need ${need} bytes, spad holds ${mach.spad.sizeBytes}`,
       );
     }
-    const base = { t, bits, post, regions: accRegions(t), ob: outBytes(bits), chunks, mt: maxTileRows(M, mach), lag: lagOverride ?? postLag(t, mach), stagger: 0 };
+    const base = { t, bits, post, regions, ob: outBytes(bits), chunks, mt: maxTileRows(M, mach), lag: lagOverride ?? postLag(t, mach), stagger: 0 };
     return identity ? { ...base, identity } : base;
   };
   // The linear kernel's candidate tilings (on the scratchpad left after ys, ws and two constants blocks; a
@@ -187,10 +187,19 @@ export function linearRequantTiling(
   // priced by this kernel's model: its output stage changes which one is fastest. A column-group plan with one
   // accumulator copy also tries staggered group boundaries (staggerOrder). Fewest cycles wins; ties keep the
   // earlier candidate (the rows order first) and the smaller stagger.
-  const plans = linearTilingCandidates(M, K, N, reduced).map(planOf);
+  // The rows order also tries three and four accumulator regions where the accumulator memory holds them (the
+  // tile after next then need not wait for the requantization and store of the one that last used its region).
+  const accWords = Math.floor(mach.acc.sizeBytes / 4);
+  const plans = linearTilingCandidates(M, K, N, reduced).flatMap((t) => {
+    const out = [planOf(t)];
+    if (t.order === 'rows') {
+      for (const r of ROWS_EXTRA_REGIONS) if (r <= t.mTiles * t.nTiles && r * t.mt * C <= accWords) out.push(planOf(t, r));
+    }
+    return out;
+  });
   const ok = plans.filter((q): q is LinearRequantPlan => !(q instanceof TilingError));
   if (ok.length === 0) throw plans[0] as TilingError;
-  if (ok.length === 1 && (ok[0]!.t.order !== 'columns' || ok[0]!.t.groups < 2 || ok[0]!.t.xResident < 2)) return ok[0]!;
+  if (ok.length === 1 && (ok[0]!.t.order !== 'columns' || ok[0]!.t.accBuffers > 1 || ok[0]!.t.groups < 2 || ok[0]!.t.xResident < 2)) return ok[0]!;
   const price = (q: LinearRequantPlan): number => linearRequantModelOf(q, linearRequantSchedule(q, mach), mach).cycles;
   let best: { p: LinearRequantPlan; cycles: number } | undefined;
   for (const p of ok) {
@@ -205,6 +214,9 @@ export function linearRequantTiling(
   }
   return best!.p;
 }
+
+/** Accumulator regions the rows order tries besides its two. */
+export const ROWS_EXTRA_REGIONS = [3, 4] as const;
 
 /** Stagger depths (K tiles) a column-group plan tries. */
 export const STAGGER_CANDIDATES = [4, 8, 12, 16, 20, 24] as const;
@@ -329,7 +341,7 @@ export function linearRequantSchedule(p: LinearRequantPlan, mach: ModelMachine):
           ring = (ring + 1) % t.ringSlots;
         }
         enqueue(tile);
-        accTile ^= 1;
+        accTile = (accTile + 1) % p.regions;
       }
     }
   } else {
