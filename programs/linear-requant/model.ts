@@ -30,7 +30,7 @@
 // the piece is stored to DRAM from there (dma.st acc), so no output buffer is needed at all: the scratchpad has no
 // int32 vector store, and a separate int32 buffer in the accumulator memory would take capacity from the linear
 // tiling. The region's next bias load waits for that store (accFree).
-import { LINEAR_OP_INSTRS, linearTilingCandidates, linearWithResident, linearXResident, type LinearTiling } from '../linear/model.js';
+import { LINEAR_OP_INSTRS, linearTiling, linearTilingCandidates, linearWithResident, linearXResident, type LinearTiling } from '../linear/model.js';
 import { ScheduleClock, TilingError, type ModelMachine } from '../schedule.js';
 
 /** The machine fields this model reads. */
@@ -217,7 +217,11 @@ function choosePlan(
   // The rows order also tries three and four accumulator regions where the accumulator memory holds them (the
   // tile after next then need not wait for the requantization and store of the one that last used its region).
   const accWords = Math.floor(mach.acc.sizeBytes / 4);
-  const plans = linearTilingCandidates(M, K, N, reduced).flatMap((t) => {
+  // A large GELU plan is not searched: its VPU stage is what a column-group boundary waits for, which the cheap
+  // pricing below does not see, and walking it costs tens of times more; it takes the linear kernel's own tiling
+  // (and, in the rows order, the accumulator-region variants, priced with the plain stage).
+  const proxy = post === 'gelu' && M * N > GELU_PRICED_OUTPUTS;
+  const plans = (proxy ? [linearTiling(M, K, N, reduced)] : linearTilingCandidates(M, K, N, reduced)).flatMap((t) => {
     const out = [planOf(t)];
     if (t.order === 'rows') {
       const most = Math.min(ROWS_MAX_REGIONS, t.mTiles * t.nTiles, Math.floor(accWords / (t.mt * C)));
@@ -225,19 +229,22 @@ function choosePlan(
     }
     return out;
   });
-  const ok = plans.filter((q): q is LinearRequantPlan => !(q instanceof TilingError));
-  if (ok.length === 0) throw plans[0] as TilingError;
+  const fits = plans.filter((q): q is LinearRequantPlan => !(q instanceof TilingError));
+  if (fits.length === 0) throw plans[0] as TilingError;
+  // only the rows order and the column-group plans whose roofline (MAC or DRAM bound) is among the three lowest
+  // are walked (each walk of a large shape costs tens of milliseconds of host time)
+  const roof = (q: LinearRequantPlan): number => Math.max(Math.ceil((M * K * N) / (mach.mxu.rows * C)), Math.ceil(q.t.dramBytes / mach.dram.bytesPerCycle));
+  const cols = fits.filter((q) => q.t.order === 'columns').sort((a, b) => roof(a) - roof(b)).slice(0, 3);
+  const ok = [...fits.filter((q) => q.t.order === 'rows'), ...cols];
   if (ok.length === 1 && ok[0]!.t.order === 'rows' && (ok[0]!.t.kTiles < 2 || ok[0]!.t.nTiles < 2)) return ok[0]!;
-  // (a large GELU plan is priced with the plain requantization stage: the choice is mostly about the MXU, the
-  // channel and the accumulator regions, and the GELU stage's VPU walk costs tens of times more host time)
   const price = (q: LinearRequantPlan): number => {
-    const r = q.post === 'gelu' && M * N > GELU_PRICED_OUTPUTS ? { ...q, post: 'requant' as const } : q;
+    const r = proxy ? { ...q, post: 'requant' as const } : q;
     return linearRequantModelOf(r, linearRequantSchedule(r, mach), mach).cycles;
   };
   let best: { p: LinearRequantPlan; cycles: number } | undefined;
   for (const p of ok) {
     const tries: LinearRequantPlan[] = [p];
-    if (p.t.order === 'columns' && p.t.accBuffers === 1 && p.t.groups > 1) {
+    if (!proxy && p.t.order === 'columns' && p.t.accBuffers === 1 && p.t.groups > 1) {
       for (const D of STAGGER_CANDIDATES) if (2 * D <= p.t.xResident) tries.push({ ...p, stagger: D });
     }
     if (p.t.order === 'rows' && p.regions > 2 && p.t.kTiles > 1 && (p.regions === ROWS_MAX_REGIONS || p.regions === p.t.mTiles * p.t.nTiles)) {

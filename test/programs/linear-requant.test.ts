@@ -102,7 +102,7 @@ describe('linear-requant on the simulator', () => {
     const smallServer = parseMachine({ preset: 'server', name: 'server, 1 MiB spad', spad: { sizeBytes: 1 << 20 } });
     const tinyServer = parseMachine({ preset: 'server', name: 'server, 256 KiB spad', spad: { sizeBytes: 256 * 1024 } });
     const cases: ReadonlyArray<readonly [number, number, number, MachineConfig, string, number]> = [
-      [300, 200, 150, edge, 'rows', 2], [600, 1000, 70, edge, 'rows', 2], [129, 2500, 100, edge, 'columns', 1], [200, 4000, 100, edge, 'columns', 1],
+      [300, 200, 150, edge, 'rows', 2], [600, 300, 70, edge, 'rows', 2], [129, 2500, 100, edge, 'columns', 1], [200, 4000, 100, edge, 'columns', 1],
       [130, 2100, 200, tinyServer, 'columns', 2], [300, 4000, 300, smallServer, 'columns', 2],
     ];
     for (const [M, K, N, cfg, order, accBuffers] of cases) {
@@ -114,7 +114,7 @@ describe('linear-requant on the simulator', () => {
       expect(run.sim.stats.cycles, `${where}: sim ${run.sim.stats.cycles} model ${run.model.cycles}`).toBe(run.model.cycles);
       expect(run.sim.stats.dram_bytes, where).toBe(run.model.dramBytes);
     }
-    expect(linearRequantTiling(600, 1000, 70, 8, edge).t.mTiles).toBeGreaterThan(1);
+    expect(linearRequantTiling(600, 300, 70, 8, edge).t.mTiles).toBeGreaterThan(1);
   });
 
   it('the program is readable assembly: header, the per-channel requantization, no int32 store to DRAM', () => {
@@ -220,7 +220,7 @@ describe('linear-requant with the identity term and 22-bit outputs (steps 7-8, 1
       expect(run.sim.stats.dram_bytes).toBe(run.model.dramBytes);
     }
     const cases: ReadonlyArray<readonly [number, number, number, MachineConfig, string, 8 | 22]> = [
-      [600, 1000, 70, edge, 'rows', 22], [129, 2500, 100, edge, 'columns', 22], [130, 2100, 200, tinyServer, 'columns', 8],
+      [600, 300, 70, edge, 'rows', 22], [129, 2500, 100, edge, 'columns', 22], [130, 2100, 200, tinyServer, 'columns', 8],
     ];
     for (const [M, K, N, cfg, order, bits] of cases) {
       const seed = `identity-orders:${M}x${K}x${N}:${bits}:${cfg.name}`;
