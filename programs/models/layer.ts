@@ -320,6 +320,7 @@ export function runLayerSim(model: CompiledLayerSim, x: Int8Array, T: number, cf
   const stepRun = (
     fused: readonly number[], name: LayerStepName, kernel: LayerKernel, bind: StepBinding | undefined,
     run: (ro: RunOptions) => { y: ArrayLike<number>; r: Pick<CaseRun, 'cycles' | 'model_cycles' | 'model_exact' | 'sim'> },
+    stored?: { readonly expect: (ref: IntData) => IntData; readonly note: string },
   ): Int32Array => {
     const refStep = rs[name];
     const step = fused[fused.length - 1]!;
@@ -354,12 +355,12 @@ export function runLayerSim(model: CompiledLayerSim, x: Int8Array, T: number, cf
       opts.onStep?.(steps[steps.length - 1]!, y);
       return y;
     }
-    const d = compareWith(out.y, refStep.data);
+    const d = compareWith(out.y, stored ? stored.expect(refStep.data) : refStep.data);
     steps.push({
       step, steps: fused, name, kernel, shape: refStep.shape, ran: true,
       cycles: out.r.cycles, span_cycles: out.r.sim.stats.span_cycles ?? out.r.cycles, model_cycles: out.r.model_cycles, model_exact: out.r.model_exact, ...statsOf(out.r.sim),
       identical_to_reference: d.identical === d.n, elements: d.n, identical_elements: d.identical, max_abs_diff: d.maxAbs, first_diff: d.first,
-      bounds: kernelBounds(out.r.sim, cfg), input_from_reference: fromRef,
+      bounds: kernelBounds(out.r.sim, cfg), input_from_reference: fromRef, ...(stored ? { note: stored.note } : {}),
     });
     const y = out.y instanceof Int32Array ? out.y : Int32Array.from(out.y);
     opts.onStep?.(steps[steps.length - 1]!, y);
@@ -478,11 +479,19 @@ export function runLayerSim(model: CompiledLayerSim, x: Int8Array, T: number, cf
     if (fused >= apart) throw new TilingError(`qk-softmax: the fused program (model ${fused} cycles) is not faster than qk + softmax (${apart})`);
   });
   let probs: Int32Array;
+  // the fused program stores the probabilities as P.V's mxu.mm.u8 reads them (uint8, p = 256 saturated to 255 by the
+  // NPU: kernels/npu/attention.ts), so P.V reads its DRAM bytes directly; the step is compared with the reference
+  // probabilities saturated the same way (layer 2), and P.V's output with the reference layer as every step is
+  let probsStored = false;
   if (qkSoftmaxFused) {
-    probs = stepRun([3, 4], 'probs', 'qk-softmax', { inputs: { q: 'q8', k: 'k8' } }, (ro) => {
-      const run = runQkSoftmaxSim(Int8Array.from(q8), Int8Array.from(k8), T, C, H, smConsts!, cfg, maskBits, ro);
+    probs = stepRun([3, 4], 'probs', 'qk-softmax', { inputs: { q: 'q8', k: 'k8' }, outputs: { y: 'probs8' } }, (ro) => {
+      const run = runQkSoftmaxSim(Int8Array.from(q8), Int8Array.from(k8), T, C, H, smConsts!, cfg, maskBits, { ...ro, probsU8: true });
       return { y: run.y, r: { cycles: run.sim.stats.cycles ?? 0, model_cycles: run.model.cycles, model_exact: run.model.exact, sim: run.sim } };
+    }, {
+      expect: (ref) => Int32Array.from(npuPvInts(ref as ArrayLike<number>)),
+      note: 'stored as uint8 min(p, 255), the byte format P.V reads: compared with the reference probabilities saturated the same way (kernels/npu/attention.ts)',
     });
+    probsStored = true;
   } else {
     const scores = stepRun([3], 'scores', 'qk', undefined, (ro) =>
       caseRun(simCaseQk({ q_int: { shape: [T, C], data: q8 }, k_int: { shape: [T, C], data: k8 }, heads: H }, cfg, ro)));
@@ -500,13 +509,13 @@ export function runLayerSim(model: CompiledLayerSim, x: Int8Array, T: number, cf
     pvModel(T, C, H, cfg, true).cycles < pvModel(T, C, H, cfg).cycles + requantActModel(T, C, { perChannel: false, bits: 8, clampX: false, clampW: false }, cfg).cycles;
   let ctx8: Int32Array;
   if (pvFold) {
-    ctx8 = stepRun([5, 6], 'context8', 'pv', { inputs: { v: 'v8' }, outputs: { ctx: 'ctx8' }, drain: true }, (ro) => {
+    ctx8 = stepRun([5, 6], 'context8', 'pv', probsStored ? { inputs: { p: 'probs8', v: 'v8' }, outputs: { ctx: 'ctx8' } } : { inputs: { v: 'v8' }, outputs: { ctx: 'ctx8' }, drain: true }, (ro) => {
       sameConsts('context8', foldQuantAct(s.output_activation, c.contextScale), c.contextAct);
       const run = runPvRequantSim(npuPvInts(probs), Int8Array.from(v8), T, C, H, { m: c.contextAct.m[0]!, e: c.contextAct.e[0]! }, cfg, ro);
       return { y: run.y, r: { cycles: run.sim.stats.cycles ?? 0, model_cycles: run.model.cycles, model_exact: run.model.exact, sim: run.sim } };
     });
   } else {
-    const ctx = stepRun([5], 'context', 'pv', { inputs: { v: 'v8' }, outputs: { ctx: 'ctx' }, drain: true }, (ro) =>
+    const ctx = stepRun([5], 'context', 'pv', probsStored ? { inputs: { p: 'probs8', v: 'v8' }, outputs: { ctx: 'ctx' } } : { inputs: { v: 'v8' }, outputs: { ctx: 'ctx' }, drain: true }, (ro) =>
       caseRun(simCasePv({ p_int: { shape: [H, T, T], data: probs }, v_int: { shape: [T, C], data: v8 }, heads: H }, cfg, ro)));
     ctx8 = requant(6, 'context8', ctx, [T, C], c.contextScale, s.output_activation, c.contextAct, undefined, { inputs: { x: 'ctx' }, outputs: { y: 'ctx8' } });
   }
