@@ -41,7 +41,8 @@ import { qkSoftmaxModel } from '../qk-softmax/model.js';
 import { foldSoftmaxNpu } from '../../kernels/npu/softmax.js';
 import { intDataToInt32, npuMultiplier } from '../../kernels/npu/requant-act.js';
 import { runLinearGeluSim, runLinearRequantSim } from '../linear-requant/build.js';
-import { linearRequantTiling } from '../linear-requant/model.js';
+import { linearRequantSchedule, linearRequantTiling } from '../linear-requant/model.js';
+import type { Program } from '../../isa/asm.js';
 import { foldGeluNpu } from '../../kernels/npu/gelu.js';
 
 /** A checkpoint with its folded constants: what runLayerSim needs (the cases take the checkpoint's ranges). */
@@ -222,6 +223,13 @@ function isKernelLimit(e: unknown): e is Error {
 }
 
 
+/** Two programs whose scratchpad buffers lie at the same addresses with the same sizes. */
+function sameSpadLayout(a: Program, b: Program | undefined): boolean {
+  if (b === undefined) return false;
+  const spad = (p: Program): string => JSON.stringify([...p.buffers.values()].filter((x) => x.space === 'spad').map((x) => [x.name, x.address, x.size]));
+  return spad(a) === spad(b);
+}
+
 function sameConsts(what: string, a: QuantActConsts, b: QuantActConsts): void {
   const eq = (x: readonly number[], y: readonly number[]): boolean => x.length === y.length && x.every((v, i) => v === y[i]);
   if (a.bits !== b.bits || a.scaleOut !== b.scaleOut || !eq(a.m, b.m) || !eq(a.e, b.e) || a.mId !== b.mId || a.eId !== b.eId) {
@@ -388,14 +396,17 @@ export function runLayerSim(model: CompiledLayerSim, x: Int8Array, T: number, cf
    * A projection and its QuantAct fused in one program (steps 1 and 2 of Q, K, V): the int32 accumulator
    * tiles are requantized on chip by the VPU and never travel to DRAM.
    */
-  const linearRequant = (name: LayerStepName, l: CompiledLayer['query'], xin: Int32Array, range: ActRange, consts: QuantActConsts, bind: StepBinding): Int32Array =>
+  let xsOf: Program | undefined; // the program that left the layer input in its scratchpad buffer xs (Q's)
+  const linearRequant = (name: LayerStepName, l: CompiledLayer['query'], xin: Int32Array, range: ActRange, consts: QuantActConsts, bind: StepBinding, xOnChip = false): Int32Array =>
     stepRun([1, 2], name, 'linear-requant', bind, (ro) => {
       saturatedBias(l);
       sameConsts(name, foldQuantAct(range, l.scaleOut), consts);
       if (range.bits !== 8 && range.bits !== 16) throw new KernelInputError(`${name}: bits = ${range.bits}: the fused linear-requant kernel writes 8 or 16 bits`);
       const N = l.outFeatures;
       const bc = (v: readonly number[]): number[] => (v.length === 1 ? new Array<number>(N).fill(v[0]!) : [...v]);
-      const run = runLinearRequantSim(Int8Array.from(xin), l.weight, Int32Array.from(l.bias), T, l.inFeatures, N, { m: bc(consts.m), e: bc(consts.e), bits: range.bits }, cfg, ro);
+      const run = runLinearRequantSim(Int8Array.from(xin), l.weight, Int32Array.from(l.bias), T, l.inFeatures, N, { m: bc(consts.m), e: bc(consts.e), bits: range.bits }, cfg, { ...ro, xOnChip });
+      if (!xOnChip) xsOf = run.program;
+      else if (!sameSpadLayout(run.program, xsOf)) throw new Error(`internal: ${name} reads x from the scratchpad, but its buffers are not where ${xsOf?.file ?? 'no earlier program'} left them`);
       return { y: run.y, r: { cycles: run.sim.stats.cycles ?? 0, model_cycles: run.model.cycles, model_exact: run.model.exact, sim: run.sim } };
     });
 
@@ -453,9 +464,15 @@ export function runLayerSim(model: CompiledLayerSim, x: Int8Array, T: number, cf
 
   // 1-2: Q, K, V projections and their QuantAct(8)
   const x32 = Int32Array.from(x);
+  // K and V read the layer input where Q's program left it, in the scratchpad (chained, where the block stays resident:
+  // Q, K and V are the same program, so the same layout): their x loads are dropped
+  const xStays = (l: CompiledLayer['query']): boolean => chain !== undefined && fits(() => {
+    linearRequantSchedule(linearRequantTiling(T, l.inFeatures, l.outFeatures, s.query_activation.bits === 16 ? 16 : 8, cfg), cfg, true);
+  });
   const q8 = linearRequant('query8', c.query, x32, s.query_activation, c.queryAct, { outputs: { x: 'x', y: 'q8' } });
-  const k8 = linearRequant('key8', c.key, x32, s.key_activation, c.keyAct, { inputs: { x: 'x' }, outputs: { y: 'k8' } });
-  const v8 = linearRequant('value8', c.value, x32, s.value_activation, c.valueAct, { inputs: { x: 'x' }, outputs: { y: 'v8' } });
+  const qkvSame = s.key_activation.bits === s.query_activation.bits && s.value_activation.bits === s.query_activation.bits && !substituted && xStays(c.query);
+  const k8 = linearRequant('key8', c.key, x32, s.key_activation, c.keyAct, { inputs: { x: 'x' }, outputs: { y: 'k8' } }, qkvSame);
+  const v8 = linearRequant('value8', c.value, x32, s.value_activation, c.valueAct, { inputs: { x: 'x' }, outputs: { y: 'v8' } }, qkvSame && !substituted);
 
   // 3: scores per head (1/sqrt(d_head) is folded into the softmax input scale, not applied to the integers)
   // 4: IntSoftmax over the key axis, with the key mask per row position
