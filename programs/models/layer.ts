@@ -206,6 +206,8 @@ export interface LayerSimOptions {
    * sum of their cycles (an upper bound).
    */
   readonly overlap?: boolean;
+  /** overlapped: start the chain's machine from seeded garbage instead of zeros (SimChain's poison; for tests) */
+  readonly poison?: number;
 }
 
 export const LAYER_SCHEDULE_NOTE =
@@ -306,7 +308,7 @@ export function runLayerSim(model: CompiledLayerSim, x: Int8Array, T: number, cf
   const ao = layer.attention.output;
 
   const fuse = opts.fuse ?? true;
-  const chain = (opts.overlap ?? true) ? new SimChain(cfg) : undefined;
+  const chain = (opts.overlap ?? true) ? new SimChain(cfg, opts.poison === undefined ? {} : { poison: opts.poison }) : undefined;
   /** A fused program can take this layer on this machine (else the unfused kernels run, each with its own limits). */
   const fits = (check: () => void): boolean => {
     try {
