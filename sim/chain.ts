@@ -116,7 +116,8 @@ export class SimChain {
       );
     }
     this.top = top;
-    if (this.top > m.dram.length) m.growDram(Math.min(this.machine.cfg.dram.sizeBytes, Math.max(this.top, Math.ceil(m.dram.length * 1.5))));
+    // doubling from 4 MiB: a BERT-base layer (about 9 MB of DRAM) grows twice, not once per program
+    if (this.top > m.dram.length) m.growDram(Math.min(cap, Math.max(this.top, 2 * m.dram.length, 4 * 1024 * 1024)));
     m.setDramSegments(segments, bound);
     for (const [buffer, tensor] of Object.entries(link.outputs ?? {})) {
       const f = fresh.find((x) => x.name === buffer)!;

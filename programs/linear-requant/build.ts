@@ -61,10 +61,16 @@ export interface GeluStageConsts {
 
 /** One instruction of an op list written as assembly text (`vmacr v2, v1, v31, v2, r0, floor, sat32`), emitted typed. */
 function emitAsm(e: ProgramEmitter, asm: string): void {
-  const [mn, ...rest] = asm.trim().split(/[\s,]+/);
-  const operands: Operand[] = rest.map((t) => (/^[vr]\d+$/.test(t) ? Number(t.slice(1)) : /^-?\d+$/.test(t) ? Number(t) : t));
-  e.op(mn!, ...operands);
+  let parsed = PARSED.get(asm);
+  if (parsed === undefined) {
+    const [mn, ...rest] = asm.trim().split(/[\s,]+/);
+    parsed = { mn: mn!, operands: rest.map((t) => (/^[vr]\d+$/.test(t) ? Number(t.slice(1)) : /^-?\d+$/.test(t) ? Number(t) : t)) };
+    PARSED.set(asm, parsed);
+  }
+  e.op(parsed.mn, ...parsed.operands);
 }
+/** Op texts parsed once: a program repeats a few hundred distinct ones (bounded by the op lists, not the shape). */
+const PARSED = new Map<string, { readonly mn: string; readonly operands: readonly Operand[] }>();
 
 export function buildLinearRequant(
   M: number, K: number, N: number, bits: LinearRequantBits, mach: MachineConfig, lag?: number, identity?: LinearRequantIdentityConsts,

@@ -592,10 +592,16 @@ const treg = (t: (typeof GELU_TEMPS)[number]): number => GELU_TEMPS.indexOf(t);
 /** The same op for row i of a group (temporaries moved by 5 i registers). */
 export function shiftRow(o: PostOp, i: number): PostOp {
   if (i === 0) return o;
+  // memoized: the GELU stage asks for the same few ops' rows hundreds of thousands of times per BERT-base program
+  let rows = SHIFTED.get(o);
+  if (rows === undefined) SHIFTED.set(o, (rows = []));
+  const hit = rows[i];
+  if (hit !== undefined) return hit;
   const T = GELU_TEMPS.length;
   const mv = (r: number): number => (r >= 0 && r < T ? r + T * i : r);
-  return { ...o, dst: mv(o.dst), srcs: o.srcs.map(mv), asm: o.asm.replace(/\bv(\d+)\b/g, (m0, d: string) => `v${mv(Number(d))}`) };
+  return (rows[i] = { ...o, dst: mv(o.dst), srcs: o.srcs.map(mv), asm: o.asm.replace(/\bv(\d+)\b/g, (m0, d: string) => `v${mv(Number(d))}`) });
 }
+const SHIFTED = new WeakMap<PostOp, PostOp[]>();
 
 /**
  * The GELU stage's VPU ops: `consts` rebuilds the per-channel constants of a tile from its ks block (r9 points at
@@ -603,6 +609,14 @@ export function shiftRow(o: PostOp, i: number): PostOp {
  * cols); shiftRow gives row i.
  */
 export function geluPostOps(cols: number): { readonly consts: readonly PostOp[]; readonly row: readonly PostOp[] } {
+  // one list per row width (the op objects are shared, so shiftRow's memo holds across tiles)
+  let lists = GELU_OPS.get(cols);
+  if (lists === undefined) GELU_OPS.set(cols, (lists = makeGeluPostOps(cols)));
+  return lists;
+}
+const GELU_OPS = new Map<number, { readonly consts: readonly PostOp[]; readonly row: readonly PostOp[] }>();
+
+function makeGeluPostOps(cols: number): { readonly consts: readonly PostOp[]; readonly row: readonly PostOp[] } {
   const K = (k: (typeof GELU_CONSTS)[number]): string => `v${kreg(k)}`;
   const T = (t: (typeof GELU_TEMPS)[number]): string => `v${treg(t)}`;
   const consts: PostOp[] = [];
