@@ -208,7 +208,20 @@ export function postPieces(mt: number, kTiles: number, lag: number): number[] {
   return out;
 }
 
-export function linearRequantSchedule(p: LinearRequantPlan, mach: ModelMachine): FusedOp[] {
+/**
+ * The program's schedule. `xOnChip`: the x block is already in the scratchpad buffer `xs` (row-major [M][K] at its
+ * start), left there by the previous program of a chain that has the same layout (Q's program, for K's and V's, which
+ * read the same x): the x loads are dropped. Needs the whole block resident (rows order, one row block).
+ */
+export function linearRequantSchedule(p: LinearRequantPlan, mach: ModelMachine, xOnChip = false): FusedOp[] {
+  if (xOnChip && (p.t.order !== 'rows' || p.t.mTiles !== 1)) {
+    throw new TilingError(`linear-requant: x can stay on chip only as one resident row block (this plan: ${p.t.order} order, ${p.t.mTiles} row block(s))`);
+  }
+  const ops = scheduleOps(p, mach);
+  return xOnChip ? ops.filter((o) => o.kind !== 'x') : ops;
+}
+
+function scheduleOps(p: LinearRequantPlan, mach: ModelMachine): FusedOp[] {
   const t = p.t;
   const { M, K, N } = t;
   const R = mach.mxu.rows, C = mach.mxu.cols;
@@ -388,7 +401,7 @@ export function linearRequantModelOf(p: LinearRequantPlan, ops: readonly FusedOp
         const wl = clock.mxu(FUSED_INSTRS.wload - 1, Math.max(weightPortFree, w.done, wbufFree[wbuf]!));
         weightPortFree = wl + kt;
         ringFree[op.ring] = weightPortFree;
-        const mm = clock.mxu(FUSED_INSTRS.mm - 1, Math.max(streamFree, weightPortFree, xDone.get(op.xKey)!, biasDone.get(tile.index)!));
+        const mm = clock.mxu(FUSED_INSTRS.mm - 1, Math.max(streamFree, weightPortFree, xDone.get(op.xKey) ?? 0, biasDone.get(tile.index)!));
         streamFree = mm + tile.mt;
         wbufFree[wbuf] = streamFree;
         xFree.set(op.xKey, streamFree);

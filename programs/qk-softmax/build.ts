@@ -142,7 +142,7 @@ export function runQkSoftmaxSim(
   const shape: QkSoftmaxShape = { T, hidden, heads, mask: mask === undefined ? 'none' : 'position', probsU8 };
   const built = buildQkSoftmax(shape, consts, cfg);
   const program = assembleBuilt(built, cfg);
-  const m = machineFor(program, cfg);
+  const m = machineFor(program, cfg, opts);
   m.writeBuffer(programBuffer(program, 'q'), q8);
   m.writeBuffer(programBuffer(program, 'k'), k8);
   if (mask !== undefined) m.writeBuffer(programBuffer(program, 'mask'), Int8Array.from(mask, (v) => (v === 0 ? 0 : 1)));

@@ -609,7 +609,7 @@ export function runSoftmaxCase(input: unknown, cfg: MachineConfig, opts: RunOpti
   const maskKind: SoftmaxMaskKind = cse.mask === undefined ? 'none' : cse.mask.length === cse.x.length && cse.rows > 1 ? 'element' : 'position';
   const built = buildSoftmax({ rows: cse.rows, rowLen: cse.rowLen, consts: cse.consts, mask: maskKind }, cfg, opts.build ?? {});
   const program = assembleBuilt(built, cfg);
-  const m = machineFor(program, cfg);
+  const m = machineFor(program, cfg, opts);
   const buf = (name: string) => programBuffer(program, name);
   m.writeBuffer(buf('x'), cse.x);
   if (cse.mask !== undefined) m.writeBuffer(buf('mask'), maskKind === 'position' ? cse.mask.subarray(0, cse.rowLen) : cse.mask);
