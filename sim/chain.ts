@@ -50,10 +50,16 @@ export class SimChain {
   /** Programs attached so far. */
   programs = 0;
 
-  constructor(cfg: MachineConfig) {
+  /**
+   * `poison`: start from garbage instead of power-on zeros (scratchpad, accumulators, vector and scalar registers
+   * r1..r31, the vector length), from this seed: a program that computes the same on it assumes nothing about the
+   * state the previous kernel leaves (the tests run the layers so).
+   */
+  constructor(cfg: MachineConfig, opts: { readonly poison?: number } = {}) {
     this.machine = new Machine(cfg, { dramBytes: 0 });
     this.timing = new TimingModel(cfg, 1, false);
     this.machine.continueTiming = this.timing;
+    if (opts.poison !== undefined) poison(this.machine, opts.poison);
   }
 
   /** The cycle the chain ends at so far (the last result of any program run on it). */
@@ -110,7 +116,8 @@ export class SimChain {
       );
     }
     this.top = top;
-    if (this.top > m.dram.length) m.growDram(Math.min(this.machine.cfg.dram.sizeBytes, Math.max(this.top, Math.ceil(m.dram.length * 1.5))));
+    // doubling from 4 MiB: a BERT-base layer (about 9 MB of DRAM) grows twice, not once per program
+    if (this.top > m.dram.length) m.growDram(Math.min(cap, Math.max(this.top, 2 * m.dram.length, 4 * 1024 * 1024)));
     m.setDramSegments(segments, bound);
     for (const [buffer, tensor] of Object.entries(link.outputs ?? {})) {
       const f = fresh.find((x) => x.name === buffer)!;
@@ -120,4 +127,20 @@ export class SimChain {
     this.programs++;
     return m;
   }
+}
+
+/** Fills the machine's on-chip state with a seeded xorshift32 pattern (see SimChain's `poison`). */
+function poison(m: Machine, seed: number): void {
+  let z = (seed | 0) || 0x9e3779b9;
+  const next = (): number => {
+    z ^= z << 13;
+    z ^= z >>> 17;
+    z ^= z << 5;
+    return z | 0;
+  };
+  for (let i = 0; i < m.spad.length; i++) m.spad[i] = next();
+  for (let i = 0; i < m.acc.length; i++) m.acc[i] = next();
+  for (let i = 0; i < m.vregs.length; i++) m.vregs[i] = next();
+  for (let r = 1; r < 32; r++) m.sregs[r] = next();
+  m.vl = 1 + ((next() >>> 0) % m.lanes);
 }

@@ -61,18 +61,24 @@ export interface GeluStageConsts {
 
 /** One instruction of an op list written as assembly text (`vmacr v2, v1, v31, v2, r0, floor, sat32`), emitted typed. */
 function emitAsm(e: ProgramEmitter, asm: string): void {
-  const [mn, ...rest] = asm.trim().split(/[\s,]+/);
-  const operands: Operand[] = rest.map((t) => (/^[vr]\d+$/.test(t) ? Number(t.slice(1)) : /^-?\d+$/.test(t) ? Number(t) : t));
-  e.op(mn!, ...operands);
+  let parsed = PARSED.get(asm);
+  if (parsed === undefined) {
+    const [mn, ...rest] = asm.trim().split(/[\s,]+/);
+    parsed = { mn: mn!, operands: rest.map((t) => (/^[vr]\d+$/.test(t) ? Number(t.slice(1)) : /^-?\d+$/.test(t) ? Number(t) : t)) };
+    PARSED.set(asm, parsed);
+  }
+  e.op(parsed.mn, ...parsed.operands);
 }
+/** Op texts parsed once: a program repeats a few hundred distinct ones (bounded by the op lists, not the shape). */
+const PARSED = new Map<string, { readonly mn: string; readonly operands: readonly Operand[] }>();
 
 export function buildLinearRequant(
   M: number, K: number, N: number, bits: LinearRequantBits, mach: MachineConfig, lag?: number, identity?: LinearRequantIdentityConsts,
-  gelu?: GeluStageConsts,
+  gelu?: GeluStageConsts, xOnChip = false,
 ): BuiltProgram & { plan: LinearRequantPlan; ops: FusedOp[] } {
   const p = linearRequantTiling(M, K, N, bits, mach, lag, identity === undefined ? undefined : { clampX: identity.clampX, clampW: identity.clampW }, gelu ? 'gelu' : 'requant');
   const t = p.t;
-  const ops = linearRequantSchedule(p, mach);
+  const ops = linearRequantSchedule(p, mach, xOnChip);
   const R = mach.mxu.rows, C = mach.mxu.cols, L = mach.vpu.lanes;
   const ob = p.ob;
   const id = identity;
@@ -83,7 +89,7 @@ export function buildLinearRequant(
   const vst = ob === 1 ? 'vst.s8' : ob === 2 ? 'vst.s16' : 'vst.acc';
   const H = 2 ** (bits - 1);
   const regions = p.regions;
-  const e = new ProgramEmitter(gelu ? `linear_gelu_${M}x${K}x${N}.s` : `linear_requant_${M}x${K}x${N}_${bits}${id ? '_id' : ''}.s`);
+  const e = new ProgramEmitter(gelu ? `linear_gelu_${M}x${K}x${N}.s` : `linear_requant_${M}x${K}x${N}_${bits}${id ? '_id' : ''}${xOnChip ? '_xchip' : ''}.s`);
   const yDesc = `${bits === 22 ? 'int22 (stored as int32)' : `int${bits}`}`;
   if (gelu) {
     e.comment(`linear-gelu: y[${M},${N}] int8 = sat8(rne(QuantAct8(i-GELU(x[${M},${K}] . W[${N},${K}]^T + bias[${N}])) * m2 / 2^e2)): layer steps 12-15 in one program`);
@@ -97,6 +103,7 @@ export function buildLinearRequant(
   } else {
     e.comment(`linear-requant: y[${M},${N}] (${yDesc}) = ${bits === 22 ? `clamp(rne(...), ${-H}, ${H - 1})` : `sat${bits}(rne(`}(x[${M},${K}] . W[${N},${K}]^T + bias[${N}]) * m_c / 2^e_c)${bits === 22 ? '' : ')'}, per output channel c`);
   }
+  if (xOnChip) e.comment('x on chip: the x block is already in xs (left there by the previous program of the chain, of the same layout): no x loads');
   e.comment('the int32 accumulators stay on chip: after a tile\'s last K step the VPU requantizes its rows, in pieces issued between');
   e.comment(`the following weight loads (from the ${p.lag + 1}th after its last one on), and each piece goes to DRAM as ${yDesc} rows`);
   if (ob === 4) e.comment('int32 outputs: each requantized row goes back (vst.acc) into the accumulator row it was read from, and is stored from there');
@@ -295,7 +302,7 @@ export interface LinearRequantRun {
  */
 export function runLinearRequantSim(
   x: Int8Array, w: Int8Array, bias: Int32Array, M: number, K: number, N: number,
-  consts: LinearRequantConsts, cfg: MachineConfig, opts: RunOptions & { readonly lag?: number } = {},
+  consts: LinearRequantConsts, cfg: MachineConfig, opts: RunOptions & { readonly lag?: number; readonly xOnChip?: boolean } = {},
 ): LinearRequantRun {
   if (consts.m.length !== N || consts.e.length !== N) {
     throw new RangeError(`linear-requant: ${consts.m.length} multipliers and ${consts.e.length} shifts for ${N} output channels`);
@@ -317,7 +324,8 @@ export function runLinearRequantSim(
   );
   const idK = npu.identity ? { m: npu.identity.m, e: npu.identity.e, clampX: npu.clampX, clampW: npu.clampW } : undefined;
   // Q, K and V (and the two residual projections of one shape) are the same program: built once per machine.
-  const built = cachedBuild(cfg, JSON.stringify([M, K, N, bits, opts.lag ?? null, idK ?? null]), () => buildLinearRequant(M, K, N, bits, cfg, opts.lag, idK));
+  const xOnChip = opts.xOnChip ?? false;
+  const built = cachedBuild(cfg, JSON.stringify([M, K, N, bits, opts.lag ?? null, idK ?? null, xOnChip]), () => buildLinearRequant(M, K, N, bits, cfg, opts.lag, idK, undefined, xOnChip));
   const program = assembleBuilt(built, cfg);
   const buf = (name: string) => programBuffer(program, name);
   const sim = simulateWith(program, cfg, { x, w, bias, k: packLinearRequantConsts(mm, ee, N), ...(idIn ? { wid: idIn.w } : {}) }, opts);

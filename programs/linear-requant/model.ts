@@ -325,7 +325,20 @@ export function postPieces(mt: number, kTiles: number, lag: number): number[] {
   return out;
 }
 
-export function linearRequantSchedule(p: LinearRequantPlan, mach: ModelMachine): FusedOp[] {
+/**
+ * The program's schedule. `xOnChip`: the x block is already in the scratchpad buffer `xs` (row-major [M][K] at its
+ * start), left there by the previous program of a chain that has the same layout (Q's program, for K's and V's, which
+ * read the same x): the x loads are dropped. Needs the whole block resident (rows order, one row block).
+ */
+export function linearRequantSchedule(p: LinearRequantPlan, mach: ModelMachine, xOnChip = false): FusedOp[] {
+  if (xOnChip && (p.t.order !== 'rows' || p.t.mTiles !== 1)) {
+    throw new TilingError(`linear-requant: x can stay on chip only as one resident row block (this plan: ${p.t.order} order, ${p.t.mTiles} row block(s))`);
+  }
+  const ops = scheduleOps(p, mach);
+  return xOnChip ? ops.filter((o) => o.kind !== 'x') : ops;
+}
+
+function scheduleOps(p: LinearRequantPlan, mach: ModelMachine): FusedOp[] {
   const t = p.t;
   const { M, K, N } = t;
   const R = mach.mxu.rows, C = mach.mxu.cols;
@@ -559,7 +572,7 @@ export function linearRequantModelOf(p: LinearRequantPlan, ops: readonly FusedOp
         const wl = clock.mxu(FUSED_INSTRS.wload - 1, Math.max(weightPortFree, w.done, wbufFree[wbuf]!));
         weightPortFree = wl + kt;
         ringFree[op.ring] = weightPortFree;
-        const mm = clock.mxu(FUSED_INSTRS.mm - 1, Math.max(streamFree, weightPortFree, xDone.get(op.xKey)!, biasDone.get(tile.index)!));
+        const mm = clock.mxu(FUSED_INSTRS.mm - 1, Math.max(streamFree, weightPortFree, xDone.get(op.xKey) ?? 0, biasDone.get(tile.index)!));
         streamFree = mm + tile.mt;
         wbufFree[wbuf] = streamFree;
         xFree.set(op.xKey, streamFree);
@@ -750,10 +763,16 @@ const treg = (t: (typeof GELU_TEMPS)[number]): number => GELU_TEMPS.indexOf(t);
 /** The same op for row i of a group (temporaries moved by 5 i registers). */
 export function shiftRow(o: PostOp, i: number): PostOp {
   if (i === 0) return o;
+  // memoized: the GELU stage asks for the same few ops' rows hundreds of thousands of times per BERT-base program
+  let rows = SHIFTED.get(o);
+  if (rows === undefined) SHIFTED.set(o, (rows = []));
+  const hit = rows[i];
+  if (hit !== undefined) return hit;
   const T = GELU_TEMPS.length;
   const mv = (r: number): number => (r >= 0 && r < T ? r + T * i : r);
-  return { ...o, dst: mv(o.dst), srcs: o.srcs.map(mv), asm: o.asm.replace(/\bv(\d+)\b/g, (m0, d: string) => `v${mv(Number(d))}`) };
+  return (rows[i] = { ...o, dst: mv(o.dst), srcs: o.srcs.map(mv), asm: o.asm.replace(/\bv(\d+)\b/g, (m0, d: string) => `v${mv(Number(d))}`) });
 }
+const SHIFTED = new WeakMap<PostOp, PostOp[]>();
 
 /**
  * The GELU stage's VPU ops: `consts` rebuilds the per-channel constants of a tile from its ks block (r9 points at
@@ -761,6 +780,14 @@ export function shiftRow(o: PostOp, i: number): PostOp {
  * cols); shiftRow gives row i.
  */
 export function geluPostOps(cols: number): { readonly consts: readonly PostOp[]; readonly row: readonly PostOp[] } {
+  // one list per row width (the op objects are shared, so shiftRow's memo holds across tiles)
+  let lists = GELU_OPS.get(cols);
+  if (lists === undefined) GELU_OPS.set(cols, (lists = makeGeluPostOps(cols)));
+  return lists;
+}
+const GELU_OPS = new Map<number, { readonly consts: readonly PostOp[]; readonly row: readonly PostOp[] }>();
+
+function makeGeluPostOps(cols: number): { readonly consts: readonly PostOp[]; readonly row: readonly PostOp[] } {
   const K = (k: (typeof GELU_CONSTS)[number]): string => `v${kreg(k)}`;
   const T = (t: (typeof GELU_TEMPS)[number]): string => `v${treg(t)}`;
   const consts: PostOp[] = [];

@@ -41,7 +41,8 @@ import { qkSoftmaxModel } from '../qk-softmax/model.js';
 import { foldSoftmaxNpu } from '../../kernels/npu/softmax.js';
 import { intDataToInt32, npuMultiplier } from '../../kernels/npu/requant-act.js';
 import { runLinearGeluSim, runLinearRequantSim } from '../linear-requant/build.js';
-import { linearRequantTiling } from '../linear-requant/model.js';
+import { linearRequantSchedule, linearRequantTiling } from '../linear-requant/model.js';
+import type { Program } from '../../isa/asm.js';
 import { foldGeluNpu } from '../../kernels/npu/gelu.js';
 
 /** A checkpoint with its folded constants: what runLayerSim needs (the cases take the checkpoint's ranges). */
@@ -205,6 +206,8 @@ export interface LayerSimOptions {
    * sum of their cycles (an upper bound).
    */
   readonly overlap?: boolean;
+  /** overlapped: start the chain's machine from seeded garbage instead of zeros (SimChain's poison; for tests) */
+  readonly poison?: number;
 }
 
 export const LAYER_SCHEDULE_NOTE =
@@ -221,6 +224,13 @@ function isKernelLimit(e: unknown): e is Error {
   return e instanceof KernelInputError || e instanceof TilingError || e instanceof AsmError || e instanceof ChainCapacityError;
 }
 
+
+/** Two programs whose scratchpad buffers lie at the same addresses with the same sizes. */
+function sameSpadLayout(a: Program, b: Program | undefined): boolean {
+  if (b === undefined) return false;
+  const spad = (p: Program): string => JSON.stringify([...p.buffers.values()].filter((x) => x.space === 'spad').map((x) => [x.name, x.address, x.size]));
+  return spad(a) === spad(b);
+}
 
 function sameConsts(what: string, a: QuantActConsts, b: QuantActConsts): void {
   const eq = (x: readonly number[], y: readonly number[]): boolean => x.length === y.length && x.every((v, i) => v === y[i]);
@@ -298,7 +308,7 @@ export function runLayerSim(model: CompiledLayerSim, x: Int8Array, T: number, cf
   const ao = layer.attention.output;
 
   const fuse = opts.fuse ?? true;
-  const chain = (opts.overlap ?? true) ? new SimChain(cfg) : undefined;
+  const chain = (opts.overlap ?? true) ? new SimChain(cfg, opts.poison === undefined ? {} : { poison: opts.poison }) : undefined;
   /** A fused program can take this layer on this machine (else the unfused kernels run, each with its own limits). */
   const fits = (check: () => void): boolean => {
     try {
@@ -320,6 +330,7 @@ export function runLayerSim(model: CompiledLayerSim, x: Int8Array, T: number, cf
   const stepRun = (
     fused: readonly number[], name: LayerStepName, kernel: LayerKernel, bind: StepBinding | undefined,
     run: (ro: RunOptions) => { y: ArrayLike<number>; r: Pick<CaseRun, 'cycles' | 'model_cycles' | 'model_exact' | 'sim'> },
+    stored?: { readonly expect: (ref: IntData) => IntData; readonly note: string },
   ): Int32Array => {
     const refStep = rs[name];
     const step = fused[fused.length - 1]!;
@@ -354,12 +365,12 @@ export function runLayerSim(model: CompiledLayerSim, x: Int8Array, T: number, cf
       opts.onStep?.(steps[steps.length - 1]!, y);
       return y;
     }
-    const d = compareWith(out.y, refStep.data);
+    const d = compareWith(out.y, stored ? stored.expect(refStep.data) : refStep.data);
     steps.push({
       step, steps: fused, name, kernel, shape: refStep.shape, ran: true,
       cycles: out.r.cycles, span_cycles: out.r.sim.stats.span_cycles ?? out.r.cycles, model_cycles: out.r.model_cycles, model_exact: out.r.model_exact, ...statsOf(out.r.sim),
       identical_to_reference: d.identical === d.n, elements: d.n, identical_elements: d.identical, max_abs_diff: d.maxAbs, first_diff: d.first,
-      bounds: kernelBounds(out.r.sim, cfg), input_from_reference: fromRef,
+      bounds: kernelBounds(out.r.sim, cfg), input_from_reference: fromRef, ...(stored ? { note: stored.note } : {}),
     });
     const y = out.y instanceof Int32Array ? out.y : Int32Array.from(out.y);
     opts.onStep?.(steps[steps.length - 1]!, y);
@@ -387,14 +398,17 @@ export function runLayerSim(model: CompiledLayerSim, x: Int8Array, T: number, cf
    * A projection and its QuantAct fused in one program (steps 1 and 2 of Q, K, V): the int32 accumulator
    * tiles are requantized on chip by the VPU and never travel to DRAM.
    */
-  const linearRequant = (name: LayerStepName, l: CompiledLayer['query'], xin: Int32Array, range: ActRange, consts: QuantActConsts, bind: StepBinding): Int32Array =>
+  let xsOf: Program | undefined; // the program that left the layer input in its scratchpad buffer xs (Q's)
+  const linearRequant = (name: LayerStepName, l: CompiledLayer['query'], xin: Int32Array, range: ActRange, consts: QuantActConsts, bind: StepBinding, xOnChip = false): Int32Array =>
     stepRun([1, 2], name, 'linear-requant', bind, (ro) => {
       saturatedBias(l);
       sameConsts(name, foldQuantAct(range, l.scaleOut), consts);
       if (range.bits !== 8 && range.bits !== 16) throw new KernelInputError(`${name}: bits = ${range.bits}: the fused linear-requant kernel writes 8 or 16 bits`);
       const N = l.outFeatures;
       const bc = (v: readonly number[]): number[] => (v.length === 1 ? new Array<number>(N).fill(v[0]!) : [...v]);
-      const run = runLinearRequantSim(Int8Array.from(xin), l.weight, Int32Array.from(l.bias), T, l.inFeatures, N, { m: bc(consts.m), e: bc(consts.e), bits: range.bits }, cfg, ro);
+      const run = runLinearRequantSim(Int8Array.from(xin), l.weight, Int32Array.from(l.bias), T, l.inFeatures, N, { m: bc(consts.m), e: bc(consts.e), bits: range.bits }, cfg, { ...ro, xOnChip });
+      if (!xOnChip) xsOf = run.program;
+      else if (!sameSpadLayout(run.program, xsOf)) throw new Error(`internal: ${name} reads x from the scratchpad, but its buffers are not where ${xsOf?.file ?? 'no earlier program'} left them`);
       return { y: run.y, r: { cycles: run.sim.stats.cycles ?? 0, model_cycles: run.model.cycles, model_exact: run.model.exact, sim: run.sim } };
     });
 
@@ -452,9 +466,15 @@ export function runLayerSim(model: CompiledLayerSim, x: Int8Array, T: number, cf
 
   // 1-2: Q, K, V projections and their QuantAct(8)
   const x32 = Int32Array.from(x);
+  // K and V read the layer input where Q's program left it, in the scratchpad (chained, where the block stays resident:
+  // Q, K and V are the same program, so the same layout): their x loads are dropped
+  const xStays = (l: CompiledLayer['query']): boolean => chain !== undefined && fits(() => {
+    linearRequantSchedule(linearRequantTiling(T, l.inFeatures, l.outFeatures, s.query_activation.bits === 16 ? 16 : 8, cfg), cfg, true);
+  });
   const q8 = linearRequant('query8', c.query, x32, s.query_activation, c.queryAct, { outputs: { x: 'x', y: 'q8' } });
-  const k8 = linearRequant('key8', c.key, x32, s.key_activation, c.keyAct, { inputs: { x: 'x' }, outputs: { y: 'k8' } });
-  const v8 = linearRequant('value8', c.value, x32, s.value_activation, c.valueAct, { inputs: { x: 'x' }, outputs: { y: 'v8' } });
+  const qkvSame = s.key_activation.bits === s.query_activation.bits && s.value_activation.bits === s.query_activation.bits && !substituted && xStays(c.query);
+  const k8 = linearRequant('key8', c.key, x32, s.key_activation, c.keyAct, { inputs: { x: 'x' }, outputs: { y: 'k8' } }, qkvSame);
+  const v8 = linearRequant('value8', c.value, x32, s.value_activation, c.valueAct, { inputs: { x: 'x' }, outputs: { y: 'v8' } }, qkvSame && !substituted);
 
   // 3: scores per head (1/sqrt(d_head) is folded into the softmax input scale, not applied to the integers)
   // 4: IntSoftmax over the key axis, with the key mask per row position
@@ -478,11 +498,19 @@ export function runLayerSim(model: CompiledLayerSim, x: Int8Array, T: number, cf
     if (fused >= apart) throw new TilingError(`qk-softmax: the fused program (model ${fused} cycles) is not faster than qk + softmax (${apart})`);
   });
   let probs: Int32Array;
+  // the fused program stores the probabilities as P.V's mxu.mm.u8 reads them (uint8, p = 256 saturated to 255 by the
+  // NPU: kernels/npu/attention.ts), so P.V reads its DRAM bytes directly; the step is compared with the reference
+  // probabilities saturated the same way (layer 2), and P.V's output with the reference layer as every step is
+  let probsStored = false;
   if (qkSoftmaxFused) {
-    probs = stepRun([3, 4], 'probs', 'qk-softmax', { inputs: { q: 'q8', k: 'k8' } }, (ro) => {
-      const run = runQkSoftmaxSim(Int8Array.from(q8), Int8Array.from(k8), T, C, H, smConsts!, cfg, maskBits, ro);
+    probs = stepRun([3, 4], 'probs', 'qk-softmax', { inputs: { q: 'q8', k: 'k8' }, outputs: { y: 'probs8' } }, (ro) => {
+      const run = runQkSoftmaxSim(Int8Array.from(q8), Int8Array.from(k8), T, C, H, smConsts!, cfg, maskBits, { ...ro, probsU8: true });
       return { y: run.y, r: { cycles: run.sim.stats.cycles ?? 0, model_cycles: run.model.cycles, model_exact: run.model.exact, sim: run.sim } };
+    }, {
+      expect: (ref) => Int32Array.from(npuPvInts(ref as ArrayLike<number>)),
+      note: 'stored as uint8 min(p, 255), the byte format P.V reads: compared with the reference probabilities saturated the same way (kernels/npu/attention.ts)',
     });
+    probsStored = true;
   } else {
     const scores = stepRun([3], 'scores', 'qk', undefined, (ro) =>
       caseRun(simCaseQk({ q_int: { shape: [T, C], data: q8 }, k_int: { shape: [T, C], data: k8 }, heads: H }, cfg, ro)));
@@ -500,13 +528,13 @@ export function runLayerSim(model: CompiledLayerSim, x: Int8Array, T: number, cf
     pvModel(T, C, H, cfg, true).cycles < pvModel(T, C, H, cfg).cycles + requantActModel(T, C, { perChannel: false, bits: 8, clampX: false, clampW: false }, cfg).cycles;
   let ctx8: Int32Array;
   if (pvFold) {
-    ctx8 = stepRun([5, 6], 'context8', 'pv', { inputs: { v: 'v8' }, outputs: { ctx: 'ctx8' }, drain: true }, (ro) => {
+    ctx8 = stepRun([5, 6], 'context8', 'pv', probsStored ? { inputs: { p: 'probs8', v: 'v8' }, outputs: { ctx: 'ctx8' } } : { inputs: { v: 'v8' }, outputs: { ctx: 'ctx8' }, drain: true }, (ro) => {
       sameConsts('context8', foldQuantAct(s.output_activation, c.contextScale), c.contextAct);
       const run = runPvRequantSim(npuPvInts(probs), Int8Array.from(v8), T, C, H, { m: c.contextAct.m[0]!, e: c.contextAct.e[0]! }, cfg, ro);
       return { y: run.y, r: { cycles: run.sim.stats.cycles ?? 0, model_cycles: run.model.cycles, model_exact: run.model.exact, sim: run.sim } };
     });
   } else {
-    const ctx = stepRun([5], 'context', 'pv', { inputs: { v: 'v8' }, outputs: { ctx: 'ctx' }, drain: true }, (ro) =>
+    const ctx = stepRun([5], 'context', 'pv', probsStored ? { inputs: { p: 'probs8', v: 'v8' }, outputs: { ctx: 'ctx' } } : { inputs: { v: 'v8' }, outputs: { ctx: 'ctx' }, drain: true }, (ro) =>
       caseRun(simCasePv({ p_int: { shape: [H, T, T], data: probs }, v_int: { shape: [T, C], data: v8 }, heads: H }, cfg, ro)));
     ctx8 = requant(6, 'context8', ctx, [T, C], c.contextScale, s.output_activation, c.contextAct, undefined, { inputs: { x: 'ctx' }, outputs: { y: 'ctx8' } });
   }

@@ -20,7 +20,9 @@
 // Scalars produced by a reduction or the divider are read at dispatch, so a consumer placed right after its
 // producer would stall the in-order front end. The loop therefore runs the stages of different rows side by side:
 // iteration j does S2(j-1), S1(j), S3(j-2), S4(j-3), so the row sum and f are consumed one iteration (a row's worth
-// of instructions) after they were produced, and the row max after S3 and S4 (short rows: it is the one place
+// of instructions) after they were produced (f two iterations, S4(j-4), where a pipelined divider's latency exceeds
+// a row's iteration: plan.recipLag, with six e16 sets and three f names so that the rotation still repeats every
+// 6 rows), and the row max after S3 and S4 (short rows: it is the one place
 // where the front end can wait a few cycles). S2 of the previous row runs first so that S1 can load the next row
 // into the registers S2 just freed: the scores stay in registers from S1 to S2. e16 of three rows is live at once
 // (three register sets), and the scalar names alternate between two rows, so the loop body holds lcm(3, 2) = 6
@@ -55,7 +57,7 @@ const R = {
   PAIR: 'r8', // div.w dividend pair r8:r9 = (0, 1) = 2^32 (divider); r8 = 31, r9 = 8 (Newton)
   ONE: 'r9', C31: 'r8', C8: 'r9',
   CADJ: 'r10', OUTER: 'r11',
-  RMAX: ['r12', 'r13'], RSUM: ['r14', 'r15', 'r20'], RF: ['r16', 'r17'], RN: ['r16', 'r17'],
+  RMAX: ['r12', 'r13'], RSUM: ['r14', 'r15', 'r20'], RF: ['r16', 'r17', 'r19'], RN: ['r16', 'r17'],
   C2P30: 'r18', C29: 'r19',
   C255: 'r18', // the uint8 saturation bound (divider only: Newton takes r18; it sets R.T[3] in each S4 instead)
   LO: 'r21', MC: 'r22',
@@ -63,7 +65,7 @@ const R = {
   T: ['r28', 'r29', 'r30', 'r31'],
 } as const;
 
-/** Vector register plan: three e16 sets (resident rows), a temporary pool, constants. */
+/** Vector register plan: three (six with recipLag 2) e16 sets (resident rows), a temporary pool, constants. */
 interface VRegs {
   readonly E: readonly (readonly string[])[];
   readonly U: readonly string[];
@@ -84,7 +86,7 @@ interface VRegs {
 function vregPlan(p: SoftmaxPlan): VRegs {
   let next = 0;
   const take = (n: number): string[] => Array.from({ length: n }, () => `v${next++}`);
-  const E = p.resident ? [take(p.nv), take(p.nv), take(p.nv)] : [[], [], []];
+  const E = Array.from({ length: p.eSets }, () => (p.resident ? take(p.nv) : []));
   const G = p.group;
   const U = take(G), SH = take(G), RR = take(G);
   const N = p.reciprocal === 'newton' ? take(Math.max(0, 7 - 2 * G)) : [];
@@ -113,6 +115,7 @@ export interface SoftmaxBuildOptions {
   readonly xResident?: boolean;
   /** store uint8 min(p, 255) (the P.V program's input format) instead of int16 in [0, 256] */
   readonly probsU8?: boolean;
+  readonly recipLag?: 1 | 2;
 }
 
 /**
@@ -152,6 +155,9 @@ export function buildSoftmax(cse: SoftmaxBuildCase, mach: SoftmaxMachine, opts: 
   const clamp = clampsU8(plan);
   const ob = probBytes(plan);
   const c255 = newton ? R.T[3] : R.C255;
+  const lag = plan.recipLag;
+  /** f of a row: two names alternate (lag 1), three rotate (lag 2: f of three rows in flight) */
+  const rf = (row: number): string => R.RF[row % (lag + 1)]!;
   const out: string[] = [];
   const emit = (s: string): void => {
     out.push(`    ${s}`);
@@ -168,12 +174,13 @@ export function buildSoftmax(cse: SoftmaxBuildCase, mach: SoftmaxMachine, opts: 
     `e16 ${plan.resident ? 'stays in registers' : 'streams through the scratchpad ring es'}; ${chunks} chunk${chunks > 1 ? 's' : ''} of ${Cr} rows; ` +
     `f = floor(2^32 / sum) ${newton ? 'by a Newton reciprocal on the VPU (no divider)' : 'on the divider (div.w)'}`);
   note(plan.xResident
-    ? 'loop iteration j: S2(j-1) exp + sum, S1(j) load + max, S3(j-2) reciprocal, S4(j-3) normalize + store (see programs/softmax/build.ts)'
-    : 'loop iteration j: S1(j) load + max, S2(j-1) reload + exp + sum, S3(j-2) reciprocal, S4(j-3) normalize + store (see programs/softmax/build.ts)');
+    ? `loop iteration j: S2(j-1) exp + sum, S1(j) load + max, S3(j-2) reciprocal, S4(j-${2 + lag}) normalize + store (see programs/softmax/build.ts)`
+    : `loop iteration j: S1(j) load + max, S2(j-1) reload + exp + sum, S3(j-2) reciprocal, S4(j-${2 + lag}) normalize + store (see programs/softmax/build.ts)`);
+  if (lag === 2) note('f is read two iterations after its div.w (the divider is pipelined: its latency would hold the front end otherwise)');
   note('scalar registers: r1 -m_q, r2 s_q, r3 q_b, r4 k, r5 q_c >> k, r6 INT32_MIN + 30d, r7 24,');
   note(newton
     ? '  r8 31, r9 8, r18 2^30, r19 29 (Newton), r16/r17 bit length n of the row sum (rows alternate)'
-    : `  r8:r9 = (0, 1) the div.w dividend 2^32, r16/r17 f (rows alternate)${clamp ? ', r18 255 (uint8 saturation)' : ''}`);
+    : `  r8:r9 = (0, 1) the div.w dividend 2^32, ${lag === 2 ? 'r16/r17/r19 f (row mod 3)' : 'r16/r17 f (rows alternate)'}${clamp ? ', r18 255 (uint8 saturation)' : ''}`);
   if (clamp && newton) note('  r31 255 (uint8 saturation), set in each S4');
   if (u8) {
     note(clamp
@@ -183,7 +190,7 @@ export function buildSoftmax(cse: SoftmaxBuildCase, mach: SoftmaxMachine, opts: 
   note('  r10 c (if c < 0), r11 outer loop count (chunk pairs); r12/r13 row max (rows alternate), r14/r15/r20 row sum (row mod 3); r21 lo, r22 m + c\'d (S2)');
   note(`  r23 S1 score pointer, r24 S1 mask pointer, ${plan.xResident ? '' : 'r25 S2 score pointer, '}r26 S4 output pointer, r27 loop count,`);
   note('  r21, r22, r28..r31 DMA operands between stages (chip, dram, rows, len, chip stride, dram stride) and Newton temporaries');
-  note(`vector registers: e16 sets ${V.E.map((s) => (s.length ? `${s[0]}..${s[s.length - 1]}` : '-')).join(', ')} (row mod 3); ${plan.xResident ? `scores ${V.U.join(', ')} (S1 -> S2); ` : ''}temporaries ${plan.xResident ? V.SH[0] : V.U[0]}..${V.RR[V.RR.length - 1]}${V.N.length ? `, ${V.N.join(', ')}` : ''};`);
+  note(`vector registers: e16 sets ${V.E.map((s) => (s.length ? `${s[0]}..${s[s.length - 1]}` : '-')).join(', ')} (row mod ${plan.eSets}); ${plan.xResident ? `scores ${V.U.join(', ')} (S1 -> S2); ` : ''}temporaries ${plan.xResident ? V.SH[0] : V.U[0]}..${V.RR[V.RR.length - 1]}${V.N.length ? `, ${V.N.join(', ')}` : ''};`);
   note(`  ${V.D} d = -q_ln2, ${V.QC} q_c mod 2^k, ${V.M} M${V.NEG ? `, ${V.NEG} INT32_MIN` : ''}${V.CAP ? `, ${V.CAP} e16 cap of the last vector (32767 | 0 on padding)` : ''}` +
     `${V.Z ? `, ${V.Z} zero` : ''}${V.PM1.length ? `, ${V.PM1.join(', ')} 2^j - 1 per lane j (Newton bit length)` : ''}`);
   const xaWords = 2 * Cr * lpad;
@@ -388,7 +395,7 @@ export function buildSoftmax(cse: SoftmaxBuildCase, mach: SoftmaxMachine, opts: 
     let sumAcc = '';
     for (const [v0, gn] of groups()) {
       const U = V.U.slice(0, gn), SH = V.SH.slice(0, gn), RR = V.RR.slice(0, gn);
-      const E = plan.resident ? V.E[row % 3]!.slice(v0, v0 + gn) : SH;
+      const E = plan.resident ? V.E[row % plan.eSets]!.slice(v0, v0 + gn) : SH;
       if (!plan.xResident) U.forEach((u) => emit(`vld.acc ${u}, ${R.P2X}, ${lanes}`));
       U.forEach((u, i) => emit(`vmax.vx ${u}, ${u}, ${R.LO}${i ? '' : '           ; x = max(x, lo)'}`));
       U.forEach((u, i) => emit(`vsub.vx ${u}, ${u}, ${R.MC}${i ? '' : "           ; u = t - c'd"}`));
@@ -417,7 +424,7 @@ export function buildSoftmax(cse: SoftmaxBuildCase, mach: SoftmaxMachine, opts: 
 
   const S3div = (row: number): void => {
     note(`S3 row ${row}: f = floor(2^32 / sum) on the divider`);
-    emit(`div.w ${R.RF[row % 2]}, ${R.PAIR}, ${R.RSUM[row % 3]}, floor`);
+    emit(`div.w ${rf(row)}, ${R.PAIR}, ${R.RSUM[row % 3]}, floor`);
   };
 
   // Newton, first half: bit length n of the sum (lane j compares s with 2^j - 1), a reduction into a scalar.
@@ -476,14 +483,14 @@ export function buildSoftmax(cse: SoftmaxBuildCase, mach: SoftmaxMachine, opts: 
     for (const [v0, gn] of groups()) {
       const Yg = Ys.slice(0, gn);
       let E: readonly string[];
-      if (plan.resident) E = V.E[row % 3]!.slice(v0, v0 + gn);
+      if (plan.resident) E = V.E[row % plan.eSets]!.slice(v0, v0 + gn);
       else {
         E = Ys.slice(gn, 2 * gn);
         E.forEach((e) => emit(`vld.s16 ${e}, ${R.T[0]}, ${2 * lanes}`));
       }
       E.forEach((e, i) => emit(newton
         ? `vmacr ${Yg[i]}, ${e}, ${fvec}, ${V.Z}, ${R.SH24}, floor, wrap32`
-        : `vmulr.vx ${Yg[i]}, ${e}, ${R.RF[row % 2]}, ${R.SH24}, floor, wrap32`));
+        : `vmulr.vx ${Yg[i]}, ${e}, ${rf(row)}, ${R.SH24}, floor, wrap32`));
       if (u8) {
         if (clamp) Yg.forEach((y, i) => emit(`vmin.vx ${y}, ${y}, ${c255}${i ? '' : '           ; p8 = min(p, 255): p = 256 only in a one-hot row'}`));
         Yg.forEach((y) => emit(`vst.s8 ${y}, ${R.P4Y}, ${lanes}`));
@@ -492,7 +499,7 @@ export function buildSoftmax(cse: SoftmaxBuildCase, mach: SoftmaxMachine, opts: 
   };
 
   // ---------------- the row pipeline ----------------
-  const lastIter = rows + 2;
+  const lastIter = rows + 1 + lag;
   const chunkOfRow = (row: number): number => Math.floor(row / Cr);
   /** Everything iteration j does, in program order. */
   const iteration = (j: number): void => {
@@ -510,20 +517,20 @@ export function buildSoftmax(cse: SoftmaxBuildCase, mach: SoftmaxMachine, opts: 
     if (plan.xResident && j < rows) S1(j);
     if (!newton) {
       if (j - 2 >= 0 && j - 2 < rows) S3div(j - 2);
-      if (j - 3 >= 0) S4(j - 3, '');
+      if (j - 2 - lag >= 0) S4(j - 2 - lag, '');
     } else {
       if (j - 2 >= 0 && j - 2 < rows) S3a(j - 2);
       if (j - 3 >= 0) S4(j - 3, S3b(j - 3));
     }
-    const done = j - 3;
+    const done = j - 2 - lag;
     if (done >= 0 && (done === rows - 1 || (done + 1) % Cr === 0)) storeChunk(chunkOfRow(done));
   };
   /** Iterations without resets or DMA, all stages active: they can run in the loop. */
   const steady = (j: number): boolean => {
-    if (j < 3 || j >= rows) return false;
-    for (const row of [j, j - 1, j - 3]) if (isFirstOfChunk(row)) return false;
+    if (j < 2 + lag || j >= rows) return false;
+    const done = j - 2 - lag;
+    for (const row of [j, j - 1, done]) if (isFirstOfChunk(row)) return false;
     if (isFirstOfChunk(j)) return false;
-    const done = j - 3;
     if ((done + 1) % Cr === 0) return false;
     return true;
   };
@@ -610,7 +617,7 @@ export function runSoftmaxCase(input: unknown, cfg: MachineConfig, opts: RunOpti
   const p = built.plan;
   const y = Array.from(readProbs(sim.machine, programBuffer(program, 'y'), cse.x.length, p.probsU8));
   const model = softmaxModel(cse.rows, cse.rowLen, cfg, {
-    mask: maskKind, variant: p.variant, reciprocal: p.reciprocal, chunkRows: p.chunkRows, xResident: p.xResident, probsU8: p.probsU8,
+    mask: maskKind, variant: p.variant, reciprocal: p.reciprocal, chunkRows: p.chunkRows, xResident: p.xResident, probsU8: p.probsU8, recipLag: p.recipLag,
   });
   return {
     y_int: y, shape: cse.shape, cycles: sim.stats.cycles ?? 0, model_cycles: model.cycles, model_exact: model.exact, sim, program, plan: p,

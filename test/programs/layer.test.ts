@@ -138,6 +138,22 @@ describe('whole encoder layer on the simulator', () => {
     expect(fused.total_cycles, repro(test, test)).toBeLessThan(unfused.total_cycles);
   });
 
+  it('no kernel depends on the state the previous one leaves: from on-chip garbage (poison) every step is bit-exact in the same cycles', () => {
+    const test = 'no kernel depends on the state the previous one leaves';
+    for (const [name, dims] of cases.slice(1)) {
+      const { layer, x, mask } = synth(name, dims);
+      const cl = compileLayerSim(layer);
+      for (const cfg of [edge, server]) {
+        for (const fuse of cfg === edge ? [true, false] : [true]) {
+          const clean = runLayerSim(cl, x, dims.seq, cfg, { ...(mask ? { mask } : {}), fuse });
+          const dirty = runLayerSim(cl, x, dims.seq, cfg, { ...(mask ? { mask } : {}), fuse, reference: clean.reference, poison: 12345 });
+          expectExactLayer(dirty, name, test, fuse ? PLAN : PLAN_UNFUSED);
+          expect(dirty.steps.map((st) => st.cycles), `${name} on ${cfg.name}${fuse ? '' : ', unfused'} (${repro(name, test)})`).toEqual(clean.steps.map((st) => st.cycles));
+        }
+      }
+    }
+  });
+
   it('a step the NPU kernel cannot take is reported, and the layer goes on from the reference tensor', () => {
     const test = 'a step the NPU kernel cannot take is reported, and the layer goes on from the reference tensor';
     const seed = test;

@@ -252,6 +252,41 @@ describe('softmax on the simulator equals layer 2 bit for bit', () => {
     }
   });
 
+  it('a pipelined divider: f read two rows after its div.w (recipLag 2) is bit-exact, priced within 5 %, chosen, and faster', () => {
+    const pipe = (preset: string) => parseMachine({ preset, name: `${preset}-pipelined-divider`, divider: { divIntervalCycles: 1, sqrtIntervalCycles: 1 } });
+    for (const cfg of [pipe('server'), pipe('edge')]) {
+      for (const [rows, L, mask] of [[150, 128, 'none'], [150, 128, 'position'], [96, 64, 'element'], [60, 50, 'none']] as const) {
+        const seed = `pipelined divider:${cfg.name}:${rows}x${L}:${mask}`;
+        const input = randomCase(seed, rows, L, mask);
+        const want = npuCaseSoftmax(input).y_int;
+        const cycles: Record<number, number> = {};
+        if (Math.ceil(L / cfg.vpu.lanes) > 2) {
+          // six e16 sets of four vectors do not fit 32 registers: refused, and lag 1 it is
+          expect(() => runSoftmaxCase(input, cfg, { build: { recipLag: 2 } }), seed).toThrow(/recipLag 2 needs .* vector registers/);
+          expect(runSoftmaxCase(input, cfg).plan.recipLag, seed).toBe(1);
+          continue;
+        }
+        for (const recipLag of [1, 2] as const) {
+          const run = runSoftmaxCase(input, cfg, { build: { recipLag } });
+          expectSame(run.y_int, want, `sim vs layer 2 (recipLag ${recipLag})`, seed);
+          expect(Math.abs(run.model_cycles / run.cycles - 1), `${seed}: lag ${recipLag}: sim ${run.cycles}, model ${run.model_cycles}`).toBeLessThanOrEqual(0.05);
+          cycles[recipLag] = run.cycles;
+        }
+        const chosen = runSoftmaxCase(input, cfg);
+        if (cfg.vpu.lanes === 128 && L === 128 && mask === 'none') {
+          // the layer's shape on server: a row's iteration is shorter than the division's 34 cycles
+          expect(chosen.plan.recipLag, seed).toBe(2);
+          expect(cycles[2]!, seed).toBeLessThan(cycles[1]!);
+        }
+        // the plan's choice is the faster one (within 1 %: the model ties where the VPU, not the division, binds)
+        expect(chosen.cycles, seed).toBe(cycles[chosen.plan.recipLag]);
+        expect(chosen.cycles, seed).toBeLessThanOrEqual(1.01 * Math.min(cycles[1]!, cycles[2]!));
+      }
+    }
+    // the presets keep the iterative divider: lag 1 (its program is unchanged)
+    expect(runSoftmaxCase(randomCase('pipelined divider:preset', 30, 128, 'none'), server).plan.recipLag).toBe(1);
+  });
+
   it('the Newton reciprocal equals floor(2^32 / sum) for sums across magnitudes (inner ranges scale e16)', () => {
     // E0 = e16 of the row max shrinks as the inner range grows, so row sums sweep 3 .. 2^22.
     for (const [scaleUp, L] of [[1, 64], [1, 2000], [7, 64], [300, 100], [2000, 64], [8000, 64]] as const) {
