@@ -233,7 +233,10 @@ function choosePlan(
   if (fits.length === 0) throw plans[0] as TilingError;
   // only the rows order and the column-group plans whose roofline (MAC or DRAM bound) is among the three lowest
   // are walked (each walk of a large shape costs tens of milliseconds of host time)
-  const roof = (q: LinearRequantPlan): number => Math.max(Math.ceil((M * K * N) / (mach.mxu.rows * C)), Math.ceil(q.t.dramBytes / mach.dram.bytesPerCycle));
+  // (the fused kernel's bytes: the linear tiling's, with y at its own width instead of int32, plus the constants
+  // once per row block and the identity once)
+  const fusedBytes = (q: LinearRequantPlan): number => q.t.dramBytes - M * N * 4 + M * N * q.ob + q.t.mTiles * ksRows(post) * 2 * N + (id ? M * N : 0);
+  const roof = (q: LinearRequantPlan): number => Math.max(Math.ceil((M * K * N) / (mach.mxu.rows * C)), Math.ceil(fusedBytes(q) / mach.dram.bytesPerCycle));
   const cols = fits.filter((q) => q.t.order === 'columns').sort((a, b) => roof(a) - roof(b)).slice(0, 3);
   const ok = [...fits.filter((q) => q.t.order === 'rows'), ...cols];
   if (ok.length === 1 && ok[0]!.t.order === 'rows' && (ok[0]!.t.kTiles < 2 || ok[0]!.t.nTiles < 2)) return ok[0]!;
@@ -241,18 +244,37 @@ function choosePlan(
     const r = proxy ? { ...q, post: 'requant' as const } : q;
     return linearRequantModelOf(r, linearRequantSchedule(r, mach), mach).cycles;
   };
+  // Candidates in order of their roofline (a lower bound of their cycles), each skipped once the best found is
+  // already at or below it. A column plan with one accumulator copy climbs the stagger depths from the middle one.
   let best: { p: LinearRequantPlan; cycles: number } | undefined;
-  for (const p of ok) {
-    const tries: LinearRequantPlan[] = [p];
+  const consider = (q: LinearRequantPlan): number => {
+    const cycles = price(q);
+    if (!best || cycles < best.cycles) best = { p: q, cycles };
+    return cycles;
+  };
+  const byRoof = ok.map((p, i) => ({ p, i, roof: roof(p) })).sort((a, b) => a.roof - b.roof || a.i - b.i);
+  for (const { p, roof: r } of byRoof) {
+    if (best && r >= best.cycles) continue;
+    const base = consider(p);
     if (!proxy && p.t.order === 'columns' && p.t.accBuffers === 1 && p.t.groups > 1) {
-      for (const D of STAGGER_CANDIDATES) if (2 * D <= p.t.xResident) tries.push({ ...p, stagger: D });
+      const Ds = STAGGER_CANDIDATES.filter((D) => 2 * D <= p.t.xResident);
+      const at = new Map<number, number>();
+      const cost = (i: number): number => {
+        if (!at.has(i)) at.set(i, consider({ ...p, stagger: Ds[i]! }));
+        return at.get(i)!;
+      };
+      if (Ds.length > 0) {
+        let i = Math.floor(Ds.length / 2);
+        if (cost(i) >= base) i = 0; // the middle depth does not pay: climb from the shallowest instead
+        if (cost(i) < base) {
+          for (const step of [1, -1]) {
+            while (i + step >= 0 && i + step < Ds.length && cost(i + step) < cost(i)) i += step;
+          }
+        }
+      }
     }
     if (p.t.order === 'rows' && p.regions > 2 && p.t.kTiles > 1 && (p.regions === ROWS_MAX_REGIONS || p.regions === p.t.mTiles * p.t.nTiles)) {
-      tries.push({ ...p, firstGroup: Math.min(p.regions, p.t.nTiles) });
-    }
-    for (const q of tries) {
-      const cycles = price(q);
-      if (!best || cycles < best.cycles) best = { p: q, cycles };
+      consider({ ...p, firstGroup: Math.min(p.regions, p.t.nTiles) });
     }
   }
   return best!.p;
@@ -264,8 +286,8 @@ export const GELU_PRICED_OUTPUTS = 65536;
 /** The most accumulator regions the rows order tries besides its two (3 up to as many as fit, up to this; the most also with its first tiles K-major). */
 export const ROWS_MAX_REGIONS = 4;
 
-/** Stagger depths (K tiles) a column-group plan tries. */
-export const STAGGER_CANDIDATES = [4, 8, 16, 24] as const;
+/** Stagger depths (K tiles) a column-group plan climbs (from the middle one towards the cheaper neighbour). */
+export const STAGGER_CANDIDATES = [4, 8, 12, 16, 20, 24] as const;
 
 // ---------------------------------------------------------------------------------------------------------------
 // The schedule: operations in program order.
