@@ -30,6 +30,9 @@
 // VPU-heavy machine) the plan (programs/softmax/model.ts) prices both and may pick the other one, S1(j), S2(j-1),
 // S3(j-2), S4(j-3), where S2 reloads the scores. Rows longer than 4 vectors do not fit the registers: they use that
 // order too and stream e16 through a scratchpad ring of three rows.
+// With a pipelined divider, rows of one or two vectors may split S2 (plan.splitExp): S2a (clamp, q, r) of row j-1
+// interleaved instruction by instruction with S2b (z, e16, sum) of row j-2, two U/SH/RR sets, S3(j-3), S4(j-3-lag),
+// so that a row's dependent exp chain is not alone on the in-order VPU.
 // Chunks of rows are double-buffered: while a chunk is computed, the next one loads and the previous one stores;
 // an outer loop runs over pairs of chunks (the two buffers), taking DRAM addresses from its counter.
 // Rows are padded on chip to a multiple of the lanes (no vl switching): padding scores are INT32_MIN (they never
