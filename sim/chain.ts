@@ -54,9 +54,10 @@ export class SimChain {
    * `poison`: start from garbage instead of power-on zeros (scratchpad, accumulators, vector and scalar registers
    * r1..r31, the vector length), from this seed: a program that computes the same on it assumes nothing about the
    * state the previous kernel leaves (the tests run the layers so).
+   * `dramBytes`: what the caller expects the chain to use (allocated at once; more grows it).
    */
-  constructor(cfg: MachineConfig, opts: { readonly poison?: number } = {}) {
-    this.machine = new Machine(cfg, { dramBytes: 0 });
+  constructor(cfg: MachineConfig, opts: { readonly poison?: number; readonly dramBytes?: number } = {}) {
+    this.machine = new Machine(cfg, { dramBytes: opts.dramBytes ?? 0 });
     this.timing = new TimingModel(cfg, 1, false);
     this.machine.continueTiming = this.timing;
     if (opts.poison !== undefined) poison(this.machine, opts.poison);
@@ -116,7 +117,8 @@ export class SimChain {
       );
     }
     this.top = top;
-    if (this.top > m.dram.length) m.growDram(Math.min(this.machine.cfg.dram.sizeBytes, Math.max(this.top, Math.ceil(m.dram.length * 1.5))));
+    // doubling from 4 MiB: a BERT-base layer (about 9 MB of DRAM) grows twice, not once per program
+    if (this.top > m.dram.length) m.growDram(Math.min(cap, Math.max(this.top, 2 * m.dram.length, 4 * 1024 * 1024)));
     m.setDramSegments(segments, bound);
     for (const [buffer, tensor] of Object.entries(link.outputs ?? {})) {
       const f = fresh.find((x) => x.name === buffer)!;

@@ -61,10 +61,16 @@ export interface GeluStageConsts {
 
 /** One instruction of an op list written as assembly text (`vmacr v2, v1, v31, v2, r0, floor, sat32`), emitted typed. */
 function emitAsm(e: ProgramEmitter, asm: string): void {
-  const [mn, ...rest] = asm.trim().split(/[\s,]+/);
-  const operands: Operand[] = rest.map((t) => (/^[vr]\d+$/.test(t) ? Number(t.slice(1)) : /^-?\d+$/.test(t) ? Number(t) : t));
-  e.op(mn!, ...operands);
+  let parsed = PARSED.get(asm);
+  if (parsed === undefined) {
+    const [mn, ...rest] = asm.trim().split(/[\s,]+/);
+    parsed = { mn: mn!, operands: rest.map((t) => (/^[vr]\d+$/.test(t) ? Number(t.slice(1)) : /^-?\d+$/.test(t) ? Number(t) : t)) };
+    PARSED.set(asm, parsed);
+  }
+  e.op(parsed.mn, ...parsed.operands);
 }
+/** Op texts parsed once: a program repeats a few hundred distinct ones (bounded by the op lists, not the shape). */
+const PARSED = new Map<string, { readonly mn: string; readonly operands: readonly Operand[] }>();
 
 export function buildLinearRequant(
   M: number, K: number, N: number, bits: LinearRequantBits, mach: MachineConfig, lag?: number, identity?: LinearRequantIdentityConsts,
@@ -105,7 +111,7 @@ export function buildLinearRequant(
   e.comment(
     t.order === 'rows'
       ? `machine: ${R}x${C} MXU, ${L} lanes; loop order: rows (x block kept); tiles: x rows ${t.mt} (x${t.mTiles}), K ${R} (x${t.kTiles}), N ${C} (x${t.nTiles})`
-      : `machine: ${R}x${C} MXU, ${L} lanes; loop order: column groups outer; x rows ${t.mt} (x${t.mTiles}), groups of ${t.groupTiles} tiles (x${t.groups}), K ${R} (x${t.kTiles}); ${t.accBuffers} accumulator cop${t.accBuffers > 1 ? 'ies' : 'y'}`,
+      : `machine: ${R}x${C} MXU, ${L} lanes; loop order: column groups outer; x rows ${t.mt} (x${t.mTiles}), groups of ${t.groupTiles} tiles (x${t.groups}), K ${R} (x${t.kTiles}, ${t.xResident} kept resident across groups); ${t.accBuffers} accumulator cop${t.accBuffers > 1 ? 'ies' : 'y'}`,
   );
   if (gelu) e.comment('constants: k = int16 [11][N]: q_b, q_c hi, q_1, m as (hi, lo - 2^15), qc_lo, s1, sh as is; rebuilt per tile in v31..v24 (v20 scratch)');
   else e.comment('constants: k = int16 [3][N] rows hi, lo - 2^15, e with m_c = hi * 2^16 + lo; rebuilt per tile in v31 (m) and v30 (e)');
@@ -118,8 +124,8 @@ export function buildLinearRequant(
   const bk = e.buffer('k', 'dram', kr * N * 2, `int16 [${kr}][${N}]`);
   const by = e.buffer('y', 'dram', M * N * ob);
   const bwid = id ? e.buffer('wid', 'dram', M * N, `identity int8 [${M}][${N}]`) : 0;
-  const xsBytes = t.order === 'rows' ? t.xBuffers * t.mt * K : t.xBuffers * t.mt * R;
-  const xs = e.buffer('xs', 'spad', xsBytes, t.order === 'rows' ? `x row block(s) [${t.mt}][${K}]` : `${t.xBuffers} x K-slice slots [${t.mt}][${R}]`);
+  const xsBytes = t.order === 'rows' ? t.xBuffers * t.mt * K : (t.xBuffers + t.xResident) * t.mt * R;
+  const xs = e.buffer('xs', 'spad', xsBytes, t.order === 'rows' ? `x row block(s) [${t.mt}][${K}]` : `${t.xBuffers} streamed + ${t.xResident} resident x K-slice slots [${t.mt}][${R}]`);
   const wring = e.buffer('wring', 'spad', t.ringSlots * R * C, `${t.ringSlots} weight slots of [${C}][${R}]`);
   const ys = ob !== 4 ? e.buffer('ys', 'spad', 2 * t.mt * C * ob, `two int${bits} output tiles [${t.mt}][${C}]`) : 0;
   const ws = id ? e.buffer('ws', 'spad', regions * t.mt * C, `${regions} int8 identity tiles [${t.mt}][${C}], one per accumulator tile`) : 0;
