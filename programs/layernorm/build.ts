@@ -187,7 +187,14 @@ function emitStep(p: LayerNormPlan, s: number): string[] {
     if (p.divider) st.push(ins(`vbcast ${V.mu}, ${muReg(outRow)}`), ins(`vbcast ${V.nf}, ${R.nf}`));
     st.push(ins(`li   ${R.outX}, ${slot(outRow)}`), ...(p.constsResident ? [] : [ins(`li   ${R.outK}, consts`)]), ins(`li   ${R.outY}, yring + ${(outRow % p.ySlots) * p.rowStride}`));
     p.groups.forEach(([first, g], gi) => {
-      st.push(...(g === 0 ? generalLines(first, L) : p.constsResident ? outGroupResident(first, g, L, p.second !== undefined) : outGroupLines(first, g, L, p.divider ? LN_MAX_GROUP : LN_MAX_GROUP_SOFT, p.second !== undefined)));
+      if (p.constsResident && g > 0) {
+        // mu of row s-1 right after the first group's loads and subtractions (the row sum is ready by then): the
+        // variance stage reads it most of a step later, beyond a pipelined divider's latency
+        const lines = outGroupResident(first, g, L, p.second !== undefined);
+        st.push(...lines.slice(0, 1 + 2 * g), ...(gi === 0 ? divMu : []), ...lines.slice(1 + 2 * g));
+        return;
+      }
+      st.push(...(g === 0 ? generalLines(first, L) : outGroupLines(first, g, L, p.divider ? LN_MAX_GROUP : LN_MAX_GROUP_SOFT, p.second !== undefined)));
       if (gi === 0) st.push(...divMu);
     });
     st.push(...divF);

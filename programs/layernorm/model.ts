@@ -603,6 +603,14 @@ export function layernormModel(rows: number, C: number, mach: LayerNormMachine, 
       st.push(...S(p.constsResident ? 2 : 3));
       let idxMu = -1;
       p.groups.forEach(([, g], gi) => {
+        if (p.constsResident && g > 0 && gi === 0 && divMu.length > 0) {
+          // the builder puts mu's division after the group's loads and subtractions (index 2g of the group)
+          const ops: Entry[] = outGroup(g, ready).map((o) => ({ ...o, deps: o.deps.map((d) => (d >= 2 * g ? d + 1 : d)) }));
+          ops.splice(2 * g, 0, ...divMu);
+          idxMu = st.length + 2 * g;
+          append(st, ops);
+          return;
+        }
         append(st, g === 0 ? generalOps(ready) : outGroup(g, ready));
         if (gi === 0 && divMu.length > 0) {
           idxMu = st.length;
