@@ -21,6 +21,8 @@ import {
   packLinearRequantConsts,
   shiftRow,
   POST_GROUP_ROWS,
+  STEP_REGS,
+  stepOperands,
   type FusedOp,
   type GeluForm,
   type LinearRequantBits,
@@ -124,7 +126,7 @@ export function buildLinearRequant(
   if (gelu && p.gelu?.wide) e.comment(`constants: k = int16 [${kr0}][N] rows ${geluKsRows(p.gelu).join(', ')}: 32-bit ones as (hi, lo - 2^15); rebuilt per tile in v31..v24 (v20 scratch)`);
   else if (gelu) e.comment('constants: k = int16 [11][N]: q_b, q_c hi, q_1, m as (hi, lo - 2^15), qc_lo, s1, sh as is; rebuilt per tile in v31..v24 (v20 scratch)');
   else e.comment('constants: k = int16 [3][N] rows hi, lo - 2^15, e with m_c = hi * 2^16 + lo; rebuilt per tile in v31 (m) and v30 (e)');
-  e.comment('registers: r1..r6 DMA operands; r7..r10 weight preload; r11..r15 stream; r9 acc / constants pointer, r10 ys pointer,');
+  e.comment('registers: r1..r6 DMA operands; r7 weight preload slot; r11, r12 stream acc and x; r9 acc / constants pointer, r10 ys pointer,');
   e.comment(`           r12 vector length, r16 = 16, r17 = 2^15; v0..v${POST_GROUP_ROWS - 1} accumulator rows (${POST_GROUP_ROWS} interleaved), v31/v30 (v29/v28, ...) m, e per lane chunk`);
   const bx = e.buffer('x', 'dram', M * K);
   const bw = e.buffer('w', 'dram', N * K);
@@ -169,6 +171,9 @@ export function buildLinearRequant(
     e.li(26, -H);
     e.li(27, H - 1);
   }
+  e.comment('step operands r18 (tile columns), r19 (K-tile length), r28 (R), r29 (K), r30 (C), r31 (tile rows), r15 (x stride):');
+  e.comment('loaded only when they change (stepOperands)');
+  const held = new Map<number, number>();
   let vl = -1;
   for (const op of ops) {
     switch (op.kind) {
@@ -192,9 +197,18 @@ export function buildLinearRequant(
         const tl = op.tile;
         const slot = wring + op.ring * R * C;
         e.comment(`tile ${tl.index}, K ${op.k0}..${op.k0 + op.kt - 1}`);
-        opLi(e, 'dma.ld', ['spad'], [[1, slot], [2, bw + tl.n0 * K + op.k0], [3, tl.nt], [4, op.kt], [5, R], [6, K]]);
-        opLi(e, 'mxu.wload', [], [[7, slot], [8, R], [9, op.kt], [10, tl.nt]]);
-        opLi(e, 'mxu.mm', [], [[11, yacc + tl.region * t.mt * C], [12, xs + op.xAddr], [13, tl.mt], [14, C], [15, op.xStride]], ['acc']);
+        const S = STEP_REGS;
+        const changed = stepOperands(held, R, C, K, op);
+        for (const [r, v] of changed.dma) e.li(r, v);
+        e.li(1, slot);
+        e.li(2, bw + tl.n0 * K + op.k0);
+        e.op('dma.ld', 'spad', 1, 2, S.nt, S.kt, S.R, S.K);
+        e.li(7, slot);
+        e.op('mxu.wload', 7, S.R, S.kt, S.nt);
+        for (const [r, v] of changed.mm) e.li(r, v);
+        e.li(11, yacc + tl.region * t.mt * C);
+        e.li(12, xs + op.xAddr);
+        e.op('mxu.mm', 11, 12, S.mt, S.C, S.xStride, 'acc');
         break;
       }
       case 'idload': {

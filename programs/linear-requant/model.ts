@@ -571,6 +571,7 @@ function priceSchedule(p: LinearRequantPlan, ops: readonly FusedOp[], mach: Fuse
   const id = p.identity;
   const finalClamp = needsFinalClamp(p);
   clock.scalar(2 + fusedScalarLis(p)); // li r16, 16; li r17, 32768; identity and clamp scalars
+  const held = new Map<number, number>(); // the step operand registers' values (stepOperands)
   let streamFree = 0, weightPortFree = 0, lastMm = 0;
   const wbufFree = [0, 0];
   let wbuf = 1;
@@ -605,12 +606,13 @@ function priceSchedule(p: LinearRequantPlan, ops: readonly FusedOp[], mach: Fuse
       }
       case 'step': {
         const { tile, kt } = op;
-        const w = clock.dma('load', tile.nt * kt, ringFree[op.ring]!);
+        const lis = stepOperandLis(held, mach, t.K, op);
+        const w = clock.dma('load', tile.nt * kt, ringFree[op.ring]!, lis.dma);
         wbuf ^= 1;
-        const wl = clock.mxu(FUSED_INSTRS.wload - 1, Math.max(weightPortFree, w.done, wbufFree[wbuf]!));
+        const wl = clock.mxu(lis.wload, Math.max(weightPortFree, w.done, wbufFree[wbuf]!));
         weightPortFree = wl + kt;
         ringFree[op.ring] = weightPortFree;
-        const mm = clock.mxu(FUSED_INSTRS.mm - 1, Math.max(streamFree, weightPortFree, xDone.get(op.xKey) ?? 0, biasDone.get(tile.index)!));
+        const mm = clock.mxu(lis.mm, Math.max(streamFree, weightPortFree, xDone.get(op.xKey) ?? 0, biasDone.get(tile.index)!));
         streamFree = mm + tile.mt;
         wbufFree[wbuf] = streamFree;
         xFree.set(op.xKey, streamFree);
@@ -737,6 +739,43 @@ function priceSchedule(p: LinearRequantPlan, ops: readonly FusedOp[], mach: Fuse
     dramBoundCycles: Math.ceil(clock.dramBytes / mach.dram.bytesPerCycle),
     vpuInstructions: clock.vpuCount,
   };
+}
+
+/**
+ * The MXU operands of a step beside its addresses live in registers of their own, loaded only when they change
+ * (R, K and C once, the tile rows and columns, K-tile length and x stride rarely), so a step costs 5 li's instead
+ * of 15 on the front end (which binds the GELU stage on server).
+ */
+export const STEP_REGS = { nt: 18, kt: 19, R: 28, K: 29, C: 30, mt: 31, xStride: 15 } as const;
+
+/**
+ * The step operand registers (beside the addresses) that must be loaded before each of the step's three
+ * operations, [register, value], given what they hold (`held`, updated): the builder emits these li's, the
+ * model counts them.
+ */
+export function stepOperands(
+  held: Map<number, number>, rows: number, cols: number, K: number, op: { readonly tile: { readonly nt: number; readonly mt: number }; readonly kt: number; readonly xStride: number },
+): { readonly dma: ReadonlyArray<readonly [number, number]>; readonly mm: ReadonlyArray<readonly [number, number]> } {
+  const load = (pairs: ReadonlyArray<readonly [number, number]>): Array<readonly [number, number]> => {
+    const out: Array<readonly [number, number]> = [];
+    for (const [r, v] of pairs) {
+      if (held.get(r) !== v) {
+        held.set(r, v);
+        out.push([r, v]);
+      }
+    }
+    return out;
+  };
+  return {
+    dma: load([[STEP_REGS.nt, op.tile.nt], [STEP_REGS.kt, op.kt], [STEP_REGS.R, rows], [STEP_REGS.K, K]]),
+    mm: load([[STEP_REGS.mt, op.tile.mt], [STEP_REGS.C, cols], [STEP_REGS.xStride, op.xStride]]),
+  };
+}
+
+/** The li counts before a step's dma.ld (slot, source, changed operands), mxu.wload (slot) and mxu.mm (acc, x, changed). */
+function stepOperandLis(held: Map<number, number>, mach: ModelMachine, K: number, op: Parameters<typeof stepOperands>[4]): { dma: number; wload: number; mm: number } {
+  const s = stepOperands(held, mach.mxu.rows, mach.mxu.cols, K, op);
+  return { dma: 2 + s.dma.length, wload: 1, mm: 2 + s.mm.length };
 }
 
 /** The li's of the scalar constants after r16/r17: identity m', e'; the term clamps; the output clamp; GELU's four. */
