@@ -160,7 +160,7 @@ export function buildLinearRequant(
     }
   }
   if (gelu) {
-    const v: Record<string, number> = { r22: 14, r23: -1, r20: gelu.m2, r21: gelu.e2 };
+    const v: Record<string, number> = { r22: 14, r20: gelu.m2, r21: gelu.e2 };
     for (const [r, why] of GELU_SCALARS) {
       e.comment(`${r}: ${why}`);
       e.li(Number(r.slice(1)), v[r]!);

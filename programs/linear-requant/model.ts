@@ -815,8 +815,8 @@ export function geluLoopGroups(rn: number): number {
 
 /** Per-row temporaries (POST_GROUP_ROWS rows interleaved: row i uses v[5i .. 5i+4]); v20 is the constants scratch. */
 export const GELU_TEMPS = ['X', 'S', 'A', 'B', 'C'] as const;
-/** Per-channel constant vectors, v31 downwards (nqb = -q_b derived on the VPU). */
-export const GELU_CONSTS = ['qb', 'qclo', 'qchi', 'q1', 's1', 'm', 'sh', 'nqb'] as const;
+/** Per-channel constant vectors, v31 downwards. */
+export const GELU_CONSTS = ['qb', 'qclo', 'qchi', 'q1', 's1', 'm', 'sh'] as const;
 /** The int16 rows of a GELU constants block (split form): 32-bit constants as (hi, lo - 2^15), small ones as is. */
 export const GELU_CONST_ROWS = ['qb.hi', 'qb.lo', 'qclo', 'qchi.hi', 'qchi.lo', 'q1.hi', 'q1.lo', 's1', 'm.hi', 'm.lo', 'sh'] as const;
 /** The rows of the wide form's block: q_c whole and q1s = 2^14 q_1 in the registers of qc_lo and qc_hi. */
@@ -826,7 +826,7 @@ export function geluKsRows(form: GeluForm): readonly string[] {
   return form.wide ? GELU_WIDE_CONST_ROWS : GELU_CONST_ROWS;
 }
 /** Scalars of the GELU stage (r14/r15 carry MXU operands in this program, so the polynomial shift and -1 move). */
-export const GELU_SCALARS = [['r22', 'polynomial shift 14'], ['r23', '-1 (negates q_b)'], ['r20', 'second requantization multiplier (step 15)'], ['r21', 'second requantization shift']] as const;
+export const GELU_SCALARS = [['r22', 'polynomial shift 14'], ['r20', 'second requantization multiplier (step 15)'], ['r21', 'second requantization shift']] as const;
 
 export interface PostOp {
   readonly asm: string;
@@ -904,7 +904,6 @@ function makeGeluPostOps(cols: number, form: GeluForm): { readonly consts: reado
     wide('m', 8);
     ld16(kreg('sh'), 10, 'sh');
   }
-  consts.push({ asm: `vmul.vx ${K('nqb')}, ${K('qb')}, r23`, cls: 'mul', dst: kreg('nqb'), srcs: [kreg('qb')], note: '-q_b' });
   const o = (asm: string, cls: PostOp['cls'], dst: number, srcs: number[], note?: string, mem?: PostOp['mem']): PostOp => ({
     asm, cls, dst, srcs, ...(note ? { note } : {}), ...(mem ? { mem } : {}),
   });
@@ -912,20 +911,19 @@ function makeGeluPostOps(cols: number, form: GeluForm): { readonly consts: reado
   const head: PostOp[] = [
     o(`vld.acc ${T('X')}, r9, ${cols}`, 'load', X, [], 'x: int32 fc1 accumulators', 'acc'),
     o(`vsgn ${T('S')}, ${T('X')}`, 'alu', S, [X], 's = sgn(x)'),
-    o(`vmax ${T('A')}, ${T('X')}, ${K('qb')}`, 'alu', A, [X, kreg('qb')]),
-    o(`vmin ${T('A')}, ${T('A')}, ${K('nqb')}`, 'alu', A, [A, kreg('nqb')], 'c = clamp(x, q_b, -q_b)'),
-    o(`vmacr ${T('A')}, ${T('S')}, ${K('qb')}, ${T('A')}, r0, floor, sat32`, 'mul', A, [S, kreg('qb'), A], 'sa = s q_b + c'),
+    o(`vmacr ${T('A')}, ${T('S')}, ${T('X')}, ${K('qb')}, r0, floor, sat32`, 'mul', A, [S, X, kreg('qb')], '|x| + q_b (s x = |x|)'),
+    o(`vmin.vx ${T('A')}, ${T('A')}, r0`, 'alu', A, [A], 'a = min(|x|, -q_b) + q_b = min(|x| + q_b, 0)'),
   ];
   // u = t + q_1 in B (split) or A (wide)
   const poly: PostOp[] = form.wide
     ? [
-        o(`vmacr ${T('A')}, ${T('A')}, ${T('A')}, ${K('qclo')}, r0, floor, sat32`, 'mul', A, [A, kreg('qclo')], 'P = sa^2 + q_c (in int32: geluFormOf)'),
+        o(`vmacr ${T('A')}, ${T('A')}, ${T('A')}, ${K('qclo')}, r0, floor, sat32`, 'mul', A, [A, kreg('qclo')], 'P = a^2 + q_c (in int32: geluFormOf)'),
         o(`vmacr ${T('A')}, ${T('S')}, ${T('A')}, ${K('qchi')}, r22, floor, sat32`, 'mul', A, [S, A, kreg('qchi')], 'u = floor((s P + 2^14 q_1) / 2^14) = t + q_1'),
       ]
     : [
-        o(`vmul ${T('B')}, ${T('S')}, ${T('A')}`, 'mul', B, [S, A], 'a = s sa'),
+        o(`vmul ${T('B')}, ${T('S')}, ${T('A')}`, 'mul', B, [S, A], 'sa = s a'),
         o(`vmul ${T('C')}, ${T('S')}, ${K('qclo')}`, 'mul', C, [S, kreg('qclo')], 's qc_lo'),
-        o(`vmacr ${T('B')}, ${T('A')}, ${T('B')}, ${T('C')}, r22, floor, sat32`, 'mul', B, [A, B, C], "t' = floor(s (a^2 + qc_lo) / 2^14)"),
+        o(`vmacr ${T('B')}, ${T('A')}, ${T('B')}, ${T('C')}, r22, floor, sat32`, 'mul', B, [A, B, C], "t' = floor((a sa + s qc_lo) / 2^14) = floor(s (a^2 + qc_lo) / 2^14)"),
         o(`vmacr ${T('C')}, ${T('S')}, ${K('qchi')}, ${K('q1')}, r0, floor, sat32`, 'mul', C, [S, kreg('qchi'), kreg('q1')], 's qc_hi + q_1'),
         o(`vadd ${T('B')}, ${T('B')}, ${T('C')}`, 'alu', B, [B, C], 'u = t + q_1'),
       ];
