@@ -11,6 +11,8 @@ import {
   linearRequantSchedule,
   linearRequantTiling,
   needsFinalClamp,
+  onesReg,
+  sumByMac,
   geluFormOf,
   geluKsRows,
   geluLoopGroups,
@@ -92,6 +94,8 @@ export function buildLinearRequant(
   const id = identity;
   const G = POST_GROUP_ROWS;
   const finalClamp = needsFinalClamp(p);
+  const byMac = sumByMac(p);
+  const ones = onesReg(p);
   // vmulr.vv saturates straight to the output range only without an identity and for 8/16 bits
   const sat = id || bits === 22 ? 'sat32' : bits === 8 ? 'sat8' : 'sat16';
   const vst = ob === 1 ? 'vst.s8' : ob === 2 ? 'vst.s16' : 'vst.acc';
@@ -148,12 +152,14 @@ export function buildLinearRequant(
     e.comment("r20, r21: identity multiplier m' and shift e'");
     e.li(20, id.m);
     e.li(21, id.e);
-    if (id.clampX > 0) {
+    if (byMac) {
+      // the one-sided clamp is not needed: the sum saturates instead (sumByMac), the final clamp gives layer 2's value
+    } else if (id.clampX > 0) {
       e.comment('r22, r23: x-term bounds (exact int32 sum)');
       e.li(22, -id.clampX);
       e.li(23, id.clampX);
     }
-    if (id.clampW > 0) {
+    if (id.clampW > 0 && !byMac) {
       e.comment('r24, r25: identity-term bounds (exact int32 sum)');
       e.li(24, -id.clampW);
       e.li(25, id.clampW);
@@ -175,6 +181,14 @@ export function buildLinearRequant(
   e.comment('loaded only when they change (stepOperands)');
   const held = new Map<number, number>();
   let vl = -1;
+  if (byMac) {
+    e.comment(`v${ones}: ones, for the identity sum x-term * 1 + identity term in one vmacr (64-bit, sat32: exact before the final clamp)`);
+    e.li(12, L);
+    e.op('vsetvl', 12, 12);
+    e.li(14, 1);
+    e.op('vbcast', ones, 14);
+    vl = L;
+  }
   for (const op of ops) {
     switch (op.kind) {
       case 'comment':
@@ -286,9 +300,13 @@ export function buildLinearRequant(
             for (let i = 0; i < g; i++) e.op('vmulr.vv', i, i, vm, ve, 'rne', sat);
             if (id) {
               for (let i = 0; i < g; i++) e.op('vmulr.vx', G + i, G + i, 20, 21, 'rne', 'sat32');
-              if (id.clampX > 0) for (let i = 0; i < g; i++) e.op('vclamp', i, i, 22, 23);
-              if (id.clampW > 0) for (let i = 0; i < g; i++) e.op('vclamp', G + i, G + i, 24, 25);
-              for (let i = 0; i < g; i++) e.op('vadd', i, i, G + i);
+              if (byMac) {
+                for (let i = 0; i < g; i++) e.op('vmacr', i, i, ones, G + i, 0, 'floor', 'sat32');
+              } else {
+                if (id.clampX > 0) for (let i = 0; i < g; i++) e.op('vclamp', i, i, 22, 23);
+                if (id.clampW > 0) for (let i = 0; i < g; i++) e.op('vclamp', G + i, G + i, 24, 25);
+                for (let i = 0; i < g; i++) e.op('vadd', i, i, G + i);
+              }
             }
             if (finalClamp) for (let i = 0; i < g; i++) e.op('vclamp', i, i, 26, 27);
             for (let i = 0; i < g; i++) e.op(vst, i, 10, ob === 4 ? C : C * ob);

@@ -140,6 +140,23 @@ export function needsFinalClamp(p: Pick<LinearRequantPlan, 'bits' | 'identity'>)
   return p.identity !== undefined || p.bits === 22;
 }
 
+/**
+ * The identity sum as one saturating vmacr (x term * 1 + identity term, sat32) instead of the term clamp and a
+ * wrapping vadd: when exactly one term is clamped (kernels/npu/requant-act.ts, the exact regime of the 22-bit
+ * residuals), layer 2 is clamp(t1 + t2, lo, hi) of the exact sum (the clamp bound H + min(B1, B2) only cuts terms
+ * whose sum is beyond +-H anyway), and clamp(sat32(t1 + t2), lo, hi) is the same value since lo, hi lie in int32.
+ * Not with both clamps (the inexact regime, where the clamped terms are what layer 2 adds). The ones vector lives in
+ * the register below the lane chunks' constants (onesReg), broadcast once at the start.
+ */
+export function sumByMac(p: Pick<LinearRequantPlan, 'identity'>): boolean {
+  const id = p.identity;
+  return id !== undefined && (id.clampX > 0) !== (id.clampW > 0);
+}
+/** The vector register of ones for sumByMac: the first below the per-chunk m, e pairs. */
+export function onesReg(p: Pick<LinearRequantPlan, 'chunks'>): number {
+  return 31 - 2 * p.chunks.length;
+}
+
 /** Accumulator regions of a linear tiling (each t.mt x cols words): two tiles ('rows'), the group's copies ('columns'). */
 export function accRegions(t: LinearTiling): number {
   return t.order === 'rows' ? 2 : t.accBuffers * t.groupTiles;
@@ -194,7 +211,8 @@ function choosePlan(
   for (let c0 = 0; c0 < C; c0 += L) chunks.push([c0, Math.min(L, C - c0)]);
   const temps = post === 'gelu' ? GELU_TEMPS.length * POST_GROUP_ROWS + 1 : (id ? 2 : 1) * POST_GROUP_ROWS;
   const perChunk = post === 'gelu' ? GELU_CONSTS.length : 2;
-  if (perChunk * chunks.length + temps > 32) {
+  const ones = post !== 'gelu' && sumByMac({ ...(identity ? { identity } : {}) }) ? 1 : 0;
+  if (perChunk * chunks.length + temps + ones > 32) {
     throw new TilingError(`linear-requant: ${chunks.length} lane chunks per array tile (cols ${C}, lanes ${L}) need ${perChunk * chunks.length} constant vector registers plus ${temps} temporaries (32 available)`);
   }
   const needOf = (u: LinearTiling, regions: number): number => u.spadBytes + ysBytes(M, bits, mach) + (id ? wsBytes(u, mach, regions) : 0) + regions * ksBlockBytes(mach, post, form);
@@ -571,6 +589,12 @@ function priceSchedule(p: LinearRequantPlan, ops: readonly FusedOp[], mach: Fuse
   const id = p.identity;
   const finalClamp = needsFinalClamp(p);
   clock.scalar(2 + fusedScalarLis(p)); // li r16, 16; li r17, 32768; identity and clamp scalars
+  const byMac = sumByMac(p);
+  let vl = -1;
+  if (byMac) {
+    clock.vpu(mach.vpu.aluLatencyCycles, [], onesReg(p), 0); // vbcast of 1 at vl = lanes
+    vl = mach.vpu.lanes;
+  }
   const held = new Map<number, number>(); // the step operand registers' values (stepOperands)
   let streamFree = 0, weightPortFree = 0, lastMm = 0;
   const wbufFree = [0, 0];
@@ -585,7 +609,6 @@ function priceSchedule(p: LinearRequantPlan, ops: readonly FusedOp[], mach: Fuse
   const ysFree = [new Array<number>(p.mt).fill(0), new Array<number>(p.mt).fill(0)]; // per row: store read end
   const wsFree = new Array<number>(p.regions).fill(0); // per region: its identity slot's last VPU read ends
   const idDone = new Map<number, number>(); // tile index -> identity rows loaded
-  let vl = -1;
   for (const op of ops) {
     switch (op.kind) {
       case 'comment':
@@ -705,9 +728,13 @@ function priceSchedule(p: LinearRequantPlan, ops: readonly FusedOp[], mach: Fuse
             for (let i = 0; i < g; i++) clock.vpu(mul, [i, vm, ve], i, 0);
             if (id) {
               for (let i = 0; i < g; i++) clock.vpu(mul, [G + i], G + i, 0);
-              if (id.clampX > 0) for (let i = 0; i < g; i++) clock.vpu(alu, [i], i, 0);
-              if (id.clampW > 0) for (let i = 0; i < g; i++) clock.vpu(alu, [G + i], G + i, 0);
-              for (let i = 0; i < g; i++) clock.vpu(alu, [i, G + i], i, 0);
+              if (byMac) {
+                for (let i = 0; i < g; i++) clock.vpu(mul, [i, onesReg(p), G + i], i, 0);
+              } else {
+                if (id.clampX > 0) for (let i = 0; i < g; i++) clock.vpu(alu, [i], i, 0);
+                if (id.clampW > 0) for (let i = 0; i < g; i++) clock.vpu(alu, [G + i], G + i, 0);
+                for (let i = 0; i < g; i++) clock.vpu(alu, [i, G + i], i, 0);
+              }
             }
             if (finalClamp) for (let i = 0; i < g; i++) clock.vpu(alu, [i], i, 0);
             for (let i = 0; i < g; i++) {
@@ -782,7 +809,9 @@ function stepOperandLis(held: Map<number, number>, mach: ModelMachine, K: number
 export function fusedScalarLis(p: Pick<LinearRequantPlan, 'bits' | 'identity' | 'post'>): number {
   if (p.post === 'gelu') return GELU_SCALARS.length;
   const id = p.identity;
-  return (id ? 2 + (id.clampX > 0 ? 2 : 0) + (id.clampW > 0 ? 2 : 0) : 0) + (needsFinalClamp(p) ? 2 : 0);
+  // sumByMac: li r12, lanes; vsetvl; li r14, 1 (then a vbcast) instead of the clamp bounds
+  const terms = id === undefined ? 0 : sumByMac(p) ? 3 : (id.clampX > 0 ? 2 : 0) + (id.clampW > 0 ? 2 : 0);
+  return (id ? 2 : 0) + terms + (needsFinalClamp(p) ? 2 : 0);
 }
 
 /** Host side: the int16 constants table [hi, lo - 2^15, e] x N from NPU multipliers (|m| < 2^31) and shifts (0..127). */
