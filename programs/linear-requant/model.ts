@@ -542,9 +542,27 @@ function scheduleOps(p: LinearRequantPlan, mach: ModelMachine): FusedOp[] {
       }
     }
   }
+  // The pieces no weight load follows (the last tile's, and any left): split into pieces of at most
+  // TAIL_PIECE_ROWS rows, each with its own store, so the stores and their DRAM latency run under the
+  // requantization of the rows after them instead of all after it. (Not the GELU stage: its pieces loop, and the
+  // loop's set-up costs what the earlier store saves.)
+  const tailPieces: Piece[] = [];
+  for (const pc of pending) {
+    if (pc.rn <= TAIL_PIECE_ROWS || p.post === 'gelu') {
+      tailPieces.push(pc);
+      continue;
+    }
+    for (let r = 0; r < pc.rn; r += TAIL_PIECE_ROWS) {
+      tailPieces.push({ ...pc, r0: pc.r0 + r, rn: Math.min(TAIL_PIECE_ROWS, pc.rn - r), first: pc.first && r === 0 });
+    }
+  }
+  pending.splice(0, pending.length, ...tailPieces);
   while (pending.length > 0) emitNext();
   return ops;
 }
+
+/** Rows of a piece issued after the last weight load (see scheduleOps' end). */
+export const TAIL_PIECE_ROWS = 32;
 
 // ---------------------------------------------------------------------------------------------------------------
 // The cycle model: the schedule walked with the machine's rules (ScheduleClock's rules plus the VPU and the
