@@ -852,13 +852,13 @@ export function packLinearRequantConsts(m: ArrayLike<number>, e: ArrayLike<numbe
 // The builder prints these ops and the model prices them, so the two cannot drift.
 
 /**
- * Groups of POST_GROUP_ROWS rows per trip of the GELU stage's row loop for a piece of rn rows: four (one dbnz and
- * its bubble per 16 rows: the front end, which also dispatches the MXU work, binds this stage on server) when the
- * piece has at least two such trips, two for at least two trips of two, else one (short pieces still loop, which
- * keeps the program small at long sequences).
+ * Groups of POST_GROUP_ROWS rows per trip of the GELU stage's row loop for a piece of rn rows: eight (one dbnz and
+ * its bubble per 32 rows: the front end, which also dispatches the MXU work, binds this stage on server) when the
+ * piece has at least two such trips, else four, two or one likewise (short pieces still loop, which keeps the
+ * program small at long sequences).
  */
 export function geluLoopGroups(rn: number): number {
-  return rn >= 8 * POST_GROUP_ROWS ? 4 : rn >= 4 * POST_GROUP_ROWS ? 2 : 1;
+  return rn >= 16 * POST_GROUP_ROWS ? 8 : rn >= 8 * POST_GROUP_ROWS ? 4 : rn >= 4 * POST_GROUP_ROWS ? 2 : 1;
 }
 
 /** Per-row temporaries (POST_GROUP_ROWS rows interleaved: row i uses v[5i .. 5i+4]); v20 is the constants scratch. */
