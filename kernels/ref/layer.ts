@@ -63,7 +63,8 @@ function compileLinear(l: QuantLinearJson, inputScale: number): CompiledLinear {
   return {
     inFeatures: l.in_features,
     outFeatures: l.out_features,
-    weight: Int8Array.from(l.weight_int),
+    // an Int8Array (the synthetic-layer cache's) is shared, not copied: weights are never written
+    weight: l.weight_int instanceof Int8Array ? l.weight_int : Int8Array.from(l.weight_int),
     bias: l.bias_int,
     weightScale: l.weight_scale,
     scaleOut: biasScale(l.weight_scale, inputScale),
