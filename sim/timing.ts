@@ -261,8 +261,9 @@ export class TimingModel {
     }
     let sregWait = d;
     let sregFrom = -1;
-    for (const fi of info.sregFields) {
-      const r = fields[fo + fi]!;
+    const sf = info.sregFields;
+    for (let j = 0; j < sf.length; j++) {
+      const r = fields[fo + sf[j]!]!;
       if (this.sregReady[r]! > sregWait) {
         sregWait = this.sregReady[r]!;
         sregFrom = this.sregProducer[r]!;

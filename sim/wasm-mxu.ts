@@ -61,24 +61,48 @@ export function matmulTileWasm(
 ): void {
   const e = exportsOf()!;
   const mp = up(rows, 2), np = up(n, 4);
-  // memory: w int16 [np][kp] | x bytes [mp][kp] | o int32 [mp][np]; every copy is a memcpy (TypedArray.set)
+  // memory: w int16 [np][kp] | x bytes [mp][kp] | o int32 [mp][np]
   const wBytes = np * kp * 2, xBase = up(wBytes, 16), oBase = xBase + up(mp * kp, 16);
   const need = oBase + mp * np * 4;
   if (need > e.memory.buffer.byteLength) e.memory.grow(Math.ceil((need - e.memory.buffer.byteLength) / 65536));
-  const buf = e.memory.buffer;
-  const Wm = new Int16Array(buf, 0, np * kp);
-  Wm.set(W.subarray(0, n * kp));
-  if (np > n) Wm.fill(0, n * kp);
-  const X = S instanceof Int8Array ? new Int8Array(buf, xBase, mp * kp) : new Uint8Array(buf, xBase, mp * kp);
+  const v = viewsOf(e.memory.buffer);
+  v.i16.set(W.subarray(0, n * kp));
+  if (np > n) v.i16.fill(0, n * kp, np * kp);
+  // PERF: rows are copied by loops (a tile row is 16-128 bytes): a subarray per row and per call made millions of
+  // short-lived objects per layer. The bytes are the same whether S is read signed or unsigned.
+  const Sb = S instanceof Uint8Array ? S : bytesOf(S);
+  const X = v.u8;
   for (let r = 0; r < rows; r++) {
-    const s = x + r * xStride, d = r * kp;
-    if (S instanceof Int8Array) (X as Int8Array).set(S.subarray(s, s + k), d);
-    else (X as Uint8Array).set(S.subarray(s, s + k), d);
-    if (k < kp) X.fill(0, d + k, d + kp);
+    const s = x + r * xStride, d = xBase + r * kp;
+    for (let kk = 0; kk < k; kk++) X[d + kk] = Sb[s + kk]!;
+    for (let kk = k; kk < kp; kk++) X[d + kk] = 0;
   }
-  if (mp > rows) X.fill(0, rows * kp);
-  const O = new Int32Array(buf, oBase, mp * np);
-  if (accumulate) for (let r = 0; r < rows; r++) O.set(A.subarray(accAddr + r * accStride, accAddr + r * accStride + n), r * np);
+  if (mp > rows) X.fill(0, xBase + rows * kp, xBase + mp * kp);
+  const O = v.i32, o0 = oBase >> 2;
+  if (accumulate) {
+    for (let r = 0; r < rows; r++) {
+      const a = accAddr + r * accStride, d = o0 + r * np;
+      for (let j = 0; j < n; j++) O[d + j] = A[a + j]!;
+    }
+  }
   (S instanceof Int8Array ? e.mm_s8 : e.mm_u8)(xBase, 0, mp, np, kp, oBase, accumulate ? 1 : 0);
-  for (let r = 0; r < rows; r++) A.set(O.subarray(r * np, r * np + n), accAddr + r * accStride);
+  for (let r = 0; r < rows; r++) {
+    const a = accAddr + r * accStride, d = o0 + r * np;
+    for (let j = 0; j < n; j++) A[a + j] = O[d + j]!;
+  }
+}
+
+/** Views of the module's memory, made again only when growing it replaced the buffer. */
+let views: { readonly buf: ArrayBuffer; readonly u8: Uint8Array; readonly i16: Int16Array; readonly i32: Int32Array } | undefined;
+function viewsOf(buf: ArrayBuffer): { readonly u8: Uint8Array; readonly i16: Int16Array; readonly i32: Int32Array } {
+  if (views === undefined || views.buf !== buf) views = { buf, u8: new Uint8Array(buf), i16: new Int16Array(buf), i32: new Int32Array(buf) };
+  return views;
+}
+
+/** The bytes of an int8 scratchpad, one view per array. */
+const BYTES = new WeakMap<Int8Array, Uint8Array>();
+function bytesOf(S: Int8Array): Uint8Array {
+  let b = BYTES.get(S);
+  if (b === undefined) BYTES.set(S, (b = new Uint8Array(S.buffer, S.byteOffset, S.byteLength)));
+  return b;
 }
