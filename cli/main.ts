@@ -27,6 +27,12 @@ const args = hideBin(process.argv);
 const modules = await Promise.all(neededCommands(args).map((name) => COMMANDS[name]!()));
 let cli = yargs(args).version(ownVersion()).scriptName('intnpu');
 for (const m of modules) cli = cli.command(m);
+// yargs renders the whole help text after every handler of a named command, to cache it for a later failure
+// message (100-200 ms of text wrapping at the end of `intnpu layer ...`); our failures print their own message,
+// so the cache is never read: skip it. (An internal of the pinned yargs; if it moves, this is a no-op.)
+const usage = (cli as unknown as { getInternalMethods?: () => { getUsageInstance?: () => { cacheHelpMessage?: () => void } } })
+  .getInternalMethods?.().getUsageInstance?.();
+if (usage?.cacheHelpMessage) usage.cacheHelpMessage = (): void => {};
 await cli
   .strict()
   .demandCommand(0)

@@ -7,6 +7,7 @@ import { linearModel, type LinearModel } from './linear/model.js';
 import { requantModel, type RequantModel } from './requant/model.js';
 import type { MachineConfig } from '../sim/config.js';
 import { Machine } from '../sim/machine.js';
+import type { ChainLink } from '../sim/chain.js';
 import { loadProgram, simulate, type SimMode, type SimResult } from '../sim/run.js';
 import { buildLinear, cachedBuild, type BuiltProgram } from './linear/build.js';
 import { buildRequant } from './requant/build.js';
@@ -39,6 +40,8 @@ export interface CaseRun {
 export interface RunOptions {
   readonly mode?: SimMode;
   readonly trace?: boolean;
+  /** Run as the next program of a chain (sim/chain.ts): on its machine, after its previous programs, buffers bound as given. */
+  readonly link?: ChainLink;
 }
 
 /** The program of a built kernel on this machine: emitted words as they are, text through the assembler; both checked against the memories. */
@@ -59,12 +62,13 @@ export function programBuffer(prog: Program, name: string): BufferSymbol {
 }
 
 /** A machine for a builder's program: DRAM sized to the program's buffers (builders declare every byte they touch). */
-export function machineFor(prog: Program, cfg: MachineConfig): Machine {
+export function machineFor(prog: Program, cfg: MachineConfig, opts: RunOptions = {}): Machine {
+  if (opts.link !== undefined) return opts.link.chain.attach(prog, opts.link);
   return new Machine(cfg, { dramBytes: prog.allocated.dram });
 }
 
 function run(prog: Program, cfg: MachineConfig, inputs: Record<string, Int8Array | Int32Array>, opts: RunOptions): SimResult {
-  const m = machineFor(prog, cfg);
+  const m = machineFor(prog, cfg, opts);
   for (const [name, data] of Object.entries(inputs)) m.writeBuffer(programBuffer(prog, name), data);
   return simulate(loadProgram(prog.words, prog), cfg, { machine: m, mode: opts.mode ?? 'full', trace: opts.trace ?? false });
 }

@@ -171,9 +171,10 @@ const SHORT_ROW = 128;
 function dma(store: boolean): Semantics {
   return (m, f, o, pc, e, data) => {
     const space = f[o]! === 0 ? SPACE_SPAD : SPACE_ACC;
-    const chip = sreg(m, f[o + 1]!), dram = sreg(m, f[o + 2]!), rows = sreg(m, f[o + 3]!), len = sreg(m, f[o + 4]!);
+    const chip = sreg(m, f[o + 1]!), rows = sreg(m, f[o + 3]!), len = sreg(m, f[o + 4]!);
     const chipStride = sreg(m, f[o + 5]!), dramStride = sreg(m, f[o + 6]!);
     const eb = space === SPACE_ACC ? 4 : 1;
+    const dram = m.dramAddress(sreg(m, f[o + 2]!), rows, len * eb, dramStride);
     m.check2d(space, chip, rows, len, chipStride);
     m.check2d(SPACE_DRAM, dram, rows, len * eb, dramStride);
     // A DRAM stride of 0 reads one row and replicates it on chip (a broadcast): one row on the channel.

@@ -3,6 +3,7 @@
 // that raises a Fault naming the memory, the range and the size.
 import type { BufferSymbol, MemorySpace } from '../isa/asm.js';
 import type { MachineConfig } from './config.js';
+import type { TimingModel } from './timing.js';
 import { paddedDepth, simWasmActive } from './wasm-mxu.js';
 
 export const SPACE_DRAM = 0;
@@ -20,9 +21,21 @@ export class Fault extends Error {
   }
 }
 
+/**
+ * A DRAM relocation table: the program's DRAM buffers (local address ranges [lo, hi)) bound to other addresses of
+ * the machine's DRAM (`to`). Set by a chained run (sim/chain.ts), where each kernel program of a layer addresses its
+ * own buffers from 0 and the chain binds them to the layer's tensors, as a loader applies a relocation table.
+ */
+export interface DramSegment {
+  readonly lo: number;
+  readonly hi: number;
+  readonly to: number;
+  readonly name: string;
+}
+
 export class Machine {
   readonly cfg: MachineConfig;
-  readonly dram: Uint8Array;
+  dram: Uint8Array;
   readonly spad: Int8Array;
   /** The same scratchpad bytes read as unsigned (mxu.mm.u8). */
   readonly spadU8: Uint8Array;
@@ -45,7 +58,14 @@ export class Machine {
   /** Buffer the next mxu.mm reads (the one most recently loaded); -1 before any mxu.wload. */
   wActive = -1;
   /** Sizes in each space's own elements (bytes, bytes, words). */
-  readonly sizes: readonly [number, number, number];
+  sizes: readonly [number, number, number];
+  /** The program's DRAM relocation (sorted by lo), or undefined: addresses are the machine's own. */
+  private segments: readonly DramSegment[] | undefined;
+  /**
+   * A timing model a chained run continues (sim/chain.ts): the next program on this machine is priced after the
+   * previous one, with every hazard between them tracked. Undefined: each simulation starts its own clock at 0.
+   */
+  continueTiming: TimingModel | undefined;
   /**
    * What the host wrote into each buffer before the run, by buffer name (the arrays as given, not copied):
    * so a kernel run can be replayed from its listing (`intnpu kernel --emit-asm --emit-inputs`).
@@ -77,6 +97,41 @@ export class Machine {
     this.sizes = [this.dram.length, this.spad.length, this.acc.length];
   }
 
+  /** Grows the simulated DRAM to at least `bytes` (contents kept), up to the configured capacity. */
+  growDram(bytes: number): void {
+    if (bytes <= this.dram.length) return;
+    if (bytes > this.cfg.dram.sizeBytes) throw new Fault('out-of-bounds', `the chained programs need ${bytes} bytes of DRAM, but dram.sizeBytes is ${this.cfg.dram.sizeBytes}`);
+    const d = new Uint8Array(bytes);
+    d.set(this.dram);
+    this.dram = d;
+    this.sizes = [d.length, this.spad.length, this.acc.length];
+  }
+
+  /**
+   * Binds the next program's DRAM buffers (see DramSegment); undefined: no relocation. `bound` names the buffers
+   * that hold an earlier program's output: the host does not write them (writeBuffer skips them).
+   */
+  setDramSegments(segments: readonly DramSegment[] | undefined, bound: ReadonlySet<string> = new Set()): void {
+    this.segments = segments === undefined ? undefined : [...segments].sort((a, b) => a.lo - b.lo);
+    this.bound = bound;
+  }
+  private bound: ReadonlySet<string> = new Set();
+
+  /**
+   * The machine address of a program's DRAM region (rows of len bytes, stride apart, from base): the identity
+   * without relocation; else the region must lie in one bound buffer, and moves with it.
+   */
+  dramAddress(base: number, rows: number, len: number, stride: number): number {
+    const segs = this.segments;
+    if (segs === undefined || rows === 0 || len === 0) return base;
+    const last = base + (rows - 1) * stride;
+    const lo = Math.min(base, last), hi = Math.max(base, last) + len;
+    for (const s of segs) {
+      if (lo >= s.lo && hi <= s.hi) return base - s.lo + s.to;
+    }
+    throw new Fault('out-of-bounds', `dram access [${lo}, ${hi}) (base ${base}, ${rows} row${rows === 1 ? '' : 's'} of ${len}, stride ${stride}) does not lie within one buffer of the program (a chained run relocates each DRAM buffer on its own)`);
+  }
+
   /** Fault unless [lo, hi) of a 2-D region (rows of len elements, stride apart) lies in the space. */
   check2d(space: number, base: number, rows: number, len: number, stride: number): void {
     if (rows < 0 || len < 0) throw new Fault('bad-operand', `negative ${rows < 0 ? 'row count' : 'length'} (${rows < 0 ? rows : len}) for ${SPACE_NAMES[space]}`);
@@ -100,6 +155,7 @@ export class Machine {
 
   /** Host write of typed data into a .buffer (DRAM buffers take raw bytes of the given element type). */
   writeBuffer(sym: BufferSymbol, data: Int8Array | Int16Array | Int32Array | Uint8Array): void {
+    if (this.bound.has(sym.name)) return; // a chained program's input: its producer wrote these bytes
     this.hostWrites.set(sym.name, { sym, data });
     const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
     if (sym.space === 'acc') {
@@ -110,7 +166,12 @@ export class Machine {
     }
     this.assertFits(sym, bytes.length);
     const target = this.spaceOf(sym);
-    new Uint8Array(target.buffer, target.byteOffset, target.byteLength).set(bytes, sym.address);
+    new Uint8Array(target.buffer, target.byteOffset, target.byteLength).set(bytes, this.addressOf(sym, bytes.length));
+  }
+
+  /** A buffer's address in its space (DRAM buffers through the relocation table). */
+  private addressOf(sym: BufferSymbol, n: number): number {
+    return sym.space === 'dram' && n > 0 ? this.dramAddress(sym.address, 1, n, 0) : sym.address;
   }
 
   private assertFits(sym: BufferSymbol, n: number): void {
@@ -121,7 +182,7 @@ export class Machine {
     this.assertFits(sym, n);
     if (sym.space === 'acc') return new Uint8Array(this.acc.buffer, sym.address * 4, n * 4).slice();
     const src = this.spaceOf(sym);
-    return new Uint8Array(src.buffer, src.byteOffset + sym.address, n).slice();
+    return new Uint8Array(src.buffer, src.byteOffset + this.addressOf(sym, n), n).slice();
   }
 }
 

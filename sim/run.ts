@@ -110,6 +110,11 @@ export interface SimStats {
   sram_bytes: number;
   vpu_lane_ops: number;
   energy_pj: { mac: number; dram: number; sram: number; vpu: number; total: number };
+  /**
+   * A chained program (sim/chain.ts): cycles from its first dispatch to its last result, over which the
+   * utilizations are taken; `cycles` is then what it added to the chain's end. Absent for a program run alone.
+   */
+  span_cycles?: number;
 }
 
 export interface SimResult {
@@ -157,7 +162,10 @@ export class Simulation {
     this.prog = prog;
     this.cfg = cfg;
     this.machine = opts.machine ?? new Machine(cfg);
-    this.timing = mode === 'functional' ? undefined : new TimingModel(cfg, prog.n, opts.trace === true);
+    const chained = this.machine.continueTiming;
+    if (chained !== undefined && (mode === 'functional' || opts.trace === true)) throw new Error('a chained run is priced in full or timing mode, without a trace');
+    if (chained !== undefined) chained.begin(prog.n);
+    this.timing = mode === 'functional' ? undefined : chained ?? new TimingModel(cfg, prog.n, opts.trace === true);
     this.data = mode !== 'timing';
     if (opts.checkBuffers && prog.source) {
       const bySpace: BufferSymbol[][] = [[], [], []];
@@ -281,17 +289,18 @@ export class Simulation {
       instructions_by_unit: byUnit,
       instructions_by_mnemonic: byMnemonic,
       busy_cycles: totals ? unitRecord(totals.busy, (v) => v) : null,
-      utilization: totals && cycles ? unitRecord(totals.busy, (v) => v / cycles) : null,
+      utilization: totals && totals.span ? unitRecord(totals.busy, (v) => v / totals.span) : null,
       stall_cycles: totals ? Object.fromEntries(STALL_CAUSES.map((c, i) => [c, totals.stalls[i]!])) : null,
       macs,
-      mxu_utilization: cycles ? macs / (cycles * cfg.mxu.rows * cfg.mxu.cols) : null,
+      mxu_utilization: totals && totals.span ? macs / (totals.span * cfg.mxu.rows * cfg.mxu.cols) : null,
       dram_bytes: dramRead + dramWrite,
       dram_read_bytes: dramRead,
       dram_write_bytes: dramWrite,
-      dram_channel_utilization: totals && cycles ? totals.dramChannelBusy / cycles : null,
+      dram_channel_utilization: totals && totals.span ? totals.dramChannelBusy / totals.span : null,
       sram_bytes: sramBytes,
       vpu_lane_ops: laneOps + mulLaneOps,
       energy_pj: energy,
+      ...(totals && totals.span !== totals.cycles ? { span_cycles: totals.span } : {}),
     };
     return { machine: m, stats, timing, trace: timing?.trace };
   }

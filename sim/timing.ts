@@ -184,6 +184,22 @@ export interface TimingTotals {
   stalls: Float64Array;
   instructions: Float64Array;
   dramChannelBusy: number;
+  /**
+   * Cycles from the program's first dispatch to its last result. Equal to `cycles` for a program run on its own;
+   * in a chained run (begin) `cycles` is what the program adds to the chain's end and `span` its own extent, which
+   * overlaps its neighbours'.
+   */
+  span: number;
+}
+
+/** The state a chained program's figures are measured from (TimingModel.begin). */
+interface ProgramBase {
+  end: number;
+  firstDispatch: number;
+  busy: Float64Array;
+  stalls: Float64Array;
+  instructions: Float64Array;
+  dramChannelBusy: number;
 }
 
 export class TimingModel {
@@ -207,9 +223,12 @@ export class TimingModel {
   private sincePrune = 0;
   readonly totals: TimingTotals;
   /** Per-pc stall cycles by cause (pc * causes + cause), for "which instruction waited on what". */
-  readonly pcStalls: Float64Array;
+  pcStalls: Float64Array;
   /** Per pc: the producer pc it most recently waited for on a data dependency. */
-  readonly pcWaitedOn: Int32Array;
+  pcWaitedOn: Int32Array;
+  private base: ProgramBase | undefined;
+  /** The next program (begin) dispatches only after every result so far has landed (a chain's drain). */
+  drainBeforeNext = false;
   readonly trace: TraceEvent[] | undefined;
   private readonly Q: number;
   private readonly penalty: number;
@@ -225,6 +244,7 @@ export class TimingModel {
       stalls: new Float64Array(STALL_CAUSES.length),
       instructions: new Float64Array(UNITS.length),
       dramChannelBusy: 0,
+      span: 0,
     };
     this.pcStalls = new Float64Array(Math.max(1, programLength) * STALL_CAUSES.length);
     this.pcWaitedOn = new Int32Array(Math.max(1, programLength)).fill(-1);
@@ -442,10 +462,41 @@ export class TimingModel {
     this.channel.prune(now);
   }
 
-  /** Total cycles: the last result, or the cycle after the final dispatch if that is later. */
+  /**
+   * Continues this clock with the next program of a chain: its first instruction dispatches the cycle after the
+   * previous program's last, every hazard with the previous programs' work in flight (registers, memory ranges,
+   * weight buffers, the DRAM channel, queue slots) still applies, and `finish` then reports the new program's figures
+   * from here: the cycles it adds to the chain's end, its span and its own busy cycles, stalls and instructions.
+   */
+  begin(programLength: number): void {
+    if (this.drainBeforeNext) {
+      this.feNext = Math.max(this.feNext, this.endCycle);
+      this.drainBeforeNext = false;
+    }
+    const T = this.totals;
+    this.base = {
+      end: this.end, firstDispatch: this.feNext, busy: T.busy.slice(), stalls: T.stalls.slice(),
+      instructions: T.instructions.slice(), dramChannelBusy: T.dramChannelBusy,
+    };
+    this.pcStalls = new Float64Array(Math.max(1, programLength) * STALL_CAUSES.length);
+    this.pcWaitedOn = new Int32Array(Math.max(1, programLength)).fill(-1);
+  }
+
+  /** Total cycles: the last result, or the cycle after the final dispatch if that is later (chained: see begin). */
   finish(): TimingTotals {
-    this.totals.cycles = Math.max(this.endCycle, this.feNext);
-    return this.totals;
+    const end = Math.max(this.endCycle, this.feNext);
+    const b = this.base;
+    if (b === undefined) {
+      this.totals.cycles = end;
+      this.totals.span = end;
+      return this.totals;
+    }
+    const T = this.totals;
+    const minus = (a: Float64Array, z: Float64Array): Float64Array => a.map((v, i) => v - z[i]!);
+    return {
+      cycles: end - b.end, span: end - b.firstDispatch, busy: minus(T.busy, b.busy), stalls: minus(T.stalls, b.stalls),
+      instructions: minus(T.instructions, b.instructions), dramChannelBusy: T.dramChannelBusy - b.dramChannelBusy,
+    };
   }
 }
 

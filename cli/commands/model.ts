@@ -34,6 +34,7 @@ interface Args {
   html?: string | undefined;
   out?: string | undefined;
   dump?: string | undefined;
+  overlap?: boolean | undefined;
 }
 
 const ModelInputSchema = strictObject({
@@ -156,6 +157,7 @@ export const modelCommand: CommandModule<object, Args> = {
       .option('input', { type: 'string', describe: 'JSON with input_ids (and optional token_type_ids, position_ids, attention_mask)' })
       .option('out', { type: 'string', describe: 'write the simulated final int8 output [T, hidden] as .npy' })
       .option('dump', { type: 'string', describe: 'write every simulated step as DIR/embeddings/<step>.npy and DIR/layer<i>/<step>.npy (int32)' })
+      .option('overlap', { type: 'boolean', default: true, describe: 'each layer\'s kernels as one chained instruction stream (as `intnpu layer`); --no-overlap: each kernel alone, summed' })
       .option('json', { type: 'boolean' })
       .option('csv', { type: 'boolean', describe: 'print every layer\'s steps as CSV: layer, then the columns of the JSON layers[].steps[]' })
       .option('html', { type: 'string', describe: 'also write a self-contained HTML report (roofline, latency by bound, stalls, unit timeline)' }),
@@ -179,6 +181,7 @@ export const modelCommand: CommandModule<object, Args> = {
     const t0 = performance.now();
     const r = runModelSim(inp.model, inp.ids, mcfg, {
       ...(inp.mask === undefined ? {} : { mask: inp.mask }),
+      overlap: a.overlap !== false,
       ...(dump === undefined ? {} : { onEmbeddingsStep: (st, y) => embSink.add(st.name, 0, 1, st.shape, y) }),
       onStep: (i, st, y) => {
         progress.tick(`layer ${i} step ${st.steps.join('-')} ${st.name} done`);

@@ -170,7 +170,7 @@ function runBuilt(
   out: string, outWords: number, cfg: MachineConfig, opts: RunOptions,
 ): { y: Int32Array; sim: SimResult; program: Program } {
   const program = assembleBuilt(buildAttention(kernel, T, hidden, heads, cfg), cfg);
-  const m = machineFor(program, cfg);
+  const m = machineFor(program, cfg, opts);
   for (const [name, data] of Object.entries(inputs)) m.writeBuffer(buffer(program, name), data);
   const sim = simulate(loadProgram(program.words, program), cfg, { machine: m, mode: opts.mode ?? 'full', trace: opts.trace ?? false });
   const bytes = sim.machine.readBytes(buffer(program, out), outWords * 4);
@@ -221,7 +221,7 @@ export function runPvRequantSim(
 ): AttentionRun {
   const f = npuMultiplier(q.m, q.e, 'context requantization');
   const program = assembleBuilt(buildAttention('pv', T, hidden, heads, cfg, f), cfg);
-  const m = machineFor(program, cfg);
+  const m = machineFor(program, cfg, opts);
   m.writeBuffer(buffer(program, 'p'), p8);
   m.writeBuffer(buffer(program, 'v'), v8);
   const sim = simulate(loadProgram(program.words, program), cfg, { machine: m, mode: opts.mode ?? 'full', trace: opts.trace ?? false });

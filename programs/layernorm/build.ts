@@ -291,8 +291,15 @@ export function buildLayerNorm(p: LayerNormPlan, shift: number, mach: LayerNormM
     ...(p.second
       ? [`    li   ${R.m128}, ${p.second.m}      ; second requantization m' (no general vectors: r28/r29 are free)`, `    li   ${R.p127}, ${p.second.e}      ; second requantization e'`]
       : [`    li   ${R.m128}, -128`, `    li   ${R.p127}, 127`]),
+    `    vsetvl r0, ${R.lanes}                  ; all lanes: the vector length is whatever the previous program left`,
     `    vbcast ${V.one}, ${R.one}`, `    vbcast ${V.zero}, r0`,
   );
+  if (p.tail < L && N > 0) {
+    // The sums read whole vectors, so each row slot's lanes beyond C must be 0: the loads write C words per row,
+    // and the accumulator holds whatever the previous program left there.
+    out.push(`; zero the padding lanes (C..${p.rowStride - 1}) of the ${p.xSlots} row slots: loads write only C words`, `    li   ${R.chip}, xring + ${p.rowStride - L}`);
+    for (let sl = 0; sl < p.xSlots; sl++) out.push(`    vst.acc ${V.zero}, ${R.chip}, ${p.rowStride}`);
+  }
   if (!p.divider) {
     out.push('; software routines: C, C - 1 and -C as vectors', `    vbcast v30, ${R.cLen}`, `    addi ${R.num}, ${R.cLen}, -1`, `    vbcast v31, ${R.num}`, `    sub  ${R.num}, r0, ${R.cLen}`, `    vbcast v19, ${R.num}`);
   }
@@ -334,7 +341,7 @@ export function simCaseLayerNorm(input: unknown, cfg: MachineConfig, opts: RunOp
   const plan = layernormPlan(c.rows, c.C, cfg, gen, opts.second);
   // The layer's two LayerNorms (same shape, vectors, shift and output stage) are one program: built and assembled once.
   const program = cachedBuild(cfg, `layernorm ${JSON.stringify([c.rows, c.C, gen, c.shift, opts.second ?? null])}`, () => assembleBuilt(buildLayerNorm(plan, c.shift, cfg), cfg));
-  const m = machineFor(program, cfg);
+  const m = machineFor(program, cfg, opts);
   const buf = (name: string) => programBuffer(program, name);
   if (c.x.length > 0) m.writeBuffer(buf('x'), c.x);
   m.writeBuffer(buf('cdram'), packLayerNormConsts(plan, npu));

@@ -61,18 +61,24 @@ export interface GeluStageConsts {
 
 /** One instruction of an op list written as assembly text (`vmacr v2, v1, v31, v2, r0, floor, sat32`), emitted typed. */
 function emitAsm(e: ProgramEmitter, asm: string): void {
-  const [mn, ...rest] = asm.trim().split(/[\s,]+/);
-  const operands: Operand[] = rest.map((t) => (/^[vr]\d+$/.test(t) ? Number(t.slice(1)) : /^-?\d+$/.test(t) ? Number(t) : t));
-  e.op(mn!, ...operands);
+  let parsed = PARSED.get(asm);
+  if (parsed === undefined) {
+    const [mn, ...rest] = asm.trim().split(/[\s,]+/);
+    parsed = { mn: mn!, operands: rest.map((t) => (/^[vr]\d+$/.test(t) ? Number(t.slice(1)) : /^-?\d+$/.test(t) ? Number(t) : t)) };
+    PARSED.set(asm, parsed);
+  }
+  e.op(parsed.mn, ...parsed.operands);
 }
+/** Op texts parsed once: a program repeats a few hundred distinct ones (bounded by the op lists, not the shape). */
+const PARSED = new Map<string, { readonly mn: string; readonly operands: readonly Operand[] }>();
 
 export function buildLinearRequant(
   M: number, K: number, N: number, bits: LinearRequantBits, mach: MachineConfig, lag?: number, identity?: LinearRequantIdentityConsts,
-  gelu?: GeluStageConsts,
+  gelu?: GeluStageConsts, xOnChip = false,
 ): BuiltProgram & { plan: LinearRequantPlan; ops: FusedOp[] } {
   const p = linearRequantTiling(M, K, N, bits, mach, lag, identity === undefined ? undefined : { clampX: identity.clampX, clampW: identity.clampW }, gelu ? 'gelu' : 'requant');
   const t = p.t;
-  const ops = linearRequantSchedule(p, mach);
+  const ops = linearRequantSchedule(p, mach, xOnChip);
   const R = mach.mxu.rows, C = mach.mxu.cols, L = mach.vpu.lanes;
   const ob = p.ob;
   const id = identity;
@@ -83,7 +89,7 @@ export function buildLinearRequant(
   const vst = ob === 1 ? 'vst.s8' : ob === 2 ? 'vst.s16' : 'vst.acc';
   const H = 2 ** (bits - 1);
   const regions = p.regions;
-  const e = new ProgramEmitter(gelu ? `linear_gelu_${M}x${K}x${N}.s` : `linear_requant_${M}x${K}x${N}_${bits}${id ? '_id' : ''}.s`);
+  const e = new ProgramEmitter(gelu ? `linear_gelu_${M}x${K}x${N}.s` : `linear_requant_${M}x${K}x${N}_${bits}${id ? '_id' : ''}${xOnChip ? '_xchip' : ''}.s`);
   const yDesc = `${bits === 22 ? 'int22 (stored as int32)' : `int${bits}`}`;
   if (gelu) {
     e.comment(`linear-gelu: y[${M},${N}] int8 = sat8(rne(QuantAct8(i-GELU(x[${M},${K}] . W[${N},${K}]^T + bias[${N}])) * m2 / 2^e2)): layer steps 12-15 in one program`);
@@ -97,6 +103,7 @@ export function buildLinearRequant(
   } else {
     e.comment(`linear-requant: y[${M},${N}] (${yDesc}) = ${bits === 22 ? `clamp(rne(...), ${-H}, ${H - 1})` : `sat${bits}(rne(`}(x[${M},${K}] . W[${N},${K}]^T + bias[${N}]) * m_c / 2^e_c)${bits === 22 ? '' : ')'}, per output channel c`);
   }
+  if (xOnChip) e.comment('x on chip: the x block is already in xs (left there by the previous program of the chain, of the same layout): no x loads');
   e.comment('the int32 accumulators stay on chip: after a tile\'s last K step the VPU requantizes its rows, in pieces issued between');
   e.comment(`the following weight loads (from the ${p.lag + 1}th after its last one on), and each piece goes to DRAM as ${yDesc} rows`);
   if (ob === 4) e.comment('int32 outputs: each requantized row goes back (vst.acc) into the accumulator row it was read from, and is stored from there');
@@ -104,7 +111,7 @@ export function buildLinearRequant(
   e.comment(
     t.order === 'rows'
       ? `machine: ${R}x${C} MXU, ${L} lanes; loop order: rows (x block kept); tiles: x rows ${t.mt} (x${t.mTiles}), K ${R} (x${t.kTiles}), N ${C} (x${t.nTiles})`
-      : `machine: ${R}x${C} MXU, ${L} lanes; loop order: column groups outer; x rows ${t.mt} (x${t.mTiles}), groups of ${t.groupTiles} tiles (x${t.groups}), K ${R} (x${t.kTiles}); ${t.accBuffers} accumulator cop${t.accBuffers > 1 ? 'ies' : 'y'}`,
+      : `machine: ${R}x${C} MXU, ${L} lanes; loop order: column groups outer; x rows ${t.mt} (x${t.mTiles}), groups of ${t.groupTiles} tiles (x${t.groups}), K ${R} (x${t.kTiles}, ${t.xResident} kept resident across groups); ${t.accBuffers} accumulator cop${t.accBuffers > 1 ? 'ies' : 'y'}`,
   );
   if (gelu) e.comment('constants: k = int16 [11][N]: q_b, q_c hi, q_1, m as (hi, lo - 2^15), qc_lo, s1, sh as is; rebuilt per tile in v31..v24 (v20 scratch)');
   else e.comment('constants: k = int16 [3][N] rows hi, lo - 2^15, e with m_c = hi * 2^16 + lo; rebuilt per tile in v31 (m) and v30 (e)');
@@ -117,8 +124,8 @@ export function buildLinearRequant(
   const bk = e.buffer('k', 'dram', kr * N * 2, `int16 [${kr}][${N}]`);
   const by = e.buffer('y', 'dram', M * N * ob);
   const bwid = id ? e.buffer('wid', 'dram', M * N, `identity int8 [${M}][${N}]`) : 0;
-  const xsBytes = t.order === 'rows' ? t.xBuffers * t.mt * K : t.xBuffers * t.mt * R;
-  const xs = e.buffer('xs', 'spad', xsBytes, t.order === 'rows' ? `x row block(s) [${t.mt}][${K}]` : `${t.xBuffers} x K-slice slots [${t.mt}][${R}]`);
+  const xsBytes = t.order === 'rows' ? t.xBuffers * t.mt * K : (t.xBuffers + t.xResident) * t.mt * R;
+  const xs = e.buffer('xs', 'spad', xsBytes, t.order === 'rows' ? `x row block(s) [${t.mt}][${K}]` : `${t.xBuffers} streamed + ${t.xResident} resident x K-slice slots [${t.mt}][${R}]`);
   const wring = e.buffer('wring', 'spad', t.ringSlots * R * C, `${t.ringSlots} weight slots of [${C}][${R}]`);
   const ys = ob !== 4 ? e.buffer('ys', 'spad', 2 * t.mt * C * ob, `two int${bits} output tiles [${t.mt}][${C}]`) : 0;
   const ws = id ? e.buffer('ws', 'spad', regions * t.mt * C, `${regions} int8 identity tiles [${t.mt}][${C}], one per accumulator tile`) : 0;
@@ -295,7 +302,7 @@ export interface LinearRequantRun {
  */
 export function runLinearRequantSim(
   x: Int8Array, w: Int8Array, bias: Int32Array, M: number, K: number, N: number,
-  consts: LinearRequantConsts, cfg: MachineConfig, opts: RunOptions & { readonly lag?: number } = {},
+  consts: LinearRequantConsts, cfg: MachineConfig, opts: RunOptions & { readonly lag?: number; readonly xOnChip?: boolean } = {},
 ): LinearRequantRun {
   if (consts.m.length !== N || consts.e.length !== N) {
     throw new RangeError(`linear-requant: ${consts.m.length} multipliers and ${consts.e.length} shifts for ${N} output channels`);
@@ -317,7 +324,8 @@ export function runLinearRequantSim(
   );
   const idK = npu.identity ? { m: npu.identity.m, e: npu.identity.e, clampX: npu.clampX, clampW: npu.clampW } : undefined;
   // Q, K and V (and the two residual projections of one shape) are the same program: built once per machine.
-  const built = cachedBuild(cfg, JSON.stringify([M, K, N, bits, opts.lag ?? null, idK ?? null]), () => buildLinearRequant(M, K, N, bits, cfg, opts.lag, idK));
+  const xOnChip = opts.xOnChip ?? false;
+  const built = cachedBuild(cfg, JSON.stringify([M, K, N, bits, opts.lag ?? null, idK ?? null, xOnChip]), () => buildLinearRequant(M, K, N, bits, cfg, opts.lag, idK, undefined, xOnChip));
   const program = assembleBuilt(built, cfg);
   const buf = (name: string) => programBuffer(program, name);
   const sim = simulateWith(program, cfg, { x, w, bias, k: packLinearRequantConsts(mm, ee, N), ...(idIn ? { wid: idIn.w } : {}) }, opts);
@@ -331,7 +339,7 @@ export function runLinearRequantSim(
 
 /** Fills the named DRAM buffers of a linear-requant/linear-gelu program and simulates it. */
 function simulateWith(program: Program, cfg: MachineConfig, inputs: Readonly<Record<string, Int8Array | Int16Array | Int32Array>>, opts: RunOptions): SimResult {
-  const machine = machineFor(program, cfg);
+  const machine = machineFor(program, cfg, opts);
   for (const [name, data] of Object.entries(inputs)) machine.writeBuffer(programBuffer(program, name), data);
   return simulate(loadProgram(program.words, program), cfg, { machine, mode: opts.mode ?? 'full', trace: opts.trace ?? false });
 }

@@ -30,7 +30,7 @@
 // the piece is stored to DRAM from there (dma.st acc), so no output buffer is needed at all: the scratchpad has no
 // int32 vector store, and a separate int32 buffer in the accumulator memory would take capacity from the linear
 // tiling. The region's next bias load waits for that store (accFree).
-import { LINEAR_OP_INSTRS, linearTiling, type LinearTiling } from '../linear/model.js';
+import { LINEAR_OP_INSTRS, linearTilingCandidates, linearWithResident, linearXResident, type LinearTiling } from '../linear/model.js';
 import { ScheduleClock, TilingError, type ModelMachine } from '../schedule.js';
 
 /** The machine fields this model reads. */
@@ -77,6 +77,8 @@ export interface LinearRequantPlan {
   readonly mt: number;
   /** weight loads after a tile's last one before its post work may be issued (postLag) */
   readonly lag: number;
+  /** 'columns': K tiles of the group's head and tail that each tile runs alone (staggerOrder; 0 = none) */
+  readonly stagger: number;
 }
 
 /** The largest accumulator tile any linear tiling can use: min(M, acc words / cols). */
@@ -102,8 +104,8 @@ function ysBytes(M: number, bits: LinearRequantBits, mach: ModelMachine): number
  * bias and constants, a whole tile ahead of its post work, into the slot its region frees). At most wsBound bytes,
  * which is what the tiling reserves before it knows the regions.
  */
-export function wsBytes(t: LinearTiling, mach: ModelMachine): number {
-  return accRegions(t) * t.mt * mach.mxu.cols;
+export function wsBytes(t: LinearTiling, mach: ModelMachine, regions = accRegions(t)): number {
+  return regions * t.mt * mach.mxu.cols;
 }
 
 /** An upper bound of wsBytes for any tiling of the shape: a quarter of the accumulator bytes, two copies of every column tile. */
@@ -155,14 +157,6 @@ export function linearRequantTiling(
     throw new TilingError(`linear-requant ${M}x${K}x${N}: scratchpad buffers 'ys'${id ? ", 'ws'" : ''} and 'ks' need ${extra} bytes, spad holds ${mach.spad.sizeBytes}`);
   }
   const reduced: ModelMachine = { ...mach, spad: { sizeBytes: mach.spad.sizeBytes - extra } };
-  const t = linearTiling(M, K, N, reduced);
-  const need = t.spadBytes + ysBytes(M, bits, mach) + (id ? wsBytes(t, mach) : 0) + accRegions(t) * ksBlockBytes(mach, post);
-  if (need > mach.spad.sizeBytes) {
-    throw new TilingError(
-      `linear-requant ${M}x${K}x${N} does not tile on this machine: scratchpad buffers 'xs' and 'wring' (${t.spadBytes} bytes), 'ys' (${ysBytes(M, bits, mach)})${id ? `, 'ws' (${wsBytes(t, mach)})` : ''} ` +
-        `and 'ks' (${accRegions(t)} constants blocks of ${ksBlockBytes(mach, post)}) need ${need} bytes, spad holds ${mach.spad.sizeBytes}`,
-    );
-  }
   const chunks: Array<readonly [number, number]> = [];
   for (let c0 = 0; c0 < C; c0 += L) chunks.push([c0, Math.min(L, C - c0)]);
   const temps = post === 'gelu' ? GELU_TEMPS.length * POST_GROUP_ROWS + 1 : (id ? 2 : 1) * POST_GROUP_ROWS;
@@ -170,9 +164,62 @@ export function linearRequantTiling(
   if (perChunk * chunks.length + temps > 32) {
     throw new TilingError(`linear-requant: ${chunks.length} lane chunks per array tile (cols ${C}, lanes ${L}) need ${perChunk * chunks.length} constant vector registers plus ${temps} temporaries (32 available)`);
   }
-  const p = { t, bits, post, regions: accRegions(t), ob: outBytes(bits), chunks, mt: maxTileRows(M, mach), lag: lagOverride ?? postLag(t, mach) };
-  return identity ? { ...p, identity } : p;
+  const needOf = (u: LinearTiling, regions: number): number => u.spadBytes + ysBytes(M, bits, mach) + (id ? wsBytes(u, mach, regions) : 0) + regions * ksBlockBytes(mach, post);
+  const planOf = (t0: LinearTiling, regions = accRegions(t0)): LinearRequantPlan | TilingError => {
+    let t = t0;
+    let need = needOf(t, regions);
+    if (need > mach.spad.sizeBytes && t.xResident > 0) {
+      // the group's further constants blocks come out of the resident x slices
+      t = linearWithResident(t, t.xResident - Math.ceil((need - mach.spad.sizeBytes) / (t.mt * mach.mxu.rows)), reduced);
+      need = needOf(t, regions);
+    }
+    if (need > mach.spad.sizeBytes) {
+      return new TilingError(
+        `linear-requant ${M}x${K}x${N} does not tile on this machine: scratchpad buffers 'xs' and 'wring' (${t.spadBytes} bytes), 'ys' (${ysBytes(M, bits, mach)})${id ? `, 'ws' (${wsBytes(t, mach)})` : ''} ` +
+          `and 'ks' (${regions} constants blocks of ${ksBlockBytes(mach, post)}) need ${need} bytes, spad holds ${mach.spad.sizeBytes}`,
+      );
+    }
+    const base = { t, bits, post, regions, ob: outBytes(bits), chunks, mt: maxTileRows(M, mach), lag: lagOverride ?? postLag(t, mach), stagger: 0 };
+    return identity ? { ...base, identity } : base;
+  };
+  // The linear kernel's candidate tilings (on the scratchpad left after ys, ws and two constants blocks; a
+  // column-group plan needs one constants block per accumulator region, taken from its resident x slices), each
+  // priced by this kernel's model: its output stage changes which one is fastest. A column-group plan with one
+  // accumulator copy also tries staggered group boundaries (staggerOrder). Fewest cycles wins; ties keep the
+  // earlier candidate (the rows order first) and the smaller stagger.
+  // The rows order also tries three and four accumulator regions where the accumulator memory holds them (the
+  // tile after next then need not wait for the requantization and store of the one that last used its region).
+  const accWords = Math.floor(mach.acc.sizeBytes / 4);
+  const plans = linearTilingCandidates(M, K, N, reduced).flatMap((t) => {
+    const out = [planOf(t)];
+    if (t.order === 'rows') {
+      for (const r of ROWS_EXTRA_REGIONS) if (r <= t.mTiles * t.nTiles && r * t.mt * C <= accWords) out.push(planOf(t, r));
+    }
+    return out;
+  });
+  const ok = plans.filter((q): q is LinearRequantPlan => !(q instanceof TilingError));
+  if (ok.length === 0) throw plans[0] as TilingError;
+  if (ok.length === 1 && (ok[0]!.t.order !== 'columns' || ok[0]!.t.accBuffers > 1 || ok[0]!.t.groups < 2 || ok[0]!.t.xResident < 2)) return ok[0]!;
+  const price = (q: LinearRequantPlan): number => linearRequantModelOf(q, linearRequantSchedule(q, mach), mach).cycles;
+  let best: { p: LinearRequantPlan; cycles: number } | undefined;
+  for (const p of ok) {
+    const tries: LinearRequantPlan[] = [p];
+    if (p.t.order === 'columns' && p.t.accBuffers === 1 && p.t.groups > 1) {
+      for (const D of STAGGER_CANDIDATES) if (2 * D <= p.t.xResident) tries.push({ ...p, stagger: D });
+    }
+    for (const q of tries) {
+      const cycles = price(q);
+      if (!best || cycles < best.cycles) best = { p: q, cycles };
+    }
+  }
+  return best!.p;
 }
+
+/** Accumulator regions the rows order tries besides its two. */
+export const ROWS_EXTRA_REGIONS = [3, 4] as const;
+
+/** Stagger depths (K tiles) a column-group plan tries. */
+export const STAGGER_CANDIDATES = [4, 8, 12, 16, 20, 24] as const;
 
 // ---------------------------------------------------------------------------------------------------------------
 // The schedule: operations in program order.
@@ -199,7 +246,31 @@ export type FusedOp =
   /** a tile's identity rows into its region's ws slot (with its bias and constants) */
   | { readonly kind: 'idload'; readonly tile: FusedTile };
 
-/** Rows per post piece of a tile of mt rows: a multiple of the group rows, about mt / (kTiles - lag) pieces. */
+/**
+ * The K order of a column group with a stagger of D ('columns' order): `head` the first D resident K tiles (each
+ * tile of the group runs them alone, one tile after the other), `mid` the rest in order (each x slice shared by the
+ * group's tiles), `tail` the last D resident K tiles (each tile alone again). A tile thus finishes D K steps of the
+ * others' work before the next, and its requantization and store run under them and under the next group's head,
+ * while the next group's tile in that region waits for it only after the head steps of the tiles before it:
+ * with one accumulator copy the group boundary no longer empties the array. D = 0: the plain K order.
+ */
+export function staggerOrder(t: Pick<LinearTiling, 'kTiles' | 'xResident'>, D: number): { head: number[]; mid: number[]; tail: number[] } {
+  const res: number[] = [];
+  linearXResident(t).forEach((s, ki) => {
+    if (s >= 0) res.push(ki);
+  });
+  const d = Math.max(0, Math.min(D, Math.floor(res.length / 2)));
+  const head = res.slice(0, d), tail = d > 0 ? res.slice(res.length - d) : [];
+  const skip = new Set([...head, ...tail]);
+  const mid: number[] = [];
+  for (let ki = 0; ki < t.kTiles; ki++) if (!skip.has(ki)) mid.push(ki);
+  return { head, mid, tail };
+}
+
+/**
+ * Rows per post piece of a tile of mt rows: a multiple of the group rows, about mt / (kTiles - lag) pieces (a
+ * staggered plan: mt / stagger pieces, one per weight load of the next tile's tail steps).
+ */
 export function postPieces(mt: number, kTiles: number, lag: number): number[] {
   const slots = Math.max(1, kTiles - lag);
   const per = POST_GROUP_ROWS * Math.ceil(Math.ceil(mt / slots) / POST_GROUP_ROWS);
@@ -208,7 +279,20 @@ export function postPieces(mt: number, kTiles: number, lag: number): number[] {
   return out;
 }
 
-export function linearRequantSchedule(p: LinearRequantPlan, mach: ModelMachine): FusedOp[] {
+/**
+ * The program's schedule. `xOnChip`: the x block is already in the scratchpad buffer `xs` (row-major [M][K] at its
+ * start), left there by the previous program of a chain that has the same layout (Q's program, for K's and V's, which
+ * read the same x): the x loads are dropped. Needs the whole block resident (rows order, one row block).
+ */
+export function linearRequantSchedule(p: LinearRequantPlan, mach: ModelMachine, xOnChip = false): FusedOp[] {
+  if (xOnChip && (p.t.order !== 'rows' || p.t.mTiles !== 1)) {
+    throw new TilingError(`linear-requant: x can stay on chip only as one resident row block (this plan: ${p.t.order} order, ${p.t.mTiles} row block(s))`);
+  }
+  const ops = scheduleOps(p, mach);
+  return xOnChip ? ops.filter((o) => o.kind !== 'x') : ops;
+}
+
+function scheduleOps(p: LinearRequantPlan, mach: ModelMachine): FusedOp[] {
   const t = p.t;
   const { M, K, N } = t;
   const R = mach.mxu.rows, C = mach.mxu.cols;
@@ -220,7 +304,7 @@ export function linearRequantSchedule(p: LinearRequantPlan, mach: ModelMachine):
   let wl = 0; // weight loads issued so far (the slots)
   const enqueue = (tile: FusedTile): void => {
     let r0 = 0;
-    for (const rn of postPieces(tile.mt, t.kTiles, p.lag)) {
+    for (const rn of postPieces(tile.mt, p.stagger > 0 ? p.stagger + p.lag : t.kTiles, p.lag)) {
       pending.push({ tile, r0, rn, first: r0 === 0, eligible: wl + p.lag });
       r0 += rn;
     }
@@ -270,11 +354,13 @@ export function linearRequantSchedule(p: LinearRequantPlan, mach: ModelMachine):
           ring = (ring + 1) % t.ringSlots;
         }
         enqueue(tile);
-        accTile ^= 1;
+        accTile = (accTile + 1) % p.regions;
       }
     }
   } else {
     const G = t.groupTiles;
+    const resident = linearXResident(t);
+    const { head, mid, tail } = staggerOrder(t, p.stagger);
     let xSlot = 0, group = 0;
     for (let mi = 0; mi < t.mTiles; mi++) {
       const m0 = mi * t.mt, mt = Math.min(t.mt, M - m0);
@@ -284,31 +370,62 @@ export function linearRequantSchedule(p: LinearRequantPlan, mach: ModelMachine):
         const gTiles: FusedTile[] = [];
         const n0g = gi * G * C;
         ops.push({ kind: 'comment', text: `==== rows ${m0}..${m0 + mt - 1}, column group ${gi}: columns ${n0g}..${Math.min(N, n0g + tiles * C) - 1} (${tiles} tile${tiles > 1 ? 's' : ''}, accumulator copy ${half}) ====` });
-        for (let ki = 0; ki < t.kTiles; ki++) {
+        // x slices: a resident one (key xBuffers + its slot) loads at its first use in the row block's first group
+        const loaded = new Set<number>();
+        const xOf = (ki: number): { key: number; addr: number } => {
+          const ri = resident[ki]!;
           const k0 = ki * R, kt = Math.min(R, K - k0);
-          const xs = xSlot;
-          xSlot = (xSlot + 1) % t.xBuffers;
-          const xAddr = xs * t.mt * R;
-          ops.push({ kind: 'comment', text: `---- K ${k0}..${k0 + kt - 1}: x slice rows ${m0}..${m0 + mt - 1} ----` });
-          ops.push({ kind: 'x', key: xs, chip: xAddr, dram: m0 * K + k0, rows: mt, len: kt, chipStride: R });
-          for (let j = 0; j < tiles; j++) {
+          let key: number;
+          if (ri >= 0) key = t.xBuffers + ri;
+          else {
+            key = xSlot;
+            xSlot = (xSlot + 1) % t.xBuffers;
+          }
+          const addr = key * t.mt * R;
+          if ((ri < 0 || gi === 0) && !loaded.has(ki)) {
+            loaded.add(ki);
+            ops.push({ kind: 'comment', text: `---- K ${k0}..${k0 + kt - 1}: x slice rows ${m0}..${m0 + mt - 1}${ri >= 0 ? ` (resident slot ${ri})` : ''} ----` });
+            ops.push({ kind: 'x', key, chip: addr, dram: m0 * K + k0, rows: mt, len: kt, chipStride: R });
+          }
+          return { key, addr };
+        };
+        const step = (j: number, ki: number, x: { key: number; addr: number }): void => {
+          const k0 = ki * R, kt = Math.min(R, K - k0);
+          if (gTiles[j] === undefined) {
             const n0 = (gi * G + j) * C, nt = Math.min(C, N - n0);
             const region = half * G + j;
-            if (ki === 0) {
-              const tile = newTile(m0, mt, n0, nt, region);
-              gTiles.push(tile);
-              ops.push({ kind: 'comment', text: `output tile ${tile.index}: columns ${n0}..${n0 + nt - 1} (accumulator region ${region})` });
-              flushRegion(region);
-              ops.push({ kind: 'bias', tile }, { kind: 'consts', tile });
-              if (id) ops.push({ kind: 'idload', tile });
-            }
-            const tile = gTiles[j]!;
-            slot();
-            ops.push({ kind: 'step', tile, k0, kt, ring, xKey: xs, xAddr, xStride: R });
-            ring = (ring + 1) % t.ringSlots;
+            const tile = newTile(m0, mt, n0, nt, region);
+            gTiles[j] = tile;
+            ops.push({ kind: 'comment', text: `output tile ${tile.index}: columns ${n0}..${n0 + nt - 1} (accumulator region ${region})` });
+            flushRegion(region);
+            ops.push({ kind: 'bias', tile }, { kind: 'consts', tile });
+            if (id && tail.length === 0) ops.push({ kind: 'idload', tile });
           }
+          slot();
+          ops.push({ kind: 'step', tile: gTiles[j]!, k0, kt, ring, xKey: x.key, xAddr: x.addr, xStride: R });
+          ring = (ring + 1) % t.ringSlots;
+        };
+        // head: each tile alone on its first resident slices, so a tile's region is needed only after the
+        // tiles before it have run them (the previous group's tail frees the regions in the same order). The row
+        // block's first group, which loads the resident slices, is not staggered: every slice it loads is shared
+        // by all its tiles (a tile alone on slices still to load would wait for the channel, which that group
+        // already keeps as busy as the array), and its tiles all finish at its end.
+        const first = gi === 0;
+        const gTail = first ? [] : tail;
+        const shared = first ? [...Array(t.kTiles).keys()] : mid;
+        if (!first) for (let j = 0; j < tiles; j++) for (const ki of head) step(j, ki, xOf(ki));
+        for (const ki of shared) {
+          const x = xOf(ki);
+          for (let j = 0; j < tiles; j++) step(j, ki, x);
         }
-        for (const tile of gTiles) enqueue(tile);
+        // tail: each tile alone on its last resident slices; its requantization is queued as it finishes
+        for (let j = 0; j < tiles; j++) {
+          // (a staggered tile's identity rows load here, where the channel carries only the tail's weights)
+          if (id && tail.length > 0) ops.push({ kind: 'idload', tile: gTiles[j]! });
+          for (const ki of gTail) step(j, ki, xOf(ki));
+          if (tail.length > 0) enqueue(gTiles[j]!);
+        }
+        if (tail.length === 0) for (const tile of gTiles) enqueue(tile);
       }
     }
   }
@@ -388,7 +505,7 @@ export function linearRequantModelOf(p: LinearRequantPlan, ops: readonly FusedOp
         const wl = clock.mxu(FUSED_INSTRS.wload - 1, Math.max(weightPortFree, w.done, wbufFree[wbuf]!));
         weightPortFree = wl + kt;
         ringFree[op.ring] = weightPortFree;
-        const mm = clock.mxu(FUSED_INSTRS.mm - 1, Math.max(streamFree, weightPortFree, xDone.get(op.xKey)!, biasDone.get(tile.index)!));
+        const mm = clock.mxu(FUSED_INSTRS.mm - 1, Math.max(streamFree, weightPortFree, xDone.get(op.xKey) ?? 0, biasDone.get(tile.index)!));
         streamFree = mm + tile.mt;
         wbufFree[wbuf] = streamFree;
         xFree.set(op.xKey, streamFree);
@@ -579,10 +696,16 @@ const treg = (t: (typeof GELU_TEMPS)[number]): number => GELU_TEMPS.indexOf(t);
 /** The same op for row i of a group (temporaries moved by 5 i registers). */
 export function shiftRow(o: PostOp, i: number): PostOp {
   if (i === 0) return o;
+  // memoized: the GELU stage asks for the same few ops' rows hundreds of thousands of times per BERT-base program
+  let rows = SHIFTED.get(o);
+  if (rows === undefined) SHIFTED.set(o, (rows = []));
+  const hit = rows[i];
+  if (hit !== undefined) return hit;
   const T = GELU_TEMPS.length;
   const mv = (r: number): number => (r >= 0 && r < T ? r + T * i : r);
-  return { ...o, dst: mv(o.dst), srcs: o.srcs.map(mv), asm: o.asm.replace(/\bv(\d+)\b/g, (m0, d: string) => `v${mv(Number(d))}`) };
+  return (rows[i] = { ...o, dst: mv(o.dst), srcs: o.srcs.map(mv), asm: o.asm.replace(/\bv(\d+)\b/g, (m0, d: string) => `v${mv(Number(d))}`) });
 }
+const SHIFTED = new WeakMap<PostOp, PostOp[]>();
 
 /**
  * The GELU stage's VPU ops: `consts` rebuilds the per-channel constants of a tile from its ks block (r9 points at
@@ -590,6 +713,14 @@ export function shiftRow(o: PostOp, i: number): PostOp {
  * cols); shiftRow gives row i.
  */
 export function geluPostOps(cols: number): { readonly consts: readonly PostOp[]; readonly row: readonly PostOp[] } {
+  // one list per row width (the op objects are shared, so shiftRow's memo holds across tiles)
+  let lists = GELU_OPS.get(cols);
+  if (lists === undefined) GELU_OPS.set(cols, (lists = makeGeluPostOps(cols)));
+  return lists;
+}
+const GELU_OPS = new Map<number, { readonly consts: readonly PostOp[]; readonly row: readonly PostOp[] }>();
+
+function makeGeluPostOps(cols: number): { readonly consts: readonly PostOp[]; readonly row: readonly PostOp[] } {
   const K = (k: (typeof GELU_CONSTS)[number]): string => `v${kreg(k)}`;
   const T = (t: (typeof GELU_TEMPS)[number]): string => `v${treg(t)}`;
   const consts: PostOp[] = [];

@@ -3,7 +3,7 @@
 // emitted as instruction words (isa/emit.ts); its listing, rendered on demand, is readable straight-line
 // assembly with one commented block per tile. Software pipelining comes from the hardware: the front end runs ahead into the unit queues, so weight loads for later tiles overlap the
 // current stream, and the automatic hazard tracking keeps every overlap correct.
-import { linearStorePieces, linearTiling, type LinearTiling } from './model.js';
+import { linearStorePieces, linearTiling, linearXResident, type LinearTiling } from './model.js';
 import type { ModelMachine } from '../schedule.js';
 import type { Program } from '../../isa/asm.js';
 import { programListing, ProgramEmitter, type Operand } from '../../isa/emit.js';
@@ -162,7 +162,9 @@ function buildLinearColumns(t: LinearTiling, mach: ModelMachine): BuiltProgram &
     `machine: ${R}x${C} MXU; loop order: column groups outer (x does not fit the scratchpad; x is read once per group)`,
     `tiles: x rows ${t.mt} (x${t.mTiles}), column groups of ${G} tiles of ${C} (x${t.groups}), K ${R} (x${t.kTiles}); ${t.accBuffers} accumulator cop${t.accBuffers > 1 ? 'ies' : 'y'} of a group`,
   );
-  const xs = e.buffer('xs', 'spad', t.xBuffers * t.mt * R, `${t.xBuffers} x K-slice slots of [${t.mt}][${R}]`);
+  const xs = e.buffer('xs', 'spad', (t.xBuffers + t.xResident) * t.mt * R, `${t.xBuffers} streamed + ${t.xResident} resident x K-slice slots of [${t.mt}][${R}]`);
+  const resident = linearXResident(t);
+  if (t.xResident > 0) e.comment(`x: ${t.xResident} of ${t.kTiles} K slices stay resident across a row block's column groups (loaded in its first group); the rest stream per group`);
   const wring = e.buffer('wring', 'spad', t.ringSlots * R * C, `${t.ringSlots} weight slots of [${C}][${R}]`);
   const yacc = e.buffer('yacc', 'acc', t.accBuffers * G * t.mt * C, `${t.accBuffers} x ${G} accumulator tiles of [${t.mt}][${C}]`);
   type Piece = () => void;
@@ -194,10 +196,17 @@ function buildLinearColumns(t: LinearTiling, mach: ModelMachine): BuiltProgram &
       e.comment(`==== rows ${m0}..${m0 + mt - 1}, column group ${gi}: columns ${n0g}..${n1g} (${tiles} tile${tiles > 1 ? 's' : ''}, accumulator copy ${half}) ====`);
       for (let ki = 0; ki < t.kTiles; ki++) {
         const k0 = ki * R, kt = Math.min(R, K - k0);
-        const xb = xs + xSlot * t.mt * R;
-        xSlot = (xSlot + 1) % t.xBuffers;
-        e.comment(`---- K ${k0}..${k0 + kt - 1}: x slice rows ${m0}..${m0 + mt - 1} ----`);
-        opLi(e, 'dma.ld', ['spad'], [[1, xb], [2, b.x + m0 * K + k0], [3, mt], [4, kt], [5, R], [6, K]]);
+        const ri = resident[ki]!;
+        let xb: number;
+        if (ri >= 0) xb = xs + (t.xBuffers + ri) * t.mt * R;
+        else {
+          xb = xs + xSlot * t.mt * R;
+          xSlot = (xSlot + 1) % t.xBuffers;
+        }
+        if (ri < 0 || gi === 0) {
+          e.comment(`---- K ${k0}..${k0 + kt - 1}: x slice rows ${m0}..${m0 + mt - 1}${ri >= 0 ? ` (resident slot ${ri})` : ''} ----`);
+          opLi(e, 'dma.ld', ['spad'], [[1, xb], [2, b.x + m0 * K + k0], [3, mt], [4, kt], [5, R], [6, K]]);
+        } else e.comment(`---- K ${k0}..${k0 + kt - 1}: x slice in resident slot ${ri} ----`);
         for (let j = 0; j < tiles; j++) {
           const n0 = (gi * G + j) * C, nt = Math.min(C, N - n0);
           const acc = accOf(j);

@@ -29,6 +29,13 @@ export interface LinearTiling {
   readonly groups: number;
   /** Accumulator copies of a group (2 = a group's store overlaps the next group's compute; 'rows': two tiles). */
   readonly accBuffers: number;
+  /**
+   * 'columns': K tiles of the row block's x kept in the scratchpad across its column groups (each a [mt][rows]
+   * slice, loaded in the block's first group and read again by the others; linearXResident says which, spread
+   * evenly over K so the re-streamed slices of the later groups are too). The rest streams through the xBuffers
+   * slots once per group. 'rows': 0 (the whole block is kept).
+   */
+  readonly xResident: number;
   /** Bytes the schedule moves on the DRAM channel. */
   readonly dramBytes: number;
   /** Weight-tile slots in the scratchpad ring (each rows x cols bytes). */
@@ -43,7 +50,12 @@ export interface LinearTiling {
 
 export const WEIGHT_RING_SLOTS = 8;
 
-export function linearTiling(M: number, K: number, N: number, mach: ModelMachine): LinearTiling {
+/**
+ * The tilings `linear` may use on the machine: the rows order first, then (only when x does not fit the scratchpad)
+ * the 'columns' candidates that move fewer DRAM bytes than it. linearTiling picks by the linear kernel's model;
+ * the fused kernels (programs/linear-requant) by theirs.
+ */
+export function linearTilingCandidates(M: number, K: number, N: number, mach: ModelMachine): LinearTiling[] {
   const R = mach.mxu.rows, C = mach.mxu.cols;
   const ringBytes = WEIGHT_RING_SLOTS * R * C;
   const avail = mach.spad.sizeBytes - ringBytes;
@@ -72,37 +84,88 @@ export function linearTiling(M: number, K: number, N: number, mach: ModelMachine
   }
   const kTiles = Math.ceil(K / R), nTiles = Math.ceil(N / C), mTiles = Math.ceil(M / mt);
   const rows: LinearTiling = {
-    M, K, N, order: 'rows', mt, xBuffers, groupTiles: 1, groups: nTiles, accBuffers: accTiles,
+    M, K, N, order: 'rows', mt, xBuffers, groupTiles: 1, groups: nTiles, accBuffers: accTiles, xResident: 0,
     dramBytes: linearDramBytes(M, K, N, mTiles, 1),
     ringSlots: WEIGHT_RING_SLOTS, kTiles, nTiles, mTiles,
     spadBytes: xBuffers * mt * K + ringBytes,
     accWords: accTiles * mt * C,
   };
-  if (M * K <= avail) return rows;
-  // x does not fit: the rows order re-reads all weights per row block. Column groups outer re-read x per
-  // group instead; take it when that moves fewer bytes (ties keep the rows order). Of its candidates that
-  // do, the one with the fewest modelled cycles (two accumulator copies hide the stores when the MXU is the
-  // bottleneck; one copy halves the x re-reads when the channel is), ties to fewer bytes.
-  let best: { t: LinearTiling; cycles: number } | undefined;
-  for (const c of linearColumnsTilings(M, K, N, mach)) {
-    if (c.dramBytes >= rows.dramBytes) continue;
-    const cycles = linearColumnsPipeline(c, mach);
-    if (!best || cycles < best.cycles || (cycles === best.cycles && c.dramBytes < best.t.dramBytes)) best = { t: c, cycles };
-  }
-  return best ? best.t : rows;
+  if (M * K <= avail) return [rows];
+  return [rows, ...linearColumnsTilings(M, K, N, mach).filter((c) => c.dramBytes < rows.dramBytes)];
 }
 
-/** DRAM bytes: x xReads times, the weights and the bias row once per row block, y once. */
-function linearDramBytes(M: number, K: number, N: number, rowBlocks: number, xReads: number): number {
-  return xReads * M * K + rowBlocks * (N * K + N * 4) + M * N * 4;
+/**
+ * x does not fit: the rows order re-reads all weights per row block; column groups outer re-read (the
+ * non-resident part of) x per group instead. Of the candidates, the one with the fewest modelled cycles (two
+ * accumulator copies hide the stores when the MXU is the bottleneck; one copy halves the x re-reads when the
+ * channel is), ties to fewer bytes, then to the rows order.
+ */
+export function linearTiling(M: number, K: number, N: number, mach: ModelMachine): LinearTiling {
+  const cands = linearTilingCandidates(M, K, N, mach);
+  if (cands.length === 1) return cands[0]!;
+  let best: { t: LinearTiling; cycles: number } | undefined;
+  for (const c of cands) {
+    const cycles = c.order === 'rows' ? linearPipeline(c, mach) : linearColumnsPipeline(c, mach);
+    if (!best || cycles < best.cycles || (cycles === best.cycles && c.dramBytes < best.t.dramBytes)) best = { t: c, cycles };
+  }
+  return best!.t;
+}
+
+/**
+ * DRAM bytes: x once plus its streamed columns (K less the resident K tiles' columns) once per further read,
+ * the weights and the bias row once per row block, y once.
+ */
+function linearDramBytes(M: number, K: number, N: number, rowBlocks: number, xReads: number, streamedK = K): number {
+  return M * K + (xReads - 1) * M * streamedK + rowBlocks * (N * K + N * 4) + M * N * 4;
+}
+
+/**
+ * Which K tiles of x stay resident ('columns' order): for each K tile its resident slot (0..xResident-1), or -1
+ * when it streams. `xResident` of `kTiles` tiles, spread evenly (tile ki is resident when floor((ki + 1) r / k)
+ * steps past floor(ki r / k)), so the later groups' x loads are spread over their K steps.
+ */
+export function linearXResident(t: Pick<LinearTiling, 'kTiles' | 'xResident'>): number[] {
+  const out: number[] = [];
+  const r = t.xResident, k = t.kTiles;
+  for (let ki = 0; ki < k; ki++) {
+    const a = Math.floor((ki * r) / k), b = Math.floor(((ki + 1) * r) / k);
+    out.push(b > a ? a : -1);
+  }
+  return out;
+}
+
+/**
+ * A 'columns' tiling with `xResident` resident K tiles instead (fewer, when a fused kernel needs part of the
+ * scratchpad the plain linear tiling gave to x): the scratchpad bytes and the DRAM bytes follow.
+ */
+export function linearWithResident(t: LinearTiling, xResident: number, mach: ModelMachine): LinearTiling {
+  if (t.order !== 'columns') throw new RangeError('linearWithResident: only the columns order keeps x slices resident');
+  const R = mach.mxu.rows;
+  const r = Math.max(0, Math.min(t.kTiles, xResident));
+  const streamedK = streamedColumns(t.K, R, linearXResident({ kTiles: t.kTiles, xResident: r }));
+  return {
+    ...t, xResident: r,
+    dramBytes: linearDramBytes(t.M, t.K, t.N, t.mTiles, t.groups, streamedK),
+    spadBytes: t.spadBytes - (t.xResident - r) * t.mt * R,
+  };
+}
+
+/** Columns of x that stream once per column group (K less the resident K tiles' columns). */
+function streamedColumns(K: number, R: number, slots: readonly number[]): number {
+  let cols = K;
+  slots.forEach((s, ki) => {
+    if (s >= 0) cols -= Math.min(R, K - ki * R);
+  });
+  return cols;
 }
 
 /**
  * The 'columns' order candidates: for two accumulator copies of a group (the store of one group overlaps
  * the next group's compute) and for one, the largest group whose accumulators (rows x G*cols int32, rows
- * blocked if M is large) fit, with the two x K-slice slots and the weight ring in the scratchpad.
+ * blocked if M is large) fit, with the two x K-slice slots and the weight ring in the scratchpad, and as many
+ * resident x K tiles as the rest of the scratchpad holds (x then moves M K + (groups - 1) M streamedK bytes).
  */
-function linearColumnsTilings(M: number, K: number, N: number, mach: ModelMachine): LinearTiling[] {
+export function linearColumnsTilings(M: number, K: number, N: number, mach: ModelMachine): LinearTiling[] {
   const R = mach.mxu.rows, C = mach.mxu.cols;
   const ringBytes = WEIGHT_RING_SLOTS * R * C;
   const accWords = Math.floor(mach.acc.sizeBytes / 4);
@@ -114,11 +177,15 @@ function linearColumnsTilings(M: number, K: number, N: number, mach: ModelMachin
     if (mt < 1) continue;
     const groupTiles = Math.min(nTiles, Math.floor(accWords / (accBuffers * mt * C)));
     const mTiles = Math.ceil(M / mt), groups = Math.ceil(nTiles / groupTiles);
+    // resident K tiles only pay when x is read more than once
+    const free = mach.spad.sizeBytes - ringBytes - xSlots * mt * R;
+    const xResident = groups > 1 ? Math.max(0, Math.min(kTiles, Math.floor(free / (mt * R)))) : 0;
+    const streamedK = streamedColumns(K, R, linearXResident({ kTiles, xResident }));
     const t: LinearTiling = {
-      M, K, N, order: 'columns', mt, xBuffers: xSlots, groupTiles, groups, accBuffers,
-      dramBytes: linearDramBytes(M, K, N, mTiles, groups),
+      M, K, N, order: 'columns', mt, xBuffers: xSlots, groupTiles, groups, accBuffers, xResident,
+      dramBytes: linearDramBytes(M, K, N, mTiles, groups, streamedK),
       ringSlots: WEIGHT_RING_SLOTS, kTiles, nTiles, mTiles,
-      spadBytes: xSlots * mt * R + ringBytes,
+      spadBytes: (xSlots + xResident) * mt * R + ringBytes,
       accWords: accBuffers * groupTiles * mt * C,
     };
     out.push(t);
@@ -263,7 +330,9 @@ function linearColumnsPipeline(t: LinearTiling, mach: ModelMachine): number {
   let wbuf = 1;
   const ringFree: number[] = new Array<number>(t.ringSlots).fill(0);
   const accFree: number[] = new Array<number>(t.accBuffers * G).fill(0);
-  const xSlotFree: number[] = new Array<number>(t.xBuffers).fill(0);
+  const xSlotFree: number[] = new Array<number>(t.xBuffers + t.xResident).fill(0);
+  const resident = linearXResident(t);
+  const residentDone: number[] = new Array<number>(t.xResident).fill(0);
   let slot = 0, xSlot = 0, group = 0;
   type Store = { bytes: number; needs: number; region: number };
   let pending: Store[] = []; // two copies: row pieces of the previous group, in issue order
@@ -283,9 +352,19 @@ function linearColumnsPipeline(t: LinearTiling, mach: ModelMachine): number {
       const lastDone: number[] = new Array<number>(tiles).fill(0);
       for (let ki = 0; ki < t.kTiles; ki++) {
         const kt = Math.min(R, K - ki * R);
-        const xs = xSlot;
-        xSlot = (xSlot + 1) % t.xBuffers;
-        const xDone = clock.dma('load', mt * kt, xSlotFree[xs]!).done;
+        // a resident K tile loads in the row block's first group only; a streamed one in every group
+        const ri = resident[ki]!;
+        let xs: number;
+        if (ri >= 0) xs = t.xBuffers + ri;
+        else {
+          xs = xSlot;
+          xSlot = (xSlot + 1) % t.xBuffers;
+        }
+        let xDone: number;
+        if (ri < 0 || gi === 0) {
+          xDone = clock.dma('load', mt * kt, xSlotFree[xs]!).done;
+          if (ri >= 0) residentDone[ri] = xDone;
+        } else xDone = residentDone[ri]!;
         for (let j = 0; j < tiles; j++) {
           const nt = Math.min(C, N - (n0Tile + j) * C);
           const region = half * G + j;

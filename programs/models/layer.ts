@@ -9,10 +9,11 @@
 // ranges cannot be recovered exactly. Each case's folded constants are checked against the CompiledLayer's, so a
 // case built from the wrong module fails loudly instead of silently running other arithmetic.
 //
-// Latency model of the layer: the kernels run one after another on an otherwise idle machine, each starting from
-// empty queues and ending when its last store has drained, with no overlap between kernels. The sum of their
-// cycles is therefore an upper bound; overlapping a kernel's prologue (first loads) with the previous kernel's
-// epilogue (last stores), or keeping tensors on chip between kernels, would reduce it.
+// Latency of the layer (LayerSimOptions.overlap): by default the kernel programs run as one chained instruction
+// stream on one machine (sim/chain.ts): each reads the DRAM bytes its producers wrote, and its first instructions
+// dispatch right after the previous kernel's last, under that kernel's final stores and computation, with every
+// hazard tracked by the timing model; a step's cycles are what it adds to the chain's end. With overlap: false each
+// kernel runs alone on an idle machine, from empty queues to its last store, and the layer is the sum (an upper bound).
 import { AsmError } from '../../isa/diagnostics.js';
 import { TilingError } from '../schedule.js';
 import { KernelInputError } from '../../kernels/ref/errors.js';
@@ -28,7 +29,8 @@ import { attentionTiling, pvModel, qkModel } from '../attention/model.js';
 import { requantActModel } from '../requant-act/model.js';
 import { npuPvInts } from '../../kernels/npu/attention.js';
 import { simCaseGelu } from '../gelu/build.js';
-import { runLinearSim, type CaseRun } from '../index.js';
+import { runLinearSim, type CaseRun, type RunOptions } from '../index.js';
+import { ChainCapacityError, SimChain } from '../../sim/chain.js';
 import { generalVectors, simCaseLayerNorm } from '../layernorm/build.js';
 import { foldLayerNormCase, parseLayerNormCase } from '../../kernels/npu/layernorm.js';
 import { simCaseRequantAct } from '../requant-act/build.js';
@@ -39,7 +41,8 @@ import { qkSoftmaxModel } from '../qk-softmax/model.js';
 import { foldSoftmaxNpu } from '../../kernels/npu/softmax.js';
 import { intDataToInt32, npuMultiplier } from '../../kernels/npu/requant-act.js';
 import { runLinearGeluSim, runLinearRequantSim } from '../linear-requant/build.js';
-import { linearRequantTiling } from '../linear-requant/model.js';
+import { linearRequantSchedule, linearRequantTiling } from '../linear-requant/model.js';
+import type { Program } from '../../isa/asm.js';
 import { foldGeluNpu } from '../../kernels/npu/gelu.js';
 
 /** A checkpoint with its folded constants: what runLayerSim needs (the cases take the checkpoint's ranges). */
@@ -66,7 +69,13 @@ export interface LayerSimStep {
   readonly shape: readonly number[];
   /** false when the NPU kernel cannot take this step (see `note`); its reference tensor was used downstream */
   readonly ran: boolean;
+  /**
+   * Cycles this kernel adds to the layer: on its own, its run time; overlapped (the default schedule), from the
+   * previous kernel's end to its own end (its loads and first tiles ran under the previous kernel's tail)
+   */
   readonly cycles: number;
+  /** from the kernel's first dispatch to its last result (= cycles when it ran alone); utilizations and bounds use it */
+  readonly span_cycles: number;
   readonly model_cycles: number;
   readonly model_exact: boolean;
   /** MACs per MXU cell-cycle over this kernel's cycles (null when the kernel has no MXU work) */
@@ -127,7 +136,7 @@ export function kernelBounds(sim: SimResult, cfg: MachineConfig): LayerBounds {
     dram: Math.ceil(s.dram_bytes / cfg.dram.bytesPerCycle),
     vpu_issue: s.instructions_by_unit?.['vpu'] ?? 0,
     divider: divs * (dv.divIntervalCycles ?? dv.divLatencyCycles) + sqrts * (dv.sqrtIntervalCycles ?? dv.sqrtLatencyCycles),
-  }, s.cycles ?? 0);
+  }, s.span_cycles ?? s.cycles ?? 0);
 }
 
 export interface LayerSimResult {
@@ -141,8 +150,10 @@ export interface LayerSimResult {
   /** the simulator's layer output (step 19), int8 [seq, hidden] */
   readonly output: Int8Array;
   readonly output_scale: number;
-  /** sum of the kernels' simulated cycles: sequential kernels, no inter-kernel overlap (an upper bound) */
+  /** the layer's simulated cycles (= the sum of the steps' cycles): the chain's end, or the kernels apart summed (overlap: false) */
   readonly total_cycles: number;
+  /** whether the kernels ran overlapped as one chain (see `schedule`) */
+  readonly overlapped: boolean;
   readonly total_model_cycles: number;
   readonly latency_us: number;
   readonly total_macs: number;
@@ -162,6 +173,17 @@ export interface LayerSimResult {
   readonly reference: LayerRun;
 }
 
+/**
+ * How a step's program joins the layer's chain (sim/chain.ts): its DRAM input buffers read the tensors earlier steps
+ * wrote (buffer -> tensor), its outputs are named for later steps. `drain`: some input is prepared by the host, so the
+ * program starts once everything before it has finished (as do steps with no binding).
+ */
+interface StepBinding {
+  readonly inputs?: Readonly<Record<string, string>>;
+  readonly outputs?: Readonly<Record<string, string>>;
+  readonly drain?: boolean;
+}
+
 export interface LayerSimOptions {
   /** HF key mask, one entry per position (1 attend, 0 masked), as runLayer takes it */
   readonly mask?: ArrayLike<number>;
@@ -177,17 +199,38 @@ export interface LayerSimOptions {
    * program. false runs every kernel of the unfused schedule (the before side of a comparison).
    */
   readonly fuse?: boolean;
+  /**
+   * Overlap the kernels (default true): the layer's programs run as one chained instruction stream on one machine
+   * (sim/chain.ts), each reading the DRAM bytes its producers wrote, the next program's loads issued under the previous
+   * program's last stores and computation with every hazard tracked. false: each kernel alone on an idle machine, the
+   * sum of their cycles (an upper bound).
+   */
+  readonly overlap?: boolean;
+  /** overlapped: start the chain's machine from seeded garbage instead of zeros (SimChain's poison; for tests) */
+  readonly poison?: number;
 }
 
 export const LAYER_SCHEDULE_NOTE =
   'kernels run one after another with no overlap between kernels, each from idle queues to its last store: ' +
   'the total is an upper bound that inter-kernel overlap (next kernel\'s loads under this kernel\'s stores, tensors kept on chip) would reduce';
 
+export const LAYER_SCHEDULE_OVERLAPPED =
+  'overlapped: the kernel programs run as one chained instruction stream on one machine (sim/chain.ts), each reading ' +
+  'the DRAM bytes its producer wrote; a kernel\'s first instructions dispatch right after the previous kernel\'s last, ' +
+  'under its final stores and computation, with every hazard tracked; a step whose input the host prepared starts once the chain drained';
+
 /** Errors that mean "this NPU kernel cannot take this step on this machine" (domain, tiling, capacity), not a bug. */
 function isKernelLimit(e: unknown): e is Error {
-  return e instanceof KernelInputError || e instanceof TilingError || e instanceof AsmError;
+  return e instanceof KernelInputError || e instanceof TilingError || e instanceof AsmError || e instanceof ChainCapacityError;
 }
 
+
+/** Two programs whose scratchpad buffers lie at the same addresses with the same sizes. */
+function sameSpadLayout(a: Program, b: Program | undefined): boolean {
+  if (b === undefined) return false;
+  const spad = (p: Program): string => JSON.stringify([...p.buffers.values()].filter((x) => x.space === 'spad').map((x) => [x.name, x.address, x.size]));
+  return spad(a) === spad(b);
+}
 
 function sameConsts(what: string, a: QuantActConsts, b: QuantActConsts): void {
   const eq = (x: readonly number[], y: readonly number[]): boolean => x.length === y.length && x.every((v, i) => v === y[i]);
@@ -265,6 +308,7 @@ export function runLayerSim(model: CompiledLayerSim, x: Int8Array, T: number, cf
   const ao = layer.attention.output;
 
   const fuse = opts.fuse ?? true;
+  const chain = (opts.overlap ?? true) ? new SimChain(cfg, opts.poison === undefined ? {} : { poison: opts.poison }) : undefined;
   /** A fused program can take this layer on this machine (else the unfused kernels run, each with its own limits). */
   const fits = (check: () => void): boolean => {
     try {
@@ -283,14 +327,26 @@ export function runLayerSim(model: CompiledLayerSim, x: Int8Array, T: number, cf
    * Runs one kernel; on a kernel limit, records it and continues with the reference tensor. Returns the output
    * (the simulator's, or the reference's where the kernel could not run) as int32.
    */
-  const stepRun = (fused: readonly number[], name: LayerStepName, kernel: LayerKernel, run: () => { y: ArrayLike<number>; r: Pick<CaseRun, 'cycles' | 'model_cycles' | 'model_exact' | 'sim'> }): Int32Array => {
+  const stepRun = (
+    fused: readonly number[], name: LayerStepName, kernel: LayerKernel, bind: StepBinding | undefined,
+    run: (ro: RunOptions) => { y: ArrayLike<number>; r: Pick<CaseRun, 'cycles' | 'model_cycles' | 'model_exact' | 'sim'> },
+    stored?: { readonly expect: (ref: IntData) => IntData; readonly note: string },
+  ): Int32Array => {
     const refStep = rs[name];
     const step = fused[fused.length - 1]!;
     const fromRef = substituted;
     let out: { y: ArrayLike<number>; r: Pick<CaseRun, 'cycles' | 'model_cycles' | 'model_exact' | 'sim'> } | undefined;
     let reason = '';
+    // Chained: the program's DRAM inputs are the bytes its producers wrote (bind), or, where this step's inputs were
+    // prepared by the host (no binding, or a tensor substituted from the reference), it starts once the chain drained.
+    let ro: RunOptions = {};
+    if (chain !== undefined) {
+      const inputs = Object.entries(bind?.inputs ?? {});
+      const linked = !substituted && inputs.every(([, t]) => chain.has(t));
+      ro = { link: { chain, ...(linked ? { inputs: Object.fromEntries(inputs) } : {}), ...(bind?.outputs ? { outputs: bind.outputs } : {}), drain: !linked || bind === undefined || bind.drain === true } };
+    }
     try {
-      out = run();
+      out = run(ro);
     } catch (e) {
       if (!isKernelLimit(e)) throw e;
       reason = e.message;
@@ -301,7 +357,7 @@ export function runLayerSim(model: CompiledLayerSim, x: Int8Array, T: number, cf
       if (y === undefined) throw new KernelInputError(`step ${step} (${name}): the ${kernel} kernel cannot take it (${reason}), and its reference tensor needs 64 bits, so the layer cannot continue`);
       substituted = true;
       steps.push({
-        step, steps: fused, name, kernel, shape: refStep.shape, ran: false, cycles: 0, model_cycles: 0, model_exact: true,
+        step, steps: fused, name, kernel, shape: refStep.shape, ran: false, cycles: 0, span_cycles: 0, model_cycles: 0, model_exact: true,
         mxu_utilization: null, vpu_utilization: null, dram_bytes: 0, macs: 0, instructions: 0, stall_cycles: {}, busy_cycles: {}, energy_pj: 0,
         identical_to_reference: false, elements: refStep.data.length, identical_elements: 0, max_abs_diff: 0, first_diff: null,
         bounds: bindingOf({ mac: 0, dram: 0, vpu_issue: 0, divider: 0 }, 0), input_from_reference: fromRef, note: `the NPU ${kernel} kernel cannot take this step: ${reason}; the reference tensor was used downstream`,
@@ -309,12 +365,12 @@ export function runLayerSim(model: CompiledLayerSim, x: Int8Array, T: number, cf
       opts.onStep?.(steps[steps.length - 1]!, y);
       return y;
     }
-    const d = compareWith(out.y, refStep.data);
+    const d = compareWith(out.y, stored ? stored.expect(refStep.data) : refStep.data);
     steps.push({
       step, steps: fused, name, kernel, shape: refStep.shape, ran: true,
-      cycles: out.r.cycles, model_cycles: out.r.model_cycles, model_exact: out.r.model_exact, ...statsOf(out.r.sim),
+      cycles: out.r.cycles, span_cycles: out.r.sim.stats.span_cycles ?? out.r.cycles, model_cycles: out.r.model_cycles, model_exact: out.r.model_exact, ...statsOf(out.r.sim),
       identical_to_reference: d.identical === d.n, elements: d.n, identical_elements: d.identical, max_abs_diff: d.maxAbs, first_diff: d.first,
-      bounds: kernelBounds(out.r.sim, cfg), input_from_reference: fromRef,
+      bounds: kernelBounds(out.r.sim, cfg), input_from_reference: fromRef, ...(stored ? { note: stored.note } : {}),
     });
     const y = out.y instanceof Int32Array ? out.y : Int32Array.from(out.y);
     opts.onStep?.(steps[steps.length - 1]!, y);
@@ -324,9 +380,9 @@ export function runLayerSim(model: CompiledLayerSim, x: Int8Array, T: number, cf
   const caseRun = (r: CaseRun): { y: number[]; r: CaseRun } => ({ y: r.y_int, r });
 
   const linear = (step: number, name: LayerStepName, l: CompiledLayer['query'], xin: Int32Array): Int32Array =>
-    stepRun([step], name, 'linear', () => {
+    stepRun([step], name, 'linear', undefined, (ro) => {
       saturatedBias(l);
-      const run = runLinearSim(Int8Array.from(xin), l.weight, Int32Array.from(l.bias), T, l.inFeatures, l.outFeatures, cfg);
+      const run = runLinearSim(Int8Array.from(xin), l.weight, Int32Array.from(l.bias), T, l.inFeatures, l.outFeatures, cfg, ro);
       return { y: run.y, r: { cycles: run.sim.stats.cycles ?? 0, model_cycles: run.model.cycles, model_exact: run.model.exact, sim: run.sim } };
     });
 
@@ -342,23 +398,26 @@ export function runLayerSim(model: CompiledLayerSim, x: Int8Array, T: number, cf
    * A projection and its QuantAct fused in one program (steps 1 and 2 of Q, K, V): the int32 accumulator
    * tiles are requantized on chip by the VPU and never travel to DRAM.
    */
-  const linearRequant = (name: LayerStepName, l: CompiledLayer['query'], xin: Int32Array, range: ActRange, consts: QuantActConsts): Int32Array =>
-    stepRun([1, 2], name, 'linear-requant', () => {
+  let xsOf: Program | undefined; // the program that left the layer input in its scratchpad buffer xs (Q's)
+  const linearRequant = (name: LayerStepName, l: CompiledLayer['query'], xin: Int32Array, range: ActRange, consts: QuantActConsts, bind: StepBinding, xOnChip = false): Int32Array =>
+    stepRun([1, 2], name, 'linear-requant', bind, (ro) => {
       saturatedBias(l);
       sameConsts(name, foldQuantAct(range, l.scaleOut), consts);
       if (range.bits !== 8 && range.bits !== 16) throw new KernelInputError(`${name}: bits = ${range.bits}: the fused linear-requant kernel writes 8 or 16 bits`);
       const N = l.outFeatures;
       const bc = (v: readonly number[]): number[] => (v.length === 1 ? new Array<number>(N).fill(v[0]!) : [...v]);
-      const run = runLinearRequantSim(Int8Array.from(xin), l.weight, Int32Array.from(l.bias), T, l.inFeatures, N, { m: bc(consts.m), e: bc(consts.e), bits: range.bits }, cfg);
+      const run = runLinearRequantSim(Int8Array.from(xin), l.weight, Int32Array.from(l.bias), T, l.inFeatures, N, { m: bc(consts.m), e: bc(consts.e), bits: range.bits }, cfg, { ...ro, xOnChip });
+      if (!xOnChip) xsOf = run.program;
+      else if (!sameSpadLayout(run.program, xsOf)) throw new Error(`internal: ${name} reads x from the scratchpad, but its buffers are not where ${xsOf?.file ?? 'no earlier program'} left them`);
       return { y: run.y, r: { cycles: run.sim.stats.cycles ?? 0, model_cycles: run.model.cycles, model_exact: run.model.exact, sim: run.sim } };
     });
 
   /** A linear and its residual QuantAct fused (steps 7-8, 16-17): identity = an int8 tensor [T, N] with its scale. */
   const linearResidual = (
     fused: readonly number[], name: LayerStepName, l: CompiledLayer['query'], xin: Int32Array, range: ActRange, consts: QuantActConsts,
-    identity: { readonly w: Int32Array; readonly scale: number },
+    identity: { readonly w: Int32Array; readonly scale: number }, bind: StepBinding,
   ): Int32Array =>
-    stepRun(fused, name, 'linear-requant', () => {
+    stepRun(fused, name, 'linear-requant', bind, (ro) => {
       saturatedBias(l);
       sameConsts(name, foldQuantAct(range, l.scaleOut, identity.scale), consts);
       const bits = range.bits;
@@ -369,30 +428,30 @@ export function runLayerSim(model: CompiledLayerSim, x: Int8Array, T: number, cf
       const N = l.outFeatures;
       const bc = (v: readonly number[]): number[] => (v.length === 1 ? new Array<number>(N).fill(v[0]!) : [...v]);
       const run = runLinearRequantSim(Int8Array.from(xin), l.weight, Int32Array.from(l.bias), T, l.inFeatures, N,
-        { m: bc(consts.m), e: bc(consts.e), bits, identity: { w: Int8Array.from(identity.w), m: consts.mId, e: consts.eId } }, cfg);
+        { m: bc(consts.m), e: bc(consts.e), bits, identity: { w: Int8Array.from(identity.w), m: consts.mId, e: consts.eId } }, cfg, ro);
       return { y: run.y, r: { cycles: run.sim.stats.cycles ?? 0, model_cycles: run.model.cycles, model_exact: run.model.exact, sim: run.sim } };
     });
 
   /** QuantAct on the requant-act program; `identity` = the residual term (int8 tensor and its scale). */
   const requant = (
     step: number, name: LayerStepName, xin: Int32Array, shape: readonly number[], scaleIn: number | readonly number[], range: ActRange, consts: QuantActConsts,
-    identity?: { readonly w: Int32Array; readonly scale: number },
+    identity?: { readonly w: Int32Array; readonly scale: number }, bind?: StepBinding,
   ): Int32Array =>
-    stepRun([step], name, 'requant-act', () => {
+    stepRun([step], name, 'requant-act', bind, (ro) => {
       sameConsts(name, foldQuantAct(range, scaleIn, identity?.scale), consts);
       const input = {
         x_int: xin, shape: [...shape], scale_in: typeof scaleIn === 'number' ? scaleIn : [...scaleIn],
         bits: range.bits, x_min: range.x_min, x_max: range.x_max,
         ...(identity ? { identity_int: identity.w, identity_scale: identity.scale } : {}),
       };
-      return caseRun(simCaseRequantAct(input, cfg));
+      return caseRun(simCaseRequantAct(input, cfg, ro));
     });
 
   const layerNorm = (
     fused: readonly number[], name: LayerStepName, xin: Int32Array, ln: IbertLayerJson['output']['LayerNorm'], outAct: IbertLayerJson['output']['output_activation'],
-    lnConsts: CompiledLayer['ln1'], actConsts: QuantActConsts, second?: { readonly m: number; readonly e: number },
+    lnConsts: CompiledLayer['ln1'], actConsts: QuantActConsts, second: { readonly m: number; readonly e: number } | undefined, bind: StepBinding,
   ): Int32Array =>
-    stepRun(fused, name, 'layernorm', () => {
+    stepRun(fused, name, 'layernorm', bind, (ro) => {
       const lnF = foldLayerNorm(ln.gamma, ln.beta, ln.shift);
       if (lnF.shift !== lnConsts.shift || lnF.qBeta.some((v, i) => v !== lnConsts.qBeta[i])) throw new Error(`internal: the ${name} LayerNorm case folds to other constants than the compiled layer`);
       sameConsts(name, foldQuantAct(outAct, lnF.scaleOut), actConsts);
@@ -402,14 +461,20 @@ export function runLayerSim(model: CompiledLayerSim, x: Int8Array, T: number, cf
       return caseRun(simCaseLayerNorm({
         x_int: xin, shape: [T, C], gamma: [...ln.gamma], beta: [...ln.beta], shift: ln.shift,
         out_x_min: outAct.x_min, out_x_max: outAct.x_max, out_bits: 8,
-      }, cfg, second ? { second } : {}));
+      }, cfg, second ? { ...ro, second } : ro));
     });
 
   // 1-2: Q, K, V projections and their QuantAct(8)
   const x32 = Int32Array.from(x);
-  const q8 = linearRequant('query8', c.query, x32, s.query_activation, c.queryAct);
-  const k8 = linearRequant('key8', c.key, x32, s.key_activation, c.keyAct);
-  const v8 = linearRequant('value8', c.value, x32, s.value_activation, c.valueAct);
+  // K and V read the layer input where Q's program left it, in the scratchpad (chained, where the block stays resident:
+  // Q, K and V are the same program, so the same layout): their x loads are dropped
+  const xStays = (l: CompiledLayer['query']): boolean => chain !== undefined && fits(() => {
+    linearRequantSchedule(linearRequantTiling(T, l.inFeatures, l.outFeatures, s.query_activation.bits === 16 ? 16 : 8, cfg), cfg, true);
+  });
+  const q8 = linearRequant('query8', c.query, x32, s.query_activation, c.queryAct, { outputs: { x: 'x', y: 'q8' } });
+  const qkvSame = s.key_activation.bits === s.query_activation.bits && s.value_activation.bits === s.query_activation.bits && !substituted && xStays(c.query);
+  const k8 = linearRequant('key8', c.key, x32, s.key_activation, c.keyAct, { inputs: { x: 'x' }, outputs: { y: 'k8' } }, qkvSame);
+  const v8 = linearRequant('value8', c.value, x32, s.value_activation, c.valueAct, { inputs: { x: 'x' }, outputs: { y: 'v8' } }, qkvSame && !substituted);
 
   // 3: scores per head (1/sqrt(d_head) is folded into the softmax input scale, not applied to the integers)
   // 4: IntSoftmax over the key axis, with the key mask per row position
@@ -433,17 +498,25 @@ export function runLayerSim(model: CompiledLayerSim, x: Int8Array, T: number, cf
     if (fused >= apart) throw new TilingError(`qk-softmax: the fused program (model ${fused} cycles) is not faster than qk + softmax (${apart})`);
   });
   let probs: Int32Array;
+  // the fused program stores the probabilities as P.V's mxu.mm.u8 reads them (uint8, p = 256 saturated to 255 by the
+  // NPU: kernels/npu/attention.ts), so P.V reads its DRAM bytes directly; the step is compared with the reference
+  // probabilities saturated the same way (layer 2), and P.V's output with the reference layer as every step is
+  let probsStored = false;
   if (qkSoftmaxFused) {
-    probs = stepRun([3, 4], 'probs', 'qk-softmax', () => {
-      const run = runQkSoftmaxSim(Int8Array.from(q8), Int8Array.from(k8), T, C, H, smConsts!, cfg, maskBits);
+    probs = stepRun([3, 4], 'probs', 'qk-softmax', { inputs: { q: 'q8', k: 'k8' }, outputs: { y: 'probs8' } }, (ro) => {
+      const run = runQkSoftmaxSim(Int8Array.from(q8), Int8Array.from(k8), T, C, H, smConsts!, cfg, maskBits, { ...ro, probsU8: true });
       return { y: run.y, r: { cycles: run.sim.stats.cycles ?? 0, model_cycles: run.model.cycles, model_exact: run.model.exact, sim: run.sim } };
+    }, {
+      expect: (ref) => Int32Array.from(npuPvInts(ref as ArrayLike<number>)),
+      note: 'stored as uint8 min(p, 255), the byte format P.V reads: compared with the reference probabilities saturated the same way (kernels/npu/attention.ts)',
     });
+    probsStored = true;
   } else {
-    const scores = stepRun([3], 'scores', 'qk', () =>
-      caseRun(simCaseQk({ q_int: { shape: [T, C], data: q8 }, k_int: { shape: [T, C], data: k8 }, heads: H }, cfg)));
-    probs = stepRun([4], 'probs', 'softmax', () => {
+    const scores = stepRun([3], 'scores', 'qk', undefined, (ro) =>
+      caseRun(simCaseQk({ q_int: { shape: [T, C], data: q8 }, k_int: { shape: [T, C], data: k8 }, heads: H }, cfg, ro)));
+    probs = stepRun([4], 'probs', 'softmax', undefined, (ro) => {
       const mask = maskBits === undefined ? {} : { mask: maskBits };
-      return caseRun(simCaseSoftmax({ x_int: scores, shape: [H, T, T], scale_in: c.scoreScale, x_min: act.x_min, x_max: act.x_max, ...mask }, cfg));
+      return caseRun(simCaseSoftmax({ x_int: scores, shape: [H, T, T], scale_in: c.scoreScale, x_min: act.x_min, x_max: act.x_max, ...mask }, cfg, ro));
     });
   }
 
@@ -455,19 +528,19 @@ export function runLayerSim(model: CompiledLayerSim, x: Int8Array, T: number, cf
     pvModel(T, C, H, cfg, true).cycles < pvModel(T, C, H, cfg).cycles + requantActModel(T, C, { perChannel: false, bits: 8, clampX: false, clampW: false }, cfg).cycles;
   let ctx8: Int32Array;
   if (pvFold) {
-    ctx8 = stepRun([5, 6], 'context8', 'pv', () => {
+    ctx8 = stepRun([5, 6], 'context8', 'pv', probsStored ? { inputs: { p: 'probs8', v: 'v8' }, outputs: { ctx: 'ctx8' } } : { inputs: { v: 'v8' }, outputs: { ctx: 'ctx8' }, drain: true }, (ro) => {
       sameConsts('context8', foldQuantAct(s.output_activation, c.contextScale), c.contextAct);
-      const run = runPvRequantSim(npuPvInts(probs), Int8Array.from(v8), T, C, H, { m: c.contextAct.m[0]!, e: c.contextAct.e[0]! }, cfg);
+      const run = runPvRequantSim(npuPvInts(probs), Int8Array.from(v8), T, C, H, { m: c.contextAct.m[0]!, e: c.contextAct.e[0]! }, cfg, ro);
       return { y: run.y, r: { cycles: run.sim.stats.cycles ?? 0, model_cycles: run.model.cycles, model_exact: run.model.exact, sim: run.sim } };
     });
   } else {
-    const ctx = stepRun([5], 'context', 'pv', () =>
-      caseRun(simCasePv({ p_int: { shape: [H, T, T], data: probs }, v_int: { shape: [T, C], data: v8 }, heads: H }, cfg)));
-    ctx8 = requant(6, 'context8', ctx, [T, C], c.contextScale, s.output_activation, c.contextAct);
+    const ctx = stepRun([5], 'context', 'pv', probsStored ? { inputs: { p: 'probs8', v: 'v8' }, outputs: { ctx: 'ctx' } } : { inputs: { v: 'v8' }, outputs: { ctx: 'ctx' }, drain: true }, (ro) =>
+      caseRun(simCasePv({ p_int: { shape: [H, T, T], data: probs }, v_int: { shape: [T, C], data: v8 }, heads: H }, cfg, ro)));
+    ctx8 = requant(6, 'context8', ctx, [T, C], c.contextScale, s.output_activation, c.contextAct, undefined, { inputs: { x: 'ctx' }, outputs: { y: 'ctx8' } });
   }
 
   // 7-10: output dense, residual QuantAct(22) with the layer input, LayerNorm fused with its QuantAct(8)
-  const r1 = linearResidual([7, 8], 'ln1_input', c.attnDense, ctx8, ao.ln_input_act, c.ln1InputAct, { w: x32, scale: c.inputScale });
+  const r1 = linearResidual([7, 8], 'ln1_input', c.attnDense, ctx8, ao.ln_input_act, c.ln1InputAct, { w: x32, scale: c.inputScale }, { inputs: { x: 'ctx8', wid: 'x' }, outputs: { y: 'r1' } });
   // 11 (the int8 -> int8 rescale before fc1) folded into the LayerNorm's output stage where the data allows: a
   // second in-register requantization, the same integers as the separate requant-act step
   const pre = layer.pre_intermediate_act;
@@ -479,9 +552,9 @@ export function runLayerSim(model: CompiledLayerSim, x: Int8Array, T: number, cf
   if (lnFold) {
     sameConsts('intermediate_input8', foldQuantAct(pre, c.ln1OutputAct.scaleOut), c.preIntermediateAct);
     const second = npuMultiplier(c.preIntermediateAct.m[0]!, c.preIntermediateAct.e[0]!, 'pre_intermediate_act');
-    h8 = layerNorm([9, 10, 11], 'intermediate_input8', r1, ao.LayerNorm, ao.output_activation, c.ln1, c.ln1OutputAct, second);
+    h8 = layerNorm([9, 10, 11], 'intermediate_input8', r1, ao.LayerNorm, ao.output_activation, c.ln1, c.ln1OutputAct, second, { inputs: { x: 'r1' }, outputs: { y: 'h8' } });
   } else {
-    const a8 = layerNorm([9, 10], 'attention_output8', r1, ao.LayerNorm, ao.output_activation, c.ln1, c.ln1OutputAct);
+    const a8 = layerNorm([9, 10], 'attention_output8', r1, ao.LayerNorm, ao.output_activation, c.ln1, c.ln1OutputAct, undefined, { inputs: { x: 'r1' } });
     h8 = requant(11, 'intermediate_input8', a8, [T, C], c.ln1OutputAct.scaleOut, pre, c.preIntermediateAct);
   }
 
@@ -494,7 +567,7 @@ export function runLayerSim(model: CompiledLayerSim, x: Int8Array, T: number, cf
   });
   let g2: Int32Array;
   if (geluFused) {
-    g2 = stepRun([12, 13, 14, 15], 'fc2_input8', 'linear-gelu', () => {
+    g2 = stepRun([12, 13, 14, 15], 'fc2_input8', 'linear-gelu', { inputs: { x: 'h8' }, outputs: { y: 'g2' } }, (ro) => {
       saturatedBias(c.fc1);
       const gF = foldGelu(c.fc1.scaleOut);
       sameConsts('gelu8', foldQuantAct(geluAct, gF.scaleOut), c.geluAct);
@@ -502,22 +575,22 @@ export function runLayerSim(model: CompiledLayerSim, x: Int8Array, T: number, cf
       const gk = foldGeluNpu([...c.fc1.scaleOut], geluAct);
       const q2 = c.preOutputAct;
       if (q2.m.length !== 1 || q2.e.length !== 1) throw new Error('internal: the step-15 requantization is not per tensor');
-      const run = runLinearGeluSim(Int8Array.from(h8), c.fc1.weight, Int32Array.from(c.fc1.bias), T, c.fc1.inFeatures, F, gk, { m: q2.m[0]!, e: q2.e[0]! }, cfg);
+      const run = runLinearGeluSim(Int8Array.from(h8), c.fc1.weight, Int32Array.from(c.fc1.bias), T, c.fc1.inFeatures, F, gk, { m: q2.m[0]!, e: q2.e[0]! }, cfg, ro);
       return { y: run.y, r: { cycles: run.sim.stats.cycles ?? 0, model_cycles: run.model.cycles, model_exact: run.model.exact, sim: run.sim } };
     });
   } else {
     const f1 = linear(12, 'fc1_acc', c.fc1, h8);
-    const g8 = stepRun([13, 14], 'gelu8', 'gelu', () => {
+    const g8 = stepRun([13, 14], 'gelu8', 'gelu', undefined, (ro) => {
       const gF = foldGelu(c.fc1.scaleOut);
       sameConsts('gelu8', foldQuantAct(geluAct, gF.scaleOut), c.geluAct);
-      return caseRun(simCaseGelu({ x_int: f1, shape: [T, F], scale_in: [...c.fc1.scaleOut], out_x_min: geluAct.x_min, out_x_max: geluAct.x_max, out_bits: geluAct.bits }, cfg));
+      return caseRun(simCaseGelu({ x_int: f1, shape: [T, F], scale_in: [...c.fc1.scaleOut], out_x_min: geluAct.x_min, out_x_max: geluAct.x_max, out_bits: geluAct.bits }, cfg, ro));
     });
     g2 = requant(15, 'fc2_input8', g8, [T, F], c.geluAct.scaleOut, layer.pre_output_act, c.preOutputAct);
   }
 
   // 16-19: FFN down-projection, residual with h8 (step 11), LayerNorm fused with its QuantAct(8)
-  const r2 = linearResidual([16, 17], 'ln2_input', c.fc2, g2, layer.output.ln_input_act, c.ln2InputAct, { w: h8, scale: c.preIntermediateAct.scaleOut });
-  const out = layerNorm([18, 19], 'output8', r2, layer.output.LayerNorm, layer.output.output_activation, c.ln2, c.outputAct);
+  const r2 = linearResidual([16, 17], 'ln2_input', c.fc2, g2, layer.output.ln_input_act, c.ln2InputAct, { w: h8, scale: c.preIntermediateAct.scaleOut }, { inputs: { x: 'g2', wid: 'h8' }, outputs: { y: 'r2' } });
+  const out = layerNorm([18, 19], 'output8', r2, layer.output.LayerNorm, layer.output.output_activation, c.ln2, c.outputAct, undefined, { inputs: { x: 'r2' } });
 
   let total = 0, totalModel = 0, macs = 0, dram = 0, vpuIssue = 0, divider = 0;
   for (const st of steps) {
@@ -541,6 +614,6 @@ export function runLayerSim(model: CompiledLayerSim, x: Int8Array, T: number, cf
       mac: Math.ceil(macs / (cfg.mxu.rows * cfg.mxu.cols)), dram: Math.ceil(dram / cfg.dram.bytesPerCycle), vpu_issue: vpuIssue, divider,
     }, total),
     bit_exact: unsupported.length === 0 && steps.every((st) => st.identical_to_reference),
-    first_mismatch: firstMismatch, unsupported, schedule: LAYER_SCHEDULE_NOTE, reference: ref,
+    first_mismatch: firstMismatch, unsupported, schedule: chain ? LAYER_SCHEDULE_OVERLAPPED : LAYER_SCHEDULE_NOTE, overlapped: chain !== undefined, reference: ref,
   };
 }

@@ -107,6 +107,8 @@ export interface ModelSimOptions {
   readonly onStep?: (layer: number, step: LayerSimStep, output: Int32Array) => void;
   /** called after each kernel run of the embedding stage, with the simulator's output */
   readonly onEmbeddingsStep?: (step: EmbeddingSimStep, output: Int32Array) => void;
+  /** each layer's kernels overlapped as one chain (LayerSimOptions.overlap; default true) */
+  readonly overlap?: boolean;
 }
 
 function diff(sim: ArrayLike<number>, ref: IntData): { identical: number; first: EmbeddingSimStep['first_diff'] } {
@@ -239,6 +241,7 @@ export function runModelSim(model: ModelCheckpoint, input: EmbeddingsInputJson, 
     const r = runLayerSim(cl, x, T, cfg, {
       ...(mask === undefined ? {} : { mask }),
       ...(same ? { reference: refRun } : {}),
+      ...(opts.overlap === undefined ? {} : { overlap: opts.overlap }),
       ...(opts.onStep ? { onStep: (s: LayerSimStep, y: Int32Array) => opts.onStep!(i, s, y) } : {}),
     });
     const { reference: _ref, ...kept } = r;

@@ -1,7 +1,8 @@
 // The fused qk-softmax program (layer steps 3-4, docs/IBERT.md sections 7 and 9): scores[h] = Q_h . K_h^T on the
 // MXU, written straight into the softmax's accumulator chunk buffers, and the softmax row pipeline of
 // programs/softmax/build.ts reading them there. The int32 scores never go to DRAM: the program reads q8 and k8
-// (int8) and writes the int16 probabilities.
+// (int8) and writes the probabilities: int16 in [0, 256], or (probsU8) uint8 min(p, 255), the byte format the P.V
+// program's mxu.mm.u8 reads (the clamp of kernels/npu/attention.ts npuPvInts done by the NPU).
 //
 // Why this shape: the softmax already double-buffers chunks of score rows in the accumulator (buffer `xa`, rows
 // padded to lpad) and loads chunk k+1 while it computes chunk k. Here the load of a chunk is replaced by the MXU
@@ -13,7 +14,7 @@
 // one chunk ahead of their MXU work; the MXU work of a chunk is spread over three iterations of the chunk before
 // it, so the MXU queue never holds the front end long (see ChunkProducer in programs/softmax/build.ts).
 import { TilingError } from '../schedule.js';
-import { buildSoftmax, softmaxVariant, type ChunkProducer } from '../softmax/build.js';
+import { buildSoftmax, readProbs, softmaxVariant, type ChunkProducer } from '../softmax/build.js';
 import { partRange, qkSoftmaxPlan, qkSoftmaxModel, type QkSoftmaxMachine, type QkSoftmaxModel, type QkSoftmaxPlan } from './model.js';
 import type { SoftmaxNpuConsts } from '../../kernels/npu/softmax.js';
 import type { MachineConfig } from '../../sim/config.js';
@@ -28,6 +29,8 @@ export interface QkSoftmaxShape {
   readonly heads: number;
   /** the key mask per row position (the layer's padding mask), or none */
   readonly mask: 'none' | 'position';
+  /** store the probabilities as uint8 min(p, 255), the byte format P.V's mxu.mm.u8 reads (default: int16 in [0, 256]) */
+  readonly probsU8?: boolean;
 }
 
 export function buildQkSoftmax(shape: QkSoftmaxShape, consts: SoftmaxNpuConsts, mach: QkSoftmaxMachine): BuiltProgram & { plan: QkSoftmaxPlan } {
@@ -95,35 +98,55 @@ export function buildQkSoftmax(shape: QkSoftmaxShape, consts: SoftmaxNpuConsts, 
     },
   };
   if (plan.softmax.chunkRows !== Cr) throw new TilingError('internal: qk-softmax plan chunk size');
-  const built = buildSoftmax({ rows: H * T, rowLen: T, consts, mask: shape.mask }, mach, { chunkRows: Cr, xResident: plan.softmax.xResident, reciprocal: plan.softmax.reciprocal }, producer);
-  return { source: built.source, file: `qk_softmax_${T}x${D}_h${H}${shape.mask === 'none' ? '' : '_mask'}.s`, plan };
+  const built = buildSoftmax({ rows: H * T, rowLen: T, consts, mask: shape.mask }, mach, { chunkRows: Cr, xResident: plan.softmax.xResident, reciprocal: plan.softmax.reciprocal, probsU8: plan.softmax.probsU8, recipLag: plan.softmax.recipLag }, producer);
+  return { source: built.source, file: `qk_softmax_${T}x${D}_h${H}${shape.mask === 'none' ? '' : '_mask'}${plan.softmax.probsU8 ? '_u8' : ''}.s`, plan };
 }
 
-export interface QkSoftmaxRun {
-  /** probabilities [H, T, T] in [0, 256] (int16 as stored) */
-  readonly y: Int16Array;
+export interface QkSoftmaxRun<Y extends Int16Array | Uint8Array = Int16Array | Uint8Array> {
+  /**
+   * probabilities [H, T, T] as the program stored them in its DRAM buffer `y`: int16 in [0, 256] (default), or with
+   * probsU8 uint8 min(p, 255) (H * T * T bytes, row-major [h][t][s], the `p` layout of the P.V program)
+   */
+  readonly y: Y;
   readonly sim: SimResult;
   readonly model: QkSoftmaxModel;
   readonly program: Program;
 }
 
-/** q8, k8 [T, hidden] int8 -> softmax(Q_h K_h^T) per head as int16 probabilities [H, T, T]; mask: 0/1 per key position. */
+export interface QkSoftmaxRunOptions extends RunOptions {
+  /** store uint8 min(p, 255) (the NPU saturates; what P.V's mxu.mm.u8 reads) instead of int16 in [0, 256] */
+  readonly probsU8?: boolean;
+}
+
+/**
+ * q8, k8 [T, hidden] int8 -> softmax(Q_h K_h^T) per head as probabilities [H, T, T] in the program's DRAM buffer `y`:
+ * int16 in [0, 256], or (opts.probsU8) uint8 min(p, 255). mask: 0/1 per key position.
+ */
 export function runQkSoftmaxSim(
   q8: Int8Array, k8: Int8Array, T: number, hidden: number, heads: number, consts: SoftmaxNpuConsts, cfg: MachineConfig,
-  mask?: ArrayLike<number>, opts: RunOptions = {},
+  mask: ArrayLike<number> | undefined, opts: QkSoftmaxRunOptions & { readonly probsU8: true },
+): QkSoftmaxRun<Uint8Array>;
+export function runQkSoftmaxSim(
+  q8: Int8Array, k8: Int8Array, T: number, hidden: number, heads: number, consts: SoftmaxNpuConsts, cfg: MachineConfig,
+  mask?: ArrayLike<number>, opts?: QkSoftmaxRunOptions & { readonly probsU8?: false },
+): QkSoftmaxRun<Int16Array>;
+export function runQkSoftmaxSim(
+  q8: Int8Array, k8: Int8Array, T: number, hidden: number, heads: number, consts: SoftmaxNpuConsts, cfg: MachineConfig,
+  mask?: ArrayLike<number>, opts?: QkSoftmaxRunOptions,
+): QkSoftmaxRun;
+export function runQkSoftmaxSim(
+  q8: Int8Array, k8: Int8Array, T: number, hidden: number, heads: number, consts: SoftmaxNpuConsts, cfg: MachineConfig,
+  mask?: ArrayLike<number>, opts: QkSoftmaxRunOptions = {},
 ): QkSoftmaxRun {
-  const shape: QkSoftmaxShape = { T, hidden, heads, mask: mask === undefined ? 'none' : 'position' };
+  const probsU8 = opts.probsU8 ?? false;
+  const shape: QkSoftmaxShape = { T, hidden, heads, mask: mask === undefined ? 'none' : 'position', probsU8 };
   const built = buildQkSoftmax(shape, consts, cfg);
   const program = assembleBuilt(built, cfg);
-  const m = machineFor(program, cfg);
+  const m = machineFor(program, cfg, opts);
   m.writeBuffer(programBuffer(program, 'q'), q8);
   m.writeBuffer(programBuffer(program, 'k'), k8);
   if (mask !== undefined) m.writeBuffer(programBuffer(program, 'mask'), Int8Array.from(mask, (v) => (v === 0 ? 0 : 1)));
   const sim = simulate(loadProgram(program.words, program), cfg, { machine: m, mode: opts.mode ?? 'full', trace: opts.trace ?? false });
-  const n = heads * T * T;
-  const bytes = sim.machine.readBytes(programBuffer(program, 'y'), n * 2);
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const y = new Int16Array(n);
-  for (let i = 0; i < n; i++) y[i] = view.getInt16(2 * i, true);
+  const y = readProbs(sim.machine, programBuffer(program, 'y'), heads * T * T, probsU8);
   return { y, sim, program, model: qkSoftmaxModel(shape, softmaxVariant(consts), cfg) };
 }

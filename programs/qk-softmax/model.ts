@@ -23,6 +23,8 @@ interface Shape {
   readonly hidden: number;
   readonly heads: number;
   readonly mask: 'none' | 'position';
+  /** store the probabilities as uint8 min(p, 255) (P.V's input format) instead of int16 in [0, 256] */
+  readonly probsU8?: boolean;
 }
 
 /** Front-end instructions, DMA cycles, latency to the chunk's scores and MXU busy cycles of producing chunk k. */
@@ -82,20 +84,21 @@ export function qkSoftmaxPlan(s: Shape, variant: SoftmaxVariant, mach: QkSoftmax
 export function qkSoftmaxModel(s: Shape, variant: SoftmaxVariant, mach: QkSoftmaxMachine): QkSoftmaxModel {
   const dh = check(s);
   const { T, heads: H } = s;
-  const base = softmaxPlan(H * T, T, mach, { mask: s.mask, variant });
+  const probsU8 = s.probsU8 ?? false;
+  const base = softmaxPlan(H * T, T, mach, { mask: s.mask, variant, probsU8 });
   let best: QkSoftmaxModel | undefined;
   for (let Cr = 1; Cr <= T; Cr++) {
     if (T % Cr !== 0) continue;
     let p: SoftmaxPlan;
     try {
-      p = softmaxPlan(H * T, T, mach, { mask: s.mask, variant, chunkRows: Cr, reciprocal: base.reciprocal });
+      p = softmaxPlan(H * T, T, mach, { mask: s.mask, variant, chunkRows: Cr, reciprocal: base.reciprocal, probsU8 });
     } catch (e) {
       if (e instanceof TilingError) continue;
       throw e;
     }
     if (p.chunkRows !== Cr) continue; // cut by the memories
     if (p.spadBytes + 3 * Cr * dh + 3 * T * dh > mach.spad.sizeBytes) continue;
-    const opts = { mask: s.mask, variant, chunkRows: Cr, reciprocal: base.reciprocal, xResident: p.xResident };
+    const opts = { mask: s.mask, variant, chunkRows: Cr, reciprocal: base.reciprocal, xResident: p.xResident, probsU8, recipLag: p.recipLag };
     const m = softmaxModel(H * T, T, mach, opts, chunkSource(s, Cr, mach));
     if (best === undefined || m.cycles < best.cycles) best = { ...m, qkPlan: { dHead: dh, chunkRows: Cr, softmax: m.plan } };
   }

@@ -205,7 +205,7 @@ export interface StreamRunInputs {
 export function runStream(b: StreamBuild, inputs: StreamRunInputs, shape: number[], cfg: MachineConfig, opts: RunOptions): CaseRun {
   const built = buildStream(b, cfg);
   const program: Program = assembleBuilt(built, cfg);
-  const m = machineFor(program, cfg);
+  const m = machineFor(program, cfg, opts);
   const n = inputs.x.length;
   const buf = (name: string) => programBuffer(program, name);
   if (n > 0) {

@@ -14,11 +14,15 @@
 //             r = sh d + u;  z = (r + q_b) r + q_c  (one vmacr, 64-bit inside);  e16 = sat16(rne(z M / 2^sh))
 //             sum = vredsum(e16)
 //   S3 recip: f = floor(2^32 / sum): div.w on the divider, or (no divider) a Newton reciprocal on the VPU
-//   S4 norm:  y = floor(e16 f / 2^24) -> int16 -> scratchpad; whole chunks go back to DRAM
+//   S4 norm:  y = floor(e16 f / 2^24) -> int16 -> scratchpad; whole chunks go back to DRAM. With probsU8 the store
+//             is a byte store of min(y, 255) (P.V's uint8 input); the vmin is emitted only where the constants
+//             allow y = 256 (E0 a power of two, see SoftmaxVariant.reach256), else y <= 255 and the store is exact.
 // Scalars produced by a reduction or the divider are read at dispatch, so a consumer placed right after its
 // producer would stall the in-order front end. The loop therefore runs the stages of different rows side by side:
 // iteration j does S2(j-1), S1(j), S3(j-2), S4(j-3), so the row sum and f are consumed one iteration (a row's worth
-// of instructions) after they were produced, and the row max after S3 and S4 (short rows: it is the one place
+// of instructions) after they were produced (f two iterations, S4(j-4), where a pipelined divider's latency exceeds
+// a row's iteration: plan.recipLag, with six e16 sets and three f names so that the rotation still repeats every
+// 6 rows), and the row max after S3 and S4 (short rows: it is the one place
 // where the front end can wait a few cycles). S2 of the previous row runs first so that S1 can load the next row
 // into the registers S2 just freed: the scores stay in registers from S1 to S2. e16 of three rows is live at once
 // (three register sets), and the scalar names alternate between two rows, so the loop body holds lcm(3, 2) = 6
@@ -31,10 +35,10 @@
 // Rows are padded on chip to a multiple of the lanes (no vl switching): padding scores are INT32_MIN (they never
 // win the max) and their e16 is forced to 0 by a min with a constant (32767 | 0) vector before the sum.
 import { TilingError } from '../schedule.js';
-import { LOOP_ROWS, NEWTON_STEPS, PRODUCER_PARTS, producerParts, softmaxModel, softmaxPlan, type SoftmaxMachine, type SoftmaxMaskKind, type SoftmaxPlan, type SoftmaxVariant } from './model.js';
+import { clampsU8, LOOP_ROWS, NEWTON_STEPS, PRODUCER_PARTS, probBytes, producerParts, softmaxModel, softmaxPlan, type SoftmaxMachine, type SoftmaxMaskKind, type SoftmaxPlan, type SoftmaxVariant } from './model.js';
 import { parseSoftmaxCase, type SoftmaxNpuConsts } from '../../kernels/npu/softmax.js';
 import type { MachineConfig } from '../../sim/config.js';
-import { loadProgram, simulate } from '../../sim/run.js';
+import { loadProgram, simulate, type SimResult } from '../../sim/run.js';
 import { assembleBuilt, machineFor, programBuffer, type CaseRun, type RunOptions } from '../index.js';
 import type { BuiltProgram } from '../linear/build.js';
 
@@ -44,7 +48,7 @@ export const NEWTON_C2 = 1010580540; // round(32/17 * 2^29)
 
 /** Variant flags of the instruction sequence for a set of constants. */
 export function softmaxVariant(c: SoftmaxNpuConsts): SoftmaxVariant {
-  return { zPreShift: c.k > 0, shiftBelowZero: c.c < 0 };
+  return { zPreShift: c.k > 0, shiftBelowZero: c.c < 0, reach256: 2 ** 32 % c.E0 === 0 };
 }
 
 // ---- scalar registers ----
@@ -53,14 +57,15 @@ const R = {
   PAIR: 'r8', // div.w dividend pair r8:r9 = (0, 1) = 2^32 (divider); r8 = 31, r9 = 8 (Newton)
   ONE: 'r9', C31: 'r8', C8: 'r9',
   CADJ: 'r10', OUTER: 'r11',
-  RMAX: ['r12', 'r13'], RSUM: ['r14', 'r15', 'r20'], RF: ['r16', 'r17'], RN: ['r16', 'r17'],
+  RMAX: ['r12', 'r13'], RSUM: ['r14', 'r15', 'r20'], RF: ['r16', 'r17', 'r19'], RN: ['r16', 'r17'],
   C2P30: 'r18', C29: 'r19',
+  C255: 'r18', // the uint8 saturation bound (divider only: Newton takes r18; it sets R.T[3] in each S4 instead)
   LO: 'r21', MC: 'r22',
   P1X: 'r23', P1M: 'r24', P2X: 'r25', P4Y: 'r26', LOOP: 'r27',
   T: ['r28', 'r29', 'r30', 'r31'],
 } as const;
 
-/** Vector register plan: three e16 sets (resident rows), a temporary pool, constants. */
+/** Vector register plan: three (six with recipLag 2) e16 sets (resident rows), a temporary pool, constants. */
 interface VRegs {
   readonly E: readonly (readonly string[])[];
   readonly U: readonly string[];
@@ -81,7 +86,7 @@ interface VRegs {
 function vregPlan(p: SoftmaxPlan): VRegs {
   let next = 0;
   const take = (n: number): string[] => Array.from({ length: n }, () => `v${next++}`);
-  const E = p.resident ? [take(p.nv), take(p.nv), take(p.nv)] : [[], [], []];
+  const E = Array.from({ length: p.eSets }, () => (p.resident ? take(p.nv) : []));
   const G = p.group;
   const U = take(G), SH = take(G), RR = take(G);
   const N = p.reciprocal === 'newton' ? take(Math.max(0, 7 - 2 * G)) : [];
@@ -108,6 +113,9 @@ export interface SoftmaxBuildOptions {
   readonly reciprocal?: 'divider' | 'newton';
   readonly chunkRows?: number;
   readonly xResident?: boolean;
+  /** store uint8 min(p, 255) (the P.V program's input format) instead of int16 in [0, 256] */
+  readonly probsU8?: boolean;
+  readonly recipLag?: 1 | 2;
 }
 
 /**
@@ -142,6 +150,14 @@ export function buildSoftmax(cse: SoftmaxBuildCase, mach: SoftmaxMachine, opts: 
   const { rows, rowLen, lanes, nv, lpad, chunkRows: Cr, chunks } = plan;
   const G = plan.group;
   const newton = plan.reciprocal === 'newton';
+  const u8 = plan.probsU8;
+  /** the uint8 store needs its min(p, 255): only when E0 is a power of two can a (one-hot) row reach p = 256 */
+  const clamp = clampsU8(plan);
+  const ob = probBytes(plan);
+  const c255 = newton ? R.T[3] : R.C255;
+  const lag = plan.recipLag;
+  /** f of a row: two names alternate (lag 1), three rotate (lag 2: f of three rows in flight) */
+  const rf = (row: number): string => R.RF[row % (lag + 1)]!;
   const out: string[] = [];
   const emit = (s: string): void => {
     out.push(`    ${s}`);
@@ -151,23 +167,30 @@ export function buildSoftmax(cse: SoftmaxBuildCase, mach: SoftmaxMachine, opts: 
   };
 
   // ---------------- header ----------------
-  note(`softmax: ${rows} rows of ${rowLen} int32 scores -> int16 probabilities in [0, 256]${cse.mask === 'none' ? '' : `, mask per ${cse.mask === 'element' ? 'element' : 'row position'}`}`);
+  note(`softmax: ${rows} rows of ${rowLen} int32 scores -> ${u8 ? 'uint8 probabilities min(p, 255) (p in [0, 256]; the byte format mxu.mm.u8 reads)' : 'int16 probabilities in [0, 256]'}${cse.mask === 'none' ? '' : `, mask per ${cse.mask === 'element' ? 'element' : 'row position'}`}`);
   note(`constants: q_ln2 = ${-c.d}, q_b = ${c.qb}, q_c = ${c.ref.qc}${c.k ? ` (z pre-shift k = ${c.k}: q_c = ${c.qcHi} * 2^${c.k} + ${c.qcLo})` : ''}, M = ${c.M}, e16 shift = q + ${c.c}, ` +
     `q + ${c.cFold} = floor(a' * ${c.mQ} / 2^${c.sQ}), E0 = ${c.E0}`);
   note(`machine: ${lanes} lanes; a row is ${nv} vector${nv > 1 ? 's' : ''} (padded to ${lpad}${plan.tail < lanes ? `, last vector ${plan.tail} lanes` : ''}); ` +
     `e16 ${plan.resident ? 'stays in registers' : 'streams through the scratchpad ring es'}; ${chunks} chunk${chunks > 1 ? 's' : ''} of ${Cr} rows; ` +
     `f = floor(2^32 / sum) ${newton ? 'by a Newton reciprocal on the VPU (no divider)' : 'on the divider (div.w)'}`);
   note(plan.xResident
-    ? 'loop iteration j: S2(j-1) exp + sum, S1(j) load + max, S3(j-2) reciprocal, S4(j-3) normalize + store (see programs/softmax/build.ts)'
-    : 'loop iteration j: S1(j) load + max, S2(j-1) reload + exp + sum, S3(j-2) reciprocal, S4(j-3) normalize + store (see programs/softmax/build.ts)');
+    ? `loop iteration j: S2(j-1) exp + sum, S1(j) load + max, S3(j-2) reciprocal, S4(j-${2 + lag}) normalize + store (see programs/softmax/build.ts)`
+    : `loop iteration j: S1(j) load + max, S2(j-1) reload + exp + sum, S3(j-2) reciprocal, S4(j-${2 + lag}) normalize + store (see programs/softmax/build.ts)`);
+  if (lag === 2) note('f is read two iterations after its div.w (the divider is pipelined: its latency would hold the front end otherwise)');
   note('scalar registers: r1 -m_q, r2 s_q, r3 q_b, r4 k, r5 q_c >> k, r6 INT32_MIN + 30d, r7 24,');
   note(newton
     ? '  r8 31, r9 8, r18 2^30, r19 29 (Newton), r16/r17 bit length n of the row sum (rows alternate)'
-    : '  r8:r9 = (0, 1) the div.w dividend 2^32, r16/r17 f (rows alternate)');
+    : `  r8:r9 = (0, 1) the div.w dividend 2^32, ${lag === 2 ? 'r16/r17/r19 f (row mod 3)' : 'r16/r17 f (rows alternate)'}${clamp ? ', r18 255 (uint8 saturation)' : ''}`);
+  if (clamp && newton) note('  r31 255 (uint8 saturation), set in each S4');
+  if (u8) {
+    note(clamp
+      ? `uint8 output: E0 = ${c.E0} is a power of two, so a one-hot row reaches p = 256: vmin with 255 before each byte store`
+      : `uint8 output: E0 = ${c.E0} is not a power of two, so p <= 255 (p = 256 needs e16 = sum = E0 dividing 2^32): the byte store is exact`);
+  }
   note('  r10 c (if c < 0), r11 outer loop count (chunk pairs); r12/r13 row max (rows alternate), r14/r15/r20 row sum (row mod 3); r21 lo, r22 m + c\'d (S2)');
   note(`  r23 S1 score pointer, r24 S1 mask pointer, ${plan.xResident ? '' : 'r25 S2 score pointer, '}r26 S4 output pointer, r27 loop count,`);
   note('  r21, r22, r28..r31 DMA operands between stages (chip, dram, rows, len, chip stride, dram stride) and Newton temporaries');
-  note(`vector registers: e16 sets ${V.E.map((s) => (s.length ? `${s[0]}..${s[s.length - 1]}` : '-')).join(', ')} (row mod 3); ${plan.xResident ? `scores ${V.U.join(', ')} (S1 -> S2); ` : ''}temporaries ${plan.xResident ? V.SH[0] : V.U[0]}..${V.RR[V.RR.length - 1]}${V.N.length ? `, ${V.N.join(', ')}` : ''};`);
+  note(`vector registers: e16 sets ${V.E.map((s) => (s.length ? `${s[0]}..${s[s.length - 1]}` : '-')).join(', ')} (row mod ${plan.eSets}); ${plan.xResident ? `scores ${V.U.join(', ')} (S1 -> S2); ` : ''}temporaries ${plan.xResident ? V.SH[0] : V.U[0]}..${V.RR[V.RR.length - 1]}${V.N.length ? `, ${V.N.join(', ')}` : ''};`);
   note(`  ${V.D} d = -q_ln2, ${V.QC} q_c mod 2^k, ${V.M} M${V.NEG ? `, ${V.NEG} INT32_MIN` : ''}${V.CAP ? `, ${V.CAP} e16 cap of the last vector (32767 | 0 on padding)` : ''}` +
     `${V.Z ? `, ${V.Z} zero` : ''}${V.PM1.length ? `, ${V.PM1.join(', ')} 2^j - 1 per lane j (Newton bit length)` : ''}`);
   const xaWords = 2 * Cr * lpad;
@@ -178,9 +201,11 @@ export function buildSoftmax(cse: SoftmaxBuildCase, mach: SoftmaxMachine, opts: 
   } else out.push(`.buffer x,   dram, ${rows * rowLen * 4}     ; scores int32 [${rows}][${rowLen}]`);
   if (cse.mask === 'element') out.push(`.buffer mask, dram, ${rows * rowLen}     ; 0/1 int8 [${rows}][${rowLen}]`);
   if (cse.mask === 'position') out.push(`.buffer mask, dram, ${rowLen}     ; 0/1 int8 [${rowLen}], the same for every row`);
-  out.push(`.buffer y,   dram, ${rows * rowLen * 2}     ; probabilities int16 [${rows}][${rowLen}]`);
+  out.push(u8
+    ? `.buffer y,   dram, ${rows * rowLen}     ; probabilities uint8 min(p, 255) [${rows}][${rowLen}]`
+    : `.buffer y,   dram, ${rows * rowLen * 2}     ; probabilities int16 [${rows}][${rowLen}]`);
   out.push(`.buffer xa,  acc,  ${xaWords}     ; two chunks of ${Cr} score rows, padded to ${lpad}`);
-  out.push(`.buffer ys,  spad, ${2 * Cr * lpad * 2}     ; two chunks of ${Cr} int16 output rows`);
+  out.push(`.buffer ys,  spad, ${2 * Cr * lpad * ob}     ; two chunks of ${Cr} ${u8 ? 'uint8' : 'int16'} output rows`);
   if (cse.mask === 'element') out.push(`.buffer ms,  spad, ${2 * Cr * lpad}     ; two chunks of mask rows`);
   if (cse.mask === 'position') out.push(`.buffer mp,  spad, ${lpad}     ; the position mask`);
   if (!plan.resident) out.push(`.buffer es,  spad, ${3 * lpad * 2}     ; e16 of three rows in flight (int16)`);
@@ -205,6 +230,7 @@ export function buildSoftmax(cse: SoftmaxBuildCase, mach: SoftmaxMachine, opts: 
   } else {
     li(R.PAIR, 0);
     li(R.ONE, 1);
+    if (clamp) li(R.C255, 255);
   }
   if (variant.shiftBelowZero) li(R.CADJ, c.c);
   const bcast = (v: string, value: number): void => {
@@ -278,7 +304,7 @@ export function buildSoftmax(cse: SoftmaxBuildCase, mach: SoftmaxMachine, opts: 
   const storeChunk = (k: number): void => {
     const n = chunkRowsOf(k), buf = k % 2;
     note(`store chunk ${k}${outer ? ' (+2 per pass)' : ''}: rows ${chunkStart(k)}..${chunkStart(k) + n - 1}`);
-    dma('dma.st spad', `ys + ${buf * Cr * lpad * 2}`, 'y', Cr * rowLen * 2, k, [n, 2 * rowLen, 2 * lpad, 2 * rowLen]);
+    dma('dma.st spad', `ys + ${buf * Cr * lpad * ob}`, 'y', Cr * rowLen * ob, k, [n, ob * rowLen, ob * lpad, ob * rowLen]);
   };
 
   // ---------------- stages ----------------
@@ -369,7 +395,7 @@ export function buildSoftmax(cse: SoftmaxBuildCase, mach: SoftmaxMachine, opts: 
     let sumAcc = '';
     for (const [v0, gn] of groups()) {
       const U = V.U.slice(0, gn), SH = V.SH.slice(0, gn), RR = V.RR.slice(0, gn);
-      const E = plan.resident ? V.E[row % 3]!.slice(v0, v0 + gn) : SH;
+      const E = plan.resident ? V.E[row % plan.eSets]!.slice(v0, v0 + gn) : SH;
       if (!plan.xResident) U.forEach((u) => emit(`vld.acc ${u}, ${R.P2X}, ${lanes}`));
       U.forEach((u, i) => emit(`vmax.vx ${u}, ${u}, ${R.LO}${i ? '' : '           ; x = max(x, lo)'}`));
       U.forEach((u, i) => emit(`vsub.vx ${u}, ${u}, ${R.MC}${i ? '' : "           ; u = t - c'd"}`));
@@ -398,7 +424,7 @@ export function buildSoftmax(cse: SoftmaxBuildCase, mach: SoftmaxMachine, opts: 
 
   const S3div = (row: number): void => {
     note(`S3 row ${row}: f = floor(2^32 / sum) on the divider`);
-    emit(`div.w ${R.RF[row % 2]}, ${R.PAIR}, ${R.RSUM[row % 3]}, floor`);
+    emit(`div.w ${rf(row)}, ${R.PAIR}, ${R.RSUM[row % 3]}, floor`);
   };
 
   // Newton, first half: bit length n of the sum (lane j compares s with 2^j - 1), a reduction into a scalar.
@@ -449,27 +475,31 @@ export function buildSoftmax(cse: SoftmaxBuildCase, mach: SoftmaxMachine, opts: 
   };
 
   const S4 = (row: number, fvec: string): void => {
-    note(`S4 row ${row}: y = e16 f / 2^24, store`);
-    if (isFirstOfChunk(row)) li(R.P4Y, bufAddr(row, 'ys', lpad * 2));
+    note(`S4 row ${row}: y = e16 f / 2^24${clamp ? ', min(y, 255)' : ''}${u8 ? ', store uint8' : ', store'}`);
+    if (isFirstOfChunk(row)) li(R.P4Y, bufAddr(row, 'ys', lpad * ob));
+    if (clamp && newton) li(c255, 255);
     if (!plan.resident) li(R.T[0], `es + ${(row % 3) * lpad * 2}`);
     const Ys = [...V.SH, ...V.RR, ...V.N, ...(plan.xResident ? [] : V.U)].filter((r) => r !== fvec);
     for (const [v0, gn] of groups()) {
       const Yg = Ys.slice(0, gn);
       let E: readonly string[];
-      if (plan.resident) E = V.E[row % 3]!.slice(v0, v0 + gn);
+      if (plan.resident) E = V.E[row % plan.eSets]!.slice(v0, v0 + gn);
       else {
         E = Ys.slice(gn, 2 * gn);
         E.forEach((e) => emit(`vld.s16 ${e}, ${R.T[0]}, ${2 * lanes}`));
       }
       E.forEach((e, i) => emit(newton
         ? `vmacr ${Yg[i]}, ${e}, ${fvec}, ${V.Z}, ${R.SH24}, floor, wrap32`
-        : `vmulr.vx ${Yg[i]}, ${e}, ${R.RF[row % 2]}, ${R.SH24}, floor, wrap32`));
-      Yg.forEach((y) => emit(`vst.s16 ${y}, ${R.P4Y}, ${2 * lanes}`));
+        : `vmulr.vx ${Yg[i]}, ${e}, ${rf(row)}, ${R.SH24}, floor, wrap32`));
+      if (u8) {
+        if (clamp) Yg.forEach((y, i) => emit(`vmin.vx ${y}, ${y}, ${c255}${i ? '' : '           ; p8 = min(p, 255): p = 256 only in a one-hot row'}`));
+        Yg.forEach((y) => emit(`vst.s8 ${y}, ${R.P4Y}, ${lanes}`));
+      } else Yg.forEach((y) => emit(`vst.s16 ${y}, ${R.P4Y}, ${2 * lanes}`));
     }
   };
 
   // ---------------- the row pipeline ----------------
-  const lastIter = rows + 2;
+  const lastIter = rows + 1 + lag;
   const chunkOfRow = (row: number): number => Math.floor(row / Cr);
   /** Everything iteration j does, in program order. */
   const iteration = (j: number): void => {
@@ -487,20 +517,20 @@ export function buildSoftmax(cse: SoftmaxBuildCase, mach: SoftmaxMachine, opts: 
     if (plan.xResident && j < rows) S1(j);
     if (!newton) {
       if (j - 2 >= 0 && j - 2 < rows) S3div(j - 2);
-      if (j - 3 >= 0) S4(j - 3, '');
+      if (j - 2 - lag >= 0) S4(j - 2 - lag, '');
     } else {
       if (j - 2 >= 0 && j - 2 < rows) S3a(j - 2);
       if (j - 3 >= 0) S4(j - 3, S3b(j - 3));
     }
-    const done = j - 3;
+    const done = j - 2 - lag;
     if (done >= 0 && (done === rows - 1 || (done + 1) % Cr === 0)) storeChunk(chunkOfRow(done));
   };
   /** Iterations without resets or DMA, all stages active: they can run in the loop. */
   const steady = (j: number): boolean => {
-    if (j < 3 || j >= rows) return false;
-    for (const row of [j, j - 1, j - 3]) if (isFirstOfChunk(row)) return false;
+    if (j < 2 + lag || j >= rows) return false;
+    const done = j - 2 - lag;
+    for (const row of [j, j - 1, done]) if (isFirstOfChunk(row)) return false;
     if (isFirstOfChunk(j)) return false;
-    const done = j - 3;
     if ((done + 1) % Cr === 0) return false;
     return true;
   };
@@ -552,7 +582,20 @@ export function buildSoftmax(cse: SoftmaxBuildCase, mach: SoftmaxMachine, opts: 
     emitRange(J0 + 2 * Cr * passes, lastIter + 1);
   } else emitRange(0, lastIter + 1);
   emit('halt');
-  return { source: out.join('\n') + '\n', file: `softmax_${rows}x${rowLen}${cse.mask === 'none' ? '' : `_${cse.mask}`}${newton ? '_newton' : ''}.s`, plan };
+  return { source: out.join('\n') + '\n', file: `softmax_${rows}x${rowLen}${cse.mask === 'none' ? '' : `_${cse.mask}`}${newton ? '_newton' : ''}${u8 ? '_u8' : ''}.s`, plan };
+}
+
+/** The n probabilities a softmax program stored in its buffer y: uint8 (probsU8) or int16 little-endian. */
+export function readProbs(m: SimResult['machine'], y: ReturnType<typeof programBuffer>, n: number, probsU8: true): Uint8Array;
+export function readProbs(m: SimResult['machine'], y: ReturnType<typeof programBuffer>, n: number, probsU8: false): Int16Array;
+export function readProbs(m: SimResult['machine'], y: ReturnType<typeof programBuffer>, n: number, probsU8: boolean): Uint8Array | Int16Array;
+export function readProbs(m: SimResult['machine'], y: ReturnType<typeof programBuffer>, n: number, probsU8: boolean): Uint8Array | Int16Array {
+  const bytes = m.readBytes(y, n * (probsU8 ? 1 : 2));
+  if (probsU8) return Uint8Array.from(bytes);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const out = new Int16Array(n);
+  for (let i = 0; i < n; i++) out[i] = view.getInt16(2 * i, true);
+  return out;
 }
 
 /** Runs a softmax case on the simulator (the lead's CLI entry: `intnpu kernel softmax --engine sim`). */
@@ -566,18 +609,16 @@ export function runSoftmaxCase(input: unknown, cfg: MachineConfig, opts: RunOpti
   const maskKind: SoftmaxMaskKind = cse.mask === undefined ? 'none' : cse.mask.length === cse.x.length && cse.rows > 1 ? 'element' : 'position';
   const built = buildSoftmax({ rows: cse.rows, rowLen: cse.rowLen, consts: cse.consts, mask: maskKind }, cfg, opts.build ?? {});
   const program = assembleBuilt(built, cfg);
-  const m = machineFor(program, cfg);
+  const m = machineFor(program, cfg, opts);
   const buf = (name: string) => programBuffer(program, name);
   m.writeBuffer(buf('x'), cse.x);
   if (cse.mask !== undefined) m.writeBuffer(buf('mask'), maskKind === 'position' ? cse.mask.subarray(0, cse.rowLen) : cse.mask);
   const sim = simulate(loadProgram(program.words, program), cfg, { machine: m, mode: opts.mode ?? 'full', trace: opts.trace ?? false });
-  const n = cse.x.length;
-  const bytes = sim.machine.readBytes(buf('y'), n * 2);
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const y: number[] = new Array<number>(n);
-  for (let i = 0; i < n; i++) y[i] = view.getInt16(2 * i, true);
   const p = built.plan;
-  const model = softmaxModel(cse.rows, cse.rowLen, cfg, { mask: maskKind, variant: p.variant, reciprocal: p.reciprocal, chunkRows: p.chunkRows, xResident: p.xResident });
+  const y = Array.from(readProbs(sim.machine, programBuffer(program, 'y'), cse.x.length, p.probsU8));
+  const model = softmaxModel(cse.rows, cse.rowLen, cfg, {
+    mask: maskKind, variant: p.variant, reciprocal: p.reciprocal, chunkRows: p.chunkRows, xResident: p.xResident, probsU8: p.probsU8, recipLag: p.recipLag,
+  });
   return {
     y_int: y, shape: cse.shape, cycles: sim.stats.cycles ?? 0, model_cycles: model.cycles, model_exact: model.exact, sim, program, plan: p,
   };

@@ -18,9 +18,18 @@ export interface SoftmaxVariant {
   readonly zPreShift: boolean;
   /** c < 0 (an inner range far below the fixed point): the e16 shift needs an add and a max per vector */
   readonly shiftBelowZero: boolean;
+  /**
+   * A probability can be 256: E0 (e16 of the row max, the largest e16 and the smallest row sum) is a power of two,
+   * so a one-hot row gives e16 f = 2^32 (docs/IBERT.md section 7). Only then does the uint8 output (probsU8) need its
+   * min(p, 255) before the byte store; otherwise every p <= 255 and the byte store alone is exact.
+   */
+  readonly reach256: boolean;
 }
 
-export const PLAIN_VARIANT: SoftmaxVariant = { zPreShift: false, shiftBelowZero: false };
+export const PLAIN_VARIANT: SoftmaxVariant = { zPreShift: false, shiftBelowZero: false, reach256: false };
+
+/** The uint8 output needs its saturating min (a p = 256 is possible under these constants). */
+export const clampsU8 = (p: { readonly probsU8: boolean; readonly variant: SoftmaxVariant }): boolean => p.probsU8 && p.variant.reach256;
 
 export interface SoftmaxOptions {
   readonly mask?: SoftmaxMaskKind;
@@ -31,6 +40,13 @@ export interface SoftmaxOptions {
   readonly chunkRows?: number;
   /** Force whether the scores stay in registers from S1 to S2 (default: the faster by the model; rows <= 4 vectors). */
   readonly xResident?: boolean;
+  /**
+   * Store the probabilities as uint8 saturated at 255 (p8 = min(p, 255), the byte format mxu.mm.u8 of the P.V
+   * program reads; kernels/npu/attention.ts npuPvInts) instead of int16 in [0, 256]: a vmin before each byte store.
+   */
+  readonly probsU8?: boolean;
+  /** Force the iterations between a row's division and its normalization (default: chosen by the model). */
+  readonly recipLag?: 1 | 2;
 }
 
 /** Vectors of a row kept in registers between stages; longer rows stream their e16 through the scratchpad. */
@@ -74,11 +90,25 @@ export interface SoftmaxPlan {
    * number of loop bodies and the chunk loaded in the last pass is full; 0 = every chunk is emitted in line.
    */
   readonly outerPasses: number;
+  /** the probabilities are stored as uint8 min(p, 255) (1 byte each) instead of int16 (2 bytes) */
+  readonly probsU8: boolean;
+  /**
+   * Iterations from a row's division (S3, div.w) to its normalization (S4, which reads f at dispatch): 1 (iteration j
+   * runs S3(j-2), S4(j-3)), or 2 (S3(j-2), S4(j-4)) so that a pipelined divider (divIntervalCycles below its
+   * latency) is not waited on when a row's iteration is shorter than the division. Lag 2 keeps e16 of four rows in
+   * registers (six sets, so the register rotation still repeats every LOOP_ROWS rows) and f of three rows.
+   */
+  readonly recipLag: 1 | 2;
+  /** e16 register sets of resident rows: 3 (lag 1) or 6 (lag 2) */
+  readonly eSets: number;
 }
 
-/** Bytes of scratchpad per chunk row: y (int16, two buffers) and a per-element mask (two buffers). */
-function spadPerRow(lpad: number, mask: SoftmaxMaskKind): number {
-  return 2 * lpad * 2 + (mask === 'element' ? 2 * lpad : 0);
+/** Bytes of one stored probability: 1 (uint8, saturated at 255) or 2 (int16). */
+export const probBytes = (p: { readonly probsU8: boolean }): number => (p.probsU8 ? 1 : 2);
+
+/** Bytes of scratchpad per chunk row: y (int16 or uint8, two buffers) and a per-element mask (two buffers). */
+function spadPerRow(lpad: number, mask: SoftmaxMaskKind, outBytes: number): number {
+  return 2 * lpad * outBytes + (mask === 'element' ? 2 * lpad : 0);
 }
 
 export function softmaxPlan(rows: number, rowLen: number, mach: SoftmaxMachine, opts: SoftmaxOptions = {}): SoftmaxPlan {
@@ -90,17 +120,19 @@ export function softmaxPlan(rows: number, rowLen: number, mach: SoftmaxMachine, 
   const resident = nv <= MAX_RESIDENT_VECTORS;
   const group = Math.min(nv, MAX_RESIDENT_VECTORS);
   const mask = opts.mask ?? 'none';
+  const probsU8 = opts.probsU8 ?? false;
+  const outBytes = probsU8 ? 1 : 2;
   const reciprocal = opts.reciprocal ?? (mach.divider.present ? 'divider' : 'newton');
   if (reciprocal === 'divider' && !mach.divider.present) throw new TilingError('softmax: reciprocal "divider" requested but the machine has no divider (divider.present is false)');
   // Fixed spad: the per-position mask row and, when rows stream, the e16 ring of three rows.
   const fixedSpad = (mask === 'position' ? lpad : 0) + (resident ? 0 : 3 * lpad * 2);
   const accWordsAvail = mach.acc.sizeBytes / 4;
   const capAcc = Math.floor(accWordsAvail / (2 * lpad));
-  const capSpad = Math.floor((mach.spad.sizeBytes - fixedSpad) / spadPerRow(lpad, mask));
+  const capSpad = Math.floor((mach.spad.sizeBytes - fixedSpad) / spadPerRow(lpad, mask, outBytes));
   const cap = Math.min(capAcc, capSpad);
   if (cap < 1) {
     const accNeed = 2 * lpad * 4;
-    const spadNeed = fixedSpad + spadPerRow(lpad, mask);
+    const spadNeed = fixedSpad + spadPerRow(lpad, mask, outBytes);
     throw new TilingError(
       `softmax rows of ${rowLen} do not tile on this machine: accumulator buffer 'xa' needs ${accNeed} bytes for two rows ` +
         `(acc holds ${mach.acc.sizeBytes}); scratchpad buffers 'ys'${mask === 'element' ? ", 'ms'" : ''}${mask === 'position' ? ", 'mp'" : ''}${resident ? '' : ", 'es'"} need ${spadNeed} bytes (spad holds ${mach.spad.sizeBytes})`,
@@ -122,13 +154,37 @@ export function softmaxPlan(rows: number, rowLen: number, mach: SoftmaxMachine, 
   const passes = (2 * chunkRows) % LOOP_ROWS === 0 ? Math.max(0, Math.floor((fullChunks - 3) / 2)) : 0;
   const base: SoftmaxPlan = {
     rows, rowLen, lanes, nv, lpad, tail, resident, xResident: resident, group, mask, variant: opts.variant ?? PLAIN_VARIANT,
-    reciprocal, chunkRows, chunks, accWords: 2 * chunkRows * lpad, spadBytes: fixedSpad + chunkRows * spadPerRow(lpad, mask),
-    pm1Vectors: Math.ceil(31 / lanes), outerPasses: passes >= 2 ? passes : 0,
+    reciprocal, chunkRows, chunks, accWords: 2 * chunkRows * lpad, spadBytes: fixedSpad + chunkRows * spadPerRow(lpad, mask, outBytes),
+    pm1Vectors: Math.ceil(31 / lanes), outerPasses: passes >= 2 ? passes : 0, probsU8, recipLag: 1, eSets: 3,
   };
-  if (!resident) return { ...base, xResident: false };
-  if (opts.xResident !== undefined) return { ...base, xResident: opts.xResident };
-  const reload: SoftmaxPlan = { ...base, xResident: false };
-  return rowCycles(base, mach).period <= rowCycles(reload, mach).period ? base : reload;
+  if (!resident) {
+    if (opts.recipLag === 2) throw new TilingError(`softmax: recipLag 2 needs rows of at most ${MAX_RESIDENT_VECTORS} vectors in registers (rows of ${rowLen} are ${nv})`);
+    return { ...base, xResident: false };
+  }
+  // Lag 2 (only with the divider, and where six e16 sets fit the registers) pays when the divider is pipelined: a
+  // row then costs less than the division's latency, which lag 1 would wait for.
+  const lag2: SoftmaxPlan = { ...base, recipLag: 2, eSets: 6 };
+  const lag2Fits = reciprocal === 'divider' && vregsNeeded(lag2) <= 32;
+  if (opts.recipLag === 2 && !lag2Fits) {
+    throw new TilingError(`softmax: recipLag 2 needs the divider and ${vregsNeeded(lag2)} <= 32 vector registers (rows of ${rowLen})`);
+  }
+  // (lag 2 first: on a tie, where the VPU binds, it still takes the division's latency off the front end)
+  const lags = opts.recipLag !== undefined ? [opts.recipLag === 2 ? lag2 : base] : lag2Fits && pipelinedDivider(mach) ? [lag2, base] : [base];
+  const candidates = lags.flatMap((p) => (opts.xResident !== undefined ? [{ ...p, xResident: opts.xResident }] : [p, { ...p, xResident: false }]));
+  let best = candidates[0]!;
+  for (const c of candidates.slice(1)) if (rowCycles(c, mach).period < rowCycles(best, mach).period) best = c;
+  return best;
+}
+
+/** The divider accepts a division before the previous one's result: its initiation interval is below its latency. */
+const pipelinedDivider = (mach: SoftmaxMachine): boolean => (mach.divider.divIntervalCycles ?? mach.divider.divLatencyCycles) < mach.divider.divLatencyCycles;
+
+/** Vector registers of the builder's plan (programs/softmax/build.ts vregPlan). */
+export function vregsNeeded(p: SoftmaxPlan): number {
+  const G = p.group;
+  const newton = p.reciprocal === 'newton';
+  return (p.resident ? p.eSets * p.nv : 0) + 3 * G + (newton ? Math.max(0, 7 - 2 * G) : 0) + 3 + (p.mask !== 'none' || p.tail < p.lanes ? 1 : 0) +
+    (p.tail < p.lanes ? 1 : 0) + (newton ? 1 + p.pm1Vectors : 0) + (p.resident ? 0 : 1);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -193,7 +249,7 @@ class StageOps {
     return live[0]!;
   }
   private eSet(row: number, v0: number, gn: number): string[] {
-    return Array.from({ length: gn }, (_, i) => `E${row % 3}_${v0 + i}`);
+    return Array.from({ length: gn }, (_, i) => `E${row % this.p.eSets}_${v0 + i}`);
   }
   s1(): VOp[] {
     const ops: VOp[] = [];
@@ -284,6 +340,7 @@ class StageOps {
         E.forEach((e) => ops.push(op('load', e)));
       }
       E.forEach((e, i) => ops.push(f ? op('mul', Yg[i]!, e, f, 'Z') : op('mul', Yg[i]!, e)));
+      if (clampsU8(this.p)) Yg.forEach((y) => ops.push(op('alu', y, y)));
       Yg.forEach((y) => ops.push(op('store', '', y)));
     }
     return ops;
@@ -295,7 +352,7 @@ class StageOps {
       ops.push(...this.s3a());
       const b = this.s3b();
       ops.push(...b.ops, ...this.s4(j - 3, b.f));
-    } else ops.push(...this.s4(j - 3, ''));
+    } else ops.push(...this.s4(j - 2 - this.p.recipLag, ''));
     return ops;
   }
 }
@@ -336,7 +393,7 @@ export function softmaxRowInstructions(p: SoftmaxPlan): { vpu: number; scalar: n
   const vpu = st.iteration(6).length;
   let scalar = 3 + (p.resident ? 0 : 2); // S2: max, addi lo, addi m + c'd; streaming: the e16 ring pointers of S2 and S4
   let divider = 0;
-  if (p.reciprocal === 'newton') scalar += 8; // S3b: sub, sub, sll, sub, addi, li C2, li C1, addi
+  if (p.reciprocal === 'newton') scalar += 8 + (clampsU8(p) ? 1 : 0); // S3b: sub, sub, sll, sub, addi, li C2, li C1, addi; S4: li 255
   else divider = 1;
   return { vpu, scalar, divider };
 }
@@ -345,7 +402,7 @@ export function softmaxRowInstructions(p: SoftmaxPlan): { vpu: number; scalar: n
 function prologueInstructions(p: SoftmaxPlan): { count: number; vpuStores: number } {
   let n = 2 + 6; // vsetvl and its li; -m_q, s_q, q_b, k, lo bound, 24
   if (p.variant.zPreShift) n += 1;
-  n += p.reciprocal === 'newton' ? 4 : 2;
+  n += p.reciprocal === 'newton' ? 4 : 2 + (clampsU8(p) ? 1 : 0); // the divider's 255 for the uint8 saturation
   if (p.variant.shiftBelowZero) n += 1;
   n += 3 * 2; // d, q_c, M
   const padded = p.tail < p.lanes;
@@ -370,7 +427,7 @@ function prologueInstructions(p: SoftmaxPlan): { count: number; vpuStores: numbe
  * latency plus the three scalar instructions and the dispatch slot before S2's first vector instruction, it idles
  * for the difference every row.
  */
-export function rowCycles(p: SoftmaxPlan, mach: SoftmaxMachine): { frontend: number; vpu: number; divider: number; period: number } {
+export function rowCycles(p: SoftmaxPlan, mach: SoftmaxMachine): { frontend: number; vpu: number; divider: number; chain: number; period: number } {
   const counts = softmaxRowInstructions(p);
   const frontend = counts.vpu + counts.scalar + counts.divider;
   let vpu = vpuCyclesPerRow(p, mach);
@@ -380,7 +437,98 @@ export function rowCycles(p: SoftmaxPlan, mach: SoftmaxMachine): { frontend: num
     vpu += Math.max(0, mach.vpu.reduceLatencyCycles + 4 - after);
   }
   const divider = p.reciprocal === 'divider' ? (mach.divider.divIntervalCycles ?? mach.divider.divLatencyCycles) : 0;
-  return { frontend, vpu, divider, period: Math.max(frontend, vpu, divider) };
+  const chain = p.reciprocal === 'divider' ? dividerChainPerRow(p, mach) : 0;
+  return { frontend, vpu, divider, chain, period: Math.max(frontend, vpu, divider, chain) };
+}
+
+/**
+ * The steady loop with the divider, walked instruction by instruction under the simulator's issue rules
+ * (docs/TIMING.md): one dispatch per cycle; scalars written late (row max and sum by the VPU's reductions, f by the
+ * divider) read at dispatch; VPU and divider queues of queueDepth; in-order VPU with its latencies; the divider
+ * busy for its initiation interval and writing f after its latency. Cycles per row (without the loop's dbnz, which
+ * the chunk model adds). This is what prices the division's latency when the divider is pipelined (f is read
+ * recipLag iterations after its div.w) and the front end's wait on the row max with resident scores.
+ */
+function dividerChainPerRow(p: SoftmaxPlan, mach: SoftmaxMachine): number {
+  const st = new StageOps(p);
+  const lat: Record<OpClass, number> = {
+    alu: mach.vpu.aluLatencyCycles, mul: mach.vpu.mulLatencyCycles, load: mach.vpu.loadLatencyCycles, store: 1, reduce: mach.vpu.reduceLatencyCycles,
+  };
+  const Q = mach.frontend.queueDepth;
+  const divLat = mach.divider.divLatencyCycles, divII = mach.divider.divIntervalCycles ?? divLat;
+  const sReady = new Map<string, number>();
+  const vReady = new Map<string, number>();
+  let fe = 0;
+  const vStarts: number[] = [];
+  const dStarts: number[] = [];
+  let vLast = 0, divFree = 0, divLast = 0;
+  const waitRegs = (d: number, regs: readonly string[]): number => regs.reduce((t, r) => Math.max(t, sReady.get(r) ?? 0), d);
+  const scalar = (reads: readonly string[] = []): void => {
+    fe = waitRegs(fe, reads) + 1;
+  };
+  const vpu = (o: VOp, reads: readonly string[] = [], late = ''): void => {
+    let d = fe;
+    if (vStarts.length >= Q) d = Math.max(d, vStarts[vStarts.length - Q]!);
+    d = waitRegs(d, reads);
+    fe = d + 1;
+    let s = Math.max(d + 1, vLast);
+    for (const r of o.s) s = Math.max(s, vReady.get(r) ?? 0);
+    const l = lat[o.c];
+    if (o.d !== '') {
+      const prev = vReady.get(o.d) ?? 0;
+      if (prev > s + l - 1) s = prev - l + 1;
+      vReady.set(o.d, s + l);
+    }
+    vLast = s + 1;
+    vStarts.push(s);
+    if (late) sReady.set(late, s + l);
+  };
+  const div = (sum: string, f: string): void => {
+    let d = fe;
+    if (dStarts.length >= Q) d = Math.max(d, dStarts[dStarts.length - Q]!);
+    d = waitRegs(d, [sum, f]);
+    fe = d + 1;
+    const s = Math.max(d + 1, divLast, divFree);
+    divLast = s;
+    divFree = s + divII;
+    dStarts.push(s);
+    sReady.set(f, s + divLat);
+  };
+  const rmax = (r: number): string => `max${r % 2}`;
+  const rsum = (r: number): string => `sum${r % 3}`;
+  const rf = (r: number): string => `f${r % (p.recipLag + 1)}`;
+  const S1 = (j: number): void => {
+    const ops = st.s1();
+    ops.forEach((o, i) => vpu(o, [], i === ops.length - 1 ? rmax(j) : ''));
+  };
+  const S2 = (r: number): void => {
+    scalar([rmax(r)]);
+    scalar();
+    scalar([rmax(r)]);
+    if (!p.resident) scalar();
+    const ops = st.s2(r);
+    ops.forEach((o, i) => vpu(o, [], i === ops.length - 1 ? rsum(r) : ''));
+  };
+  const S4 = (r: number): void => {
+    if (!p.resident) scalar();
+    for (const o of st.s4(r, '')) vpu(o, o.c === 'mul' ? [rf(r)] : []);
+  };
+  const iteration = (j: number): void => {
+    if (p.xResident) {
+      S2(j - 1);
+      S1(j);
+    } else {
+      S1(j);
+      S2(j - 1);
+    }
+    div(rsum(j - 2), rf(j - 2));
+    S4(j - 2 - p.recipLag);
+  };
+  const warm = 4 * LOOP_ROWS, measured = 2 * LOOP_ROWS;
+  for (let j = 0; j < warm; j++) iteration(j + 6);
+  const t0 = fe;
+  for (let j = 0; j < measured; j++) iteration(j + 6 + warm);
+  return (fe - t0) / measured;
 }
 
 export interface SoftmaxModel {
@@ -420,11 +568,12 @@ export function softmaxModel(rows: number, rowLen: number, mach: SoftmaxMachine,
   const p = source ? { ...p0, outerPasses: 0 } : p0;
   const Lat = mach.dram.latencyCycles, pen = mach.frontend.takenBranchPenaltyCycles;
   const rc = rowCycles(p, mach);
-  const feRow = rc.frontend, vpuRow = rc.vpu, divRow = rc.divider;
+  const feRow = rc.frontend, vpuRow = rc.vpu, divRow = rc.divider, chainRow = rc.chain;
   const maskBytesPerRow = p.mask === 'element' ? rowLen : 0;
   const chunkRowsOf = (k: number): number => (k < 0 || k >= p.chunks ? 0 : Math.min(p.chunkRows, rows - k * p.chunkRows));
   const loadXfer = (k: number): number => (k < 0 || k >= p.chunks ? 0 : xfer(chunkRowsOf(k) * rowLen * 4, mach) + (p.mask === 'element' ? xfer(chunkRowsOf(k) * rowLen, mach) : 0));
-  const storeXfer = (k: number): number => (k < 0 || k >= p.chunks ? 0 : xfer(chunkRowsOf(k) * rowLen * 2, mach));
+  const ob = probBytes(p);
+  const storeXfer = (k: number): number => (k < 0 || k >= p.chunks ? 0 : xfer(chunkRowsOf(k) * rowLen * ob, mach));
   const dmaOps = (p.mask === 'element' ? 2 : 1) * 7;
 
   // Start: the prologue dispatches (the padding stores go one per cycle on the VPU), then the first chunk loads.
@@ -449,7 +598,7 @@ export function softmaxModel(rows: number, rowLen: number, mach: SoftmaxMachine,
     const next = k + 1 < p.chunks ? (source ? source.frontend(k + 1) : dmaOps) : 0;
     const fe = n * feRow + loopFe + resets + next + (k > 0 ? 7 : 0) + outerFe;
     const dma = (source ? (k + 1 < p.chunks ? source.dma(k + 1) : 0) : loadXfer(k + 1)) + storeXfer(k - 1);
-    const compute = Math.max(fe, n * vpuRow, n * divRow, source && k + 1 < p.chunks ? source.latency(k + 1) : 0);
+    const compute = Math.max(fe, n * vpuRow, n * divRow, n * chainRow, source && k + 1 < p.chunks ? source.latency(k + 1) : 0);
     if (dma > compute) bound = 'dram';
     t += Math.max(compute, dma);
   }
@@ -458,11 +607,11 @@ export function softmaxModel(rows: number, rowLen: number, mach: SoftmaxMachine,
   const recip = p.reciprocal === 'divider'
     ? mach.divider.divLatencyCycles + 1
     : mach.vpu.reduceLatencyCycles + 1 + new StageOps(p).s3b().ops.length * mach.vpu.mulLatencyCycles;
-  t += mach.vpu.reduceLatencyCycles + recip + mach.vpu.mulLatencyCycles + 2 * p.nv + storeXfer(p.chunks - 1) + Lat;
-  const dramBytes = rows * rowLen * (source ? 2 : 4 + 2) + (source ? source.dramBytes : 0) + (p.mask === 'element' ? rows * rowLen : p.mask === 'position' ? rowLen : 0);
+  t += mach.vpu.reduceLatencyCycles + recip + mach.vpu.mulLatencyCycles + (clampsU8(p) ? 3 : 2) * p.nv + storeXfer(p.chunks - 1) + Lat;
+  const dramBytes = rows * rowLen * ((source ? 0 : 4) + ob) + (source ? source.dramBytes : 0) + (p.mask === 'element' ? rows * rowLen : p.mask === 'position' ? rowLen : 0);
   return {
     cycles: Math.round(t), exact: false, plan: p,
-    perRow: { frontend: feRow, vpu: vpuRow, divider: divRow, dram: (rowLen * 6 + maskBytesPerRow) / mach.dram.bytesPerCycle },
+    perRow: { frontend: feRow, vpu: vpuRow, divider: divRow, dram: (rowLen * ((source ? 0 : 4) + ob) + maskBytesPerRow) / mach.dram.bytesPerCycle },
     bound, dramBytes,
   };
 }

@@ -138,6 +138,22 @@ describe('whole encoder layer on the simulator', () => {
     expect(fused.total_cycles, repro(test, test)).toBeLessThan(unfused.total_cycles);
   });
 
+  it('no kernel depends on the state the previous one leaves: from on-chip garbage (poison) every step is bit-exact in the same cycles', () => {
+    const test = 'no kernel depends on the state the previous one leaves';
+    for (const [name, dims] of cases.slice(1)) {
+      const { layer, x, mask } = synth(name, dims);
+      const cl = compileLayerSim(layer);
+      for (const cfg of [edge, server]) {
+        for (const fuse of cfg === edge ? [true, false] : [true]) {
+          const clean = runLayerSim(cl, x, dims.seq, cfg, { ...(mask ? { mask } : {}), fuse });
+          const dirty = runLayerSim(cl, x, dims.seq, cfg, { ...(mask ? { mask } : {}), fuse, reference: clean.reference, poison: 12345 });
+          expectExactLayer(dirty, name, test, fuse ? PLAN : PLAN_UNFUSED);
+          expect(dirty.steps.map((st) => st.cycles), `${name} on ${cfg.name}${fuse ? '' : ', unfused'} (${repro(name, test)})`).toEqual(clean.steps.map((st) => st.cycles));
+        }
+      }
+    }
+  });
+
   it('a step the NPU kernel cannot take is reported, and the layer goes on from the reference tensor', () => {
     const test = 'a step the NPU kernel cannot take is reported, and the layer goes on from the reference tensor';
     const seed = test;
@@ -211,8 +227,29 @@ describe('intnpu layer', () => {
     expect(r.stdout).toMatch(/12-15\s+fc2_input8\s+linear-gelu/);
     expect(r.stdout).toMatch(/bounds\s+MAC [\d,]+, DRAM [\d,]+, VPU issue [\d,]+, divider [\d,]+ cycles: (MAC|DRAM|VPU|div) binds; the layer takes [\d.]+x it/);
     expect(r.stdout).toMatch(/total latency\s+[\d,]+ cycles = [\d.]+ us at 1 GHz/);
-    expect(r.stdout).toMatch(/upper bound/);
+    expect(r.stdout).toMatch(/overlapped: the kernels ran as one chained instruction stream/);
     expect(r.stdout).toMatch(/every step bit-exact/);
+  });
+
+  it('overlapped (default) against --no-overlap: both bit-exact, the chain is shorter, its steps add up to it and each span covers its step', async () => {
+    const test = 'overlapped against no-overlap';
+    type J = { total_cycles: number; bit_exact: boolean; schedule: string; steps: { cycles: number; span_cycles: number; model_cycles: number }[] };
+    const [o, n] = await Promise.all([
+      cli(['layer', '--size', 'small', `--seed=${test}`, '--json']),
+      cli(['layer', '--size', 'small', `--seed=${test}`, '--json', '--no-overlap']),
+    ]);
+    expect(o.code, o.stderr).toBe(0);
+    expect(n.code, n.stderr).toBe(0);
+    const jo = JSON.parse(o.stdout) as J, jn = JSON.parse(n.stdout) as J;
+    expect([jo.bit_exact, jn.bit_exact]).toEqual([true, true]);
+    expect(jo.schedule).toMatch(/^overlapped/);
+    expect(jn.schedule).toMatch(/upper bound/);
+    expect(jo.total_cycles).toBeLessThan(jn.total_cycles);
+    expect(jo.steps.reduce((a, s) => a + s.cycles, 0)).toBe(jo.total_cycles);
+    for (const s of jo.steps) expect(s.span_cycles).toBeGreaterThanOrEqual(s.cycles);
+    for (const s of jn.steps) expect(s.span_cycles).toBe(s.cycles);
+    // the first kernel starts on an idle machine either way
+    expect(jo.steps[0]!.cycles).toBe(jn.steps[0]!.cycles);
   });
 
   it('json output: the steps add up to the total', async () => {

@@ -4,6 +4,7 @@
 // without the divider.
 import seedrandom from 'seedrandom';
 import { describe, expect, it } from 'vitest';
+import { npuPvInts } from '../../kernels/npu/attention.js';
 import { KernelInputError } from '../../kernels/ref/errors.js';
 import { foldSoftmax } from '../../kernels/ref/fold.js';
 import { softmaxModel } from '../../programs/softmax/model.js';
@@ -67,6 +68,23 @@ describe('layer 2 datapath claims (independent BigInt checks)', () => {
         const want = BigInt(a) / d; // floor(t / q_ln2) for t = -a <= 0, q_ln2 = -d
         if (got !== want) expect.fail(`S = ${S}: t = ${-a}: reciprocal gives ${got}, floor division ${want}`);
       }
+    }
+  });
+
+  it('no e16 exceeds E0 (so p = 256 needs e16 = sum = E0, and E0 not a power of two rules it out: the uint8 store needs no min)', () => {
+    for (const [S, xMaxTimes] of [[2e-4, 0], [3.125e-4, 2], [1.25e-3, 0], [0.05, 0], [2e-4, 7], [1e-3, 300]] as const) {
+      const k = foldSoftmax(S);
+      const c = foldSoftmaxNpu(xMaxTimes === 0 ? k : foldSoftmax(S, { bits: 16, x_min: 0, x_max: Math.fround(k.qc * 2 ** 30) * xMaxTimes }));
+      // every t in [-30 q_ln2 - 2, 0] after a 0 (the row max): rows of 512
+      const ts = 30 * c.d + 3, L = 512, rows = Math.ceil(ts / (L - 1));
+      const x = new Int32Array(rows * L).fill(-(2 ** 31));
+      for (let i = 0; i < ts; i++) x[Math.floor(i / (L - 1)) * L + 1 + (i % (L - 1))] = -i;
+      for (let r = 0; r < rows; r++) x[r * L] = 0;
+      const e16 = softmaxNpu(x, L, c).e16;
+      expect(e16[0], `S = ${S}`).toBe(c.E0);
+      let top = 0;
+      for (const v of e16) top = Math.max(top, v);
+      expect(top, `S = ${S}, x_max x ${xMaxTimes}`).toBe(c.E0);
     }
   });
 
@@ -202,6 +220,71 @@ describe('softmax on the simulator equals layer 2 bit for bit', () => {
         }
       }
     }
+  });
+
+  it('uint8 output (probsU8): every byte is min(p, 255) of layer 2, on edge and server, divider and Newton, including p = 256', () => {
+    // stale: a one-hot row under the range x_max = 2 q_c 2^30 is p = 256 in layer 2 (e16 = E0 = 16384 alone), stored
+    // as 255 by the program's vmin; calibrated: E0 = 32767 is not a power of two, p <= 255, and the program has no vmin
+    const S = 3.125e-4;
+    const qc = Math.floor(2.792114744077415 / (S * S));
+    for (const [name, cfg] of MACHINES) {
+      for (const [rows, L, mask] of [[40, 64, 'element'], [27, 33, 'position'], [14, 200, 'none']] as const) {
+        for (const stale of [true, false]) {
+          const seed = `uint8 output:${name}:${rows}x${L}:${mask}:${stale ? 'stale' : 'calibrated'}`;
+          const input: Case = randomCase(seed, rows, L, mask, S);
+          input.x_int.fill(-(2 ** 31), 0, L);
+          input.x_int[3] = 5000; // row 0: one-hot
+          if (mask === 'element') (input['mask'] as number[]).fill(1, 0, L);
+          if (stale) {
+            input['x_min'] = 0;
+            input['x_max'] = 2 * qc * 2 ** 30;
+          }
+          const want = npuCaseSoftmax(input).y_int;
+          expect(want[3], seed).toBe(stale ? 256 : 255);
+          const run = runSoftmaxCase(input, cfg, { build: { probsU8: true } });
+          expectSame(run.y_int, Array.from(npuPvInts(want)), `sim uint8 vs min(layer 2, 255) on ${name}`, seed);
+          expect(run.y_int[3], seed).toBe(255);
+          expect(run.program.sourceLines.some((l) => l.trim().startsWith('vmin.vx')), seed).toBe(stale);
+          expect(run.sim.stats.dram_write_bytes, seed).toBe(rows * L);
+          expect(Math.abs(run.model_cycles / run.cycles - 1), `${seed}: sim ${run.cycles}, model ${run.model_cycles}`).toBeLessThanOrEqual(0.05);
+        }
+      }
+    }
+  });
+
+  it('a pipelined divider: f read two rows after its div.w (recipLag 2) is bit-exact, priced within 5 %, chosen, and faster', () => {
+    const pipe = (preset: string) => parseMachine({ preset, name: `${preset}-pipelined-divider`, divider: { divIntervalCycles: 1, sqrtIntervalCycles: 1 } });
+    for (const cfg of [pipe('server'), pipe('edge')]) {
+      for (const [rows, L, mask] of [[150, 128, 'none'], [150, 128, 'position'], [96, 64, 'element'], [60, 50, 'none']] as const) {
+        const seed = `pipelined divider:${cfg.name}:${rows}x${L}:${mask}`;
+        const input = randomCase(seed, rows, L, mask);
+        const want = npuCaseSoftmax(input).y_int;
+        const cycles: Record<number, number> = {};
+        if (Math.ceil(L / cfg.vpu.lanes) > 2) {
+          // six e16 sets of four vectors do not fit 32 registers: refused, and lag 1 it is
+          expect(() => runSoftmaxCase(input, cfg, { build: { recipLag: 2 } }), seed).toThrow(/recipLag 2 needs .* vector registers/);
+          expect(runSoftmaxCase(input, cfg).plan.recipLag, seed).toBe(1);
+          continue;
+        }
+        for (const recipLag of [1, 2] as const) {
+          const run = runSoftmaxCase(input, cfg, { build: { recipLag } });
+          expectSame(run.y_int, want, `sim vs layer 2 (recipLag ${recipLag})`, seed);
+          expect(Math.abs(run.model_cycles / run.cycles - 1), `${seed}: lag ${recipLag}: sim ${run.cycles}, model ${run.model_cycles}`).toBeLessThanOrEqual(0.05);
+          cycles[recipLag] = run.cycles;
+        }
+        const chosen = runSoftmaxCase(input, cfg);
+        if (cfg.vpu.lanes === 128 && L === 128 && mask === 'none') {
+          // the layer's shape on server: a row's iteration is shorter than the division's 34 cycles
+          expect(chosen.plan.recipLag, seed).toBe(2);
+          expect(cycles[2]!, seed).toBeLessThan(cycles[1]!);
+        }
+        // the plan's choice is the faster one (within 1 %: the model ties where the VPU, not the division, binds)
+        expect(chosen.cycles, seed).toBe(cycles[chosen.plan.recipLag]);
+        expect(chosen.cycles, seed).toBeLessThanOrEqual(1.01 * Math.min(cycles[1]!, cycles[2]!));
+      }
+    }
+    // the presets keep the iterative divider: lag 1 (its program is unchanged)
+    expect(runSoftmaxCase(randomCase('pipelined divider:preset', 30, 128, 'none'), server).plan.recipLag).toBe(1);
   });
 
   it('the Newton reciprocal equals floor(2^32 / sum) for sums across magnitudes (inner ranges scale e16)', () => {
