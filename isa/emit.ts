@@ -5,7 +5,7 @@
 import { AsmError, type Diagnostic } from './diagnostics.js';
 import type { BufferSymbol, MemorySpace, Program } from './asm.js';
 import { formatInstr } from './disasm.js';
-import { decode, encode, fieldRange } from './encoding.js';
+import { decode, encodeInto, fieldRange } from './encoding.js';
 import { BY_MNEMONIC, ENUMS, isEnumKind, type FieldKind, type InstrDef } from './table.js';
 
 /** A register as its number or its name ('r5', 'v3'); an enum as its name ('acc', 'rne') or index; a target as a label or absolute pc. */
@@ -137,10 +137,9 @@ export class ProgramEmitter {
     if (!Number.isInteger(imm) || imm < -2147483648 || imm > 2147483647) throw new EmitError(`li: operand 2 (imm) ${imm}: immediate outside -2147483648..2147483647`);
     this.liScratch[0] = rd;
     this.liScratch[1] = imm;
-    const [lo, hi] = encode(LI, this.liScratch);
-    this.push(lo, hi, LI.opcode, this.liScratch);
+    this.pushNumbers(LI, this.liScratch);
   }
-  private readonly liScratch = [0, 0];
+  private readonly liScratch: number[] = [0, 0];
 
   /** A branch target at the next instruction. */
   label(name: string): void {
@@ -173,23 +172,34 @@ export class ProgramEmitter {
         this.push(0, 0, def.opcode, scratch);
         return;
       }
-      const [lo, hi] = encode(def, scratch as number[]);
-      this.push(lo, hi, def.opcode, scratch);
+      this.pushNumbers(def, scratch as number[]);
     };
   }
 
+  /** One instruction whose operands are all numbers: encoded straight into the word array (PERF: no pair array). */
+  private pushNumbers(def: InstrDef, values: readonly number[]): void {
+    if (2 * this.n + 2 > this.words.length) this.grow();
+    encodeInto(def, values, this.words, 2 * this.n);
+    this.opc[this.n] = def.opcode;
+    const o = this.n * FIELD_SLOTS;
+    for (let i = 0; i < values.length; i++) this.fields[o + i] = values[i]!;
+    this.n++;
+  }
+
+  private grow(): void {
+    const grown = new Uint32Array(this.words.length * 2);
+    grown.set(this.words);
+    this.words = grown;
+    const opc = new Uint8Array(this.opc.length * 2);
+    opc.set(this.opc);
+    this.opc = opc;
+    const fields = new Int32Array(this.fields.length * 2);
+    fields.set(this.fields);
+    this.fields = fields;
+  }
+
   private push(lo: number, hi: number, opcode: number, values: readonly (number | string)[]): void {
-    if (2 * this.n + 2 > this.words.length) {
-      const grown = new Uint32Array(this.words.length * 2);
-      grown.set(this.words);
-      this.words = grown;
-      const opc = new Uint8Array(this.opc.length * 2);
-      opc.set(this.opc);
-      this.opc = opc;
-      const fields = new Int32Array(this.fields.length * 2);
-      fields.set(this.fields);
-      this.fields = fields;
-    }
+    if (2 * this.n + 2 > this.words.length) this.grow();
     this.words[2 * this.n] = lo;
     this.words[2 * this.n + 1] = hi;
     this.opc[this.n] = opcode;
@@ -210,9 +220,7 @@ export class ProgramEmitter {
         if (at < 0 || at > this.n) throw new EmitError(`${f.def.mnemonic} at pc ${f.pc}: target ${at} outside the program (0..${this.n})`);
         return at - f.pc;
       });
-      const [lo, hi] = encode(f.def, values);
-      this.words[2 * f.pc] = lo;
-      this.words[2 * f.pc + 1] = hi;
+      encodeInto(f.def, values, this.words, 2 * f.pc);
       values.forEach((v, i) => (this.fields[f.pc * FIELD_SLOTS + i] = v));
     }
     const words = this.words.slice(0, 2 * this.n);
