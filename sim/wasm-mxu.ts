@@ -1,9 +1,9 @@
 // The MXU tile (mxu.mm) on WebAssembly SIMD, chosen automatically where the runtime validates the module
 // (sim/wasm/mxu.wat, built by scripts/build-wasm.mjs). matmulTile in exec.ts stays the definition: the two are
 // tested equal on every kernel test (INTNPU_WASM=0 or setSimWasm(false) forces the TypeScript loop). The weights
-// of an mxu.wload are kept as int16 columns [n][kp] for this path; per mxu.mm the input bytes and (to accumulate)
-// the accumulator rows are copied in, the tile computed and accumulated (int32 wrap-around) in WebAssembly, and
-// the rows copied back.
+// of an mxu.wload are kept as int16 columns [n][kp] for this path; per mxu.mm the input bytes are copied in,
+// the tile's products computed in WebAssembly and added to (or written over) the accumulator rows (int32
+// wrap-around).
 import { MXU_WASM_BASE64 } from './wasm/mxu.wasm.js';
 
 /** The slice of the WebAssembly JS API used here (the project's lib settings carry no WebAssembly types). */
@@ -69,26 +69,33 @@ export function matmulTileWasm(
   v.i16.set(W.subarray(0, n * kp));
   if (np > n) v.i16.fill(0, n * kp, np * kp);
   // PERF: rows are copied by loops (a tile row is 16-128 bytes): a subarray per row and per call made millions of
-  // short-lived objects per layer. The bytes are the same whether S is read signed or unsigned.
+  // short-lived objects per layer. The bytes are the same whether S is read signed or unsigned; rows on 4-byte
+  // boundaries (every tiled program's) move as int32 words.
   const Sb = S instanceof Uint8Array ? S : bytesOf(S);
-  const X = v.u8;
-  for (let r = 0; r < rows; r++) {
-    const s = x + r * xStride, d = xBase + r * kp;
-    for (let kk = 0; kk < k; kk++) X[d + kk] = Sb[s + kk]!;
-    for (let kk = k; kk < kp; kk++) X[d + kk] = 0;
-  }
-  if (mp > rows) X.fill(0, xBase + rows * kp, xBase + mp * kp);
-  const O = v.i32, o0 = oBase >> 2;
-  if (accumulate) {
+  if ((k & 3) === 0 && (kp & 3) === 0 && (x & 3) === 0 && (xStride & 3) === 0 && (xBase & 3) === 0) {
+    const S32 = wordsOf(Sb), X32 = v.i32, kw = k >> 2, kpw = kp >> 2;
     for (let r = 0; r < rows; r++) {
-      const a = accAddr + r * accStride, d = o0 + r * np;
-      for (let j = 0; j < n; j++) O[d + j] = A[a + j]!;
+      const s = (x + r * xStride) >> 2, d = (xBase >> 2) + r * kpw;
+      for (let j = 0; j < kw; j++) X32[d + j] = S32[s + j]!;
+      for (let j = kw; j < kpw; j++) X32[d + j] = 0;
+    }
+  } else {
+    const X = v.u8;
+    for (let r = 0; r < rows; r++) {
+      const s = x + r * xStride, d = xBase + r * kp;
+      for (let kk = 0; kk < k; kk++) X[d + kk] = Sb[s + kk]!;
+      for (let kk = k; kk < kp; kk++) X[d + kk] = 0;
     }
   }
-  (S instanceof Int8Array ? e.mm_s8 : e.mm_u8)(xBase, 0, mp, np, kp, oBase, accumulate ? 1 : 0);
+  if (mp > rows) v.u8.fill(0, xBase + rows * kp, xBase + mp * kp);
+  // The tile's products go to O fresh; accumulating adds them to the accumulator rows here (int32 wrap-around:
+  // (a + (s mod 2^32)) mod 2^32 = (a + s) mod 2^32), one pass instead of copying the rows in and out.
+  (S instanceof Int8Array ? e.mm_s8 : e.mm_u8)(xBase, 0, mp, np, kp, oBase, 0);
+  const O = v.i32, o0 = oBase >> 2;
   for (let r = 0; r < rows; r++) {
     const a = accAddr + r * accStride, d = o0 + r * np;
-    for (let j = 0; j < n; j++) A[a + j] = O[d + j]!;
+    if (accumulate) for (let j = 0; j < n; j++) A[a + j] = (A[a + j]! + O[d + j]!) | 0;
+    else for (let j = 0; j < n; j++) A[a + j] = O[d + j]!;
   }
 }
 
@@ -97,6 +104,17 @@ let views: { readonly buf: ArrayBuffer; readonly u8: Uint8Array; readonly i16: I
 function viewsOf(buf: ArrayBuffer): { readonly u8: Uint8Array; readonly i16: Int16Array; readonly i32: Int32Array } {
   if (views === undefined || views.buf !== buf) views = { buf, u8: new Uint8Array(buf), i16: new Int16Array(buf), i32: new Int32Array(buf) };
   return views;
+}
+
+/** The bytes of a scratchpad as int32 words (offset 0 of its own buffer, as a Machine allocates it), one view per array. */
+const WORDS = new WeakMap<Uint8Array, Int32Array>();
+function wordsOf(S: Uint8Array): Int32Array {
+  let w = WORDS.get(S);
+  if (w === undefined) {
+    if (S.byteOffset !== 0) throw new Error('internal: scratchpad view not at offset 0');
+    WORDS.set(S, (w = new Int32Array(S.buffer, 0, S.buffer.byteLength >> 2)));
+  }
+  return w;
 }
 
 /** The bytes of an int8 scratchpad, one view per array. */
