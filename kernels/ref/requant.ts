@@ -38,7 +38,12 @@ export function requantApply(x: IntData, q: RequantInts, identity?: IdentityInts
   const m = q.m;
   const e = q.e;
   if (x instanceof Int32Array) {
-    requantInt32(x, m, e, lo, hi, identity, out);
+    requantNumbers(x, m, e, lo, hi, identity, out);
+    return out;
+  }
+  const xd = safeDoubles(x);
+  if (xd !== undefined) {
+    requantNumbers(xd, m, e, lo, hi, identity, out);
     return out;
   }
   for (let i = 0, c = 0; i < n; i++) {
@@ -74,12 +79,27 @@ export function requantApply(x: IntData, q: RequantInts, identity?: IdentityInts
 }
 
 /**
- * requantApply on an Int32Array: the same arithmetic as the general loop, with the rounding shift of each channel's
- * term inlined (PERF: one monomorphic loop, no per-element type test). Where the double product x * m_c is exact
+ * A BigInt64Array (GELU and LayerNorm outputs) as exact doubles, read from its two int32 halves (little-endian, as
+ * every Node host is) without a BigInt per element; undefined when some value is 2^53 or more in magnitude.
+ */
+function safeDoubles(x: BigInt64Array): Float64Array | undefined {
+  const w = new Int32Array(x.buffer, x.byteOffset, 2 * x.length);
+  const out = new Float64Array(x.length);
+  for (let i = 0; i < x.length; i++) {
+    const h = w[2 * i + 1]!;
+    if (h <= -2097152 || h >= 2097152) return undefined; // |v| >= 2^53 - 2^32: the general loop
+    out[i] = h * 4294967296 + (w[2 * i]! >>> 0);
+  }
+  return out;
+}
+
+/**
+ * requantApply on int32 values or exact doubles: the same arithmetic as the general loop, with the rounding shift of
+ * each channel's term inlined (PERF: no per-element type test or BigInt conversion). Where the double product x * m_c is exact
  * (|x * m_c| < 2^53) and 0 <= e_c < 54, rne(x * m_c / 2^e_c) is rneShift's floor-and-remainder on that product;
  * every other element (and every identity term) goes through mulShiftRne exactly as the general loop does.
  */
-function requantInt32(x: Int32Array, m: readonly number[], e: readonly number[], lo: number, hi: number, identity: IdentityInts | undefined, out: Int32Array): void {
+function requantNumbers(x: Int32Array | Float64Array, m: readonly number[], e: readonly number[], lo: number, hi: number, identity: IdentityInts | undefined, out: Int32Array): void {
   const n = x.length;
   const C = m.length;
   const inv = new Float64Array(C), pw = new Float64Array(C), half = new Float64Array(C);

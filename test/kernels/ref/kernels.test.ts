@@ -70,6 +70,21 @@ describe('requantApply (QuantAct run time)', () => {
     }
   }));
 
+  it('64-bit inputs below 2^53 (the exact-double path): every sign and word pattern, shifts from 0 to 127', seeded(FILE, '64-bit inputs below 2^53', (rng) => {
+    const x = new BigInt64Array(600);
+    for (let i = 0; i < x.length; i++) x[i] = randBig(rng, randInt(rng, 1, 52)) * (rng() < 0.5 ? -1n : 1n);
+    x[0] = (1n << 53n) - 1n;
+    x[1] = -((1n << 53n) - 1n) + (1n << 32n);
+    x[2] = -(1n << 32n) - 1n; // low word with its top bit set
+    x[3] = (1n << 31n) + 5n;
+    const m = [-(2 ** 31), 2 ** 31, -1518500250, 1518500250, 3, -7];
+    const e = [60, 93, 127, 20, 0, 1];
+    for (const bits of [8, 32]) {
+      const y = requantApply(x, { bits, m, e });
+      expectAll(y, Array.from(x, (v, i) => oRequant(v, m[i % 6]!, e[i % 6]!, bits)), `bits ${bits}`);
+    }
+  }));
+
   it('ties go to even: x m / 2^e = n + 1/2', () => {
     const x = Int32Array.from([1, 3, 5, -1, -3, -5, 7]);
     const y = requantApply(x, { bits: 8, m: [2 ** 30], e: [31] });
