@@ -11,7 +11,7 @@ import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { generateLayer, type SyntheticLayerOptions } from '../kernels/ref/generate.js';
-import type { IbertLayerJson } from '../kernels/ref/layer-format.js';
+import type { IbertLayerJson, QuantLinearJson } from '../kernels/ref/layer-format.js';
 
 /** Bump when generateLayer's output for a given seed and shape changes (test/kernels/ref/wasm-gemm.test.ts pins it). */
 export const SYNTHETIC_LAYER_VERSION = 1;
@@ -111,5 +111,21 @@ export function syntheticLayer(opts: SyntheticLayerOptions, dir: string | null =
       // a cache that cannot be written is no cache
     }
   }
-  return g.mask === undefined ? { layer: g.layer, from: 'generated' } : { layer: g.layer, mask: g.mask, from: 'generated' };
+  // the same form as a cached layer: the generator's number arrays of millions of weights can go (cold-run memory)
+  const layer = typedTensors(g.layer);
+  return g.mask === undefined ? { layer, from: 'generated' } : { layer, mask: g.mask, from: 'generated' };
+}
+
+/** The layer with its int8 weight and input tensors as Int8Array (what the cache returns), everything else shared. */
+function typedTensors(l: IbertLayerJson): IbertLayerJson {
+  const i8 = (v: number[] | Int8Array): Int8Array => (v instanceof Int8Array ? v : new Int8Array(v));
+  const lin = (q: QuantLinearJson): QuantLinearJson => ({ ...q, weight_int: i8(q.weight_int) });
+  const s = l.attention.self;
+  return {
+    ...l,
+    attention: { self: { ...s, query: lin(s.query), key: lin(s.key), value: lin(s.value) }, output: { ...l.attention.output, dense: lin(l.attention.output.dense) } },
+    intermediate: { ...l.intermediate, dense: lin(l.intermediate.dense) },
+    output: { ...l.output, dense: lin(l.output.dense) },
+    ...(l.input === undefined ? {} : { input: { ...l.input, x_int: i8(l.input.x_int) } }),
+  };
 }

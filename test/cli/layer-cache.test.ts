@@ -1,5 +1,5 @@
-// The synthetic-layer cache (cli/layer-cache.ts): a cached layer equals the generated one exactly, a damaged
-// file is ignored and rewritten, and no directory means no cache.
+// The synthetic-layer cache (cli/layer-cache.ts): a cached layer equals the generated one exactly (its int8 tensors
+// typed either way), a damaged file is ignored and rewritten, and no directory means no cache.
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
@@ -18,6 +18,9 @@ describe('synthetic layer cache', () => {
     const dir = mkdtempSync(join(os.tmpdir(), 'intnpu-cache-'));
     const a = syntheticLayer(opts, dir);
     expect(a.from).toBe('generated');
+    // generated or cached, the same values in the same form (int8 tensors typed)
+    expect(plain(a.layer)).toBe(JSON.stringify(want.layer));
+    expect(a.layer.intermediate.dense.weight_int).toBeInstanceOf(Int8Array);
     const b = syntheticLayer(opts, dir);
     expect(b.from).toBe('cache');
     expect(plain(b.layer)).toBe(JSON.stringify(want.layer));
