@@ -215,7 +215,8 @@ export class TimingModel {
   private readonly vregReady = new Float64Array(32);
   private readonly vregProducer = new Int32Array(32).fill(-1);
   private readonly sregProducer = new Int32Array(32).fill(-1);
-  private readonly pending = new PendingRegions();
+  /** In-flight regions per memory space (dram, spad, acc): a region only meets regions of its own space. */
+  private readonly pending = [new PendingRegions(), new PendingRegions(), new PendingRegions()] as const;
   private readonly channel = new Calendar();
   private readonly wbufReady = new Float64Array(2);
   private readonly wbufFree = new Float64Array(2);
@@ -348,9 +349,9 @@ export class TimingModel {
         if (rows <= 0 || len <= 0) continue;
         const last = base + (rows - 1) * stride;
         const lo = last < base ? last : base, hi = (last < base ? base : last) + len;
-        const P = this.pending;
+        const P = this.pending[space]!;
         for (let k = 0; k < P.n; k++) {
-          if (P.unit[k] === u || P.space[k] !== space || (!write && P.write[k] === 0)) continue;
+          if (P.unit[k] === u || (!write && P.write[k] === 0)) continue;
           if (P.until[k]! > dep && P.overlaps(k, base, rows, len, stride, lo, hi)) {
             dep = P.until[k]!;
             depFrom = P.pc[k]!;
@@ -422,7 +423,8 @@ export class TimingModel {
         const last = base + (rows - 1) * stride;
         const lo = last < base ? last : base, hi = (last < base ? base : last) + len;
         const write = e.rWrite[i] === 1;
-        this.pending.push(u, e.rSpace[i]!, write, lo, hi, base, rows, len, stride, write ? done : end, pc);
+        const space = e.rSpace[i]!;
+        this.pending[space]!.push(u, space, write, lo, hi, base, rows, len, stride, write ? done : end, pc);
       }
       if (++this.sincePrune >= 64) this.prune();
     }
@@ -458,7 +460,7 @@ export class TimingModel {
   private prune(): void {
     this.sincePrune = 0;
     const now = this.feNext;
-    this.pending.prune(now);
+    for (const P of this.pending) P.prune(now);
     this.channel.prune(now);
   }
 
