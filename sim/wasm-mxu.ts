@@ -88,10 +88,18 @@ export function matmulTileWasm(
     }
   }
   if (mp > rows) v.u8.fill(0, xBase + rows * kp, xBase + mp * kp);
+  const O = v.i32, o0 = oBase >> 2;
+  const mm = S instanceof Int8Array ? e.mm_s8 : e.mm_u8;
+  if (n === np && accStride === np) {
+    // The accumulator rows are one contiguous block laid out as O: copied in (to accumulate) and out whole.
+    if (accumulate) O.set(A.subarray(accAddr, accAddr + rows * np), o0);
+    mm(xBase, 0, mp, np, kp, oBase, accumulate ? 1 : 0);
+    A.set(O.subarray(o0, o0 + rows * np), accAddr);
+    return;
+  }
   // The tile's products go to O fresh; accumulating adds them to the accumulator rows here (int32 wrap-around:
   // (a + (s mod 2^32)) mod 2^32 = (a + s) mod 2^32), one pass instead of copying the rows in and out.
-  (S instanceof Int8Array ? e.mm_s8 : e.mm_u8)(xBase, 0, mp, np, kp, oBase, 0);
-  const O = v.i32, o0 = oBase >> 2;
+  mm(xBase, 0, mp, np, kp, oBase, 0);
   for (let r = 0; r < rows; r++) {
     const a = accAddr + r * accStride, d = o0 + r * np;
     if (accumulate) for (let j = 0; j < n; j++) A[a + j] = (A[a + j]! + O[d + j]!) | 0;

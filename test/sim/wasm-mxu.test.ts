@@ -33,8 +33,11 @@ describe('WebAssembly MXU', () => {
     for (let t = 0; t < 40; t++) {
       // every other tile on 4-byte boundaries (x, stride and k multiples of 4: the word-copy path), the others anywhere
       const aligned = t % 2 === 0;
-      const k = aligned ? 4 * (1 + Math.floor(rng() * (R / 4))) : 1 + Math.floor(rng() * R), n = 1 + Math.floor(rng() * 19), rows = 1 + Math.floor(rng() * 13);
-      const xStride = aligned ? k + 4 * Math.floor(rng() * 3) : k + Math.floor(rng() * 5), accStride = n + Math.floor(rng() * 4);
+      // and every fourth tile's accumulator rows one contiguous block (n a multiple of 4 = the row stride)
+      const block = t % 4 === 0;
+      const k = aligned ? 4 * (1 + Math.floor(rng() * (R / 4))) : 1 + Math.floor(rng() * R), rows = 1 + Math.floor(rng() * 13);
+      const n = block ? 4 * (1 + Math.floor(rng() * 4)) : 1 + Math.floor(rng() * 19);
+      const xStride = aligned ? k + 4 * Math.floor(rng() * 3) : k + Math.floor(rng() * 5), accStride = block ? n : n + Math.floor(rng() * 4);
       const x0 = aligned ? 4 : 3;
       const unsigned = rng() < 0.3, accumulate = rng() < 0.5;
       const S8 = ints(rng, x0 + rows * xStride, -128, 127) as Int8Array;
@@ -51,7 +54,7 @@ describe('WebAssembly MXU', () => {
       if (unsigned) matmulTileU8(new Uint8Array(S8.buffer), x0, xStride, rows, P, R, k, n, a, 2, accStride, accumulate);
       else matmulTile(S8, x0, xStride, rows, P, R, k, n, a, 2, accStride, accumulate);
       matmulTileWasm(unsigned ? new Uint8Array(S8.buffer) : S8, x0, xStride, rows, Q, D, k, n, b, 2, accStride, accumulate);
-      expect(Array.from(b), `tile ${t}: k ${k} n ${n} rows ${rows} u8 ${unsigned} acc ${accumulate} aligned ${aligned}`).toEqual(Array.from(a));
+      expect(Array.from(b), `tile ${t}: k ${k} n ${n} rows ${rows} u8 ${unsigned} acc ${accumulate} aligned ${aligned} block ${block}`).toEqual(Array.from(a));
     }
   });
 
