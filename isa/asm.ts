@@ -47,11 +47,15 @@ interface Operand {
   readonly text: string;
   readonly col: number; // 1-based
 }
+/**
+ * An instruction between the passes: its operands are split again from its source line in pass 2 rather than kept
+ * (a generated program of a million lines would otherwise hold several objects and strings per operand at once).
+ */
 interface PendingInstr {
   readonly def: InstrDef;
-  readonly operands: readonly Operand[];
   readonly line: number;
-  readonly mnemonicCol: number;
+  /** 1-based column where the operand text starts (after the mnemonic) */
+  readonly restCol: number;
   readonly pc: number;
 }
 
@@ -181,7 +185,7 @@ export function assemble(source: string, opts: AsmOptions = {}): Program {
       err('E002', `${def.mnemonic} takes ${def.fields.length} operand${def.fields.length === 1 ? '' : 's'} (${want || 'none'}), got ${operands.length}`, line, wordCol, word.length);
       return;
     }
-    instrs.push({ def, operands, line, mnemonicCol: wordCol, pc: instrs.length });
+    instrs.push({ def, line, restCol: wordCol + word.length, pc: instrs.length });
   });
 
   function directive(name: string, col: number, ops: readonly Operand[], line: number): void {
@@ -274,8 +278,9 @@ export function assemble(source: string, opts: AsmOptions = {}): Program {
   for (const ins of instrs) {
     const values: number[] = [];
     let ok = true;
+    const operands = splitOperands(stripComment(sourceLines[ins.line - 1]!).slice(ins.restCol - 1), ins.restCol);
     ins.def.fields.forEach((fd, i) => {
-      const op = ins.operands[i]!;
+      const op = operands[i]!;
       const v = operandValue(ins, fd.kind, fd.name, op);
       if (v === undefined) ok = false;
       else values.push(v);

@@ -54,9 +54,10 @@ export class SimChain {
    * `poison`: start from garbage instead of power-on zeros (scratchpad, accumulators, vector and scalar registers
    * r1..r31, the vector length), from this seed: a program that computes the same on it assumes nothing about the
    * state the previous kernel leaves (the tests run the layers so).
+   * `dramBytes`: what the caller expects the chain to use (allocated at once; more grows it).
    */
-  constructor(cfg: MachineConfig, opts: { readonly poison?: number } = {}) {
-    this.machine = new Machine(cfg, { dramBytes: 0 });
+  constructor(cfg: MachineConfig, opts: { readonly poison?: number; readonly dramBytes?: number } = {}) {
+    this.machine = new Machine(cfg, { dramBytes: opts.dramBytes ?? 0 });
     this.timing = new TimingModel(cfg, 1, false);
     this.machine.continueTiming = this.timing;
     if (opts.poison !== undefined) poison(this.machine, opts.poison);

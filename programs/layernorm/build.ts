@@ -101,10 +101,14 @@ function header(p: LayerNormPlan, shift: number, mach: LayerNormMachine): string
     ';   r9 sum pointer, r10 variance pointer, r11..r13 output x / constant / y pointers, r14:r15 sum pair, r16:r17 V pair,',
     ';   r18:r19 dividend pair, r20/r21 mu (even/odd rows), r22 S, r23 max(S,1), r24 [S > 0], r25 nf, r26 -2^(31-shift),',
     ';   r27 32, r28 -128, r29 127, r30 loop count, r31 DMA on-chip address' + (p.divider ? '' : '; r18..r26 the software routines\' scalars'),
-    p.divider
+    p.constsResident
+      ? '; vector registers: v0, v1, v29-v31 x of an output group; v20 mu and v21 nf of the output'
+      : p.divider
       ? '; vector registers: v0-v4 x, v5-v9 B2, v10-v14 M, v15-v19 E of an output group; v20 mu and v21 nf of the output'
       : '; vector registers: v0-v2 x, v3-v5 B2, v6-v8 M, v9-v11 E of an output group; v20 mu and v21 nf of the output',
-    p.divider
+    p.constsResident
+      ? `;   row (broadcast); v22 ones, v23 zeros; v24-v28 sum and variance temporaries.\n; resident constants: B2, M, E of vector v in v(2+3v)..v(4+3v) (v2-v${1 + 3 * p.vectors}), loaded once before the first output row;\n;   the output groups keep x in v0, v1, v29-v31`
+      : p.divider
       ? ';   row (broadcast); v22 ones, v23 zeros; v24-v28 sum and variance temporaries; general vectors use v0-v11'
       : ';   row (broadcast); v22 ones, v23 zeros; v24-v26 sum and variance temporaries; general vectors use v0-v11;\n' +
         ';   routines: v12-v18 temporaries, v19 -C, v27 mean (new), v28 mean (previous), v29 nf (new), v30 C, v31 C - 1',
@@ -176,9 +180,20 @@ function emitStep(p: LayerNormPlan, s: number): string[] {
   // ---- output stage (row s-3), with the divider work for rows s-1 and s-2 slotted in ----
   if (valid(outRow)) {
     const st: Line[] = [];
+    if (p.constsResident && outRow === 0) {
+      st.push(com(`the constants B2, M, E of the ${p.vectors} vectors into v2..v${1 + 3 * p.vectors}, once (they stay for every row)`), ins(`li   ${R.outK}, consts`));
+      for (let v = 0; v < p.vectors; v++) st.push(...[0, 1, 2].map((b) => ins(`vld.acc ${residentConst(v, b)}, ${R.outK}, ${L}`)));
+    }
     if (p.divider) st.push(ins(`vbcast ${V.mu}, ${muReg(outRow)}`), ins(`vbcast ${V.nf}, ${R.nf}`));
-    st.push(ins(`li   ${R.outX}, ${slot(outRow)}`), ins(`li   ${R.outK}, consts`), ins(`li   ${R.outY}, yring + ${(outRow % p.ySlots) * p.rowStride}`));
+    st.push(ins(`li   ${R.outX}, ${slot(outRow)}`), ...(p.constsResident ? [] : [ins(`li   ${R.outK}, consts`)]), ins(`li   ${R.outY}, yring + ${(outRow % p.ySlots) * p.rowStride}`));
     p.groups.forEach(([first, g], gi) => {
+      if (p.constsResident && g > 0) {
+        // mu of row s-1 right after the first group's loads and subtractions (the row sum is ready by then): the
+        // variance stage reads it most of a step later, beyond a pipelined divider's latency
+        const lines = outGroupResident(first, g, L, p.second !== undefined);
+        st.push(...lines.slice(0, 1 + 2 * g), ...(gi === 0 ? divMu : []), ...lines.slice(1 + 2 * g));
+        return;
+      }
       st.push(...(g === 0 ? generalLines(first, L) : outGroupLines(first, g, L, p.divider ? LN_MAX_GROUP : LN_MAX_GROUP_SOFT, p.second !== undefined)));
       if (gi === 0) st.push(...divMu);
     });
@@ -224,6 +239,23 @@ function emitStep(p: LayerNormPlan, s: number): string[] {
     );
   }
   return out.map((l) => l.text);
+}
+
+/** Resident constants: block b (0 B2, 1 M, 2 E) of vector v in v2..v19; x of an output group in v0, v1, v29..v31. */
+const residentConst = (v: number, b: number): string => `v${2 + 3 * v + b}`;
+const RESIDENT_X = ['v0', 'v1', 'v29', 'v30', 'v31'] as const;
+
+function outGroupResident(first: number, g: number, L: number, second: boolean): Line[] {
+  const x = (k: number): string => RESIDENT_X[k]!;
+  const o: Line[] = [com(`output, vectors ${first}..${first + g - 1} (constants in registers)`)];
+  const note = (k: number, t: string): string => (k === 0 ? `      ; ${t}` : '');
+  for (let k = 0; k < g; k++) o.push(ins(`vld.acc ${x(k)}, ${R.outX}, ${L}`));
+  for (let k = 0; k < g; k++) o.push(ins(`vsub ${x(k)}, ${V.mu}, ${x(k)}${note(k, '-y = mu - x')}`));
+  for (let k = 0; k < g; k++) o.push(ins(`vmacr ${x(k)}, ${x(k)}, ${V.nf}, ${residentConst(first + k, 0)}, ${R.one}, floor, sat32${note(k, 'sat32(floor((y f + 2 q_beta) / 2))')}`));
+  for (let k = 0; k < g; k++) o.push(ins(`vmulr.vv ${x(k)}, ${x(k)}, ${residentConst(first + k, 1)}, ${residentConst(first + k, 2)}, rne, sat8${note(k, 'sat8(rne(A m / 2^e))')}`));
+  if (second) for (let k = 0; k < g; k++) o.push(ins(`vmulr.vx ${x(k)}, ${x(k)}, ${R.m128}, ${R.p127}, rne, sat8${note(k, "second requantization: sat8(rne(y m' / 2^e'))")}`));
+  for (let k = 0; k < g; k++) o.push(ins(`vst.s8 ${x(k)}, ${R.outY}, ${L}`));
+  return o;
 }
 
 function outGroupLines(first: number, g: number, L: number, G: number, second = false): Line[] {

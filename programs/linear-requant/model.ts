@@ -30,7 +30,7 @@
 // the piece is stored to DRAM from there (dma.st acc), so no output buffer is needed at all: the scratchpad has no
 // int32 vector store, and a separate int32 buffer in the accumulator memory would take capacity from the linear
 // tiling. The region's next bias load waits for that store (accFree).
-import { LINEAR_OP_INSTRS, linearTilingCandidates, linearWithResident, linearXResident, type LinearTiling } from '../linear/model.js';
+import { LINEAR_OP_INSTRS, linearTiling, linearTilingCandidates, linearWithResident, linearXResident, type LinearTiling } from '../linear/model.js';
 import { ScheduleClock, TilingError, type ModelMachine } from '../schedule.js';
 
 /** The machine fields this model reads. */
@@ -79,6 +79,12 @@ export interface LinearRequantPlan {
   readonly lag: number;
   /** 'columns': K tiles of the group's head and tail that each tile runs alone (staggerOrder; 0 = none) */
   readonly stagger: number;
+  /**
+   * 'rows': output tiles at the start of a row block that run K-major together (each x slice, loaded at its first
+   * use, shared by them, so the block's x loads spread over their MXU work instead of binding the first tile);
+   * at most `regions`; 1 = every tile alone.
+   */
+  readonly firstGroup: number;
 }
 
 /** The largest accumulator tile any linear tiling can use: min(M, acc words / cols). */
@@ -143,9 +149,30 @@ export function postLag(t: LinearTiling, mach: ModelMachine): number {
   return Math.ceil(mach.frontend.queueDepth / 2) + Math.ceil((mach.mxu.rows + mach.mxu.cols) / Math.max(1, t.mt)) + 1;
 }
 
+const PLANS = new WeakMap<object, Map<string, LinearRequantPlan>>();
+
+/**
+ * The fused kernel's plan: the linear kernel's candidate tilings, each priced by this kernel's model (see
+ * choosePlan). Memoised per machine object, since a layer asks for the same shapes several times.
+ */
 export function linearRequantTiling(
   M: number, K: number, N: number, bits: LinearRequantBits, mach: FusedMachine, lagOverride?: number, identity?: LinearRequantIdentity,
   post: PostKind = 'requant',
+): LinearRequantPlan {
+  let m = PLANS.get(mach);
+  if (m === undefined) PLANS.set(mach, (m = new Map()));
+  const key = JSON.stringify([M, K, N, bits, lagOverride ?? null, identity ?? null, post]);
+  const hit = m.get(key);
+  if (hit !== undefined) return hit;
+  const p = choosePlan(M, K, N, bits, mach, lagOverride, identity, post);
+  if (m.size >= 32) m.delete(m.keys().next().value!);
+  m.set(key, p);
+  return p;
+}
+
+function choosePlan(
+  M: number, K: number, N: number, bits: LinearRequantBits, mach: FusedMachine, lagOverride: number | undefined, identity: LinearRequantIdentity | undefined,
+  post: PostKind,
 ): LinearRequantPlan {
   const C = mach.mxu.cols, L = mach.vpu.lanes;
   const id = identity !== undefined;
@@ -179,7 +206,7 @@ export function linearRequantTiling(
           `and 'ks' (${regions} constants blocks of ${ksBlockBytes(mach, post)}) need ${need} bytes, spad holds ${mach.spad.sizeBytes}`,
       );
     }
-    const base = { t, bits, post, regions, ob: outBytes(bits), chunks, mt: maxTileRows(M, mach), lag: lagOverride ?? postLag(t, mach), stagger: 0 };
+    const base = { t, bits, post, regions, ob: outBytes(bits), chunks, mt: maxTileRows(M, mach), lag: lagOverride ?? postLag(t, mach), stagger: 0, firstGroup: 1 };
     return identity ? { ...base, identity } : base;
   };
   // The linear kernel's candidate tilings (on the scratchpad left after ys, ws and two constants blocks; a
@@ -190,35 +217,76 @@ export function linearRequantTiling(
   // The rows order also tries three and four accumulator regions where the accumulator memory holds them (the
   // tile after next then need not wait for the requantization and store of the one that last used its region).
   const accWords = Math.floor(mach.acc.sizeBytes / 4);
-  const plans = linearTilingCandidates(M, K, N, reduced).flatMap((t) => {
+  // A large GELU plan is not searched: its VPU stage is what a column-group boundary waits for, which the cheap
+  // pricing below does not see, and walking it costs tens of times more; it takes the linear kernel's own tiling
+  // (and, in the rows order, the accumulator-region variants, priced with the plain stage).
+  const proxy = post === 'gelu' && M * N > GELU_PRICED_OUTPUTS;
+  const plans = (proxy ? [linearTiling(M, K, N, reduced)] : linearTilingCandidates(M, K, N, reduced)).flatMap((t) => {
     const out = [planOf(t)];
     if (t.order === 'rows') {
-      for (const r of ROWS_EXTRA_REGIONS) if (r <= t.mTiles * t.nTiles && r * t.mt * C <= accWords) out.push(planOf(t, r));
+      const most = Math.min(ROWS_MAX_REGIONS, t.mTiles * t.nTiles, Math.floor(accWords / (t.mt * C)));
+      for (let r = 3; r <= most; r++) out.push(planOf(t, r));
     }
     return out;
   });
-  const ok = plans.filter((q): q is LinearRequantPlan => !(q instanceof TilingError));
-  if (ok.length === 0) throw plans[0] as TilingError;
-  if (ok.length === 1 && (ok[0]!.t.order !== 'columns' || ok[0]!.t.accBuffers > 1 || ok[0]!.t.groups < 2 || ok[0]!.t.xResident < 2)) return ok[0]!;
-  const price = (q: LinearRequantPlan): number => linearRequantModelOf(q, linearRequantSchedule(q, mach), mach).cycles;
+  const fits = plans.filter((q): q is LinearRequantPlan => !(q instanceof TilingError));
+  if (fits.length === 0) throw plans[0] as TilingError;
+  // only the rows order and the column-group plans whose roofline (MAC or DRAM bound) is among the three lowest
+  // are walked (each walk of a large shape costs tens of milliseconds of host time)
+  // (the fused kernel's bytes: the linear tiling's, with y at its own width instead of int32, plus the constants
+  // once per row block and the identity once)
+  const fusedBytes = (q: LinearRequantPlan): number => q.t.dramBytes - M * N * 4 + M * N * q.ob + q.t.mTiles * ksRows(post) * 2 * N + (id ? M * N : 0);
+  const roof = (q: LinearRequantPlan): number => Math.max(Math.ceil((M * K * N) / (mach.mxu.rows * C)), Math.ceil(fusedBytes(q) / mach.dram.bytesPerCycle));
+  const cols = fits.filter((q) => q.t.order === 'columns').sort((a, b) => roof(a) - roof(b)).slice(0, 3);
+  const ok = [...fits.filter((q) => q.t.order === 'rows'), ...cols];
+  if (ok.length === 1 && ok[0]!.t.order === 'rows' && (ok[0]!.t.kTiles < 2 || ok[0]!.t.nTiles < 2)) return ok[0]!;
+  const price = (q: LinearRequantPlan): number => {
+    const r = proxy ? { ...q, post: 'requant' as const } : q;
+    return linearRequantModelOf(r, linearRequantSchedule(r, mach), mach).cycles;
+  };
+  // Candidates in order of their roofline (a lower bound of their cycles), each skipped once the best found is
+  // already at or below it. A column plan with one accumulator copy climbs the stagger depths from the middle one.
   let best: { p: LinearRequantPlan; cycles: number } | undefined;
-  for (const p of ok) {
-    const tries: LinearRequantPlan[] = [p];
-    if (p.t.order === 'columns' && p.t.accBuffers === 1 && p.t.groups > 1) {
-      for (const D of STAGGER_CANDIDATES) if (2 * D <= p.t.xResident) tries.push({ ...p, stagger: D });
+  const consider = (q: LinearRequantPlan): number => {
+    const cycles = price(q);
+    if (!best || cycles < best.cycles) best = { p: q, cycles };
+    return cycles;
+  };
+  const byRoof = ok.map((p, i) => ({ p, i, roof: roof(p) })).sort((a, b) => a.roof - b.roof || a.i - b.i);
+  for (const { p, roof: r } of byRoof) {
+    if (best && r >= best.cycles) continue;
+    const base = consider(p);
+    if (!proxy && p.t.order === 'columns' && p.t.accBuffers === 1 && p.t.groups > 1) {
+      const Ds = STAGGER_CANDIDATES.filter((D) => 2 * D <= p.t.xResident);
+      const at = new Map<number, number>();
+      const cost = (i: number): number => {
+        if (!at.has(i)) at.set(i, consider({ ...p, stagger: Ds[i]! }));
+        return at.get(i)!;
+      };
+      if (Ds.length > 0) {
+        let i = Math.floor(Ds.length / 2);
+        if (cost(i) >= base) i = 0; // the middle depth does not pay: climb from the shallowest instead
+        if (cost(i) < base) {
+          for (const step of [1, -1]) {
+            while (i + step >= 0 && i + step < Ds.length && cost(i + step) < cost(i)) i += step;
+          }
+        }
+      }
     }
-    for (const q of tries) {
-      const cycles = price(q);
-      if (!best || cycles < best.cycles) best = { p: q, cycles };
+    if (p.t.order === 'rows' && p.regions > 2 && p.t.kTiles > 1 && (p.regions === ROWS_MAX_REGIONS || p.regions === p.t.mTiles * p.t.nTiles)) {
+      consider({ ...p, firstGroup: Math.min(p.regions, p.t.nTiles) });
     }
   }
   return best!.p;
 }
 
-/** Accumulator regions the rows order tries besides its two. */
-export const ROWS_EXTRA_REGIONS = [3, 4] as const;
+/** Outputs up to which a GELU plan's candidates are priced with the GELU stage itself. */
+export const GELU_PRICED_OUTPUTS = 65536;
 
-/** Stagger depths (K tiles) a column-group plan tries. */
+/** The most accumulator regions the rows order tries besides its two (3 up to as many as fit, up to this; the most also with its first tiles K-major). */
+export const ROWS_MAX_REGIONS = 4;
+
+/** Stagger depths (K tiles) a column-group plan climbs (from the middle one towards the cheaper neighbour). */
 export const STAGGER_CANDIDATES = [4, 8, 12, 16, 20, 24] as const;
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -337,24 +405,45 @@ function scheduleOps(p: LinearRequantPlan, mach: ModelMachine): FusedOp[] {
     for (let mi = 0; mi < t.mTiles; mi++) {
       const m0 = mi * t.mt, mt = Math.min(t.mt, M - m0);
       const xs = mi % t.xBuffers;
-      for (let ni = 0; ni < t.nTiles; ni++) {
+      const xOp = (ki: number): void => {
+        const k0 = ki * R, kt = Math.min(R, K - k0);
+        const xAddr = xs * t.mt * K + k0;
+        ops.push({ kind: 'x', key: xs * t.kTiles + ki, chip: xAddr, dram: m0 * K + k0, rows: mt, len: kt, chipStride: K });
+      };
+      const stepOp = (tile: FusedTile, ki: number): void => {
+        const k0 = ki * R, kt = Math.min(R, K - k0);
+        slot();
+        ops.push({ kind: 'step', tile, k0, kt, ring, xKey: xs * t.kTiles + ki, xAddr: xs * t.mt * K + k0, xStride: K });
+        ring = (ring + 1) % t.ringSlots;
+      };
+      const startTile = (ni: number): FusedTile => {
         const n0 = ni * C, nt = Math.min(C, N - n0);
         const tile = newTile(m0, mt, n0, nt, accTile);
         ops.push({ kind: 'comment', text: `---- output tile ${tile.index}: rows ${m0}..${m0 + mt - 1}, columns ${n0}..${n0 + nt - 1} (accumulator ${accTile}) ----` });
         flushRegion(accTile);
         ops.push({ kind: 'bias', tile }, { kind: 'consts', tile });
         if (id) ops.push({ kind: 'idload', tile });
+        accTile = (accTile + 1) % p.regions;
+        return tile;
+      };
+      // the block's first tiles K-major together, each x slice loaded at its first use
+      const G = Math.min(p.firstGroup, t.nTiles);
+      if (G > 1) {
+        const first: FusedTile[] = [];
+        for (let ni = 0; ni < G; ni++) first.push(startTile(ni));
         for (let ki = 0; ki < t.kTiles; ki++) {
-          const k0 = ki * R, kt = Math.min(R, K - k0);
-          const key = xs * t.kTiles + ki;
-          const xAddr = xs * t.mt * K + k0;
-          if (ni === 0) ops.push({ kind: 'x', key, chip: xAddr, dram: m0 * K + k0, rows: mt, len: kt, chipStride: K });
-          slot();
-          ops.push({ kind: 'step', tile, k0, kt, ring, xKey: key, xAddr, xStride: K });
-          ring = (ring + 1) % t.ringSlots;
+          xOp(ki);
+          for (const tile of first) stepOp(tile, ki);
+        }
+        for (const tile of first) enqueue(tile);
+      }
+      for (let ni = G > 1 ? G : 0; ni < t.nTiles; ni++) {
+        const tile = startTile(ni);
+        for (let ki = 0; ki < t.kTiles; ki++) {
+          if (ni === 0) xOp(ki);
+          stepOp(tile, ki);
         }
         enqueue(tile);
-        accTile = (accTile + 1) % p.regions;
       }
     }
   } else {

@@ -165,6 +165,9 @@ function streamedColumns(K: number, R: number, slots: readonly number[]): number
  * blocked if M is large) fit, with the two x K-slice slots and the weight ring in the scratchpad, and as many
  * resident x K tiles as the rest of the scratchpad holds (x then moves M K + (groups - 1) M streamedK bytes).
  */
+/** Row-block splits the 'columns' candidates try: the largest block the memories allow, and 2 and 4 times as many. */
+export const COLUMNS_ROW_SPLITS = [1, 2, 4] as const;
+
 export function linearColumnsTilings(M: number, K: number, N: number, mach: ModelMachine): LinearTiling[] {
   const R = mach.mxu.rows, C = mach.mxu.cols;
   const ringBytes = WEIGHT_RING_SLOTS * R * C;
@@ -172,9 +175,14 @@ export function linearColumnsTilings(M: number, K: number, N: number, mach: Mode
   const kTiles = Math.ceil(K / R), nTiles = Math.ceil(N / C);
   const xSlots = 2;
   const out: LinearTiling[] = [];
-  for (const accBuffers of [2, 1]) {
-    const mt = Math.min(M, Math.floor(accWords / (accBuffers * C)), Math.floor((mach.spad.sizeBytes - ringBytes) / (xSlots * R)));
-    if (mt < 1) continue;
+  const seen = new Set<string>();
+  for (const accBuffers of [2, 1]) for (const split of COLUMNS_ROW_SPLITS) {
+    const mt0 = Math.min(M, Math.floor(accWords / (accBuffers * C)), Math.floor((mach.spad.sizeBytes - ringBytes) / (xSlots * R)));
+    if (mt0 < 1) continue;
+    // fewer rows per block: larger groups (fewer x re-reads) and more of the block resident, for more weight reads
+    const mt = Math.ceil(M / (Math.ceil(M / mt0) * split));
+    if (seen.has(`${accBuffers}:${mt}`)) continue;
+    seen.add(`${accBuffers}:${mt}`);
     const groupTiles = Math.min(nTiles, Math.floor(accWords / (accBuffers * mt * C)));
     const mTiles = Math.ceil(M / mt), groups = Math.ceil(nTiles / groupTiles);
     // resident K tiles only pay when x is read more than once

@@ -308,7 +308,11 @@ export function runLayerSim(model: CompiledLayerSim, x: Int8Array, T: number, cf
   const ao = layer.attention.output;
 
   const fuse = opts.fuse ?? true;
-  const chain = (opts.overlap ?? true) ? new SimChain(cfg, opts.poison === undefined ? {} : { poison: opts.poison }) : undefined;
+  // the chain's DRAM: every weight and constant plus the layer's tensors (a slight overestimate, allocated once)
+  const dramHint = 4 * C * C + 2 * C * F + 64 * (4 * C + 2 * F) + T * (16 * C + 2 * F) + H * T * T + 65536;
+  const chain = (opts.overlap ?? true)
+    ? new SimChain(cfg, { dramBytes: Math.min(cfg.dram.sizeBytes, dramHint), ...(opts.poison === undefined ? {} : { poison: opts.poison }) })
+    : undefined;
   /** A fused program can take this layer on this machine (else the unfused kernels run, each with its own limits). */
   const fits = (check: () => void): boolean => {
     try {

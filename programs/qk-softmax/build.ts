@@ -98,7 +98,7 @@ export function buildQkSoftmax(shape: QkSoftmaxShape, consts: SoftmaxNpuConsts, 
     },
   };
   if (plan.softmax.chunkRows !== Cr) throw new TilingError('internal: qk-softmax plan chunk size');
-  const built = buildSoftmax({ rows: H * T, rowLen: T, consts, mask: shape.mask }, mach, { chunkRows: Cr, xResident: plan.softmax.xResident, reciprocal: plan.softmax.reciprocal, probsU8: plan.softmax.probsU8, recipLag: plan.softmax.recipLag }, producer);
+  const built = buildSoftmax({ rows: H * T, rowLen: T, consts, mask: shape.mask }, mach, { chunkRows: Cr, xResident: plan.softmax.xResident, reciprocal: plan.softmax.reciprocal, probsU8: plan.softmax.probsU8, recipLag: plan.softmax.recipLag, splitExp: plan.softmax.splitExp }, producer);
   return { source: built.source, file: `qk_softmax_${T}x${D}_h${H}${shape.mask === 'none' ? '' : '_mask'}${plan.softmax.probsU8 ? '_u8' : ''}.s`, plan };
 }
 

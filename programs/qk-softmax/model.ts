@@ -98,7 +98,7 @@ export function qkSoftmaxModel(s: Shape, variant: SoftmaxVariant, mach: QkSoftma
     }
     if (p.chunkRows !== Cr) continue; // cut by the memories
     if (p.spadBytes + 3 * Cr * dh + 3 * T * dh > mach.spad.sizeBytes) continue;
-    const opts = { mask: s.mask, variant, chunkRows: Cr, reciprocal: base.reciprocal, xResident: p.xResident, probsU8, recipLag: p.recipLag };
+    const opts = { mask: s.mask, variant, chunkRows: Cr, reciprocal: base.reciprocal, xResident: p.xResident, probsU8, recipLag: p.recipLag, splitExp: p.splitExp };
     const m = softmaxModel(H * T, T, mach, opts, chunkSource(s, Cr, mach));
     if (best === undefined || m.cycles < best.cycles) best = { ...m, qkPlan: { dHead: dh, chunkRows: Cr, softmax: m.plan } };
   }

@@ -30,6 +30,9 @@
 // VPU-heavy machine) the plan (programs/softmax/model.ts) prices both and may pick the other one, S1(j), S2(j-1),
 // S3(j-2), S4(j-3), where S2 reloads the scores. Rows longer than 4 vectors do not fit the registers: they use that
 // order too and stream e16 through a scratchpad ring of three rows.
+// With a pipelined divider, rows of one or two vectors may split S2 (plan.splitExp): S2a (clamp, q, r) of row j-1
+// interleaved instruction by instruction with S2b (z, e16, sum) of row j-2, two U/SH/RR sets, S3(j-3), S4(j-3-lag),
+// so that a row's dependent exp chain is not alone on the in-order VPU.
 // Chunks of rows are double-buffered: while a chunk is computed, the next one loads and the previous one stores;
 // an outer loop runs over pairs of chunks (the two buffers), taking DRAM addresses from its counter.
 // Rows are padded on chip to a multiple of the lanes (no vl switching): padding scores are INT32_MIN (they never
@@ -71,6 +74,10 @@ interface VRegs {
   readonly U: readonly string[];
   readonly SH: readonly string[];
   readonly RR: readonly string[];
+  /** the second U/SH/RR set of the split exp stage (rows alternate), else the first again */
+  readonly U2: readonly string[];
+  readonly SH2: readonly string[];
+  readonly RR2: readonly string[];
   readonly N: readonly string[];
   readonly D: string;
   readonly QC: string;
@@ -89,6 +96,7 @@ function vregPlan(p: SoftmaxPlan): VRegs {
   const E = Array.from({ length: p.eSets }, () => (p.resident ? take(p.nv) : []));
   const G = p.group;
   const U = take(G), SH = take(G), RR = take(G);
+  const [U2, SH2, RR2] = p.splitExp ? [take(G), take(G), take(G)] : [U, SH, RR];
   const N = p.reciprocal === 'newton' ? take(Math.max(0, 7 - 2 * G)) : [];
   const D = take(1)[0]!, QC = take(1)[0]!, M = take(1)[0]!;
   const NEG = p.mask !== 'none' || p.tail < p.lanes ? take(1)[0]! : '';
@@ -97,7 +105,7 @@ function vregPlan(p: SoftmaxPlan): VRegs {
   const PM1 = p.reciprocal === 'newton' ? take(p.pm1Vectors) : [];
   const ACC = p.resident ? '' : take(1)[0]!;
   if (next > 32) throw new Error(`internal: softmax vector register plan needs ${next} registers`);
-  return { E, U, SH, RR, N, D, QC, M, NEG, CAP, Z, PM1, ACC };
+  return { E, U, SH, RR, U2, SH2, RR2, N, D, QC, M, NEG, CAP, Z, PM1, ACC };
 }
 
 /** The case's layout and constants, as the builder needs them. */
@@ -116,6 +124,7 @@ export interface SoftmaxBuildOptions {
   /** store uint8 min(p, 255) (the P.V program's input format) instead of int16 in [0, 256] */
   readonly probsU8?: boolean;
   readonly recipLag?: 1 | 2;
+  readonly splitExp?: boolean;
 }
 
 /**
@@ -159,12 +168,24 @@ export function buildSoftmax(cse: SoftmaxBuildCase, mach: SoftmaxMachine, opts: 
   /** f of a row: two names alternate (lag 1), three rotate (lag 2: f of three rows in flight) */
   const rf = (row: number): string => R.RF[row % (lag + 1)]!;
   const out: string[] = [];
+  let sink: string[] | null = null; // the split exp stage collects its two halves before interleaving them
   const emit = (s: string): void => {
-    out.push(`    ${s}`);
+    (sink ?? out).push(`    ${s}`);
   };
   const note = (s: string): void => {
-    out.push(`; ${s}`);
+    (sink ?? out).push(`; ${s}`);
   };
+  const capture = (fn: () => void): string[] => {
+    const lines: string[] = [];
+    sink = lines;
+    fn();
+    sink = null;
+    return lines;
+  };
+  const split = plan.splitExp;
+  /** the U/SH/RR set of a row in the split exp stage (rows alternate); the one set otherwise */
+  const setOf = (row: number): { U: readonly string[]; SH: readonly string[]; RR: readonly string[] } =>
+    (split && row % 2 === 1 ? { U: V.U2, SH: V.SH2, RR: V.RR2 } : { U: V.U, SH: V.SH, RR: V.RR });
 
   // ---------------- header ----------------
   note(`softmax: ${rows} rows of ${rowLen} int32 scores -> ${u8 ? 'uint8 probabilities min(p, 255) (p in [0, 256]; the byte format mxu.mm.u8 reads)' : 'int16 probabilities in [0, 256]'}${cse.mask === 'none' ? '' : `, mask per ${cse.mask === 'element' ? 'element' : 'row position'}`}`);
@@ -357,18 +378,19 @@ export function buildSoftmax(cse: SoftmaxBuildCase, mach: SoftmaxMachine, opts: 
       if (cse.mask === 'element') li(R.P1M, bufAddr(row, 'ms', lpad));
     }
     let acc = '';
+    const S1set = setOf(row + 1); // split: the set S2a of row - 1 reloads right after (S2b of row - 2 holds the other)
     for (const [v0, gn] of groups()) {
-      const regs = V.U.slice(0, gn);
+      const regs = S1set.U.slice(0, gn);
       const last = v0 + gn === nv;
       if (cse.mask !== 'none') {
-        regs.forEach((r, i) => emit(`vld.s8 ${V.SH[i]}, ${R.P1M}, ${cse.mask === 'position' && last && i === gn - 1 ? -(nv - 1) * lanes : lanes}`));
+        regs.forEach((r, i) => emit(`vld.s8 ${S1set.SH[i]}, ${R.P1M}, ${cse.mask === 'position' && last && i === gn - 1 ? -(nv - 1) * lanes : lanes}`));
         if (plan.xResident) {
           regs.forEach((r) => emit(`vld.acc ${r}, ${R.P1X}, ${lanes}`));
-          regs.forEach((r, i) => emit(`vsel ${r}, ${V.SH[i]}, ${r}, ${V.NEG}${i ? '' : '           ; masked -> INT32_MIN'}`));
+          regs.forEach((r, i) => emit(`vsel ${r}, ${S1set.SH[i]}, ${r}, ${V.NEG}${i ? '' : '           ; masked -> INT32_MIN'}`));
         } else {
           // load with increments that bring the pointer back to the group start, then store the masked vectors
           regs.forEach((r, i) => emit(`vld.acc ${r}, ${R.P1X}, ${i === gn - 1 ? -(gn - 1) * lanes : lanes}`));
-          regs.forEach((r, i) => emit(`vsel ${r}, ${V.SH[i]}, ${r}, ${V.NEG}${i ? '' : '           ; masked -> INT32_MIN'}`));
+          regs.forEach((r, i) => emit(`vsel ${r}, ${S1set.SH[i]}, ${r}, ${V.NEG}${i ? '' : '           ; masked -> INT32_MIN'}`));
           regs.forEach((r) => emit(`vst.acc ${r}, ${R.P1X}, ${lanes}`));
         }
       } else {
@@ -420,6 +442,56 @@ export function buildSoftmax(cse: SoftmaxBuildCase, mach: SoftmaxMachine, opts: 
       } else emit(`vadd ${sumAcc}, ${sumAcc}, ${s}`);
     }
     emit(`vredsum ${R.RSUM[row % 3]}, ${sumAcc}`);
+  };
+
+  // The split exp stage (plan.splitExp: rows of at most two vectors, scores reloaded): S2a of row j-1 (clamp, the
+  // reciprocal multiply for q, r) and S2b of row j-2 (the polynomial, e16, the sum) interleave instruction by
+  // instruction, so the in-order VPU always has an independent instruction between the dependent ones of a chain.
+  const S2a = (row: number): string[] => {
+    const rmax = R.RMAX[row % 2]!;
+    const { U, SH, RR } = setOf(row);
+    const lines = capture(() => {
+      if (isFirstOfChunk(row)) li(R.P2X, bufAddr(row, 'xa', lpad));
+      emit(`max  ${R.LO}, ${rmax}, ${R.LOMIN}`);
+      emit(`addi ${R.LO}, ${R.LO}, ${c.loAdd}            ; lo = clamp bound of x`);
+      emit(`addi ${R.MC}, ${rmax}, ${c.cFold * c.d}            ; m + c'd (wraps; u below is exact mod 2^32)`);
+      U.forEach((u) => emit(`vld.acc ${u}, ${R.P2X}, ${lanes}`));
+      U.forEach((u, i) => emit(`vmax.vx ${u}, ${u}, ${R.LO}${i ? '' : '           ; x = max(x, lo)'}`));
+      U.forEach((u, i) => emit(`vsub.vx ${u}, ${u}, ${R.MC}${i ? '' : "           ; u = t - c'd"}`));
+      U.forEach((u, i) => emit(`vmulr.vx ${SH[i]}, ${u}, ${R.NEGMQ}, ${R.SQ}, floor, wrap32${i ? '' : "   ; sh = q + c' = floor(-u m_q / 2^s_q)"}`));
+      U.forEach((u, i) => emit(`vmacr ${RR[i]}, ${SH[i]}, ${V.D}, ${u}, r0, floor, wrap32${i ? '' : '   ; r = sh d + u = t - q q_ln2'}`));
+    });
+    return lines;
+  };
+  const S2b = (row: number): string[] => capture(() => {
+    const { U, SH, RR } = setOf(row);
+    const E = V.E[row % plan.eSets]!;
+    U.forEach((u, i) => emit(`vadd.vx ${u}, ${RR[i]}, ${R.QB}${i ? '' : '           ; r + q_b'}`));
+    U.forEach((u, i) => emit(`vmacr ${u}, ${u}, ${RR[i]}, ${V.QC}, ${R.K}, floor, wrap32${i ? '' : '   ; z = (r + q_b) r + q_c'}`));
+    if (c.k > 0) U.forEach((u) => emit(`vadd.vx ${u}, ${u}, ${R.QCHI}`));
+    if (variant.shiftBelowZero) {
+      SH.forEach((x) => emit(`vadd.vx ${x}, ${x}, ${R.CADJ}`));
+      SH.forEach((x) => emit(`vmax.vx ${x}, ${x}, r0`));
+    }
+    U.forEach((u, i) => emit(`vmulr.vv ${E[i]}, ${u}, ${V.M}, ${SH[i]}, rne, sat16${i ? '' : '   ; e16 = rne(z M / 2^sh)'}`));
+    if (V.CAP) emit(`vmin ${E[nv - 1]}, ${E[nv - 1]}, ${V.CAP}`);
+    const sum = nv === 1 ? E[0]! : addTree(E, RR);
+    emit(`vredsum ${R.RSUM[row % 3]}, ${sum}`);
+  });
+  /** S2a(a) and S2b(b) of two rows: a's scalars first, then the vector instructions alternating, b's first. */
+  const S2split = (a: number, b: number): void => {
+    const la = a >= 0 && a < rows ? S2a(a) : [];
+    const lb = b >= 0 && b < rows ? S2b(b) : [];
+    if (la.length + lb.length === 0) return;
+    note(`S2 split: ${la.length ? `S2a row ${a} (clamp, q, r)` : ''}${la.length && lb.length ? ' interleaved with ' : ''}${lb.length ? `S2b row ${b} (z, e16, sum)` : ''}`);
+    const isVec = (l: string): boolean => /^ {4}v/.test(l) && !/^ {4}vsetvl/.test(l);
+    const head = la.filter((l) => !isVec(l));
+    const va = la.filter(isVec), vb = lb.filter(isVec);
+    out.push(...head);
+    for (let i = 0; i < Math.max(va.length, vb.length); i++) {
+      if (i < vb.length) out.push(vb[i]!);
+      if (i < va.length) out.push(va[i]!);
+    }
   };
 
   const S3div = (row: number): void => {
@@ -479,7 +551,9 @@ export function buildSoftmax(cse: SoftmaxBuildCase, mach: SoftmaxMachine, opts: 
     if (isFirstOfChunk(row)) li(R.P4Y, bufAddr(row, 'ys', lpad * ob));
     if (clamp && newton) li(c255, 255);
     if (!plan.resident) li(R.T[0], `es + ${(row % 3) * lpad * 2}`);
-    const Ys = [...V.SH, ...V.RR, ...V.N, ...(plan.xResident ? [] : V.U)].filter((r) => r !== fvec);
+    // split: the set of row + 1 + lag (= j - 2, its S2b done this iteration); S2a of j - 1 holds the other set
+    const tmp = setOf(row + 1 + lag);
+    const Ys = [...tmp.SH, ...tmp.RR, ...V.N, ...(plan.xResident ? [] : tmp.U)].filter((r) => r !== fvec);
     for (const [v0, gn] of groups()) {
       const Yg = Ys.slice(0, gn);
       let E: readonly string[];
@@ -499,12 +573,15 @@ export function buildSoftmax(cse: SoftmaxBuildCase, mach: SoftmaxMachine, opts: 
   };
 
   // ---------------- the row pipeline ----------------
-  const lastIter = rows + 1 + lag;
+  /** iterations from a row's S1 to its S3: 2, or 3 with the split exp stage */
+  const d3 = split ? 3 : 2;
+  const lastIter = rows + d3 - 1 + lag;
   const chunkOfRow = (row: number): number => Math.floor(row / Cr);
   /** Everything iteration j does, in program order. */
   const iteration = (j: number): void => {
     if (!plan.xResident && j < rows) S1(j);
-    if (j - 1 >= 0 && j - 1 < rows) S2(j - 1);
+    if (split) S2split(j - 1, j - 2);
+    else if (j - 1 >= 0 && j - 1 < rows) S2(j - 1);
     if (j < rows && isFirstOfChunk(j) && chunkOfRow(j) + 1 < chunks) loadChunk(chunkOfRow(j) + 1);
     if (producer && j < rows && chunkOfRow(j) + 1 < chunks && producerParts(chunkRowsOf(chunkOfRow(j))) > 1) {
       const part = PRODUCER_SLOTS.indexOf(j - chunkStart(chunkOfRow(j)));
@@ -516,19 +593,19 @@ export function buildSoftmax(cse: SoftmaxBuildCase, mach: SoftmaxMachine, opts: 
     }
     if (plan.xResident && j < rows) S1(j);
     if (!newton) {
-      if (j - 2 >= 0 && j - 2 < rows) S3div(j - 2);
-      if (j - 2 - lag >= 0) S4(j - 2 - lag, '');
+      if (j - d3 >= 0 && j - d3 < rows) S3div(j - d3);
+      if (j - d3 - lag >= 0) S4(j - d3 - lag, '');
     } else {
       if (j - 2 >= 0 && j - 2 < rows) S3a(j - 2);
       if (j - 3 >= 0) S4(j - 3, S3b(j - 3));
     }
-    const done = j - 2 - lag;
+    const done = j - d3 - lag;
     if (done >= 0 && (done === rows - 1 || (done + 1) % Cr === 0)) storeChunk(chunkOfRow(done));
   };
   /** Iterations without resets or DMA, all stages active: they can run in the loop. */
   const steady = (j: number): boolean => {
-    if (j < 2 + lag || j >= rows) return false;
-    const done = j - 2 - lag;
+    if (j < d3 + lag || j >= rows) return false;
+    const done = j - d3 - lag;
     for (const row of [j, j - 1, done]) if (isFirstOfChunk(row)) return false;
     if (isFirstOfChunk(j)) return false;
     if ((done + 1) % Cr === 0) return false;
@@ -617,7 +694,7 @@ export function runSoftmaxCase(input: unknown, cfg: MachineConfig, opts: RunOpti
   const p = built.plan;
   const y = Array.from(readProbs(sim.machine, programBuffer(program, 'y'), cse.x.length, p.probsU8));
   const model = softmaxModel(cse.rows, cse.rowLen, cfg, {
-    mask: maskKind, variant: p.variant, reciprocal: p.reciprocal, chunkRows: p.chunkRows, xResident: p.xResident, probsU8: p.probsU8, recipLag: p.recipLag,
+    mask: maskKind, variant: p.variant, reciprocal: p.reciprocal, chunkRows: p.chunkRows, xResident: p.xResident, probsU8: p.probsU8, recipLag: p.recipLag, splitExp: p.splitExp,
   });
   return {
     y_int: y, shape: cse.shape, cycles: sim.stats.cycles ?? 0, model_cycles: model.cycles, model_exact: model.exact, sim, program, plan: p,

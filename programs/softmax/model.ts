@@ -47,6 +47,8 @@ export interface SoftmaxOptions {
   readonly probsU8?: boolean;
   /** Force the iterations between a row's division and its normalization (default: chosen by the model). */
   readonly recipLag?: 1 | 2;
+  /** Force the split exp stage (default: chosen by the model). */
+  readonly splitExp?: boolean;
 }
 
 /** Vectors of a row kept in registers between stages; longer rows stream their e16 through the scratchpad. */
@@ -101,6 +103,12 @@ export interface SoftmaxPlan {
   readonly recipLag: 1 | 2;
   /** e16 register sets of resident rows: 3 (lag 1) or 6 (lag 2) */
   readonly eSets: number;
+  /**
+   * The exp stage in two halves one iteration apart, interleaved: S2a(j-1) (clamp, q, r) with S2b(j-2) (z, e16,
+   * sum); S3(j-3), S4(j-3-lag). For rows of one or two vectors (scores reloaded, the divider): a row's exp chain
+   * is then not alone on the in-order VPU. Two U/SH/RR sets (rows alternate).
+   */
+  readonly splitExp: boolean;
 }
 
 /** Bytes of one stored probability: 1 (uint8, saturated at 255) or 2 (int16). */
@@ -155,9 +163,10 @@ export function softmaxPlan(rows: number, rowLen: number, mach: SoftmaxMachine, 
   const base: SoftmaxPlan = {
     rows, rowLen, lanes, nv, lpad, tail, resident, xResident: resident, group, mask, variant: opts.variant ?? PLAIN_VARIANT,
     reciprocal, chunkRows, chunks, accWords: 2 * chunkRows * lpad, spadBytes: fixedSpad + chunkRows * spadPerRow(lpad, mask, outBytes),
-    pm1Vectors: Math.ceil(31 / lanes), outerPasses: passes >= 2 ? passes : 0, probsU8, recipLag: 1, eSets: 3,
+    pm1Vectors: Math.ceil(31 / lanes), outerPasses: passes >= 2 ? passes : 0, probsU8, recipLag: 1, eSets: 3, splitExp: false,
   };
   if (!resident) {
+    if (opts.splitExp === true) throw new TilingError(`softmax: splitExp needs rows in registers (rows of ${rowLen} are ${nv} vectors)`);
     if (opts.recipLag === 2) throw new TilingError(`softmax: recipLag 2 needs rows of at most ${MAX_RESIDENT_VECTORS} vectors in registers (rows of ${rowLen} are ${nv})`);
     return { ...base, xResident: false };
   }
@@ -170,7 +179,17 @@ export function softmaxPlan(rows: number, rowLen: number, mach: SoftmaxMachine, 
   }
   // (lag 2 first: on a tie, where the VPU binds, it still takes the division's latency off the front end)
   const lags = opts.recipLag !== undefined ? [opts.recipLag === 2 ? lag2 : base] : lag2Fits && pipelinedDivider(mach) ? [lag2, base] : [base];
-  const candidates = lags.flatMap((p) => (opts.xResident !== undefined ? [{ ...p, xResident: opts.xResident }] : [p, { ...p, xResident: false }]));
+  let candidates = lags.flatMap((p) => (opts.xResident !== undefined ? [{ ...p, xResident: opts.xResident }] : [p, { ...p, xResident: false }]));
+  // The split exp stage (reloaded scores, the divider, rows of at most two vectors, registers permitting): tried
+  // after the others, so a tie keeps the unsplit program.
+  const splits = candidates
+    .filter((p) => !p.xResident && reciprocal === 'divider' && nv <= 2)
+    .map((p) => ({ ...p, splitExp: true }))
+    .filter((p) => vregsNeeded(p) <= 32);
+  if (opts.splitExp === true) {
+    if (splits.length === 0) throw new TilingError(`softmax: splitExp needs the divider, reloaded scores and rows of at most 2 vectors in 32 registers (rows of ${rowLen})`);
+    candidates = splits;
+  } else if (opts.splitExp === undefined) candidates = [...candidates, ...splits];
   let best = candidates[0]!;
   for (const c of candidates.slice(1)) if (rowCycles(c, mach).period < rowCycles(best, mach).period) best = c;
   return best;
@@ -183,7 +202,7 @@ const pipelinedDivider = (mach: SoftmaxMachine): boolean => (mach.divider.divInt
 export function vregsNeeded(p: SoftmaxPlan): number {
   const G = p.group;
   const newton = p.reciprocal === 'newton';
-  return (p.resident ? p.eSets * p.nv : 0) + 3 * G + (newton ? Math.max(0, 7 - 2 * G) : 0) + 3 + (p.mask !== 'none' || p.tail < p.lanes ? 1 : 0) +
+  return (p.resident ? p.eSets * p.nv : 0) + (p.splitExp ? 6 : 3) * G + (newton ? Math.max(0, 7 - 2 * G) : 0) + 3 + (p.mask !== 'none' || p.tail < p.lanes ? 1 : 0) +
     (p.tail < p.lanes ? 1 : 0) + (newton ? 1 + p.pm1Vectors : 0) + (p.resident ? 0 : 1);
 }
 
@@ -219,6 +238,9 @@ class StageOps {
   readonly SH: string[];
   readonly RR: string[];
   readonly N: string[];
+  readonly U2: string[];
+  readonly SH2: string[];
+  readonly RR2: string[];
   constructor(p: SoftmaxPlan) {
     this.p = p;
     const G = p.group;
@@ -227,6 +249,51 @@ class StageOps {
     this.SH = seq('SH', G);
     this.RR = seq('RR', G);
     this.N = p.reciprocal === 'newton' ? seq('N', Math.max(0, 7 - 2 * G)) : [];
+    [this.U2, this.SH2, this.RR2] = p.splitExp ? [seq('U_', G), seq('SH_', G), seq('RR_', G)] : [this.U, this.SH, this.RR];
+  }
+  /** the U/SH/RR set of a row in the split exp stage (rows alternate); the one set otherwise */
+  private setOf(row: number): { U: string[]; SH: string[]; RR: string[] } {
+    return this.p.splitExp && ((row % 2) + 2) % 2 === 1 ? { U: this.U2, SH: this.SH2, RR: this.RR2 } : { U: this.U, SH: this.SH, RR: this.RR };
+  }
+  /** S2a of the split exp stage: reload, clamp, q, r (the scalar prelude is the front end's). */
+  s2a(row: number): VOp[] {
+    const { U, SH, RR } = this.setOf(row);
+    const ops: VOp[] = [];
+    U.forEach((u) => ops.push(op('load', u)));
+    U.forEach((u) => ops.push(op('alu', u, u)));
+    U.forEach((u) => ops.push(op('alu', u, u)));
+    U.forEach((u, i) => ops.push(op('mul', SH[i]!, u)));
+    U.forEach((u, i) => ops.push(op('mul', RR[i]!, SH[i]!, 'D', u)));
+    return ops;
+  }
+  /** S2b: z, e16, the sum tree and its reduction. */
+  s2b(row: number): VOp[] {
+    const { U, SH, RR } = this.setOf(row);
+    const v = this.p.variant;
+    const E = this.eSet(row, 0, this.p.nv);
+    const ops: VOp[] = [];
+    U.forEach((u, i) => ops.push(op('alu', u, RR[i]!)));
+    U.forEach((u, i) => ops.push(op('mul', u, u, RR[i]!, 'QC')));
+    if (v.zPreShift) U.forEach((u) => ops.push(op('alu', u, u)));
+    if (v.shiftBelowZero) {
+      SH.forEach((x) => ops.push(op('alu', x, x)));
+      SH.forEach((x) => ops.push(op('alu', x, x)));
+    }
+    U.forEach((u, i) => ops.push(op('mul', E[i]!, u, 'M', SH[i]!)));
+    if (this.p.tail < this.p.lanes) ops.push(op('alu', E[this.p.nv - 1]!, E[this.p.nv - 1]!, 'CAP'));
+    const sum = this.p.nv === 1 ? E[0]! : this.tree(ops, E, RR);
+    ops.push(op('reduce', '', sum));
+    return ops;
+  }
+  /** S2a(a) and S2b(b) interleaved as the builder emits them (b's instruction first); a < 0 or b < 0: absent. */
+  s2split(a: number, b: number): { ops: VOp[]; aLen: number } {
+    const va = a >= 0 ? this.s2a(a) : [], vb = b >= 0 ? this.s2b(b) : [];
+    const ops: VOp[] = [];
+    for (let i = 0; i < Math.max(va.length, vb.length); i++) {
+      if (i < vb.length) ops.push(vb[i]!);
+      if (i < va.length) ops.push(va[i]!);
+    }
+    return { ops, aLen: va.length };
   }
   private groups(): Array<[number, number]> {
     const gs: Array<[number, number]> = [];
@@ -251,16 +318,17 @@ class StageOps {
   private eSet(row: number, v0: number, gn: number): string[] {
     return Array.from({ length: gn }, (_, i) => `E${row % this.p.eSets}_${v0 + i}`);
   }
-  s1(): VOp[] {
+  s1(row = 0): VOp[] {
     const ops: VOp[] = [];
     const masked = this.p.mask !== 'none';
     let acc = '';
+    const set = this.setOf(row + 1);
     for (const [, gn] of this.groups()) {
-      const regs = this.U.slice(0, gn);
+      const regs = set.U.slice(0, gn);
       if (masked) {
-        regs.forEach((_, i) => ops.push(op('load', this.SH[i]!)));
+        regs.forEach((_, i) => ops.push(op('load', set.SH[i]!)));
         regs.forEach((r) => ops.push(op('load', r)));
-        regs.forEach((r, i) => ops.push(op('alu', r, this.SH[i]!, r, 'NEG')));
+        regs.forEach((r, i) => ops.push(op('alu', r, set.SH[i]!, r, 'NEG')));
         if (!this.p.xResident) regs.forEach((r) => ops.push(op('store', '', r)));
       } else regs.forEach((r) => ops.push(op('load', r)));
       // resident scores are kept for S2: the max goes into temporaries
@@ -330,7 +398,8 @@ class StageOps {
   }
   s4(row: number, f: string): VOp[] {
     const ops: VOp[] = [];
-    const Ys = [...this.SH, ...this.RR, ...this.N, ...(this.p.xResident ? [] : this.U)].filter((r) => r !== f);
+    const tmp = this.setOf(row + 1 + this.p.recipLag);
+    const Ys = [...tmp.SH, ...tmp.RR, ...this.N, ...(this.p.xResident ? [] : tmp.U)].filter((r) => r !== f);
     for (const [v0, gn] of this.groups()) {
       const Yg = Ys.slice(0, gn);
       let E: string[];
@@ -347,6 +416,7 @@ class StageOps {
   }
   /** The VPU instructions of steady iteration j, in program order. */
   iteration(j: number): VOp[] {
+    if (this.p.splitExp) return [...this.s1(j), ...this.s2split(j - 1, j - 2).ops, ...this.s4(j - 3 - this.p.recipLag, '')];
     const ops = this.p.xResident ? [...this.s2(j - 1), ...this.s1()] : [...this.s1(), ...this.s2(j - 1)];
     if (this.p.reciprocal === 'newton') {
       ops.push(...this.s3a());
@@ -498,7 +568,7 @@ function dividerChainPerRow(p: SoftmaxPlan, mach: SoftmaxMachine): number {
   const rsum = (r: number): string => `sum${r % 3}`;
   const rf = (r: number): string => `f${r % (p.recipLag + 1)}`;
   const S1 = (j: number): void => {
-    const ops = st.s1();
+    const ops = st.s1(j);
     ops.forEach((o, i) => vpu(o, [], i === ops.length - 1 ? rmax(j) : ''));
   };
   const S2 = (r: number): void => {
@@ -513,16 +583,27 @@ function dividerChainPerRow(p: SoftmaxPlan, mach: SoftmaxMachine): number {
     if (!p.resident) scalar();
     for (const o of st.s4(r, '')) vpu(o, o.c === 'mul' ? [rf(r)] : []);
   };
+  const S2split = (a: number, b: number): void => {
+    scalar([rmax(a)]);
+    scalar();
+    scalar([rmax(a)]);
+    const { ops } = st.s2split(a, b);
+    ops.forEach((o) => vpu(o, [], o.c === 'reduce' ? rsum(b) : ''));
+  };
   const iteration = (j: number): void => {
-    if (p.xResident) {
+    if (p.splitExp) {
+      S1(j);
+      S2split(j - 1, j - 2);
+    } else if (p.xResident) {
       S2(j - 1);
       S1(j);
     } else {
       S1(j);
       S2(j - 1);
     }
-    div(rsum(j - 2), rf(j - 2));
-    S4(j - 2 - p.recipLag);
+    const d3 = p.splitExp ? 3 : 2;
+    div(rsum(j - d3), rf(j - d3));
+    S4(j - d3 - p.recipLag);
   };
   const warm = 4 * LOOP_ROWS, measured = 2 * LOOP_ROWS;
   for (let j = 0; j < warm; j++) iteration(j + 6);

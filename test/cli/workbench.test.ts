@@ -146,7 +146,8 @@ describe('--csv on layer and report', () => {
     // the JSON's steps are the runner's steps plus their share of the layer (cli/commands/layer.ts summary)
     const g = generateLayer({ seed: 'intnpu-layer', seq: 8, hidden: 64, heads: 2, ffn: 256 });
     const r = runLayerSim(compileLayerSim(g.layer), Int8Array.from(g.layer.input!.x_int), 8, MachineSchema.parse({}), g.mask ? { mask: g.mask } : {});
-    const keys = [...Object.keys(r.steps[0]!), 'share'];
+    // every key any step has, in order of first appearance (a step may carry a `note`)
+    const keys = [...new Set(r.steps.flatMap((s) => [...Object.keys(s), 'share']))];
     const c = cli('layer', '--size', 'small', '--csv', '--html', 'layer.html');
     expect(c.status, show(c)).toBe(0);
     expect(c.stderr).toBe('');
@@ -163,7 +164,7 @@ describe('--csv on layer and report', () => {
       vocab_size: 40, max_position_embeddings: 16, type_vocab_size: 1, pad_token_id: 1, hidden_act: 'gelu',
     }));
     const g = generateLayer({ seed: 'intnpu-layer', seq: 8, hidden: 64, heads: 2, ffn: 256 });
-    const keys = Object.keys(runLayerSim(compileLayerSim(g.layer), Int8Array.from(g.layer.input!.x_int), 8, MachineSchema.parse({})).steps[0]!);
+    const keys = [...new Set(runLayerSim(compileLayerSim(g.layer), Int8Array.from(g.layer.input!.x_int), 8, MachineSchema.parse({})).steps.flatMap((s) => Object.keys(s)))];
     const c = cli('model', '--config', conf, '--seq', '4', '--csv', '--html', 'model.html');
     expect(c.status, show(c)).toBe(0);
     const lines = c.stdout.trim().split('\n');

@@ -244,6 +244,25 @@ describe('layernorm on the simulator', () => {
     expect(e.utilization!['vpu']!).toBeGreaterThan(0.85);
   });
 
+  it('constants resident in registers (<= 6 vectors per row, divider, no general vectors): loaded once, bit-exact, model within 1 %', () => {
+    const pipelined = parseMachine({ preset: 'server', name: 'server-pipelined-divider', divider: { divIntervalCycles: 1, sqrtIntervalCycles: 1 } });
+    const c = randomCase('resident constants', 24, 700, {}); // 6 vectors of 128 lanes, the last of 60; no general-path channel
+    for (const cfg of [server, pipelined]) {
+      const seed = `resident constants:${cfg.name}`;
+      const plan = layernormPlan(24, 700, cfg);
+      expect(plan.constsResident, seed).toBe(true);
+      const run = simVsNpu(c, cfg, seed);
+      // B2, M, E of each vector are read through r12 once, not once per row
+      const constLoads = run.program.sourceLines.filter((l) => /^\s*vld\.acc v\d+, r12,/.test(l)).length;
+      expect(constLoads, seed).toBe(3 * plan.vectors);
+      expect(Math.abs(run.model_cycles / run.cycles - 1), `${seed}: sim ${run.cycles} model ${run.model_cycles}`).toBeLessThanOrEqual(0.01);
+    }
+    // more vectors than registers (edge: 24 per row), general vectors or no divider: the per-row loads stay
+    expect(layernormPlan(24, 768, edge).constsResident).toBe(false);
+    expect(layernormPlan(24, 768, server, [2]).constsResident).toBe(false);
+    expect(layernormPlan(24, 768, serverNoDiv).constsResident).toBe(false);
+  });
+
   it('model within 5 % of the simulated cycles across shapes and machines (timing mode)', () => {
     const slowDiv = parseMachine({ divider: { divLatencyCycles: 80, sqrtLatencyCycles: 60 } });
     const lowBw = parseMachine({ dram: { bytesPerCycle: 4 } });

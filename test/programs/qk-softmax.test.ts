@@ -42,9 +42,9 @@ describe('qk + softmax (steps 3-4 fused)', () => {
     runCase(36, 64, 2, loadMachine('edge'), 'mask', true);
     runCase(24, 64, 2, parseMachine({ name: 'lanes8', vpu: { lanes: 8 } }), 'lanes8');
   });
-  it('server with a pipelined divider: f read two rows after its division (recipLag 2), bit-exact, model within 5 %', () => {
+  it('server with a pipelined divider: f read two rows after its division (recipLag 2), the split exp stage, bit-exact, model within 5 %', () => {
     const cfg = parseMachine({ preset: 'server', name: 'server-pipelined-divider', divider: { divIntervalCycles: 1 } });
-    expect(qkSoftmaxModel({ T: 128, hidden: 256, heads: 2, mask: 'none' }, PLAIN_VARIANT, cfg).plan.recipLag).toBe(2);
+    expect(qkSoftmaxModel({ T: 128, hidden: 256, heads: 2, mask: 'none' }, PLAIN_VARIANT, cfg).plan).toMatchObject({ recipLag: 2, splitExp: true });
     runCase(128, 256, 2, cfg, 'pipelined');
   });
   it('refuses, with a TilingError the layer runner takes as "run qk and softmax apart", a shape whose K of three heads does not fit', () => {
