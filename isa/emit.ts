@@ -76,14 +76,35 @@ function checker(def: InstrDef, i: number): (v: Operand) => number | string {
   };
 }
 
+/** An emitter's working arrays (grown by doubling). */
+interface Scratch {
+  readonly words: Uint32Array;
+  readonly opc: Uint8Array;
+  readonly fields: Int32Array;
+}
+
+/**
+ * Working arrays of finished emitters, for the next ones (PERF: a layer builds programs of up to ~250 k
+ * instructions one after another; growing fresh arrays for each cost more than emitting). Their fields are zero.
+ */
+const POOL: Scratch[] = [];
+const POOL_SIZE = 2;
+
+function scratch(): Scratch {
+  return POOL.pop() ?? { words: new Uint32Array(4096), opc: new Uint8Array(2048), fields: new Int32Array(2048 * FIELD_SLOTS) };
+}
+
 export class ProgramEmitter {
   readonly file: string;
   private readonly capacity: Partial<Record<MemorySpace, number>>;
-  private words = new Uint32Array(4096);
+  private readonly scratch = scratch();
+  private words = this.scratch.words;
   /** The same instructions decoded (opcode, FIELD_SLOTS values each), so a loader need not decode the words. */
-  private opc = new Uint8Array(2048);
-  private fields = new Int32Array(2048 * FIELD_SLOTS);
+  private opc = this.scratch.opc;
+  private fields = this.scratch.fields;
   private n = 0;
+  /** The program, once finished (the working arrays went back to the pool: nothing more can be emitted). */
+  private finished: Program | undefined;
   private readonly notes: Note[] = [];
   private readonly buffers = new Map<string, BufferSymbol & { readonly note: number }>();
   private readonly labels = new Map<string, number>();
@@ -178,7 +199,7 @@ export class ProgramEmitter {
 
   /** One instruction whose operands are all numbers: encoded straight into the word array (PERF: no pair array). */
   private pushNumbers(def: InstrDef, values: readonly number[]): void {
-    if (2 * this.n + 2 > this.words.length) this.grow();
+    if (2 * this.n + 2 > this.words.length || this.finished !== undefined) this.grow();
     encodeInto(def, values, this.words, 2 * this.n);
     this.opc[this.n] = def.opcode;
     const o = this.n * FIELD_SLOTS;
@@ -187,6 +208,7 @@ export class ProgramEmitter {
   }
 
   private grow(): void {
+    if (this.finished !== undefined) throw new EmitError(`${this.file}: instruction emitted after finish()`);
     const grown = new Uint32Array(this.words.length * 2);
     grown.set(this.words);
     this.words = grown;
@@ -199,7 +221,7 @@ export class ProgramEmitter {
   }
 
   private push(lo: number, hi: number, opcode: number, values: readonly (number | string)[]): void {
-    if (2 * this.n + 2 > this.words.length) this.grow();
+    if (2 * this.n + 2 > this.words.length || this.finished !== undefined) this.grow();
     this.words[2 * this.n] = lo;
     this.words[2 * this.n + 1] = hi;
     this.opc[this.n] = opcode;
@@ -211,6 +233,7 @@ export class ProgramEmitter {
 
   /** The finished program: words, buffers, labels, and the listing with its line of every instruction. */
   finish(): Program {
+    if (this.finished !== undefined) return this.finished;
     for (const f of this.fixups) {
       const values = f.def.fields.map((fd, i) => {
         const v = f.values[i]!;
@@ -258,7 +281,12 @@ export class ProgramEmitter {
     };
     Object.defineProperty(program, 'sourceLines', { get: render, enumerable: true });
     DECODED.set(words, { opc: this.opc.slice(0, this.n), fields: this.fields.slice(0, this.n * FIELD_SLOTS) });
-    return program as typeof program & { readonly sourceLines: readonly string[] };
+    const done = program as typeof program & { readonly sourceLines: readonly string[] };
+    this.finished = done;
+    // the working arrays (possibly grown) go to the pool with their fields zeroed, as fresh ones are
+    this.fields.fill(0, 0, this.n * FIELD_SLOTS);
+    if (POOL.length < POOL_SIZE) POOL.push({ words: this.words, opc: this.opc, fields: this.fields });
+    return done;
   }
 }
 
