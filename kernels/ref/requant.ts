@@ -3,7 +3,7 @@
 // The float side (S_out, frexp31) lives in fold.ts; `requantDirect` is the simulator's direct (m, shift) form.
 
 import { KernelInputError } from './errors.js';
-import { mulShiftRne, mulShiftRneBig, pow2, TWO31, TWO53 } from './intmath.js';
+import { mulShiftRne, mulShiftRneBig, pow2, TWO31, TWO32, TWO53 } from './intmath.js';
 import type { IntData, SmallIntArray } from './tensor.js';
 
 /** Integer constants of one requantization; per-channel arrays index the last dimension (i % m.length). */
@@ -104,6 +104,8 @@ function requantNumbers(x: Int32Array | Float64Array, m: readonly number[], e: r
   const C = m.length;
   const inv = new Float64Array(C), pw = new Float64Array(C), half = new Float64Array(C);
   const fast = new Uint8Array(C);
+  // mulShiftRne's split path (|x|, |m| <= 2^32, e >= 16) inlined with its powers of two per channel, s = e - 16
+  const split = new Uint8Array(C), sInv = new Float64Array(C), sPw = new Float64Array(C), sHalf = new Float64Array(C);
   for (let c = 0; c < C; c++) {
     const ec = e[c]!;
     if (Number.isInteger(ec) && ec >= 0 && ec < 54 && Number.isSafeInteger(m[c]!)) {
@@ -111,6 +113,15 @@ function requantNumbers(x: Int32Array | Float64Array, m: readonly number[], e: r
       inv[c] = pow2(-ec);
       pw[c] = pow2(ec);
       half[c] = ec === 0 ? 1 : pow2(ec - 1); // e = 0: the remainder is 0, never above or at a half of 1
+    }
+    if (Number.isInteger(ec) && ec >= 16 && Number.isSafeInteger(m[c]!) && Math.abs(m[c]!) <= TWO32) {
+      split[c] = 1;
+      const sc = ec - 16;
+      if (sc <= 53) {
+        sInv[c] = pow2(-sc);
+        sPw[c] = pow2(sc);
+        sHalf[c] = sc > 0 ? pow2(sc - 1) : 0;
+      }
     }
   }
   const w = identity?.w, im = identity?.m ?? 0, ie = identity?.e ?? 0;
@@ -124,6 +135,24 @@ function requantNumbers(x: Int32Array | Float64Array, m: readonly number[], e: r
       const r = p - q * pw[c]!;
       const h = half[c]!;
       t1 = r > h || (r === h && q % 2 !== 0) ? q + 1 : q + 0;
+    } else if (split[c] === 1 && !(p < TWO53 && p > -TWO53) && xv <= TWO32 && xv >= -TWO32) {
+      // mulShiftRneSplit (intmath.ts) for e >= 16: |x| = ah 2^16 + al, |x m| = G 2^16 + Ll with G = ah m + floor(al m / 2^16)
+      const ax = xv < 0 ? -xv : xv, am = mc < 0 ? -mc : mc;
+      const sc = e[c]! - 16;
+      let mag = 0;
+      if (sc <= 53) {
+        const al = ax % 65536, ah = (ax - al) / 65536;
+        const H = ah * am, L = al * am;
+        const Ll = L % 65536;
+        const G = H + (L - Ll) / 65536;
+        if (sc === 0) mag = Ll > 32768 || (Ll === 32768 && G % 2 !== 0) ? G + 1 : G;
+        else {
+          const q = Math.floor(G * sInv[c]!) + 0;
+          const rG = G - q * sPw[c]!, hG = sHalf[c]!;
+          mag = rG > hG || (rG === hG && (Ll > 0 || q % 2 !== 0)) ? q + 1 : q;
+        }
+      }
+      t1 = (xv < 0) !== (mc < 0) ? 0 - mag : mag;
     } else {
       t1 = mulShiftRne(xv, mc, e[c]!);
     }
