@@ -321,7 +321,7 @@ export class TimingModel {
       const port = cls === C.mxuWeights ? UNITS.length : u;
       const ready0 = Math.max(dispatch + 1, this.lastStart[u]!);
       const unitReady = Math.max(ready0, this.portFree[port]!);
-      this.charge(S_UNIT, unitReady - ready0);
+      if (unitReady > ready0) this.charge(S_UNIT, unitReady - ready0);
 
       // Operands produced by other units.
       let dep = unitReady;
@@ -370,7 +370,7 @@ export class TimingModel {
       if (cls === C.dma) {
         const xfer = Math.ceil(e.amount / this.cfg.dram.bytesPerCycle);
         start = this.channel.reserve(dep, xfer);
-        this.charge(S_DRAM, start - dep);
+        if (start > dep) this.charge(S_DRAM, start - dep);
         occupancy = Math.max(1, xfer);
         latency = xfer === 0 ? occupancy : xfer + this.cfg.dram.latencyCycles;
         T.dramChannelBusy += xfer;
