@@ -31,7 +31,7 @@
 // int32 vector store, and a separate int32 buffer in the accumulator memory would take capacity from the linear
 // tiling. The region's next bias load waits for that store (accFree).
 import { LINEAR_OP_INSTRS, linearTiling, linearTilingCandidates, linearWithResident, linearXResident, type LinearTiling } from '../linear/model.js';
-import { ScheduleClock, TilingError, type ModelMachine } from '../schedule.js';
+import { memoPerMachine, ScheduleClock, TilingError, type ModelMachine } from '../schedule.js';
 
 /** The machine fields this model reads. */
 export interface FusedMachine extends ModelMachine {
@@ -149,8 +149,6 @@ export function postLag(t: LinearTiling, mach: ModelMachine): number {
   return Math.ceil(mach.frontend.queueDepth / 2) + Math.ceil((mach.mxu.rows + mach.mxu.cols) / Math.max(1, t.mt)) + 1;
 }
 
-const PLANS = new WeakMap<object, Map<string, LinearRequantPlan>>();
-
 /**
  * The fused kernel's plan: the linear kernel's candidate tilings, each priced by this kernel's model (see
  * choosePlan). Memoised per machine object, since a layer asks for the same shapes several times.
@@ -159,15 +157,8 @@ export function linearRequantTiling(
   M: number, K: number, N: number, bits: LinearRequantBits, mach: FusedMachine, lagOverride?: number, identity?: LinearRequantIdentity,
   post: PostKind = 'requant',
 ): LinearRequantPlan {
-  let m = PLANS.get(mach);
-  if (m === undefined) PLANS.set(mach, (m = new Map()));
-  const key = JSON.stringify([M, K, N, bits, lagOverride ?? null, identity ?? null, post]);
-  const hit = m.get(key);
-  if (hit !== undefined) return hit;
-  const p = choosePlan(M, K, N, bits, mach, lagOverride, identity, post);
-  if (m.size >= 32) m.delete(m.keys().next().value!);
-  m.set(key, p);
-  return p;
+  const key = `linearRequantTiling ${JSON.stringify([M, K, N, bits, lagOverride ?? null, identity ?? null, post])}`;
+  return memoPerMachine(mach, key, () => choosePlan(M, K, N, bits, mach, lagOverride, identity, post));
 }
 
 function choosePlan(
@@ -547,6 +538,16 @@ export function linearRequantModel(M: number, K: number, N: number, bits: Linear
 
 /** Prices a schedule (the one linearRequantSchedule returns for the plan). */
 export function linearRequantModelOf(p: LinearRequantPlan, ops: readonly FusedOp[], mach: FusedMachine): LinearRequantModel {
+  // a built program's schedule is priced once per machine (the runner asks on every run of a cached program)
+  let byMach = PRICED.get(ops);
+  if (byMach === undefined) PRICED.set(ops, (byMach = new WeakMap()));
+  let m = byMach.get(mach);
+  if (m === undefined) byMach.set(mach, (m = priceSchedule(p, ops, mach)));
+  return m;
+}
+const PRICED = new WeakMap<readonly FusedOp[], WeakMap<object, LinearRequantModel>>();
+
+function priceSchedule(p: LinearRequantPlan, ops: readonly FusedOp[], mach: FusedMachine): LinearRequantModel {
   const t = p.t;
   const R = mach.mxu.rows, C = mach.mxu.cols;
   const ld = mach.vpu.loadLatencyCycles, mul = mach.vpu.mulLatencyCycles, alu = mach.vpu.aluLatencyCycles;

@@ -2,7 +2,7 @@
 // programs/softmax/model.ts with each chunk's DRAM load replaced by the cost of producing the chunk on chip
 // (two small int8 DMAs and the MXU's weight loads and streams). Like the softmax model it is not exact: the tests
 // state its tolerance against the simulator.
-import { TilingError, xfer } from '../schedule.js';
+import { memoPerMachine, TilingError, xfer } from '../schedule.js';
 import { producerParts, softmaxModel, softmaxPlan, type ChunkSourceCost, type SoftmaxMachine, type SoftmaxModel, type SoftmaxPlan, type SoftmaxVariant } from '../softmax/model.js';
 
 export type QkSoftmaxMachine = SoftmaxMachine;
@@ -82,6 +82,10 @@ export function qkSoftmaxPlan(s: Shape, variant: SoftmaxVariant, mach: QkSoftmax
 }
 
 export function qkSoftmaxModel(s: Shape, variant: SoftmaxVariant, mach: QkSoftmaxMachine): QkSoftmaxModel {
+  return memoPerMachine(mach, `qkSoftmaxModel ${JSON.stringify([s, variant])}`, () => modelQkSoftmax(s, variant, mach));
+}
+
+function modelQkSoftmax(s: Shape, variant: SoftmaxVariant, mach: QkSoftmaxMachine): QkSoftmaxModel {
   const dh = check(s);
   const { T, heads: H } = s;
   const probsU8 = s.probsU8 ?? false;

@@ -2,7 +2,7 @@
 // programs/softmax/build.ts follows, and the cycle model that prices it from the shape and the machine alone (it never
 // runs the simulator). The program's schedule is a software pipeline over rows; see programs/softmax/build.ts.
 
-import { TilingError, type ModelMachine } from '../schedule.js';
+import { memoPerMachine, TilingError, type ModelMachine } from '../schedule.js';
 
 /** The machine fields the softmax plan and model read (a structural subset of the simulator's config). */
 export interface SoftmaxMachine extends ModelMachine {
@@ -120,6 +120,10 @@ function spadPerRow(lpad: number, mask: SoftmaxMaskKind, outBytes: number): numb
 }
 
 export function softmaxPlan(rows: number, rowLen: number, mach: SoftmaxMachine, opts: SoftmaxOptions = {}): SoftmaxPlan {
+  return memoPerMachine(mach, `softmaxPlan ${JSON.stringify([rows, rowLen, opts])}`, () => planSoftmax(rows, rowLen, mach, opts));
+}
+
+function planSoftmax(rows: number, rowLen: number, mach: SoftmaxMachine, opts: SoftmaxOptions): SoftmaxPlan {
   if (!(rows >= 1) || !(rowLen >= 1)) throw new TilingError(`softmax needs at least one row of one score (got ${rows} x ${rowLen})`);
   const lanes = mach.vpu.lanes;
   const nv = Math.ceil(rowLen / lanes);
