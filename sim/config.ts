@@ -123,6 +123,13 @@ export const PRESETS: Readonly<Record<string, MachineInput>> = {
     spad: { sizeBytes: 8 * MiB },
     acc: { sizeBytes: 2 * MiB },
     frontend: { queueDepth: 16 },
+    // Pipelined: one division (or square root) accepted per cycle, each result after the same 34 cycles. A divider of
+    // this class is standard, small IP (the radix-2 datapath unrolled into one add/sub stage per quotient bit, about
+    // 32 32-bit adders): Lattice's Divider IP "completes one integer division every clock", AMD/Xilinx's Divider
+    // Generator (DS819) offers radix-2 with single-cycle throughput; server-class parts provide division throughput
+    // so (GPU special-function units issue reciprocals every cycle; the ITA integer-softmax accelerator replicates its
+    // dividers for utilization). Beside a 128x128 MXU its area is negligible. The edge preset keeps the iterative one.
+    divider: { divIntervalCycles: 1, sqrtIntervalCycles: 1 },
   },
 };
 

@@ -27,9 +27,10 @@ describe('divider initiation interval', () => {
     expect(half).toBeGreaterThanOrEqual(34 + 7 * 4);
     expect(half).toBeLessThan(34 + 7 * 4 + 10);
   });
-  it('the presets keep the iterative divider', () => {
+  it('edge keeps the iterative divider; server pipelines it (one division or square root per cycle, same latency)', () => {
     expect(parseMachine({}).divider.divIntervalCycles).toBeUndefined();
-    expect(parseMachine({ preset: 'server' }).divider.divIntervalCycles).toBeUndefined();
+    const server = parseMachine({ preset: 'server' }).divider;
+    expect([server.divIntervalCycles, server.sqrtIntervalCycles, server.divLatencyCycles]).toEqual([1, 1, 34]);
   });
   it('an interval longer than the latency is refused', () => {
     expect(() => parseMachine({ divider: { divLatencyCycles: 10, divIntervalCycles: 11 } })).toThrow(ConfigError);
