@@ -86,8 +86,8 @@ export class ScheduleClock {
   }
 
   /** A DMA of `bytes` on the load or store queue, starting no earlier than `needs`. */
-  dma(unit: 'load' | 'store', bytes: number, needs: number): { end: number; done: number } {
-    const d = this.issue(unit, this.dmaLis);
+  dma(unit: 'load' | 'store', bytes: number, needs: number, lis = this.dmaLis): { end: number; done: number } {
+    const d = this.issue(unit, lis);
     const x = xfer(bytes, this.mach);
     const s = this.reserve(Math.max(d + 1, this.lastStart[unit], needs), x);
     this.starts[unit].push(s);

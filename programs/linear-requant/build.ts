@@ -11,6 +11,8 @@ import {
   linearRequantSchedule,
   linearRequantTiling,
   needsFinalClamp,
+  geluFormOf,
+  geluKsRows,
   geluLoopGroups,
   geluPostOps,
   GELU_SCALARS,
@@ -19,7 +21,10 @@ import {
   packLinearRequantConsts,
   shiftRow,
   POST_GROUP_ROWS,
+  STEP_REGS,
+  stepOperands,
   type FusedOp,
+  type GeluForm,
   type LinearRequantBits,
   type LinearRequantIdentity,
   type LinearRequantModel,
@@ -57,6 +62,8 @@ export interface LinearRequantIdentityConsts extends LinearRequantIdentity {
 export interface GeluStageConsts {
   readonly m2: number;
   readonly e2: number;
+  /** the stage's form (geluFormOf of the constants; absent: the split form with the rescale, valid for all) */
+  readonly form?: GeluForm;
 }
 
 /** One instruction of an op list written as assembly text (`vmacr v2, v1, v31, v2, r0, floor, sat32`), emitted typed. */
@@ -76,10 +83,11 @@ export function buildLinearRequant(
   M: number, K: number, N: number, bits: LinearRequantBits, mach: MachineConfig, lag?: number, identity?: LinearRequantIdentityConsts,
   gelu?: GeluStageConsts, xOnChip = false,
 ): BuiltProgram & { plan: LinearRequantPlan; ops: FusedOp[] } {
-  const p = linearRequantTiling(M, K, N, bits, mach, lag, identity === undefined ? undefined : { clampX: identity.clampX, clampW: identity.clampW }, gelu ? 'gelu' : 'requant');
+  const p = linearRequantTiling(M, K, N, bits, mach, lag, identity === undefined ? undefined : { clampX: identity.clampX, clampW: identity.clampW }, gelu ? 'gelu' : 'requant', gelu?.form);
   const t = p.t;
   const ops = linearRequantSchedule(p, mach, xOnChip);
   const R = mach.mxu.rows, C = mach.mxu.cols, L = mach.vpu.lanes;
+  const kr0 = ksRows(p.post, p.gelu);
   const ob = p.ob;
   const id = identity;
   const G = POST_GROUP_ROWS;
@@ -95,6 +103,8 @@ export function buildLinearRequant(
     e.comment(`linear-gelu: y[${M},${N}] int8 = sat8(rne(QuantAct8(i-GELU(x[${M},${K}] . W[${N},${K}]^T + bias[${N}])) * m2 / 2^e2)): layer steps 12-15 in one program`);
     e.comment('i-GELU and its QuantAct(8) per output channel c (the gelu kernel\'s ops, kernels/npu/gelu.ts), then the per-tensor');
     e.comment(`int8 -> int8 requantization of step 15 (m2 = ${gelu.m2}, e2 = ${gelu.e2}) in the same registers`);
+    if (p.gelu?.wide) e.comment('wide form: q_c and 2^14 q_1 fit int32, so u = t + q_1 = floor((s (sa^2 + q_c) + 2^14 q_1) / 2^14) is two vmacr');
+    if (p.gelu && !p.gelu.rescale) e.comment('step 15 maps every int8 value to itself for these m2, e2 (all 256 checked at compile time): not emitted');
   } else if (id) {
     e.comment(
       `linear-requant: y[${M},${N}] (${yDesc}) = clamp(rne((x[${M},${K}] . W[${N},${K}]^T + bias[${N}]) * m_c / 2^e_c) + rne(w[${M},${N}] * m' / 2^e'), ${-H}, ${H - 1}), per output channel c`,
@@ -113,14 +123,15 @@ export function buildLinearRequant(
       ? `machine: ${R}x${C} MXU, ${L} lanes; loop order: rows (x block kept); tiles: x rows ${t.mt} (x${t.mTiles}), K ${R} (x${t.kTiles}), N ${C} (x${t.nTiles})`
       : `machine: ${R}x${C} MXU, ${L} lanes; loop order: column groups outer; x rows ${t.mt} (x${t.mTiles}), groups of ${t.groupTiles} tiles (x${t.groups}), K ${R} (x${t.kTiles}, ${t.xResident} kept resident across groups); ${t.accBuffers} accumulator cop${t.accBuffers > 1 ? 'ies' : 'y'}`,
   );
-  if (gelu) e.comment('constants: k = int16 [11][N]: q_b, q_c hi, q_1, m as (hi, lo - 2^15), qc_lo, s1, sh as is; rebuilt per tile in v31..v24 (v20 scratch)');
+  if (gelu && p.gelu?.wide) e.comment(`constants: k = int16 [${kr0}][N] rows ${geluKsRows(p.gelu).join(', ')}: 32-bit ones as (hi, lo - 2^15); rebuilt per tile in v31..v24 (v20 scratch)`);
+  else if (gelu) e.comment('constants: k = int16 [11][N]: q_b, q_c hi, q_1, m as (hi, lo - 2^15), qc_lo, s1, sh as is; rebuilt per tile in v31..v24 (v20 scratch)');
   else e.comment('constants: k = int16 [3][N] rows hi, lo - 2^15, e with m_c = hi * 2^16 + lo; rebuilt per tile in v31 (m) and v30 (e)');
-  e.comment('registers: r1..r6 DMA operands; r7..r10 weight preload; r11..r15 stream; r9 acc / constants pointer, r10 ys pointer,');
+  e.comment('registers: r1..r6 DMA operands; r7 weight preload slot; r11, r12 stream acc and x; r9 acc / constants pointer, r10 ys pointer,');
   e.comment(`           r12 vector length, r16 = 16, r17 = 2^15; v0..v${POST_GROUP_ROWS - 1} accumulator rows (${POST_GROUP_ROWS} interleaved), v31/v30 (v29/v28, ...) m, e per lane chunk`);
   const bx = e.buffer('x', 'dram', M * K);
   const bw = e.buffer('w', 'dram', N * K);
   const bbias = e.buffer('bias', 'dram', N * 4);
-  const kr = ksRows(p.post);
+  const kr = kr0;
   const bk = e.buffer('k', 'dram', kr * N * 2, `int16 [${kr}][${N}]`);
   const by = e.buffer('y', 'dram', M * N * ob);
   const bwid = id ? e.buffer('wid', 'dram', M * N, `identity int8 [${M}][${N}]`) : 0;
@@ -160,6 +171,9 @@ export function buildLinearRequant(
     e.li(26, -H);
     e.li(27, H - 1);
   }
+  e.comment('step operands r18 (tile columns), r19 (K-tile length), r28 (R), r29 (K), r30 (C), r31 (tile rows), r15 (x stride):');
+  e.comment('loaded only when they change (stepOperands)');
+  const held = new Map<number, number>();
   let vl = -1;
   for (const op of ops) {
     switch (op.kind) {
@@ -183,9 +197,18 @@ export function buildLinearRequant(
         const tl = op.tile;
         const slot = wring + op.ring * R * C;
         e.comment(`tile ${tl.index}, K ${op.k0}..${op.k0 + op.kt - 1}`);
-        opLi(e, 'dma.ld', ['spad'], [[1, slot], [2, bw + tl.n0 * K + op.k0], [3, tl.nt], [4, op.kt], [5, R], [6, K]]);
-        opLi(e, 'mxu.wload', [], [[7, slot], [8, R], [9, op.kt], [10, tl.nt]]);
-        opLi(e, 'mxu.mm', [], [[11, yacc + tl.region * t.mt * C], [12, xs + op.xAddr], [13, tl.mt], [14, C], [15, op.xStride]], ['acc']);
+        const S = STEP_REGS;
+        const changed = stepOperands(held, R, C, K, op);
+        for (const [r, v] of changed.dma) e.li(r, v);
+        e.li(1, slot);
+        e.li(2, bw + tl.n0 * K + op.k0);
+        e.op('dma.ld', 'spad', 1, 2, S.nt, S.kt, S.R, S.K);
+        e.li(7, slot);
+        e.op('mxu.wload', 7, S.R, S.kt, S.nt);
+        for (const [r, v] of changed.mm) e.li(r, v);
+        e.li(11, yacc + tl.region * t.mt * C);
+        e.li(12, xs + op.xAddr);
+        e.op('mxu.mm', 11, 12, S.mt, S.C, S.xStride, 'acc');
         break;
       }
       case 'idload': {
@@ -207,7 +230,7 @@ export function buildLinearRequant(
             e.op('vsetvl', 12, 12);
             vl = w;
           }
-          const g = geluPostOps(C);
+          const g = geluPostOps(C, p.gelu);
           if (op.first) {
             e.comment(`constants of columns ${tl.n0}..${tl.n0 + w - 1}`);
             e.li(9, ks + tl.region * kr * 2 * C);
@@ -347,6 +370,8 @@ function simulateWith(program: Program, cfg: MachineConfig, inputs: Readonly<Rec
 export interface LinearGeluRun {
   /** the step-15 int8 outputs as int32 values, row-major [M,N] */
   readonly y: Int32Array;
+  /** the output stage's form the constants allowed (geluFormOf) */
+  readonly form: GeluForm;
   readonly sim: SimResult;
   readonly model: LinearRequantModel;
   readonly program: Program;
@@ -366,12 +391,13 @@ export function runLinearGeluSim(
     if (v.length !== 1 && v.length !== N) throw new RangeError(`linear-gelu: ${v.length} values of ${name} for ${N} channels`);
   }
   const f2 = npuMultiplier(second.m, second.e, 'second requantization');
-  const built = buildLinearRequant(M, K, N, 8, cfg, opts.lag, undefined, { m2: f2.m, e2: f2.e });
+  const form = geluFormOf(gk, f2.m, f2.e);
+  const built = buildLinearRequant(M, K, N, 8, cfg, opts.lag, undefined, { m2: f2.m, e2: f2.e, form });
   const program = assembleBuilt(built, cfg);
   const buf = (name: string) => programBuffer(program, name);
-  const sim = simulateWith(program, cfg, { x, w, bias, k: packGeluConsts(gk, N) }, opts);
+  const sim = simulateWith(program, cfg, { x, w, bias, k: packGeluConsts(gk, N, form) }, opts);
   const bytes = sim.machine.readBytes(buf('y'), M * N);
   const y = new Int32Array(M * N);
   for (let i = 0; i < M * N; i++) y[i] = (bytes[i]! << 24) >> 24;
-  return { y, sim, model: linearRequantModelOf(built.plan, built.ops, cfg), program };
+  return { y, form, sim, model: linearRequantModelOf(built.plan, built.ops, cfg), program };
 }

@@ -60,11 +60,26 @@ export interface LinearRequantIdentity {
  */
 export type PostKind = 'requant' | 'gelu';
 
+/**
+ * The form of the GELU output stage (compile time, from the constants: geluFormOf).
+ * wide: q_c and 2^14 q_1 fit int32 and the polynomial sa^2 + q_c stays in int32 for every channel, so
+ *   u = floor((s (sa^2 + q_c) + 2^14 q_1) / 2^14) is two vmacr (the split form needs four ops: q_c in two halves);
+ * rescale: the step-15 requantization is emitted (false: it maps every int8 to itself, checked over all 256).
+ */
+export interface GeluForm {
+  readonly wide: boolean;
+  readonly rescale: boolean;
+}
+/** The split form with the rescale: valid for every constant the gelu kernel accepts. */
+export const GELU_SPLIT: GeluForm = { wide: false, rescale: true };
+
 export interface LinearRequantPlan {
   readonly t: LinearTiling;
   readonly bits: LinearRequantBits;
   /** the output stage (see PostKind) */
   readonly post: PostKind;
+  /** post 'gelu': the stage's form (see GeluForm) */
+  readonly gelu?: GeluForm;
   /** the identity term (absent: the plain per-channel requantization) */
   readonly identity?: LinearRequantIdentity;
   /** accumulator regions (and constants blocks in ks) */
@@ -131,13 +146,13 @@ export function accRegions(t: LinearTiling): number {
 }
 
 /** int16 rows of one constants block: [hi, lo - 2^15, e] (requant); the 11 rows of GELU_CONST_ROWS (gelu). */
-export function ksRows(post: PostKind): number {
-  return post === 'gelu' ? GELU_CONST_ROWS.length : 3;
+export function ksRows(post: PostKind, form: GeluForm = GELU_SPLIT): number {
+  return post === 'gelu' ? geluKsRows(form).length : 3;
 }
 
 /** Bytes of one constants block [ksRows][cols] int16 in ks (one block per accumulator region). */
-export function ksBlockBytes(mach: ModelMachine, post: PostKind = 'requant'): number {
-  return ksRows(post) * mach.mxu.cols * 2;
+export function ksBlockBytes(mach: ModelMachine, post: PostKind = 'requant', form: GeluForm = GELU_SPLIT): number {
+  return ksRows(post, form) * mach.mxu.cols * 2;
 }
 
 /**
@@ -155,22 +170,22 @@ export function postLag(t: LinearTiling, mach: ModelMachine): number {
  */
 export function linearRequantTiling(
   M: number, K: number, N: number, bits: LinearRequantBits, mach: FusedMachine, lagOverride?: number, identity?: LinearRequantIdentity,
-  post: PostKind = 'requant',
+  post: PostKind = 'requant', form: GeluForm = GELU_SPLIT,
 ): LinearRequantPlan {
-  const key = `linearRequantTiling ${JSON.stringify([M, K, N, bits, lagOverride ?? null, identity ?? null, post])}`;
-  return memoPerMachine(mach, key, () => choosePlan(M, K, N, bits, mach, lagOverride, identity, post));
+  const key = `linearRequantTiling ${JSON.stringify([M, K, N, bits, lagOverride ?? null, identity ?? null, post, post === 'gelu' ? form : null])}`;
+  return memoPerMachine(mach, key, () => choosePlan(M, K, N, bits, mach, lagOverride, identity, post, form));
 }
 
 function choosePlan(
   M: number, K: number, N: number, bits: LinearRequantBits, mach: FusedMachine, lagOverride: number | undefined, identity: LinearRequantIdentity | undefined,
-  post: PostKind,
+  post: PostKind, form: GeluForm,
 ): LinearRequantPlan {
   const C = mach.mxu.cols, L = mach.vpu.lanes;
   const id = identity !== undefined;
   if (post === 'gelu' && (id || bits !== 8)) throw new TilingError('linear-requant: the GELU output stage writes int8 and takes no identity term');
   // The linear tiling on the scratchpad left after ys (and ws) and two constants blocks; a column-group plan needs
   // one constants block per accumulator region, checked after.
-  const extra = ysBytes(M, bits, mach) + (id ? wsBound(M, N, mach) : 0) + 2 * ksBlockBytes(mach, post);
+  const extra = ysBytes(M, bits, mach) + (id ? wsBound(M, N, mach) : 0) + 2 * ksBlockBytes(mach, post, form);
   if (extra >= mach.spad.sizeBytes) {
     throw new TilingError(`linear-requant ${M}x${K}x${N}: scratchpad buffers 'ys'${id ? ", 'ws'" : ''} and 'ks' need ${extra} bytes, spad holds ${mach.spad.sizeBytes}`);
   }
@@ -182,7 +197,7 @@ function choosePlan(
   if (perChunk * chunks.length + temps > 32) {
     throw new TilingError(`linear-requant: ${chunks.length} lane chunks per array tile (cols ${C}, lanes ${L}) need ${perChunk * chunks.length} constant vector registers plus ${temps} temporaries (32 available)`);
   }
-  const needOf = (u: LinearTiling, regions: number): number => u.spadBytes + ysBytes(M, bits, mach) + (id ? wsBytes(u, mach, regions) : 0) + regions * ksBlockBytes(mach, post);
+  const needOf = (u: LinearTiling, regions: number): number => u.spadBytes + ysBytes(M, bits, mach) + (id ? wsBytes(u, mach, regions) : 0) + regions * ksBlockBytes(mach, post, form);
   const planOf = (t0: LinearTiling, regions = accRegions(t0)): LinearRequantPlan | TilingError => {
     let t = t0;
     let need = needOf(t, regions);
@@ -194,10 +209,10 @@ function choosePlan(
     if (need > mach.spad.sizeBytes) {
       return new TilingError(
         `linear-requant ${M}x${K}x${N} does not tile on this machine: scratchpad buffers 'xs' and 'wring' (${t.spadBytes} bytes), 'ys' (${ysBytes(M, bits, mach)})${id ? `, 'ws' (${wsBytes(t, mach)})` : ''} ` +
-          `and 'ks' (${regions} constants blocks of ${ksBlockBytes(mach, post)}) need ${need} bytes, spad holds ${mach.spad.sizeBytes}`,
+          `and 'ks' (${regions} constants blocks of ${ksBlockBytes(mach, post, form)}) need ${need} bytes, spad holds ${mach.spad.sizeBytes}`,
       );
     }
-    const base = { t, bits, post, regions, ob: outBytes(bits), chunks, mt: maxTileRows(M, mach), lag: lagOverride ?? postLag(t, mach), stagger: 0, firstGroup: 1 };
+    const base = { t, bits, post, ...(post === 'gelu' ? { gelu: form } : {}), regions, ob: outBytes(bits), chunks, mt: maxTileRows(M, mach), lag: lagOverride ?? postLag(t, mach), stagger: 0, firstGroup: 1 };
     return identity ? { ...base, identity } : base;
   };
   // The linear kernel's candidate tilings (on the scratchpad left after ys, ws and two constants blocks; a
@@ -226,7 +241,7 @@ function choosePlan(
   // are walked (each walk of a large shape costs tens of milliseconds of host time)
   // (the fused kernel's bytes: the linear tiling's, with y at its own width instead of int32, plus the constants
   // once per row block and the identity once)
-  const fusedBytes = (q: LinearRequantPlan): number => q.t.dramBytes - M * N * 4 + M * N * q.ob + q.t.mTiles * ksRows(post) * 2 * N + (id ? M * N : 0);
+  const fusedBytes = (q: LinearRequantPlan): number => q.t.dramBytes - M * N * 4 + M * N * q.ob + q.t.mTiles * ksRows(post, form) * 2 * N + (id ? M * N : 0);
   const roof = (q: LinearRequantPlan): number => Math.max(Math.ceil((M * K * N) / (mach.mxu.rows * C)), Math.ceil(fusedBytes(q) / mach.dram.bytesPerCycle));
   const cols = fits.filter((q) => q.t.order === 'columns').sort((a, b) => roof(a) - roof(b)).slice(0, 3);
   const ok = [...fits.filter((q) => q.t.order === 'rows'), ...cols];
@@ -556,6 +571,7 @@ function priceSchedule(p: LinearRequantPlan, ops: readonly FusedOp[], mach: Fuse
   const id = p.identity;
   const finalClamp = needsFinalClamp(p);
   clock.scalar(2 + fusedScalarLis(p)); // li r16, 16; li r17, 32768; identity and clamp scalars
+  const held = new Map<number, number>(); // the step operand registers' values (stepOperands)
   let streamFree = 0, weightPortFree = 0, lastMm = 0;
   const wbufFree = [0, 0];
   let wbuf = 1;
@@ -581,7 +597,7 @@ function priceSchedule(p: LinearRequantPlan, ops: readonly FusedOp[], mach: Fuse
       }
       case 'consts': {
         const kb = op.tile.region;
-        ksDone[kb] = clock.dma('load', ksRows(p.post) * op.tile.nt * 2, ksFree[kb]!).done;
+        ksDone[kb] = clock.dma('load', ksRows(p.post, p.gelu) * op.tile.nt * 2, ksFree[kb]!).done;
         break;
       }
       case 'x': {
@@ -590,12 +606,13 @@ function priceSchedule(p: LinearRequantPlan, ops: readonly FusedOp[], mach: Fuse
       }
       case 'step': {
         const { tile, kt } = op;
-        const w = clock.dma('load', tile.nt * kt, ringFree[op.ring]!);
+        const lis = stepOperandLis(held, mach, t.K, op);
+        const w = clock.dma('load', tile.nt * kt, ringFree[op.ring]!, lis.dma);
         wbuf ^= 1;
-        const wl = clock.mxu(FUSED_INSTRS.wload - 1, Math.max(weightPortFree, w.done, wbufFree[wbuf]!));
+        const wl = clock.mxu(lis.wload, Math.max(weightPortFree, w.done, wbufFree[wbuf]!));
         weightPortFree = wl + kt;
         ringFree[op.ring] = weightPortFree;
-        const mm = clock.mxu(FUSED_INSTRS.mm - 1, Math.max(streamFree, weightPortFree, xDone.get(op.xKey) ?? 0, biasDone.get(tile.index)!));
+        const mm = clock.mxu(lis.mm, Math.max(streamFree, weightPortFree, xDone.get(op.xKey) ?? 0, biasDone.get(tile.index)!));
         streamFree = mm + tile.mt;
         wbufFree[wbuf] = streamFree;
         xFree.set(op.xKey, streamFree);
@@ -622,7 +639,7 @@ function priceSchedule(p: LinearRequantPlan, ops: readonly FusedOp[], mach: Fuse
             clock.scalar(2);
             vl = w;
           }
-          const g = geluPostOps(C);
+          const g = geluPostOps(C, p.gelu);
           const price = (o: PostOp, needs: number): number => clock.vpu(o.cls === 'load' ? ld : o.cls === 'mul' ? mul : o.cls === 'alu' ? alu : 1, o.srcs, o.dst, needs);
           if (op.first) {
             clock.scalar(1);
@@ -724,6 +741,43 @@ function priceSchedule(p: LinearRequantPlan, ops: readonly FusedOp[], mach: Fuse
   };
 }
 
+/**
+ * The MXU operands of a step beside its addresses live in registers of their own, loaded only when they change
+ * (R, K and C once, the tile rows and columns, K-tile length and x stride rarely), so a step costs 5 li's instead
+ * of 15 on the front end (which binds the GELU stage on server).
+ */
+export const STEP_REGS = { nt: 18, kt: 19, R: 28, K: 29, C: 30, mt: 31, xStride: 15 } as const;
+
+/**
+ * The step operand registers (beside the addresses) that must be loaded before each of the step's three
+ * operations, [register, value], given what they hold (`held`, updated): the builder emits these li's, the
+ * model counts them.
+ */
+export function stepOperands(
+  held: Map<number, number>, rows: number, cols: number, K: number, op: { readonly tile: { readonly nt: number; readonly mt: number }; readonly kt: number; readonly xStride: number },
+): { readonly dma: ReadonlyArray<readonly [number, number]>; readonly mm: ReadonlyArray<readonly [number, number]> } {
+  const load = (pairs: ReadonlyArray<readonly [number, number]>): Array<readonly [number, number]> => {
+    const out: Array<readonly [number, number]> = [];
+    for (const [r, v] of pairs) {
+      if (held.get(r) !== v) {
+        held.set(r, v);
+        out.push([r, v]);
+      }
+    }
+    return out;
+  };
+  return {
+    dma: load([[STEP_REGS.nt, op.tile.nt], [STEP_REGS.kt, op.kt], [STEP_REGS.R, rows], [STEP_REGS.K, K]]),
+    mm: load([[STEP_REGS.mt, op.tile.mt], [STEP_REGS.C, cols], [STEP_REGS.xStride, op.xStride]]),
+  };
+}
+
+/** The li counts before a step's dma.ld (slot, source, changed operands), mxu.wload (slot) and mxu.mm (acc, x, changed). */
+function stepOperandLis(held: Map<number, number>, mach: ModelMachine, K: number, op: Parameters<typeof stepOperands>[4]): { dma: number; wload: number; mm: number } {
+  const s = stepOperands(held, mach.mxu.rows, mach.mxu.cols, K, op);
+  return { dma: 2 + s.dma.length, wload: 1, mm: 2 + s.mm.length };
+}
+
 /** The li's of the scalar constants after r16/r17: identity m', e'; the term clamps; the output clamp; GELU's four. */
 export function fusedScalarLis(p: Pick<LinearRequantPlan, 'bits' | 'identity' | 'post'>): number {
   if (p.post === 'gelu') return GELU_SCALARS.length;
@@ -763,8 +817,14 @@ export function geluLoopGroups(rn: number): number {
 export const GELU_TEMPS = ['X', 'S', 'A', 'B', 'C'] as const;
 /** Per-channel constant vectors, v31 downwards (nqb = -q_b derived on the VPU). */
 export const GELU_CONSTS = ['qb', 'qclo', 'qchi', 'q1', 's1', 'm', 'sh', 'nqb'] as const;
-/** The int16 rows of a GELU constants block: 32-bit constants as (hi, lo - 2^15), small ones as is. */
+/** The int16 rows of a GELU constants block (split form): 32-bit constants as (hi, lo - 2^15), small ones as is. */
 export const GELU_CONST_ROWS = ['qb.hi', 'qb.lo', 'qclo', 'qchi.hi', 'qchi.lo', 'q1.hi', 'q1.lo', 's1', 'm.hi', 'm.lo', 'sh'] as const;
+/** The rows of the wide form's block: q_c whole and q1s = 2^14 q_1 in the registers of qc_lo and qc_hi. */
+export const GELU_WIDE_CONST_ROWS = ['qb.hi', 'qb.lo', 'qc.hi', 'qc.lo', 'q1s.hi', 'q1s.lo', 's1', 'm.hi', 'm.lo', 'sh'] as const;
+/** The constants block rows of a GELU stage form. */
+export function geluKsRows(form: GeluForm): readonly string[] {
+  return form.wide ? GELU_WIDE_CONST_ROWS : GELU_CONST_ROWS;
+}
 /** Scalars of the GELU stage (r14/r15 carry MXU operands in this program, so the polynomial shift and -1 move). */
 export const GELU_SCALARS = [['r22', 'polynomial shift 14'], ['r23', '-1 (negates q_b)'], ['r20', 'second requantization multiplier (step 15)'], ['r21', 'second requantization shift']] as const;
 
@@ -802,64 +862,127 @@ const SHIFTED = new WeakMap<PostOp, PostOp[]>();
  * it, rows 2 x cols bytes apart); `row` is row 0 of a group (r9: accumulator row, r10: output row; both advance by
  * cols); shiftRow gives row i.
  */
-export function geluPostOps(cols: number): { readonly consts: readonly PostOp[]; readonly row: readonly PostOp[] } {
-  // one list per row width (the op objects are shared, so shiftRow's memo holds across tiles)
-  let lists = GELU_OPS.get(cols);
-  if (lists === undefined) GELU_OPS.set(cols, (lists = makeGeluPostOps(cols)));
+export function geluPostOps(cols: number, form: GeluForm = GELU_SPLIT): { readonly consts: readonly PostOp[]; readonly row: readonly PostOp[] } {
+  // one list per row width and form (the op objects are shared, so shiftRow's memo holds across tiles)
+  const key = `${cols} ${form.wide ? 'wide' : 'split'} ${form.rescale ? 'rescale' : 'norescale'}`;
+  let lists = GELU_OPS.get(key);
+  if (lists === undefined) GELU_OPS.set(key, (lists = makeGeluPostOps(cols, form)));
   return lists;
 }
-const GELU_OPS = new Map<number, { readonly consts: readonly PostOp[]; readonly row: readonly PostOp[] }>();
+const GELU_OPS = new Map<string, { readonly consts: readonly PostOp[]; readonly row: readonly PostOp[] }>();
 
-function makeGeluPostOps(cols: number): { readonly consts: readonly PostOp[]; readonly row: readonly PostOp[] } {
+function makeGeluPostOps(cols: number, form: GeluForm): { readonly consts: readonly PostOp[]; readonly row: readonly PostOp[] } {
   const K = (k: (typeof GELU_CONSTS)[number]): string => `v${kreg(k)}`;
   const T = (t: (typeof GELU_TEMPS)[number]): string => `v${treg(t)}`;
   const consts: PostOp[] = [];
-  const last = GELU_CONST_ROWS.length - 1;
+  const last = geluKsRows(form).length - 1;
   const ld16 = (d: number, row: number, what: string): void => {
     consts.push({ asm: `vld.s16 v${d}, r9, ${row === last ? 0 : 2 * cols}`, cls: 'load', dst: d, srcs: [], mem: 'ks', note: what });
   };
-  const wide = (k: 'qb' | 'qchi' | 'q1' | 'm', row: number): void => {
+  const wide = (k: (typeof GELU_CONSTS)[number], row: number, what: string = k): void => {
     const d = kreg(k);
-    ld16(d, row, `${k}: hi`);
-    ld16(SCRATCH, row + 1, `${k}: lo - 2^15`);
+    ld16(d, row, `${what}: hi`);
+    ld16(SCRATCH, row + 1, `${what}: lo - 2^15`);
     consts.push({ asm: `vsll.vx v${d}, v${d}, r16`, cls: 'alu', dst: d, srcs: [d] });
     consts.push({ asm: `vadd v${d}, v${d}, v${SCRATCH}`, cls: 'alu', dst: d, srcs: [d, SCRATCH] });
-    consts.push({ asm: `vadd.vx v${d}, v${d}, r17`, cls: 'alu', dst: d, srcs: [d], note: `${k} = hi * 2^16 + lo` });
+    consts.push({ asm: `vadd.vx v${d}, v${d}, r17`, cls: 'alu', dst: d, srcs: [d], note: `${what} = hi * 2^16 + lo` });
   };
-  wide('qb', 0);
-  ld16(kreg('qclo'), 2, 'qc_lo');
-  wide('qchi', 3);
-  wide('q1', 5);
-  ld16(kreg('s1'), 7, 's1');
-  wide('m', 8);
-  ld16(kreg('sh'), 10, 'sh');
+  if (form.wide) {
+    // GELU_WIDE_CONST_ROWS: q_c in qclo's register, q1s = 2^14 q_1 in qchi's
+    wide('qb', 0);
+    wide('qclo', 2, 'qc');
+    wide('qchi', 4, 'q1s');
+    ld16(kreg('s1'), 6, 's1');
+    wide('m', 7);
+    ld16(kreg('sh'), 9, 'sh');
+  } else {
+    wide('qb', 0);
+    ld16(kreg('qclo'), 2, 'qc_lo');
+    wide('qchi', 3);
+    wide('q1', 5);
+    ld16(kreg('s1'), 7, 's1');
+    wide('m', 8);
+    ld16(kreg('sh'), 10, 'sh');
+  }
   consts.push({ asm: `vmul.vx ${K('nqb')}, ${K('qb')}, r23`, cls: 'mul', dst: kreg('nqb'), srcs: [kreg('qb')], note: '-q_b' });
   const o = (asm: string, cls: PostOp['cls'], dst: number, srcs: number[], note?: string, mem?: PostOp['mem']): PostOp => ({
     asm, cls, dst, srcs, ...(note ? { note } : {}), ...(mem ? { mem } : {}),
   });
   const [X, S, A, B, C] = GELU_TEMPS.map(treg) as [number, number, number, number, number];
-  const row: PostOp[] = [
+  const head: PostOp[] = [
     o(`vld.acc ${T('X')}, r9, ${cols}`, 'load', X, [], 'x: int32 fc1 accumulators', 'acc'),
     o(`vsgn ${T('S')}, ${T('X')}`, 'alu', S, [X], 's = sgn(x)'),
     o(`vmax ${T('A')}, ${T('X')}, ${K('qb')}`, 'alu', A, [X, kreg('qb')]),
     o(`vmin ${T('A')}, ${T('A')}, ${K('nqb')}`, 'alu', A, [A, kreg('nqb')], 'c = clamp(x, q_b, -q_b)'),
     o(`vmacr ${T('A')}, ${T('S')}, ${K('qb')}, ${T('A')}, r0, floor, sat32`, 'mul', A, [S, kreg('qb'), A], 'sa = s q_b + c'),
-    o(`vmul ${T('B')}, ${T('S')}, ${T('A')}`, 'mul', B, [S, A], 'a = s sa'),
-    o(`vmul ${T('C')}, ${T('S')}, ${K('qclo')}`, 'mul', C, [S, kreg('qclo')], 's qc_lo'),
-    o(`vmacr ${T('B')}, ${T('A')}, ${T('B')}, ${T('C')}, r22, floor, sat32`, 'mul', B, [A, B, C], "t' = floor(s (a^2 + qc_lo) / 2^14)"),
-    o(`vmacr ${T('C')}, ${T('S')}, ${K('qchi')}, ${K('q1')}, r0, floor, sat32`, 'mul', C, [S, kreg('qchi'), kreg('q1')], 's qc_hi + q_1'),
-    o(`vadd ${T('B')}, ${T('B')}, ${T('C')}`, 'alu', B, [B, C], 'u = t + q_1'),
-    o(`vmulr.vv ${T('X')}, ${T('X')}, ${T('B')}, ${K('s1')}, rne, sat32`, 'mul', X, [X, B, kreg('s1')], 'z = rne(x u / 2^s1)'),
+  ];
+  // u = t + q_1 in B (split) or A (wide)
+  const poly: PostOp[] = form.wide
+    ? [
+        o(`vmacr ${T('A')}, ${T('A')}, ${T('A')}, ${K('qclo')}, r0, floor, sat32`, 'mul', A, [A, kreg('qclo')], 'P = sa^2 + q_c (in int32: geluFormOf)'),
+        o(`vmacr ${T('A')}, ${T('S')}, ${T('A')}, ${K('qchi')}, r22, floor, sat32`, 'mul', A, [S, A, kreg('qchi')], 'u = floor((s P + 2^14 q_1) / 2^14) = t + q_1'),
+      ]
+    : [
+        o(`vmul ${T('B')}, ${T('S')}, ${T('A')}`, 'mul', B, [S, A], 'a = s sa'),
+        o(`vmul ${T('C')}, ${T('S')}, ${K('qclo')}`, 'mul', C, [S, kreg('qclo')], 's qc_lo'),
+        o(`vmacr ${T('B')}, ${T('A')}, ${T('B')}, ${T('C')}, r22, floor, sat32`, 'mul', B, [A, B, C], "t' = floor(s (a^2 + qc_lo) / 2^14)"),
+        o(`vmacr ${T('C')}, ${T('S')}, ${K('qchi')}, ${K('q1')}, r0, floor, sat32`, 'mul', C, [S, kreg('qchi'), kreg('q1')], 's qc_hi + q_1'),
+        o(`vadd ${T('B')}, ${T('B')}, ${T('C')}`, 'alu', B, [B, C], 'u = t + q_1'),
+      ];
+  const U = form.wide ? A : B;
+  const row: PostOp[] = [
+    ...head,
+    ...poly,
+    o(`vmulr.vv ${T('X')}, ${T('X')}, v${U}, ${K('s1')}, rne, sat32`, 'mul', X, [X, U, kreg('s1')], 'z = rne(x u / 2^s1)'),
     o(`vmulr.vv ${T('X')}, ${T('X')}, ${K('m')}, ${K('sh')}, rne, sat8`, 'mul', X, [X, kreg('m'), kreg('sh')], 'y = sat8(rne(z m / 2^sh)) (step 14)'),
-    o(`vmulr.vx ${T('X')}, ${T('X')}, r20, r21, rne, sat8`, 'mul', X, [X], "y' = sat8(rne(y m2 / 2^e2)) (step 15)"),
-    o(`vst.s8 ${T('X')}, r10, ${cols}`, 'store', -1, [X], 'int8 out', 'ys'),
+    ...(form.rescale ? [o(`vmulr.vx ${T('X')}, ${T('X')}, r20, r21, rne, sat8`, 'mul', X, [X], "y' = sat8(rne(y m2 / 2^e2)) (step 15)")] : []),
+    o(`vst.s8 ${T('X')}, r10, ${cols}`, 'store', -1, [X], form.rescale ? 'int8 out' : 'int8 out (step 15 maps every int8 to itself: not emitted)', 'ys'),
   ];
   return { consts, row };
 }
 
-/** Host side: the GELU constants block rows (GELU_CONST_ROWS) for N channels, int16 [11][N]. */
-export function packGeluConsts(k: { qb: ArrayLike<number>; qcLo: ArrayLike<number>; qcHi: ArrayLike<number>; q1: ArrayLike<number>; s1: ArrayLike<number>; m: ArrayLike<number>; sh: ArrayLike<number> }, N: number): Int16Array {
-  const out = new Int16Array(GELU_CONST_ROWS.length * N);
+const TWO31 = 2147483648;
+
+/**
+ * Host side, compile time: the GELU stage form these constants allow (GeluForm). wide when, for every channel,
+ * q_c = qc_hi 2^14 + qc_lo and 2^14 q_1 lie in int32 and the polynomial P = a^2 + q_c over a^2 in [0, q_b^2] does
+ * too (exact: q_b^2 < 2^62 is compared as a BigInt), so the vmacr computing P never saturates and
+ * floor((s P + 2^14 q_1) / 2^14) = floor(s P / 2^14) + q_1 = t + q_1 exactly (a multiple of 2^14 passes a floor).
+ * rescale is false when the step-15 requantization (m2, e2) maps every int8 value to itself (all 256 checked).
+ */
+export function geluFormOf(
+  k: { qb: ArrayLike<number>; qcLo: ArrayLike<number>; qcHi: ArrayLike<number>; q1: ArrayLike<number> },
+  m2: number, e2: number,
+): GeluForm {
+  const n = Math.max(k.qb.length, k.qcLo.length, k.qcHi.length, k.q1.length);
+  const at = (v: ArrayLike<number>, c: number): number => (v.length === 1 ? v[0]! : v[c]!);
+  const in32 = (v: bigint): boolean => v >= -BigInt(TWO31) && v < BigInt(TWO31);
+  let wide = true;
+  for (let c = 0; c < n && wide; c++) {
+    const qb = BigInt(at(k.qb, c));
+    const qc = BigInt(at(k.qcHi, c)) * 16384n + BigInt(at(k.qcLo, c));
+    wide = in32(qc) && in32(qc + qb * qb) && in32(BigInt(at(k.q1, c)) * 16384n);
+  }
+  let rescale = false;
+  for (let y = -128; y < 128 && !rescale; y++) {
+    // sat8(rne(y m2 / 2^e2)), exactly (BigInt: |y m2| < 2^38, e2 up to 127)
+    const p = BigInt(y) * BigInt(m2);
+    const d = 1n << BigInt(e2);
+    let q = p >= 0n ? p / d : -((-p + d - 1n) / d); // floor
+    const r = p - q * d; // 0 <= r < d
+    if (2n * r > d || (2n * r === d && (q & 1n) === 1n)) q += 1n;
+    const yy = q < -128n ? -128n : q > 127n ? 127n : q;
+    rescale = yy !== BigInt(y);
+  }
+  return { wide, rescale };
+}
+
+/** Host side: the GELU constants block rows (geluKsRows(form)) for N channels, int16 [11 or 10][N]. */
+export function packGeluConsts(
+  k: { qb: ArrayLike<number>; qcLo: ArrayLike<number>; qcHi: ArrayLike<number>; q1: ArrayLike<number>; s1: ArrayLike<number>; m: ArrayLike<number>; sh: ArrayLike<number> },
+  N: number, form: GeluForm = GELU_SPLIT,
+): Int16Array {
+  const out = new Int16Array(geluKsRows(form).length * N);
   const at = (v: ArrayLike<number>, c: number): number => (v.length === 1 ? v[0]! : v[c]!);
   for (let c = 0; c < N; c++) {
     const put = (row: number, v: number): void => {
@@ -870,6 +993,15 @@ export function packGeluConsts(k: { qb: ArrayLike<number>; qcLo: ArrayLike<numbe
       put(row, hi);
       put(row + 1, v - hi * 65536 - 32768);
     };
+    if (form.wide) {
+      wide(0, at(k.qb, c));
+      wide(2, at(k.qcHi, c) * 16384 + at(k.qcLo, c));
+      wide(4, at(k.q1, c) * 16384);
+      put(6, at(k.s1, c));
+      wide(7, at(k.m, c));
+      put(9, at(k.sh, c));
+      continue;
+    }
     wide(0, at(k.qb, c));
     put(2, at(k.qcLo, c));
     wide(3, at(k.qcHi, c));
