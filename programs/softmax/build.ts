@@ -38,7 +38,7 @@
 // Rows are padded on chip to a multiple of the lanes (no vl switching): padding scores are INT32_MIN (they never
 // win the max) and their e16 is forced to 0 by a min with a constant (32767 | 0) vector before the sum.
 import { TilingError } from '../schedule.js';
-import { clampsU8, LOOP_ROWS, mergedStages, StageOps, NEWTON_STEPS, PRODUCER_PARTS, probBytes, producerParts, softmaxModel, softmaxPlan, type SoftmaxMachine, type SoftmaxMaskKind, type SoftmaxPlan, type SoftmaxVariant } from './model.js';
+import { clampsU8, DIV_AT_S2A, LOOP_ROWS, mergedStages, StageOps, NEWTON_STEPS, PRODUCER_PARTS, probBytes, producerParts, softmaxModel, softmaxPlan, type SoftmaxMachine, type SoftmaxMaskKind, type SoftmaxPlan, type SoftmaxVariant } from './model.js';
 import { parseSoftmaxCase, type SoftmaxNpuConsts } from '../../kernels/npu/softmax.js';
 import type { MachineConfig } from '../../sim/config.js';
 import { loadProgram, simulate, type SimResult } from '../../sim/run.js';
@@ -608,11 +608,19 @@ export function buildSoftmax(cse: SoftmaxBuildCase, mach: SoftmaxMachine, opts: 
     });
     if (ops.length > 0) note(`merged: ${[j - 1 >= 0 && j - 1 < rows ? `S2a row ${j - 1}` : '', j - 2 >= 0 && j - 2 < rows ? `S2b row ${j - 2}` : '', j < rows ? `S1 row ${j}` : '', r4 >= 0 && r4 < rows ? `S4 row ${r4}` : ''].filter((x) => x).join(', ')}`);
     for (const k of [0, 1, 3]) out.push(...parts[k]!.filter((l) => !isVec(l) && !l.startsWith(';')));
-    // the division of row j - 3 ahead of the vector instructions: its sum came early in the iteration before, and S4
-    // reads f two iterations later (at the end of the iteration, a short row's two iterations are below its latency)
-    if (j - 3 >= 0 && j - 3 < rows) S3div(j - 3);
+    // the division of row j - 3 before S2a's vector instruction DIV_AT_S2A (its sum was reduced early in the
+    // iteration before; S4 reads f two iterations later), or after the vector instructions where S2a is absent
+    const div = j - 3 >= 0 && j - 3 < rows;
+    let divDone = false;
     const next = [0, 0, 0, 0];
-    for (const k of stage) out.push(vec[k]![next[k]!++]!);
+    for (const k of stage) {
+      if (k === 1 && next[1] === DIV_AT_S2A && div) {
+        S3div(j - 3);
+        divDone = true;
+      }
+      out.push(vec[k]![next[k]!++]!);
+    }
+    if (div && !divDone) S3div(j - 3);
   };
 
   const iteration = (j: number): void => {

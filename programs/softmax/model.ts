@@ -228,6 +228,13 @@ function latencies(mach: SoftmaxMachine): Record<OpClass, number> {
  * list schedule of an in-order VPU from an empty pipeline, each step taking the stage whose next instruction can
  * issue first (ties: the earlier stage). Returns the stage index of each instruction in emission order.
  */
+/**
+ * The division of row j - 3 goes before S2a's vector instruction of this index in the merged order: at the start
+ * of the iteration it waited on the sum (reduced late in the iteration before), at the end S4 waited on its f; here
+ * neither waits on server's BERT-base rows (17 cycles per row, the front end's count).
+ */
+export const DIV_AT_S2A = 1;
+
 /** Tie order of the merged stages (0 S1, 1 S2a, 2 S2b, 3 S4). */
 const MERGE_PRIORITY = [2, 0, 1, 3] as const;
 
@@ -476,8 +483,8 @@ export class StageOps {
   merged(j: number, mach: SoftmaxMachine, rows = Infinity): { ops: VOp[]; stage: number[] } {
     const ok = (r: number): boolean => r >= 0 && r < rows;
     const stages = [ok(j) ? this.s1(j) : [], ok(j - 1) ? this.s2a(j - 1) : [], ok(j - 2) ? this.s2b(j - 2) : [], j - 3 - this.p.recipLag >= 0 && j - 3 - this.p.recipLag < rows ? this.s4(j - 3 - this.p.recipLag, '') : []];
-    // ties: S2b (its sum feeds the division at the next iteration's start), S1 (its row max the next S2a's clamp
-    // bounds), S2a, S4 (measured on server's BERT-base rows: 18 cycles per row, the front end's 17 + 1)
+    // ties: S2b (its sum feeds the division early in the next iteration), S1 (its row max the next S2a's clamp
+    // bounds), S2a, S4 (on server's BERT-base rows the walk gives the front end's 17 cycles per row)
     const stage = mergeOrder(stages, mach, MERGE_PRIORITY);
     const next = [0, 0, 0, 0];
     return { ops: stage.map((k) => stages[k]![next[k]!++]!), stage };
@@ -664,16 +671,18 @@ function dividerChainPerRow(p: SoftmaxPlan, mach: SoftmaxMachine): number {
   };
   const iteration = (j: number): void => {
     if (mergedStages(p)) {
-      // the builder's order: S2a's scalars (they read the row max), the division of row j - 3 (its sum came early in
-      // the iteration before; S4 reads f two iterations later), the merged vector instructions
+      // the builder's order: S2a's scalars (they read the row max), the merged vector instructions with the division
+      // of row j - 3 before S2a's second (DIV_AT_S2A; its sum was reduced early in the iteration before, S4 reads f
+      // two iterations later)
       scalar([rmax(j - 1)]);
       scalar();
       scalar([rmax(j - 1)]);
-      div(rsum(j - 3), rf(j - 3));
       const { ops, stage } = st.merged(j, mach);
       const r4 = j - 3 - p.recipLag;
+      let a = 0;
       ops.forEach((o, i) => {
         const k = stage[i]!;
+        if (k === 1 && a++ === DIV_AT_S2A) div(rsum(j - 3), rf(j - 3));
         if (k === 2 && o.c === 'reduce') vpu(o, [], rsum(j - 2));
         else if (k === 0 && o.c === 'reduce') vpu(o, [], rmax(j));
         else if (k === 3 && o.c === 'mul') vpu(o, [rf(r4)]);

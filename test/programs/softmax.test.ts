@@ -337,12 +337,12 @@ describe('softmax cycles: simulator against the schedule model', () => {
       if (name === 'server') {
         // f is read two rows after its div.w and the exp stage is split and merged: the divider idles (one division
         // per row of ~18 cycles); the front end's 17 instructions per row, not the division's latency or the VPU's
-        // dependency chains, set the row period (within 12 % of it, with the chunks and the drain)
+        // dependency chains, set the row period (within 8 % of it, with the chunks and the drain)
         expect(model.plan).toMatchObject({ recipLag: 2, splitExp: true });
         expect(s.utilization!['divider']!).toBeLessThan(0.1);
         expect(model.perRow.frontend).toBe(17);
         expect(model.perRow.vpu).toBeLessThan(model.perRow.frontend);
-        expect(run.cycles).toBeLessThan(1.12 * 17 * rows);
+        expect(run.cycles).toBeLessThan(1.08 * 17 * rows);
         expect(s.utilization!['vpu']!).toBeGreaterThan(0.65);
       }
     }
