@@ -225,6 +225,16 @@ function isKernelLimit(e: unknown): e is Error {
 }
 
 
+/**
+ * What the overlapped layer keeps in DRAM at least: the weights (Q, K, V, the output dense, fc1, fc2: 4C^2 + 2CF
+ * bytes) and the tensors the kernels hand on (x, q, k, v, the uint8 probabilities [H, T, T], the context, the int32
+ * residual sums, h, the fc1 output [T, F], the output). A layer above the machine's DRAM cannot run; biases, constants
+ * and alignment come on top.
+ */
+export function layerDramBytes(T: number, C: number, H: number, F: number): number {
+  return 4 * C * C + 2 * C * F + H * T * T + T * (15 * C + F);
+}
+
 /** Two programs whose scratchpad buffers lie at the same addresses with the same sizes. */
 function sameSpadLayout(a: Program, b: Program | undefined): boolean {
   if (b === undefined) return false;
@@ -309,7 +319,7 @@ export function runLayerSim(model: CompiledLayerSim, x: Int8Array, T: number, cf
 
   const fuse = opts.fuse ?? true;
   // the chain's DRAM: every weight and constant plus the layer's tensors (a slight overestimate, allocated once)
-  const dramHint = 4 * C * C + 2 * C * F + 64 * (4 * C + 2 * F) + T * (16 * C + 2 * F) + H * T * T + 65536;
+  const dramHint = layerDramBytes(T, C, H, F) + 64 * (4 * C + 2 * F) + T * C + 65536;
   const chain = (opts.overlap ?? true)
     ? new SimChain(cfg, { dramBytes: Math.min(cfg.dram.sizeBytes, dramHint), ...(opts.poison === undefined ? {} : { poison: opts.poison }) })
     : undefined;
