@@ -2,7 +2,8 @@
 // `intnpu layer`, sweeps and benchmarks do not redo the float64 calibration pass for a layer they have made
 // before. The same seed gives the same layer with or without the cache: the cache stores the generator's
 // output exactly (integers as int8/int32 arrays, everything else as float64 bits or JSON numbers, which
-// round-trip doubles exactly) with a SHA-256 of its bytes; a file that fails the check is ignored and
+// round-trip doubles exactly; the int8 weight and input tensors come back as Int8Array, which the layer format
+// takes as they are) with a SHA-256 of its bytes; a file that fails the check is ignored and
 // regenerated. Location: $INTNPU_CACHE_DIR, else $XDG_CACHE_HOME/intnpu, else ~/.cache/intnpu; INTNPU_CACHE=0
 // turns it off. A cache that cannot be written (read-only home) is skipped silently.
 import { createHash } from 'node:crypto';
@@ -10,7 +11,7 @@ import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { generateLayer, type SyntheticLayerOptions } from '../kernels/ref/generate.js';
-import type { IbertLayerJson } from '../kernels/ref/layer-format.js';
+import type { IbertLayerJson, QuantLinearJson } from '../kernels/ref/layer-format.js';
 
 /** Bump when generateLayer's output for a given seed and shape changes (test/kernels/ref/wasm-gemm.test.ts pins it). */
 export const SYNTHETIC_LAYER_VERSION = 1;
@@ -50,6 +51,9 @@ function encode(value: unknown): Buffer {
   return Buffer.concat([len, head, ...blobs]);
 }
 
+/** Keys of the layer format whose int8 tensors may be Int8Array (kernels/ref/layer-format.ts int8Tensor). */
+const INT8_TENSOR_KEYS: ReadonlySet<string> = new Set(['weight_int', 'x_int']);
+
 function decode(buf: Buffer): unknown {
   const headLen = buf.readUInt32LE(0);
   const head = JSON.parse(buf.subarray(4, 4 + headLen).toString()) as { json: string; blobs: number[] };
@@ -60,7 +64,7 @@ function decode(buf: Buffer): unknown {
     off += n;
   }
   if (off !== buf.length) throw new Error('layer cache: length mismatch');
-  return JSON.parse(head.json, (_k, v: unknown) => {
+  return JSON.parse(head.json, (k, v: unknown) => {
     if (typeof v !== 'object' || v === null || !('$blob' in v)) return v;
     const b = v as { $blob: number; type: 'i8' | 'i32' | 'f64'; length: number };
     const src = blobs[b.$blob]!;
@@ -68,6 +72,8 @@ function decode(buf: Buffer): unknown {
     copy.set(src);
     const arr = b.type === 'i8' ? new Int8Array(copy.buffer) : b.type === 'i32' ? new Int32Array(copy.buffer) : new Float64Array(copy.buffer);
     if (arr.length !== b.length) throw new Error('layer cache: blob length mismatch');
+    // The layer format takes its big int8 tensors as Int8Array (PERF: no number array of millions of elements)
+    if (arr instanceof Int8Array && INT8_TENSOR_KEYS.has(k)) return arr;
     const out = new Array<number>(arr.length);
     for (let i = 0; i < arr.length; i++) out[i] = arr[i]!;
     return out;
@@ -105,5 +111,21 @@ export function syntheticLayer(opts: SyntheticLayerOptions, dir: string | null =
       // a cache that cannot be written is no cache
     }
   }
-  return g.mask === undefined ? { layer: g.layer, from: 'generated' } : { layer: g.layer, mask: g.mask, from: 'generated' };
+  // the same form as a cached layer: the generator's number arrays of millions of weights can go (cold-run memory)
+  const layer = typedTensors(g.layer);
+  return g.mask === undefined ? { layer, from: 'generated' } : { layer, mask: g.mask, from: 'generated' };
+}
+
+/** The layer with its int8 weight and input tensors as Int8Array (what the cache returns), everything else shared. */
+function typedTensors(l: IbertLayerJson): IbertLayerJson {
+  const i8 = (v: number[] | Int8Array): Int8Array => (v instanceof Int8Array ? v : new Int8Array(v));
+  const lin = (q: QuantLinearJson): QuantLinearJson => ({ ...q, weight_int: i8(q.weight_int) });
+  const s = l.attention.self;
+  return {
+    ...l,
+    attention: { self: { ...s, query: lin(s.query), key: lin(s.key), value: lin(s.value) }, output: { ...l.attention.output, dense: lin(l.attention.output.dense) } },
+    intermediate: { ...l.intermediate, dense: lin(l.intermediate.dense) },
+    output: { ...l.output, dense: lin(l.output.dense) },
+    ...(l.input === undefined ? {} : { input: { ...l.input, x_int: i8(l.input.x_int) } }),
+  };
 }

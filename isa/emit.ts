@@ -5,7 +5,7 @@
 import { AsmError, type Diagnostic } from './diagnostics.js';
 import type { BufferSymbol, MemorySpace, Program } from './asm.js';
 import { formatInstr } from './disasm.js';
-import { decode, encode, fieldRange } from './encoding.js';
+import { decode, encodeInto, fieldRange } from './encoding.js';
 import { BY_MNEMONIC, ENUMS, isEnumKind, type FieldKind, type InstrDef } from './table.js';
 
 /** A register as its number or its name ('r5', 'v3'); an enum as its name ('acc', 'rne') or index; a target as a label or absolute pc. */
@@ -76,14 +76,35 @@ function checker(def: InstrDef, i: number): (v: Operand) => number | string {
   };
 }
 
+/** An emitter's working arrays (grown by doubling). */
+interface Scratch {
+  readonly words: Uint32Array;
+  readonly opc: Uint8Array;
+  readonly fields: Int32Array;
+}
+
+/**
+ * Working arrays of finished emitters, for the next ones (PERF: a layer builds programs of up to ~250 k
+ * instructions one after another; growing fresh arrays for each cost more than emitting). Their fields are zero.
+ */
+const POOL: Scratch[] = [];
+const POOL_SIZE = 2;
+
+function scratch(): Scratch {
+  return POOL.pop() ?? { words: new Uint32Array(4096), opc: new Uint8Array(2048), fields: new Int32Array(2048 * FIELD_SLOTS) };
+}
+
 export class ProgramEmitter {
   readonly file: string;
   private readonly capacity: Partial<Record<MemorySpace, number>>;
-  private words = new Uint32Array(4096);
+  private readonly scratch = scratch();
+  private words = this.scratch.words;
   /** The same instructions decoded (opcode, FIELD_SLOTS values each), so a loader need not decode the words. */
-  private opc = new Uint8Array(2048);
-  private fields = new Int32Array(2048 * FIELD_SLOTS);
+  private opc = this.scratch.opc;
+  private fields = this.scratch.fields;
   private n = 0;
+  /** The program, once finished (the working arrays went back to the pool: nothing more can be emitted). */
+  private finished: Program | undefined;
   private readonly notes: Note[] = [];
   private readonly buffers = new Map<string, BufferSymbol & { readonly note: number }>();
   private readonly labels = new Map<string, number>();
@@ -137,10 +158,9 @@ export class ProgramEmitter {
     if (!Number.isInteger(imm) || imm < -2147483648 || imm > 2147483647) throw new EmitError(`li: operand 2 (imm) ${imm}: immediate outside -2147483648..2147483647`);
     this.liScratch[0] = rd;
     this.liScratch[1] = imm;
-    const [lo, hi] = encode(LI, this.liScratch);
-    this.push(lo, hi, LI.opcode, this.liScratch);
+    this.pushNumbers(LI, this.liScratch);
   }
-  private readonly liScratch = [0, 0];
+  private readonly liScratch: number[] = [0, 0];
 
   /** A branch target at the next instruction. */
   label(name: string): void {
@@ -173,23 +193,35 @@ export class ProgramEmitter {
         this.push(0, 0, def.opcode, scratch);
         return;
       }
-      const [lo, hi] = encode(def, scratch as number[]);
-      this.push(lo, hi, def.opcode, scratch);
+      this.pushNumbers(def, scratch as number[]);
     };
   }
 
+  /** One instruction whose operands are all numbers: encoded straight into the word array (PERF: no pair array). */
+  private pushNumbers(def: InstrDef, values: readonly number[]): void {
+    if (2 * this.n + 2 > this.words.length || this.finished !== undefined) this.grow();
+    encodeInto(def, values, this.words, 2 * this.n);
+    this.opc[this.n] = def.opcode;
+    const o = this.n * FIELD_SLOTS;
+    for (let i = 0; i < values.length; i++) this.fields[o + i] = values[i]!;
+    this.n++;
+  }
+
+  private grow(): void {
+    if (this.finished !== undefined) throw new EmitError(`${this.file}: instruction emitted after finish()`);
+    const grown = new Uint32Array(this.words.length * 2);
+    grown.set(this.words);
+    this.words = grown;
+    const opc = new Uint8Array(this.opc.length * 2);
+    opc.set(this.opc);
+    this.opc = opc;
+    const fields = new Int32Array(this.fields.length * 2);
+    fields.set(this.fields);
+    this.fields = fields;
+  }
+
   private push(lo: number, hi: number, opcode: number, values: readonly (number | string)[]): void {
-    if (2 * this.n + 2 > this.words.length) {
-      const grown = new Uint32Array(this.words.length * 2);
-      grown.set(this.words);
-      this.words = grown;
-      const opc = new Uint8Array(this.opc.length * 2);
-      opc.set(this.opc);
-      this.opc = opc;
-      const fields = new Int32Array(this.fields.length * 2);
-      fields.set(this.fields);
-      this.fields = fields;
-    }
+    if (2 * this.n + 2 > this.words.length || this.finished !== undefined) this.grow();
     this.words[2 * this.n] = lo;
     this.words[2 * this.n + 1] = hi;
     this.opc[this.n] = opcode;
@@ -201,6 +233,7 @@ export class ProgramEmitter {
 
   /** The finished program: words, buffers, labels, and the listing with its line of every instruction. */
   finish(): Program {
+    if (this.finished !== undefined) return this.finished;
     for (const f of this.fixups) {
       const values = f.def.fields.map((fd, i) => {
         const v = f.values[i]!;
@@ -210,9 +243,7 @@ export class ProgramEmitter {
         if (at < 0 || at > this.n) throw new EmitError(`${f.def.mnemonic} at pc ${f.pc}: target ${at} outside the program (0..${this.n})`);
         return at - f.pc;
       });
-      const [lo, hi] = encode(f.def, values);
-      this.words[2 * f.pc] = lo;
-      this.words[2 * f.pc + 1] = hi;
+      encodeInto(f.def, values, this.words, 2 * f.pc);
       values.forEach((v, i) => (this.fields[f.pc * FIELD_SLOTS + i] = v));
     }
     const words = this.words.slice(0, 2 * this.n);
@@ -250,7 +281,12 @@ export class ProgramEmitter {
     };
     Object.defineProperty(program, 'sourceLines', { get: render, enumerable: true });
     DECODED.set(words, { opc: this.opc.slice(0, this.n), fields: this.fields.slice(0, this.n * FIELD_SLOTS) });
-    return program as typeof program & { readonly sourceLines: readonly string[] };
+    const done = program as typeof program & { readonly sourceLines: readonly string[] };
+    this.finished = done;
+    // the working arrays (possibly grown) go to the pool with their fields zeroed, as fresh ones are
+    this.fields.fill(0, 0, this.n * FIELD_SLOTS);
+    if (POOL.length < POOL_SIZE) POOL.push({ words: this.words, opc: this.opc, fields: this.fields });
+    return done;
   }
 }
 

@@ -67,6 +67,13 @@ function slotsOf(def: InstrDef): { readonly slots: readonly FieldSlot[]; readonl
  * arithmetic on the two halves (a field may straddle bit 32); no BigInt on this path.
  */
 export function encode(def: InstrDef, values: readonly number[]): [number, number] {
+  encodeInto(def, values, PAIR, 0);
+  return [PAIR[0]!, PAIR[1]!];
+}
+const PAIR = new Uint32Array(2);
+
+/** encode() writing the word's two halves to out[at] and out[at + 1] (no array per word: the emitter's path). */
+export function encodeInto(def: InstrDef, values: readonly number[], out: Uint32Array, at: number): void {
   if (values.length !== def.fields.length) {
     throw new RangeError(`${def.mnemonic}: expected ${def.fields.length} operands, got ${values.length}`);
   }
@@ -86,7 +93,8 @@ export function encode(def: InstrDef, values: readonly number[]): [number, numbe
       if (f.pos + f.bits > 32) hi |= u >>> (32 - f.pos);
     }
   }
-  return [lo >>> 0, hi >>> 0];
+  out[at] = lo >>> 0;
+  out[at + 1] = hi >>> 0;
 }
 
 export interface DecodedWord {

@@ -88,10 +88,15 @@ function branch(cond: (a: number, b: number) => boolean): Semantics {
   };
 }
 
-function vecOperands(e: Effects, vd: number, ...reads: number[]): void {
+/** The vector registers an instruction writes (vd) and reads (-1: none); PERF: fixed arity, no rest array. */
+function vecOperands(e: Effects, vd: number, ra = -1, rb = -1, rc = -1): void {
   e.vregWrite = vd;
-  e.nVregReads = reads.length;
-  for (let i = 0; i < reads.length; i++) e.vregReads[i] = reads[i]!;
+  const r = e.vregReads;
+  let n = 0;
+  if (ra >= 0) r[n++] = ra;
+  if (rb >= 0) r[n++] = rb;
+  if (rc >= 0) r[n++] = rc;
+  e.nVregReads = n;
 }
 
 function vv(op: (a: number, b: number) => number): Semantics {
@@ -160,6 +165,18 @@ function vstore(kind: Elem): Semantics {
   };
 }
 
+/** Rows up to this many bytes are copied by a loop rather than subarray + set. */
+const SHORT_ROW = 128;
+
+/** A memory's bytes as int32 words (one view per array; its byte offset is 0 in every Machine), else undefined. */
+const WORDS = new WeakMap<Uint8Array | Int8Array, Int32Array>();
+function wordsOf(a: Uint8Array | Int8Array): Int32Array | undefined {
+  if ((a.byteOffset & 3) !== 0) return undefined;
+  let w = WORDS.get(a);
+  if (w === undefined) WORDS.set(a, (w = new Int32Array(a.buffer, a.byteOffset, a.byteLength >> 2)));
+  return w;
+}
+
 function dma(store: boolean): Semantics {
   return (m, f, o, pc, e, data) => {
     const space = f[o]! === 0 ? SPACE_SPAD : SPACE_ACC;
@@ -178,12 +195,39 @@ function dma(store: boolean): Semantics {
     e.region(SPACE_DRAM, store, dram, rows, len * eb, dramStride);
     if (data && rows * len > 0) {
       const D = m.dram;
-      if (space === SPACE_SPAD) {
-        const S = new Uint8Array(m.spad.buffer, m.spad.byteOffset, m.spad.byteLength);
+      // PERF: rows on 4-byte boundaries in DRAM move as int32 words (the bytes unchanged)
+      const D32 = ((dram | dramStride) & 3) === 0 && len * eb <= SHORT_ROW ? wordsOf(D) : undefined;
+      const S32 = space === SPACE_SPAD && D32 !== undefined && ((chip | chipStride | len) & 3) === 0 ? wordsOf(m.spad) : undefined;
+      if (S32 !== undefined && D32 !== undefined) {
+        const lw = len >> 2;
         for (let r = 0; r < rows; r++) {
-          const c = chip + r * chipStride, d = dram + r * dramStride;
-          if (store) D.set(S.subarray(c, c + len), d);
-          else S.set(D.subarray(d, d + len), c);
+          const c = (chip + r * chipStride) >> 2, d = (dram + r * dramStride) >> 2;
+          if (store) for (let j = 0; j < lw; j++) D32[d + j] = S32[c + j]!;
+          else for (let j = 0; j < lw; j++) S32[c + j] = D32[d + j]!;
+        }
+      } else if (space === SPACE_ACC && D32 !== undefined) {
+        const A = m.acc;
+        for (let r = 0; r < rows; r++) {
+          const c = chip + r * chipStride, d = (dram + r * dramStride) >> 2;
+          if (store) for (let j = 0; j < len; j++) D32[d + j] = A[c + j]!;
+          else for (let j = 0; j < len; j++) A[c + j] = D32[d + j]!;
+        }
+      } else if (space === SPACE_SPAD) {
+        const S = new Uint8Array(m.spad.buffer, m.spad.byteOffset, m.spad.byteLength);
+        if (len <= SHORT_ROW) {
+          // PERF: short rows (an MXU tile's 16-128 bytes) byte by byte: no subarray object per row
+          const from = store ? S : D, to = store ? D : S;
+          for (let r = 0; r < rows; r++) {
+            const c = chip + r * chipStride, d = dram + r * dramStride;
+            const src = store ? c : d, dst = store ? d : c;
+            for (let j = 0; j < len; j++) to[dst + j] = from[src + j]!;
+          }
+        } else {
+          for (let r = 0; r < rows; r++) {
+            const c = chip + r * chipStride, d = dram + r * dramStride;
+            if (store) D.set(S.subarray(c, c + len), d);
+            else S.set(D.subarray(d, d + len), c);
+          }
         }
       } else {
         // int32 little-endian in DRAM; the accumulator is an Int32Array (little-endian on every Node host).

@@ -38,6 +38,32 @@ export function mulRoundShift(a: number, b: number, shift: number, rmode: number
 
 /** sat(round((a * b + c) / 2^shift)) for int32 a, b, c: the same, with an addend inside the 64 bits. */
 export function mulAddRoundShift(a: number, b: number, c: number, shift: number, rmode: number, sat: number): number {
+  // PERF: when a*b + c is an exact double (|.| < 2^53: the product of a 22-bit value and a 31-bit multiplier, a
+  // small MAC) and shift <= 52, the same quotient, remainder and rounding on the double directly. Exact: the
+  // rounded product or sum reaches 2^53 whenever the true one does (rounding is monotone); p / 2^shift is a
+  // power-of-two scaling, so its floor q is exact, and r = p - q 2^shift is an integer in [0, 2^52).
+  const ab = a * b;
+  const p = ab + c;
+  if (ab < TWO53 && ab > -TWO53 && p < TWO53 && p > -TWO53 && shift <= 52) {
+    if (shift === 0) return sat === SAT_WRAP32 ? p | 0 : clampTo(p, sat);
+    const pw = POW2[shift]!;
+    const q = Math.floor(p / pw);
+    const r = p - q * pw;
+    const half = pw / 2;
+    let inc = 0;
+    if (rmode === RMODE_RNE) inc = r > half || (r === half && (q & 1) !== 0) ? 1 : 0;
+    else if (rmode === RMODE_RHAZ) inc = r > half || (r === half && p >= 0) ? 1 : 0;
+    else if (rmode === RMODE_TRUNC) inc = p < 0 && r !== 0 ? 1 : 0;
+    if (sat === SAT_WRAP32) return ((q | 0) + inc) | 0;
+    return clampTo(q + inc, sat);
+  }
+  return mulAddRoundShiftWide(a, b, c, shift, rmode, sat);
+}
+
+const TWO53 = 9007199254740992;
+
+/** mulAddRoundShift on the exact 64-bit product as two 32-bit halves (any int32 operands). */
+function mulAddRoundShiftWide(a: number, b: number, c: number, shift: number, rmode: number, sat: number): number {
   // p = a*b + c = H*2^32 + L exactly, L in [0, 2^32), H an int32 (|a*b| <= 2^62, so no overflow).
   const bh = b >> 16;
   const bl = b & 0xffff;

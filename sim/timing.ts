@@ -57,32 +57,97 @@ export interface TraceEvent {
   readonly waitedOn: number;
 }
 
-interface Pending {
-  unit: number;
-  space: number;
-  write: boolean;
-  lo: number;
-  hi: number;
-  base: number;
-  rows: number;
-  len: number;
-  stride: number;
-  until: number;
-  pc: number;
-}
+/**
+ * The memory regions of instructions still in flight (a later instruction of another unit that touches one waits
+ * for it), as parallel typed arrays: PERF, no object per region of every instruction.
+ */
+class PendingRegions {
+  n = 0;
+  unit = new Int32Array(64);
+  space = new Int32Array(64);
+  write = new Uint8Array(64);
+  lo = new Float64Array(64);
+  hi = new Float64Array(64);
+  base = new Float64Array(64);
+  rows = new Float64Array(64);
+  len = new Float64Array(64);
+  stride = new Float64Array(64);
+  until = new Float64Array(64);
+  pc = new Int32Array(64);
 
-/** Exact overlap of two strided regions when the strides agree and rows do not wrap; else by bounds. */
-function overlaps(p: Pending, base: number, rows: number, len: number, stride: number, lo: number, hi: number): boolean {
-  if (hi <= p.lo || p.hi <= lo) return false;
-  if (rows <= 1 && p.rows <= 1) return true;
-  const s = stride;
-  if (s !== p.stride || s <= 0) return true;
-  const r1 = Math.floor(base / s), c1 = base - r1 * s;
-  const r2 = Math.floor(p.base / s), c2 = p.base - r2 * s;
-  if (c1 + len > s || c2 + p.len > s) return true;
-  const rowsMeet = r1 < r2 + p.rows && r2 < r1 + rows;
-  const colsMeet = c1 < c2 + p.len && c2 < c1 + len;
-  return rowsMeet && colsMeet;
+  push(unit: number, space: number, write: boolean, lo: number, hi: number, base: number, rows: number, len: number, stride: number, until: number, pc: number): void {
+    if (this.n === this.unit.length) this.grow();
+    const k = this.n++;
+    this.unit[k] = unit;
+    this.space[k] = space;
+    this.write[k] = write ? 1 : 0;
+    this.lo[k] = lo;
+    this.hi[k] = hi;
+    this.base[k] = base;
+    this.rows[k] = rows;
+    this.len[k] = len;
+    this.stride[k] = stride;
+    this.until[k] = until;
+    this.pc[k] = pc;
+  }
+
+  /** Keeps the regions still reserved after `now`, in order. */
+  prune(now: number): void {
+    let j = 0;
+    for (let k = 0; k < this.n; k++) {
+      if (!(this.until[k]! > now)) continue;
+      if (j !== k) {
+        this.unit[j] = this.unit[k]!;
+        this.space[j] = this.space[k]!;
+        this.write[j] = this.write[k]!;
+        this.lo[j] = this.lo[k]!;
+        this.hi[j] = this.hi[k]!;
+        this.base[j] = this.base[k]!;
+        this.rows[j] = this.rows[k]!;
+        this.len[j] = this.len[k]!;
+        this.stride[j] = this.stride[k]!;
+        this.until[j] = this.until[k]!;
+        this.pc[j] = this.pc[k]!;
+      }
+      j++;
+    }
+    this.n = j;
+  }
+
+  /** Exact overlap of region k with a strided region when the strides agree and rows do not wrap; else by bounds. */
+  overlaps(k: number, base: number, rows: number, len: number, stride: number, lo: number, hi: number): boolean {
+    if (hi <= this.lo[k]! || this.hi[k]! <= lo) return false;
+    const pRows = this.rows[k]!;
+    if (rows <= 1 && pRows <= 1) return true;
+    const s = stride;
+    if (s !== this.stride[k]! || s <= 0) return true;
+    const pBase = this.base[k]!, pLen = this.len[k]!;
+    const r1 = Math.floor(base / s), c1 = base - r1 * s;
+    const r2 = Math.floor(pBase / s), c2 = pBase - r2 * s;
+    if (c1 + len > s || c2 + pLen > s) return true;
+    const rowsMeet = r1 < r2 + pRows && r2 < r1 + rows;
+    const colsMeet = c1 < c2 + pLen && c2 < c1 + len;
+    return rowsMeet && colsMeet;
+  }
+
+  private grow(): void {
+    const g = <T extends Int32Array | Uint8Array | Float64Array>(a: T): T => {
+      const b = new (a.constructor as new (n: number) => T)(a.length * 2);
+      b.set(a);
+      return b;
+    };
+    this.unit = g(this.unit);
+    this.space = g(this.space);
+    this.write = g(this.write);
+    this.lo = g(this.lo);
+    this.hi = g(this.hi);
+    this.base = g(this.base);
+    this.rows = g(this.rows);
+    this.len = g(this.len);
+    this.stride = g(this.stride);
+    this.until = g(this.until);
+    this.pc = g(this.pc);
+  }
 }
 
 /** Busy intervals of the DRAM channel, for first-fit reservation by readiness. */
@@ -150,7 +215,8 @@ export class TimingModel {
   private readonly vregReady = new Float64Array(32);
   private readonly vregProducer = new Int32Array(32).fill(-1);
   private readonly sregProducer = new Int32Array(32).fill(-1);
-  private pending: Pending[] = [];
+  /** In-flight regions per memory space (dram, spad, acc): a region only meets regions of its own space. */
+  private readonly pending = [new PendingRegions(), new PendingRegions(), new PendingRegions()] as const;
   private readonly channel = new Calendar();
   private readonly wbufReady = new Float64Array(2);
   private readonly wbufFree = new Float64Array(2);
@@ -204,21 +270,21 @@ export class TimingModel {
     this.worst = -1;
     this.worstCycles = 0;
     let waitedOn = -1;
-    const charge = this.chargeFn;
 
     // ---- front end: dispatch ----
     let d = this.feNext;
     if (u !== U_SCALAR && this.qCount[u]! >= this.Q) {
       const slot = this.qRing[u]![this.qCount[u]! % this.Q]!; // start of the instruction Q places earlier
       if (slot > d) {
-        charge(S_QUEUE, slot - d);
+        this.charge(S_QUEUE, slot - d);
         d = slot;
       }
     }
     let sregWait = d;
     let sregFrom = -1;
-    for (const fi of info.sregFields) {
-      const r = fields[fo + fi]!;
+    const sf = info.sregFields;
+    for (let j = 0; j < sf.length; j++) {
+      const r = fields[fo + sf[j]!]!;
       if (this.sregReady[r]! > sregWait) {
         sregWait = this.sregReady[r]!;
         sregFrom = this.sregProducer[r]!;
@@ -232,7 +298,7 @@ export class TimingModel {
       }
     }
     if (sregWait > d) {
-      charge(S_SCALAR, sregWait - d);
+      this.charge(S_SCALAR, sregWait - d);
       waitedOn = sregFrom;
       d = sregWait;
     }
@@ -247,7 +313,7 @@ export class TimingModel {
       this.feNext = dispatch + 1;
       if (e.taken && this.penalty > 0) {
         this.feNext += this.penalty;
-        charge(S_BRANCH, this.penalty);
+        this.charge(S_BRANCH, this.penalty);
       }
     } else {
       this.feNext = dispatch + 1;
@@ -255,7 +321,7 @@ export class TimingModel {
       const port = cls === C.mxuWeights ? UNITS.length : u;
       const ready0 = Math.max(dispatch + 1, this.lastStart[u]!);
       const unitReady = Math.max(ready0, this.portFree[port]!);
-      charge(S_UNIT, unitReady - ready0);
+      if (unitReady > ready0) this.charge(S_UNIT, unitReady - ready0);
 
       // Operands produced by other units.
       let dep = unitReady;
@@ -283,16 +349,17 @@ export class TimingModel {
         if (rows <= 0 || len <= 0) continue;
         const last = base + (rows - 1) * stride;
         const lo = last < base ? last : base, hi = (last < base ? base : last) + len;
-        for (const p of this.pending) {
-          if (p.unit === u || p.space !== space || (!write && !p.write)) continue;
-          if (p.until > dep && overlaps(p, base, rows, len, stride, lo, hi)) {
-            dep = p.until;
-            depFrom = p.pc;
+        const P = this.pending[space]!;
+        for (let k = 0; k < P.n; k++) {
+          if (P.unit[k] === u || (!write && P.write[k] === 0)) continue;
+          if (P.until[k]! > dep && P.overlaps(k, base, rows, len, stride, lo, hi)) {
+            dep = P.until[k]!;
+            depFrom = P.pc[k]!;
           }
         }
       }
       if (dep > unitReady) {
-        charge(S_DATA, dep - unitReady);
+        this.charge(S_DATA, dep - unitReady);
         waitedOn = depFrom;
       }
 
@@ -303,7 +370,7 @@ export class TimingModel {
       if (cls === C.dma) {
         const xfer = Math.ceil(e.amount / this.cfg.dram.bytesPerCycle);
         start = this.channel.reserve(dep, xfer);
-        charge(S_DRAM, start - dep);
+        if (start > dep) this.charge(S_DRAM, start - dep);
         occupancy = Math.max(1, xfer);
         latency = xfer === 0 ? occupancy : xfer + this.cfg.dram.latencyCycles;
         T.dramChannelBusy += xfer;
@@ -356,7 +423,8 @@ export class TimingModel {
         const last = base + (rows - 1) * stride;
         const lo = last < base ? last : base, hi = (last < base ? base : last) + len;
         const write = e.rWrite[i] === 1;
-        this.pending.push({ unit: u, space: e.rSpace[i]!, write, lo, hi, base, rows, len, stride, until: write ? done : end, pc });
+        const space = e.rSpace[i]!;
+        this.pending[space]!.push(u, space, write, lo, hi, base, rows, len, stride, write ? done : end, pc);
       }
       if (++this.sincePrune >= 64) this.prune();
     }
@@ -369,7 +437,7 @@ export class TimingModel {
   private stallBase = 0;
   private worst = -1;
   private worstCycles = 0;
-  private readonly chargeFn = (cause: number, cycles: number): void => {
+  private charge(cause: number, cycles: number): void {
     if (cycles <= 0) return;
     const T = this.totals;
     T.stalls[cause] = T.stalls[cause]! + cycles;
@@ -378,7 +446,7 @@ export class TimingModel {
       this.worstCycles = cycles;
       this.worst = cause;
     }
-  };
+  }
 
   private latencyOf(cls: number): number {
     const v = this.cfg.vpu;
@@ -392,7 +460,7 @@ export class TimingModel {
   private prune(): void {
     this.sincePrune = 0;
     const now = this.feNext;
-    this.pending = this.pending.filter((p) => p.until > now);
+    for (const P of this.pending) P.prune(now);
     this.channel.prune(now);
   }
 

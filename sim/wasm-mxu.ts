@@ -1,9 +1,9 @@
 // The MXU tile (mxu.mm) on WebAssembly SIMD, chosen automatically where the runtime validates the module
 // (sim/wasm/mxu.wat, built by scripts/build-wasm.mjs). matmulTile in exec.ts stays the definition: the two are
 // tested equal on every kernel test (INTNPU_WASM=0 or setSimWasm(false) forces the TypeScript loop). The weights
-// of an mxu.wload are kept as int16 columns [n][kp] for this path; per mxu.mm the input bytes and (to accumulate)
-// the accumulator rows are copied in, the tile computed and accumulated (int32 wrap-around) in WebAssembly, and
-// the rows copied back.
+// of an mxu.wload are kept as int16 columns [n][kp] for this path; per mxu.mm the input bytes are copied in,
+// the tile's products computed in WebAssembly and added to (or written over) the accumulator rows (int32
+// wrap-around).
 import { MXU_WASM_BASE64 } from './wasm/mxu.wasm.js';
 
 /** The slice of the WebAssembly JS API used here (the project's lib settings carry no WebAssembly types). */
@@ -61,24 +61,74 @@ export function matmulTileWasm(
 ): void {
   const e = exportsOf()!;
   const mp = up(rows, 2), np = up(n, 4);
-  // memory: w int16 [np][kp] | x bytes [mp][kp] | o int32 [mp][np]; every copy is a memcpy (TypedArray.set)
+  // memory: w int16 [np][kp] | x bytes [mp][kp] | o int32 [mp][np]
   const wBytes = np * kp * 2, xBase = up(wBytes, 16), oBase = xBase + up(mp * kp, 16);
   const need = oBase + mp * np * 4;
   if (need > e.memory.buffer.byteLength) e.memory.grow(Math.ceil((need - e.memory.buffer.byteLength) / 65536));
-  const buf = e.memory.buffer;
-  const Wm = new Int16Array(buf, 0, np * kp);
-  Wm.set(W.subarray(0, n * kp));
-  if (np > n) Wm.fill(0, n * kp);
-  const X = S instanceof Int8Array ? new Int8Array(buf, xBase, mp * kp) : new Uint8Array(buf, xBase, mp * kp);
-  for (let r = 0; r < rows; r++) {
-    const s = x + r * xStride, d = r * kp;
-    if (S instanceof Int8Array) (X as Int8Array).set(S.subarray(s, s + k), d);
-    else (X as Uint8Array).set(S.subarray(s, s + k), d);
-    if (k < kp) X.fill(0, d + k, d + kp);
+  const v = viewsOf(e.memory.buffer);
+  v.i16.set(W.subarray(0, n * kp));
+  if (np > n) v.i16.fill(0, n * kp, np * kp);
+  // PERF: rows are copied by loops (a tile row is 16-128 bytes): a subarray per row and per call made millions of
+  // short-lived objects per layer. The bytes are the same whether S is read signed or unsigned; rows on 4-byte
+  // boundaries (every tiled program's) move as int32 words.
+  const Sb = S instanceof Uint8Array ? S : bytesOf(S);
+  if ((k & 3) === 0 && (kp & 3) === 0 && (x & 3) === 0 && (xStride & 3) === 0 && (xBase & 3) === 0) {
+    const S32 = wordsOf(Sb), X32 = v.i32, kw = k >> 2, kpw = kp >> 2;
+    for (let r = 0; r < rows; r++) {
+      const s = (x + r * xStride) >> 2, d = (xBase >> 2) + r * kpw;
+      for (let j = 0; j < kw; j++) X32[d + j] = S32[s + j]!;
+      for (let j = kw; j < kpw; j++) X32[d + j] = 0;
+    }
+  } else {
+    const X = v.u8;
+    for (let r = 0; r < rows; r++) {
+      const s = x + r * xStride, d = xBase + r * kp;
+      for (let kk = 0; kk < k; kk++) X[d + kk] = Sb[s + kk]!;
+      for (let kk = k; kk < kp; kk++) X[d + kk] = 0;
+    }
   }
-  if (mp > rows) X.fill(0, rows * kp);
-  const O = new Int32Array(buf, oBase, mp * np);
-  if (accumulate) for (let r = 0; r < rows; r++) O.set(A.subarray(accAddr + r * accStride, accAddr + r * accStride + n), r * np);
-  (S instanceof Int8Array ? e.mm_s8 : e.mm_u8)(xBase, 0, mp, np, kp, oBase, accumulate ? 1 : 0);
-  for (let r = 0; r < rows; r++) A.set(O.subarray(r * np, r * np + n), accAddr + r * accStride);
+  if (mp > rows) v.u8.fill(0, xBase + rows * kp, xBase + mp * kp);
+  const O = v.i32, o0 = oBase >> 2;
+  const mm = S instanceof Int8Array ? e.mm_s8 : e.mm_u8;
+  if (n === np && accStride === np) {
+    // The accumulator rows are one contiguous block laid out as O: copied in (to accumulate) and out whole.
+    if (accumulate) O.set(A.subarray(accAddr, accAddr + rows * np), o0);
+    mm(xBase, 0, mp, np, kp, oBase, accumulate ? 1 : 0);
+    A.set(O.subarray(o0, o0 + rows * np), accAddr);
+    return;
+  }
+  // The tile's products go to O fresh; accumulating adds them to the accumulator rows here (int32 wrap-around:
+  // (a + (s mod 2^32)) mod 2^32 = (a + s) mod 2^32), one pass instead of copying the rows in and out.
+  mm(xBase, 0, mp, np, kp, oBase, 0);
+  for (let r = 0; r < rows; r++) {
+    const a = accAddr + r * accStride, d = o0 + r * np;
+    if (accumulate) for (let j = 0; j < n; j++) A[a + j] = (A[a + j]! + O[d + j]!) | 0;
+    else for (let j = 0; j < n; j++) A[a + j] = O[d + j]!;
+  }
+}
+
+/** Views of the module's memory, made again only when growing it replaced the buffer. */
+let views: { readonly buf: ArrayBuffer; readonly u8: Uint8Array; readonly i16: Int16Array; readonly i32: Int32Array } | undefined;
+function viewsOf(buf: ArrayBuffer): { readonly u8: Uint8Array; readonly i16: Int16Array; readonly i32: Int32Array } {
+  if (views === undefined || views.buf !== buf) views = { buf, u8: new Uint8Array(buf), i16: new Int16Array(buf), i32: new Int32Array(buf) };
+  return views;
+}
+
+/** The bytes of a scratchpad as int32 words (offset 0 of its own buffer, as a Machine allocates it), one view per array. */
+const WORDS = new WeakMap<Uint8Array, Int32Array>();
+function wordsOf(S: Uint8Array): Int32Array {
+  let w = WORDS.get(S);
+  if (w === undefined) {
+    if (S.byteOffset !== 0) throw new Error('internal: scratchpad view not at offset 0');
+    WORDS.set(S, (w = new Int32Array(S.buffer, 0, S.buffer.byteLength >> 2)));
+  }
+  return w;
+}
+
+/** The bytes of an int8 scratchpad, one view per array. */
+const BYTES = new WeakMap<Int8Array, Uint8Array>();
+function bytesOf(S: Int8Array): Uint8Array {
+  let b = BYTES.get(S);
+  if (b === undefined) BYTES.set(S, (b = new Uint8Array(S.buffer, S.byteOffset, S.byteLength)));
+  return b;
 }

@@ -10,7 +10,7 @@ import { maxSequence, parseHfConfig } from '../../kernels/ref/hf-config.js';
 import { parseNpy } from '../../kernels/ref/npy.js';
 import { KernelInputError } from '../../kernels/ref/errors.js';
 import { layerInputSequences, parseLayer, type IbertLayerJson, type LayerSequence } from '../../kernels/ref/layer-format.js';
-import { compileLayerSim, runLayerSim, type LayerSimResult } from '../../programs/models/layer.js';
+import { compileLayerSim, layerDramBytes, runLayerSim, type LayerSimResult } from '../../programs/models/layer.js';
 import { loadMachine, type MachineConfig } from '../../sim/config.js';
 import { EXIT, handler, printJson, readJson, table, UsageError } from '../common.js';
 import { loadCheckpoint } from '../checkpoint.js';
@@ -66,7 +66,14 @@ export function intFlag(name: string, v: number | undefined, min: number): numbe
   return v;
 }
 
-function loadLayer(a: Args): LayerInput {
+/**
+ * Host limit of a synthetic layer's length: the generator and the reference hold [heads, T, T] tensors in float64 and
+ * int64, and the fused qk-softmax program (no loop over its chunks yet) grows with T^2: about 1 M instructions and
+ * 0.85 GB of host memory at 512 tokens. Beyond 1024 the run needs several GB; refused rather than left to run out.
+ */
+export const SYNTHETIC_MAX_SEQ = 1024;
+
+function loadLayer(a: Args, cfg: MachineConfig): LayerInput {
   const seq = intFlag('seq', a.seq, 1);
   const pad = intFlag('pad', a.pad, 0);
   if (a.checkpoint !== undefined) return loadCheckpointLayer(a, seq, pad);
@@ -79,6 +86,19 @@ function loadLayer(a: Args): LayerInput {
   }
   const size = a.size === 'small' ? LAYER_SIZES.small : LAYER_SIZES.base;
   const dims = { ...size, seq: seq ?? size.seq };
+  if (dims.seq > SYNTHETIC_MAX_SEQ) {
+    throw new UsageError(`--seq: ${dims.seq} tokens exceed the host limit of a synthetic layer, ${SYNTHETIC_MAX_SEQ} (the reference and the fused attention program grow with seq^2)`);
+  }
+  // overlapped, every weight and hand-on tensor stays in DRAM (each kernel alone, --no-overlap, needs only its own)
+  const need = layerDramBytes(dims.seq, dims.hidden, dims.heads, dims.ffn);
+  if (a.overlap !== false && need > cfg.dram.sizeBytes) {
+    let most = dims.seq;
+    while (most > 1 && layerDramBytes(most, dims.hidden, dims.heads, dims.ffn) > cfg.dram.sizeBytes) most--;
+    throw new UsageError(
+      `--seq: a ${a.size === 'small' ? 'small' : 'BERT-base'} layer at seq ${dims.seq} keeps at least ${need} bytes in DRAM (weights, and the tensors the kernels hand on, ` +
+        `${dims.heads}x${dims.seq}x${dims.seq} attention probabilities among them), but ${cfg.name}'s dram.sizeBytes is ${cfg.dram.sizeBytes}: at most seq ${most}`,
+    );
+  }
   if (pad !== undefined && pad >= dims.seq) throw new UsageError(`--pad: ${pad} padded positions leave no token of seq ${dims.seq} (at most ${dims.seq - 1})`);
   const g = syntheticLayer({ seed: a.seed, ...dims, ...(pad ? { maskedTail: pad } : {}) });
   if (g.layer.input === undefined) throw new Error('internal: generateLayer returned no input');
@@ -193,7 +213,7 @@ export const layerCommand: CommandModule<object, Args> = {
       .option('html', { type: 'string', describe: 'also write a self-contained HTML report (roofline, latency by bound, stalls, unit timeline)' }),
   handler: handler((a: Args) => {
     const cfg = loadMachine(a.machine);
-    const inp = loadLayer(a);
+    const inp = loadLayer(a, cfg);
     const sink = new TensorSink(a.dump);
     const t0 = performance.now();
     const compiled = compileLayerSim(inp.layer);

@@ -39,6 +39,7 @@ export function geluApply(x: IntData, k: GeluInts): BigInt64Array {
     narrow.push(qb * qb < TWO52 && Math.abs(qc) < TWO52 && Math.abs(q1) < TWO52);
   }
   const out = new BigInt64Array(n);
+  const words = new Int32Array(out.buffer); // the same elements as int32 halves (little-endian, as every Node host)
   for (let i = 0, c = 0; i < n; i++) {
     const xv = x[i]!;
     let y: bigint;
@@ -50,7 +51,15 @@ export function geluApply(x: IntData, k: GeluInts): BigInt64Array {
       const t = floorShift(xv > 0 ? poly : xv < 0 ? -poly : 0, SHIFT);
       const s = t + k.q1[c]!;
       const p = xv * s;
-      y = p < TWO53 && p > -TWO53 ? BigInt(p) : BigInt(xv) * BigInt(s);
+      if (p < TWO53 && p > -TWO53) {
+        // PERF: an exact double written as its two int32 halves, no BigInt per element
+        const h = Math.floor(p / 4294967296);
+        words[2 * i] = (p - h * 4294967296) | 0;
+        words[2 * i + 1] = h | 0;
+        if (++c === C) c = 0;
+        continue;
+      }
+      y = BigInt(xv) * BigInt(s);
     } else {
       y = geluBig(BigInt(xv), BigInt(k.qb[c]!), BigInt(k.qc[c]!), BigInt(k.q1[c]!));
     }

@@ -9,6 +9,28 @@ export const LAYER_FORMAT = 'intnpu/ibert-layer@1';
 export const EMBEDDINGS_FORMAT = 'intnpu/ibert-embeddings@1';
 
 const int8 = z.number().int().min(-128).max(127);
+/** At most this many bad elements of one tensor are reported (a wrong file can hold millions). */
+const MAX_ELEMENT_ISSUES = 10;
+
+/**
+ * A big int8 tensor: a JSON array of integers in [-128, 127], or (from code that holds one, such as the synthetic-layer
+ * cache) an Int8Array, in range by construction and taken as it is. PERF: the elements of an array are checked by
+ * one flat loop (zod's per-element schema costs seconds on a BERT-base layer), each bad one an issue at its index.
+ */
+const int8Tensor = z
+  .custom<number[] | Int8Array>((v) => v instanceof Int8Array || Array.isArray(v), {
+    error: (iss) => (iss.input === undefined ? 'required' : 'expected an array of integers in [-128, 127]'),
+  })
+  .superRefine((v, ctx) => {
+    if (v instanceof Int8Array) return;
+    let bad = 0;
+    for (let i = 0; i < v.length && bad < MAX_ELEMENT_ISSUES; i++) {
+      const x: unknown = v[i];
+      if (typeof x === 'number' && Number.isInteger(x) && x >= -128 && x <= 127) continue;
+      ctx.addIssue({ code: 'custom', path: [i], message: `expected an integer in [-128, 127], got ${JSON.stringify(x) ?? String(x)}` });
+      bad++;
+    }
+  });
 
 /**
  * A strict object: an unknown or misspelled key is an error naming it and the keys allowed at that place (a key
@@ -32,7 +54,7 @@ export function scalar(el: z.ZodNumber) {
 export const QuantLinearSchema = strictObject({
     in_features: z.number().int().positive(),
     out_features: z.number().int().positive(),
-    weight_int: z.array(int8),
+    weight_int: int8Tensor,
     // one per output channel; a one-element [s] is broadcast to every channel
     weight_scale: z.array(z.number().positive()),
     // the float32 clamp bound of the 32-bit quantizer lets a saturated bias reach +2^31 (section 2)
@@ -94,7 +116,7 @@ export const LayerInputSchema = strictObject({
       z.tuple([z.number().int().positive(), z.number().int().positive()]),
       z.tuple([z.number().int().positive(), z.number().int().positive(), z.number().int().positive()]),
     ]),
-    x_int: z.array(int8),
+    x_int: int8Tensor,
     scale: scalar(z.number().positive()).optional(),
     attention_mask: z.array(z.union([z.literal(0), z.literal(1)])).optional(),
   })
@@ -254,5 +276,10 @@ export function parseEmbeddings(json: unknown): IbertEmbeddingsJson {
 
 /** JSON Schema of the layer format, for editors. */
 export function layerJsonSchema(): unknown {
-  return z.toJSONSchema(IbertLayerSchema, { io: 'input', unrepresentable: 'any' });
+  return z.toJSONSchema(IbertLayerSchema, {
+    io: 'input', unrepresentable: 'any',
+    override: (ctx) => {
+      if (ctx.zodSchema === int8Tensor) Object.assign(ctx.jsonSchema, { type: 'array', items: { type: 'integer', minimum: -128, maximum: 127 } });
+    },
+  });
 }

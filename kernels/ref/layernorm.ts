@@ -22,6 +22,7 @@ export function layerNormApply(x: Int32Array, k: LayerNormInts): BigInt64Array {
   const shift = k.shift;
   if (!Number.isInteger(shift) || shift < 0 || shift > 31) throw new RangeError(`layerNormApply: shift ${shift} not in 0..31`);
   const out = new BigInt64Array(n);
+  const words = new Int32Array(out.buffer); // the same elements as int32 halves (little-endian, as every Node host)
   const y = new Array<number>(C);
   const qBetaBig = k.qBeta.map((v) => BigInt(v));
   for (let base = 0; base < n; base += C) {
@@ -61,7 +62,14 @@ export function layerNormApply(x: Int32Array, k: LayerNormInts): BigInt64Array {
       if (p < TWO53 && p > -TWO53) {
         const h = floorShift(p, 1);
         const s = h + k.qBeta[c]!;
-        v = s < TWO53 && s > -TWO53 ? BigInt(s) : BigInt(h) + qBetaBig[c]!;
+        if (s < TWO53 && s > -TWO53) {
+          // PERF: an exact double written as its two int32 halves, no BigInt per element
+          const hi = Math.floor(s / 4294967296);
+          words[2 * (base + c)] = (s - hi * 4294967296) | 0;
+          words[2 * (base + c) + 1] = hi | 0;
+          continue;
+        }
+        v = BigInt(h) + qBetaBig[c]!;
       } else {
         v = ((BigInt(y[c]!) * BigInt(f)) >> 1n) + qBetaBig[c]!;
       }

@@ -15,6 +15,15 @@ function maxAbs(a: SmallIntArray, off: number, len: number): number {
   return m;
 }
 
+/** The largest |v| an array of this element type can hold. */
+function typeMaxAbs(a: SmallIntArray): number {
+  if (a instanceof Int8Array) return 128;
+  if (a instanceof Uint8Array) return 255;
+  if (a instanceof Int16Array) return 32768;
+  if (a instanceof Uint16Array) return 65535;
+  return 2147483648;
+}
+
 /**
  * out[m*ldo + n] = sum_k a[aOff + m*lda + k] * b[bOff + n*ldb + k]  (A . B^T, both row-major along k).
  * Sums are exact doubles and fit int32: the caller's operands satisfy K * max|a| * max|b| < 2^31 (checked in
@@ -92,6 +101,9 @@ export function gemmABtTs(
 
 /** Throws unless K * max|a| * max|b| < 2^31, which makes every dot product an exact int32. */
 export function dotBound(a: SmallIntArray, b: SmallIntArray, K: number): void {
+  // PERF: when the element types alone keep the bound below 2^31 (int8 x int8 for K < 131072), skip the scans
+  // (the weight matrix is millions of elements).
+  if (K * typeMaxAbs(a) * typeMaxAbs(b) < 2147483648) return;
   const bound = K * maxAbs(a, 0, a.length) * maxAbs(b, 0, b.length);
   if (bound >= 2147483648) {
     throw new RangeError(`dot products may reach ${bound} >= 2^31 (K = ${K}); operands too wide for the int32 accumulator`);

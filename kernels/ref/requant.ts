@@ -3,7 +3,7 @@
 // The float side (S_out, frexp31) lives in fold.ts; `requantDirect` is the simulator's direct (m, shift) form.
 
 import { KernelInputError } from './errors.js';
-import { mulShiftRne, mulShiftRneBig, pow2, TWO31, TWO53 } from './intmath.js';
+import { mulShiftRne, mulShiftRneBig, pow2, TWO31, TWO32, TWO53 } from './intmath.js';
 import type { IntData, SmallIntArray } from './tensor.js';
 
 /** Integer constants of one requantization; per-channel arrays index the last dimension (i % m.length). */
@@ -37,6 +37,15 @@ export function requantApply(x: IntData, q: RequantInts, identity?: IdentityInts
   const out = new Int32Array(n);
   const m = q.m;
   const e = q.e;
+  if (x instanceof Int32Array) {
+    requantNumbers(x, m, e, lo, hi, identity, out);
+    return out;
+  }
+  const xd = safeDoubles(x);
+  if (xd !== undefined) {
+    requantNumbers(xd, m, e, lo, hi, identity, out);
+    return out;
+  }
   for (let i = 0, c = 0; i < n; i++) {
     const xv = x[i]!;
     const mc = m[c]!;
@@ -67,6 +76,99 @@ export function requantApply(x: IntData, q: RequantInts, identity?: IdentityInts
     if (++c === C) c = 0;
   }
   return out;
+}
+
+/**
+ * A BigInt64Array (GELU and LayerNorm outputs) as exact doubles, read from its two int32 halves (little-endian, as
+ * every Node host is) without a BigInt per element; undefined when some value is 2^53 or more in magnitude.
+ */
+function safeDoubles(x: BigInt64Array): Float64Array | undefined {
+  const w = new Int32Array(x.buffer, x.byteOffset, 2 * x.length);
+  const out = new Float64Array(x.length);
+  for (let i = 0; i < x.length; i++) {
+    const h = w[2 * i + 1]!;
+    if (h <= -2097152 || h >= 2097152) return undefined; // |v| >= 2^53 - 2^32: the general loop
+    out[i] = h * 4294967296 + (w[2 * i]! >>> 0);
+  }
+  return out;
+}
+
+/**
+ * requantApply on int32 values or exact doubles: the same arithmetic as the general loop, with the rounding shift of
+ * each channel's term inlined (PERF: no per-element type test or BigInt conversion). Where the double product x * m_c is exact
+ * (|x * m_c| < 2^53) and 0 <= e_c < 54, rne(x * m_c / 2^e_c) is rneShift's floor-and-remainder on that product;
+ * every other element (and every identity term) goes through mulShiftRne exactly as the general loop does.
+ */
+function requantNumbers(x: Int32Array | Float64Array, m: readonly number[], e: readonly number[], lo: number, hi: number, identity: IdentityInts | undefined, out: Int32Array): void {
+  const n = x.length;
+  const C = m.length;
+  const inv = new Float64Array(C), pw = new Float64Array(C), half = new Float64Array(C);
+  const fast = new Uint8Array(C);
+  // mulShiftRne's split path (|x|, |m| <= 2^32, e >= 16) inlined with its powers of two per channel, s = e - 16
+  const split = new Uint8Array(C), sInv = new Float64Array(C), sPw = new Float64Array(C), sHalf = new Float64Array(C);
+  for (let c = 0; c < C; c++) {
+    const ec = e[c]!;
+    if (Number.isInteger(ec) && ec >= 0 && ec < 54 && Number.isSafeInteger(m[c]!)) {
+      fast[c] = 1;
+      inv[c] = pow2(-ec);
+      pw[c] = pow2(ec);
+      half[c] = ec === 0 ? 1 : pow2(ec - 1); // e = 0: the remainder is 0, never above or at a half of 1
+    }
+    if (Number.isInteger(ec) && ec >= 16 && Number.isSafeInteger(m[c]!) && Math.abs(m[c]!) <= TWO32) {
+      split[c] = 1;
+      const sc = ec - 16;
+      if (sc <= 53) {
+        sInv[c] = pow2(-sc);
+        sPw[c] = pow2(sc);
+        sHalf[c] = sc > 0 ? pow2(sc - 1) : 0;
+      }
+    }
+  }
+  const w = identity?.w, im = identity?.m ?? 0, ie = identity?.e ?? 0;
+  for (let i = 0, c = 0; i < n; i++) {
+    const xv = x[i]!;
+    const mc = m[c]!;
+    const p = xv * mc;
+    let t1: number;
+    if (fast[c] === 1 && p < TWO53 && p > -TWO53) {
+      const q = Math.floor(p * inv[c]!);
+      const r = p - q * pw[c]!;
+      const h = half[c]!;
+      t1 = r > h || (r === h && q % 2 !== 0) ? q + 1 : q + 0;
+    } else if (split[c] === 1 && !(p < TWO53 && p > -TWO53) && xv <= TWO32 && xv >= -TWO32) {
+      // mulShiftRneSplit (intmath.ts) for e >= 16: |x| = ah 2^16 + al, |x m| = G 2^16 + Ll with G = ah m + floor(al m / 2^16)
+      const ax = xv < 0 ? -xv : xv, am = mc < 0 ? -mc : mc;
+      const sc = e[c]! - 16;
+      let mag = 0;
+      if (sc <= 53) {
+        const al = ax % 65536, ah = (ax - al) / 65536;
+        const H = ah * am, L = al * am;
+        const Ll = L % 65536;
+        const G = H + (L - Ll) / 65536;
+        if (sc === 0) mag = Ll > 32768 || (Ll === 32768 && G % 2 !== 0) ? G + 1 : G;
+        else {
+          const q = Math.floor(G * sInv[c]!) + 0;
+          const rG = G - q * sPw[c]!, hG = sHalf[c]!;
+          mag = rG > hG || (rG === hG && (Ll > 0 || q % 2 !== 0)) ? q + 1 : q;
+        }
+      }
+      t1 = (xv < 0) !== (mc < 0) ? 0 - mag : mag;
+    } else {
+      t1 = mulShiftRne(xv, mc, e[c]!);
+    }
+    const t2 = w === undefined ? 0 : mulShiftRne(w[i]!, im, ie);
+    let y: number;
+    if (t1 >= TWO53 || t1 <= -TWO53 || t2 >= TWO53 || t2 <= -TWO53) {
+      let s = mulShiftRneBig(BigInt(xv), BigInt(mc), e[c]!);
+      if (w !== undefined) s += mulShiftRneBig(BigInt(w[i]!), BigInt(im), ie);
+      y = s < BigInt(lo) ? lo : s > BigInt(hi) ? hi : Number(s);
+    } else {
+      const s = t1 + t2;
+      y = s < lo ? lo : s > hi ? hi : s;
+    }
+    out[i] = y;
+    if (++c === C) c = 0;
+  }
 }
 
 function checkIntArray(name: string, v: number | ArrayLike<number>, lo: number, hi: number): readonly number[] {

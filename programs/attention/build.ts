@@ -8,69 +8,69 @@ import { npuMultiplier } from '../../kernels/npu/requant-act.js';
 import type { MachineConfig } from '../../sim/config.js';
 import { loadProgram, simulate, type SimResult } from '../../sim/run.js';
 import { assembleBuilt, machineFor, programBuffer, type CaseRun, type RunOptions } from '../index.js';
-import { Emitter, type BuiltProgram } from '../linear/build.js';
+import { emitted, opLi, type BuiltProgram } from '../linear/build.js';
+import { ProgramEmitter } from '../../isa/emit.js';
 import type { Program } from '../../isa/asm.js';
 
 /** Where each kernel's operands live in DRAM and how its weight tiles are laid out and preloaded. */
 interface HeadGemmLayout {
-  readonly title: string[];
-  readonly buffers: string[];
-  /** DRAM address expression of x_h[m][k] and the DRAM row stride of x in bytes. */
-  x(h: number, m: number, k: number): string;
+  /** DRAM address of x_h[m][k] and the DRAM row stride of x in bytes. */
+  x(h: number, m: number, k: number): number;
   readonly xStride: number;
   /** The DMA of weight tile (k0..k0+kt) x (n0..n0+nt) of head h into a ring slot. */
-  loadW(e: Emitter, slot: string, h: number, k0: number, kt: number, n0: number, nt: number): void;
+  loadW(slot: number, h: number, k0: number, kt: number, n0: number, nt: number): void;
   /** The preload of a ring slot holding a kt x nt tile. */
-  preload(e: Emitter, slot: string, kt: number, nt: number): void;
-  /** DRAM address of y_h[m][n] and the DRAM row stride of y in bytes. */
-  y(h: number, m: number, n: number): string;
+  preload(slot: number, kt: number, nt: number): void;
+  /** DRAM address of y_h[m][n] (the int32 scores or context; unused with the requantizing output stage). */
+  y(h: number, m: number, n: number): number;
   readonly yStride: number;
+  /** DRAM address of the int8 context (requantizing output stage), -1 without it. */
+  readonly ctx8: number;
   readonly mm: string;
 }
 
-function layoutOf(t: AttentionTiling, mach: ModelMachine): HeadGemmLayout {
+/** The title comments and the DRAM buffers of a kernel (allocated in this order, as the listing declares them). */
+function layoutOf(e: ProgramEmitter, t: AttentionTiling, mach: ModelMachine, requant: boolean): HeadGemmLayout {
   const { T, hidden: D, heads: H, dHead: dh } = t;
   const R = mach.mxu.rows, C = mach.mxu.cols;
   if (t.kernel === 'qk') {
+    e.comment(`qk: scores[h][t][s] (int32) = sum_d q8[t][h*${dh} + d] * k8[s][h*${dh} + d], T = ${T}, hidden = ${D}, heads = ${H}`);
+    e.comment(`per head a GEMM x = Q_h [${T}, ${dh}] (int8 rows of q, stride ${D}) times W = K_h [${T}, ${dh}] (the [N, K] layout of mxu.wload)`);
+    const q = e.buffer('q', 'dram', T * D), k = e.buffer('k', 'dram', T * D), scores = e.buffer('scores', 'dram', H * T * T * 4);
     return {
-      title: [
-        `qk: scores[h][t][s] (int32) = sum_d q8[t][h*${dh} + d] * k8[s][h*${dh} + d], T = ${T}, hidden = ${D}, heads = ${H}`,
-        `per head a GEMM x = Q_h [${T}, ${dh}] (int8 rows of q, stride ${D}) times W = K_h [${T}, ${dh}] (the [N, K] layout of mxu.wload)`,
-      ],
-      buffers: [`.buffer q,      dram, ${T * D}`, `.buffer k,      dram, ${T * D}`, `.buffer scores, dram, ${H * T * T * 4}`],
-      x: (h, m, k) => `q + ${m * D + h * dh + k}`,
+      x: (h, m, kk) => q + m * D + h * dh + kk,
       xStride: D,
       // K_h rows s = n0.. (output columns) of kt bytes each: [nt][R] in the slot.
-      loadW: (e, slot, h, k0, kt, n0, nt) =>
-        e.op('dma.ld', ['spad'], [['r1', slot], ['r2', `k + ${n0 * D + h * dh + k0}`], ['r3', nt], ['r4', kt], ['r5', R], ['r6', D]]),
-      preload: (e, slot, kt, nt) => e.op('mxu.wload', [], [['r7', slot], ['r8', R], ['r9', kt], ['r10', nt]]),
-      y: (h, m, n) => `scores + ${((h * T + m) * T + n) * 4}`,
+      loadW: (slot, h, k0, kt, n0, nt) => opLi(e, 'dma.ld', ['spad'], [[1, slot], [2, k + n0 * D + h * dh + k0], [3, nt], [4, kt], [5, R], [6, D]]),
+      preload: (slot, kt, nt) => opLi(e, 'mxu.wload', [], [[7, slot], [8, R], [9, kt], [10, nt]]),
+      y: (h, m, n) => scores + ((h * T + m) * T + n) * 4,
       yStride: T * 4,
+      ctx8: -1,
       mm: 'mxu.mm',
     };
   }
+  e.comment(`pv: context[t][h*${dh} + j] (int32) = sum_s p[h][t][s] * v8[s][h*${dh} + j], T = ${T}, hidden = ${D}, heads = ${H}`);
+  e.comment(`per head a GEMM x = P_h [${T}, ${T}] (uint8 probabilities, saturated to 255: mxu.mm.u8) times W = V_h [${T}, ${dh}]`);
+  e.comment(`(already K-major: rows of v with stride ${D}, preloaded transposed by mxu.wload.t)`);
+  const p = e.buffer('p', 'dram', H * T * T), v = e.buffer('v', 'dram', T * D);
+  const ctx = requant ? e.buffer('ctx', 'dram', T * D, 'int8 context') : e.buffer('ctx', 'dram', T * D * 4);
   return {
-    title: [
-      `pv: context[t][h*${dh} + j] (int32) = sum_s p[h][t][s] * v8[s][h*${dh} + j], T = ${T}, hidden = ${D}, heads = ${H}`,
-      `per head a GEMM x = P_h [${T}, ${T}] (uint8 probabilities, saturated to 255: mxu.mm.u8) times W = V_h [${T}, ${dh}]`,
-      `(already K-major: rows of v with stride ${D}, preloaded transposed by mxu.wload.t)`,
-    ],
-    buffers: [`.buffer p,      dram, ${H * T * T}`, `.buffer v,      dram, ${T * D}`, `.buffer ctx,    dram, ${T * D * 4}`],
-    x: (h, m, k) => `p + ${(h * T + m) * T + k}`,
+    x: (h, m, k) => p + (h * T + m) * T + k,
     xStride: T,
     // V rows s = k0.. (the reduction) of nt bytes each, columns h*dh + n0..: [kt][C] in the slot.
-    loadW: (e, slot, h, k0, kt, n0, nt) =>
-      e.op('dma.ld', ['spad'], [['r1', slot], ['r2', `v + ${k0 * D + h * dh + n0}`], ['r3', kt], ['r4', nt], ['r5', C], ['r6', D]]),
-    preload: (e, slot, kt, nt) => e.op('mxu.wload.t', [], [['r7', slot], ['r8', C], ['r9', kt], ['r10', nt]]),
-    y: (h, m, n) => `ctx + ${(m * D + h * dh + n) * 4}`,
+    loadW: (slot, h, k0, kt, n0, nt) => opLi(e, 'dma.ld', ['spad'], [[1, slot], [2, v + k0 * D + h * dh + n0], [3, kt], [4, nt], [5, C], [6, D]]),
+    preload: (slot, kt, nt) => opLi(e, 'mxu.wload.t', [], [[7, slot], [8, C], [9, kt], [10, nt]]),
+    y: (h, m, n) => ctx + (m * D + h * dh + n) * 4,
     yStride: D * 4,
+    ctx8: requant ? ctx : -1,
     mm: 'mxu.mm.u8',
   };
 }
 
 /**
  * Builds the straight-line program of one attention matmul for a shape and machine, from the schedule of
- * programs/attention/model.ts (which its cycle model prices). Why this shape of program: the kernel is a GEMM,
+ * programs/attention/model.ts (which its cycle model prices), as instruction words (isa/emit.ts; the listing is
+ * rendered only when read). Why this shape of program: the kernel is a GEMM,
  * so the vectorisation is the MXU's (one x row per cycle against a stationary rows x cols weight tile); the
  * VPU is not used. Weight tiles go through a scratchpad ring so each DMA is one small 2-D copy that can run
  * ahead of the array; loads are emitted `prefetchSteps` steps ahead of their streams so they are dispatched
@@ -82,31 +82,31 @@ export function buildAttention(
   requant?: { readonly m: number; readonly e: number },
 ): BuiltProgram & { tiling: AttentionTiling } {
   const t = attentionTiling(kernel, T, hidden, heads, mach, requant !== undefined);
-  const lay = layoutOf(t, mach);
   const R = mach.mxu.rows, C = mach.mxu.cols;
   const { K } = t;
   const slotBytes = R * C;
-  const e = new Emitter();
-  for (const line of lay.title) e.comment(line);
+  const e = new ProgramEmitter(`${kernel}_${T}x${hidden}_h${heads}.s`);
+  const lay = layoutOf(e, t, mach, requant !== undefined);
   e.comment(`machine: ${R}x${C} MXU; tiles: x rows ${t.mt} (x${t.mTiles} per head), K ${R} (x${t.kTiles}), N ${C} (x${t.nTiles}); ${heads} heads`);
   e.comment(`buffers in rotation: ${t.xBuffers} x blocks, ${t.ringSlots} weight slots, ${t.accTiles} accumulator tiles; loads run ${t.prefetchSteps} step(s) ahead of their streams`);
   e.comment('registers: r1..r6 DMA operands (chip, dram, rows, len, chip stride, dram stride);');
   e.comment('           r7..r10 weight preload (addr, stride, k, n); r11..r15 stream (acc, x, rows, acc stride, x stride)');
   e.comment('the first stream of each output tile overwrites the accumulator (ovw): there is no bias to preload');
+  let ys = 0;
   if (requant) {
     e.comment(`output stage: the context QuantAct(8) (layer step 6) on the VPU: ctx8 = sat8(rne(ctx * ${requant.m} / 2^${requant.e})),`);
     e.comment(`rows of ${PV_POST_GROUP} interleaved (vld.acc, vmulr.vx r16, r17, vst.s8 into the tile's ys slot), then stored as int8`);
-    for (const b of lay.buffers) e.raw(b.startsWith('.buffer ctx') ? `.buffer ctx,    dram, ${T * hidden}     ; int8 context` : b);
-    e.raw(`.buffer ys,     spad, ${t.accTiles * t.mt * C}     ; ${t.accTiles} int8 output slots of [${t.mt}][${C}]`);
-    e.raw(`    li   r16, ${requant.m}      ; requantization multiplier`);
-    e.raw(`    li   r17, ${requant.e}      ; requantization shift`);
-  } else for (const b of lay.buffers) e.raw(b);
-  e.raw(`.buffer xs,     spad, ${t.xBuffers * t.mt * K}     ; ${t.xBuffers} x row block(s) of [${t.mt}][${K}]`);
-  e.raw(`.buffer wring,  spad, ${t.ringSlots * slotBytes}     ; ${t.ringSlots} weight slots of ${slotBytes} bytes`);
-  e.raw(`.buffer yacc,   acc,  ${t.accTiles * t.mt * C}     ; ${t.accTiles} accumulator tiles of [${t.mt}][${C}]`);
-  const xb = (buf: number, k0: number): string => `xs + ${buf * t.mt * K + k0}`;
-  const ws = (slot: number): string => `wring + ${slot * slotBytes}`;
-  const acc = (a: number): string => `yacc + ${a * t.mt * C}`;
+    ys = e.buffer('ys', 'spad', t.accTiles * t.mt * C, `${t.accTiles} int8 output slots of [${t.mt}][${C}]`);
+    e.comment('requantization multiplier (r16) and shift (r17)');
+    e.li(16, requant.m);
+    e.li(17, requant.e);
+  }
+  const xs = e.buffer('xs', 'spad', t.xBuffers * t.mt * K, `${t.xBuffers} x row block(s) of [${t.mt}][${K}]`);
+  const wring = e.buffer('wring', 'spad', t.ringSlots * slotBytes, `${t.ringSlots} weight slots of ${slotBytes} bytes`);
+  const yacc = e.buffer('yacc', 'acc', t.accTiles * t.mt * C, `${t.accTiles} accumulator tiles of [${t.mt}][${C}]`);
+  const xb = (buf: number, k0: number): number => xs + buf * t.mt * K + k0;
+  const ws = (slot: number): number => wring + slot * slotBytes;
+  const acc = (a: number): number => yacc + a * t.mt * C;
   const ops = attentionSchedule(t, mach);
   let vl = -1;
   for (let i = 0; i < ops.length; i++) {
@@ -114,11 +114,11 @@ export function buildAttention(
     switch (op.kind) {
       case 'loadX':
         e.comment(`load x of head ${op.h}: rows ${op.m0}..${op.m0 + op.mt - 1}, k ${op.k0}..${op.k0 + op.kt - 1} -> block ${op.buf}`);
-        e.op('dma.ld', ['spad'], [['r1', xb(op.buf, op.k0)], ['r2', lay.x(op.h, op.m0, op.k0)], ['r3', op.mt], ['r4', op.kt], ['r5', K], ['r6', lay.xStride]]);
+        opLi(e, 'dma.ld', ['spad'], [[1, xb(op.buf, op.k0)], [2, lay.x(op.h, op.m0, op.k0)], [3, op.mt], [4, op.kt], [5, K], [6, lay.xStride]]);
         break;
       case 'loadW':
         e.comment(`load weights of head ${op.h}: k ${op.k0}..${op.k0 + op.kt - 1}, n ${op.n0}..${op.n0 + op.nt - 1} -> slot ${op.slot}`);
-        lay.loadW(e, ws(op.slot), op.h, op.k0, op.kt, op.n0, op.nt);
+        lay.loadW(ws(op.slot), op.h, op.k0, op.kt, op.n0, op.nt);
         break;
       case 'preload': {
         // A preload is always followed by its stream: the first of a tile opens the tile's block of code.
@@ -126,41 +126,41 @@ export function buildAttention(
         if (next?.kind === 'stream' && next.first) {
           e.comment(`---- head ${next.h}: output tile rows ${next.m0}..${next.m0 + next.mt - 1}, columns ${next.n0}..${next.n0 + next.nt - 1} in acc tile ${next.acc} ----`);
         }
-        lay.preload(e, ws(op.slot), op.kt, op.nt);
+        lay.preload(ws(op.slot), op.kt, op.nt);
         break;
       }
       case 'stream':
-        e.op(lay.mm, [], [['r11', acc(op.acc)], ['r12', xb(op.buf, op.k0)], ['r13', op.mt], ['r14', C], ['r15', K]], [op.first ? 'ovw' : 'acc']);
+        opLi(e, lay.mm, [], [[11, acc(op.acc)], [12, xb(op.buf, op.k0)], [13, op.mt], [14, C], [15, K]], [op.first ? 'ovw' : 'acc']);
         break;
       case 'store':
         if (requant) {
           e.comment(`requantize and store head ${op.h} rows ${op.m0 + op.r0}..${op.m0 + op.r0 + op.rows - 1}, columns ${op.n0}..${op.n0 + op.nt - 1}`);
-          const ysRow = (r: number): number => op.acc * t.mt * C + r * C;
+          const ysRow = (r: number): number => ys + op.acc * t.mt * C + r * C;
           for (const [c0, w] of laneChunks(op.nt, mach.vpu.lanes)) {
             if (w !== vl) {
-              e.raw(`    li   r12, ${w}`);
-              e.raw('    vsetvl r12, r12');
+              e.li(12, w);
+              e.op('vsetvl', 12, 12);
               vl = w;
             }
-            e.raw(`    li   r9, ${acc(op.acc)} + ${op.r0 * C + c0}`);
-            e.raw(`    li   r10, ys + ${ysRow(op.r0) + c0}`);
+            e.li(9, acc(op.acc) + op.r0 * C + c0);
+            e.li(10, ysRow(op.r0) + c0);
             for (let g0 = 0; g0 < op.rows; g0 += PV_POST_GROUP) {
               const g = Math.min(PV_POST_GROUP, op.rows - g0);
-              for (let i = 0; i < g; i++) e.raw(`    vld.acc v${i}, r9, ${C}`);
-              for (let i = 0; i < g; i++) e.raw(`    vmulr.vx v${i}, v${i}, r16, r17, rne, sat8`);
-              for (let i = 0; i < g; i++) e.raw(`    vst.s8 v${i}, r10, ${C}`);
+              for (let i = 0; i < g; i++) e.op('vld.acc', i, 9, C);
+              for (let i = 0; i < g; i++) e.op('vmulr.vx', i, i, 16, 17, 'rne', 'sat8');
+              for (let i = 0; i < g; i++) e.op('vst.s8', i, 10, C);
             }
           }
-          e.op('dma.st', ['spad'], [['r1', `ys + ${ysRow(op.r0)}`], ['r2', `ctx + ${(op.m0 + op.r0) * hidden + op.h * t.dHead + op.n0}`], ['r3', op.rows], ['r4', op.nt], ['r5', C], ['r6', hidden]]);
+          opLi(e, 'dma.st', ['spad'], [[1, ysRow(op.r0)], [2, lay.ctx8 + (op.m0 + op.r0) * hidden + op.h * t.dHead + op.n0], [3, op.rows], [4, op.nt], [5, C], [6, hidden]]);
           break;
         }
         e.comment(`store head ${op.h} rows ${op.m0 + op.r0}..${op.m0 + op.r0 + op.rows - 1}, columns ${op.n0}..${op.n0 + op.nt - 1}`);
-        e.op('dma.st', ['acc'], [['r1', `${acc(op.acc)} + ${op.r0 * C}`], ['r2', lay.y(op.h, op.m0 + op.r0, op.n0)], ['r3', op.rows], ['r4', op.nt], ['r5', C], ['r6', lay.yStride]]);
+        opLi(e, 'dma.st', ['acc'], [[1, acc(op.acc) + op.r0 * C], [2, lay.y(op.h, op.m0 + op.r0, op.n0)], [3, op.rows], [4, op.nt], [5, C], [6, lay.yStride]]);
         break;
     }
   }
-  e.raw('    halt');
-  return { source: e.lines.join('\n') + '\n', file: `${kernel}_${T}x${hidden}_h${heads}.s`, tiling: t };
+  e.op('halt');
+  return emitted(e.finish(), { tiling: t });
 }
 
 const buffer = programBuffer;

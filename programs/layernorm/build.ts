@@ -1,7 +1,7 @@
 // Program builder and runner for the fused LayerNorm + QuantAct(8) kernel: int32 rows of C (22-bit residual sums)
 // -> int8, exactly as kernels/npu/layernorm.ts (layer 2) defines it. The plan (memory layout, pipeline, loop) is
 // programs/layernorm/model.ts's, which also prices it. The emitted assembly opens with the register and buffer plan.
-import { interleave, LN_MAX_GROUP, LN_MAX_GROUP_SOFT, layernormModel, layernormPlan, softMeanOps, softRecipOps, type LayerNormMachine, type LayerNormPlan } from './model.js';
+import { carriedPointer, interleave, LN_MAX_GROUP, LN_MAX_GROUP_SOFT, layernormModel, layernormPlan, softMeanOps, softRecipOps, type LayerNormMachine, type LayerNormPlan } from './model.js';
 import { checkLayerNormDomain, foldLayerNormCase, LN_GENERAL, parseLayerNormCase, type LayerNormNpuConsts } from '../../kernels/npu/layernorm.js';
 import type { MachineConfig } from '../../sim/config.js';
 import { loadProgram, simulate } from '../../sim/run.js';
@@ -153,6 +153,8 @@ function emitStep(p: LayerNormPlan, s: number): string[] {
   const sumRow = s, varRow = s - 1, fRow = s - 2, outRow = s - 3, loadRow = s + p.prefetch;
   const slot = (r: number): string => `xring + ${(r % p.xSlots) * p.rowStride}`;
   const muReg = (r: number): string => R.mu[r % 2]!;
+  /** The stage's pointer already points at row r's slot (carriedPointer): no li. */
+  const setPtr = (reg: string, r: number, slots: number, addr: string): Line[] => (carriedPointer(p, r, slots) ? [] : [ins(`li   ${reg}, ${addr}`)]);
   out.push(com(`---- step ${s}: ${[
     valid(loadRow) ? `load row ${loadRow}` : '', valid(outRow) ? `output row ${outRow}` : '',
     valid(varRow) ? `${p.divider ? '' : 'mean and '}variance row ${varRow}` : '', valid(fRow) && !p.divider ? `isqrt and 1/S row ${fRow}` : '',
@@ -185,7 +187,7 @@ function emitStep(p: LayerNormPlan, s: number): string[] {
       for (let v = 0; v < p.vectors; v++) st.push(...[0, 1, 2].map((b) => ins(`vld.acc ${residentConst(v, b)}, ${R.outK}, ${L}`)));
     }
     if (p.divider) st.push(ins(`vbcast ${V.mu}, ${muReg(outRow)}`), ins(`vbcast ${V.nf}, ${R.nf}`));
-    st.push(ins(`li   ${R.outX}, ${slot(outRow)}`), ...(p.constsResident ? [] : [ins(`li   ${R.outK}, consts`)]), ins(`li   ${R.outY}, yring + ${(outRow % p.ySlots) * p.rowStride}`));
+    st.push(...setPtr(R.outX, outRow, p.xSlots, slot(outRow)), ...(p.constsResident ? [] : [ins(`li   ${R.outK}, consts`)]), ...setPtr(R.outY, outRow, p.ySlots, `yring + ${(outRow % p.ySlots) * p.rowStride}`));
     p.groups.forEach(([first, g], gi) => {
       if (p.constsResident && g > 0) {
         // mu of row s-1 right after the first group's loads and subtractions (the row sum is ready by then): the
@@ -205,7 +207,7 @@ function emitStep(p: LayerNormPlan, s: number): string[] {
   }
   // ---- variance stage (row s-1) ----
   if (valid(varRow)) {
-    out.push(ins(`li   ${R.varPtr}, ${slot(varRow)}`), ins(`li   ${R.vsum}, 0`), ins(`li   ${R.vsumHi}, 0`));
+    out.push(...setPtr(R.varPtr, varRow, p.xSlots, slot(varRow)), ins(`li   ${R.vsum}, 0`), ins(`li   ${R.vsumHi}, 0`));
     for (const [first, g] of p.varGroups) {
       out.push(com(`variance, vectors ${first}..${first + g - 1}`));
       for (let k = 0; k < g; k++) out.push(ins(`vld.acc ${tv(k)}, ${R.varPtr}, ${L}`));
@@ -222,7 +224,7 @@ function emitStep(p: LayerNormPlan, s: number): string[] {
   // ---- sum stage (row s), with the isqrt of row s-1 ----
   const isqrt = ins(`isqrt.w ${R.S}, ${R.vsum}                 ; S of row ${varRow}`);
   if (valid(sumRow)) {
-    out.push(ins(`li   ${R.sumPtr}, ${slot(sumRow)}`), ins(`li   ${R.sum}, 0`), ins(`li   ${R.sumHi}, 0`));
+    out.push(...setPtr(R.sumPtr, sumRow, p.xSlots, slot(sumRow)), ins(`li   ${R.sum}, 0`), ins(`li   ${R.sumHi}, 0`));
     p.varGroups.forEach(([first, g], gi) => {
       out.push(com(`sum, vectors ${first}..${first + g - 1} (padding lanes are 0)`));
       for (let k = 0; k < g; k++) out.push(ins(`vld.acc ${tv(k)}, ${R.sumPtr}, ${L}`));

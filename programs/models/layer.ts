@@ -225,6 +225,16 @@ function isKernelLimit(e: unknown): e is Error {
 }
 
 
+/**
+ * What the overlapped layer keeps in DRAM at least: the weights (Q, K, V, the output dense, fc1, fc2: 4C^2 + 2CF
+ * bytes) and the tensors the kernels hand on (x, q, k, v, the uint8 probabilities [H, T, T], the context, the int32
+ * residual sums, h, the fc1 output [T, F], the output). A layer above the machine's DRAM cannot run; biases, constants
+ * and alignment come on top.
+ */
+export function layerDramBytes(T: number, C: number, H: number, F: number): number {
+  return 4 * C * C + 2 * C * F + H * T * T + T * (15 * C + F);
+}
+
 /** Two programs whose scratchpad buffers lie at the same addresses with the same sizes. */
 function sameSpadLayout(a: Program, b: Program | undefined): boolean {
   if (b === undefined) return false;
@@ -264,7 +274,19 @@ function compareWith(sim: ArrayLike<number>, ref: IntData): Diff {
       }
     }
   } else {
+    // int64 reference: each element read as its two int32 halves (little-endian), exact as a double below 2^53;
+    // BigInt only for an element beyond that
+    const halves = new Int32Array(ref.buffer, ref.byteOffset, ref.length * 2);
     for (let i = 0; i < ref.length; i++) {
+      const hi = halves[2 * i + 1]!;
+      if (hi >= -2097152 && hi < 2097152) {
+        const bn = hi * 4294967296 + (halves[2 * i]! >>> 0);
+        const a = sim[i]!;
+        if (a === bn) {
+          identical++;
+          continue;
+        }
+      }
       const a = sim[i]!, b = ref[i]!;
       if (BigInt(a) === b) identical++;
       else {
@@ -309,7 +331,7 @@ export function runLayerSim(model: CompiledLayerSim, x: Int8Array, T: number, cf
 
   const fuse = opts.fuse ?? true;
   // the chain's DRAM: every weight and constant plus the layer's tensors (a slight overestimate, allocated once)
-  const dramHint = 4 * C * C + 2 * C * F + 64 * (4 * C + 2 * F) + T * (16 * C + 2 * F) + H * T * T + 65536;
+  const dramHint = layerDramBytes(T, C, H, F) + 64 * (4 * C + 2 * F) + T * C + 65536;
   const chain = (opts.overlap ?? true)
     ? new SimChain(cfg, { dramBytes: Math.min(cfg.dram.sizeBytes, dramHint), ...(opts.poison === undefined ? {} : { poison: opts.poison }) })
     : undefined;
@@ -376,7 +398,7 @@ export function runLayerSim(model: CompiledLayerSim, x: Int8Array, T: number, cf
       identical_to_reference: d.identical === d.n, elements: d.n, identical_elements: d.identical, max_abs_diff: d.maxAbs, first_diff: d.first,
       bounds: kernelBounds(out.r.sim, cfg), input_from_reference: fromRef, ...(stored ? { note: stored.note } : {}),
     });
-    const y = out.y instanceof Int32Array ? out.y : Int32Array.from(out.y);
+    const y = out.y instanceof Int32Array ? out.y : new Int32Array(out.y);
     opts.onStep?.(steps[steps.length - 1]!, y);
     return y;
   };
@@ -386,7 +408,7 @@ export function runLayerSim(model: CompiledLayerSim, x: Int8Array, T: number, cf
   const linear = (step: number, name: LayerStepName, l: CompiledLayer['query'], xin: Int32Array): Int32Array =>
     stepRun([step], name, 'linear', undefined, (ro) => {
       saturatedBias(l);
-      const run = runLinearSim(Int8Array.from(xin), l.weight, Int32Array.from(l.bias), T, l.inFeatures, l.outFeatures, cfg, ro);
+      const run = runLinearSim(new Int8Array(xin), l.weight, new Int32Array(l.bias), T, l.inFeatures, l.outFeatures, cfg, ro);
       return { y: run.y, r: { cycles: run.sim.stats.cycles ?? 0, model_cycles: run.model.cycles, model_exact: run.model.exact, sim: run.sim } };
     });
 
@@ -410,7 +432,7 @@ export function runLayerSim(model: CompiledLayerSim, x: Int8Array, T: number, cf
       if (range.bits !== 8 && range.bits !== 16) throw new KernelInputError(`${name}: bits = ${range.bits}: the fused linear-requant kernel writes 8 or 16 bits`);
       const N = l.outFeatures;
       const bc = (v: readonly number[]): number[] => (v.length === 1 ? new Array<number>(N).fill(v[0]!) : [...v]);
-      const run = runLinearRequantSim(Int8Array.from(xin), l.weight, Int32Array.from(l.bias), T, l.inFeatures, N, { m: bc(consts.m), e: bc(consts.e), bits: range.bits }, cfg, { ...ro, xOnChip });
+      const run = runLinearRequantSim(new Int8Array(xin), l.weight, new Int32Array(l.bias), T, l.inFeatures, N, { m: bc(consts.m), e: bc(consts.e), bits: range.bits }, cfg, { ...ro, xOnChip });
       if (!xOnChip) xsOf = run.program;
       else if (!sameSpadLayout(run.program, xsOf)) throw new Error(`internal: ${name} reads x from the scratchpad, but its buffers are not where ${xsOf?.file ?? 'no earlier program'} left them`);
       return { y: run.y, r: { cycles: run.sim.stats.cycles ?? 0, model_cycles: run.model.cycles, model_exact: run.model.exact, sim: run.sim } };
@@ -431,8 +453,8 @@ export function runLayerSim(model: CompiledLayerSim, x: Int8Array, T: number, cf
       if (wi >= 0) throw new KernelInputError(`${name}: identity[${wi}] = ${identity.w[wi]} is not int8`);
       const N = l.outFeatures;
       const bc = (v: readonly number[]): number[] => (v.length === 1 ? new Array<number>(N).fill(v[0]!) : [...v]);
-      const run = runLinearRequantSim(Int8Array.from(xin), l.weight, Int32Array.from(l.bias), T, l.inFeatures, N,
-        { m: bc(consts.m), e: bc(consts.e), bits, identity: { w: Int8Array.from(identity.w), m: consts.mId, e: consts.eId } }, cfg, ro);
+      const run = runLinearRequantSim(new Int8Array(xin), l.weight, new Int32Array(l.bias), T, l.inFeatures, N,
+        { m: bc(consts.m), e: bc(consts.e), bits, identity: { w: new Int8Array(identity.w), m: consts.mId, e: consts.eId } }, cfg, ro);
       return { y: run.y, r: { cycles: run.sim.stats.cycles ?? 0, model_cycles: run.model.cycles, model_exact: run.model.exact, sim: run.sim } };
     });
 
@@ -469,7 +491,7 @@ export function runLayerSim(model: CompiledLayerSim, x: Int8Array, T: number, cf
     });
 
   // 1-2: Q, K, V projections and their QuantAct(8)
-  const x32 = Int32Array.from(x);
+  const x32 = new Int32Array(x);
   // K and V read the layer input where Q's program left it, in the scratchpad (chained, where the block stays resident:
   // Q, K and V are the same program, so the same layout): their x loads are dropped
   const xStays = (l: CompiledLayer['query']): boolean => chain !== undefined && fits(() => {
@@ -508,10 +530,10 @@ export function runLayerSim(model: CompiledLayerSim, x: Int8Array, T: number, cf
   let probsStored = false;
   if (qkSoftmaxFused) {
     probs = stepRun([3, 4], 'probs', 'qk-softmax', { inputs: { q: 'q8', k: 'k8' }, outputs: { y: 'probs8' } }, (ro) => {
-      const run = runQkSoftmaxSim(Int8Array.from(q8), Int8Array.from(k8), T, C, H, smConsts!, cfg, maskBits, { ...ro, probsU8: true });
+      const run = runQkSoftmaxSim(new Int8Array(q8), new Int8Array(k8), T, C, H, smConsts!, cfg, maskBits, { ...ro, probsU8: true });
       return { y: run.y, r: { cycles: run.sim.stats.cycles ?? 0, model_cycles: run.model.cycles, model_exact: run.model.exact, sim: run.sim } };
     }, {
-      expect: (ref) => Int32Array.from(npuPvInts(ref as ArrayLike<number>)),
+      expect: (ref) => new Int32Array(npuPvInts(ref as ArrayLike<number>)),
       note: 'stored as uint8 min(p, 255), the byte format P.V reads: compared with the reference probabilities saturated the same way (kernels/npu/attention.ts)',
     });
     probsStored = true;
@@ -534,7 +556,7 @@ export function runLayerSim(model: CompiledLayerSim, x: Int8Array, T: number, cf
   if (pvFold) {
     ctx8 = stepRun([5, 6], 'context8', 'pv', probsStored ? { inputs: { p: 'probs8', v: 'v8' }, outputs: { ctx: 'ctx8' } } : { inputs: { v: 'v8' }, outputs: { ctx: 'ctx8' }, drain: true }, (ro) => {
       sameConsts('context8', foldQuantAct(s.output_activation, c.contextScale), c.contextAct);
-      const run = runPvRequantSim(npuPvInts(probs), Int8Array.from(v8), T, C, H, { m: c.contextAct.m[0]!, e: c.contextAct.e[0]! }, cfg, ro);
+      const run = runPvRequantSim(npuPvInts(probs), new Int8Array(v8), T, C, H, { m: c.contextAct.m[0]!, e: c.contextAct.e[0]! }, cfg, ro);
       return { y: run.y, r: { cycles: run.sim.stats.cycles ?? 0, model_cycles: run.model.cycles, model_exact: run.model.exact, sim: run.sim } };
     });
   } else {
@@ -579,7 +601,7 @@ export function runLayerSim(model: CompiledLayerSim, x: Int8Array, T: number, cf
       const gk = foldGeluNpu([...c.fc1.scaleOut], geluAct);
       const q2 = c.preOutputAct;
       if (q2.m.length !== 1 || q2.e.length !== 1) throw new Error('internal: the step-15 requantization is not per tensor');
-      const run = runLinearGeluSim(Int8Array.from(h8), c.fc1.weight, Int32Array.from(c.fc1.bias), T, c.fc1.inFeatures, F, gk, { m: q2.m[0]!, e: q2.e[0]! }, cfg, ro);
+      const run = runLinearGeluSim(new Int8Array(h8), c.fc1.weight, new Int32Array(c.fc1.bias), T, c.fc1.inFeatures, F, gk, { m: q2.m[0]!, e: q2.e[0]! }, cfg, ro);
       return { y: run.y, r: { cycles: run.sim.stats.cycles ?? 0, model_cycles: run.model.cycles, model_exact: run.model.exact, sim: run.sim } };
     });
   } else {
@@ -611,7 +633,7 @@ export function runLayerSim(model: CompiledLayerSim, x: Int8Array, T: number, cf
     : null;
   return {
     machine: cfg.name, clock_ghz: cfg.clockGHz, seq: T, hidden: C, heads: H, ffn: F,
-    steps, output: Int8Array.from(out), output_scale: c.outputAct.scaleOut,
+    steps, output: new Int8Array(out), output_scale: c.outputAct.scaleOut,
     total_cycles: total, total_model_cycles: totalModel, latency_us: total / (cfg.clockGHz * 1e3),
     total_macs: macs, total_dram_bytes: dram, mxu_utilization: total > 0 ? macs / (total * cfg.mxu.rows * cfg.mxu.cols) : 0,
     bounds: bindingOf({

@@ -21,7 +21,8 @@ import { prepareRequantAct } from '../../kernels/npu/requant-act.js';
 import type { MachineConfig } from '../../sim/config.js';
 import { loadProgram, simulate } from '../../sim/run.js';
 import { assembleBuilt, machineFor, programBuffer, type CaseRun, type RunOptions } from '../index.js';
-import type { BuiltProgram } from '../linear/build.js';
+import { emitted, opLi, type BuiltProgram } from '../linear/build.js';
+import { ProgramEmitter, type Operand } from '../../isa/emit.js';
 
 const NVREGS = 32;
 
@@ -36,9 +37,33 @@ export function allocateRegisters(kernel: StreamKernel): { temp: (name: string, 
   };
 }
 
-function substitute(asm: string, row: number, regs: ReturnType<typeof allocateRegisters>): string {
-  return asm.replace(/%([A-Z]+)/g, (_, t: string) => regs.temp(t, row)).replace(/\$([a-z0-9]+)/g, (_, k: string) => regs.konst(k));
+/** One micro-op of a kernel's text form (`vmulr.vv %X, %X, $m, $e, rne, sat32`), parsed once for the emitter. */
+interface OpTemplate {
+  readonly mnemonic: string;
+  /** per operand: a per-row temporary (%NAME), a constant's register ($name), or the operand as written */
+  readonly operands: ReadonlyArray<{ readonly temp: string } | { readonly konst: string } | { readonly lit: Operand }>;
 }
+
+function parseOp(asm: string): OpTemplate {
+  const [mnemonic, ...rest] = asm.trim().split(/[\s,]+/);
+  return {
+    mnemonic: mnemonic!,
+    operands: rest.map((tok) => {
+      if (tok.startsWith('%')) return { temp: tok.slice(1) };
+      if (tok.startsWith('$')) return { konst: tok.slice(1) };
+      if (/^[rv]\d+$/.test(tok)) return { lit: Number(tok.slice(1)) };
+      return { lit: /^-?\d+$/.test(tok) ? Number(tok) : tok };
+    }),
+  };
+}
+
+/** Emits a parsed micro-op for interleaved row `row`, registers as allocateRegisters gives them. */
+function emitOp(e: ProgramEmitter, op: OpTemplate, row: number, regs: ReturnType<typeof allocateRegisters>): void {
+  const operands = op.operands.map((o) => ('temp' in o ? vregNumber(regs.temp(o.temp, row)) : 'konst' in o ? vregNumber(regs.konst(o.konst)) : o.lit));
+  e.op(op.mnemonic, ...operands);
+}
+
+const vregNumber = (name: string): number => Number(name.slice(1));
 
 export interface StreamBuild {
   readonly kernel: StreamKernel;
@@ -51,9 +76,10 @@ export interface StreamBuild {
 }
 
 /**
- * The program: per tile, the next tile's loads, then the VPU work (constants when a new column block starts,
- * a loop over groups of `groupRows` rows with their ops interleaved op by op so each multiply has the other rows'
- * ops to hide its latency, a straight-line tail), then the store.
+ * The program, as instruction words (isa/emit.ts; the listing is rendered only when read): per tile, the next
+ * tile's loads, then the VPU work (constants when a new column block starts, a loop over groups of `groupRows`
+ * rows with their ops interleaved op by op so each multiply has the other rows' ops to hide its latency, a
+ * straight-line tail), then the store.
  */
 export function buildStream(b: StreamBuild, mach: MachineConfig): BuiltProgram {
   const { kernel, tiling: t } = b;
@@ -64,51 +90,54 @@ export function buildStream(b: StreamBuild, mach: MachineConfig): BuiltProgram {
   const n = t.rows * t.cols;
   const ob = kernel.outBytes;
   const wb = kernel.identityBytes;
-  const out: string[] = b.header.map((h) => `; ${h}`);
+  const e = new ProgramEmitter(b.file);
+  for (const h of b.header) e.comment(h);
   if (n === 0 || t.tiles.length === 0) {
-    out.push('; empty tensor: nothing to do', '    halt');
-    return { source: out.join('\n') + '\n', file: b.file };
+    e.comment('empty tensor: nothing to do');
+    e.op('halt');
+    return emitted(e.finish(), {});
   }
+  const body = kernel.body.map((op) => ({ op: parseOp(op.asm), note: op.note }));
+  const derived = kernel.derived.map((d) => ({ op: parseOp(d.asm), dst: d.dst, note: d.note }));
   const tileWords = t.tr * L;
-  out.push(
-    `; tiling: ${t.tiles.length} tile(s) of up to ${t.tr} rows x ${L} columns; ${t.perChannel ? `${t.regions.length} column block(s), per-channel constants` : 'flat view, per-tensor constants'}`,
-    `; registers: ${kernel.temps.map((n0) => `%${n0}`).join(' ')} per row in v0..v${G * kernel.temps.length - 1} (${G} rows interleaved); ` +
+  e.comment(`tiling: ${t.tiles.length} tile(s) of up to ${t.tr} rows x ${L} columns; ${t.perChannel ? `${t.regions.length} column block(s), per-channel constants` : 'flat view, per-tensor constants'}`);
+  e.comment(
+    `registers: ${kernel.temps.map((n0) => `%${n0}`).join(' ')} per row in v0..v${G * kernel.temps.length - 1} (${G} rows interleaved); ` +
       [...kernel.consts, ...kernel.derived.map((d) => d.dst)].map((c) => `$${c}=${regs.konst(c)}`).join(' '),
-    '; r1..r6 DMA operands (chip, dram, rows, len, chip stride, dram stride); r9 x/constants pointer, r13 identity pointer,',
-    '; r10 output pointer, r11 loop count, r12 vector length',
-    `.buffer x,  dram, ${n * 4}`,
   );
-  if (wb) out.push(`.buffer w,  dram, ${n * wb}`);
-  out.push(`.buffer k,  dram, ${K * t.constCols * 4}     ; constants [${kernel.consts.join(', ')}] x ${t.constCols}`);
-  out.push(`.buffer y,  dram, ${n * ob}`);
-  out.push(`.buffer xa, acc,  ${2 * tileWords}`);
-  if (wb === 1) out.push(`.buffer wa, spad, ${2 * tileWords}`);
-  if (wb === 4) out.push(`.buffer wa, acc,  ${2 * tileWords}`);
-  out.push(`.buffer ka, acc,  ${2 * K * L}`);
-  out.push(ob === 4 ? `.buffer ys, acc,  ${2 * tileWords}` : `.buffer ys, spad, ${2 * tileWords * ob}`);
+  e.comment('r1..r6 DMA operands (chip, dram, rows, len, chip stride, dram stride); r9 x/constants pointer, r13 identity pointer,');
+  e.comment('r10 output pointer, r11 loop count, r12 vector length');
+  const bx = e.buffer('x', 'dram', n * 4);
+  const bw = wb ? e.buffer('w', 'dram', n * wb) : 0;
+  const bk = e.buffer('k', 'dram', K * t.constCols * 4, `constants [${kernel.consts.join(', ')}] x ${t.constCols}`);
+  const by = e.buffer('y', 'dram', n * ob);
+  const xa = e.buffer('xa', 'acc', 2 * tileWords);
+  const wa = wb === 1 ? e.buffer('wa', 'spad', 2 * tileWords) : wb === 4 ? e.buffer('wa', 'acc', 2 * tileWords) : 0;
+  const ka = e.buffer('ka', 'acc', 2 * K * L);
+  const ys = ob === 4 ? e.buffer('ys', 'acc', 2 * tileWords) : e.buffer('ys', 'spad', 2 * tileWords * ob);
   for (const [r, why] of kernel.scalars) {
     const v = b.scalarValues[r];
     if (v === undefined) throw new Error(`${kernel.name}: no value for scalar ${r}`);
-    out.push(`    li   ${r}, ${v}      ; ${why}`);
+    e.comment(`${r}: ${why}`);
+    e.li(Number(r.slice(1)), v);
   }
-  const dma = (op: 'dma.ld' | 'dma.st', space: 'acc' | 'spad', ops: ReadonlyArray<string | number>): void => {
-    ops.forEach((v, i) => out.push(`    li   r${i + 1}, ${v}`));
-    out.push(`    ${op} ${space}, r1, r2, r3, r4, r5, r6`);
-  };
+  const dma = (op: 'dma.ld' | 'dma.st', space: 'acc' | 'spad', ops: readonly [number, number, number, number, number, number]): void =>
+    opLi(e, op, [space], ops.map((v, i) => [i + 1, v] as const));
   const load = (i: number): void => {
     const tile = t.tiles[i]!;
     const r = t.regions[tile.region]!;
     const buf = i % 2;
     const e0 = r.offset + tile.row0 * r.stride;
-    out.push(`; load tile ${i}: rows ${tile.row0}..${tile.row0 + tile.rows - 1} of block ${tile.region} (${r.width} columns from element ${r.offset})`);
-    if (tile.loadConsts) dma('dma.ld', 'acc', [`ka + ${constBuffer(t, tile) * K * L}`, `k + ${r.constCol * 4}`, K, r.width, L, t.constCols * 4]);
-    dma('dma.ld', 'acc', [`xa + ${buf * tileWords}`, `x + ${e0 * 4}`, tile.rows, r.width, L, r.stride * 4]);
-    if (wb === 1) dma('dma.ld', 'spad', [`wa + ${buf * tileWords}`, `w + ${e0}`, tile.rows, r.width, L, r.stride]);
-    if (wb === 4) dma('dma.ld', 'acc', [`wa + ${buf * tileWords}`, `w + ${e0 * 4}`, tile.rows, r.width, L, r.stride * 4]);
+    e.comment(`load tile ${i}: rows ${tile.row0}..${tile.row0 + tile.rows - 1} of block ${tile.region} (${r.width} columns from element ${r.offset})`);
+    if (tile.loadConsts) dma('dma.ld', 'acc', [ka + constBuffer(t, tile) * K * L, bk + r.constCol * 4, K, r.width, L, t.constCols * 4]);
+    dma('dma.ld', 'acc', [xa + buf * tileWords, bx + e0 * 4, tile.rows, r.width, L, r.stride * 4]);
+    if (wb === 1) dma('dma.ld', 'spad', [wa + buf * tileWords, bw + e0, tile.rows, r.width, L, r.stride]);
+    if (wb === 4) dma('dma.ld', 'acc', [wa + buf * tileWords, bw + e0 * 4, tile.rows, r.width, L, r.stride * 4]);
   };
   const rowsBlock = (rows: number): void => {
-    for (const op of kernel.body) {
-      for (let g = 0; g < rows; g++) out.push(`    ${substitute(op.asm, g, regs)}${g === 0 && op.note ? `      ; ${op.note}` : ''}`);
+    for (const { op, note } of body) {
+      if (note) e.comment(note);
+      for (let g = 0; g < rows; g++) emitOp(e, op, g, regs);
     }
   };
   load(0);
@@ -118,36 +147,42 @@ export function buildStream(b: StreamBuild, mach: MachineConfig): BuiltProgram {
     const r = t.regions[tile.region]!;
     const buf = i % 2;
     if (i + 1 < t.tiles.length) load(i + 1);
-    out.push(`; compute tile ${i}`);
+    e.comment(`compute tile ${i}`);
     if (r.width !== width) {
-      out.push(`    li   r12, ${r.width}`, '    vsetvl r12, r12');
+      e.li(12, r.width);
+      e.op('vsetvl', 12, 12);
       width = r.width;
     }
     if (tile.loadConsts) {
-      out.push(`    li   r9, ka + ${constBuffer(t, tile) * K * L}       ; constants of columns ${r.constCol}..${r.constCol + r.width - 1}`);
-      for (const c of kernel.consts) out.push(`    vld.acc ${regs.konst(c)}, r9, ${L}     ; $${c}`);
-      for (const d of kernel.derived) out.push(`    ${substitute(d.asm, 0, regs)}${d.note ? `      ; $${d.dst} = ${d.note}` : ''}`);
+      e.comment(`constants of columns ${r.constCol}..${r.constCol + r.width - 1}`);
+      e.li(9, ka + constBuffer(t, tile) * K * L);
+      for (const c of kernel.consts) e.op('vld.acc', vregNumber(regs.konst(c)), 9, L);
+      for (const d of derived) {
+        if (d.note) e.comment(`$${d.dst} = ${d.note}`);
+        emitOp(e, d.op, 0, regs);
+      }
     }
-    out.push(`    li   r9, xa + ${buf * tileWords}`);
-    if (wb) out.push(`    li   r13, wa + ${buf * tileWords}`);
-    out.push(`    li   r10, ys + ${buf * tileWords * (ob === 4 ? 1 : ob)}`);
+    e.li(9, xa + buf * tileWords);
+    if (wb) e.li(13, wa + buf * tileWords);
+    e.li(10, ys + buf * tileWords * (ob === 4 ? 1 : ob));
     const groups = Math.floor(tile.rows / G), rem = tile.rows - groups * G;
     if (groups > 0) {
-      out.push(`    li   r11, ${groups}`, `t${i}_rows:`);
+      e.li(11, groups);
+      e.label(`t${i}_rows`);
       rowsBlock(G);
-      out.push(`    dbnz r11, t${i}_rows`);
+      e.op('dbnz', 11, `t${i}_rows`);
     }
     if (rem > 0) {
-      out.push(`; last ${rem} row${rem > 1 ? 's' : ''}`);
+      e.comment(`last ${rem} row${rem > 1 ? 's' : ''}`);
       rowsBlock(rem);
     }
     const e0 = r.offset + tile.row0 * r.stride;
-    out.push(`; store tile ${i}`);
-    if (ob === 4) dma('dma.st', 'acc', [`ys + ${buf * tileWords}`, `y + ${e0 * 4}`, tile.rows, r.width, L, r.stride * 4]);
-    else dma('dma.st', 'spad', [`ys + ${buf * tileWords * ob}`, `y + ${e0 * ob}`, tile.rows, r.width * ob, L * ob, r.stride * ob]);
+    e.comment(`store tile ${i}`);
+    if (ob === 4) dma('dma.st', 'acc', [ys + buf * tileWords, by + e0 * 4, tile.rows, r.width, L, r.stride * 4]);
+    else dma('dma.st', 'spad', [ys + buf * tileWords * ob, by + e0 * ob, tile.rows, r.width * ob, L * ob, r.stride * ob]);
   }
-  out.push('    halt');
-  return { source: out.join('\n') + '\n', file: b.file };
+  e.op('halt');
+  return emitted(e.finish(), {});
 }
 
 /** The constants table [K][constCols]: per-channel values, or a per-tensor value replicated over the lanes. */

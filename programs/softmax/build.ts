@@ -38,7 +38,7 @@
 // Rows are padded on chip to a multiple of the lanes (no vl switching): padding scores are INT32_MIN (they never
 // win the max) and their e16 is forced to 0 by a min with a constant (32767 | 0) vector before the sum.
 import { TilingError } from '../schedule.js';
-import { clampsU8, LOOP_ROWS, NEWTON_STEPS, PRODUCER_PARTS, probBytes, producerParts, softmaxModel, softmaxPlan, type SoftmaxMachine, type SoftmaxMaskKind, type SoftmaxPlan, type SoftmaxVariant } from './model.js';
+import { clampsU8, DIV_AT_S2A, LOOP_ROWS, mergedStages, StageOps, NEWTON_STEPS, PRODUCER_PARTS, probBytes, producerParts, softmaxModel, softmaxPlan, type SoftmaxMachine, type SoftmaxMaskKind, type SoftmaxPlan, type SoftmaxVariant } from './model.js';
 import { parseSoftmaxCase, type SoftmaxNpuConsts } from '../../kernels/npu/softmax.js';
 import type { MachineConfig } from '../../sim/config.js';
 import { loadProgram, simulate, type SimResult } from '../../sim/run.js';
@@ -88,6 +88,10 @@ interface VRegs {
   readonly PM1: readonly string[];
   /** running max / sum of the groups of a streamed row */
   readonly ACC: string;
+  /** merged stages (mergedStages): S1's scores and mask, S4's output ('' otherwise) */
+  readonly X1: string;
+  readonly XM: string;
+  readonly YS: string;
 }
 
 function vregPlan(p: SoftmaxPlan): VRegs {
@@ -104,8 +108,9 @@ function vregPlan(p: SoftmaxPlan): VRegs {
   const Z = p.reciprocal === 'newton' ? take(1)[0]! : '';
   const PM1 = p.reciprocal === 'newton' ? take(p.pm1Vectors) : [];
   const ACC = p.resident ? '' : take(1)[0]!;
+  const [X1, XM, YS] = mergedStages(p) ? take(3) : ['', '', ''];
   if (next > 32) throw new Error(`internal: softmax vector register plan needs ${next} registers`);
-  return { E, U, SH, RR, U2, SH2, RR2, N, D, QC, M, NEG, CAP, Z, PM1, ACC };
+  return { E, U, SH, RR, U2, SH2, RR2, N, D, QC, M, NEG, CAP, Z, PM1, ACC, X1: X1!, XM: XM!, YS: YS! };
 }
 
 /** The case's layout and constants, as the builder needs them. */
@@ -183,6 +188,8 @@ export function buildSoftmax(cse: SoftmaxBuildCase, mach: SoftmaxMachine, opts: 
     return lines;
   };
   const split = plan.splitExp;
+  const merged = mergedStages(plan);
+  const stageOps = new StageOps(plan);
   /** the U/SH/RR set of a row in the split exp stage (rows alternate); the one set otherwise */
   const setOf = (row: number): { U: readonly string[]; SH: readonly string[]; RR: readonly string[] } =>
     (split && row % 2 === 1 ? { U: V.U2, SH: V.SH2, RR: V.RR2 } : { U: V.U, SH: V.SH, RR: V.RR });
@@ -378,7 +385,8 @@ export function buildSoftmax(cse: SoftmaxBuildCase, mach: SoftmaxMachine, opts: 
       if (cse.mask === 'element') li(R.P1M, bufAddr(row, 'ms', lpad));
     }
     let acc = '';
-    const S1set = setOf(row + 1); // split: the set S2a of row - 1 reloads right after (S2b of row - 2 holds the other)
+    // split: the set S2a of row - 1 reloads right after (S2b of row - 2 holds the other); merged: registers of its own
+    const S1set = merged ? { U: [V.X1], SH: [V.XM], RR: V.RR } : setOf(row + 1);
     for (const [v0, gn] of groups()) {
       const regs = S1set.U.slice(0, gn);
       const last = v0 + gn === nv;
@@ -553,7 +561,7 @@ export function buildSoftmax(cse: SoftmaxBuildCase, mach: SoftmaxMachine, opts: 
     if (!plan.resident) li(R.T[0], `es + ${(row % 3) * lpad * 2}`);
     // split: the set of row + 1 + lag (= j - 2, its S2b done this iteration); S2a of j - 1 holds the other set
     const tmp = setOf(row + 1 + lag);
-    const Ys = [...tmp.SH, ...tmp.RR, ...V.N, ...(plan.xResident ? [] : tmp.U)].filter((r) => r !== fvec);
+    const Ys = merged ? [V.YS] : [...tmp.SH, ...tmp.RR, ...V.N, ...(plan.xResident ? [] : tmp.U)].filter((r) => r !== fvec);
     for (const [v0, gn] of groups()) {
       const Yg = Ys.slice(0, gn);
       let E: readonly string[];
@@ -578,7 +586,59 @@ export function buildSoftmax(cse: SoftmaxBuildCase, mach: SoftmaxMachine, opts: 
   const lastIter = rows + d3 - 1 + lag;
   const chunkOfRow = (row: number): number => Math.floor(row / Cr);
   /** Everything iteration j does, in program order. */
+  /**
+   * Merged stages (one-vector rows, split): S1(j), S2a(j-1), S2b(j-2), S4(j-3-lag); their scalar instructions (the
+   * pointers, S2a's clamp bounds from the row max) first, the division of row j - 3, then the vector instructions in
+   * the model's mergeOrder.
+   */
+  const mergedIteration = (j: number): void => {
+    const r4 = j - 3 - lag;
+    const parts = [
+      j < rows ? capture(() => S1(j)) : [],
+      j - 1 >= 0 && j - 1 < rows ? S2a(j - 1) : [],
+      j - 2 >= 0 && j - 2 < rows ? S2b(j - 2) : [],
+      r4 >= 0 && r4 < rows ? capture(() => S4(r4, '')) : [],
+    ];
+    const isVec = (l: string): boolean => /^ {4}v/.test(l) && !/^ {4}vsetvl/.test(l);
+    const vec = parts.map((ls) => ls.filter(isVec));
+    const { ops, stage } = stageOps.merged(j, mach, rows);
+    vec.forEach((v, k) => {
+      const want = stage.filter((x) => x === k).length;
+      if (v.length !== want) throw new Error(`internal: merged softmax stage ${k} of iteration ${j} emits ${v.length} vector instructions, the model ${want}`);
+    });
+    if (ops.length > 0) note(`merged: ${[j - 1 >= 0 && j - 1 < rows ? `S2a row ${j - 1}` : '', j - 2 >= 0 && j - 2 < rows ? `S2b row ${j - 2}` : '', j < rows ? `S1 row ${j}` : '', r4 >= 0 && r4 < rows ? `S4 row ${r4}` : ''].filter((x) => x).join(', ')}`);
+    for (const k of [0, 1, 3]) out.push(...parts[k]!.filter((l) => !isVec(l) && !l.startsWith(';')));
+    // the division of row j - 3 before S2a's vector instruction DIV_AT_S2A (its sum was reduced early in the
+    // iteration before; S4 reads f two iterations later), or after the vector instructions where S2a is absent
+    const div = j - 3 >= 0 && j - 3 < rows;
+    let divDone = false;
+    const next = [0, 0, 0, 0];
+    for (const k of stage) {
+      if (k === 1 && next[1] === DIV_AT_S2A && div) {
+        S3div(j - 3);
+        divDone = true;
+      }
+      out.push(vec[k]![next[k]!++]!);
+    }
+    if (div && !divDone) S3div(j - 3);
+  };
+
   const iteration = (j: number): void => {
+    if (merged) {
+      mergedIteration(j);
+      if (j < rows && isFirstOfChunk(j) && chunkOfRow(j) + 1 < chunks) loadChunk(chunkOfRow(j) + 1);
+      if (producer && j < rows && chunkOfRow(j) + 1 < chunks && producerParts(chunkRowsOf(chunkOfRow(j))) > 1) {
+        const part = PRODUCER_SLOTS.indexOf(j - chunkStart(chunkOfRow(j)));
+        if (part > 0) {
+          const k = chunkOfRow(j) + 1;
+          note(`produce chunk ${k}, part ${part + 1} of ${PRODUCER_PARTS}`);
+          producer.produce(k, chunkStart(k), chunkRowsOf(k), `xa + ${(k % 2) * Cr * lpad}`, lpad, emit, part, PRODUCER_PARTS);
+        }
+      }
+      const done = j - 3 - lag;
+      if (done >= 0 && (done === rows - 1 || (done + 1) % Cr === 0)) storeChunk(chunkOfRow(done));
+      return;
+    }
     if (!plan.xResident && j < rows) S1(j);
     if (split) S2split(j - 1, j - 2);
     else if (j - 1 >= 0 && j - 1 < rows) S2(j - 1);

@@ -207,7 +207,65 @@ export function vregsNeeded(p: SoftmaxPlan): number {
   const G = p.group;
   const newton = p.reciprocal === 'newton';
   return (p.resident ? p.eSets * p.nv : 0) + (p.splitExp ? 6 : 3) * G + (newton ? Math.max(0, 7 - 2 * G) : 0) + 3 + (p.mask !== 'none' || p.tail < p.lanes ? 1 : 0) +
-    (p.tail < p.lanes ? 1 : 0) + (newton ? 1 + p.pm1Vectors : 0) + (p.resident ? 0 : 1);
+    (p.tail < p.lanes ? 1 : 0) + (newton ? 1 + p.pm1Vectors : 0) + (p.resident ? 0 : 1) + (mergedStages(p) ? 3 : 0);
+}
+
+/**
+ * The split exp stage of one-vector rows runs its four stages' vector instructions merged by the in-order VPU's
+ * readiness (mergeOrder) instead of in stage order, S1 and S4 in registers of their own (X1 and the mask XM, YS) so
+ * that nothing but true dependencies orders them: one row's chains (S1 load -> max, S2a's five, S2b's four, S4's
+ * multiply -> store) then fill each other's latency slots.
+ */
+export const mergedStages = (p: SoftmaxPlan): boolean => p.splitExp && p.nv === 1;
+
+/** VPU latencies of the op classes. */
+function latencies(mach: SoftmaxMachine): Record<OpClass, number> {
+  return { alu: mach.vpu.aluLatencyCycles, mul: mach.vpu.mulLatencyCycles, load: mach.vpu.loadLatencyCycles, store: 1, reduce: mach.vpu.reduceLatencyCycles };
+}
+
+/**
+ * The order in which the builder emits the vector instructions of several stages (each stage's own order kept): a
+ * list schedule of an in-order VPU from an empty pipeline, each step taking the stage whose next instruction can
+ * issue first (ties: the earlier stage). Returns the stage index of each instruction in emission order.
+ */
+/**
+ * The division of row j - 3 goes before S2a's vector instruction of this index in the merged order: at the start
+ * of the iteration it waited on the sum (reduced late in the iteration before), at the end S4 waited on its f; here
+ * neither waits on server's BERT-base rows (17 cycles per row, the front end's count).
+ */
+export const DIV_AT_S2A = 1;
+
+/** Tie order of the merged stages (0 S1, 1 S2a, 2 S2b, 3 S4). */
+const MERGE_PRIORITY = [2, 0, 1, 3] as const;
+
+export function mergeOrder(stages: readonly (readonly VOp[])[], mach: SoftmaxMachine, priority: readonly number[] = stages.map((_, k) => k)): number[] {
+  const lat = latencies(mach);
+  const ready = new Map<string, number>();
+  const next = stages.map(() => 0);
+  const order: number[] = [];
+  let t = -1;
+  const total = stages.reduce((a, st) => a + st.length, 0);
+  while (order.length < total) {
+    let best = -1, bestS = Infinity;
+    priority.forEach((k) => {
+      const st = stages[k]!;
+      const o = st[next[k]!];
+      if (o === undefined) return;
+      let s = t + 1;
+      for (const r of o.s) s = Math.max(s, ready.get(r) ?? 0);
+      if (o.d !== '') {
+        const prev = ready.get(o.d) ?? 0;
+        if (prev > s + lat[o.c] - 1) s = prev - lat[o.c] + 1;
+      }
+      if (s < bestS) [best, bestS] = [k, s];
+    });
+    const o = stages[best]![next[best]!]!;
+    if (o.d !== '') ready.set(o.d, bestS + lat[o.c]);
+    next[best]!++;
+    t = bestS;
+    order.push(best);
+  }
+  return order;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -225,8 +283,8 @@ export function vregsNeeded(p: SoftmaxPlan): number {
 // the DRAM latency; after the last row: the latency chain of its reduction, reciprocal, normalization and the last
 // store's transfer plus the DRAM latency.
 
-type OpClass = 'alu' | 'mul' | 'load' | 'store' | 'reduce';
-interface VOp {
+export type OpClass = 'alu' | 'mul' | 'load' | 'store' | 'reduce';
+export interface VOp {
   readonly c: OpClass;
   /** vector register written ('' = none) */
   readonly d: string;
@@ -236,7 +294,7 @@ interface VOp {
 const op = (c: OpClass, d: string, ...s: string[]): VOp => ({ c, d, s });
 
 /** The symbolic VPU instruction lists of the stages, register for register as programs/softmax/build.ts emits them. */
-class StageOps {
+export class StageOps {
   readonly p: SoftmaxPlan;
   readonly U: string[];
   readonly SH: string[];
@@ -326,7 +384,7 @@ class StageOps {
     const ops: VOp[] = [];
     const masked = this.p.mask !== 'none';
     let acc = '';
-    const set = this.setOf(row + 1);
+    const set = mergedStages(this.p) ? { U: ['X1'], SH: ['XM'] } : this.setOf(row + 1);
     for (const [, gn] of this.groups()) {
       const regs = set.U.slice(0, gn);
       if (masked) {
@@ -403,7 +461,7 @@ class StageOps {
   s4(row: number, f: string): VOp[] {
     const ops: VOp[] = [];
     const tmp = this.setOf(row + 1 + this.p.recipLag);
-    const Ys = [...tmp.SH, ...tmp.RR, ...this.N, ...(this.p.xResident ? [] : tmp.U)].filter((r) => r !== f);
+    const Ys = mergedStages(this.p) ? ['YS'] : [...tmp.SH, ...tmp.RR, ...this.N, ...(this.p.xResident ? [] : tmp.U)].filter((r) => r !== f);
     for (const [v0, gn] of this.groups()) {
       const Yg = Ys.slice(0, gn);
       let E: string[];
@@ -418,8 +476,22 @@ class StageOps {
     }
     return ops;
   }
+  /**
+   * The merged stages of split iteration j (rows outside 0..rows-1 absent): S1(j), S2a(j-1), S2b(j-2), S4(j-3-lag)
+   * as mergeOrder interleaves them; each op with its stage (0 S1, 1 S2a, 2 S2b, 3 S4).
+   */
+  merged(j: number, mach: SoftmaxMachine, rows = Infinity): { ops: VOp[]; stage: number[] } {
+    const ok = (r: number): boolean => r >= 0 && r < rows;
+    const stages = [ok(j) ? this.s1(j) : [], ok(j - 1) ? this.s2a(j - 1) : [], ok(j - 2) ? this.s2b(j - 2) : [], j - 3 - this.p.recipLag >= 0 && j - 3 - this.p.recipLag < rows ? this.s4(j - 3 - this.p.recipLag, '') : []];
+    // ties: S2b (its sum feeds the division early in the next iteration), S1 (its row max the next S2a's clamp
+    // bounds), S2a, S4 (on server's BERT-base rows the walk gives the front end's 17 cycles per row)
+    const stage = mergeOrder(stages, mach, MERGE_PRIORITY);
+    const next = [0, 0, 0, 0];
+    return { ops: stage.map((k) => stages[k]![next[k]!++]!), stage };
+  }
   /** The VPU instructions of steady iteration j, in program order. */
-  iteration(j: number): VOp[] {
+  iteration(j: number, mach?: SoftmaxMachine): VOp[] {
+    if (mergedStages(this.p) && mach) return this.merged(j, mach).ops;
     if (this.p.splitExp) return [...this.s1(j), ...this.s2split(j - 1, j - 2).ops, ...this.s4(j - 3 - this.p.recipLag, '')];
     const ops = this.p.xResident ? [...this.s2(j - 1), ...this.s1()] : [...this.s1(), ...this.s2(j - 1)];
     if (this.p.reciprocal === 'newton') {
@@ -442,7 +514,7 @@ function vpuCyclesPerRow(p: SoftmaxPlan, mach: SoftmaxMachine): number {
   const ready = new Map<string, number>();
   let t = -1;
   const run = (j: number): void => {
-    for (const o of st.iteration(j)) {
+    for (const o of st.iteration(j, mach)) {
       let s = t + 1;
       for (const r of o.s) s = Math.max(s, ready.get(r) ?? 0);
       const l = lat[o.c];
@@ -598,6 +670,26 @@ function dividerChainPerRow(p: SoftmaxPlan, mach: SoftmaxMachine): number {
     ops.forEach((o) => vpu(o, [], o.c === 'reduce' ? rsum(b) : ''));
   };
   const iteration = (j: number): void => {
+    if (mergedStages(p)) {
+      // the builder's order: S2a's scalars (they read the row max), the merged vector instructions with the division
+      // of row j - 3 before S2a's second (DIV_AT_S2A; its sum was reduced early in the iteration before, S4 reads f
+      // two iterations later)
+      scalar([rmax(j - 1)]);
+      scalar();
+      scalar([rmax(j - 1)]);
+      const { ops, stage } = st.merged(j, mach);
+      const r4 = j - 3 - p.recipLag;
+      let a = 0;
+      ops.forEach((o, i) => {
+        const k = stage[i]!;
+        if (k === 1 && a++ === DIV_AT_S2A) div(rsum(j - 3), rf(j - 3));
+        if (k === 2 && o.c === 'reduce') vpu(o, [], rsum(j - 2));
+        else if (k === 0 && o.c === 'reduce') vpu(o, [], rmax(j));
+        else if (k === 3 && o.c === 'mul') vpu(o, [rf(r4)]);
+        else vpu(o);
+      });
+      return;
+    }
     if (p.splitExp) {
       S1(j);
       S2split(j - 1, j - 2);

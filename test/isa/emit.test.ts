@@ -103,6 +103,23 @@ describe('ProgramEmitter', () => {
     expect(() => checkCapacity(p, { spad: 74 })).not.toThrow();
   });
 
+  it('finishing twice gives the same program; emitting after finish is refused; later emitters start clean', () => {
+    const a = new ProgramEmitter('a.s');
+    for (let i = 0; i < 5000; i++) a.op('vmacr', 1, 2, 3, 4, 5, 'rne', 'sat8'); // grows past the first arrays
+    const pa = a.finish();
+    expect(a.finish()).toBe(pa);
+    expect(() => a.li(1, 2)).toThrow(EmitError);
+    expect(() => a.op('halt')).toThrow(EmitError);
+    // the next emitters take the working arrays back: their decoded fields hold nothing of the earlier program
+    const b = new ProgramEmitter('b.s');
+    b.li(3, 7);
+    b.op('halt');
+    const pb = b.finish();
+    expectPredecoded(pb);
+    expectPredecoded(pa);
+    expect(Array.from(pb.words)).toEqual(Array.from(assemble('    li r3, 7\n    halt\n', { file: 'b.s' }).words));
+  });
+
   it('word-built kernel programs: the listing re-assembles to the same words, buffers and lines', () => {
     const edge = loadMachine('edge');
     for (const [M, K, N, order] of [[9, 40, 70, 'rows'], [33, 9000, 97, 'columns']] as const) {

@@ -13,6 +13,7 @@ import {
 import { pvModel, qkModel, pvTiling, qkTiling } from '../../programs/attention/model.js';
 import { runPvSim, runQkSim, simCasePv, simCaseQk, buildAttention } from '../../programs/attention/build.js';
 import { loadMachine, parseMachine, type MachineConfig } from '../../sim/config.js';
+import { assemble } from '../../isa/asm.js';
 
 const FILE = 'test/programs/attention.test.ts';
 const edge = loadMachine('edge');
@@ -280,6 +281,20 @@ describe('cases, fidelity and models', () => {
     expect([tq.kTiles, tq.nTiles, tq.mTiles]).toEqual([2, 4, 1]);
     expect([tp.kTiles, tp.nTiles, tp.mTiles]).toEqual([4, 2, 1]);
     expect([pvTiling(100, 128, 2, smallMem).mt, pvTiling(100, 128, 2, smallMem).mTiles]).toEqual([32, 4]);
+  });
+
+  it('programs are built as words; the listing re-assembles to the same words, buffers and lines (qk, pv, pv + requant)', () => {
+    for (const [kernel, T, D, H, cfg, rq] of [
+      ['qk', 37, 96, 3, edge, undefined], ['pv', 37, 96, 3, odd, undefined], ['pv', 40, 128, 2, edge, { m: 1518500250, e: 37 }], ['pv', 100, 128, 2, smallMem, { m: -1 << 30, e: 3 }],
+    ] as const) {
+      const b = buildAttention(kernel, T, D, H, cfg, rq);
+      expect(b.program).toBeDefined();
+      const p = b.program!;
+      const re = assemble(b.source, { file: p.file });
+      expect(Array.from(re.words)).toEqual(Array.from(p.words));
+      expect([...re.buffers.values()].map((x) => [x.name, x.space, x.address, x.size, x.line])).toEqual([...p.buffers.values()].map((x) => [x.name, x.space, x.address, x.size, x.line]));
+      expect(Array.from(re.lines)).toEqual(Array.from(p.lines));
+    }
   });
 
   it('a shape that cannot tile names the buffer and the bytes; the program header documents the plan', () => {

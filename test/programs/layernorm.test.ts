@@ -255,6 +255,14 @@ describe('layernorm on the simulator', () => {
       // B2, M, E of each vector are read through r12 once, not once per row
       const constLoads = run.program.sourceLines.filter((l) => /^\s*vld\.acc v\d+, r12,/.test(l)).length;
       expect(constLoads, seed).toBe(3 * plan.vectors);
+      // the output, variance and sum pointers carry from row to row (24 rows wrap the ring of 6 slots 4 times): each
+      // is set only for the ring's slot 0, the y pointer only for its first of two slots
+      for (const reg of ['r9', 'r10', 'r11']) {
+        const sets = run.program.sourceLines.filter((l) => new RegExp(`^\\s*li\\s+${reg},`).test(l));
+        expect(sets.length, `${seed}: ${reg}`).toBeGreaterThan(0);
+        for (const l of sets) expect(l, `${seed}: ${reg}`).toMatch(/xring \+ 0\s*$/);
+      }
+      for (const l of run.program.sourceLines.filter((x) => /^\s*li\s+r13,/.test(x))) expect(l, seed).toMatch(/yring \+ 0\s*$/);
       expect(Math.abs(run.model_cycles / run.cycles - 1), `${seed}: sim ${run.cycles} model ${run.model_cycles}`).toBeLessThanOrEqual(0.01);
     }
     // more vectors than registers (edge: 24 per row), general vectors or no divider: the per-row loads stay

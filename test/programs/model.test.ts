@@ -264,11 +264,23 @@ describe('intnpu layer --seq/--pad/--out/--dump and batch input', () => {
   it('a sequence that does not fit the machine exits 1 naming the memory and its size', async () => {
     // (the fused programs keep the int32 intermediates on chip, so a smaller DRAM than the unfused kernels need)
     const m = writeJson('small-dram.json', { name: 'small-dram', dram: { sizeBytes: 32768 } });
-    const r = await cli(['layer', '--size', 'small', '--seq', '48', '--machine', m]);
+    // each kernel alone (--no-overlap): the steps whose own buffers do not fit are named
+    const r = await cli(['layer', '--size', 'small', '--seq', '48', '--machine', m, '--no-overlap']);
     expect(r.code, r.stderr).toBe(1);
     expect(r.stderr).toMatch(/does not fit small-dram at seq 48\): step \d+ \(\w+, [\w-]+\): .*dram holds 32768 bytes/);
     const r2 = await cli(['layer', '--size', 'small', '--seq', '-3']);
     expect(r2.code).toBe(1);
     expect(r2.stderr).toMatch(/--seq: -3 is not a positive integer/);
+    // refused before the layer is generated: a length whose tensors cannot fit the DRAM (with the largest that can),
+    // and one past the host limit of a synthetic layer; no stack trace either way
+    const [r3, r4] = await Promise.all([
+      cli(['layer', '--size', 'base', '--seq', '512', '--machine', m]),
+      cli(['layer', '--size', 'base', '--seq', '5000']),
+    ]);
+    expect(r3.code, r3.stderr).toBe(1);
+    expect(r3.stderr).toMatch(/--seq: a BERT-base layer at seq 512 keeps at least \d+ bytes in DRAM .* small-dram's dram\.sizeBytes is 32768: at most seq \d+/);
+    expect(r4.code, r4.stderr).toBe(1);
+    expect(r4.stderr).toMatch(/--seq: 5000 tokens exceed the host limit of a synthetic layer, 1024/);
+    expect(r3.stderr + r4.stderr).not.toMatch(/\n\s+at /);
   });
 });

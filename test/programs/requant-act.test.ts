@@ -9,6 +9,7 @@ import { requantActModel } from '../../programs/requant-act/model.js';
 import { exampleCaseRequantAct, fidelityRequantAct, npuCaseRequantAct, refCaseRequantAct } from '../../kernels/npu/requant-act.js';
 import { simCaseRequantAct } from '../../programs/requant-act/build.js';
 import { loadMachine, parseMachine, type MachineConfig } from '../../sim/config.js';
+import { assemble } from '../../isa/asm.js';
 import { expectSameIn, repro as reproIn, WHAT_IF_MACHINES } from './helpers.js';
 
 const edge = loadMachine('edge');
@@ -188,6 +189,21 @@ describe('requant-act: layer 2 (npu) against independent checks', () => {
 });
 
 describe('requant-act on the simulator', () => {
+  it('programs are built as words; the listing re-assembles to the same words, buffers and lines', () => {
+    const base = exampleCaseRequantAct('small', 'listing') as unknown as RqCase;
+    const odd = parseMachine({ vpu: { lanes: 12 } });
+    for (const [c, cfg] of [
+      [base, edge], [{ ...base, bits: 8 }, odd], [{ ...base, bits: 16, scale_in: (base.scale_in as number[])[0]!, identity_int: undefined, identity_scale: undefined }, server],
+    ] as const) {
+      const p = simCaseRequantAct(c, cfg, { mode: 'timing' }).program;
+      const re = assemble(p.sourceLines.join('\n') + '\n', { file: p.file });
+      expect(Array.from(re.words)).toEqual(Array.from(p.words));
+      expect([...re.buffers.values()].map((x) => [x.name, x.space, x.address, x.size, x.line])).toEqual([...p.buffers.values()].map((x) => [x.name, x.space, x.address, x.size, x.line]));
+      expect(Array.from(re.lines)).toEqual(Array.from(p.lines));
+      expect(p.sourceLines.some((l) => /^t\d+_rows:$/.test(l))).toBe(true);
+    }
+  });
+
   it('small shapes in every regime: bit-exact with layer 2, cycles within 2 % of the model (edge and server)', () => {
     const test = 'small shapes in every regime';
     const shapes: ReadonlyArray<readonly [number, number]> = [[1, 1], [3, 5], [9, 37], [5, 130], [13, 64]];

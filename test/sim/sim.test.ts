@@ -8,7 +8,7 @@ import { BY_MNEMONIC, ENUMS, FIELD_KINDS, ISA, type FieldKind, type InstrDef } f
 import {
   ConfigError, loadMachine, machineJsonSchema, parseMachine, PRESETS, type MachineConfig, type MachineInput,
 } from '../../sim/config.js';
-import { mulRoundShift } from '../../sim/intops.js';
+import { mulAddRoundShift, mulRoundShift } from '../../sim/intops.js';
 import { Machine } from '../../sim/machine.js';
 import { loadProgram, simulate, SimFault, type SimOptions, type SimResult } from '../../sim/run.js';
 import { STALL_CAUSES } from '../../sim/timing.js';
@@ -94,6 +94,23 @@ describe('mulRoundShift against a BigInt oracle', () => {
     for (const a of EDGES) for (const b of EDGES) for (const s of SHIFTS) {
       const m = checkTriple(a, b, s);
       if (m && bad.length < 10) bad.push(m);
+    }
+    expect(bad).toEqual([]);
+  });
+
+  rit('mulAddRoundShift: the addend inside the 64 bits, every mode and saturation, products below and above 2^53', (rng) => {
+    const bad: string[] = [];
+    for (let t = 0; t < 3000 && bad.length < 10; t++) {
+      const small = t % 2 === 0; // a 22-bit value times a multiplier: the exact-double range; else any int32
+      const a = t < 60 ? pick(rng, EDGES) : small ? randInt(rng, -(2 ** 21), 2 ** 21) : randInt(rng, -(2 ** 31), 2 ** 31 - 1);
+      const b = t < 60 ? pick(rng, EDGES) : randInt(rng, -(2 ** 31), 2 ** 31 - 1);
+      const c = t % 3 === 0 ? pick(rng, EDGES) : randInt(rng, -(2 ** 31), 2 ** 31 - 1);
+      const sh = t % 5 === 0 ? pick(rng, SHIFTS) : randInt(rng, 0, 60);
+      const qs = oracleRound(BigInt(a) * BigInt(b) + BigInt(c), sh);
+      for (let rm = 0; rm < 4; rm++) for (let st = 0; st < 4; st++) {
+        const want = oracleSat(qs[rm]!, SATS[st]!), got = mulAddRoundShift(a, b, c, sh, rm, st);
+        if (got !== want) bad.push(`mulAddRoundShift(${a}, ${b}, ${c}, ${sh}, ${RMODES[rm]}, ${SATS[st]}) = ${got}, oracle ${want}`);
+      }
     }
     expect(bad).toEqual([]);
   });

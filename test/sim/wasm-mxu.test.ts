@@ -31,10 +31,16 @@ describe('WebAssembly MXU', () => {
   sit('matmulTileWasm equals matmulTile on random tiles (strides, remainders, u8, accumulate with wrap-around)', (rng) => {
     const R = 40;
     for (let t = 0; t < 40; t++) {
-      const k = 1 + Math.floor(rng() * R), n = 1 + Math.floor(rng() * 19), rows = 1 + Math.floor(rng() * 13);
-      const xStride = k + Math.floor(rng() * 5), accStride = n + Math.floor(rng() * 4);
+      // every other tile on 4-byte boundaries (x, stride and k multiples of 4: the word-copy path), the others anywhere
+      const aligned = t % 2 === 0;
+      // and every fourth tile's accumulator rows one contiguous block (n a multiple of 4 = the row stride)
+      const block = t % 4 === 0;
+      const k = aligned ? 4 * (1 + Math.floor(rng() * (R / 4))) : 1 + Math.floor(rng() * R), rows = 1 + Math.floor(rng() * 13);
+      const n = block ? 4 * (1 + Math.floor(rng() * 4)) : 1 + Math.floor(rng() * 19);
+      const xStride = aligned ? k + 4 * Math.floor(rng() * 3) : k + Math.floor(rng() * 5), accStride = block ? n : n + Math.floor(rng() * 4);
+      const x0 = aligned ? 4 : 3;
       const unsigned = rng() < 0.3, accumulate = rng() < 0.5;
-      const S8 = ints(rng, 3 + rows * xStride, -128, 127) as Int8Array;
+      const S8 = ints(rng, x0 + rows * xStride, -128, 127) as Int8Array;
       const W = ints(rng, n * k, -128, 127) as Int8Array;
       // TypeScript form: packed pairs P[q][kk] = W[2q][kk] + W[2q+1][kk] * 2^26, stride R
       const P = new Float64Array(Math.ceil(n / 2) * R);
@@ -45,10 +51,10 @@ describe('WebAssembly MXU', () => {
       const init = ints(rng, 2 + rows * accStride, -(2 ** 31), 2 ** 31 - 1, Int32Array) as Int32Array;
       init[2] = 2 ** 31 - 1; // wraps when a positive sum is added
       const a = Int32Array.from(init), b = Int32Array.from(init);
-      if (unsigned) matmulTileU8(new Uint8Array(S8.buffer), 3, xStride, rows, P, R, k, n, a, 2, accStride, accumulate);
-      else matmulTile(S8, 3, xStride, rows, P, R, k, n, a, 2, accStride, accumulate);
-      matmulTileWasm(unsigned ? new Uint8Array(S8.buffer) : S8, 3, xStride, rows, Q, D, k, n, b, 2, accStride, accumulate);
-      expect(Array.from(b), `tile ${t}: k ${k} n ${n} rows ${rows} u8 ${unsigned} acc ${accumulate}`).toEqual(Array.from(a));
+      if (unsigned) matmulTileU8(new Uint8Array(S8.buffer), x0, xStride, rows, P, R, k, n, a, 2, accStride, accumulate);
+      else matmulTile(S8, x0, xStride, rows, P, R, k, n, a, 2, accStride, accumulate);
+      matmulTileWasm(unsigned ? new Uint8Array(S8.buffer) : S8, x0, xStride, rows, Q, D, k, n, b, 2, accStride, accumulate);
+      expect(Array.from(b), `tile ${t}: k ${k} n ${n} rows ${rows} u8 ${unsigned} acc ${accumulate} aligned ${aligned} block ${block}`).toEqual(Array.from(a));
     }
   });
 

@@ -54,6 +54,37 @@ describe('requantApply (QuantAct run time)', () => {
     expectAll(y, Array.from(x, (v, i) => oRequant(v, m[i % 3]!, e[i % 3]!, 16)), 'wide');
   }));
 
+  it('int32 inputs: every shift 0..60, small and 31-bit multipliers (exact double products and wider), 32-bit clamp', seeded(FILE, 'int32 inputs: every shift 0..60', (rng) => {
+    // per channel: shifts 0..60 with multipliers from 1 to 2^31 (products below and above 2^53), signs mixed
+    const e = Array.from({ length: 61 }, (_, k) => k);
+    const m = e.map((k) => (k % 2 ? -1 : 1) * (k % 3 === 0 ? randInt(rng, 1, 2 ** 12) : k % 3 === 1 ? randInt(rng, 2 ** 20, 2 ** 31) : 2 ** 31));
+    const C = e.length;
+    const x = Int32Array.from(int32s(rng, C * 30));
+    for (let i = 0; i < 3 * C; i++) x[i] = i % 2 ? (1 << (e[i % C]! > 0 ? Math.min(e[i % C]! - 1, 30) : 0)) : -(3 << Math.min(Math.max(e[i % C]! - 1, 0), 29)); // ties
+    const w = Int8Array.from({ length: x.length }, () => randInt(rng, -128, 127));
+    for (const bits of [8, 32]) {
+      const y = requantApply(x, { bits, m, e });
+      expectAll(y, Array.from(x, (v, i) => oRequant(BigInt(v), m[i % C]!, e[i % C]!, bits)), `bits ${bits}`);
+      const yi = requantApply(x, { bits, m, e }, { w, m: 1518500250, e: 37 });
+      expectAll(yi, Array.from(x, (v, i) => oRequant(BigInt(v), m[i % C]!, e[i % C]!, bits, { w: BigInt(w[i]!), m: 1518500250, e: 37 })), `bits ${bits} + identity`);
+    }
+  }));
+
+  it('64-bit inputs below 2^53 (the exact-double path): every sign and word pattern, shifts from 0 to 127', seeded(FILE, '64-bit inputs below 2^53', (rng) => {
+    const x = new BigInt64Array(600);
+    for (let i = 0; i < x.length; i++) x[i] = randBig(rng, randInt(rng, 1, 52)) * (rng() < 0.5 ? -1n : 1n);
+    x[0] = (1n << 53n) - 1n;
+    x[1] = -((1n << 53n) - 1n) + (1n << 32n);
+    x[2] = -(1n << 32n) - 1n; // low word with its top bit set
+    x[3] = (1n << 31n) + 5n;
+    const m = [-(2 ** 31), 2 ** 31, -1518500250, 1518500250, 3, -7];
+    const e = [60, 93, 127, 20, 0, 1];
+    for (const bits of [8, 32]) {
+      const y = requantApply(x, { bits, m, e });
+      expectAll(y, Array.from(x, (v, i) => oRequant(v, m[i % 6]!, e[i % 6]!, bits)), `bits ${bits}`);
+    }
+  }));
+
   it('ties go to even: x m / 2^e = n + 1/2', () => {
     const x = Int32Array.from([1, 3, 5, -1, -3, -5, 7]);
     const y = requantApply(x, { bits: 8, m: [2 ** 30], e: [31] });

@@ -238,7 +238,7 @@ describe('layer JSON format', () => {
       [mutate((j) => { j.intermediate.dense.bias_int.pop(); }), /intermediate\.dense\.bias_int/],
       [mutate((j) => { j.output.LayerNorm.gamma[3] = 0; }), /output\.LayerNorm\.gamma\[3\]/],
       [mutate((j) => { j.config.num_attention_heads = 3; }), /config\.num_attention_heads/],
-      [mutate((j) => { j.input!.x_int.push(1); }), /input\.x_int/],
+      [mutate((j) => { (j.input!.x_int as number[]).push(1); }), /input\.x_int/],
       [mutate((j) => { (j as { format: string }).format = 'other'; }), /format/],
       [mutate((j) => { j.pre_output_act.bits = 16; }), /pre_output_act\.bits/],
       [mutate((j) => { j.input_scale = -1; }), /input_scale/],
