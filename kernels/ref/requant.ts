@@ -65,9 +65,7 @@ export function requantApply(x: IntData, q: RequantInts, identity?: IdentityInts
     let y: number;
     if (wide || t1 >= TWO53 || t1 <= -TWO53 || t2 >= TWO53 || t2 <= -TWO53) {
       // Beyond 2^53 a Number term is only approximate: redo the element exactly before clamping.
-      let s = mulShiftRneBig(BigInt(xv), BigInt(mc), ec);
-      if (identity !== undefined) s += mulShiftRneBig(BigInt(identity.w[i]!), BigInt(identity.m), identity.e);
-      y = s < BigInt(lo) ? lo : s > BigInt(hi) ? hi : Number(s);
+      y = exactClamped(BigInt(xv), mc, ec, identity?.w[i], identity?.m ?? 0, identity?.e ?? 0, lo, hi);
     } else {
       const s = t1 + t2;
       y = s < lo ? lo : s > hi ? hi : s;
@@ -159,9 +157,7 @@ function requantNumbers(x: Int32Array | Float64Array, m: readonly number[], e: r
     const t2 = w === undefined ? 0 : mulShiftRne(w[i]!, im, ie);
     let y: number;
     if (t1 >= TWO53 || t1 <= -TWO53 || t2 >= TWO53 || t2 <= -TWO53) {
-      let s = mulShiftRneBig(BigInt(xv), BigInt(mc), e[c]!);
-      if (w !== undefined) s += mulShiftRneBig(BigInt(w[i]!), BigInt(im), ie);
-      y = s < BigInt(lo) ? lo : s > BigInt(hi) ? hi : Number(s);
+      y = exactClamped(BigInt(xv), mc, e[c]!, w?.[i], im, ie, lo, hi);
     } else {
       const s = t1 + t2;
       y = s < lo ? lo : s > hi ? hi : s;
@@ -169,6 +165,13 @@ function requantNumbers(x: Int32Array | Float64Array, m: readonly number[], e: r
     out[i] = y;
     if (++c === C) c = 0;
   }
+}
+
+/** clamp(rne(x m / 2^e) + rne(w m' / 2^e'), lo, hi) in BigInt: the exact path of an element whose terms pass 2^53. */
+function exactClamped(x: bigint, m: number, e: number, w: number | undefined, mw: number, ew: number, lo: number, hi: number): number {
+  let s = mulShiftRneBig(x, BigInt(m), e);
+  if (w !== undefined) s += mulShiftRneBig(BigInt(w), BigInt(mw), ew);
+  return s < BigInt(lo) ? lo : s > BigInt(hi) ? hi : Number(s);
 }
 
 function checkIntArray(name: string, v: number | ArrayLike<number>, lo: number, hi: number): readonly number[] {

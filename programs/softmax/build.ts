@@ -414,6 +414,25 @@ export function buildSoftmax(cse: SoftmaxBuildCase, mach: SoftmaxMachine, opts: 
     emit(`vredmax ${R.RMAX[row % 2]}, ${acc}`);
   };
 
+  // The exp stage's vector work on one row's registers (U: x then the polynomial, SH: the shift q, RR: r), shared by
+  // the stage in line (S2) and its split halves (S2a, S2b): the clamp and the reciprocal multiply for q and r ...
+  const expHead = (U: readonly string[], SH: readonly string[], RR: readonly string[]): void => {
+    U.forEach((u, i) => emit(`vmax.vx ${u}, ${u}, ${R.LO}${i ? '' : '           ; x = max(x, lo)'}`));
+    U.forEach((u, i) => emit(`vsub.vx ${u}, ${u}, ${R.MC}${i ? '' : "           ; u = t - c'd"}`));
+    U.forEach((u, i) => emit(`vmulr.vx ${SH[i]}, ${u}, ${R.NEGMQ}, ${R.SQ}, floor, wrap32${i ? '' : "   ; sh = q + c' = floor(-u m_q / 2^s_q)"}`));
+    U.forEach((u, i) => emit(`vmacr ${RR[i]}, ${SH[i]}, ${V.D}, ${u}, r0, floor, wrap32${i ? '' : '   ; r = sh d + u = t - q q_ln2'}`));
+  };
+  // ... then the polynomial and e16 into E
+  const expTail = (U: readonly string[], SH: readonly string[], RR: readonly string[], E: readonly string[]): void => {
+    U.forEach((u, i) => emit(`vadd.vx ${u}, ${RR[i]}, ${R.QB}${i ? '' : '           ; r + q_b'}`));
+    U.forEach((u, i) => emit(`vmacr ${u}, ${u}, ${RR[i]}, ${V.QC}, ${R.K}, floor, wrap32${i ? '' : '   ; z = (r + q_b) r + q_c'}`));
+    if (c.k > 0) U.forEach((u) => emit(`vadd.vx ${u}, ${u}, ${R.QCHI}`));
+    if (variant.shiftBelowZero) {
+      SH.forEach((x) => emit(`vadd.vx ${x}, ${x}, ${R.CADJ}`));
+      SH.forEach((x) => emit(`vmax.vx ${x}, ${x}, r0`));
+    }
+    U.forEach((u, i) => emit(`vmulr.vv ${E[i]}, ${u}, ${V.M}, ${SH[i]}, rne, sat16${i ? '' : '   ; e16 = rne(z M / 2^sh)'}`));
+  };
   const S2 = (row: number): void => {
     const rmax = R.RMAX[row % 2]!;
     note(`S2 row ${row}: e16 = exp, sum`);
@@ -427,19 +446,9 @@ export function buildSoftmax(cse: SoftmaxBuildCase, mach: SoftmaxMachine, opts: 
       const U = V.U.slice(0, gn), SH = V.SH.slice(0, gn), RR = V.RR.slice(0, gn);
       const E = plan.resident ? V.E[row % plan.eSets]!.slice(v0, v0 + gn) : SH;
       if (!plan.xResident) U.forEach((u) => emit(`vld.acc ${u}, ${R.P2X}, ${lanes}`));
-      U.forEach((u, i) => emit(`vmax.vx ${u}, ${u}, ${R.LO}${i ? '' : '           ; x = max(x, lo)'}`));
-      U.forEach((u, i) => emit(`vsub.vx ${u}, ${u}, ${R.MC}${i ? '' : "           ; u = t - c'd"}`));
-      U.forEach((u, i) => emit(`vmulr.vx ${SH[i]}, ${u}, ${R.NEGMQ}, ${R.SQ}, floor, wrap32${i ? '' : "   ; sh = q + c' = floor(-u m_q / 2^s_q)"}`));
-      U.forEach((u, i) => emit(`vmacr ${RR[i]}, ${SH[i]}, ${V.D}, ${u}, r0, floor, wrap32${i ? '' : '   ; r = sh d + u = t - q q_ln2'}`));
-      U.forEach((u, i) => emit(`vadd.vx ${u}, ${RR[i]}, ${R.QB}${i ? '' : '           ; r + q_b'}`));
-      U.forEach((u, i) => emit(`vmacr ${u}, ${u}, ${RR[i]}, ${V.QC}, ${R.K}, floor, wrap32${i ? '' : '   ; z = (r + q_b) r + q_c'}`));
-      if (c.k > 0) U.forEach((u) => emit(`vadd.vx ${u}, ${u}, ${R.QCHI}`));
-      if (variant.shiftBelowZero) {
-        SH.forEach((s) => emit(`vadd.vx ${s}, ${s}, ${R.CADJ}`));
-        SH.forEach((s) => emit(`vmax.vx ${s}, ${s}, r0`));
-      }
+      expHead(U, SH, RR);
       // e16 lands in the resident set, or (streaming) back in SH (the shift is dead once the multiply has read it)
-      U.forEach((u, i) => emit(`vmulr.vv ${E[i]}, ${u}, ${V.M}, ${SH[i]}, rne, sat16${i ? '' : '   ; e16 = rne(z M / 2^sh)'}`));
+      expTail(U, SH, RR, E);
       if (v0 + gn === nv && V.CAP) emit(`vmin ${E[gn - 1]}, ${E[gn - 1]}, ${V.CAP}`);
       if (!plan.resident) E.forEach((e) => emit(`vst.s16 ${e}, ${R.T[0]}, ${2 * lanes}`));
       const s = gn === 1 ? E[0]! : addTree(E, RR);
@@ -464,24 +473,14 @@ export function buildSoftmax(cse: SoftmaxBuildCase, mach: SoftmaxMachine, opts: 
       emit(`addi ${R.LO}, ${R.LO}, ${c.loAdd}            ; lo = clamp bound of x`);
       emit(`addi ${R.MC}, ${rmax}, ${c.cFold * c.d}            ; m + c'd (wraps; u below is exact mod 2^32)`);
       U.forEach((u) => emit(`vld.acc ${u}, ${R.P2X}, ${lanes}`));
-      U.forEach((u, i) => emit(`vmax.vx ${u}, ${u}, ${R.LO}${i ? '' : '           ; x = max(x, lo)'}`));
-      U.forEach((u, i) => emit(`vsub.vx ${u}, ${u}, ${R.MC}${i ? '' : "           ; u = t - c'd"}`));
-      U.forEach((u, i) => emit(`vmulr.vx ${SH[i]}, ${u}, ${R.NEGMQ}, ${R.SQ}, floor, wrap32${i ? '' : "   ; sh = q + c' = floor(-u m_q / 2^s_q)"}`));
-      U.forEach((u, i) => emit(`vmacr ${RR[i]}, ${SH[i]}, ${V.D}, ${u}, r0, floor, wrap32${i ? '' : '   ; r = sh d + u = t - q q_ln2'}`));
+      expHead(U, SH, RR);
     });
     return lines;
   };
   const S2b = (row: number): string[] => capture(() => {
     const { U, SH, RR } = setOf(row);
     const E = V.E[row % plan.eSets]!;
-    U.forEach((u, i) => emit(`vadd.vx ${u}, ${RR[i]}, ${R.QB}${i ? '' : '           ; r + q_b'}`));
-    U.forEach((u, i) => emit(`vmacr ${u}, ${u}, ${RR[i]}, ${V.QC}, ${R.K}, floor, wrap32${i ? '' : '   ; z = (r + q_b) r + q_c'}`));
-    if (c.k > 0) U.forEach((u) => emit(`vadd.vx ${u}, ${u}, ${R.QCHI}`));
-    if (variant.shiftBelowZero) {
-      SH.forEach((x) => emit(`vadd.vx ${x}, ${x}, ${R.CADJ}`));
-      SH.forEach((x) => emit(`vmax.vx ${x}, ${x}, r0`));
-    }
-    U.forEach((u, i) => emit(`vmulr.vv ${E[i]}, ${u}, ${V.M}, ${SH[i]}, rne, sat16${i ? '' : '   ; e16 = rne(z M / 2^sh)'}`));
+    expTail(U, SH, RR, E);
     if (V.CAP) emit(`vmin ${E[nv - 1]}, ${E[nv - 1]}, ${V.CAP}`);
     const sum = nv === 1 ? E[0]! : addTree(E, RR);
     emit(`vredsum ${R.RSUM[row % 3]}, ${sum}`);
