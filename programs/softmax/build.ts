@@ -622,25 +622,8 @@ export function buildSoftmax(cse: SoftmaxBuildCase, mach: SoftmaxMachine, opts: 
     if (div && !divDone) S3div(j - 3);
   };
 
-  const iteration = (j: number): void => {
-    if (merged) {
-      mergedIteration(j);
-      if (j < rows && isFirstOfChunk(j) && chunkOfRow(j) + 1 < chunks) loadChunk(chunkOfRow(j) + 1);
-      if (producer && j < rows && chunkOfRow(j) + 1 < chunks && producerParts(chunkRowsOf(chunkOfRow(j))) > 1) {
-        const part = PRODUCER_SLOTS.indexOf(j - chunkStart(chunkOfRow(j)));
-        if (part > 0) {
-          const k = chunkOfRow(j) + 1;
-          note(`produce chunk ${k}, part ${part + 1} of ${PRODUCER_PARTS}`);
-          producer.produce(k, chunkStart(k), chunkRowsOf(k), `xa + ${(k % 2) * Cr * lpad}`, lpad, emit, part, PRODUCER_PARTS);
-        }
-      }
-      const done = j - 3 - lag;
-      if (done >= 0 && (done === rows - 1 || (done + 1) % Cr === 0)) storeChunk(chunkOfRow(done));
-      return;
-    }
-    if (!plan.xResident && j < rows) S1(j);
-    if (split) S2split(j - 1, j - 2);
-    else if (j - 1 >= 0 && j - 1 < rows) S2(j - 1);
+  /** At row j: the next chunk's load (at a chunk's first row), and the producer's part of it due at this row. */
+  const feedNextChunk = (j: number): void => {
     if (j < rows && isFirstOfChunk(j) && chunkOfRow(j) + 1 < chunks) loadChunk(chunkOfRow(j) + 1);
     if (producer && j < rows && chunkOfRow(j) + 1 < chunks && producerParts(chunkRowsOf(chunkOfRow(j))) > 1) {
       const part = PRODUCER_SLOTS.indexOf(j - chunkStart(chunkOfRow(j)));
@@ -650,6 +633,20 @@ export function buildSoftmax(cse: SoftmaxBuildCase, mach: SoftmaxMachine, opts: 
         producer.produce(k, chunkStart(k), chunkRowsOf(k), `xa + ${(k % 2) * Cr * lpad}`, lpad, emit, part, PRODUCER_PARTS);
       }
     }
+  };
+
+  const iteration = (j: number): void => {
+    if (merged) {
+      mergedIteration(j);
+      feedNextChunk(j);
+      const done = j - 3 - lag;
+      if (done >= 0 && (done === rows - 1 || (done + 1) % Cr === 0)) storeChunk(chunkOfRow(done));
+      return;
+    }
+    if (!plan.xResident && j < rows) S1(j);
+    if (split) S2split(j - 1, j - 2);
+    else if (j - 1 >= 0 && j - 1 < rows) S2(j - 1);
+    feedNextChunk(j);
     if (plan.xResident && j < rows) S1(j);
     if (!newton) {
       if (j - d3 >= 0 && j - d3 < rows) S3div(j - d3);
