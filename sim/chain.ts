@@ -117,7 +117,7 @@ export class SimChain {
       );
     }
     this.top = top;
-    // doubling from 4 MiB: a BERT-base layer (about 9 MB of DRAM) grows twice, not once per program
+    // past what the caller expected (dramBytes): doubling from 4 MiB, so a chain grows a few times, not once per program
     if (this.top > m.dram.length) m.growDram(Math.min(cap, Math.max(this.top, 2 * m.dram.length, 4 * 1024 * 1024)));
     m.setDramSegments(segments, bound);
     for (const [buffer, tensor] of Object.entries(link.outputs ?? {})) {
