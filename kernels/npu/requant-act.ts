@@ -26,7 +26,7 @@
 //   ratio S_in/S_out >= 2^31 (e < 0: a left shift, which the rounding shift 0..127 cannot express).
 
 import { z } from 'zod';
-import { int32El, int64El, runReferenceCase } from '../ref/cases.js';
+import { int32El, int64El, requantActCase, runReferenceCase, scaleSchema, shapeSchema } from '../ref/cases.js';
 import { KernelInputError } from '../ref/errors.js';
 import { foldQuantAct, type QuantActConsts } from '../ref/fold.js';
 import { generateLayer } from '../ref/generate.js';
@@ -41,10 +41,7 @@ export { flattenNested, nestedArray, parseCase, resolveShape, type FidelityResul
 // ---------------------------------------------------------------------------------------------------------------
 // Case parsing shared by the NPU kernels (element schemas from kernels/ref/cases.ts; the NPU adds range checks).
 
-export { int32El, int64El };
-const nonZero = z.number().refine((v) => v !== 0 && Number.isFinite(v), { message: 'scale must be non-zero and finite' });
-export const scaleSchema = z.union([nonZero, z.array(nonZero).min(1)]);
-export const shapeSchema = z.array(z.number().int().min(0));
+export { int32El, int64El, scaleSchema, shapeSchema };
 
 
 export function lastDim(shape: readonly number[]): number {
@@ -191,17 +188,6 @@ export function requantActNpuApply(x: Int32Array, k: RequantActNpuConsts, w?: In
 // ---------------------------------------------------------------------------------------------------------------
 // Cases (docs/formats.md "Kernel cases", `requant` in its QuantAct form).
 
-const requantActCaseSchema = z.object({
-  x_int: nestedArray(int64El),
-  shape: shapeSchema.optional(),
-  scale_in: scaleSchema,
-  bits: z.number().int().min(2).max(32),
-  x_min: z.number(),
-  x_max: z.number(),
-  identity_int: nestedArray(int32El).optional(),
-  identity_scale: nonZero.optional(),
-});
-
 /** A validated case in the NPU's terms: the data, its [rows, cols] view and the folded constants. */
 export interface RequantActPrepared {
   readonly x: Int32Array;
@@ -222,7 +208,7 @@ function rejectDirectForm(input: unknown): void {
 
 export function prepareRequantAct(input: unknown): RequantActPrepared {
   rejectDirectForm(input);
-  const c = parseCase(requantActCaseSchema, input, 'requant-act');
+  const c = parseCase(requantActCase, input, 'requant-act');
   const { values, shape: inferred } = flattenNested('x_int', c.x_int);
   const shape = resolveShape('x_int', inferred, c.shape, values.length);
   const sIn = channelScales('scale_in', c.scale_in, shape);

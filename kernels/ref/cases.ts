@@ -44,8 +44,10 @@ export const int64El = z.union([
 ]);
 
 
-const shapeSchema = z.array(z.number().int().min(0));
-const scaleSchema = z.union([z.number().refine((v) => v !== 0, { message: 'scale must be non-zero' }), z.array(z.number().refine((v) => v !== 0, { message: 'scale must be non-zero' })).min(1)]);
+export const shapeSchema = z.array(z.number().int().min(0));
+/** A scale: non-zero (zod's numbers are finite already). */
+export const nonZeroScale = z.number().refine((v) => v !== 0, { message: 'scale must be non-zero' });
+export const scaleSchema = z.union([nonZeroScale, z.array(nonZeroScale).min(1)]);
 const maskEl = z.union([z.literal(0), z.literal(1)]);
 
 const flatten = flattenNested;
@@ -88,15 +90,16 @@ const scalarOrArray = (v: readonly number[], asScalar: boolean): number | number
 
 // ---- requant ----
 
-const requantActCase = z.object({
+/** The requant kernel's QuantAct form; the NPU's requant-act kernel (kernels/npu) parses the same cases. */
+export const requantActCase = z.object({
   x_int: nestedArray(int64El),
   shape: shapeSchema.optional(),
   scale_in: scaleSchema,
   bits: z.number().int().min(2).max(32),
   x_min: z.number(),
   x_max: z.number(),
-  identity_int: nestedArray(z.union([int8El, int32El])).optional(),
-  identity_scale: z.number().refine((v) => v !== 0, { message: 'scale must be non-zero' }).optional(),
+  identity_int: nestedArray(int32El).optional(),
+  identity_scale: nonZeroScale.optional(),
 });
 
 const intOrInts = (el: z.ZodType<number>) => z.union([el, z.array(el).min(1)]);
