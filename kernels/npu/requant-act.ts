@@ -25,7 +25,6 @@
 // * Rejected (KernelInputError, no NPU form): an x value outside int32 (the NPU reads the int32 accumulator), a
 //   ratio S_in/S_out >= 2^31 (e < 0: a left shift, which the rounding shift 0..127 cannot express).
 
-import { z } from 'zod';
 import { int32El, int64El, requantActCase, runReferenceCase, scaleSchema, shapeSchema } from '../ref/cases.js';
 import { KernelInputError } from '../ref/errors.js';
 import { foldQuantAct, type QuantActConsts } from '../ref/fold.js';
