@@ -38,7 +38,7 @@
 // Rows are padded on chip to a multiple of the lanes (no vl switching): padding scores are INT32_MIN (they never
 // win the max) and their e16 is forced to 0 by a min with a constant (32767 | 0) vector before the sum.
 import { TilingError } from '../schedule.js';
-import { clampsU8, DIV_AT_S2A, LOOP_ROWS, mergedStages, StageOps, NEWTON_STEPS, PRODUCER_PARTS, probBytes, producerParts, softmaxModel, softmaxPlan, type SoftmaxMachine, type SoftmaxMaskKind, type SoftmaxPlan, type SoftmaxVariant } from './model.js';
+import { clampsU8, DIV_AT_S2A, LOOP_ROWS, mergedStages, StageOps, NEWTON_STEPS, PRODUCER_PARTS, probBytes, producerParts, softmaxModel, softmaxPlan, type SoftmaxMachine, type SoftmaxMaskKind, type SoftmaxOptions, type SoftmaxPlan, type SoftmaxVariant } from './model.js';
 import { parseSoftmaxCase, type SoftmaxNpuConsts } from '../../kernels/npu/softmax.js';
 import type { MachineConfig } from '../../sim/config.js';
 import { loadProgram, simulate, type SimResult } from '../../sim/run.js';
@@ -121,16 +121,8 @@ export interface SoftmaxBuildCase {
   readonly mask: SoftmaxMaskKind;
 }
 
-/** Schedule choices the plan makes by itself; tests and what-if studies can force them. */
-export interface SoftmaxBuildOptions {
-  readonly reciprocal?: 'divider' | 'newton';
-  readonly chunkRows?: number;
-  readonly xResident?: boolean;
-  /** store uint8 min(p, 255) (the P.V program's input format) instead of int16 in [0, 256] */
-  readonly probsU8?: boolean;
-  readonly recipLag?: 1 | 2;
-  readonly splitExp?: boolean;
-}
+/** Schedule choices the plan makes by itself; tests and what-if studies can force them (as SoftmaxOptions documents). */
+export type SoftmaxBuildOptions = Pick<SoftmaxOptions, 'reciprocal' | 'chunkRows' | 'xResident' | 'probsU8' | 'recipLag' | 'splitExp'>;
 
 /**
  * A producer of score chunks on chip, in place of the chunk loads from DRAM (the fused qk-softmax program,
