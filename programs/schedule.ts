@@ -125,20 +125,27 @@ export class ScheduleClock {
 
 type ClockUnit = 'load' | 'store' | 'mxu' | 'vpu';
 
-const MEMO = new WeakMap<object, Map<string, unknown>>();
-const MEMO_PER_MACHINE = 256;
+/**
+ * A per-machine cache of at most `capacity` entries per machine object (oldest out first): `(mach, key, f)` returns
+ * f()'s result for that machine and key, computing it once. The key must name every input of f other than the
+ * machine, and the results are read-only.
+ */
+export function perMachineCache(capacity: number): <T>(mach: object, key: string, f: () => T) => T {
+  const byMachine = new WeakMap<object, Map<string, unknown>>();
+  return <T>(mach: object, key: string, f: () => T): T => {
+    let m = byMachine.get(mach);
+    if (m === undefined) byMachine.set(mach, (m = new Map()));
+    if (m.has(key)) return m.get(key) as T;
+    const v = f();
+    if (m.size >= capacity) m.delete(m.keys().next().value!);
+    m.set(key, v);
+    return v;
+  };
+}
 
 /**
- * A pure function's result from a per-machine memo (the key must name every input other than the machine): a layer
- * asks for the same cycle model two or three times (the fusion decision, the builder's plan, the runner's figure),
- * and a model that walks a schedule costs tens of milliseconds at BERT-base shapes. Results are read-only.
+ * A pure function's result from a per-machine memo: a layer asks for the same cycle model two or three times (the
+ * fusion decision, the builder's plan, the runner's figure), and a model that walks a schedule costs tens of
+ * milliseconds at BERT-base shapes.
  */
-export function memoPerMachine<T>(mach: object, key: string, f: () => T): T {
-  let m = MEMO.get(mach);
-  if (m === undefined) MEMO.set(mach, (m = new Map()));
-  if (m.has(key)) return m.get(key) as T;
-  const v = f();
-  if (m.size >= MEMO_PER_MACHINE) m.delete(m.keys().next().value!);
-  m.set(key, v);
-  return v;
-}
+export const memoPerMachine = perMachineCache(256);

@@ -68,11 +68,6 @@ export class SimChain {
     return this.timing.end;
   }
 
-  /** DRAM bytes the chain's programs use (their fresh regions; bound inputs share their producers' bytes). */
-  get dramBytes(): number {
-    return this.top;
-  }
-
   /** Whether an earlier program wrote a tensor of this name. */
   has(tensor: string): boolean {
     return this.tensors.has(tensor);

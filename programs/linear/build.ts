@@ -4,7 +4,7 @@
 // assembly with one commented block per tile. Software pipelining comes from the hardware: the front end runs ahead into the unit queues, so weight loads for later tiles overlap the
 // current stream, and the automatic hazard tracking keeps every overlap correct.
 import { linearStorePieces, linearTiling, linearXResident, type LinearTiling } from './model.js';
-import type { ModelMachine } from '../schedule.js';
+import { perMachineCache, type ModelMachine } from '../schedule.js';
 import type { Program } from '../../isa/asm.js';
 import { programListing, ProgramEmitter, type Operand } from '../../isa/emit.js';
 
@@ -27,23 +27,12 @@ export function emitted<T extends object>(program: Program, extra: T): BuiltProg
   }) as BuiltProgram & T;
 }
 
-const BUILT = new WeakMap<object, Map<string, unknown>>();
-const BUILT_PER_MACHINE = 8;
-
 /**
  * A built program from a small per-machine cache (the key must name every input of `build`): a layer builds
- * the Q, K and V projections, and a sweep the same shapes, once. Programs are immutable once finished.
+ * the Q, K and V projections, and a sweep the same shapes, once. Programs are immutable once finished; eight per
+ * machine, since a BERT-base program holds up to a few hundred thousand instructions.
  */
-export function cachedBuild<T>(mach: object, key: string, build: () => T): T {
-  let m = BUILT.get(mach);
-  if (m === undefined) BUILT.set(mach, (m = new Map()));
-  const hit = m.get(key);
-  if (hit !== undefined) return hit as T;
-  const built = build();
-  if (m.size >= BUILT_PER_MACHINE) m.delete(m.keys().next().value!);
-  m.set(key, built);
-  return built;
-}
+export const cachedBuild = perMachineCache(8);
 
 /** A register operation with its operands loaded by `li` just before (the fixed count the cycle models price). */
 export function opLi(e: ProgramEmitter, mnemonic: string, prefix: readonly Operand[], regs: ReadonlyArray<readonly [number, number]>, suffix: readonly Operand[] = []): void {
