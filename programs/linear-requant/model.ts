@@ -377,11 +377,16 @@ export function postPieces(mt: number, kTiles: number, lag: number): number[] {
  * read the same x): the x loads are dropped. Needs the whole block resident (rows order, one row block).
  */
 export function linearRequantSchedule(p: LinearRequantPlan, mach: ModelMachine, xOnChip = false): FusedOp[] {
-  if (xOnChip && (p.t.order !== 'rows' || p.t.mTiles !== 1)) {
+  if (xOnChip && !xBlockResident(p)) {
     throw new TilingError(`linear-requant: x can stay on chip only as one resident row block (this plan: ${p.t.order} order, ${p.t.mTiles} row block(s))`);
   }
   const ops = scheduleOps(p, mach);
   return xOnChip ? ops.filter((o) => o.kind !== 'x') : ops;
+}
+
+/** The plan keeps the whole x block in its scratchpad buffer xs (rows order, one row block): what xOnChip needs. */
+export function xBlockResident(p: LinearRequantPlan): boolean {
+  return p.t.order === 'rows' && p.t.mTiles === 1;
 }
 
 function scheduleOps(p: LinearRequantPlan, mach: ModelMachine): FusedOp[] {

@@ -41,7 +41,7 @@ import { qkSoftmaxModel } from '../qk-softmax/model.js';
 import { foldSoftmaxNpu } from '../../kernels/npu/softmax.js';
 import { intDataToInt32, npuMultiplier } from '../../kernels/npu/requant-act.js';
 import { runLinearGeluSim, runLinearRequantSim } from '../linear-requant/build.js';
-import { linearRequantSchedule, linearRequantTiling } from '../linear-requant/model.js';
+import { linearRequantTiling, xBlockResident } from '../linear-requant/model.js';
 import type { Program } from '../../isa/asm.js';
 import { foldGeluNpu } from '../../kernels/npu/gelu.js';
 
@@ -78,9 +78,9 @@ export interface LayerSimStep {
   readonly span_cycles: number;
   readonly model_cycles: number;
   readonly model_exact: boolean;
-  /** MACs per MXU cell-cycle over this kernel's cycles (null when the kernel has no MXU work) */
+  /** MACs per MXU cell-cycle over this kernel's span (null when the kernel has no MXU work) */
   readonly mxu_utilization: number | null;
-  /** VPU busy cycles over this kernel's cycles */
+  /** VPU busy cycles over this kernel's span */
   readonly vpu_utilization: number | null;
   readonly dram_bytes: number;
   readonly macs: number;
@@ -494,11 +494,11 @@ export function runLayerSim(model: CompiledLayerSim, x: Int8Array, T: number, cf
   const x32 = new Int32Array(x);
   // K and V read the layer input where Q's program left it, in the scratchpad (chained, where the block stays resident:
   // Q, K and V are the same program, so the same layout): their x loads are dropped
-  const xStays = (l: CompiledLayer['query']): boolean => chain !== undefined && fits(() => {
-    linearRequantSchedule(linearRequantTiling(T, l.inFeatures, l.outFeatures, s.query_activation.bits === 16 ? 16 : 8, cfg), cfg, true);
-  });
   const q8 = linearRequant('query8', c.query, x32, s.query_activation, c.queryAct, { outputs: { x: 'x', y: 'q8' } });
-  const qkvSame = s.key_activation.bits === s.query_activation.bits && s.value_activation.bits === s.query_activation.bits && !substituted && xStays(c.query);
+  const qkvSame = chain !== undefined && !substituted && s.key_activation.bits === s.query_activation.bits && s.value_activation.bits === s.query_activation.bits &&
+    xsOf !== undefined && fits(() => {
+      if (!xBlockResident(linearRequantTiling(T, c.query.inFeatures, c.query.outFeatures, s.query_activation.bits === 16 ? 16 : 8, cfg))) throw new TilingError('x not resident');
+    });
   const k8 = linearRequant('key8', c.key, x32, s.key_activation, c.keyAct, { inputs: { x: 'x' }, outputs: { y: 'k8' } }, qkvSame);
   const v8 = linearRequant('value8', c.value, x32, s.value_activation, c.valueAct, { inputs: { x: 'x' }, outputs: { y: 'v8' } }, qkvSame && !substituted);
 
