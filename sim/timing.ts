@@ -486,7 +486,7 @@ export class TimingModel {
 
   /** Total cycles: the last result, or the cycle after the final dispatch if that is later (chained: see begin). */
   finish(): TimingTotals {
-    const end = Math.max(this.endCycle, this.feNext);
+    const end = this.end;
     const b = this.base;
     if (b === undefined) {
       this.totals.cycles = end;
