@@ -162,6 +162,23 @@ export class ProgramEmitter {
   }
   private readonly liScratch: number[] = [0, 0];
 
+  /**
+   * A comment at the end of the last instruction's line in the listing (`    vmax.vx v0, v0, r21      ; x = max(x, lo)`).
+   * Several on one instruction are joined with '; '.
+   */
+  remark(text: string): void {
+    const pc = this.n - 1;
+    if (pc < 0) throw new EmitError('remark before the first instruction');
+    const last = this.remarkPcs.length - 1;
+    if (last >= 0 && this.remarkPcs[last] === pc) this.remarkTexts[last] += `; ${text}`;
+    else {
+      this.remarkPcs.push(pc);
+      this.remarkTexts.push(text);
+    }
+  }
+  private readonly remarkPcs: number[] = [];
+  private readonly remarkTexts: string[] = [];
+
   /** A branch target at the next instruction. */
   label(name: string): void {
     if (this.labels.has(name)) throw new EmitError(`label '${name}' defined twice`);
@@ -262,14 +279,18 @@ export class ProgramEmitter {
     const render = (): string[] => {
       if (listing === undefined) {
         const out: string[] = [];
-        let j = 0;
+        const remarkPcs = this.remarkPcs, remarkTexts = this.remarkTexts;
+        let j = 0, q = 0;
         const labelOf = (pc: number): string => {
           for (const [name, at] of this.labels) if (at === pc) return name;
           return String(pc);
         };
         for (let pc = 0; pc <= this.n; pc++) {
           while (j < notes.length && notes[j]!.pc === pc) out.push(notes[j++]!.text);
-          if (pc < this.n) out.push(`    ${instrText(words[2 * pc]!, words[2 * pc + 1]!, pc, labelOf)}`);
+          if (pc >= this.n) continue;
+          const text = `    ${instrText(words[2 * pc]!, words[2 * pc + 1]!, pc, labelOf)}`;
+          if (q < remarkPcs.length && remarkPcs[q] === pc) out.push(`${text.padEnd(40)}  ; ${remarkTexts[q++]}`);
+          else out.push(text);
         }
         listing = out;
       }
