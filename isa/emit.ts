@@ -34,46 +34,77 @@ export function predecoded(words: Uint32Array): { readonly opc: Uint8Array; read
   return DECODED.get(words);
 }
 
-type OpFn = (operands: readonly Operand[]) => void;
-
 interface Note {
   readonly pc: number;
   readonly text: string;
 }
 
-/** Operand -> field value for one field kind, checked (the builder's bug is an EmitError naming the row and field). */
-function checker(def: InstrDef, i: number): (v: Operand) => number | string {
-  const fd = def.fields[i]!;
-  const kind: FieldKind = fd.kind;
-  const r = fieldRange(kind);
-  const bad = (v: Operand, why: string): never => {
-    throw new EmitError(`${def.mnemonic}: operand ${i + 1} (${fd.name}) ${JSON.stringify(v)}: ${why}`);
-  };
-  if (kind === 'sreg' || kind === 'vreg') {
-    const prefix = kind === 'sreg' ? 'r' : 'v';
-    return (v) => {
-      let n = v;
-      if (typeof v === 'string') {
-        if (v[0] !== prefix) bad(v, `expected a ${prefix} register`);
-        n = Number(v.slice(1));
-      }
-      if (typeof n !== 'number' || !Number.isInteger(n) || n < r.min || n > r.max) bad(v, `register out of range ${prefix}${r.min}..${prefix}${r.max}`);
-      return n;
-    };
+/** Operand check per field kind: registers (number or name), enum (name or index), immediate, branch target. */
+const K_SREG = 0, K_VREG = 1, K_ENUM = 2, K_IMM = 3, K_TARGET = 4;
+
+/**
+ * One ISA row compiled for the emitter (once per process): each field's check as a kind code and range, so that
+ * emitting an instruction is one loop with a switch, no closure per operand (PERF: the layer's builders emit a few
+ * million instructions).
+ */
+interface Row {
+  readonly def: InstrDef;
+  readonly kinds: Uint8Array;
+  readonly min: Float64Array;
+  readonly max: Float64Array;
+  readonly names: ReadonlyArray<readonly string[] | undefined>;
+  readonly hasTarget: boolean;
+  /** field values of the instruction being emitted (encodeInto's input) */
+  readonly values: number[];
+}
+
+const ROWS = new Map<string, Row>();
+
+function compileRow(mnemonic: string): Row {
+  const def = BY_MNEMONIC.get(mnemonic);
+  if (def === undefined) throw new EmitError(`unknown mnemonic '${mnemonic}'`);
+  if (def.fields.length > FIELD_SLOTS) throw new Error(`internal: ${mnemonic} has more than ${FIELD_SLOTS} fields`);
+  const n = def.fields.length;
+  const kinds = new Uint8Array(n), min = new Float64Array(n), max = new Float64Array(n);
+  const names: (readonly string[] | undefined)[] = [];
+  def.fields.forEach((fd, i) => {
+    const kind: FieldKind = fd.kind;
+    const r = fieldRange(kind);
+    kinds[i] = kind === 'sreg' ? K_SREG : kind === 'vreg' ? K_VREG : isEnumKind(kind) ? K_ENUM : kind === 'target' ? K_TARGET : K_IMM;
+    min[i] = r.min;
+    max[i] = r.max;
+    names.push(isEnumKind(kind) ? ENUMS[kind] : undefined);
+  });
+  const row: Row = { def, kinds, min, max, names, hasTarget: kinds.includes(K_TARGET), values: new Array<number>(n).fill(0) };
+  ROWS.set(mnemonic, row);
+  return row;
+}
+
+/** The number of a register name with this prefix ('r12' -> 12), or -1 when it is not one. No allocation. */
+function regNumber(name: string, prefix: number): number {
+  const len = name.length;
+  if (len < 2 || name.charCodeAt(0) !== prefix) return -1;
+  let n = 0;
+  for (let i = 1; i < len; i++) {
+    const d = name.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return -1;
+    n = n * 10 + d;
   }
-  if (isEnumKind(kind)) {
-    const names: readonly string[] = ENUMS[kind];
-    return (v) => {
-      const n = typeof v === 'string' ? names.indexOf(v) : v;
-      if (!Number.isInteger(n) || n < 0 || n >= names.length) bad(v, `expected one of ${names.join(', ')}`);
-      return n;
-    };
-  }
-  if (kind === 'target') return (v) => v; // resolved at finish (labels may come later)
-  return (v) => {
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < r.min || v > r.max) bad(v, `immediate outside ${r.min}..${r.max}`);
-    return v;
-  };
+  return n;
+}
+
+/** The builder's bug as an EmitError naming the row and the field. */
+function badOperand(row: Row, i: number, v: Operand): never {
+  const fd = row.def.fields[i]!;
+  const kind = row.kinds[i]!;
+  const why = kind === K_SREG || kind === K_VREG
+    ? typeof v === 'string' && v[0] !== (kind === K_SREG ? 'r' : 'v')
+      ? `expected a ${kind === K_SREG ? 'r' : 'v'} register`
+      : `register out of range ${kind === K_SREG ? 'r' : 'v'}${row.min[i]}..${kind === K_SREG ? 'r' : 'v'}${row.max[i]}`
+    : kind === K_ENUM
+    ? `expected one of ${row.names[i]!.join(', ')}`
+    : `immediate outside ${row.min[i]}..${row.max[i]}`;
+  throw new EmitError(`${row.def.mnemonic}: operand ${i + 1} (${fd.name}) ${JSON.stringify(v)}: ${why}`);
 }
 
 /** An emitter's working arrays (grown by doubling). */
@@ -85,7 +116,7 @@ interface Scratch {
 
 /**
  * Working arrays of finished emitters, for the next ones (PERF: a layer builds programs of up to ~250 k
- * instructions one after another; growing fresh arrays for each cost more than emitting). Their fields are zero.
+ * instructions one after another; growing fresh arrays for each cost more than emitting).
  */
 const POOL: Scratch[] = [];
 const POOL_SIZE = 2;
@@ -108,9 +139,9 @@ export class ProgramEmitter {
   private readonly notes: Note[] = [];
   private readonly buffers = new Map<string, BufferSymbol & { readonly note: number }>();
   private readonly labels = new Map<string, number>();
-  private readonly fixups: { pc: number; def: InstrDef; values: (number | string)[] }[] = [];
+  /** branch instructions whose target (a label or absolute pc) is resolved at finish */
+  private readonly fixups: { readonly pc: number; readonly row: Row; readonly field: number; readonly target: Operand }[] = [];
   private readonly allocated: Record<MemorySpace, number> = { dram: 0, spad: 0, acc: 0 };
-  private readonly fns = new Map<string, OpFn>();
 
   constructor(file: string, capacity: Partial<Record<MemorySpace, number>> = {}) {
     this.file = file;
@@ -156,9 +187,17 @@ export class ProgramEmitter {
   li(rd: number, imm: number): void {
     if (!Number.isInteger(rd) || rd < 0 || rd > 31) throw new EmitError(`li: operand 1 (rd) ${rd}: register out of range r0..r31`);
     if (!Number.isInteger(imm) || imm < -2147483648 || imm > 2147483647) throw new EmitError(`li: operand 2 (imm) ${imm}: immediate outside -2147483648..2147483647`);
-    this.liScratch[0] = rd;
-    this.liScratch[1] = imm;
-    this.pushNumbers(LI, this.liScratch);
+    if (2 * this.n + 2 > this.words.length || this.finished !== undefined) this.grow();
+    const v = this.liScratch;
+    v[0] = rd;
+    v[1] = imm;
+    encodeInto(LI, v, this.words, 2 * this.n);
+    this.opc[this.n] = LI.opcode;
+    const f = this.fields, o = this.n * FIELD_SLOTS;
+    f[o] = rd;
+    f[o + 1] = imm;
+    for (let i = 2; i < FIELD_SLOTS; i++) f[o + i] = 0;
+    this.n++;
   }
   private readonly liScratch: number[] = [0, 0];
 
@@ -188,39 +227,43 @@ export class ProgramEmitter {
 
   /** Emits one instruction of the row `mnemonic`, its operands checked against the row's fields. */
   op(mnemonic: string, ...operands: Operand[]): void {
-    let fn = this.fns.get(mnemonic);
-    if (fn === undefined) {
-      fn = this.rowFn(mnemonic);
-      this.fns.set(mnemonic, fn);
-    }
-    fn(operands);
-  }
-
-  private rowFn(mnemonic: string): OpFn {
-    const def = BY_MNEMONIC.get(mnemonic);
-    if (def === undefined) throw new EmitError(`unknown mnemonic '${mnemonic}'`);
-    const checks = def.fields.map((_, i) => checker(def, i));
-    const hasTarget = def.fields.some((f) => f.kind === 'target');
-    const scratch: (number | string)[] = new Array<number | string>(checks.length).fill(0);
-    return (operands) => {
-      if (operands.length !== checks.length) throw new EmitError(`${mnemonic}: expected ${checks.length} operands, got ${operands.length}`);
-      for (let i = 0; i < checks.length; i++) scratch[i] = checks[i]!(operands[i]!);
-      if (hasTarget) {
-        this.fixups.push({ pc: this.n, def, values: [...scratch] });
-        this.push(0, 0, def.opcode, scratch);
-        return;
-      }
-      this.pushNumbers(def, scratch as number[]);
-    };
-  }
-
-  /** One instruction whose operands are all numbers: encoded straight into the word array (PERF: no pair array). */
-  private pushNumbers(def: InstrDef, values: readonly number[]): void {
+    const row = ROWS.get(mnemonic) ?? compileRow(mnemonic);
+    const kinds = row.kinds, nf = kinds.length;
+    if (operands.length !== nf) throw new EmitError(`${mnemonic}: expected ${nf} operands, got ${operands.length}`);
     if (2 * this.n + 2 > this.words.length || this.finished !== undefined) this.grow();
-    encodeInto(def, values, this.words, 2 * this.n);
-    this.opc[this.n] = def.opcode;
-    const o = this.n * FIELD_SLOTS;
-    for (let i = 0; i < values.length; i++) this.fields[o + i] = values[i]!;
+    const values = row.values, f = this.fields, o = this.n * FIELD_SLOTS;
+    for (let i = 0; i < nf; i++) {
+      const v = operands[i]!;
+      let x: number;
+      switch (kinds[i]) {
+        case K_SREG:
+        case K_VREG:
+          x = typeof v === 'number' ? v : regNumber(v, kinds[i] === K_SREG ? 114 /* r */ : 118 /* v */);
+          if (!Number.isInteger(x) || x < 0 || x > row.max[i]!) badOperand(row, i, v);
+          break;
+        case K_ENUM:
+          x = typeof v === 'string' ? row.names[i]!.indexOf(v) : v;
+          if (!Number.isInteger(x) || x < 0 || x > row.max[i]!) badOperand(row, i, v);
+          break;
+        case K_TARGET:
+          // resolved at finish (labels may come later); the word and the slot are written there
+          if (typeof v === 'number' && !Number.isInteger(v)) badOperand(row, i, v);
+          this.fixups.push({ pc: this.n, row, field: i, target: v });
+          x = 0;
+          break;
+        default:
+          if (typeof v !== 'number' || !Number.isInteger(v) || v < row.min[i]! || v > row.max[i]!) badOperand(row, i, v);
+          x = v;
+      }
+      values[i] = x;
+      f[o + i] = x;
+    }
+    for (let i = nf; i < FIELD_SLOTS; i++) f[o + i] = 0;
+    if (row.hasTarget) {
+      this.words[2 * this.n] = 0;
+      this.words[2 * this.n + 1] = 0;
+    } else encodeInto(row.def, values, this.words, 2 * this.n);
+    this.opc[this.n] = row.def.opcode;
     this.n++;
   }
 
@@ -237,31 +280,18 @@ export class ProgramEmitter {
     this.fields = fields;
   }
 
-  private push(lo: number, hi: number, opcode: number, values: readonly (number | string)[]): void {
-    if (2 * this.n + 2 > this.words.length || this.finished !== undefined) this.grow();
-    this.words[2 * this.n] = lo;
-    this.words[2 * this.n + 1] = hi;
-    this.opc[this.n] = opcode;
-    const o = this.n * FIELD_SLOTS;
-    // targets are strings until finish() resolves them; their slot is written there
-    for (let i = 0; i < values.length; i++) this.fields[o + i] = typeof values[i] === 'number' ? (values[i] as number) : 0;
-    this.n++;
-  }
-
   /** The finished program: words, buffers, labels, and the listing with its line of every instruction. */
   finish(): Program {
     if (this.finished !== undefined) return this.finished;
-    for (const f of this.fixups) {
-      const values = f.def.fields.map((fd, i) => {
-        const v = f.values[i]!;
-        if (fd.kind !== 'target') return v as number;
-        const at = typeof v === 'string' ? this.labels.get(v) : v;
-        if (at === undefined) throw new EmitError(`${f.def.mnemonic} at pc ${f.pc}: undefined label '${String(v)}'`);
-        if (at < 0 || at > this.n) throw new EmitError(`${f.def.mnemonic} at pc ${f.pc}: target ${at} outside the program (0..${this.n})`);
-        return at - f.pc;
-      });
-      encodeInto(f.def, values, this.words, 2 * f.pc);
-      values.forEach((v, i) => (this.fields[f.pc * FIELD_SLOTS + i] = v));
+    for (const fx of this.fixups) {
+      const def = fx.row.def, v = fx.target;
+      const at = typeof v === 'string' ? this.labels.get(v) : v;
+      if (at === undefined) throw new EmitError(`${def.mnemonic} at pc ${fx.pc}: undefined label '${String(v)}'`);
+      if (at < 0 || at > this.n) throw new EmitError(`${def.mnemonic} at pc ${fx.pc}: target ${at} outside the program (0..${this.n})`);
+      const o = fx.pc * FIELD_SLOTS;
+      this.fields[o + fx.field] = at - fx.pc;
+      const values = Array.from(this.fields.subarray(o, o + def.fields.length));
+      encodeInto(def, values, this.words, 2 * fx.pc);
     }
     const words = this.words.slice(0, 2 * this.n);
     const notes = this.notes;
@@ -281,10 +311,9 @@ export class ProgramEmitter {
         const out: string[] = [];
         const remarkPcs = this.remarkPcs, remarkTexts = this.remarkTexts;
         let j = 0, q = 0;
-        const labelOf = (pc: number): string => {
-          for (const [name, at] of this.labels) if (at === pc) return name;
-          return String(pc);
-        };
+        const names = new Map<number, string>();
+        for (const [name, at] of this.labels) if (!names.has(at)) names.set(at, name);
+        const labelOf = (pc: number): string => names.get(pc) ?? String(pc);
         for (let pc = 0; pc <= this.n; pc++) {
           while (j < notes.length && notes[j]!.pc === pc) out.push(notes[j++]!.text);
           if (pc >= this.n) continue;
@@ -304,8 +333,7 @@ export class ProgramEmitter {
     DECODED.set(words, { opc: this.opc.slice(0, this.n), fields: this.fields.slice(0, this.n * FIELD_SLOTS) });
     const done = program as typeof program & { readonly sourceLines: readonly string[] };
     this.finished = done;
-    // the working arrays (possibly grown) go to the pool with their fields zeroed, as fresh ones are
-    this.fields.fill(0, 0, this.n * FIELD_SLOTS);
+    // the working arrays (possibly grown) go to the pool (every instruction writes all its FIELD_SLOTS slots)
     if (POOL.length < POOL_SIZE) POOL.push({ words: this.words, opc: this.opc, fields: this.fields });
     return done;
   }
