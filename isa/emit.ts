@@ -107,34 +107,52 @@ function badOperand(row: Row, i: number, v: Operand): never {
   throw new EmitError(`${row.def.mnemonic}: operand ${i + 1} (${fd.name}) ${JSON.stringify(v)}: ${why}`);
 }
 
-/** An emitter's working arrays (grown by doubling). */
-interface Scratch {
+/**
+ * Instruction storage that emitters fill one after another: an emitter writes into the free tail, and its finished
+ * program keeps views of the part it wrote (PERF: a layer builds programs of up to ~1 M instructions one after
+ * another; a fresh exact-size copy of each program's words and decoded fields cost as much as emitting them, in
+ * page faults and garbage collection). An emitter that outgrows the tail moves its instructions to a new arena twice
+ * as large, which becomes the shared one; an old arena lives as long as a program that views it.
+ */
+interface Arena {
   readonly words: Uint32Array;
   readonly opc: Uint8Array;
   readonly fields: Int32Array;
+  /** instructions given to finished programs */
+  used: number;
+  /** an emitter is writing into the tail */
+  busy: boolean;
+}
+/** Instructions of a new arena at least (~2.6 MB). */
+const ARENA_MIN = 1 << 16;
+/** A tail shorter than this is not worth starting a program in. */
+const ARENA_MIN_TAIL = 1 << 12;
+let shared: Arena | undefined;
+
+function newArena(instructions: number): Arena {
+  return { words: new Uint32Array(2 * instructions), opc: new Uint8Array(instructions), fields: new Int32Array(instructions * FIELD_SLOTS), used: 0, busy: false };
 }
 
-/**
- * Working arrays of finished emitters, for the next ones (PERF: a layer builds programs of up to ~250 k
- * instructions one after another; growing fresh arrays for each cost more than emitting).
- */
-const POOL: Scratch[] = [];
-const POOL_SIZE = 2;
-
-function scratch(): Scratch {
-  return POOL.pop() ?? { words: new Uint32Array(4096), opc: new Uint8Array(2048), fields: new Int32Array(2048 * FIELD_SLOTS) };
+/** An arena with a free tail for a new emitter, marked busy. */
+function claimArena(): Arena {
+  let a = shared;
+  // busy: another emitter is still writing (or was abandoned by a builder that threw): this one starts a new arena
+  if (a === undefined || a.busy || a.opc.length - a.used < ARENA_MIN_TAIL) a = shared = newArena(ARENA_MIN);
+  a.busy = true;
+  return a;
 }
 
 export class ProgramEmitter {
   readonly file: string;
   private readonly capacity: Partial<Record<MemorySpace, number>>;
-  private readonly scratch = scratch();
-  private words = this.scratch.words;
+  private arena = claimArena();
+  /** The free tail of the arena, from this program's first instruction. */
+  private words = this.arena.words.subarray(2 * this.arena.used);
   /** The same instructions decoded (opcode, FIELD_SLOTS values each), so a loader need not decode the words. */
-  private opc = this.scratch.opc;
-  private fields = this.scratch.fields;
+  private opc = this.arena.opc.subarray(this.arena.used);
+  private fields = this.arena.fields.subarray(this.arena.used * FIELD_SLOTS);
   private n = 0;
-  /** The program, once finished (the working arrays went back to the pool: nothing more can be emitted). */
+  /** The program, once finished (it owns its part of the arena: nothing more can be emitted). */
   private finished: Program | undefined;
   private readonly notes: Note[] = [];
   private readonly buffers = new Map<string, BufferSymbol & { readonly note: number }>();
@@ -269,15 +287,18 @@ export class ProgramEmitter {
 
   private grow(): void {
     if (this.finished !== undefined) throw new EmitError(`${this.file}: instruction emitted after finish()`);
-    const grown = new Uint32Array(this.words.length * 2);
-    grown.set(this.words);
-    this.words = grown;
-    const opc = new Uint8Array(this.opc.length * 2);
-    opc.set(this.opc);
-    this.opc = opc;
-    const fields = new Int32Array(this.fields.length * 2);
-    fields.set(this.fields);
-    this.fields = fields;
+    const old = this.arena;
+    const a = newArena(Math.max(ARENA_MIN, 2 * this.opc.length));
+    a.words.set(this.words.subarray(0, 2 * this.n));
+    a.opc.set(this.opc.subarray(0, this.n));
+    a.fields.set(this.fields.subarray(0, this.n * FIELD_SLOTS));
+    old.busy = false;
+    a.busy = true;
+    if (shared === old) shared = a;
+    this.arena = a;
+    this.words = a.words;
+    this.opc = a.opc;
+    this.fields = a.fields;
   }
 
   /** The finished program: words, buffers, labels, and the listing with its line of every instruction. */
@@ -293,7 +314,7 @@ export class ProgramEmitter {
       const values = Array.from(this.fields.subarray(o, o + def.fields.length));
       encodeInto(def, values, this.words, 2 * fx.pc);
     }
-    const words = this.words.slice(0, 2 * this.n);
+    const words = this.words.subarray(0, 2 * this.n);
     const notes = this.notes;
     // Line numbers of the listing: notes before an instruction render first, one line each.
     const lines = new Int32Array(this.n);
@@ -330,11 +351,12 @@ export class ProgramEmitter {
       allocated: { ...this.allocated },
     };
     Object.defineProperty(program, 'sourceLines', { get: render, enumerable: true });
-    DECODED.set(words, { opc: this.opc.slice(0, this.n), fields: this.fields.slice(0, this.n * FIELD_SLOTS) });
+    DECODED.set(words, { opc: this.opc.subarray(0, this.n), fields: this.fields.subarray(0, this.n * FIELD_SLOTS) });
     const done = program as typeof program & { readonly sourceLines: readonly string[] };
     this.finished = done;
-    // the working arrays (possibly grown) go to the pool (every instruction writes all its FIELD_SLOTS slots)
-    if (POOL.length < POOL_SIZE) POOL.push({ words: this.words, opc: this.opc, fields: this.fields });
+    // the program keeps its part of the arena; the next emitter starts after it
+    this.arena.used += this.n;
+    this.arena.busy = false;
     return done;
   }
 }
