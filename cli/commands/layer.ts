@@ -11,6 +11,7 @@ import { parseNpy } from '../../kernels/ref/npy.js';
 import { KernelInputError } from '../../kernels/ref/errors.js';
 import { layerInputSequences, parseLayer, type IbertLayerJson, type LayerSequence } from '../../kernels/ref/layer-format.js';
 import { compileLayerSim, layerDramBytes, runLayerSim, type LayerSimResult } from '../../programs/models/layer.js';
+import { ReferenceThread } from '../reference-thread.js';
 import { loadMachine, type MachineConfig } from '../../sim/config.js';
 import { EXIT, handler, printJson, readJson, table, UsageError } from '../common.js';
 import { loadCheckpoint } from '../checkpoint.js';
@@ -212,6 +213,9 @@ export const layerCommand: CommandModule<object, Args> = {
       .option('csv', { type: 'boolean', describe: 'print the step table as CSV (the columns of the JSON steps)' })
       .option('html', { type: 'string', describe: 'also write a self-contained HTML report (roofline, latency by bound, stalls, unit timeline)' }),
   handler: handler((a: Args) => {
+    // the reference layer runs on a second thread while this one simulates (cli/reference-thread.ts); started
+    // first, so that it loads its modules while the layer is read
+    const refThread = new ReferenceThread();
     const cfg = loadMachine(a.machine);
     const inp = loadLayer(a, cfg);
     const sink = new TensorSink(a.dump);
@@ -220,8 +224,10 @@ export const layerCommand: CommandModule<object, Args> = {
     const B = inp.seqs.length;
     if (B > 1 && (a.html !== undefined || a.csv)) throw new UsageError(`--${a.csv ? 'csv' : 'html'}: reports one sequence; the input holds ${B} (give one sequence, or use --json)`);
     const progress = new Progress('layer', LAYER_KERNEL_RUNS * B, a.json || a.csv);
+    const refs = inp.seqs.map((sq) => refThread.submit(compiled.compiled, sq.x, sq.T, sq.mask));
     const runs = inp.seqs.map((sq, b) => runLayerSim(compiled, sq.x, sq.T, cfg, {
       ...(sq.mask === undefined ? {} : { mask: sq.mask }),
+      reference: refs[b]!,
       fuse: a.fuse !== false,
       overlap: a.overlap !== false,
       onStep: (st, y) => {
@@ -230,6 +236,7 @@ export const layerCommand: CommandModule<object, Args> = {
       },
     }));
     progress.end();
+    refThread.close();
     const hostMs = performance.now() - t0;
     const T = inp.seqs[0]!.T;
     const lastNotRun = runs.findIndex((r) => !r.steps[r.steps.length - 1]!.ran);
