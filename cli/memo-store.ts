@@ -107,12 +107,18 @@ export function diskMemoStore(base: string, fingerprintOf: () => string): MemoSt
   };
 }
 
+/** Set by the bundler (scripts/bundle-cli.mjs): the fingerprint of the code the bundle was made from. */
+declare const INTNPU_CODE_FINGERPRINT: string | undefined;
+
 /**
  * The CLI's memo store: on disk under the cache folder; none when caching is off or when the code it would be keyed
- * by cannot be found (a stale plan must never be read back).
+ * by cannot be found (a stale plan must never be read back). A bundle carries its code's fingerprint; unbundled
+ * modules hash their tree on first use.
  */
 export function cliMemoStore(): MemoStore | undefined {
   const base = layerCacheDir();
+  if (base === undefined) return undefined;
+  if (typeof INTNPU_CODE_FINGERPRINT === 'string') return diskMemoStore(base, () => INTNPU_CODE_FINGERPRINT!);
   const root = codeRoot();
-  return base === undefined || root === undefined ? undefined : diskMemoStore(base, () => codeFingerprint(root));
+  return root === undefined ? undefined : diskMemoStore(base, () => codeFingerprint(root));
 }
