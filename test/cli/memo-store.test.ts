@@ -6,7 +6,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { codeFingerprint, codeRoot, diskMemoStore } from '../../cli/memo-store.js';
-import { perMachineCache, setMemoStore, type MemoStore } from '../../programs/schedule.js';
+import { JSON_CODEC, perMachineCache, setMemoStore, type MemoStore } from '../../programs/schedule.js';
 import { loadMachine } from '../../sim/config.js';
 import { softmaxPlan } from '../../programs/softmax/model.js';
 import { layernormModel } from '../../programs/layernorm/model.js';
@@ -40,28 +40,28 @@ describe('memo store', () => {
     const mach = { a: 1 };
     let calls = 0;
     const f = (): { plan: number[]; cycles: number } => (calls++, { plan: [1, 2, 3], cycles: 42 });
-    const first = perMachineCache(4, true)(mach, 'k', f);
+    const first = perMachineCache(4, JSON_CODEC)(mach, 'k', f);
     expect(calls).toBe(1);
     expect(store.sets).toBe(1);
     // a fresh cache and a fresh (equal) machine object: what a second process sees
-    const second = perMachineCache(4, true)({ a: 1 }, 'k', f);
+    const second = perMachineCache(4, JSON_CODEC)({ a: 1 }, 'k', f);
     expect(calls).toBe(1);
     expect(second).toEqual(first);
     // another machine is another key
-    perMachineCache(4, true)({ a: 2 }, 'k', f);
+    perMachineCache(4, JSON_CODEC)({ a: 2 }, 'k', f);
     expect(calls).toBe(2);
-    // not persisted without `persist`, or without a store
+    // not persisted without a codec, or without a store
     perMachineCache(4)(mach, 'k', f);
     expect(calls).toBe(3);
     setMemoStore(undefined);
-    perMachineCache(4, true)(mach, 'k', f);
+    perMachineCache(4, JSON_CODEC)(mach, 'k', f);
     expect(calls).toBe(4);
   });
 
   it('keeps only values whose JSON reads back equal', () => {
     const store = countingStore();
     setMemoStore(store);
-    const memo = perMachineCache(16, true);
+    const memo = perMachineCache(16, JSON_CODEC);
     const unsafe: Record<string, unknown> = {
       map: new Map([[1, 2]]), negZero: -0, nan: { v: NaN }, inf: [Infinity], undef: { x: undefined }, cls: new (class P { q = 1; })(),
     };
