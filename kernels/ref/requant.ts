@@ -37,13 +37,16 @@ export function requantApply(x: IntData, q: RequantInts, identity?: IdentityInts
   const out = new Int32Array(n);
   const m = q.m;
   const e = q.e;
+  const fast = fastConsts(m, e, q.bits, identity);
   if (x instanceof Int32Array) {
-    requantNumbers(x, m, e, lo, hi, identity, out);
+    if (fast !== undefined) requantScaled(x, fast, m, lo, hi, identity, out);
+    else requantNumbers(x, m, e, lo, hi, identity, out);
     return out;
   }
   const xd = safeDoubles(x);
   if (xd !== undefined) {
-    requantNumbers(xd, m, e, lo, hi, identity, out);
+    if (fast !== undefined) requantScaled(xd, fast, m, lo, hi, identity, out);
+    else requantNumbers(xd, m, e, lo, hi, identity, out);
     return out;
   }
   for (let i = 0, c = 0; i < n; i++) {
@@ -74,6 +77,104 @@ export function requantApply(x: IntData, q: RequantInts, identity?: IdentityInts
     if (++c === C) c = 0;
   }
   return out;
+}
+
+/** 1.5 * 2^52: for |v| <= 2^51, (v + RNE_MAGIC) - RNE_MAGIC is v rounded to an integer, ties to even. */
+const RNE_MAGIC = 6755399441055744;
+
+/** Per-channel constants of requantScaled: ms_c = m_c 2^-e_c, the clamp window A and the identity terms by value. */
+interface ScaledConsts {
+  readonly ms: Float64Array;
+  /** 2^(bits-1) + max |t2| + 1: beyond +-A the clamp decides, whatever the rounding */
+  readonly A: number;
+  /** t2 = rne(w m' / 2^e') for each int8/uint8 identity value w, at index w - wMin (length 0 without identity) */
+  readonly t2: Float64Array;
+  readonly wMin: number;
+}
+
+/**
+ * The constants of requantScaled, or undefined when it does not apply: every m_c a safe integer, every e_c an
+ * integer in [0, 1000] (so m_c 2^-e_c is an exact normal double), and an identity term, if any, on int8/uint8 values
+ * whose rounded terms stay below 2^50 (so A < 2^51, the range of RNE_MAGIC).
+ */
+function fastConsts(m: readonly number[], e: readonly number[], bits: number, identity: IdentityInts | undefined): ScaledConsts | undefined {
+  const C = m.length;
+  const ms = new Float64Array(C);
+  for (let c = 0; c < C; c++) {
+    const mc = m[c]!, ec = e[c]!;
+    if (!Number.isSafeInteger(mc) || !Number.isInteger(ec) || ec < 0 || ec > 1000) return undefined;
+    ms[c] = mc * pow2(-ec);
+  }
+  let t2 = new Float64Array(0);
+  let wMin = 0;
+  let maxT2 = 0;
+  if (identity !== undefined) {
+    if (identity.w instanceof Int8Array) wMin = -128;
+    else if (!(identity.w instanceof Uint8Array)) return undefined;
+    t2 = new Float64Array(256);
+    for (let j = 0; j < 256; j++) {
+      const v = mulShiftRne(j + wMin, identity.m, identity.e);
+      if (!(v < TWO50 && v > -TWO50)) return undefined;
+      t2[j] = v;
+      if (Math.abs(v) > maxT2) maxT2 = Math.abs(v);
+    }
+  }
+  const A = pow2(bits - 1) + maxT2 + 1;
+  if (!(A < TWO51)) return undefined;
+  return { ms, A, t2, wMin };
+}
+
+const TWO50 = TWO53 / 8;
+const TWO51 = TWO53 / 4;
+
+/**
+ * requantApply with one double multiply per element: v = x * (m_c 2^-e_c), then the clamp or an exact rounding.
+ * x holds exact integers (int32, or int64 below 2^53 as doubles). Proof, with N = x m_c the exact product, p = fl(N)
+ * and t = N / 2^e_c the exact quotient:
+ *  - v = fl(x * m_c 2^-e_c) = p 2^-e_c: m_c 2^-e_c is exact, and rounding commutes with a power-of-two scaling while
+ *    everything stays a normal double (|x|, |m_c| >= 1 and e_c <= 1000). So |N - p| <= ulp(p)/2 gives
+ *    |t - v| <= ulp(v)/2, and |t - v| <= |v| 2^-53.
+ *  - v > A: t > A - A 2^-53 > A - 1/2, so rne(t) >= A and rne(t) + t2 >= 2^(bits-1) + 1 > hi: y = hi. v < -A: y = lo.
+ *  - |v| <= A < 2^51: k = (v + 1.5 2^52) - 1.5 2^52 = rne(v) (the sum lies in [2^52, 2^53) where the spacing is 1 and
+ *    IEEE addition rounds ties to even; the subtraction is exact), and f = v - k is exact (a multiple of ulp(v)
+ *    with |f| <= 1/2). If v is not a half-integer, |f| <= 1/2 - ulp(v) (1/2 is a multiple of ulp(v) <= 1/2), so
+ *    |t - k| <= |f| + ulp(v)/2 < 1/2 and rne(t) = k. If v is a half-integer, t = v exactly when p = N (so k, the
+ *    even neighbour, is right), else rne(t) = v + 1/2 or v - 1/2 by the sign of N - p, taken in BigInt (rare).
+ * Then y = clamp(k + t2, lo, hi), every term an integer below 2^52. Identity terms come from the 256-entry table.
+ */
+function requantScaled(x: Int32Array | Float64Array, k: ScaledConsts, m: readonly number[], lo: number, hi: number, identity: IdentityInts | undefined, out: Int32Array): void {
+  const n = x.length;
+  const ms = k.ms;
+  const C = ms.length;
+  const A = k.A, nA = -A;
+  const w = identity?.w;
+  const t2 = k.t2;
+  const wOff = -k.wMin;
+  for (let i = 0, c = 0; i < n; i++) {
+    const xv = x[i]!;
+    const v = xv * ms[c]!;
+    const tw = w === undefined ? 0 : t2[w[i]! + wOff]!;
+    let y: number;
+    if (v > A) y = hi;
+    else if (v < nA) y = lo;
+    else {
+      let r = (v + RNE_MAGIC) - RNE_MAGIC;
+      const f = v - r;
+      if (f === 0.5 || f === -0.5) r = tieOf(xv, m[c]!, v, r);
+      const s = r + tw;
+      y = s < lo ? lo : s > hi ? hi : s;
+    }
+    out[i] = y;
+    if (++c === C) c = 0;
+  }
+}
+
+/** rne(x m / 2^e) when v = fl(x m) 2^-e is a half-integer and k = rne(v): the side of x m - fl(x m) decides. */
+function tieOf(x: number, m: number, v: number, k: number): number {
+  const p = x * m;
+  if (p < TWO53 && p > -TWO53) return k; // exact product: a true tie, k is the even neighbour
+  const d = BigInt(x) * BigInt(m) - BigInt(p);
+  return d > 0n ? v + 0.5 : d < 0n ? v - 0.5 : k;
 }
 
 /**

@@ -85,6 +85,37 @@ describe('requantApply (QuantAct run time)', () => {
     }
   }));
 
+  it('near-ties beyond 2^53: x m = (2k+1) 2^(e-1) + d, d in -2..2, where the double product rounds onto the tie', seeded(FILE, 'near-ties beyond 2^53', (rng) => {
+    // x = (2^(e-1) + d) m^-1 mod 2^e (m odd) puts x m / 2^e at d / 2^e from a half-integer; x m >= 2^53 mostly, so
+    // fl(x m) 2^-e lands on the half-integer itself and only the exact product's side decides the rounding.
+    const inv = (m: bigint, mod: bigint): bigint => {
+      let [a, b, x0, x1] = [m % mod, mod, 1n, 0n];
+      while (b !== 0n) { const q = a / b; [a, b, x0, x1] = [b, a - q * b, x1, x0 - q * x1]; }
+      return ((x0 % mod) + mod) % mod;
+    };
+    for (const [e, wide] of [[31, false], [40, true], [47, true]] as const) {
+      const n = 400;
+      const m: number[] = [], xs: bigint[] = [];
+      for (let i = 0; i < n; i++) {
+        const mi = 2 * randInt(rng, 2 ** 29, 2 ** 30 - 1) + 1;
+        const mod = 1n << BigInt(e);
+        const d = BigInt(randInt(rng, -2, 2));
+        let x = ((((1n << BigInt(e - 1)) + d) % mod + mod) % mod) * inv(BigInt(mi), mod) % mod;
+        if (!wide && x >= 1n << 31n) x -= mod; // int32: the congruent value in [-2^31, 2^31)
+        if (rng() < 0.5) x = -x;
+        m.push(rng() < 0.5 ? -mi : mi);
+        xs.push(x);
+      }
+      const es = m.map(() => e);
+      const x = wide ? BigInt64Array.from(xs) : Int32Array.from(xs, Number);
+      const y = requantApply(x, { bits: 32, m, e: es });
+      expectAll(y, xs.map((v, i) => oRequant(v, m[i]!, e, 32)), `e ${e}`);
+      const w = Int8Array.from(xs, () => randInt(rng, -128, 127));
+      const yi = requantApply(x, { bits: 32, m, e: es }, { w, m: 1518500250, e: 31 });
+      expectAll(yi, xs.map((v, i) => oRequant(v, m[i]!, e, 32, { w: BigInt(w[i]!), m: 1518500250, e: 31 })), `e ${e} + identity`);
+    }
+  }));
+
   it('ties go to even: x m / 2^e = n + 1/2', () => {
     const x = Int32Array.from([1, 3, 5, -1, -3, -5, 7]);
     const y = requantApply(x, { bits: 8, m: [2 ** 30], e: [31] });
