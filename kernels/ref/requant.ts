@@ -3,7 +3,7 @@
 // The float side (S_out, frexp31) lives in fold.ts; `requantDirect` is the simulator's direct (m, shift) form.
 
 import { KernelInputError } from './errors.js';
-import { mulShiftRne, mulShiftRneBig, pow2, TWO31, TWO32, TWO53 } from './intmath.js';
+import { mulShiftRne, mulShiftRneBig, pow2, rneScaled, TWO31, TWO32, TWO53 } from './intmath.js';
 import type { IntData, SmallIntArray } from './tensor.js';
 
 /** Integer constants of one requantization; per-channel arrays index the last dimension (i % m.length). */
@@ -79,9 +79,6 @@ export function requantApply(x: IntData, q: RequantInts, identity?: IdentityInts
   return out;
 }
 
-/** 1.5 * 2^52: for |v| <= 2^51, (v + RNE_MAGIC) - RNE_MAGIC is v rounded to an integer, ties to even. */
-const RNE_MAGIC = 6755399441055744;
-
 /** Per-channel constants of requantScaled: ms_c = m_c 2^-e_c, the clamp window A and the identity terms by value. */
 interface ScaledConsts {
   readonly ms: Float64Array;
@@ -128,19 +125,11 @@ const TWO50 = TWO53 / 8;
 const TWO51 = TWO53 / 4;
 
 /**
- * requantApply with one double multiply per element: v = x * (m_c 2^-e_c), then the clamp or an exact rounding.
- * x holds exact integers (int32, or int64 below 2^53 as doubles). Proof, with N = x m_c the exact product, p = fl(N)
- * and t = N / 2^e_c the exact quotient:
- *  - v = fl(x * m_c 2^-e_c) = p 2^-e_c: m_c 2^-e_c is exact, and rounding commutes with a power-of-two scaling while
- *    everything stays a normal double (|x|, |m_c| >= 1 and e_c <= 1000). So |N - p| <= ulp(p)/2 gives
- *    |t - v| <= ulp(v)/2, and |t - v| <= |v| 2^-53.
- *  - v > A: t > A - A 2^-53 > A - 1/2, so rne(t) >= A and rne(t) + t2 >= 2^(bits-1) + 1 > hi: y = hi. v < -A: y = lo.
- *  - |v| <= A < 2^51: k = (v + 1.5 2^52) - 1.5 2^52 = rne(v) (the sum lies in [2^52, 2^53) where the spacing is 1 and
- *    IEEE addition rounds ties to even; the subtraction is exact), and f = v - k is exact (a multiple of ulp(v)
- *    with |f| <= 1/2). If v is not a half-integer, |f| <= 1/2 - ulp(v) (1/2 is a multiple of ulp(v) <= 1/2), so
- *    |t - k| <= |f| + ulp(v)/2 < 1/2 and rne(t) = k. If v is a half-integer, t = v exactly when p = N (so k, the
- *    even neighbour, is right), else rne(t) = v + 1/2 or v - 1/2 by the sign of N - p, taken in BigInt (rare).
- * Then y = clamp(k + t2, lo, hi), every term an integer below 2^52. Identity terms come from the 256-entry table.
+ * requantApply with one double multiply per element: v = x * (m_c 2^-e_c), then the clamp or rneScaled (intmath.ts,
+ * where the proof is). x holds exact integers (int32, or int64 below 2^53 as doubles). With t = x m_c / 2^e_c:
+ * v > A gives t > A - A 2^-53 > A - 1/2 (A < 2^51), so rne(t) >= A and rne(t) + t2 >= 2^(bits-1) + 1 > hi: y = hi;
+ * v < -A gives y = lo alike. Otherwise |v| <= A < 2^51 and y = clamp(rneScaled + t2, lo, hi), every term an integer
+ * below 2^52. Identity terms come from the 256-entry table.
  */
 function requantScaled(x: Int32Array | Float64Array, k: ScaledConsts, m: readonly number[], lo: number, hi: number, identity: IdentityInts | undefined, out: Int32Array): void {
   const n = x.length;
@@ -153,28 +142,16 @@ function requantScaled(x: Int32Array | Float64Array, k: ScaledConsts, m: readonl
   for (let i = 0, c = 0; i < n; i++) {
     const xv = x[i]!;
     const v = xv * ms[c]!;
-    const tw = w === undefined ? 0 : t2[w[i]! + wOff]!;
     let y: number;
     if (v > A) y = hi;
     else if (v < nA) y = lo;
     else {
-      let r = (v + RNE_MAGIC) - RNE_MAGIC;
-      const f = v - r;
-      if (f === 0.5 || f === -0.5) r = tieOf(xv, m[c]!, v, r);
-      const s = r + tw;
+      const s = rneScaled(xv, m[c]!, v) + (w === undefined ? 0 : t2[w[i]! + wOff]!);
       y = s < lo ? lo : s > hi ? hi : s;
     }
     out[i] = y;
     if (++c === C) c = 0;
   }
-}
-
-/** rne(x m / 2^e) when v = fl(x m) 2^-e is a half-integer and k = rne(v): the side of x m - fl(x m) decides. */
-function tieOf(x: number, m: number, v: number, k: number): number {
-  const p = x * m;
-  if (p < TWO53 && p > -TWO53) return k; // exact product: a true tie, k is the even neighbour
-  const d = BigInt(x) * BigInt(m) - BigInt(p);
-  return d > 0n ? v + 0.5 : d < 0n ? v - 0.5 : k;
 }
 
 /**

@@ -97,17 +97,33 @@ export function gemmABtWasm(
   return true;
 }
 
-/** Rows of src into dst [rows][kp] as int16, zero padding; false when a value does not fit int16. */
+/**
+ * Rows of src into dst [rows][kp] as int16, zero padding (the padding rows after `rows` as well); false when a value
+ * does not fit int16. PERF: int8/uint8/int16 sources are copied by the typed-array conversion (native, no check
+ * needed: every value fits int16), others element by element.
+ */
 function pack(dst: Int16Array, src: ArrayLike<number>, off: number, ld: number, rows: number, K: number, kp: number): boolean {
-  dst.fill(0);
-  for (let r = 0; r < rows; r++) {
-    const s = off + r * ld, d = r * kp;
-    for (let k = 0; k < K; k++) {
-      const v = src[s + k]!;
-      if (v > 32767 || v < -32768) return false;
-      dst[d + k] = v;
+  if (src instanceof Int8Array || src instanceof Uint8Array || src instanceof Int16Array) {
+    if (kp === K && ld === K) dst.set(src.subarray(off, off + rows * K));
+    else {
+      for (let r = 0; r < rows; r++) {
+        const d = r * kp;
+        dst.set(src.subarray(off + r * ld, off + r * ld + K), d);
+        dst.fill(0, d + K, d + kp);
+      }
+    }
+  } else {
+    for (let r = 0; r < rows; r++) {
+      const s = off + r * ld, d = r * kp;
+      for (let k = 0; k < K; k++) {
+        const v = src[s + k]!;
+        if (v > 32767 || v < -32768) return false;
+        dst[d + k] = v;
+      }
+      dst.fill(0, d + K, d + kp);
     }
   }
+  dst.fill(0, rows * kp);
   return true;
 }
 

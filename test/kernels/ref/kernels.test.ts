@@ -178,6 +178,18 @@ describe('i-softmax', () => {
     expect(foldSoftmax(3.125e-4).qLn2).toBe(-2218);
   }));
 
+  it('constants outside the one-multiply path (negative shifts, a negative M, wide q_c) take the general loop, still exact', seeded(FILE, 'constants outside the one-multiply path', (rng) => {
+    const base = foldSoftmax(1.25e-3);
+    const L = 17;
+    const x = Int32Array.from({ length: L * 5 }, () => Math.round((gauss(rng) * 4) / 1.25e-3));
+    for (const k of [{ ...base, E31: 35 }, { ...base, M: -base.M }, { ...base, qc: 2 ** 53 + 2 ** 40 }, { ...base, E31: 1100 }]) {
+      const res = softmaxApply(x, L, k);
+      const want = rowsOf(x, L).map((row) => oSoftmaxRow(row, k));
+      expectAll(res.e16, want.flatMap((w) => w.e16), `E31 ${k.E31} M ${k.M} e16`);
+      expectAll(res.y, want.flatMap((w) => w.y), `E31 ${k.E31} M ${k.M} y`);
+    }
+  }));
+
   it('masks per key (broadcast) and per element; fully masked rows are uniform', seeded(FILE, 'masks per key (broadcast) and per element; fully masked rows are uniform', (rng) => {
     const S = 3.125e-4;
     const k = foldSoftmax(S);
