@@ -43,10 +43,13 @@ export function requantApply(x: IntData, q: RequantInts, identity?: IdentityInts
     else requantNumbers(x, m, e, lo, hi, identity, out);
     return out;
   }
+  if (fast !== undefined) {
+    requantScaledWide(x, fast, m, e, lo, hi, identity, out);
+    return out;
+  }
   const xd = safeDoubles(x);
   if (xd !== undefined) {
-    if (fast !== undefined) requantScaled(xd, fast, m, lo, hi, identity, out);
-    else requantNumbers(xd, m, e, lo, hi, identity, out);
+    requantNumbers(xd, m, e, lo, hi, identity, out);
     return out;
   }
   for (let i = 0, c = 0; i < n; i++) {
@@ -148,6 +151,40 @@ function requantScaled(x: Int32Array | Float64Array, k: ScaledConsts, m: readonl
     else {
       const s = rneScaled(xv, m[c]!, v) + (w === undefined ? 0 : t2[w[i]! + wOff]!);
       y = s < lo ? lo : s > hi ? hi : s;
+    }
+    out[i] = y;
+    if (++c === C) c = 0;
+  }
+}
+
+/**
+ * requantScaled on a BigInt64Array (GELU and LayerNorm outputs), each element read from its two int32 halves
+ * (little-endian, as every Node host is) as an exact double when below 2^53 - 2^32 in magnitude (PERF: no BigInt and
+ * no copy); wider elements go through exactClamped.
+ */
+function requantScaledWide(x: BigInt64Array, k: ScaledConsts, m: readonly number[], e: readonly number[], lo: number, hi: number, identity: IdentityInts | undefined, out: Int32Array): void {
+  const words = new Int32Array(x.buffer, x.byteOffset, 2 * x.length);
+  const n = x.length;
+  const ms = k.ms;
+  const C = ms.length;
+  const A = k.A, nA = -A;
+  const w = identity?.w;
+  const t2 = k.t2;
+  const wOff = -k.wMin;
+  for (let i = 0, c = 0; i < n; i++) {
+    const h = words[2 * i + 1]!;
+    let y: number;
+    if (h > -2097152 && h < 2097152) {
+      const xv = h * 4294967296 + (words[2 * i]! >>> 0);
+      const v = xv * ms[c]!;
+      if (v > A) y = hi;
+      else if (v < nA) y = lo;
+      else {
+        const s = rneScaled(xv, m[c]!, v) + (w === undefined ? 0 : t2[w[i]! + wOff]!);
+        y = s < lo ? lo : s > hi ? hi : s;
+      }
+    } else {
+      y = exactClamped(x[i]!, m[c]!, e[c]!, w?.[i], identity?.m ?? 0, identity?.e ?? 0, lo, hi);
     }
     out[i] = y;
     if (++c === C) c = 0;

@@ -145,6 +145,15 @@ describe('i-GELU', () => {
     expectAll(y, xs.map((v) => oGelu(BigInt(v), qb, k.qc[0]!, k.q1[0]!)), 'clip');
     expect(y[0]).toBe(0n);
   });
+
+  it('int32 inputs on the integer path: products beyond 2^53 stay exact, beyond int64 they throw', seeded(FILE, 'int32 inputs on the integer path', (rng) => {
+    // q_b^2 + |q_c| < 2^31 (the `>> 14` path) with |q_1| up to 2^31: x (t + q_1) reaches 2^62
+    const k = { qb: [-1000, -30000, -40000], qc: [-5000, 2 ** 29, -(2 ** 27)], q1: [2 ** 31 - 7, -(2 ** 30), 123456] };
+    const x = Int32Array.from(int32s(rng, 3 * 200));
+    const y = geluApply(x, k);
+    expectAll(y, Array.from(x, (v, i) => oGelu(BigInt(v), k.qb[i % 3]!, k.qc[i % 3]!, k.q1[i % 3]!)), 'wide');
+    expect(() => geluApply(Int32Array.from([5, -(2 ** 31)]), { qb: [-1000], qc: [-5000], q1: [2 ** 40] })).toThrow(/exceeds int64/);
+  }));
 });
 
 describe('i-softmax', () => {
