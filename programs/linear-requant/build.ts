@@ -37,6 +37,7 @@ import type { GeluNpuConsts } from '../../kernels/npu/gelu.js';
 import type { MachineConfig } from '../../sim/config.js';
 import { loadProgram, simulate, type SimResult } from '../../sim/run.js';
 import { assembleBuilt, machineFor, programBuffer, type RunOptions } from '../index.js';
+import { memoPerMachine } from '../schedule.js';
 import { ProgramEmitter, type Operand } from '../../isa/emit.js';
 import { cachedBuild, emitted, opLi, type BuiltProgram } from '../linear/build.js';
 
@@ -366,7 +367,8 @@ export function runLinearRequantSim(
   const idK = npu.identity ? { m: npu.identity.m, e: npu.identity.e, clampX: npu.clampX, clampW: npu.clampW } : undefined;
   // Q, K and V (and the two residual projections of one shape) are the same program: built once per machine.
   const xOnChip = opts.xOnChip ?? false;
-  const built = cachedBuild(cfg, JSON.stringify([M, K, N, bits, opts.lag ?? null, idK ?? null, xOnChip]), () => buildLinearRequant(M, K, N, bits, cfg, opts.lag, idK, undefined, xOnChip));
+  const key = JSON.stringify([M, K, N, bits, opts.lag ?? null, idK ?? null, xOnChip]);
+  const built = cachedBuild(cfg, key, () => buildLinearRequant(M, K, N, bits, cfg, opts.lag, idK, undefined, xOnChip));
   const program = assembleBuilt(built, cfg);
   const buf = (name: string) => programBuffer(program, name);
   const sim = simulateWith(program, cfg, { x, w, bias, k: packLinearRequantConsts(mm, ee, N), ...(idIn ? { wid: idIn.w } : {}) }, opts);
@@ -375,7 +377,8 @@ export function runLinearRequantSim(
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const y = new Int32Array(M * N);
   for (let i = 0; i < M * N; i++) y[i] = ob === 1 ? view.getInt8(i) : ob === 2 ? view.getInt16(2 * i, true) : view.getInt32(4 * i, true);
-  return { y, npu, sim, model: linearRequantModelOf(built.plan, built.ops, cfg), program };
+  // the model prices the program's schedule, which the build key determines
+  return { y, npu, sim, model: memoPerMachine(cfg, `linearRequantModel ${key}`, () => linearRequantModelOf(built.plan, built.ops, cfg)), program };
 }
 
 /** Fills the named DRAM buffers of a linear-requant/linear-gelu program and simulates it. */
@@ -410,6 +413,7 @@ export function runLinearGeluSim(
   }
   const f2 = npuMultiplier(second.m, second.e, 'second requantization');
   const form = geluFormOf(gk, f2.m, f2.e);
+  const key = JSON.stringify([M, K, N, opts.lag ?? null, f2.m, f2.e, form]);
   const built = buildLinearRequant(M, K, N, 8, cfg, opts.lag, undefined, { m2: f2.m, e2: f2.e, form });
   const program = assembleBuilt(built, cfg);
   const buf = (name: string) => programBuffer(program, name);
@@ -417,5 +421,5 @@ export function runLinearGeluSim(
   const bytes = sim.machine.readBytes(buf('y'), M * N);
   const y = new Int32Array(M * N);
   for (let i = 0; i < M * N; i++) y[i] = (bytes[i]! << 24) >> 24;
-  return { y, form, sim, model: linearRequantModelOf(built.plan, built.ops, cfg), program };
+  return { y, form, sim, model: memoPerMachine(cfg, `linearGeluModel ${key}`, () => linearRequantModelOf(built.plan, built.ops, cfg)), program };
 }

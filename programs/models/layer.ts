@@ -187,8 +187,11 @@ interface StepBinding {
 export interface LayerSimOptions {
   /** HF key mask, one entry per position (1 attend, 0 masked), as runLayer takes it */
   readonly mask?: ArrayLike<number>;
-  /** the reference run of the same layer, input and mask (computed when omitted) */
-  readonly reference?: LayerRun;
+  /**
+   * the reference run of the same layer, input and mask (computed when omitted), or a function giving it: called
+   * once, when the first step is compared (the CLI computes the reference on another thread meanwhile)
+   */
+  readonly reference?: LayerRun | (() => LayerRun);
   /**
    * called after each kernel run, in order (progress, host timing by the caller), with the tensor the step
    * produced: the simulator's output (int32 view), or the reference tensor substituted where the kernel did not run
@@ -324,8 +327,9 @@ export function runLayerSim(model: CompiledLayerSim, x: Int8Array, T: number, cf
   const C = c.hidden, H = c.heads, F = c.ffn;
   if (!Number.isInteger(T) || T < 1) throw new KernelInputError(`seq: ${T} is not a positive integer`);
   if (x.length !== T * C) throw new KernelInputError(`input: ${x.length} values, expected seq*hidden = ${T * C}`);
-  const ref = opts.reference ?? runLayer(c, x, T, opts.mask);
-  const rs = ref.steps;
+  const given = opts.reference;
+  let refRun: LayerRun | undefined = typeof given === 'function' ? undefined : given;
+  const reference = (): LayerRun => (refRun ??= typeof given === 'function' ? given() : runLayer(c, x, T, opts.mask));
   const s = layer.attention.self;
   const ao = layer.attention.output;
 
@@ -358,7 +362,6 @@ export function runLayerSim(model: CompiledLayerSim, x: Int8Array, T: number, cf
     run: (ro: RunOptions) => { y: ArrayLike<number>; r: Pick<CaseRun, 'cycles' | 'model_cycles' | 'model_exact' | 'sim'> },
     stored?: { readonly expect: (ref: IntData) => IntData; readonly note: string },
   ): Int32Array => {
-    const refStep = rs[name];
     const step = fused[fused.length - 1]!;
     const fromRef = substituted;
     let out: { y: ArrayLike<number>; r: Pick<CaseRun, 'cycles' | 'model_cycles' | 'model_exact' | 'sim'> } | undefined;
@@ -377,6 +380,8 @@ export function runLayerSim(model: CompiledLayerSim, x: Int8Array, T: number, cf
       if (!isKernelLimit(e)) throw e;
       reason = e.message;
     }
+    // the reference is first needed here, after the first kernel ran (time a reference on another thread has)
+    const refStep = reference().steps[name];
     if (out === undefined) {
       const y = intDataToInt32(refStep.data);
       unsupported.push({ step, name, kernel, reason });
@@ -640,6 +645,6 @@ export function runLayerSim(model: CompiledLayerSim, x: Int8Array, T: number, cf
       mac: Math.ceil(macs / (cfg.mxu.rows * cfg.mxu.cols)), dram: Math.ceil(dram / cfg.dram.bytesPerCycle), vpu_issue: vpuIssue, divider,
     }, total),
     bit_exact: unsupported.length === 0 && steps.every((st) => st.identical_to_reference),
-    first_mismatch: firstMismatch, unsupported, schedule: chain ? LAYER_SCHEDULE_OVERLAPPED : LAYER_SCHEDULE_NOTE, overlapped: chain !== undefined, reference: ref,
+    first_mismatch: firstMismatch, unsupported, schedule: chain ? LAYER_SCHEDULE_OVERLAPPED : LAYER_SCHEDULE_NOTE, overlapped: chain !== undefined, reference: reference(),
   };
 }

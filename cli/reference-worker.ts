@@ -1,0 +1,51 @@
+// The reference layer on a worker thread (cli/reference-thread.ts starts it and reads its results): while the main
+// thread builds and simulates a layer's kernels, this thread runs the exact reference (kernels/ref/layer.ts) of the
+// same layer on its own core. Every job gets one reply, the run or the reason it failed, then a tick of the shared
+// counter that the main thread waits on.
+import { type MessagePort, workerData } from 'node:worker_threads';
+import type { CompiledLayer, LayerRun } from '../kernels/ref/layer.js';
+
+export interface ReferenceJob {
+  readonly id: number;
+  readonly compiled: CompiledLayer;
+  readonly x: Int8Array;
+  readonly T: number;
+  readonly mask?: number[];
+}
+
+export type ReferenceReply = { readonly id: number; readonly run: LayerRun } | { readonly id: number; readonly error: string };
+
+const { port, ticks } = workerData as { port: MessagePort; ticks: Int32Array };
+
+const reply = (msg: ReferenceReply, transfer: ArrayBuffer[] = []): void => {
+  port.postMessage(msg, transfer);
+  Atomics.add(ticks, 0, 1);
+  Atomics.notify(ticks, 0);
+};
+
+/** The tensors' buffers, each once (the run moves to the main thread without a copy). */
+function buffersOf(run: LayerRun): ArrayBuffer[] {
+  const set = new Set<ArrayBuffer>();
+  for (const s of Object.values(run.steps)) if (s.data.buffer instanceof ArrayBuffer) set.add(s.data.buffer);
+  if (run.output.buffer instanceof ArrayBuffer) set.add(run.output.buffer);
+  return [...set];
+}
+
+const message = (e: unknown): string => (e instanceof Error ? `${e.name}: ${e.message}` : String(e));
+
+try {
+  const { runLayer } = await import('../kernels/ref/layer.js');
+  port.on('message', (job: ReferenceJob) => {
+    let run: LayerRun;
+    try {
+      run = runLayer(job.compiled, job.x, job.T, job.mask);
+    } catch (e) {
+      reply({ id: job.id, error: message(e) });
+      return;
+    }
+    reply({ id: job.id, run }, buffersOf(run));
+  });
+} catch (e) {
+  // the reference cannot load here: every job is answered with the reason (the main thread computes it itself)
+  port.on('message', (job: ReferenceJob) => reply({ id: job.id, error: message(e) }));
+}
