@@ -1,5 +1,5 @@
-// The reference's two big loops on WebAssembly SIMD: the int16 x int16 -> int32 product A . B^T behind gemmABt
-// (QuantLinear, Q.K^T, P.V) and the float64 x W^T + b of the calibration pass (linearFloat). The module
+// The reference's two big loops on WebAssembly SIMD: the int8 x int8 (or int16 x int16) -> int32 product A . B^T
+// behind gemmABt (QuantLinear, Q.K^T, P.V) and the float64 x W^T + b of the calibration pass (linearFloat). The module
 // (kernels/ref/wasm/gemm.wat, built by scripts/build-wasm.mjs) belongs to the reference alone: the simulator
 // has its own (sim/wasm/mxu.wat), so the oracle shares no code with what it checks. The TypeScript loops stay
 // the definition: these functions return false / undefined whenever they do not apply (disabled, no SIMD,
@@ -18,6 +18,7 @@ const WASM = (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;
 interface GemmExports {
   readonly memory: { readonly buffer: ArrayBuffer; grow(pages: number): number };
   readonly gemm_i16: (a: number, b: number, mp: number, np: number, kp: number, o: number) => void;
+  readonly gemm_i8: (a: number, b: number, mp: number, np: number, kp: number, o: number) => void;
   readonly gemm_f64: (x: number, w: number, bias: number, tp: number, np: number, k: number, o: number) => void;
 }
 
@@ -85,6 +86,18 @@ export function gemmABtWasm(
 ): boolean {
   const e = exportsOf();
   if (e === null) return false;
+  if (a instanceof Int8Array && b instanceof Int8Array) {
+    // int8 x int8 (QuantLinear, Q.K^T, P.V's V^T): copied in as bytes, half the memory of the int16 form
+    const kp = up(K, 16), mp = up(M, 2), np = up(N, 4);
+    const aBase = 0, bBase = up(mp * kp, 16), oBase = bBase + up(np * kp, 16);
+    const buf = reserve(e, oBase + mp * np * 4);
+    packBytes(new Int8Array(buf, aBase, mp * kp), a, aOff, lda, M, K, kp);
+    packBytes(new Int8Array(buf, bBase, np * kp), b, bOff, ldb, N, K, kp);
+    e.gemm_i8(aBase, bBase, mp, np, kp, oBase);
+    const O = new Int32Array(buf, oBase, mp * np);
+    for (let m = 0; m < M; m++) out.set(O.subarray(m * np, m * np + N), outOff + m * ldo);
+    return true;
+  }
   const kp = up(K, 8), mp = up(M, 2), np = up(N, 4);
   const aBase = 0, bBase = up(mp * kp * 2, 16), oBase = bBase + up(np * kp * 2, 16);
   const buf = reserve(e, oBase + mp * np * 4);
@@ -95,6 +108,19 @@ export function gemmABtWasm(
   const O = new Int32Array(buf, oBase, mp * np);
   for (let m = 0; m < M; m++) out.set(O.subarray(m * np, m * np + N), outOff + m * ldo);
   return true;
+}
+
+/** Rows of an int8 src into dst [rows][kp], zero padding (the padding rows after `rows` as well). */
+function packBytes(dst: Int8Array, src: Int8Array, off: number, ld: number, rows: number, K: number, kp: number): void {
+  if (kp === K && ld === K) dst.set(src.subarray(off, off + rows * K));
+  else {
+    for (let r = 0; r < rows; r++) {
+      const d = r * kp;
+      dst.set(src.subarray(off + r * ld, off + r * ld + K), d);
+      dst.fill(0, d + K, d + kp);
+    }
+  }
+  dst.fill(0, rows * kp);
 }
 
 /**
