@@ -37,6 +37,11 @@ const MIN_BLOB = 256;
 function encode(value: unknown): Buffer {
   const blobs: Buffer[] = [];
   const json = JSON.stringify(value, (_k, v: unknown) => {
+    if (v instanceof Int8Array) {
+      // the int8 tensors the layer already holds typed: their bytes as they are (PERF: no scan of millions of numbers)
+      blobs.push(Buffer.from(v.buffer, v.byteOffset, v.byteLength));
+      return { $blob: blobs.length - 1, type: 'i8', length: v.length };
+    }
     if (!Array.isArray(v) || v.length < MIN_BLOB || !v.every((x) => typeof x === 'number')) return v;
     const nums = v as number[];
     const int8 = nums.every((x) => Number.isInteger(x) && x >= -128 && x <= 127);
@@ -106,10 +111,12 @@ export function syntheticLayer(opts: SyntheticLayerOptions, dir: string | null =
     }
   }
   const g = generateLayer(opts);
+  // the same form as a cached layer: the generator's number arrays of millions of weights can go (cold-run memory)
+  const layer = typedTensors(g.layer);
   if (file !== undefined && dir !== null) {
     try {
       mkdirSync(dir, { recursive: true });
-      const body = encode(g.mask === undefined ? { layer: g.layer } : { layer: g.layer, mask: g.mask });
+      const body = encode(g.mask === undefined ? { layer } : { layer, mask: g.mask });
       const tmp = `${file}.${process.pid}.tmp`;
       writeFileSync(tmp, Buffer.concat([createHash('sha256').update(body).digest(), body]));
       renameSync(tmp, file);
@@ -117,8 +124,6 @@ export function syntheticLayer(opts: SyntheticLayerOptions, dir: string | null =
       // a cache that cannot be written is no cache
     }
   }
-  // the same form as a cached layer: the generator's number arrays of millions of weights can go (cold-run memory)
-  const layer = typedTensors(g.layer);
   return g.mask === undefined ? { layer, from: 'generated' } : { layer, mask: g.mask, from: 'generated' };
 }
 
