@@ -10,8 +10,8 @@
 // - Failure: a file that cannot be read or parsed is a miss; a cache that cannot be written is no cache. Nothing
 //   here ever changes a result, only whether it is recomputed.
 import { createHash } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { MemoStore } from '../programs/schedule.js';
 import { layerCacheDir } from './layer-cache.js';
@@ -21,9 +21,21 @@ const CODE_DIRS = ['programs', 'sim', 'isa', 'kernels'];
 /** Fingerprint folders kept (the current one and the most recently used others). */
 const MAX_VERSIONS = 4;
 
-/** SHA-256 over the path and text of every .js/.ts module under the code folders (sorted: the same tree, the same hash). */
-export function codeFingerprint(root: string = fileURLToPath(new URL('..', import.meta.url))): string {
+/**
+ * The folder holding the code folders: the first above this module with programs/schedule.(js|ts) in it (dist/ as tsc
+ * wrote it, dist/ under the bundled command line or a bundled worker, or the sources under vitest); undefined if none.
+ */
+export function codeRoot(from: string = fileURLToPath(import.meta.url)): string | undefined {
+  for (let dir = dirname(from); ; dir = dirname(dir)) {
+    if (existsSync(join(dir, 'programs', 'schedule.js')) || existsSync(join(dir, 'programs', 'schedule.ts'))) return dir;
+    if (dirname(dir) === dir) return undefined;
+  }
+}
+
+/** SHA-256 over the path and text of every .js/.ts/.wasm module under the code folders (sorted: the same tree, the same hash). */
+export function codeFingerprint(root: string): string {
   const h = createHash('sha256');
+  let files = 0;
   const walk = (rel: string): void => {
     let names: string[];
     try {
@@ -35,12 +47,14 @@ export function codeFingerprint(root: string = fileURLToPath(new URL('..', impor
       const r = `${rel}/${name}`;
       if (name.endsWith('.js') || (name.endsWith('.ts') && !name.endsWith('.d.ts')) || name.endsWith('.wasm')) {
         h.update(`${r}\n`).update(readFileSync(join(root, r)));
+        files++;
       } else if (!name.includes('.')) {
         walk(r);
       }
     }
   };
   for (const d of CODE_DIRS) walk(d);
+  if (files === 0) throw new Error(`memo store: no code under ${root} to fingerprint`);
   return h.digest('hex').slice(0, 24);
 }
 
@@ -50,7 +64,7 @@ interface Entry {
 }
 
 /** A MemoStore under `base` (one file per key) for the code of this fingerprint; older fingerprints beyond MAX_VERSIONS go. */
-export function diskMemoStore(base: string, fingerprintOf: () => string = codeFingerprint): MemoStore {
+export function diskMemoStore(base: string, fingerprintOf: () => string): MemoStore {
   // the fingerprint reads the code tree: only once something is looked up
   let fingerprint: string | undefined, dir = '';
   const file = (key: string): string => {
@@ -93,8 +107,18 @@ export function diskMemoStore(base: string, fingerprintOf: () => string = codeFi
   };
 }
 
-/** The CLI's memo store: on disk under the cache folder, or none when caching is off. */
+/** Set by the bundler (scripts/bundle-cli.mjs): the fingerprint of the code the bundle was made from. */
+declare const INTNPU_CODE_FINGERPRINT: string | undefined;
+
+/**
+ * The CLI's memo store: on disk under the cache folder; none when caching is off or when the code it would be keyed
+ * by cannot be found (a stale plan must never be read back). A bundle carries its code's fingerprint; unbundled
+ * modules hash their tree on first use.
+ */
 export function cliMemoStore(): MemoStore | undefined {
   const base = layerCacheDir();
-  return base === undefined ? undefined : diskMemoStore(base);
+  if (base === undefined) return undefined;
+  if (typeof INTNPU_CODE_FINGERPRINT === 'string') return diskMemoStore(base, () => INTNPU_CODE_FINGERPRINT!);
+  const root = codeRoot();
+  return root === undefined ? undefined : diskMemoStore(base, () => codeFingerprint(root));
 }

@@ -11,6 +11,8 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
 import { runLayer, type CompiledLayer, type LayerRun } from '../kernels/ref/layer.js';
+import type { SyntheticLayerOptions } from '../kernels/ref/generate.js';
+import type { LazyReference } from '../programs/models/layer.js';
 import type { ReferenceJob, ReferenceReply } from './reference-worker.js';
 
 /** How long to wait for one reply before computing it here (a worker that died leaves no other sign). */
@@ -56,35 +58,41 @@ export class ReferenceThread {
   }
 
   /**
-   * Queues the reference run of one layer input; returns what runLayerSim's `reference` option takes: a function
-   * that waits for the worker's run (or computes it here if the worker cannot give it).
+   * Queues the reference run of one layer input; returns what runLayerSim's `reference` option takes: whether the
+   * worker's run is there, and the run (waiting for it, or computed here if the worker cannot give it). `synthetic`:
+   * the options of the cached synthetic layer that `compiled`, `x` and `mask` come from (the worker reads it itself).
    */
-  submit(compiled: CompiledLayer, x: Int8Array, T: number, mask?: ArrayLike<number>): () => LayerRun {
-    const here = (): LayerRun => runLayer(compiled, x, T, mask);
-    if (this.port === undefined || this.exited) return here;
+  submit(compiled: CompiledLayer, x: Int8Array, T: number, mask?: ArrayLike<number>, synthetic?: SyntheticLayerOptions): LazyReference {
+    let run: LayerRun | undefined;
+    const here = (): LayerRun => (run ??= runLayer(compiled, x, T, mask));
+    const local: LazyReference = { ready: () => true, get: here };
+    if (this.port === undefined || this.exited) return local;
     const id = this.next++;
-    const job: ReferenceJob = { id, compiled, x, T, ...(mask === undefined ? {} : { mask: Array.from(mask) }) };
+    // a cached synthetic layer is read by the worker itself: copying the compiled layer to it costs this thread 60-90 ms
+    const job: ReferenceJob = synthetic !== undefined ? { id, synthetic } : { id, compiled, x, T, ...(mask === undefined ? {} : { mask: Array.from(mask) }) };
     try {
       this.port.postMessage(job);
     } catch {
-      return here;
+      return local;
     }
-    return () => {
-      const r = this.await(id);
-      return r !== undefined && 'run' in r ? r.run : here();
+    return {
+      ready: () => run !== undefined || this.poll(id, 0) !== undefined,
+      get: () => {
+        if (run !== undefined) return run;
+        const r = this.poll(id, PATIENCE_MS);
+        this.replies.delete(id);
+        return r !== undefined && 'run' in r ? (run = r.run) : here();
+      },
     };
   }
 
-  /** The reply to job `id`, blocking until it comes (undefined after PATIENCE_MS without one). */
-  private await(id: number): ReferenceReply | undefined {
+  /** The reply to job `id`, waiting at most `patienceMs` for it (undefined without one by then). */
+  private poll(id: number, patienceMs: number): ReferenceReply | undefined {
     const port = this.port!;
-    const deadline = performance.now() + PATIENCE_MS;
+    const deadline = performance.now() + patienceMs;
     for (;;) {
       const got = this.replies.get(id);
-      if (got !== undefined) {
-        this.replies.delete(id);
-        return got;
-      }
+      if (got !== undefined) return got;
       // read the counter before the port: a reply posted after this read ticks it, and the wait returns at once
       const seen = Atomics.load(this.ticks, 0);
       const m = receiveMessageOnPort(port);

@@ -4,7 +4,7 @@ import { statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { CommandModule } from 'yargs';
-import { makeRng } from '../../kernels/ref/generate.js';
+import { makeRng, type SyntheticLayerOptions } from '../../kernels/ref/generate.js';
 import { syntheticLayer } from '../layer-cache.js';
 import { maxSequence, parseHfConfig } from '../../kernels/ref/hf-config.js';
 import { parseNpy } from '../../kernels/ref/npy.js';
@@ -56,6 +56,8 @@ interface LayerInput {
   /** one sequence, or the B sequences of a batch input [B, T, C] */
   readonly seqs: readonly LayerSequence[];
   readonly source: string;
+  /** a synthetic layer read from the cache: its options (the reference thread reads it too, rather than a copy) */
+  readonly cached?: SyntheticLayerOptions;
 }
 
 /** A --seq or --pad value: a non-negative (positive for --seq) integer, else exit 1 naming the flag. */
@@ -99,11 +101,12 @@ async function loadLayer(a: Args, cfg: MachineConfig): Promise<LayerInput> {
     );
   }
   if (pad !== undefined && pad >= dims.seq) throw new UsageError(`--pad: ${pad} padded positions leave no token of seq ${dims.seq} (at most ${dims.seq - 1})`);
-  const g = syntheticLayer({ seed: a.seed, ...dims, ...(pad ? { maskedTail: pad } : {}) });
+  const opts: SyntheticLayerOptions = { seed: a.seed, ...dims, ...(pad ? { maskedTail: pad } : {}) };
+  const g = syntheticLayer(opts);
   if (g.layer.input === undefined) throw new Error('internal: generateLayer returned no input');
   const x = Int8Array.from(g.layer.input.x_int);
   return {
-    layer: g.layer, seqs: [g.mask === undefined ? { x, T: dims.seq } : { x, T: dims.seq, mask: g.mask }],
+    layer: g.layer, seqs: [g.mask === undefined ? { x, T: dims.seq } : { x, T: dims.seq, mask: g.mask }], ...(g.from === 'cache' ? { cached: opts } : {}),
     source: `synthetic ${a.size === 'small' ? 'small' : 'BERT-base'} layer${seq !== undefined ? ` at seq ${seq}` : ''}${pad ? `, last ${pad} positions padded (masked)` : ''}, seed '${a.seed}'`,
   };
 }
@@ -224,7 +227,7 @@ export const layerCommand: CommandModule<object, Args> = {
     const B = inp.seqs.length;
     if (B > 1 && (a.html !== undefined || a.csv)) throw new UsageError(`--${a.csv ? 'csv' : 'html'}: reports one sequence; the input holds ${B} (give one sequence, or use --json)`);
     const progress = new Progress('layer', LAYER_KERNEL_RUNS * B, a.json || a.csv);
-    const refs = inp.seqs.map((sq) => refThread.submit(compiled.compiled, sq.x, sq.T, sq.mask));
+    const refs = inp.seqs.map((sq) => refThread.submit(compiled.compiled, sq.x, sq.T, sq.mask, inp.cached));
     const runs = inp.seqs.map((sq, b) => runLayerSim(compiled, sq.x, sq.T, cfg, {
       ...(sq.mask === undefined ? {} : { mask: sq.mask }),
       reference: refs[b]!,

@@ -25,7 +25,7 @@ import type { CaseRun } from '../index.js';
 import { simCaseLayerNorm } from '../layernorm/build.js';
 import { TilingError } from '../schedule.js';
 import { simCaseRequantAct } from '../requant-act/build.js';
-import { compileLayerSim, runLayerSim, type LayerSimResult, type LayerSimStep } from './layer.js';
+import { compileLayerSim, runLayerSim, type LazyReference, type LayerSimResult, type LayerSimStep } from './layer.js';
 
 /** A checkpoint: the embedding stage and the encoder layers, in order. */
 export interface ModelCheckpoint {
@@ -114,7 +114,7 @@ export interface ModelSimOptions {
    * (called when it is needed). Default: runLayer at once. The CLI hands them to a worker thread: the reference model
    * chains on reference tensors only, so layer i + 1's reference runs while layer i is simulated.
    */
-  readonly referenceRunner?: (compiled: CompiledLayer, x: Int8Array, T: number, mask?: readonly number[]) => () => LayerRun;
+  readonly referenceRunner?: (compiled: CompiledLayer, x: Int8Array, T: number, mask?: readonly number[]) => LazyReference;
 }
 
 function diff(sim: ArrayLike<number>, ref: IntData): { identical: number; first: EmbeddingSimStep['first_diff'] } {
@@ -228,9 +228,9 @@ export function runModelSim(model: ModelCheckpoint, input: EmbeddingsInputJson, 
   });
   const refEmb = runEmbeddings(ce, input);
   const mask = opts.mask;
-  const runRef = opts.referenceRunner ?? ((c: CompiledLayer, xr: Int8Array, Tr: number, m?: readonly number[]): (() => LayerRun) => {
+  const runRef = opts.referenceRunner ?? ((c: CompiledLayer, xr: Int8Array, Tr: number, m?: readonly number[]): LazyReference => {
     const run = runLayer(c, xr, Tr, m);
-    return () => run;
+    return { ready: () => true, get: () => run };
   });
   // the first layer's reference starts now (with a worker, under the embeddings' simulation)
   let nextRef = runRef(compiled[0]!.compiled, refEmb.output, T, mask);
@@ -249,7 +249,7 @@ export function runModelSim(model: ModelCheckpoint, input: EmbeddingsInputJson, 
   for (let i = 0; i < model.layers.length; i++) {
     const cl = compiled[i]!;
     const same = sameInt8(x, refX);
-    const refRun: LayerRun = nextRef();
+    const refRun: LayerRun = nextRef.get();
     // the next layer's reference needs only this one's reference output
     if (i + 1 < model.layers.length) nextRef = runRef(compiled[i + 1]!.compiled, refRun.output, T, mask);
     const r = runLayerSim(cl, x, T, cfg, {

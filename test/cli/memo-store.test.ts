@@ -5,7 +5,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, utimesSync, writeFil
 import os from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { codeFingerprint, diskMemoStore } from '../../cli/memo-store.js';
+import { codeFingerprint, codeRoot, diskMemoStore } from '../../cli/memo-store.js';
 import { perMachineCache, setMemoStore, type MemoStore } from '../../programs/schedule.js';
 import { loadMachine } from '../../sim/config.js';
 import { softmaxPlan } from '../../programs/softmax/model.js';
@@ -129,6 +129,12 @@ describe('memo store', () => {
     writeFileSync(join(root, 'programs', 'x', 'model.js'), 'export const a = 2;');
     expect(codeFingerprint(root)).not.toBe(a);
     expect(readFileSync(join(root, 'programs', 'x', 'model.js'), 'utf8')).toContain('2');
+    // the root is found from any module below it (a bundle in cli/, a worker in cli/sweep/), and no code is no key
+    writeFileSync(join(root, 'programs', 'schedule.js'), '');
+    mkdirSync(join(root, 'cli', 'sweep'), { recursive: true });
+    expect(codeRoot(join(root, 'cli', 'sweep', 'worker.js'))).toBe(root);
+    expect(codeRoot(join(tmp(), 'main.js'))).toBeUndefined();
+    expect(() => codeFingerprint(tmp())).toThrow(/no code/);
   });
 
   it('intnpu layer reports the same figures from a cold store, a warm one and none', () => {
