@@ -6,7 +6,6 @@
 import { ISA, UNITS, TIMING_CLASSES, type TimingClass } from '../isa/table.js';
 import { Fault, Machine, SPACE_ACC, SPACE_DRAM, SPACE_SPAD } from './machine.js';
 import { bigToPair, isqrtBig, mulAddRoundShift, mulRoundShift, PACK, pairToBig, roundDiv, roundDivBig, unpackHigh } from './intops.js';
-import { matmulTileWasm } from './wasm-mxu.js';
 
 export const UNIT_INDEX: Readonly<Record<(typeof UNITS)[number], number>> = Object.fromEntries(UNITS.map((u, i) => [u, i])) as Record<(typeof UNITS)[number], number>;
 export const CLASS_NAMES = Object.keys(TIMING_CLASSES) as TimingClass[];
@@ -319,8 +318,8 @@ function mmExec(m: Machine, f: Int32Array, o: number, pc: number, e: Effects, da
   e.wbuf = buf;
   e.region(SPACE_SPAD, false, x, rows, k, xStride);
   e.region(SPACE_ACC, true, accAddr, rows, n, accStride);
-  if (data && m.wasmMxu) {
-    matmulTileWasm(unsigned ? m.spadU8 : m.spad, x, xStride, rows, m.wq[buf]!, m.wqDepth, k, n, m.acc, accAddr, accStride, accumulate);
+  if (data && m.mxu !== undefined) {
+    m.mxu.mm(unsigned, x, xStride, rows, buf, k, n, accAddr, accStride, accumulate);
   } else if (data) {
     if (unsigned) matmulTileU8(m.spadU8, x, xStride, rows, m.wbuf[buf]!, m.cfg.mxu.rows, k, n, m.acc, accAddr, accStride, accumulate);
     else matmulTile(m.spad, x, xStride, rows, m.wbuf[buf]!, m.cfg.mxu.rows, k, n, m.acc, accAddr, accStride, accumulate);
