@@ -5,7 +5,7 @@
 // MACs, lane arithmetic and copies.
 import { ISA, UNITS, TIMING_CLASSES, type TimingClass } from '../isa/table.js';
 import { Fault, Machine, SPACE_ACC, SPACE_DRAM, SPACE_SPAD } from './machine.js';
-import { bigToPair, isqrtBig, mulAddRoundShift, mulRoundShift, PACK, pairToBig, roundDiv, roundDivBig, unpackHigh } from './intops.js';
+import { addLaneSquaresToPair, addLaneSumToPair, isqrtBig, mulAddRoundShift, mulRoundShift, PACK, PAIR_SUM, pairToBig, roundDiv, roundDivBig, unpackHigh } from './intops.js';
 
 export const UNIT_INDEX: Readonly<Record<(typeof UNITS)[number], number>> = Object.fromEntries(UNITS.map((u, i) => [u, i])) as Record<(typeof UNITS)[number], number>;
 export const CLASS_NAMES = Object.keys(TIMING_CLASSES) as TimingClass[];
@@ -464,19 +464,10 @@ function reducePair(squares: boolean): Semantics {
     const rd = f[o]!, va = f[o + 1]!;
     if (rd === 0 || rd > 30) throw new Fault('bad-operand', `${name} needs a register pair r${rd}:r${rd + 1} with 1 <= rd <= 30`);
     const L = m.lanes, n = m.vl, R = m.vregs;
-    let s = pairToBig(sreg(m, rd), sreg(m, rd + 1));
-    if (squares) {
-      for (let i = 0; i < n; i++) {
-        const v = BigInt(R[va * L + i]!);
-        s += v * v;
-      }
-    } else {
-      let t = 0; // exact below 2^53
-      for (let i = 0; i < n; i++) t += R[va * L + i]!;
-      s += BigInt(t);
-    }
-    if (s >= 1n << 63n || s < -(1n << 63n)) throw new Fault('overflow', `${name} sum ${s} does not fit 64 bits`);
-    const [lo, hi] = bigToPair(s);
+    const lo0 = sreg(m, rd), hi0 = sreg(m, rd + 1);
+    const fits = squares ? addLaneSquaresToPair(lo0, hi0, R, va * L, n) : addLaneSumToPair(lo0, hi0, R, va * L, n);
+    if (!fits) throw new Fault('overflow', `${name} sum ${(BigInt(PAIR_SUM[1]!) << 32n) + BigInt(PAIR_SUM[0]!)} does not fit 64 bits`);
+    const lo = PAIR_SUM[0]! | 0, hi = PAIR_SUM[1]! | 0;
     setReg(m, rd, lo);
     setReg(m, rd + 1, hi);
     e.amount = n;

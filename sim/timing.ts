@@ -209,8 +209,16 @@ export class TimingModel {
   private readonly lastStart = new Float64Array(UNITS.length);
   /** Port free times: one per unit, plus the MXU weight-load port at index UNITS.length. */
   private readonly portFree = new Float64Array(UNITS.length + 1);
-  private readonly qRing: Float64Array[];
+  /**
+   * Per unit, the start cycles of its last Q instructions as a ring (unit u's slots at u*Q..u*Q+Q-1), the next slot to
+   * overwrite (the oldest, PERF: an int32 index kept wrapped instead of count % Q, a float modulo per instruction), and
+   * how many instructions the unit has had.
+   */
+  private readonly qRing: Float64Array;
+  private readonly qPos = new Int32Array(UNITS.length);
   private readonly qCount = new Float64Array(UNITS.length);
+  /** Result latency by timing class for the VPU classes (1 for the others; see latencyOf). */
+  private readonly latency: Float64Array;
   private readonly sregReady = new Float64Array(32);
   private readonly vregReady = new Float64Array(32);
   private readonly vregProducer = new Int32Array(32).fill(-1);
@@ -238,7 +246,8 @@ export class TimingModel {
     this.cfg = cfg;
     this.Q = cfg.frontend.queueDepth;
     this.penalty = cfg.frontend.takenBranchPenaltyCycles;
-    this.qRing = UNITS.map(() => new Float64Array(this.Q));
+    this.qRing = new Float64Array(UNITS.length * this.Q);
+    this.latency = Float64Array.from(CLASS_NAMES, (_, cls) => this.latencyOf(cls));
     this.totals = {
       cycles: 0,
       busy: new Float64Array(UNITS.length),
@@ -274,7 +283,7 @@ export class TimingModel {
     // ---- front end: dispatch ----
     let d = this.feNext;
     if (u !== U_SCALAR && this.qCount[u]! >= this.Q) {
-      const slot = this.qRing[u]![this.qCount[u]! % this.Q]!; // start of the instruction Q places earlier
+      const slot = this.qRing[u * this.Q + this.qPos[u]!]!; // start of the instruction Q places earlier
       if (slot > d) {
         this.charge(S_QUEUE, slot - d);
         d = slot;
@@ -333,9 +342,9 @@ export class TimingModel {
           depFrom = this.vregProducer[v]!;
         }
       }
-      if (e.vregWrite >= 0 && this.vregReady[e.vregWrite]! > dep + this.latencyOf(cls) - 1) {
+      if (e.vregWrite >= 0 && this.vregReady[e.vregWrite]! > dep + this.latency[cls]! - 1) {
         // WAW: the new value must land after the old one.
-        dep = this.vregReady[e.vregWrite]! - this.latencyOf(cls) + 1;
+        dep = this.vregReady[e.vregWrite]! - this.latency[cls]! + 1;
         depFrom = this.vregProducer[e.vregWrite]!;
       }
       if (cls === C.mxuStream && this.wbufReady[e.wbuf]! > dep) {
@@ -388,14 +397,16 @@ export class TimingModel {
         occupancy = (cls === C.divide ? dv.divIntervalCycles : dv.sqrtIntervalCycles) ?? latency;
       } else {
         occupancy = 1;
-        latency = this.latencyOf(cls);
+        latency = this.latency[cls]!;
       }
       end = start + occupancy;
       done = start + latency;
       this.portFree[port] = end;
       this.lastStart[u] = start;
       T.busy[u] = T.busy[u]! + (cls === C.mxuWeights ? 0 : occupancy);
-      this.qRing[u]![this.qCount[u]! % this.Q] = start;
+      const qp = this.qPos[u]!;
+      this.qRing[u * this.Q + qp] = start;
+      this.qPos[u] = qp + 1 === this.Q ? 0 : qp + 1;
       this.qCount[u] = this.qCount[u]! + 1;
 
       // Results and reservations other instructions will check.
