@@ -269,15 +269,9 @@ function wload(transposed: boolean): Semantics {
     const rows = transposed ? k : n, len = transposed ? n : k;
     m.check2d(SPACE_SPAD, addr, rows, len, stride);
     const buf = m.wActive === 0 ? 1 : 0;
-    if (data && m.wasmMxu) {
+    if (data && m.mxu !== undefined) {
       // int16 columns for the WebAssembly MXU: Q[j][kk] = W[j][kk], zero beyond k (sim/wasm-mxu.ts)
-      const Q = m.wq[buf], D = m.wqDepth, S = m.spad;
-      const js = transposed ? 1 : stride, ks = transposed ? stride : 1;
-      for (let j = 0; j < n; j++) {
-        const dst = j * D;
-        for (let kk = 0; kk < k; kk++) Q[dst + kk] = S[addr + j * js + kk * ks]!;
-        Q.fill(0, dst + k, dst + D);
-      }
+      m.mxu.wload(buf, addr, transposed ? 1 : stride, transposed ? stride : 1, k, n);
     } else if (data) {
       // Packed pairs for the MAC loop: P[q][kk] = W[2q][kk] + W[2q+1][kk] * 2^26 (see matmulTile).
       const P = m.wbuf[buf], S = m.spad;

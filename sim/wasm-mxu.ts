@@ -21,6 +21,7 @@ interface MxuExports {
   readonly memory: { readonly buffer: ArrayBuffer; grow(pages: number): number };
   readonly mm_s8: MmKernel;
   readonly mm_u8: MmKernel;
+  readonly wload: (src: number, js: number, ks: number, k: number, n: number, dst: number, ds: number) => void;
 }
 
 let enabled = typeof process === 'undefined' || process.env['INTNPU_WASM'] !== '0';
@@ -76,6 +77,7 @@ export class MxuMemory {
   private readonly wByte: [number, number];
   private readonly mmS8: MmKernel;
   private readonly mmU8: MmKernel;
+  private readonly wl: MxuExports['wload'];
 
   private constructor(ex: MxuExports, spadBytes: number, accWords: number, cols: number, rows: number) {
     this.depth = paddedDepth(rows);
@@ -93,6 +95,7 @@ export class MxuMemory {
     this.wByte = [w0, w1];
     this.mmS8 = ex.mm_s8;
     this.mmU8 = ex.mm_u8;
+    this.wl = ex.wload;
   }
 
   /** A fresh instance's memory for these sizes, or undefined (no WebAssembly SIMD, or the memory cannot be had). */
@@ -104,6 +107,14 @@ export class MxuMemory {
     } catch {
       return undefined; // past the 4 GiB of a 32-bit memory, or out of address space: the TypeScript loop serves
     }
+  }
+
+  /**
+   * mxu.wload into weight buffer `buf`: column j < n holds W[j][kk] = spad[addr + j*js + kk*ks] for kk < k, zeros up
+   * to the depth. The region is checked by the caller.
+   */
+  wload(buf: number, addr: number, js: number, ks: number, k: number, n: number): void {
+    this.wl(addr, js, ks, k, n, this.wByte[buf]!, this.depth * 2);
   }
 
   /**

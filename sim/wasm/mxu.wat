@@ -28,6 +28,43 @@
     (if (i32.gt_s (local.get $cnt) (i32.const 1)) (then (i32.store offset=4 (local.get $p) (i32x4.extract_lane 1 (local.get $r)))))
     (if (i32.gt_s (local.get $cnt) (i32.const 2)) (then (i32.store offset=8 (local.get $p) (i32x4.extract_lane 2 (local.get $r))))))
 
+;; wload (src, js, ks, k, n, dst, ds): the weight buffer at dst as mxu.wload leaves it: for j < n, int16 column j (ds bytes
+  ;; apart) holds the int8 scratchpad bytes W[j][kk] = src[j*js + kk*ks] for kk < k and zeros up to ds / 2. Rows of
+  ;; contiguous bytes (ks = 1) widen 8 at a time (v128.load8x8_s reads up to 7 bytes past a row: see the layout in
+  ;; sim/wasm-mxu.ts); the zeros past k are written after, over what those lanes brought.
+  (func (export "wload") (param $src i32) (param $js i32) (param $ks i32) (param $k i32) (param $n i32) (param $dst i32) (param $ds i32)
+    (local $j i32) (local $kk i32) (local $ps i32) (local $pd i32)
+    (block $jdone
+      (loop $jloop
+        (br_if $jdone (i32.ge_s (local.get $j) (local.get $n)))
+        (local.set $ps (i32.add (local.get $src) (i32.mul (local.get $j) (local.get $js))))
+        (local.set $pd (i32.add (local.get $dst) (i32.mul (local.get $j) (local.get $ds))))
+        (local.set $kk (i32.const 0))
+        (if (i32.eq (local.get $ks) (i32.const 1))
+          (then
+            (loop $vloop
+              (v128.store (i32.add (local.get $pd) (i32.shl (local.get $kk) (i32.const 1)))
+                (v128.load8x8_s (i32.add (local.get $ps) (local.get $kk))))
+              (local.set $kk (i32.add (local.get $kk) (i32.const 8)))
+              (br_if $vloop (i32.lt_s (local.get $kk) (local.get $k))))
+            (local.set $kk (local.get $k)))
+          (else
+            (block $sdone
+              (loop $sloop
+                (br_if $sdone (i32.ge_s (local.get $kk) (local.get $k)))
+                (i32.store16 (i32.add (local.get $pd) (i32.shl (local.get $kk) (i32.const 1)))
+                  (i32.load8_s (i32.add (local.get $ps) (i32.mul (local.get $kk) (local.get $ks)))))
+                (local.set $kk (i32.add (local.get $kk) (i32.const 1)))
+                (br $sloop)))))
+        (block $zdone
+          (loop $zloop
+            (br_if $zdone (i32.ge_s (i32.shl (local.get $kk) (i32.const 1)) (local.get $ds)))
+            (i32.store16 (i32.add (local.get $pd) (i32.shl (local.get $kk) (i32.const 1))) (i32.const 0))
+            (local.set $kk (i32.add (local.get $kk) (i32.const 1)))
+            (br $zloop)))
+        (local.set $j (i32.add (local.get $j) (i32.const 1)))
+        (br $jloop))))
+
   ;; mm_s8: acc rows (+)= x rows . w^T in place, signed input bytes (v128.load8x8_s widens 8 bytes to
   ;; i16x8 lanes for i32x4.dot_i16x8_s).
   (func (export "mm_s8") (param $x i32) (param $xs i32) (param $rows i32) (param $w i32) (param $ws i32) (param $kp i32)

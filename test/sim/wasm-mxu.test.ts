@@ -29,7 +29,7 @@ describe('WebAssembly MXU', () => {
     expect(new Machine(loadMachine('edge')).wasmMxu).toBe(false);
   });
 
-  sit('the in-place kernel equals matmulTile on random tiles (strides incl. negative, odd rows, partial column blocks, operands at the memories\' ends, u8, accumulate with wrap-around)', (rng) => {
+  sit('the in-place kernel equals matmulTile on random tiles (strides incl. negative, odd rows, partial column blocks, operands at the memories\' ends, u8, accumulate with wrap-around), weights by its wload', (rng) => {
     const R = 40, C = 19; // an array whose depth (40 -> 40) and width (19 -> 20) both need padding
     const SPAD = 1024, ACC = 300; // room for the largest region (13 rows 44 bytes apart; 13 rows of 22 words)
     const mem = MxuMemory.create(SPAD, ACC, C, R)!;
@@ -49,10 +49,26 @@ describe('WebAssembly MXU', () => {
       for (let i = 0; i < SPAD; i++) mem.spad[i] = Math.floor(rng() * 256) - 128;
       for (let i = 0; i < ACC; i++) mem.acc[i] = Math.floor(rng() * 2 ** 32) - 2 ** 31;
       mem.acc[aLo] = 2 ** 31 - 1; // wraps when a positive sum is added
-      // weights as mxu.wload leaves them: W[j][kk] for kk < k, zero up to the depth; columns past n hold stale values
+      // the weights by the wasm mxu.wload from a scratchpad region ([n][k] rows or [k][n] transposed, strides of either
+      // sign, flush with the scratchpad's end every fifth tile), over stale values: W[j][kk] for kk < k, zero up to the
+      // depth, columns past n untouched
       const Q = mem.wq[buf]!, D = mem.depth;
-      for (let i = 0; i < Q.length; i++) Q[i] = Math.floor(rng() * 256) - 128;
-      for (let j = 0; j < C; j++) Q.fill(0, j * D + k, (j + 1) * D);
+      for (let i = 0; i < Q.length; i++) Q[i] = Math.floor(rng() * 65536) - 32768;
+      const stale = Int16Array.from(Q);
+      const transposed = rng() < 0.4;
+      const wRows = transposed ? k : n, wLen = transposed ? n : k;
+      const wStride = (rng() < 0.3 ? -1 : 1) * (wLen + Math.floor(rng() * 3));
+      const wSpan = (wRows - 1) * Math.abs(wStride) + wLen;
+      const wLo = atEnd ? SPAD - wSpan : Math.floor(rng() * (SPAD - wSpan + 1));
+      const wAddr = wStride < 0 ? wLo + (wRows - 1) * -wStride : wLo;
+      const js = transposed ? 1 : wStride, ks = transposed ? wStride : 1;
+      mem.wload(buf, wAddr, js, ks, k, n);
+      for (let j = 0; j < C; j++) {
+        for (let kk = 0; kk < D; kk++) {
+          const want = j >= n ? stale[j * D + kk]! : kk < k ? mem.spad[wAddr + j * js + kk * ks]! : 0;
+          if (Q[j * D + kk] !== want) expect(Q[j * D + kk], `tile ${t}: wload column ${j} lane ${kk} (k ${k} n ${n} transposed ${transposed} stride ${wStride})`).toBe(want);
+        }
+      }
       // TypeScript form: packed pairs P[q][kk] = W[2q][kk] + W[2q+1][kk] * 2^26, stride R
       const P = new Float64Array(Math.ceil(n / 2) * R);
       for (let j = 0; j < n; j += 2) for (let kk = 0; kk < k; kk++) P[(j >> 1) * R + kk] = Q[j * D + kk]! + (j + 1 < n ? Q[(j + 1) * D + kk]! * PACK : 0);
