@@ -419,11 +419,12 @@ const vmulrVv: Semantics = (m, f, o, pc, e, data) => {
   const L = m.lanes, n = m.vl, R = m.vregs;
   e.amount = n;
   vecOperands(e, vd, va, vb, vs);
+  if (!data) return pc + 1; // the shift lanes are data: timing-only mode never computed them, so no value check
   for (let i = 0; i < n; i++) {
     const sh = R[vs * L + i]!;
     if (sh < 0 || sh > 127) throw new Fault('bad-operand', `vmulr.vv lane ${i} shift ${sh} outside 0..127`);
   }
-  if (data) for (let i = 0; i < n; i++) R[vd * L + i] = mulRoundShift(R[va * L + i]!, R[vb * L + i]!, R[vs * L + i]!, rmode, sat);
+  for (let i = 0; i < n; i++) R[vd * L + i] = mulRoundShift(R[va * L + i]!, R[vb * L + i]!, R[vs * L + i]!, rmode, sat);
   return pc + 1;
 };
 

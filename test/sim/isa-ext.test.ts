@@ -226,4 +226,15 @@ describe('timing-only mode and data-dependent scalars', () => {
     expect(b.stats.instructions).toBe(5);
     expect(b.stats.cycles).toBeGreaterThan(0);
   });
+
+  it('vmulr.vv shift lanes the skipped data left out of range: a fault with data, none in timing-only mode', () => {
+    const prog = assemble('vmulr.vv v2, v1, v1, v3, rne, sat8\nhalt', { file: 't.s' });
+    const prep = (): Machine => {
+      const m = new Machine(CFG);
+      m.vregs.fill(61898536, 3 * L, 4 * L);
+      return m;
+    };
+    expect(fault(() => simulate(loadProgram(prog.words, prog), CFG, { machine: prep() })).kind).toBe('bad-operand');
+    expect(simulate(loadProgram(prog.words, prog), CFG, { machine: prep(), mode: 'timing' }).stats.instructions).toBe(2);
+  });
 });
