@@ -11,6 +11,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
 import { runLayer, type CompiledLayer, type LayerRun } from '../kernels/ref/layer.js';
+import type { SyntheticLayerOptions } from '../kernels/ref/generate.js';
 import type { LazyReference } from '../programs/models/layer.js';
 import type { ReferenceJob, ReferenceReply } from './reference-worker.js';
 
@@ -31,10 +32,11 @@ export class ReferenceThread {
     return this.worker !== undefined;
   }
 
-  /** Starts the worker (it loads the reference modules while the main thread prepares the layer). */
-  constructor() {
+  /** Starts the worker (it loads its modules while the main thread goes on); `threaded` false: none, all runs here. */
+  constructor(threaded = true) {
     const url = new URL('./reference-worker.js', import.meta.url);
     try {
+      if (!threaded) throw new Error('no worker wanted');
       // run from the TypeScript sources (vitest) there is no worker module to start: the reference runs here
       if (!existsSync(fileURLToPath(url))) throw new Error('no worker module');
       const { port1, port2 } = new MessageChannel();
@@ -58,15 +60,17 @@ export class ReferenceThread {
 
   /**
    * Queues the reference run of one layer input; returns what runLayerSim's `reference` option takes: whether the
-   * worker's run is there, and the run (waiting for it, or computed here if the worker cannot give it).
+   * worker's run is there, and the run (waiting for it, or computed here if the worker cannot give it). `synthetic`:
+   * the options of the cached synthetic layer that `compiled`, `x` and `mask` come from (the worker reads it itself).
    */
-  submit(compiled: CompiledLayer, x: Int8Array, T: number, mask?: ArrayLike<number>): LazyReference {
+  submit(compiled: CompiledLayer, x: Int8Array, T: number, mask?: ArrayLike<number>, synthetic?: SyntheticLayerOptions): LazyReference {
     let run: LayerRun | undefined;
     const here = (): LayerRun => (run ??= runLayer(compiled, x, T, mask));
     const local: LazyReference = { ready: () => true, get: here };
     if (this.port === undefined || this.exited) return local;
     const id = this.next++;
-    const job: ReferenceJob = { id, compiled, x, T, ...(mask === undefined ? {} : { mask: Array.from(mask) }) };
+    // a cached synthetic layer is read by the worker itself: copying the compiled layer to it costs this thread 60-90 ms
+    const job: ReferenceJob = synthetic !== undefined ? { id, synthetic } : { id, compiled, x, T, ...(mask === undefined ? {} : { mask: Array.from(mask) }) };
     try {
       this.port.postMessage(job);
     } catch {

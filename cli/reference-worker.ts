@@ -4,14 +4,12 @@
 // counter that the main thread waits on.
 import { type MessagePort, workerData } from 'node:worker_threads';
 import type { CompiledLayer, LayerRun } from '../kernels/ref/layer.js';
+import type { SyntheticLayerOptions } from '../kernels/ref/generate.js';
 
-export interface ReferenceJob {
-  readonly id: number;
-  readonly compiled: CompiledLayer;
-  readonly x: Int8Array;
-  readonly T: number;
-  readonly mask?: number[];
-}
+/** A layer run to compute: the compiled layer with its input, or a synthetic layer this thread reads from the cache itself. */
+export type ReferenceJob =
+  | { readonly id: number; readonly compiled: CompiledLayer; readonly x: Int8Array; readonly T: number; readonly mask?: number[] }
+  | { readonly id: number; readonly synthetic: SyntheticLayerOptions };
 
 export type ReferenceReply = { readonly id: number; readonly run: LayerRun } | { readonly id: number; readonly error: string };
 
@@ -34,11 +32,19 @@ function buffersOf(run: LayerRun): ArrayBuffer[] {
 const message = (e: unknown): string => (e instanceof Error ? `${e.name}: ${e.message}` : String(e));
 
 try {
-  const { runLayer } = await import('../kernels/ref/layer.js');
+  const { compileLayer, runLayer } = await import('../kernels/ref/layer.js');
+  const { syntheticLayer } = await import('./layer-cache.js');
   port.on('message', (job: ReferenceJob) => {
     let run: LayerRun;
     try {
-      run = runLayer(job.compiled, job.x, job.T, job.mask);
+      if ('synthetic' in job) {
+        // the layer and its input as the main thread read them (the same cache file; generated alike if it went)
+        const g = syntheticLayer(job.synthetic);
+        if (g.layer.input === undefined) throw new Error('internal: the synthetic layer has no input');
+        run = runLayer(compileLayer(g.layer), Int8Array.from(g.layer.input.x_int), job.synthetic.seq, g.mask);
+      } else {
+        run = runLayer(job.compiled, job.x, job.T, job.mask);
+      }
     } catch (e) {
       reply({ id: job.id, error: message(e) });
       return;

@@ -142,6 +142,48 @@ export function decodeInto(lo: number, hi: number, out: Int32Array, off: number)
   return def;
 }
 
+/**
+ * Decodes a whole program: each instruction's opcode into `opc[pc]` and its field values into
+ * `fields[pc * slots ..]`, as decodeInto does one by one; returns the decode error of each pc that has one. An
+ * instruction word seen before is copied from its first decoding (a BERT-base layer's unrolled programs hold ~245,000
+ * instructions but ~13,000 distinct words): an open-addressing table of at most 2^16 words, exact (both halves
+ * compared), and a word that fails to decode is never entered, so every failing pc gets its own error.
+ */
+export function decodeProgramInto(words: Uint32Array, opc: Uint8Array, fields: Int32Array, slots: number): Map<number, string> {
+  const n = words.length >> 1;
+  const errors = new Map<number, string>();
+  let bits = 4;
+  while (bits < 16 && 1 << bits < 2 * n) bits++;
+  const size = 1 << bits, mask = size - 1;
+  const keyLo = new Int32Array(size), keyHi = new Int32Array(size), first = new Int32Array(size).fill(-1);
+  let entries = 0;
+  for (let pc = 0; pc < n; pc++) {
+    const lo = words[2 * pc]! | 0, hi = words[2 * pc + 1]! | 0;
+    let h = (Math.imul(lo, 0x9e3779b1) ^ Math.imul(hi ^ (hi >>> 15), 0x85ebca77)) >>> (32 - bits);
+    while (first[h] !== -1 && (keyLo[h] !== lo || keyHi[h] !== hi)) h = (h + 1) & mask;
+    const src = first[h]!;
+    if (src !== -1) {
+      opc[pc] = opc[src]!;
+      for (let i = 0, d = pc * slots, o = src * slots; i < slots; i++) fields[d + i] = fields[o + i]!;
+      continue;
+    }
+    try {
+      opc[pc] = decodeInto(lo, hi, fields, pc * slots).opcode;
+    } catch (e) {
+      errors.set(pc, e instanceof Error ? e.message : String(e));
+      continue;
+    }
+    // at most half full, so that probes stay short; past that, words are decoded one by one
+    if (entries < size >> 1) {
+      keyLo[h] = lo;
+      keyHi[h] = hi;
+      first[h] = pc;
+      entries++;
+    }
+  }
+  return errors;
+}
+
 /** Words as little-endian bytes (the .bin format: 8 bytes per instruction). */
 export function wordsToBytes(words: Uint32Array): Uint8Array {
   const out = new Uint8Array(words.length * 4);

@@ -7,8 +7,8 @@
 // What the bundle must keep working, and how:
 // - the worker threads (cli/reference-worker.js, cli/sweep/worker.js) are bundles of their own at their own paths,
 //   found by URL from the module that starts them (cli/reference-thread.ts, cli/sweep/pool.ts handle both places);
-// - the memo store's code fingerprint hashes dist/programs, sim, isa, kernels as tsc wrote them (cli/memo-store.ts
-//   finds that folder from any of the bundles), which is the code the bundles hold;
+// - the memo store's code fingerprint, the hash of dist/programs, sim, isa, kernels as tsc wrote them (the code the
+//   bundles hold), is computed here and compiled into the bundles (INTNPU_CODE_FINGERPRINT);
 // - dynamic imports (commands loaded on use) become lazily initialised parts of the one file;
 // - CommonJS dependencies (seedrandom) get a `require` from createRequire (the banner).
 //   node scripts/bundle-cli.mjs
@@ -16,10 +16,13 @@ import { chmodSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
+import { codeFingerprint } from '../dist/cli/memo-store.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 /** The executable and the two worker modules it starts, each bundled in place. */
 const ENTRIES = ['dist/cli/main.js', 'dist/cli/reference-worker.js', 'dist/cli/sweep/worker.js'];
+// the memo store's key of this code, computed once here rather than by hashing dist/ at every start
+const fingerprint = codeFingerprint(join(ROOT, 'dist'));
 for (const entry of ENTRIES) {
   const file = join(ROOT, entry);
   await build({
@@ -31,6 +34,7 @@ for (const entry of ENTRIES) {
     format: 'esm',
     target: 'node20',
     sourcemap: 'linked',
+    define: { INTNPU_CODE_FINGERPRINT: JSON.stringify(fingerprint) },
     logLevel: 'warning',
     banner: { js: "import { createRequire as __intnpuCreateRequire } from 'node:module'; const require = __intnpuCreateRequire(import.meta.url);" },
   });

@@ -5,8 +5,8 @@ import { carriedPointer, interleave, LN_MAX_GROUP, LN_MAX_GROUP_SOFT, layernormM
 import { checkLayerNormDomain, foldLayerNormCase, LN_GENERAL, parseLayerNormCase, type LayerNormNpuConsts } from '../../kernels/npu/layernorm.js';
 import type { MachineConfig } from '../../sim/config.js';
 import { loadProgram, simulate } from '../../sim/run.js';
-import { cachedBuild } from '../linear/build.js';
 import { assembleBuilt, machineFor, programBuffer, type CaseRun, type RunOptions } from '../index.js';
+import { storedProgram } from '../program-store.js';
 import { emitted, type BuiltProgram } from '../linear/build.js';
 import { ProgramEmitter, type Operand } from '../../isa/emit.js';
 
@@ -470,7 +470,7 @@ export function simCaseLayerNorm(input: unknown, cfg: MachineConfig, opts: RunOp
   const gen = generalVectors(npu, cfg.vpu.lanes);
   const plan = layernormPlan(c.rows, c.C, cfg, gen, opts.second);
   // The layer's two LayerNorms (same shape, vectors, shift and output stage) are one program: built and assembled once.
-  const program = cachedBuild(cfg, `layernorm ${JSON.stringify([c.rows, c.C, gen, c.shift, opts.second ?? null])}`, () => assembleBuilt(buildLayerNorm(plan, c.shift, cfg), cfg));
+  const program = storedProgram(cfg, `layernorm ${JSON.stringify([c.rows, c.C, gen, c.shift, opts.second ?? null])}`, () => assembleBuilt(buildLayerNorm(plan, c.shift, cfg), cfg));
   const m = machineFor(program, cfg, opts);
   const buf = (name: string) => programBuffer(program, name);
   if (c.x.length > 0) m.writeBuffer(buf('x'), c.x);

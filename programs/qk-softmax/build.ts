@@ -20,6 +20,7 @@ import type { SoftmaxNpuConsts } from '../../kernels/npu/softmax.js';
 import type { MachineConfig } from '../../sim/config.js';
 import { loadProgram, simulate, type SimResult } from '../../sim/run.js';
 import { assembleBuilt, machineFor, programBuffer, type RunOptions } from '../index.js';
+import { storedProgram } from '../program-store.js';
 import { emitted, type BuiltProgram } from '../linear/build.js';
 import type { Program } from '../../isa/asm.js';
 
@@ -152,8 +153,8 @@ export function runQkSoftmaxSim(
 ): QkSoftmaxRun {
   const probsU8 = opts.probsU8 ?? false;
   const shape: QkSoftmaxShape = { T, hidden, heads, mask: mask === undefined ? 'none' : 'position', probsU8 };
-  const built = buildQkSoftmax(shape, consts, cfg);
-  const program = assembleBuilt(built, cfg);
+  // the program through the memo store (programs/program-store.ts): a second run reads it back instead of building it
+  const program = storedProgram(cfg, `qk-softmax ${JSON.stringify([shape, consts])}`, () => assembleBuilt(buildQkSoftmax(shape, consts, cfg), cfg));
   const m = machineFor(program, cfg, opts);
   m.writeBuffer(programBuffer(program, 'q'), q8);
   m.writeBuffer(programBuffer(program, 'k'), k8);

@@ -13,7 +13,8 @@ type Mod = typeof import('../../cli/reference-thread.js');
 const built = (): Promise<Mod> => import(new URL('../../dist/cli/reference-thread.js', import.meta.url).href) as Promise<Mod>;
 
 describe('reference thread', () => {
-  const g = generateLayer({ seed: 'reference thread', seq: 9, hidden: 48, heads: 3, ffn: 96, maskedTail: 2 });
+  const opts = { seed: 'reference thread', seq: 9, hidden: 48, heads: 3, ffn: 96, maskedTail: 2 };
+  const g = generateLayer(opts);
   const c = compileLayer(g.layer);
   const x = Int8Array.from(g.layer.input!.x_int);
   const x2 = x.map((v) => -v);
@@ -29,6 +30,10 @@ describe('reference thread', () => {
     expect(isDeepStrictEqual(rb, runLayer(c, x2, 9))).toBe(true);
     // the two runs differ (the inputs do): equality above is not vacuous
     expect(isDeepStrictEqual(ra.output, rb.output)).toBe(false);
+    // a synthetic layer the worker makes (reads from the cache) itself: the same run
+    const s = rt.submit(c, x, 9, g.mask, opts);
+    expect(isDeepStrictEqual(s.get(), runLayer(c, x, 9, g.mask))).toBe(true);
+    expect(s.ready()).toBe(true);
   });
 
   it('a job the worker cannot run is computed here, with this thread\'s error', async () => {
