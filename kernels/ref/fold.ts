@@ -87,7 +87,7 @@ export interface SymQuant {
   readonly scale: number[];
 }
 
-function symQuantRow(w: ArrayLike<number>, off: number, len: number, n: number, S: number, lo: number, hi: number, out: number[]): void {
+function symQuantRow(w: ArrayLike<number>, off: number, len: number, n: number, S: number, lo: number, hi: number, out: number[] | Int8Array): void {
   const inv = fl32(1 / S); // the reference multiplies by the float32 reciprocal, it does not divide
   for (let i = off; i < off + len; i++) {
     const v = rneFloat(fl32(inv * fl32(w[i]!)));
@@ -101,11 +101,25 @@ function symQuantRow(w: ArrayLike<number>, off: number, len: number, n: number, 
  * with the bounds cast to float32 (the [-127, 126] quirk).
  */
 export function quantizeSymmetric(w: ArrayLike<number>, rows: number, cols: number, bits: number, perChannel: boolean): SymQuant {
+  const q = new Array<number>(w.length);
+  return { q, scale: quantizeSymmetricInto(w, rows, cols, bits, perChannel, q) };
+}
+
+/**
+ * quantizeSymmetric at 8 bits into an Int8Array (the same values: the integers lie in [-127, 126]), without a number
+ * array of millions of elements (PERF: a BERT-base layer's 7 M weights).
+ */
+export function quantizeSymmetricInt8(w: ArrayLike<number>, rows: number, cols: number, perChannel: boolean): { q: Int8Array; scale: number[] } {
+  const q = new Int8Array(w.length);
+  return { q, scale: quantizeSymmetricInto(w, rows, cols, 8, perChannel, q) };
+}
+
+/** Writes Q(w, b, S) into q and returns the scales. */
+function quantizeSymmetricInto(w: ArrayLike<number>, rows: number, cols: number, bits: number, perChannel: boolean, q: number[] | Int8Array): number[] {
   if (w.length !== rows * cols) throw new RangeError(`quantizeSymmetric: ${w.length} values for [${rows}, ${cols}]`);
   const n = pow2(bits - 1) - 1;
   const lo = fl32(-n);
   const hi = fl32(n - 1);
-  const q = new Array<number>(w.length);
   const scale: number[] = [];
   const scaleOf = (off: number, len: number): number => {
     let alpha = 0;
@@ -123,7 +137,7 @@ export function quantizeSymmetric(w: ArrayLike<number>, rows: number, cols: numb
     scale.push(S);
     symQuantRow(w, 0, w.length, n, S, lo, hi, q);
   }
-  return { q, scale };
+  return scale;
 }
 
 /** Q(v, b, S) with given (per-element-channel) scales: the 32-bit bias path. Bounds -2^31 and +2^31 (quirk). */
