@@ -78,7 +78,7 @@ export function normalSampler(rng: Rng): () => number {
 
 /** Float32 weights N(0, std) with a heavier tail (0.2% of entries x4), like trained BERT matrices. */
 function floatLinear(normal: () => number, rng: Rng, inF: number, outF: number, std: number, biasMean: number, biasStd: number): FloatLinear {
-  const weight = new Float64Array(inF * outF);
+  const weight = new Float32Array(inF * outF); // float32 parameters, held exactly
   for (let i = 0; i < weight.length; i++) weight[i] = fl32(normal() * std * (rng() < 0.002 ? 4 : 1));
   const bias = new Float64Array(outF);
   for (let i = 0; i < outF; i++) bias[i] = fl32(biasMean + normal() * biasStd);
