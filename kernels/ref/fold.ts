@@ -43,23 +43,27 @@ export function pyfloordiv(a: number, b: number): number {
 // ---------------------------------------------------------------------------------------------------------------
 // frexp and the 31-bit requantization multiplier (section 3).
 
-const dv = new DataView(new ArrayBuffer(8));
+// One double and its two 32-bit words (PERF: typed-array element access instead of DataView calls; a layer folds
+// some 13,000 multipliers). HI is the index of the sign/exponent word in this host's byte order.
+const F64 = new Float64Array(1);
+const U32 = new Uint32Array(F64.buffer);
+const HI = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1 ? 1 : 0;
 
 /** C frexp: x = mu * 2^k with |mu| in [0.5, 1); (0, 0) for 0. Reads the exponent bits (no frexp in JS). */
 export function frexp(x: number): { mu: number; k: number } {
   if (x === 0 || !Number.isFinite(x)) return { mu: x, k: 0 };
   let adj = 0;
-  dv.setFloat64(0, x);
-  let hi = dv.getUint32(0);
+  F64[0] = x;
+  let hi = U32[HI]!;
   if (((hi >>> 20) & 0x7ff) === 0) {
     // subnormal: scale into the normal range first (exact)
-    dv.setFloat64(0, x * pow2(64));
-    hi = dv.getUint32(0);
+    F64[0] = x * pow2(64);
+    hi = U32[HI]!;
     adj = -64;
   }
   const expBits = (hi >>> 20) & 0x7ff;
-  dv.setUint32(0, (hi & 0x800fffff) | (1022 << 20));
-  return { mu: dv.getFloat64(0), k: expBits - 1022 + adj };
+  U32[HI] = (hi & 0x800fffff) | (1022 << 20);
+  return { mu: F64[0]!, k: expBits - 1022 + adj };
 }
 
 export interface Frexp31 {
