@@ -5,8 +5,7 @@
 // MACs, lane arithmetic and copies.
 import { ISA, UNITS, TIMING_CLASSES, type TimingClass } from '../isa/table.js';
 import { Fault, Machine, SPACE_ACC, SPACE_DRAM, SPACE_SPAD } from './machine.js';
-import { bigToPair, isqrtBig, mulAddRoundShift, mulRoundShift, PACK, pairToBig, roundDiv, roundDivBig, unpackHigh } from './intops.js';
-import { matmulTileWasm } from './wasm-mxu.js';
+import { addLaneSquaresToPair, addLaneSumToPair, isqrtBig, mulAddRoundShift, mulRoundShift, PACK, PAIR_SUM, pairToBig, roundDiv, roundDivBig, unpackHigh } from './intops.js';
 
 export const UNIT_INDEX: Readonly<Record<(typeof UNITS)[number], number>> = Object.fromEntries(UNITS.map((u, i) => [u, i])) as Record<(typeof UNITS)[number], number>;
 export const CLASS_NAMES = Object.keys(TIMING_CLASSES) as TimingClass[];
@@ -270,15 +269,9 @@ function wload(transposed: boolean): Semantics {
     const rows = transposed ? k : n, len = transposed ? n : k;
     m.check2d(SPACE_SPAD, addr, rows, len, stride);
     const buf = m.wActive === 0 ? 1 : 0;
-    if (data && m.wasmMxu) {
+    if (data && m.mxu !== undefined) {
       // int16 columns for the WebAssembly MXU: Q[j][kk] = W[j][kk], zero beyond k (sim/wasm-mxu.ts)
-      const Q = m.wq[buf], D = m.wqDepth, S = m.spad;
-      const js = transposed ? 1 : stride, ks = transposed ? stride : 1;
-      for (let j = 0; j < n; j++) {
-        const dst = j * D;
-        for (let kk = 0; kk < k; kk++) Q[dst + kk] = S[addr + j * js + kk * ks]!;
-        Q.fill(0, dst + k, dst + D);
-      }
+      m.mxu.wload(buf, addr, transposed ? 1 : stride, transposed ? stride : 1, k, n);
     } else if (data) {
       // Packed pairs for the MAC loop: P[q][kk] = W[2q][kk] + W[2q+1][kk] * 2^26 (see matmulTile).
       const P = m.wbuf[buf], S = m.spad;
@@ -319,8 +312,8 @@ function mmExec(m: Machine, f: Int32Array, o: number, pc: number, e: Effects, da
   e.wbuf = buf;
   e.region(SPACE_SPAD, false, x, rows, k, xStride);
   e.region(SPACE_ACC, true, accAddr, rows, n, accStride);
-  if (data && m.wasmMxu) {
-    matmulTileWasm(unsigned ? m.spadU8 : m.spad, x, xStride, rows, m.wq[buf]!, m.wqDepth, k, n, m.acc, accAddr, accStride, accumulate);
+  if (data && m.mxu !== undefined) {
+    m.mxu.mm(unsigned, x, xStride, rows, buf, k, n, accAddr, accStride, accumulate);
   } else if (data) {
     if (unsigned) matmulTileU8(m.spadU8, x, xStride, rows, m.wbuf[buf]!, m.cfg.mxu.rows, k, n, m.acc, accAddr, accStride, accumulate);
     else matmulTile(m.spad, x, xStride, rows, m.wbuf[buf]!, m.cfg.mxu.rows, k, n, m.acc, accAddr, accStride, accumulate);
@@ -426,11 +419,12 @@ const vmulrVv: Semantics = (m, f, o, pc, e, data) => {
   const L = m.lanes, n = m.vl, R = m.vregs;
   e.amount = n;
   vecOperands(e, vd, va, vb, vs);
+  if (!data) return pc + 1; // the shift lanes are data: timing-only mode never computed them, so no value check
   for (let i = 0; i < n; i++) {
     const sh = R[vs * L + i]!;
     if (sh < 0 || sh > 127) throw new Fault('bad-operand', `vmulr.vv lane ${i} shift ${sh} outside 0..127`);
   }
-  if (data) for (let i = 0; i < n; i++) R[vd * L + i] = mulRoundShift(R[va * L + i]!, R[vb * L + i]!, R[vs * L + i]!, rmode, sat);
+  for (let i = 0; i < n; i++) R[vd * L + i] = mulRoundShift(R[va * L + i]!, R[vb * L + i]!, R[vs * L + i]!, rmode, sat);
   return pc + 1;
 };
 
@@ -461,23 +455,16 @@ function reduce(op: (m: Machine, va: number, n: number) => number): Semantics {
 /** 64-bit accumulation of the lane sum (or sum of squares) into the pair rd (low), rd+1 (high). */
 function reducePair(squares: boolean): Semantics {
   const name = squares ? 'vredsumsq.w' : 'vredsum.w';
-  return (m, f, o, pc, e) => {
+  return (m, f, o, pc, e, data) => {
     const rd = f[o]!, va = f[o + 1]!;
     if (rd === 0 || rd > 30) throw new Fault('bad-operand', `${name} needs a register pair r${rd}:r${rd + 1} with 1 <= rd <= 30`);
     const L = m.lanes, n = m.vl, R = m.vregs;
-    let s = pairToBig(sreg(m, rd), sreg(m, rd + 1));
-    if (squares) {
-      for (let i = 0; i < n; i++) {
-        const v = BigInt(R[va * L + i]!);
-        s += v * v;
-      }
-    } else {
-      let t = 0; // exact below 2^53
-      for (let i = 0; i < n; i++) t += R[va * L + i]!;
-      s += BigInt(t);
-    }
-    if (s >= 1n << 63n || s < -(1n << 63n)) throw new Fault('overflow', `${name} sum ${s} does not fit 64 bits`);
-    const [lo, hi] = bigToPair(s);
+    const lo0 = sreg(m, rd), hi0 = sreg(m, rd + 1);
+    const fits = squares ? addLaneSquaresToPair(lo0, hi0, R, va * L, n) : addLaneSumToPair(lo0, hi0, R, va * L, n);
+    // In timing-only mode the lanes hold whatever the skipped data left: computed (control flow may read the pair, as
+    // for vredsum), but no value check, as for the divider (the high word wraps).
+    if (!fits && data) throw new Fault('overflow', `${name} sum ${(BigInt(PAIR_SUM[1]!) << 32n) + BigInt(PAIR_SUM[0]!)} does not fit 64 bits`);
+    const lo = PAIR_SUM[0]! | 0, hi = PAIR_SUM[1]! | 0;
     setReg(m, rd, lo);
     setReg(m, rd + 1, hi);
     e.amount = n;

@@ -186,3 +186,48 @@ export function pairToBig(lo: number, hi: number): bigint {
 export function bigToPair(v: bigint): [number, number] {
   return [Number(BigInt.asIntN(32, v)), Number(BigInt.asIntN(32, v >> 32n))];
 }
+
+/**
+ * The 64-bit accumulations of vredsum.w / vredsumsq.w without BigInt (PERF: a BigInt per lane was most of those
+ * instructions' time). The new pair goes to PAIR_SUM as two exact doubles: [0] the low word in [0, 2^32), [1] the high
+ * word, an integer that may lie outside int32 when the sum left the signed 64-bit range (the functions then return
+ * false; the caller reports PAIR_SUM[1] * 2^32 + PAIR_SUM[0], exact, in its fault).
+ */
+export const PAIR_SUM = new Float64Array(2);
+
+/** (hi, lo) pair + sH * 2^32 + sL into PAIR_SUM, for integers |sH| < 2^50 and |sL| < 2^52; true when it fits 64 bits. */
+function addToPair(lo: number, hi: number, sH: number, sL: number): boolean {
+  const c = Math.floor(sL / P32); // exact: a power-of-two scaling, then floor
+  const l = (lo >>> 0) + (sL - c * P32); // in [0, 2^33)
+  const c2 = l >= P32 ? 1 : 0;
+  const h = hi + sH + c + c2; // exact: |.| < 2^51
+  PAIR_SUM[0] = l - c2 * P32;
+  PAIR_SUM[1] = h;
+  return h >= -2147483648 && h <= 2147483647;
+}
+
+/** The pair (lo, hi) plus the sum of the n int32 lanes R[at..at+n) (n <= 4096: |sum| < 2^43, exact in a double). */
+export function addLaneSumToPair(lo: number, hi: number, R: Int32Array, at: number, n: number): boolean {
+  let t = 0;
+  for (let i = 0; i < n; i++) t += R[at + i]!;
+  return addToPair(lo, hi, 0, t);
+}
+
+/**
+ * The pair (lo, hi) plus the sum of squares of the n int32 lanes R[at..at+n), exactly: with a = |v| = ah * 2^16 + al
+ * (ah <= 2^15, al < 2^16), v^2 = ah^2 * 2^32 + ah*al * 2^17 + al^2, and each of the three sums stays exact in a double
+ * for n <= 4096 lanes (below 2^42, 2^43 and 2^44). ah*al * 2^17 is split at 2^15 into its 2^32 part and the rest.
+ */
+export function addLaneSquaresToPair(lo: number, hi: number, R: Int32Array, at: number, n: number): boolean {
+  let H = 0, M = 0, Lo = 0;
+  for (let i = 0; i < n; i++) {
+    const v = R[at + i]!;
+    const a = v < 0 ? -v : v; // 2^31 for -2^31: still exact, and >>> / & below read it as uint32
+    const ah = a >>> 16, al = a & 0xffff;
+    H += ah * ah;
+    M += ah * al;
+    Lo += al * al;
+  }
+  const mh = Math.floor(M / 32768); // M * 2^17 = mh * 2^32 + (M - mh * 2^15) * 2^17
+  return addToPair(lo, hi, H + mh, (M - mh * 32768) * 131072 + Lo);
+}

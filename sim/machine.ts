@@ -4,7 +4,7 @@
 import type { BufferSymbol, MemorySpace } from '../isa/asm.js';
 import type { MachineConfig } from './config.js';
 import type { TimingModel } from './timing.js';
-import { paddedDepth, simWasmActive } from './wasm-mxu.js';
+import { MxuMemory, simWasmActive } from './wasm-mxu.js';
 
 export const SPACE_DRAM = 0;
 export const SPACE_SPAD = 1;
@@ -51,7 +51,12 @@ export class Machine {
   readonly wN: [number, number] = [0, 0];
   /** mxu.mm runs on WebAssembly SIMD (sim/wasm-mxu.ts), chosen when the machine is created. */
   readonly wasmMxu: boolean;
-  /** For the WebAssembly MXU: the two weight buffers as int16 columns [cols][kp], zero beyond k. */
+  /**
+   * For the WebAssembly MXU: the instance memory holding spad, acc and the weight buffers (which are then views of
+   * it), and running mxu.mm on them in place; undefined on the TypeScript MXU.
+   */
+  readonly mxu: MxuMemory | undefined;
+  /** For the WebAssembly MXU: the two weight buffers as int16 columns [cols][wqDepth], zero beyond k. */
   readonly wq: [Int16Array, Int16Array];
   /** Row length of `wq` (mxu.rows rounded up to 8 lanes). */
   readonly wqDepth: number;
@@ -82,17 +87,18 @@ export class Machine {
     this.cfg = cfg;
     const dramBytes = opts.dramBytes === undefined ? cfg.dram.sizeBytes : Math.min(cfg.dram.sizeBytes, Math.max(0, Math.ceil(opts.dramBytes)));
     this.dram = new Uint8Array(dramBytes);
-    this.spad = new Int8Array(cfg.spad.sizeBytes);
-    this.spadU8 = new Uint8Array(this.spad.buffer);
-    this.acc = new Int32Array(cfg.acc.sizeBytes / 4);
+    const mxu = opts.wasm ?? simWasmActive() ? MxuMemory.create(cfg.spad.sizeBytes, cfg.acc.sizeBytes / 4, cfg.mxu.cols, cfg.mxu.rows) : undefined;
+    this.mxu = mxu;
+    this.wasmMxu = mxu !== undefined;
+    this.spad = mxu ? mxu.spad : new Int8Array(cfg.spad.sizeBytes);
+    this.spadU8 = mxu ? mxu.spadU8 : new Uint8Array(this.spad.buffer);
+    this.acc = mxu ? mxu.acc : new Int32Array(cfg.acc.sizeBytes / 4);
     this.lanes = cfg.vpu.lanes;
     this.vregs = new Int32Array(32 * this.lanes);
     this.vl = this.lanes;
-    this.wasmMxu = opts.wasm ?? simWasmActive();
-    this.wqDepth = paddedDepth(cfg.mxu.rows);
-    const qsize = this.wasmMxu ? cfg.mxu.cols * this.wqDepth : 0;
-    this.wq = [new Int16Array(qsize), new Int16Array(qsize)];
-    const wsize = this.wasmMxu ? 0 : cfg.mxu.rows * Math.ceil(cfg.mxu.cols / 2);
+    this.wqDepth = mxu ? mxu.depth : 0;
+    this.wq = mxu ? mxu.wq : [new Int16Array(0), new Int16Array(0)];
+    const wsize = mxu ? 0 : cfg.mxu.rows * Math.ceil(cfg.mxu.cols / 2);
     this.wbuf = [new Float64Array(wsize), new Float64Array(wsize)];
     this.sizes = [this.dram.length, this.spad.length, this.acc.length];
   }
@@ -180,7 +186,7 @@ export class Machine {
 
   readBytes(sym: BufferSymbol, n = sym.size): Uint8Array {
     this.assertFits(sym, n);
-    if (sym.space === 'acc') return new Uint8Array(this.acc.buffer, sym.address * 4, n * 4).slice();
+    if (sym.space === 'acc') return new Uint8Array(this.acc.buffer, this.acc.byteOffset + sym.address * 4, n * 4).slice();
     const src = this.spaceOf(sym);
     return new Uint8Array(src.buffer, src.byteOffset + this.addressOf(sym, n), n).slice();
   }

@@ -58,11 +58,13 @@ export interface TraceEvent {
 }
 
 /**
- * The memory regions of instructions still in flight (a later instruction of another unit that touches one waits
- * for it), as parallel typed arrays: PERF, no object per region of every instruction.
+ * The memory regions of one unit's instructions still in flight in one memory space (a later instruction of another
+ * unit that touches one waits for it), as parallel typed arrays: PERF, no object per region of every instruction.
+ * `seq` numbers the regions of all lists in the order they were issued.
  */
 class PendingRegions {
   n = 0;
+  seq = new Float64Array(64);
   unit = new Int32Array(64);
   space = new Int32Array(64);
   write = new Uint8Array(64);
@@ -75,9 +77,10 @@ class PendingRegions {
   until = new Float64Array(64);
   pc = new Int32Array(64);
 
-  push(unit: number, space: number, write: boolean, lo: number, hi: number, base: number, rows: number, len: number, stride: number, until: number, pc: number): void {
+  push(seq: number, unit: number, space: number, write: boolean, lo: number, hi: number, base: number, rows: number, len: number, stride: number, until: number, pc: number): void {
     if (this.n === this.unit.length) this.grow();
     const k = this.n++;
+    this.seq[k] = seq;
     this.unit[k] = unit;
     this.space[k] = space;
     this.write[k] = write ? 1 : 0;
@@ -97,6 +100,7 @@ class PendingRegions {
     for (let k = 0; k < this.n; k++) {
       if (!(this.until[k]! > now)) continue;
       if (j !== k) {
+        this.seq[j] = this.seq[k]!;
         this.unit[j] = this.unit[k]!;
         this.space[j] = this.space[k]!;
         this.write[j] = this.write[k]!;
@@ -136,6 +140,7 @@ class PendingRegions {
       b.set(a);
       return b;
     };
+    this.seq = g(this.seq);
     this.unit = g(this.unit);
     this.space = g(this.space);
     this.write = g(this.write);
@@ -209,14 +214,28 @@ export class TimingModel {
   private readonly lastStart = new Float64Array(UNITS.length);
   /** Port free times: one per unit, plus the MXU weight-load port at index UNITS.length. */
   private readonly portFree = new Float64Array(UNITS.length + 1);
-  private readonly qRing: Float64Array[];
+  /**
+   * Per unit, the start cycles of its last Q instructions as a ring (unit u's slots at u*Q..u*Q+Q-1), the next slot to
+   * overwrite (the oldest, PERF: an int32 index kept wrapped instead of count % Q, a float modulo per instruction), and
+   * how many instructions the unit has had.
+   */
+  private readonly qRing: Float64Array;
+  private readonly qPos = new Int32Array(UNITS.length);
   private readonly qCount = new Float64Array(UNITS.length);
+  /** Result latency by timing class for the VPU classes (1 for the others; see latencyOf). */
+  private readonly latency: Float64Array;
   private readonly sregReady = new Float64Array(32);
   private readonly vregReady = new Float64Array(32);
   private readonly vregProducer = new Int32Array(32).fill(-1);
   private readonly sregProducer = new Int32Array(32).fill(-1);
-  /** In-flight regions per memory space (dram, spad, acc): a region only meets regions of its own space. */
-  private readonly pending = [new PendingRegions(), new PendingRegions(), new PendingRegions()] as const;
+  /**
+   * In-flight regions per memory space (dram, spad, acc) and unit, at space * UNITS.length + unit: a region only meets
+   * regions of its own space and other units (PERF: a VPU load scans the MXU's and DMA's writes to the accumulators,
+   * not the dozens of its own loads in flight).
+   */
+  private readonly pending: readonly PendingRegions[] = Array.from({ length: 3 * UNITS.length }, () => new PendingRegions());
+  /** Regions issued so far: their order across the lists (the first of equally late producers is the one waited on). */
+  private regionSeq = 0;
   private readonly channel = new Calendar();
   private readonly wbufReady = new Float64Array(2);
   private readonly wbufFree = new Float64Array(2);
@@ -238,7 +257,8 @@ export class TimingModel {
     this.cfg = cfg;
     this.Q = cfg.frontend.queueDepth;
     this.penalty = cfg.frontend.takenBranchPenaltyCycles;
-    this.qRing = UNITS.map(() => new Float64Array(this.Q));
+    this.qRing = new Float64Array(UNITS.length * this.Q);
+    this.latency = Float64Array.from(CLASS_NAMES, (_, cls) => this.latencyOf(cls));
     this.totals = {
       cycles: 0,
       busy: new Float64Array(UNITS.length),
@@ -274,7 +294,7 @@ export class TimingModel {
     // ---- front end: dispatch ----
     let d = this.feNext;
     if (u !== U_SCALAR && this.qCount[u]! >= this.Q) {
-      const slot = this.qRing[u]![this.qCount[u]! % this.Q]!; // start of the instruction Q places earlier
+      const slot = this.qRing[u * this.Q + this.qPos[u]!]!; // start of the instruction Q places earlier
       if (slot > d) {
         this.charge(S_QUEUE, slot - d);
         d = slot;
@@ -333,9 +353,9 @@ export class TimingModel {
           depFrom = this.vregProducer[v]!;
         }
       }
-      if (e.vregWrite >= 0 && this.vregReady[e.vregWrite]! > dep + this.latencyOf(cls) - 1) {
+      if (e.vregWrite >= 0 && this.vregReady[e.vregWrite]! > dep + this.latency[cls]! - 1) {
         // WAW: the new value must land after the old one.
-        dep = this.vregReady[e.vregWrite]! - this.latencyOf(cls) + 1;
+        dep = this.vregReady[e.vregWrite]! - this.latency[cls]! + 1;
         depFrom = this.vregProducer[e.vregWrite]!;
       }
       if (cls === C.mxuStream && this.wbufReady[e.wbuf]! > dep) {
@@ -349,13 +369,24 @@ export class TimingModel {
         if (rows <= 0 || len <= 0) continue;
         const last = base + (rows - 1) * stride;
         const lo = last < base ? last : base, hi = (last < base ? base : last) + len;
-        const P = this.pending[space]!;
-        for (let k = 0; k < P.n; k++) {
-          if (P.unit[k] === u || (!write && P.write[k] === 0)) continue;
-          if (P.until[k]! > dep && P.overlaps(k, base, rows, len, stride, lo, hi)) {
-            dep = P.until[k]!;
-            depFrom = P.pc[k]!;
+        // The latest overlapping producer; of equally late ones the first issued (as a scan in issue order finds it).
+        let best = dep, bestSeq = -1, bestPc = -1; // only producers later than dep count
+        for (let v = 0; v < UNITS.length; v++) {
+          if (v === u) continue;
+          const P = this.pending[space * UNITS.length + v]!;
+          for (let k = 0; k < P.n; k++) {
+            if (!write && P.write[k] === 0) continue;
+            const until = P.until[k]!;
+            if ((until > best || (until === best && P.seq[k]! < bestSeq)) && P.overlaps(k, base, rows, len, stride, lo, hi)) {
+              best = until;
+              bestSeq = P.seq[k]!;
+              bestPc = P.pc[k]!;
+            }
           }
+        }
+        if (best > dep) {
+          dep = best;
+          depFrom = bestPc;
         }
       }
       if (dep > unitReady) {
@@ -388,14 +419,16 @@ export class TimingModel {
         occupancy = (cls === C.divide ? dv.divIntervalCycles : dv.sqrtIntervalCycles) ?? latency;
       } else {
         occupancy = 1;
-        latency = this.latencyOf(cls);
+        latency = this.latency[cls]!;
       }
       end = start + occupancy;
       done = start + latency;
       this.portFree[port] = end;
       this.lastStart[u] = start;
       T.busy[u] = T.busy[u]! + (cls === C.mxuWeights ? 0 : occupancy);
-      this.qRing[u]![this.qCount[u]! % this.Q] = start;
+      const qp = this.qPos[u]!;
+      this.qRing[u * this.Q + qp] = start;
+      this.qPos[u] = qp + 1 === this.Q ? 0 : qp + 1;
       this.qCount[u] = this.qCount[u]! + 1;
 
       // Results and reservations other instructions will check.
@@ -424,7 +457,7 @@ export class TimingModel {
         const lo = last < base ? last : base, hi = (last < base ? base : last) + len;
         const write = e.rWrite[i] === 1;
         const space = e.rSpace[i]!;
-        this.pending[space]!.push(u, space, write, lo, hi, base, rows, len, stride, write ? done : end, pc);
+        this.pending[space * UNITS.length + u]!.push(this.regionSeq++, u, space, write, lo, hi, base, rows, len, stride, write ? done : end, pc);
       }
       if (++this.sincePrune >= 64) this.prune();
     }

@@ -1,9 +1,10 @@
 // The MXU tile (mxu.mm) on WebAssembly SIMD, chosen automatically where the runtime validates the module
 // (sim/wasm/mxu.wat, built by scripts/build-wasm.mjs). matmulTile in exec.ts stays the definition: the two are
-// tested equal on every kernel test (INTNPU_WASM=0 or setSimWasm(false) forces the TypeScript loop). The weights
-// of an mxu.wload are kept as int16 columns [n][kp] for this path; per mxu.mm the input bytes are copied in,
-// the tile's products computed in WebAssembly and added to (or written over) the accumulator rows (int32
-// wrap-around).
+// tested equal on every kernel test (INTNPU_WASM=0 or setSimWasm(false) forces the TypeScript loop).
+// A Machine on this engine keeps its scratchpad, accumulators and both weight buffers in its own instance's memory
+// (MxuMemory), so the kernel reads the input rows and adds into the accumulator rows in place, strides and all:
+// PERF, no copy of a tile into or out of WebAssembly memory per mxu.mm. The weights of an mxu.wload are kept there as
+// int16 columns [cols][depth], zero beyond k.
 import { MXU_WASM_BASE64 } from './wasm/mxu.wasm.js';
 
 /** The slice of the WebAssembly JS API used here (the project's lib settings carry no WebAssembly types). */
@@ -14,121 +15,116 @@ interface WasmApi {
 }
 const WASM = (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;
 
+/** mm_s8 / mm_u8 (x, xs, rows, w, ws, kp, n, o, os, acc), byte addresses and strides: see sim/wasm/mxu.wat. */
+type MmKernel = (x: number, xs: number, rows: number, w: number, ws: number, kp: number, n: number, o: number, os: number, acc: number) => void;
 interface MxuExports {
   readonly memory: { readonly buffer: ArrayBuffer; grow(pages: number): number };
-  readonly mm_s8: (x: number, w: number, mp: number, np: number, kp: number, o: number, acc: number) => void;
-  readonly mm_u8: (x: number, w: number, mp: number, np: number, kp: number, o: number, acc: number) => void;
+  readonly mm_s8: MmKernel;
+  readonly mm_u8: MmKernel;
+  readonly wload: (src: number, js: number, ks: number, k: number, n: number, dst: number, ds: number) => void;
 }
 
 let enabled = typeof process === 'undefined' || process.env['INTNPU_WASM'] !== '0';
-let mod: MxuExports | null | undefined;
+let compiled: object | null | undefined;
 
 /** Turns the WebAssembly MXU on or off for machines created afterwards (default: on where supported, off with INTNPU_WASM=0). */
 export function setSimWasm(on: boolean): void {
   enabled = on;
 }
 
-function exportsOf(): MxuExports | null {
-  if (mod === undefined) {
+/** The compiled module (shared by every machine's instance), or null where the runtime lacks WebAssembly SIMD. */
+function moduleOf(): object | null {
+  if (compiled === undefined) {
     try {
       const bytes = Buffer.from(MXU_WASM_BASE64, 'base64');
-      mod = WASM !== undefined && WASM.validate(bytes) ? (new WASM.Instance(new WASM.Module(bytes)).exports as MxuExports) : null;
+      compiled = WASM !== undefined && WASM.validate(bytes) ? new WASM.Module(bytes) : null;
     } catch {
-      mod = null;
+      compiled = null;
     }
   }
-  return mod;
+  return compiled;
 }
 
 /** True when machines created now run mxu.mm on WebAssembly SIMD. */
 export function simWasmActive(): boolean {
-  return enabled && exportsOf() !== null;
+  return enabled && moduleOf() !== null;
 }
 
 /** The padded depth of the int16 weight columns for an array of `rows` (a multiple of 8 lanes). */
 export const paddedDepth = (rows: number): number => Math.ceil(rows / 8) * 8;
 
 const up = (v: number, m: number): number => Math.ceil(v / m) * m;
+const PAGE = 65536;
 
 /**
- * acc[r][j] (+)= sum_kk x[r][kk] * W[j][kk] for r < rows, j < n, kk < k, where W is int16 [n][kp] with zeros
- * beyond k (the wload copy); the additions wrap to int32.
+ * A machine's on-chip memories inside one WebAssembly instance's memory, laid out
+ *   spad bytes | acc int32 | weight buffer 0 | weight buffer 1 | slack
+ * each part 16-byte aligned; the scratchpad at offset 0 (so `spad.buffer` starts with it, as a plain array's would).
+ * The memory is sized once and never grown (growing would detach every view). The kernel reads up to 7 bytes past a
+ * scratchpad row's k and up to 12 past the last accumulator word of a partial column block (neither ever stored),
+ * and weight columns up to cols rounded up to 4: the layout keeps all of these inside the memory.
  */
-export function matmulTileWasm(
-  S: Int8Array | Uint8Array, x: number, xStride: number, rows: number,
-  W: Int16Array, kp: number, k: number, n: number,
-  A: Int32Array, accAddr: number, accStride: number, accumulate: boolean,
-): void {
-  const e = exportsOf()!;
-  const mp = up(rows, 2), np = up(n, 4);
-  // memory: w int16 [np][kp] | x bytes [mp][kp] | o int32 [mp][np]
-  const wBytes = np * kp * 2, xBase = up(wBytes, 16), oBase = xBase + up(mp * kp, 16);
-  const need = oBase + mp * np * 4;
-  if (need > e.memory.buffer.byteLength) e.memory.grow(Math.ceil((need - e.memory.buffer.byteLength) / 65536));
-  const v = viewsOf(e.memory.buffer);
-  v.i16.set(W.subarray(0, n * kp));
-  if (np > n) v.i16.fill(0, n * kp, np * kp);
-  // PERF: rows are copied by loops (a tile row is 16-128 bytes): a subarray per row and per call made millions of
-  // short-lived objects per layer. The bytes are the same whether S is read signed or unsigned; rows on 4-byte
-  // boundaries (every tiled program's) move as int32 words.
-  const Sb = S instanceof Uint8Array ? S : bytesOf(S);
-  if ((k & 3) === 0 && (kp & 3) === 0 && (x & 3) === 0 && (xStride & 3) === 0 && (xBase & 3) === 0) {
-    const S32 = wordsOf(Sb), X32 = v.i32, kw = k >> 2, kpw = kp >> 2;
-    for (let r = 0; r < rows; r++) {
-      const s = (x + r * xStride) >> 2, d = (xBase >> 2) + r * kpw;
-      for (let j = 0; j < kw; j++) X32[d + j] = S32[s + j]!;
-      for (let j = kw; j < kpw; j++) X32[d + j] = 0;
+export class MxuMemory {
+  readonly spad: Int8Array;
+  /** The same scratchpad bytes read as unsigned (mxu.mm.u8). */
+  readonly spadU8: Uint8Array;
+  readonly acc: Int32Array;
+  /** The two weight buffers as int16 columns [cols][depth], zero beyond each load's k. */
+  readonly wq: [Int16Array, Int16Array];
+  /** Row length of `wq` (mxu.rows rounded up to 8 lanes). */
+  readonly depth: number;
+  private readonly accByte: number;
+  private readonly wByte: [number, number];
+  private readonly mmS8: MmKernel;
+  private readonly mmU8: MmKernel;
+  private readonly wl: MxuExports['wload'];
+
+  private constructor(ex: MxuExports, spadBytes: number, accWords: number, cols: number, rows: number) {
+    this.depth = paddedDepth(rows);
+    const accByte = up(spadBytes, 16);
+    const wBytes = up(up(cols, 4) * this.depth * 2, 16);
+    const w0 = accByte + up(accWords * 4, 16), w1 = w0 + wBytes, total = w1 + wBytes + 64;
+    const have = ex.memory.buffer.byteLength;
+    if (total > have) ex.memory.grow(Math.ceil((total - have) / PAGE));
+    const buf = ex.memory.buffer;
+    this.spad = new Int8Array(buf, 0, spadBytes);
+    this.spadU8 = new Uint8Array(buf, 0, spadBytes);
+    this.acc = new Int32Array(buf, accByte, accWords);
+    this.wq = [new Int16Array(buf, w0, up(cols, 4) * this.depth), new Int16Array(buf, w1, up(cols, 4) * this.depth)];
+    this.accByte = accByte;
+    this.wByte = [w0, w1];
+    this.mmS8 = ex.mm_s8;
+    this.mmU8 = ex.mm_u8;
+    this.wl = ex.wload;
+  }
+
+  /** A fresh instance's memory for these sizes, or undefined (no WebAssembly SIMD, or the memory cannot be had). */
+  static create(spadBytes: number, accWords: number, cols: number, rows: number): MxuMemory | undefined {
+    const mod = moduleOf();
+    if (mod === null || WASM === undefined) return undefined;
+    try {
+      return new MxuMemory(new WASM.Instance(mod).exports as MxuExports, spadBytes, accWords, cols, rows);
+    } catch {
+      return undefined; // past the 4 GiB of a 32-bit memory, or out of address space: the TypeScript loop serves
     }
-  } else {
-    const X = v.u8;
-    for (let r = 0; r < rows; r++) {
-      const s = x + r * xStride, d = xBase + r * kp;
-      for (let kk = 0; kk < k; kk++) X[d + kk] = Sb[s + kk]!;
-      for (let kk = k; kk < kp; kk++) X[d + kk] = 0;
-    }
   }
-  if (mp > rows) v.u8.fill(0, xBase + rows * kp, xBase + mp * kp);
-  const O = v.i32, o0 = oBase >> 2;
-  const mm = S instanceof Int8Array ? e.mm_s8 : e.mm_u8;
-  if (n === np && accStride === np) {
-    // The accumulator rows are one contiguous block laid out as O: copied in (to accumulate) and out whole.
-    if (accumulate) O.set(A.subarray(accAddr, accAddr + rows * np), o0);
-    mm(xBase, 0, mp, np, kp, oBase, accumulate ? 1 : 0);
-    A.set(O.subarray(o0, o0 + rows * np), accAddr);
-    return;
-  }
-  // The tile's products go to O fresh; accumulating adds them to the accumulator rows here (int32 wrap-around:
-  // (a + (s mod 2^32)) mod 2^32 = (a + s) mod 2^32), one pass instead of copying the rows in and out.
-  mm(xBase, 0, mp, np, kp, oBase, 0);
-  for (let r = 0; r < rows; r++) {
-    const a = accAddr + r * accStride, d = o0 + r * np;
-    if (accumulate) for (let j = 0; j < n; j++) A[a + j] = (A[a + j]! + O[d + j]!) | 0;
-    else for (let j = 0; j < n; j++) A[a + j] = O[d + j]!;
-  }
-}
 
-/** Views of the module's memory, made again only when growing it replaced the buffer. */
-let views: { readonly buf: ArrayBuffer; readonly u8: Uint8Array; readonly i16: Int16Array; readonly i32: Int32Array } | undefined;
-function viewsOf(buf: ArrayBuffer): { readonly u8: Uint8Array; readonly i16: Int16Array; readonly i32: Int32Array } {
-  if (views === undefined || views.buf !== buf) views = { buf, u8: new Uint8Array(buf), i16: new Int16Array(buf), i32: new Int32Array(buf) };
-  return views;
-}
-
-/** The bytes of a scratchpad as int32 words (offset 0 of its own buffer, as a Machine allocates it), one view per array. */
-const WORDS = new WeakMap<Uint8Array, Int32Array>();
-function wordsOf(S: Uint8Array): Int32Array {
-  let w = WORDS.get(S);
-  if (w === undefined) {
-    if (S.byteOffset !== 0) throw new Error('internal: scratchpad view not at offset 0');
-    WORDS.set(S, (w = new Int32Array(S.buffer, 0, S.buffer.byteLength >> 2)));
+  /**
+   * mxu.wload into weight buffer `buf`: column j < n holds W[j][kk] = spad[addr + j*js + kk*ks] for kk < k, zeros up
+   * to the depth. The region is checked by the caller.
+   */
+  wload(buf: number, addr: number, js: number, ks: number, k: number, n: number): void {
+    this.wl(addr, js, ks, k, n, this.wByte[buf]!, this.depth * 2);
   }
-  return w;
-}
 
-/** The bytes of an int8 scratchpad, one view per array. */
-const BYTES = new WeakMap<Int8Array, Uint8Array>();
-function bytesOf(S: Int8Array): Uint8Array {
-  let b = BYTES.get(S);
-  if (b === undefined) BYTES.set(S, (b = new Uint8Array(S.buffer, S.byteOffset, S.byteLength)));
-  return b;
+  /**
+   * acc[accAddr + r*accStride + j] (+)= sum_kk spad[x + r*xStride + kk] * W[j][kk] for r < rows, j < n, kk < k, W the
+   * weight buffer `buf` (loaded by mxu.wload, zero beyond k); the additions wrap to int32. The regions are checked
+   * by the caller (mxu.mm's bounds checks).
+   */
+  mm(unsigned: boolean, x: number, xStride: number, rows: number, buf: number, k: number, n: number, accAddr: number, accStride: number, accumulate: boolean): void {
+    (unsigned ? this.mmU8 : this.mmS8)(
+      x, xStride, rows, this.wByte[buf]!, this.depth * 2, up(k, 8), n, this.accByte + accAddr * 4, accStride * 4, accumulate ? 1 : 0,
+    );
+  }
 }

@@ -1,53 +1,91 @@
-;; The simulator's MXU tile on WebAssembly SIMD (sim/wasm-mxu.ts loads it; matmulTile in sim/exec.ts stays the
-;; definition and is tested equal). Deliberately a separate module from the reference's (kernels/ref/wasm/gemm.wat),
-;; so that the simulator and the oracle it is checked against share no code.
-;;   mm_s8 / mm_u8: x [mp][kp] int8 / uint8 scratchpad bytes (kp a multiple of 8, mp of 2, padding zero), w [np][kp]
-;;             int16 weight columns (np a multiple of 4), o [mp][np] int32 accumulators: o = (acc ? o : 0) + x . w^T,
-;;             i32x4.dot_i16x8_s doing 8 MACs per instruction. Each dot product is exact (|x*w| <= 255*128 and
-;;             k <= 1024 keep |sum| < 2^25); the addition to the accumulator wraps to int32 as the hardware's adders do.
+;; The simulator's MXU tile on WebAssembly SIMD, working in place on the machine's memories: a Machine on this engine
+;; (sim/wasm-mxu.ts) keeps its scratchpad, accumulators and the two weight buffers in the instance's memory, so an
+;; mxu.mm copies nothing in or out. matmulTile in sim/exec.ts stays the definition and is tested equal. Deliberately a
+;; separate module from the reference's (kernels/ref/wasm/gemm.wat), so that the simulator and the oracle it is
+;; checked against share no code.
+;;   mm_s8 / mm_u8 (x, xs, rows, w, ws, kp, n, o, os, acc): for r < rows, j < n
+;;     o[r*os + 4j] = (acc ? o[..] : 0) + sum_kk x[r*xs + kk] * w[j*ws + 2kk]   (byte addresses; strides may be negative)
+;;   x: int8 / uint8 scratchpad bytes; w: int16 weight columns, ws bytes apart, zero from k up to kp (kp: k rounded up to
+;;   8 lanes, so the x bytes read past a row's k meet zero weights and add nothing); o: int32 accumulators, os bytes
+;;   apart. Exact: each dot product is below 2^25 in magnitude (|x*w| <= 255*128, k <= 1024); the addition to the
+;;   accumulator wraps to int32 as the hardware's adders do. Blocked 2 rows x 4 columns, i32x4.dot_i16x8_s doing 8
+;;   MACs per instruction; only outputs j < n and r < rows are written. The caller leaves at least 8 bytes of memory
+;;   after the scratchpad (the reads past k) and weight columns up to n rounded up to 4 (never stored).
+;;   Horizontal sums by shuffles: a = lo32(c0,c1) + hi32(c0,c1) = [c0.0+c0.2, c1.0+c1.2, c0.1+c0.3, c1.1+c1.3], b the
+;;   same of c2, c3; lo64(a,b) + hi64(a,b) = [sum c0, sum c1, sum c2, sum c3].
 (module
   (memory (export "memory") 1)
 
-  (func $hsum (param $v v128) (result i32)
-    (i32.add
-      (i32.add (i32x4.extract_lane 0 (local.get $v)) (i32x4.extract_lane 1 (local.get $v)))
-      (i32.add (i32x4.extract_lane 2 (local.get $v)) (i32x4.extract_lane 3 (local.get $v)))))
-
   ;; four int32 results at p: stored, or added with int32 wrap-around when acc is 1
-  (func $put (param $p i32) (param $acc i32) (param $a i32) (param $b i32) (param $c i32) (param $d i32)
-    (if (local.get $acc)
-      (then
-        (local.set $a (i32.add (local.get $a) (i32.load offset=0 (local.get $p))))
-        (local.set $b (i32.add (local.get $b) (i32.load offset=4 (local.get $p))))
-        (local.set $c (i32.add (local.get $c) (i32.load offset=8 (local.get $p))))
-        (local.set $d (i32.add (local.get $d) (i32.load offset=12 (local.get $p))))))
-    (i32.store offset=0 (local.get $p) (local.get $a))
-    (i32.store offset=4 (local.get $p) (local.get $b))
-    (i32.store offset=8 (local.get $p) (local.get $c))
-    (i32.store offset=12 (local.get $p) (local.get $d)))
+  (func $put4 (param $p i32) (param $acc i32) (param $r v128)
+    (if (local.get $acc) (then (local.set $r (i32x4.add (local.get $r) (v128.load (local.get $p))))))
+    (v128.store (local.get $p) (local.get $r)))
 
-  ;; mm_s8: the MXU tile straight from scratchpad bytes. x [mp][kp] int8 (signed bytes, kp a multiple of 8, mp of 2,
-  ;; padding zero), w [np][kp] int16 (np a multiple of 4), o [mp][np] int32: o = (acc ? o : 0) + x . w^T, adds wrapping
-  ;; like the hardware's int32 adders. v128.load8x8_s widens 8 bytes to i16x8 lanes for i32x4.dot_i16x8_s.
-  (func (export "mm_s8") (param $x i32) (param $w i32) (param $mp i32) (param $np i32) (param $kp i32) (param $o i32) (param $acc i32)
-    (local $ws i32) (local $m i32) (local $n i32) (local $k i32) (local $ob i32)
-    (local $px0 i32) (local $px1 i32) (local $pw0 i32) (local $pw1 i32) (local $pw2 i32) (local $pw3 i32) (local $po i32)
-    (local $x0 v128) (local $x1 v128) (local $v v128)
+  ;; the first cnt (1..3) of four results at p, the same way (the last, partial column block of a tile)
+  (func $put (param $p i32) (param $acc i32) (param $r v128) (param $cnt i32)
+    (if (local.get $acc) (then (local.set $r (i32x4.add (local.get $r) (v128.load (local.get $p))))))
+    (i32.store offset=0 (local.get $p) (i32x4.extract_lane 0 (local.get $r)))
+    (if (i32.gt_s (local.get $cnt) (i32.const 1)) (then (i32.store offset=4 (local.get $p) (i32x4.extract_lane 1 (local.get $r)))))
+    (if (i32.gt_s (local.get $cnt) (i32.const 2)) (then (i32.store offset=8 (local.get $p) (i32x4.extract_lane 2 (local.get $r))))))
+
+;; wload (src, js, ks, k, n, dst, ds): the weight buffer at dst as mxu.wload leaves it: for j < n, int16 column j (ds bytes
+  ;; apart) holds the int8 scratchpad bytes W[j][kk] = src[j*js + kk*ks] for kk < k and zeros up to ds / 2. Rows of
+  ;; contiguous bytes (ks = 1) widen 8 at a time (v128.load8x8_s reads up to 7 bytes past a row: see the layout in
+  ;; sim/wasm-mxu.ts); the zeros past k are written after, over what those lanes brought.
+  (func (export "wload") (param $src i32) (param $js i32) (param $ks i32) (param $k i32) (param $n i32) (param $dst i32) (param $ds i32)
+    (local $j i32) (local $kk i32) (local $ps i32) (local $pd i32)
+    (block $jdone
+      (loop $jloop
+        (br_if $jdone (i32.ge_s (local.get $j) (local.get $n)))
+        (local.set $ps (i32.add (local.get $src) (i32.mul (local.get $j) (local.get $js))))
+        (local.set $pd (i32.add (local.get $dst) (i32.mul (local.get $j) (local.get $ds))))
+        (local.set $kk (i32.const 0))
+        (if (i32.eq (local.get $ks) (i32.const 1))
+          (then
+            (loop $vloop
+              (v128.store (i32.add (local.get $pd) (i32.shl (local.get $kk) (i32.const 1)))
+                (v128.load8x8_s (i32.add (local.get $ps) (local.get $kk))))
+              (local.set $kk (i32.add (local.get $kk) (i32.const 8)))
+              (br_if $vloop (i32.lt_s (local.get $kk) (local.get $k))))
+            (local.set $kk (local.get $k)))
+          (else
+            (block $sdone
+              (loop $sloop
+                (br_if $sdone (i32.ge_s (local.get $kk) (local.get $k)))
+                (i32.store16 (i32.add (local.get $pd) (i32.shl (local.get $kk) (i32.const 1)))
+                  (i32.load8_s (i32.add (local.get $ps) (i32.mul (local.get $kk) (local.get $ks)))))
+                (local.set $kk (i32.add (local.get $kk) (i32.const 1)))
+                (br $sloop)))))
+        (block $zdone
+          (loop $zloop
+            (br_if $zdone (i32.ge_s (i32.shl (local.get $kk) (i32.const 1)) (local.get $ds)))
+            (i32.store16 (i32.add (local.get $pd) (i32.shl (local.get $kk) (i32.const 1))) (i32.const 0))
+            (local.set $kk (i32.add (local.get $kk) (i32.const 1)))
+            (br $zloop)))
+        (local.set $j (i32.add (local.get $j) (i32.const 1)))
+        (br $jloop))))
+
+  ;; mm_s8: acc rows (+)= x rows . w^T in place, signed input bytes (v128.load8x8_s widens 8 bytes to
+  ;; i16x8 lanes for i32x4.dot_i16x8_s).
+  (func (export "mm_s8") (param $x i32) (param $xs i32) (param $rows i32) (param $w i32) (param $ws i32) (param $kp i32)
+    (param $n i32) (param $o i32) (param $os i32) (param $acc i32)
+    (local $m i32) (local $j i32) (local $k i32) (local $two i32)
+    (local $px0 i32) (local $px1 i32) (local $pw0 i32) (local $pw1 i32) (local $pw2 i32) (local $pw3 i32) (local $po i32) (local $pk i32)
+    (local $x0 v128) (local $x1 v128) (local $v v128) (local $a v128) (local $b v128) (local $r0 v128) (local $r1 v128)
     (local $c00 v128) (local $c01 v128) (local $c02 v128) (local $c03 v128)
     (local $c10 v128) (local $c11 v128) (local $c12 v128) (local $c13 v128)
-    (local.set $ws (i32.shl (local.get $kp) (i32.const 1)))
-    (local.set $ob (i32.shl (local.get $np) (i32.const 2)))
-    (local.set $m (i32.const 0))
     (block $mdone
       (loop $mloop
-        (br_if $mdone (i32.ge_u (local.get $m) (local.get $mp)))
-        (local.set $px0 (i32.add (local.get $x) (i32.mul (local.get $m) (local.get $kp))))
-        (local.set $px1 (i32.add (local.get $px0) (local.get $kp)))
-        (local.set $n (i32.const 0))
+        (br_if $mdone (i32.ge_s (local.get $m) (local.get $rows)))
+        (local.set $px0 (i32.add (local.get $x) (i32.mul (local.get $m) (local.get $xs))))
+        ;; an odd last row computes its row twice and stores it once: no read of a row past the operand
+        (local.set $two (i32.lt_s (i32.add (local.get $m) (i32.const 1)) (local.get $rows)))
+        (local.set $px1 (select (i32.add (local.get $px0) (local.get $xs)) (local.get $px0) (local.get $two)))
+        (local.set $j (i32.const 0))
         (block $ndone
           (loop $nloop
-            (br_if $ndone (i32.ge_u (local.get $n) (local.get $np)))
-            (local.set $pw0 (i32.add (local.get $w) (i32.mul (local.get $n) (local.get $ws))))
+            (br_if $ndone (i32.ge_s (local.get $j) (local.get $n)))
+            (local.set $pw0 (i32.add (local.get $w) (i32.mul (local.get $j) (local.get $ws))))
             (local.set $pw1 (i32.add (local.get $pw0) (local.get $ws)))
             (local.set $pw2 (i32.add (local.get $pw1) (local.get $ws)))
             (local.set $pw3 (i32.add (local.get $pw2) (local.get $ws)))
@@ -56,56 +94,71 @@
             (local.set $c10 (v128.const i32x4 0 0 0 0)) (local.set $c11 (v128.const i32x4 0 0 0 0))
             (local.set $c12 (v128.const i32x4 0 0 0 0)) (local.set $c13 (v128.const i32x4 0 0 0 0))
             (local.set $k (i32.const 0))
-            (block $kdone
-              (loop $kloop
-                (br_if $kdone (i32.ge_u (local.get $k) (local.get $kp)))
-                (local.set $x0 (v128.load8x8_s (i32.add (local.get $px0) (local.get $k))))
-                (local.set $x1 (v128.load8x8_s (i32.add (local.get $px1) (local.get $k))))
-                (local.set $v (v128.load (i32.add (local.get $pw0) (i32.shl (local.get $k) (i32.const 1)))))
-                (local.set $c00 (i32x4.add (local.get $c00) (i32x4.dot_i16x8_s (local.get $x0) (local.get $v))))
-                (local.set $c10 (i32x4.add (local.get $c10) (i32x4.dot_i16x8_s (local.get $x1) (local.get $v))))
-                (local.set $v (v128.load (i32.add (local.get $pw1) (i32.shl (local.get $k) (i32.const 1)))))
-                (local.set $c01 (i32x4.add (local.get $c01) (i32x4.dot_i16x8_s (local.get $x0) (local.get $v))))
-                (local.set $c11 (i32x4.add (local.get $c11) (i32x4.dot_i16x8_s (local.get $x1) (local.get $v))))
-                (local.set $v (v128.load (i32.add (local.get $pw2) (i32.shl (local.get $k) (i32.const 1)))))
-                (local.set $c02 (i32x4.add (local.get $c02) (i32x4.dot_i16x8_s (local.get $x0) (local.get $v))))
-                (local.set $c12 (i32x4.add (local.get $c12) (i32x4.dot_i16x8_s (local.get $x1) (local.get $v))))
-                (local.set $v (v128.load (i32.add (local.get $pw3) (i32.shl (local.get $k) (i32.const 1)))))
-                (local.set $c03 (i32x4.add (local.get $c03) (i32x4.dot_i16x8_s (local.get $x0) (local.get $v))))
-                (local.set $c13 (i32x4.add (local.get $c13) (i32x4.dot_i16x8_s (local.get $x1) (local.get $v))))
-                (local.set $k (i32.add (local.get $k) (i32.const 8)))
-                (br $kloop)))
-            (local.set $po (i32.add (local.get $o) (i32.add (i32.mul (local.get $m) (local.get $ob)) (i32.shl (local.get $n) (i32.const 2)))))
-            (call $put (local.get $po) (local.get $acc) (call $hsum (local.get $c00)) (call $hsum (local.get $c01)) (call $hsum (local.get $c02)) (call $hsum (local.get $c03)))
-            (local.set $po (i32.add (local.get $po) (local.get $ob)))
-            (call $put (local.get $po) (local.get $acc) (call $hsum (local.get $c10)) (call $hsum (local.get $c11)) (call $hsum (local.get $c12)) (call $hsum (local.get $c13)))
-            (local.set $n (i32.add (local.get $n) (i32.const 4)))
+            (loop $kloop
+              (local.set $x0 (v128.load8x8_s (i32.add (local.get $px0) (local.get $k))))
+              (local.set $x1 (v128.load8x8_s (i32.add (local.get $px1) (local.get $k))))
+              (local.set $pk (i32.shl (local.get $k) (i32.const 1)))
+              (local.set $v (v128.load (i32.add (local.get $pw0) (local.get $pk))))
+              (local.set $c00 (i32x4.add (local.get $c00) (i32x4.dot_i16x8_s (local.get $x0) (local.get $v))))
+              (local.set $c10 (i32x4.add (local.get $c10) (i32x4.dot_i16x8_s (local.get $x1) (local.get $v))))
+              (local.set $v (v128.load (i32.add (local.get $pw1) (local.get $pk))))
+              (local.set $c01 (i32x4.add (local.get $c01) (i32x4.dot_i16x8_s (local.get $x0) (local.get $v))))
+              (local.set $c11 (i32x4.add (local.get $c11) (i32x4.dot_i16x8_s (local.get $x1) (local.get $v))))
+              (local.set $v (v128.load (i32.add (local.get $pw2) (local.get $pk))))
+              (local.set $c02 (i32x4.add (local.get $c02) (i32x4.dot_i16x8_s (local.get $x0) (local.get $v))))
+              (local.set $c12 (i32x4.add (local.get $c12) (i32x4.dot_i16x8_s (local.get $x1) (local.get $v))))
+              (local.set $v (v128.load (i32.add (local.get $pw3) (local.get $pk))))
+              (local.set $c03 (i32x4.add (local.get $c03) (i32x4.dot_i16x8_s (local.get $x0) (local.get $v))))
+              (local.set $c13 (i32x4.add (local.get $c13) (i32x4.dot_i16x8_s (local.get $x1) (local.get $v))))
+              (local.set $k (i32.add (local.get $k) (i32.const 8)))
+              (br_if $kloop (i32.lt_s (local.get $k) (local.get $kp))))
+            ;; horizontal sums of four accumulators into one vector [c0, c1, c2, c3], by shuffles (see the header)
+            (local.set $a (i32x4.add (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $c00) (local.get $c01))
+                                     (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $c00) (local.get $c01))))
+            (local.set $b (i32x4.add (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $c02) (local.get $c03))
+                                     (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $c02) (local.get $c03))))
+            (local.set $r0 (i32x4.add (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $a) (local.get $b))
+                                      (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $a) (local.get $b))))
+            (local.set $a (i32x4.add (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $c10) (local.get $c11))
+                                     (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $c10) (local.get $c11))))
+            (local.set $b (i32x4.add (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $c12) (local.get $c13))
+                                     (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $c12) (local.get $c13))))
+            (local.set $r1 (i32x4.add (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $a) (local.get $b))
+                                      (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $a) (local.get $b))))
+            (local.set $po (i32.add (local.get $o) (i32.add (i32.mul (local.get $m) (local.get $os)) (i32.shl (local.get $j) (i32.const 2)))))
+            (if (i32.ge_s (i32.sub (local.get $n) (local.get $j)) (i32.const 4))
+              (then
+                (call $put4 (local.get $po) (local.get $acc) (local.get $r0))
+                (if (local.get $two) (then (call $put4 (i32.add (local.get $po) (local.get $os)) (local.get $acc) (local.get $r1)))))
+              (else
+                (call $put (local.get $po) (local.get $acc) (local.get $r0) (i32.sub (local.get $n) (local.get $j)))
+                (if (local.get $two) (then (call $put (i32.add (local.get $po) (local.get $os)) (local.get $acc) (local.get $r1) (i32.sub (local.get $n) (local.get $j)))))))
+            (local.set $j (i32.add (local.get $j) (i32.const 4)))
             (br $nloop)))
         (local.set $m (i32.add (local.get $m) (i32.const 2)))
         (br $mloop))))
 
-  ;; mm_u8: the MXU tile straight from scratchpad bytes. x [mp][kp] int8 (unsigned bytes, kp a multiple of 8, mp of 2,
-  ;; padding zero), w [np][kp] int16 (np a multiple of 4), o [mp][np] int32: o = (acc ? o : 0) + x . w^T, adds wrapping
-  ;; like the hardware's int32 adders. v128.load8x8_u widens 8 bytes to i16x8 lanes for i32x4.dot_i16x8_s.
-  (func (export "mm_u8") (param $x i32) (param $w i32) (param $mp i32) (param $np i32) (param $kp i32) (param $o i32) (param $acc i32)
-    (local $ws i32) (local $m i32) (local $n i32) (local $k i32) (local $ob i32)
-    (local $px0 i32) (local $px1 i32) (local $pw0 i32) (local $pw1 i32) (local $pw2 i32) (local $pw3 i32) (local $po i32)
-    (local $x0 v128) (local $x1 v128) (local $v v128)
+  ;; mm_u8: acc rows (+)= x rows . w^T in place, unsigned input bytes (v128.load8x8_u widens 8 bytes to
+  ;; i16x8 lanes for i32x4.dot_i16x8_s).
+  (func (export "mm_u8") (param $x i32) (param $xs i32) (param $rows i32) (param $w i32) (param $ws i32) (param $kp i32)
+    (param $n i32) (param $o i32) (param $os i32) (param $acc i32)
+    (local $m i32) (local $j i32) (local $k i32) (local $two i32)
+    (local $px0 i32) (local $px1 i32) (local $pw0 i32) (local $pw1 i32) (local $pw2 i32) (local $pw3 i32) (local $po i32) (local $pk i32)
+    (local $x0 v128) (local $x1 v128) (local $v v128) (local $a v128) (local $b v128) (local $r0 v128) (local $r1 v128)
     (local $c00 v128) (local $c01 v128) (local $c02 v128) (local $c03 v128)
     (local $c10 v128) (local $c11 v128) (local $c12 v128) (local $c13 v128)
-    (local.set $ws (i32.shl (local.get $kp) (i32.const 1)))
-    (local.set $ob (i32.shl (local.get $np) (i32.const 2)))
-    (local.set $m (i32.const 0))
     (block $mdone
       (loop $mloop
-        (br_if $mdone (i32.ge_u (local.get $m) (local.get $mp)))
-        (local.set $px0 (i32.add (local.get $x) (i32.mul (local.get $m) (local.get $kp))))
-        (local.set $px1 (i32.add (local.get $px0) (local.get $kp)))
-        (local.set $n (i32.const 0))
+        (br_if $mdone (i32.ge_s (local.get $m) (local.get $rows)))
+        (local.set $px0 (i32.add (local.get $x) (i32.mul (local.get $m) (local.get $xs))))
+        ;; an odd last row computes its row twice and stores it once: no read of a row past the operand
+        (local.set $two (i32.lt_s (i32.add (local.get $m) (i32.const 1)) (local.get $rows)))
+        (local.set $px1 (select (i32.add (local.get $px0) (local.get $xs)) (local.get $px0) (local.get $two)))
+        (local.set $j (i32.const 0))
         (block $ndone
           (loop $nloop
-            (br_if $ndone (i32.ge_u (local.get $n) (local.get $np)))
-            (local.set $pw0 (i32.add (local.get $w) (i32.mul (local.get $n) (local.get $ws))))
+            (br_if $ndone (i32.ge_s (local.get $j) (local.get $n)))
+            (local.set $pw0 (i32.add (local.get $w) (i32.mul (local.get $j) (local.get $ws))))
             (local.set $pw1 (i32.add (local.get $pw0) (local.get $ws)))
             (local.set $pw2 (i32.add (local.get $pw1) (local.get $ws)))
             (local.set $pw3 (i32.add (local.get $pw2) (local.get $ws)))
@@ -114,30 +167,46 @@
             (local.set $c10 (v128.const i32x4 0 0 0 0)) (local.set $c11 (v128.const i32x4 0 0 0 0))
             (local.set $c12 (v128.const i32x4 0 0 0 0)) (local.set $c13 (v128.const i32x4 0 0 0 0))
             (local.set $k (i32.const 0))
-            (block $kdone
-              (loop $kloop
-                (br_if $kdone (i32.ge_u (local.get $k) (local.get $kp)))
-                (local.set $x0 (v128.load8x8_u (i32.add (local.get $px0) (local.get $k))))
-                (local.set $x1 (v128.load8x8_u (i32.add (local.get $px1) (local.get $k))))
-                (local.set $v (v128.load (i32.add (local.get $pw0) (i32.shl (local.get $k) (i32.const 1)))))
-                (local.set $c00 (i32x4.add (local.get $c00) (i32x4.dot_i16x8_s (local.get $x0) (local.get $v))))
-                (local.set $c10 (i32x4.add (local.get $c10) (i32x4.dot_i16x8_s (local.get $x1) (local.get $v))))
-                (local.set $v (v128.load (i32.add (local.get $pw1) (i32.shl (local.get $k) (i32.const 1)))))
-                (local.set $c01 (i32x4.add (local.get $c01) (i32x4.dot_i16x8_s (local.get $x0) (local.get $v))))
-                (local.set $c11 (i32x4.add (local.get $c11) (i32x4.dot_i16x8_s (local.get $x1) (local.get $v))))
-                (local.set $v (v128.load (i32.add (local.get $pw2) (i32.shl (local.get $k) (i32.const 1)))))
-                (local.set $c02 (i32x4.add (local.get $c02) (i32x4.dot_i16x8_s (local.get $x0) (local.get $v))))
-                (local.set $c12 (i32x4.add (local.get $c12) (i32x4.dot_i16x8_s (local.get $x1) (local.get $v))))
-                (local.set $v (v128.load (i32.add (local.get $pw3) (i32.shl (local.get $k) (i32.const 1)))))
-                (local.set $c03 (i32x4.add (local.get $c03) (i32x4.dot_i16x8_s (local.get $x0) (local.get $v))))
-                (local.set $c13 (i32x4.add (local.get $c13) (i32x4.dot_i16x8_s (local.get $x1) (local.get $v))))
-                (local.set $k (i32.add (local.get $k) (i32.const 8)))
-                (br $kloop)))
-            (local.set $po (i32.add (local.get $o) (i32.add (i32.mul (local.get $m) (local.get $ob)) (i32.shl (local.get $n) (i32.const 2)))))
-            (call $put (local.get $po) (local.get $acc) (call $hsum (local.get $c00)) (call $hsum (local.get $c01)) (call $hsum (local.get $c02)) (call $hsum (local.get $c03)))
-            (local.set $po (i32.add (local.get $po) (local.get $ob)))
-            (call $put (local.get $po) (local.get $acc) (call $hsum (local.get $c10)) (call $hsum (local.get $c11)) (call $hsum (local.get $c12)) (call $hsum (local.get $c13)))
-            (local.set $n (i32.add (local.get $n) (i32.const 4)))
+            (loop $kloop
+              (local.set $x0 (v128.load8x8_u (i32.add (local.get $px0) (local.get $k))))
+              (local.set $x1 (v128.load8x8_u (i32.add (local.get $px1) (local.get $k))))
+              (local.set $pk (i32.shl (local.get $k) (i32.const 1)))
+              (local.set $v (v128.load (i32.add (local.get $pw0) (local.get $pk))))
+              (local.set $c00 (i32x4.add (local.get $c00) (i32x4.dot_i16x8_s (local.get $x0) (local.get $v))))
+              (local.set $c10 (i32x4.add (local.get $c10) (i32x4.dot_i16x8_s (local.get $x1) (local.get $v))))
+              (local.set $v (v128.load (i32.add (local.get $pw1) (local.get $pk))))
+              (local.set $c01 (i32x4.add (local.get $c01) (i32x4.dot_i16x8_s (local.get $x0) (local.get $v))))
+              (local.set $c11 (i32x4.add (local.get $c11) (i32x4.dot_i16x8_s (local.get $x1) (local.get $v))))
+              (local.set $v (v128.load (i32.add (local.get $pw2) (local.get $pk))))
+              (local.set $c02 (i32x4.add (local.get $c02) (i32x4.dot_i16x8_s (local.get $x0) (local.get $v))))
+              (local.set $c12 (i32x4.add (local.get $c12) (i32x4.dot_i16x8_s (local.get $x1) (local.get $v))))
+              (local.set $v (v128.load (i32.add (local.get $pw3) (local.get $pk))))
+              (local.set $c03 (i32x4.add (local.get $c03) (i32x4.dot_i16x8_s (local.get $x0) (local.get $v))))
+              (local.set $c13 (i32x4.add (local.get $c13) (i32x4.dot_i16x8_s (local.get $x1) (local.get $v))))
+              (local.set $k (i32.add (local.get $k) (i32.const 8)))
+              (br_if $kloop (i32.lt_s (local.get $k) (local.get $kp))))
+            ;; horizontal sums of four accumulators into one vector [c0, c1, c2, c3], by shuffles (see the header)
+            (local.set $a (i32x4.add (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $c00) (local.get $c01))
+                                     (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $c00) (local.get $c01))))
+            (local.set $b (i32x4.add (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $c02) (local.get $c03))
+                                     (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $c02) (local.get $c03))))
+            (local.set $r0 (i32x4.add (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $a) (local.get $b))
+                                      (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $a) (local.get $b))))
+            (local.set $a (i32x4.add (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $c10) (local.get $c11))
+                                     (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $c10) (local.get $c11))))
+            (local.set $b (i32x4.add (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $c12) (local.get $c13))
+                                     (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $c12) (local.get $c13))))
+            (local.set $r1 (i32x4.add (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $a) (local.get $b))
+                                      (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $a) (local.get $b))))
+            (local.set $po (i32.add (local.get $o) (i32.add (i32.mul (local.get $m) (local.get $os)) (i32.shl (local.get $j) (i32.const 2)))))
+            (if (i32.ge_s (i32.sub (local.get $n) (local.get $j)) (i32.const 4))
+              (then
+                (call $put4 (local.get $po) (local.get $acc) (local.get $r0))
+                (if (local.get $two) (then (call $put4 (i32.add (local.get $po) (local.get $os)) (local.get $acc) (local.get $r1)))))
+              (else
+                (call $put (local.get $po) (local.get $acc) (local.get $r0) (i32.sub (local.get $n) (local.get $j)))
+                (if (local.get $two) (then (call $put (i32.add (local.get $po) (local.get $os)) (local.get $acc) (local.get $r1) (i32.sub (local.get $n) (local.get $j)))))))
+            (local.set $j (i32.add (local.get $j) (i32.const 4)))
             (br $nloop)))
         (local.set $m (i32.add (local.get $m) (i32.const 2)))
         (br $mloop))))

@@ -6,7 +6,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { codeFingerprint, codeRoot, diskMemoStore } from '../../cli/memo-store.js';
-import { perMachineCache, setMemoStore, type MemoStore } from '../../programs/schedule.js';
+import { JSON_CODEC, perMachineCache, setMemoStore, type MemoStore } from '../../programs/schedule.js';
 import { loadMachine } from '../../sim/config.js';
 import { softmaxPlan } from '../../programs/softmax/model.js';
 import { layernormModel } from '../../programs/layernorm/model.js';
@@ -40,28 +40,28 @@ describe('memo store', () => {
     const mach = { a: 1 };
     let calls = 0;
     const f = (): { plan: number[]; cycles: number } => (calls++, { plan: [1, 2, 3], cycles: 42 });
-    const first = perMachineCache(4, true)(mach, 'k', f);
+    const first = perMachineCache(4, JSON_CODEC)(mach, 'k', f);
     expect(calls).toBe(1);
     expect(store.sets).toBe(1);
     // a fresh cache and a fresh (equal) machine object: what a second process sees
-    const second = perMachineCache(4, true)({ a: 1 }, 'k', f);
+    const second = perMachineCache(4, JSON_CODEC)({ a: 1 }, 'k', f);
     expect(calls).toBe(1);
     expect(second).toEqual(first);
     // another machine is another key
-    perMachineCache(4, true)({ a: 2 }, 'k', f);
+    perMachineCache(4, JSON_CODEC)({ a: 2 }, 'k', f);
     expect(calls).toBe(2);
-    // not persisted without `persist`, or without a store
+    // not persisted without a codec, or without a store
     perMachineCache(4)(mach, 'k', f);
     expect(calls).toBe(3);
     setMemoStore(undefined);
-    perMachineCache(4, true)(mach, 'k', f);
+    perMachineCache(4, JSON_CODEC)(mach, 'k', f);
     expect(calls).toBe(4);
   });
 
   it('keeps only values whose JSON reads back equal', () => {
     const store = countingStore();
     setMemoStore(store);
-    const memo = perMachineCache(16, true);
+    const memo = perMachineCache(16, JSON_CODEC);
     const unsafe: Record<string, unknown> = {
       map: new Map([[1, 2]]), negZero: -0, nan: { v: NaN }, inf: [Infinity], undef: { x: undefined }, cls: new (class P { q = 1; })(),
     };
@@ -89,7 +89,7 @@ describe('memo store', () => {
     }
   });
 
-  it('on disk: one file per key holding its key; another key in the file or damaged text is a miss', () => {
+  it('on disk: one file per key holding its key and digest; another key, a changed value or damaged text is a miss', () => {
     const dir = tmp();
     const s = diskMemoStore(dir, () => 'fp1');
     expect(s.get('a')).toBeUndefined();
@@ -99,10 +99,16 @@ describe('memo store', () => {
     const files = readdirSync(join(dir, 'memo', 'fp1'));
     expect(files).toHaveLength(1);
     const f = join(dir, 'memo', 'fp1', files[0]!);
-    writeFileSync(f, JSON.stringify({ key: 'b', value: '1' }));
+    const good = readFileSync(f, 'utf8');
+    // another key in the header, a changed value, a damaged header: each a miss
+    writeFileSync(f, good.replace('"key":"a"', '"key":"b"'));
+    expect(s.get('a')).toBeUndefined();
+    writeFileSync(f, good.replace('{"x":1}', '{"x":2}'));
     expect(s.get('a')).toBeUndefined();
     writeFileSync(f, '{"key":');
     expect(s.get('a')).toBeUndefined();
+    writeFileSync(f, good);
+    expect(s.get('a')).toBe('{"x":1}');
     // another code fingerprint does not see it
     expect(diskMemoStore(dir, () => 'fp2').get('a')).toBeUndefined();
   });

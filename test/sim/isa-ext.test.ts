@@ -211,4 +211,30 @@ describe('timing-only mode and data-dependent scalars', () => {
     // With data, a zero sum is a division by zero.
     expect(fault(() => simulate(loadProgram(prog.words, prog), CFG, { machine: new Machine(CFG) })).kind).toBe('divide-by-zero');
   });
+
+  it('a 64-bit sum of squares over lanes the skipped data left large: an overflow with data, none in timing-only mode', () => {
+    // LayerNorm's variance on stale registers: timing-only mode never computed the lanes, so it does not judge them
+    const src = 'li r2, 0\nli r3, 0\nvredsumsq.w r2, v1\nvredsumsq.w r2, v1\nhalt';
+    const prog = assemble(src, { file: 't.s' });
+    const prep = (): Machine => {
+      const m = new Machine(CFG);
+      m.vregs.fill(-2147483648, L, 2 * L);
+      return m;
+    };
+    expect(fault(() => simulate(loadProgram(prog.words, prog), CFG, { machine: prep() })).kind).toBe('overflow');
+    const b = simulate(loadProgram(prog.words, prog), CFG, { machine: prep(), mode: 'timing' });
+    expect(b.stats.instructions).toBe(5);
+    expect(b.stats.cycles).toBeGreaterThan(0);
+  });
+
+  it('vmulr.vv shift lanes the skipped data left out of range: a fault with data, none in timing-only mode', () => {
+    const prog = assemble('vmulr.vv v2, v1, v1, v3, rne, sat8\nhalt', { file: 't.s' });
+    const prep = (): Machine => {
+      const m = new Machine(CFG);
+      m.vregs.fill(61898536, 3 * L, 4 * L);
+      return m;
+    };
+    expect(fault(() => simulate(loadProgram(prog.words, prog), CFG, { machine: prep() })).kind).toBe('bad-operand');
+    expect(simulate(loadProgram(prog.words, prog), CFG, { machine: prep(), mode: 'timing' }).stats.instructions).toBe(2);
+  });
 });

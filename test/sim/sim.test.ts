@@ -8,7 +8,7 @@ import { BY_MNEMONIC, ENUMS, FIELD_KINDS, ISA, type FieldKind, type InstrDef } f
 import {
   ConfigError, loadMachine, machineJsonSchema, parseMachine, PRESETS, type MachineConfig, type MachineInput,
 } from '../../sim/config.js';
-import { mulAddRoundShift, mulRoundShift } from '../../sim/intops.js';
+import { addLaneSquaresToPair, addLaneSumToPair, mulAddRoundShift, mulRoundShift, PAIR_SUM } from '../../sim/intops.js';
 import { Machine } from '../../sim/machine.js';
 import { loadProgram, simulate, SimFault, type SimOptions, type SimResult } from '../../sim/run.js';
 import { STALL_CAUSES } from '../../sim/timing.js';
@@ -169,6 +169,42 @@ describe('mulRoundShift against a BigInt oracle', () => {
 });
 
 // ---------------------------------------------------------------------------------------------------
+describe('64-bit lane sums (vredsum.w, vredsumsq.w) against a BigInt oracle', () => {
+  const pairOf = (v: bigint): [number, number] => [Number(BigInt.asIntN(32, v)), Number(BigInt.asIntN(32, v >> 32n))];
+  const bigOf = (lo: number, hi: number): bigint => (BigInt(hi) << 32n) | BigInt(lo >>> 0);
+  rit('every pair and lane value class, 1..4096 lanes, sums at and past the signed 64-bit range', (rng) => {
+    const lane = (): number => {
+      const k = rng();
+      if (k < 0.2) return pick(rng, [-2147483648, 2147483647, -2147483647, 0, -1, 1, 65535, 65536, -65536, 46341, -46341]);
+      if (k < 0.6) return (rng() * 2 ** 32) | 0;
+      return ((rng() * 2 ** 32) | 0) >> randInt(rng, 0, 31);
+    };
+    const bad: string[] = [];
+    let overflows = 0;
+    for (let t = 0; t < 3000; t++) {
+      const n = t % 50 === 0 ? 4096 : randInt(rng, 1, 64), at = randInt(rng, 0, 5);
+      const R = Int32Array.from({ length: at + n }, lane);
+      // start pairs: anywhere, or a few lane sums away from either end of the 64-bit range
+      const edge = rng() < 0.3 ? (rng() < 0.5 ? (1n << 63n) - BigInt(randInt(rng, 0, 2 ** 30)) * (1n << 32n) : -(1n << 63n) + BigInt(randInt(rng, 0, 2 ** 30)) * (1n << 32n)) : undefined;
+      const start = edge ?? bigOf((rng() * 2 ** 32) | 0, (rng() * 2 ** 32) | 0);
+      const [lo, hi] = pairOf(start);
+      for (const squares of [false, true]) {
+        let want = bigOf(lo, hi);
+        for (let i = 0; i < n; i++) want += squares ? BigInt(R[at + i]!) * BigInt(R[at + i]!) : BigInt(R[at + i]!);
+        const fits = want < 1n << 63n && want >= -(1n << 63n);
+        const ok = squares ? addLaneSquaresToPair(lo, hi, R, at, n) : addLaneSumToPair(lo, hi, R, at, n);
+        const got = (BigInt(PAIR_SUM[1]!) << 32n) + BigInt(PAIR_SUM[0]!);
+        if (!fits) overflows++;
+        if (ok !== fits || got !== want || PAIR_SUM[0]! < 0 || PAIR_SUM[0]! >= 2 ** 32) {
+          if (bad.length < 5) bad.push(`${squares ? 'squares' : 'sum'} of ${n} lanes from ${start}: want ${want} (fits ${fits}), got ${got} (fits ${ok})`);
+        }
+      }
+    }
+    expect(overflows).toBeGreaterThan(100);
+    expect(bad).toEqual([]);
+  });
+});
+
 describe('machine config', () => {
   it('parseMachine({}) is the edge preset with the documented defaults', () => {
     const cfg = parseMachine({});

@@ -1,11 +1,12 @@
 // The WebAssembly MXU (sim/wasm-mxu.ts) against the TypeScript MAC loop (sim/exec.ts matmulTile): the same
-// accumulators for random tiles (strides, remainders, int8 and uint8 inputs, overwrite and accumulate with
-// int32 wrap-around), and the same outputs and cycles for the kernel programs that use the MXU.
+// accumulators for random tiles worked in place on a machine's memories (strides, remainders, int8 and uint8 inputs,
+// overwrite and accumulate with int32 wrap-around), and the same outputs and cycles for the kernel programs that use
+// the MXU.
 import { afterEach, describe, expect, it } from 'vitest';
 import { matmulTile, matmulTileU8 } from '../../sim/exec.js';
 import { Machine } from '../../sim/machine.js';
 import { loadMachine, parseMachine } from '../../sim/config.js';
-import { matmulTileWasm, paddedDepth, setSimWasm, simWasmActive } from '../../sim/wasm-mxu.js';
+import { MxuMemory, setSimWasm, simWasmActive } from '../../sim/wasm-mxu.js';
 import { PACK } from '../../sim/intops.js';
 import { runLinearSim } from '../../programs/index.js';
 import { runLinearRequantSim } from '../../programs/linear-requant/build.js';
@@ -28,33 +29,57 @@ describe('WebAssembly MXU', () => {
     expect(new Machine(loadMachine('edge')).wasmMxu).toBe(false);
   });
 
-  sit('matmulTileWasm equals matmulTile on random tiles (strides, remainders, u8, accumulate with wrap-around)', (rng) => {
-    const R = 40;
-    for (let t = 0; t < 40; t++) {
-      // every other tile on 4-byte boundaries (x, stride and k multiples of 4: the word-copy path), the others anywhere
-      const aligned = t % 2 === 0;
-      // and every fourth tile's accumulator rows one contiguous block (n a multiple of 4 = the row stride)
-      const block = t % 4 === 0;
-      const k = aligned ? 4 * (1 + Math.floor(rng() * (R / 4))) : 1 + Math.floor(rng() * R), rows = 1 + Math.floor(rng() * 13);
-      const n = block ? 4 * (1 + Math.floor(rng() * 4)) : 1 + Math.floor(rng() * 19);
-      const xStride = aligned ? k + 4 * Math.floor(rng() * 3) : k + Math.floor(rng() * 5), accStride = block ? n : n + Math.floor(rng() * 4);
-      const x0 = aligned ? 4 : 3;
+  sit('the in-place kernel equals matmulTile on random tiles (strides incl. negative, odd rows, partial column blocks, operands at the memories\' ends, u8, accumulate with wrap-around), weights by its wload', (rng) => {
+    const R = 40, C = 19; // an array whose depth (40 -> 40) and width (19 -> 20) both need padding
+    const SPAD = 1024, ACC = 300; // room for the largest region (13 rows 44 bytes apart; 13 rows of 22 words)
+    const mem = MxuMemory.create(SPAD, ACC, C, R)!;
+    expect(mem).toBeDefined();
+    expect(mem.spad.byteOffset).toBe(0);
+    for (let t = 0; t < 60; t++) {
+      const k = 1 + Math.floor(rng() * R), rows = 1 + Math.floor(rng() * 13), n = 1 + Math.floor(rng() * C);
+      const neg = t % 5 === 1, atEnd = t % 5 === 2;
+      const xStride = (neg ? -1 : 1) * (k + Math.floor(rng() * 5)), accStride = (t % 7 === 3 ? -1 : 1) * (n + Math.floor(rng() * 4));
+      const xSpan = (rows - 1) * Math.abs(xStride) + k, aSpan = (rows - 1) * Math.abs(accStride) + n;
+      // the region's lowest address: anywhere, or flush with the end of the scratchpad / accumulators
+      const xLo = atEnd ? SPAD - xSpan : Math.floor(rng() * (SPAD - xSpan + 1));
+      const aLo = atEnd || t % 7 === 3 ? ACC - aSpan : Math.floor(rng() * (ACC - aSpan + 1));
+      const x = xStride < 0 ? xLo + (rows - 1) * -xStride : xLo, accAddr = accStride < 0 ? aLo + (rows - 1) * -accStride : aLo;
       const unsigned = rng() < 0.3, accumulate = rng() < 0.5;
-      const S8 = ints(rng, x0 + rows * xStride, -128, 127) as Int8Array;
-      const W = ints(rng, n * k, -128, 127) as Int8Array;
+      const buf = t & 1;
+      for (let i = 0; i < SPAD; i++) mem.spad[i] = Math.floor(rng() * 256) - 128;
+      for (let i = 0; i < ACC; i++) mem.acc[i] = Math.floor(rng() * 2 ** 32) - 2 ** 31;
+      mem.acc[aLo] = 2 ** 31 - 1; // wraps when a positive sum is added
+      // the weights by the wasm mxu.wload from a scratchpad region ([n][k] rows or [k][n] transposed, strides of either
+      // sign, flush with the scratchpad's end every fifth tile), over stale values: W[j][kk] for kk < k, zero up to the
+      // depth, columns past n untouched
+      const Q = mem.wq[buf]!, D = mem.depth;
+      for (let i = 0; i < Q.length; i++) Q[i] = Math.floor(rng() * 65536) - 32768;
+      const stale = Int16Array.from(Q);
+      const transposed = rng() < 0.4;
+      const wRows = transposed ? k : n, wLen = transposed ? n : k;
+      const wStride = (rng() < 0.3 ? -1 : 1) * (wLen + Math.floor(rng() * 3));
+      const wSpan = (wRows - 1) * Math.abs(wStride) + wLen;
+      const wLo = atEnd ? SPAD - wSpan : Math.floor(rng() * (SPAD - wSpan + 1));
+      const wAddr = wStride < 0 ? wLo + (wRows - 1) * -wStride : wLo;
+      const js = transposed ? 1 : wStride, ks = transposed ? wStride : 1;
+      mem.wload(buf, wAddr, js, ks, k, n);
+      for (let j = 0; j < C; j++) {
+        for (let kk = 0; kk < D; kk++) {
+          const want = j >= n ? stale[j * D + kk]! : kk < k ? mem.spad[wAddr + j * js + kk * ks]! : 0;
+          if (Q[j * D + kk] !== want) expect(Q[j * D + kk], `tile ${t}: wload column ${j} lane ${kk} (k ${k} n ${n} transposed ${transposed} stride ${wStride})`).toBe(want);
+        }
+      }
       // TypeScript form: packed pairs P[q][kk] = W[2q][kk] + W[2q+1][kk] * 2^26, stride R
       const P = new Float64Array(Math.ceil(n / 2) * R);
-      for (let j = 0; j < n; j += 2) for (let kk = 0; kk < k; kk++) P[(j >> 1) * R + kk] = W[j * k + kk]! + (j + 1 < n ? W[(j + 1) * k + kk]! * PACK : 0);
-      const D = paddedDepth(R);
-      const Q = new Int16Array(n * D);
-      for (let j = 0; j < n; j++) for (let kk = 0; kk < k; kk++) Q[j * D + kk] = W[j * k + kk]!;
-      const init = ints(rng, 2 + rows * accStride, -(2 ** 31), 2 ** 31 - 1, Int32Array) as Int32Array;
-      init[2] = 2 ** 31 - 1; // wraps when a positive sum is added
-      const a = Int32Array.from(init), b = Int32Array.from(init);
-      if (unsigned) matmulTileU8(new Uint8Array(S8.buffer), x0, xStride, rows, P, R, k, n, a, 2, accStride, accumulate);
-      else matmulTile(S8, x0, xStride, rows, P, R, k, n, a, 2, accStride, accumulate);
-      matmulTileWasm(unsigned ? new Uint8Array(S8.buffer) : S8, x0, xStride, rows, Q, D, k, n, b, 2, accStride, accumulate);
-      expect(Array.from(b), `tile ${t}: k ${k} n ${n} rows ${rows} u8 ${unsigned} acc ${accumulate} aligned ${aligned} block ${block}`).toEqual(Array.from(a));
+      for (let j = 0; j < n; j += 2) for (let kk = 0; kk < k; kk++) P[(j >> 1) * R + kk] = Q[j * D + kk]! + (j + 1 < n ? Q[(j + 1) * D + kk]! * PACK : 0);
+      const a = Int32Array.from(mem.acc);
+      const S8 = Int8Array.from(mem.spad);
+      if (unsigned) matmulTileU8(new Uint8Array(S8.buffer), x, xStride, rows, P, R, k, n, a, accAddr, accStride, accumulate);
+      else matmulTile(S8, x, xStride, rows, P, R, k, n, a, accAddr, accStride, accumulate);
+      const what = `tile ${t}: k ${k} n ${n} rows ${rows} x ${x}/${xStride} acc ${accAddr}/${accStride} u8 ${unsigned} accumulate ${accumulate}`;
+      expect(() => mem.mm(unsigned, x, xStride, rows, buf, k, n, accAddr, accStride, accumulate), what).not.toThrow();
+      expect(Array.from(mem.acc), what).toEqual(Array.from(a));
+      expect(Array.from(mem.spad), `${what}: scratchpad untouched`).toEqual(Array.from(S8));
     }
   });
 
