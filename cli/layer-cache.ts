@@ -37,6 +37,11 @@ const MIN_BLOB = 256;
 function encode(value: unknown): Buffer {
   const blobs: Buffer[] = [];
   const json = JSON.stringify(value, (_k, v: unknown) => {
+    if (v instanceof Int8Array) {
+      // the int8 tensors the layer already holds typed: their bytes as they are (PERF: no scan of millions of numbers)
+      blobs.push(Buffer.from(v.buffer, v.byteOffset, v.byteLength));
+      return { $blob: blobs.length - 1, type: 'i8', length: v.length };
+    }
     if (!Array.isArray(v) || v.length < MIN_BLOB || !v.every((x) => typeof x === 'number')) return v;
     const nums = v as number[];
     const int8 = nums.every((x) => Number.isInteger(x) && x >= -128 && x <= 127);
@@ -68,14 +73,20 @@ function decode(buf: Buffer): unknown {
     if (typeof v !== 'object' || v === null || !('$blob' in v)) return v;
     const b = v as { $blob: number; type: 'i8' | 'i32' | 'f64'; length: number };
     const src = blobs[b.$blob]!;
-    const copy = new Uint8Array(src.length);
-    copy.set(src);
-    const arr = b.type === 'i8' ? new Int8Array(copy.buffer) : b.type === 'i32' ? new Int32Array(copy.buffer) : new Float64Array(copy.buffer);
-    if (arr.length !== b.length) throw new Error('layer cache: blob length mismatch');
-    // The layer format takes its big int8 tensors as Int8Array (PERF: no number array of millions of elements)
-    if (arr instanceof Int8Array && INT8_TENSOR_KEYS.has(k)) return arr;
-    const out = new Array<number>(arr.length);
-    for (let i = 0; i < arr.length; i++) out[i] = arr[i]!;
+    if (b.type === 'i8') {
+      if (src.length !== b.length) throw new Error('layer cache: blob length mismatch');
+      // The layer format takes its big int8 tensors as Int8Array: a view of the file's bytes (PERF: no number array
+      // of millions of elements, and no copy: fresh memory costs ~5 ms/MB to touch on this kind of VM)
+      const arr = new Int8Array(src.buffer, src.byteOffset, src.length);
+      return INT8_TENSOR_KEYS.has(k) ? arr : Array.from(arr);
+    }
+    const width = b.type === 'i32' ? 4 : 8;
+    if (src.length !== b.length * width) throw new Error('layer cache: blob length mismatch');
+    // int32 and float64 blobs are small (biases, scales, gamma/beta) and may sit at any offset: read by DataView
+    const dv = new DataView(src.buffer, src.byteOffset, src.length);
+    const out = new Array<number>(b.length);
+    if (width === 4) for (let i = 0; i < b.length; i++) out[i] = dv.getInt32(4 * i, true);
+    else for (let i = 0; i < b.length; i++) out[i] = dv.getFloat64(8 * i, true);
     return out;
   });
 }
@@ -100,10 +111,12 @@ export function syntheticLayer(opts: SyntheticLayerOptions, dir: string | null =
     }
   }
   const g = generateLayer(opts);
+  // the same form as a cached layer: the generator's number arrays of millions of weights can go (cold-run memory)
+  const layer = typedTensors(g.layer);
   if (file !== undefined && dir !== null) {
     try {
       mkdirSync(dir, { recursive: true });
-      const body = encode(g.mask === undefined ? { layer: g.layer } : { layer: g.layer, mask: g.mask });
+      const body = encode(g.mask === undefined ? { layer } : { layer, mask: g.mask });
       const tmp = `${file}.${process.pid}.tmp`;
       writeFileSync(tmp, Buffer.concat([createHash('sha256').update(body).digest(), body]));
       renameSync(tmp, file);
@@ -111,8 +124,6 @@ export function syntheticLayer(opts: SyntheticLayerOptions, dir: string | null =
       // a cache that cannot be written is no cache
     }
   }
-  // the same form as a cached layer: the generator's number arrays of millions of weights can go (cold-run memory)
-  const layer = typedTensors(g.layer);
   return g.mask === undefined ? { layer, from: 'generated' } : { layer, mask: g.mask, from: 'generated' };
 }
 

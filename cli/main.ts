@@ -3,7 +3,9 @@
 import { readFileSync } from 'node:fs';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
+import { setMemoStore } from '../programs/schedule.js';
 import { COMMANDS, neededCommands } from './command-list.js';
+import { cliMemoStore } from './memo-store.js';
 
 // `intnpu ... | head`: the reader went away; stop quietly instead of dying with an EPIPE stack trace.
 for (const stream of [process.stdout, process.stderr]) {
@@ -24,6 +26,8 @@ function ownVersion(): string {
 }
 
 const args = hideBin(process.argv);
+// the cycle models' plans and figures kept between runs (cli/memo-store.ts; INTNPU_CACHE=0 turns it off)
+setMemoStore(cliMemoStore());
 const modules = await Promise.all(neededCommands(args).map((name) => COMMANDS[name]!()));
 let cli = yargs(args).version(ownVersion()).scriptName('intnpu');
 for (const m of modules) cli = cli.command(m);

@@ -34,83 +34,132 @@ export function predecoded(words: Uint32Array): { readonly opc: Uint8Array; read
   return DECODED.get(words);
 }
 
-type OpFn = (operands: readonly Operand[]) => void;
-
 interface Note {
   readonly pc: number;
   readonly text: string;
 }
 
-/** Operand -> field value for one field kind, checked (the builder's bug is an EmitError naming the row and field). */
-function checker(def: InstrDef, i: number): (v: Operand) => number | string {
-  const fd = def.fields[i]!;
-  const kind: FieldKind = fd.kind;
-  const r = fieldRange(kind);
-  const bad = (v: Operand, why: string): never => {
-    throw new EmitError(`${def.mnemonic}: operand ${i + 1} (${fd.name}) ${JSON.stringify(v)}: ${why}`);
-  };
-  if (kind === 'sreg' || kind === 'vreg') {
-    const prefix = kind === 'sreg' ? 'r' : 'v';
-    return (v) => {
-      let n = v;
-      if (typeof v === 'string') {
-        if (v[0] !== prefix) bad(v, `expected a ${prefix} register`);
-        n = Number(v.slice(1));
-      }
-      if (typeof n !== 'number' || !Number.isInteger(n) || n < r.min || n > r.max) bad(v, `register out of range ${prefix}${r.min}..${prefix}${r.max}`);
-      return n;
-    };
-  }
-  if (isEnumKind(kind)) {
-    const names: readonly string[] = ENUMS[kind];
-    return (v) => {
-      const n = typeof v === 'string' ? names.indexOf(v) : v;
-      if (!Number.isInteger(n) || n < 0 || n >= names.length) bad(v, `expected one of ${names.join(', ')}`);
-      return n;
-    };
-  }
-  if (kind === 'target') return (v) => v; // resolved at finish (labels may come later)
-  return (v) => {
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < r.min || v > r.max) bad(v, `immediate outside ${r.min}..${r.max}`);
-    return v;
-  };
+/** Operand check per field kind: registers (number or name), enum (name or index), immediate, branch target. */
+const K_SREG = 0, K_VREG = 1, K_ENUM = 2, K_IMM = 3, K_TARGET = 4;
+
+/**
+ * One ISA row compiled for the emitter (once per process): each field's check as a kind code and range, so that
+ * emitting an instruction is one loop with a switch, no closure per operand (PERF: the layer's builders emit a few
+ * million instructions).
+ */
+interface Row {
+  readonly def: InstrDef;
+  readonly kinds: Uint8Array;
+  readonly min: Float64Array;
+  readonly max: Float64Array;
+  readonly names: ReadonlyArray<readonly string[] | undefined>;
+  readonly hasTarget: boolean;
+  /** field values of the instruction being emitted (encodeInto's input) */
+  readonly values: number[];
 }
 
-/** An emitter's working arrays (grown by doubling). */
-interface Scratch {
-  readonly words: Uint32Array;
-  readonly opc: Uint8Array;
-  readonly fields: Int32Array;
+const ROWS = new Map<string, Row>();
+
+function compileRow(mnemonic: string): Row {
+  const def = BY_MNEMONIC.get(mnemonic);
+  if (def === undefined) throw new EmitError(`unknown mnemonic '${mnemonic}'`);
+  if (def.fields.length > FIELD_SLOTS) throw new Error(`internal: ${mnemonic} has more than ${FIELD_SLOTS} fields`);
+  const n = def.fields.length;
+  const kinds = new Uint8Array(n), min = new Float64Array(n), max = new Float64Array(n);
+  const names: (readonly string[] | undefined)[] = [];
+  def.fields.forEach((fd, i) => {
+    const kind: FieldKind = fd.kind;
+    const r = fieldRange(kind);
+    kinds[i] = kind === 'sreg' ? K_SREG : kind === 'vreg' ? K_VREG : isEnumKind(kind) ? K_ENUM : kind === 'target' ? K_TARGET : K_IMM;
+    min[i] = r.min;
+    max[i] = r.max;
+    names.push(isEnumKind(kind) ? ENUMS[kind] : undefined);
+  });
+  const row: Row = { def, kinds, min, max, names, hasTarget: kinds.includes(K_TARGET), values: new Array<number>(n).fill(0) };
+  ROWS.set(mnemonic, row);
+  return row;
+}
+
+/** The number of a register name with this prefix ('r12' -> 12), or -1 when it is not one. No allocation. */
+function regNumber(name: string, prefix: number): number {
+  const len = name.length;
+  if (len < 2 || name.charCodeAt(0) !== prefix) return -1;
+  let n = 0;
+  for (let i = 1; i < len; i++) {
+    const d = name.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return -1;
+    n = n * 10 + d;
+  }
+  return n;
+}
+
+/** The builder's bug as an EmitError naming the row and the field. */
+function badOperand(row: Row, i: number, v: Operand): never {
+  const fd = row.def.fields[i]!;
+  const kind = row.kinds[i]!;
+  const why = kind === K_SREG || kind === K_VREG
+    ? typeof v === 'string' && v[0] !== (kind === K_SREG ? 'r' : 'v')
+      ? `expected a ${kind === K_SREG ? 'r' : 'v'} register`
+      : `register out of range ${kind === K_SREG ? 'r' : 'v'}${row.min[i]}..${kind === K_SREG ? 'r' : 'v'}${row.max[i]}`
+    : kind === K_ENUM
+    ? `expected one of ${row.names[i]!.join(', ')}`
+    : `immediate outside ${row.min[i]}..${row.max[i]}`;
+  throw new EmitError(`${row.def.mnemonic}: operand ${i + 1} (${fd.name}) ${JSON.stringify(v)}: ${why}`);
 }
 
 /**
- * Working arrays of finished emitters, for the next ones (PERF: a layer builds programs of up to ~250 k
- * instructions one after another; growing fresh arrays for each cost more than emitting). Their fields are zero.
+ * Instruction storage that emitters fill one after another: an emitter writes into the free tail, and its finished
+ * program keeps views of the part it wrote (PERF: a layer builds programs of up to ~1 M instructions one after
+ * another; a fresh exact-size copy of each program's words and decoded fields cost as much as emitting them, in
+ * page faults and garbage collection). An emitter that outgrows the tail moves its instructions to a new arena twice
+ * as large, which becomes the shared one; an old arena lives as long as a program that views it.
  */
-const POOL: Scratch[] = [];
-const POOL_SIZE = 2;
+interface Arena {
+  readonly words: Uint32Array;
+  readonly opc: Uint8Array;
+  readonly fields: Int32Array;
+  /** instructions given to finished programs */
+  used: number;
+  /** an emitter is writing into the tail */
+  busy: boolean;
+}
+/** Instructions of a new arena at least (~2.6 MB). */
+const ARENA_MIN = 1 << 16;
+/** A tail shorter than this is not worth starting a program in. */
+const ARENA_MIN_TAIL = 1 << 12;
+let shared: Arena | undefined;
 
-function scratch(): Scratch {
-  return POOL.pop() ?? { words: new Uint32Array(4096), opc: new Uint8Array(2048), fields: new Int32Array(2048 * FIELD_SLOTS) };
+function newArena(instructions: number): Arena {
+  return { words: new Uint32Array(2 * instructions), opc: new Uint8Array(instructions), fields: new Int32Array(instructions * FIELD_SLOTS), used: 0, busy: false };
+}
+
+/** An arena with a free tail for a new emitter, marked busy. */
+function claimArena(): Arena {
+  let a = shared;
+  // busy: another emitter is still writing (or was abandoned by a builder that threw): this one starts a new arena
+  if (a === undefined || a.busy || a.opc.length - a.used < ARENA_MIN_TAIL) a = shared = newArena(ARENA_MIN);
+  a.busy = true;
+  return a;
 }
 
 export class ProgramEmitter {
   readonly file: string;
   private readonly capacity: Partial<Record<MemorySpace, number>>;
-  private readonly scratch = scratch();
-  private words = this.scratch.words;
+  private arena = claimArena();
+  /** The free tail of the arena, from this program's first instruction. */
+  private words = this.arena.words.subarray(2 * this.arena.used);
   /** The same instructions decoded (opcode, FIELD_SLOTS values each), so a loader need not decode the words. */
-  private opc = this.scratch.opc;
-  private fields = this.scratch.fields;
+  private opc = this.arena.opc.subarray(this.arena.used);
+  private fields = this.arena.fields.subarray(this.arena.used * FIELD_SLOTS);
   private n = 0;
-  /** The program, once finished (the working arrays went back to the pool: nothing more can be emitted). */
+  /** The program, once finished (it owns its part of the arena: nothing more can be emitted). */
   private finished: Program | undefined;
   private readonly notes: Note[] = [];
   private readonly buffers = new Map<string, BufferSymbol & { readonly note: number }>();
   private readonly labels = new Map<string, number>();
-  private readonly fixups: { pc: number; def: InstrDef; values: (number | string)[] }[] = [];
+  /** branch instructions whose target (a label or absolute pc) is resolved at finish */
+  private readonly fixups: { readonly pc: number; readonly row: Row; readonly field: number; readonly target: Operand }[] = [];
   private readonly allocated: Record<MemorySpace, number> = { dram: 0, spad: 0, acc: 0 };
-  private readonly fns = new Map<string, OpFn>();
 
   constructor(file: string, capacity: Partial<Record<MemorySpace, number>> = {}) {
     this.file = file;
@@ -156,11 +205,36 @@ export class ProgramEmitter {
   li(rd: number, imm: number): void {
     if (!Number.isInteger(rd) || rd < 0 || rd > 31) throw new EmitError(`li: operand 1 (rd) ${rd}: register out of range r0..r31`);
     if (!Number.isInteger(imm) || imm < -2147483648 || imm > 2147483647) throw new EmitError(`li: operand 2 (imm) ${imm}: immediate outside -2147483648..2147483647`);
-    this.liScratch[0] = rd;
-    this.liScratch[1] = imm;
-    this.pushNumbers(LI, this.liScratch);
+    if (2 * this.n + 2 > this.words.length || this.finished !== undefined) this.grow();
+    const v = this.liScratch;
+    v[0] = rd;
+    v[1] = imm;
+    encodeInto(LI, v, this.words, 2 * this.n);
+    this.opc[this.n] = LI.opcode;
+    const f = this.fields, o = this.n * FIELD_SLOTS;
+    f[o] = rd;
+    f[o + 1] = imm;
+    for (let i = 2; i < FIELD_SLOTS; i++) f[o + i] = 0;
+    this.n++;
   }
   private readonly liScratch: number[] = [0, 0];
+
+  /**
+   * A comment at the end of the last instruction's line in the listing (`    vmax.vx v0, v0, r21      ; x = max(x, lo)`).
+   * Several on one instruction are joined with '; '.
+   */
+  remark(text: string): void {
+    const pc = this.n - 1;
+    if (pc < 0) throw new EmitError('remark before the first instruction');
+    const last = this.remarkPcs.length - 1;
+    if (last >= 0 && this.remarkPcs[last] === pc) this.remarkTexts[last] += `; ${text}`;
+    else {
+      this.remarkPcs.push(pc);
+      this.remarkTexts.push(text);
+    }
+  }
+  private readonly remarkPcs: number[] = [];
+  private readonly remarkTexts: string[] = [];
 
   /** A branch target at the next instruction. */
   label(name: string): void {
@@ -171,82 +245,76 @@ export class ProgramEmitter {
 
   /** Emits one instruction of the row `mnemonic`, its operands checked against the row's fields. */
   op(mnemonic: string, ...operands: Operand[]): void {
-    let fn = this.fns.get(mnemonic);
-    if (fn === undefined) {
-      fn = this.rowFn(mnemonic);
-      this.fns.set(mnemonic, fn);
-    }
-    fn(operands);
-  }
-
-  private rowFn(mnemonic: string): OpFn {
-    const def = BY_MNEMONIC.get(mnemonic);
-    if (def === undefined) throw new EmitError(`unknown mnemonic '${mnemonic}'`);
-    const checks = def.fields.map((_, i) => checker(def, i));
-    const hasTarget = def.fields.some((f) => f.kind === 'target');
-    const scratch: (number | string)[] = new Array<number | string>(checks.length).fill(0);
-    return (operands) => {
-      if (operands.length !== checks.length) throw new EmitError(`${mnemonic}: expected ${checks.length} operands, got ${operands.length}`);
-      for (let i = 0; i < checks.length; i++) scratch[i] = checks[i]!(operands[i]!);
-      if (hasTarget) {
-        this.fixups.push({ pc: this.n, def, values: [...scratch] });
-        this.push(0, 0, def.opcode, scratch);
-        return;
-      }
-      this.pushNumbers(def, scratch as number[]);
-    };
-  }
-
-  /** One instruction whose operands are all numbers: encoded straight into the word array (PERF: no pair array). */
-  private pushNumbers(def: InstrDef, values: readonly number[]): void {
+    const row = ROWS.get(mnemonic) ?? compileRow(mnemonic);
+    const kinds = row.kinds, nf = kinds.length;
+    if (operands.length !== nf) throw new EmitError(`${mnemonic}: expected ${nf} operands, got ${operands.length}`);
     if (2 * this.n + 2 > this.words.length || this.finished !== undefined) this.grow();
-    encodeInto(def, values, this.words, 2 * this.n);
-    this.opc[this.n] = def.opcode;
-    const o = this.n * FIELD_SLOTS;
-    for (let i = 0; i < values.length; i++) this.fields[o + i] = values[i]!;
+    const values = row.values, f = this.fields, o = this.n * FIELD_SLOTS;
+    for (let i = 0; i < nf; i++) {
+      const v = operands[i]!;
+      let x: number;
+      switch (kinds[i]) {
+        case K_SREG:
+        case K_VREG:
+          x = typeof v === 'number' ? v : regNumber(v, kinds[i] === K_SREG ? 114 /* r */ : 118 /* v */);
+          if (!Number.isInteger(x) || x < 0 || x > row.max[i]!) badOperand(row, i, v);
+          break;
+        case K_ENUM:
+          x = typeof v === 'string' ? row.names[i]!.indexOf(v) : v;
+          if (!Number.isInteger(x) || x < 0 || x > row.max[i]!) badOperand(row, i, v);
+          break;
+        case K_TARGET:
+          // resolved at finish (labels may come later); the word and the slot are written there
+          if (typeof v === 'number' && !Number.isInteger(v)) badOperand(row, i, v);
+          this.fixups.push({ pc: this.n, row, field: i, target: v });
+          x = 0;
+          break;
+        default:
+          if (typeof v !== 'number' || !Number.isInteger(v) || v < row.min[i]! || v > row.max[i]!) badOperand(row, i, v);
+          x = v;
+      }
+      values[i] = x;
+      f[o + i] = x;
+    }
+    for (let i = nf; i < FIELD_SLOTS; i++) f[o + i] = 0;
+    if (row.hasTarget) {
+      this.words[2 * this.n] = 0;
+      this.words[2 * this.n + 1] = 0;
+    } else encodeInto(row.def, values, this.words, 2 * this.n);
+    this.opc[this.n] = row.def.opcode;
     this.n++;
   }
 
   private grow(): void {
     if (this.finished !== undefined) throw new EmitError(`${this.file}: instruction emitted after finish()`);
-    const grown = new Uint32Array(this.words.length * 2);
-    grown.set(this.words);
-    this.words = grown;
-    const opc = new Uint8Array(this.opc.length * 2);
-    opc.set(this.opc);
-    this.opc = opc;
-    const fields = new Int32Array(this.fields.length * 2);
-    fields.set(this.fields);
-    this.fields = fields;
-  }
-
-  private push(lo: number, hi: number, opcode: number, values: readonly (number | string)[]): void {
-    if (2 * this.n + 2 > this.words.length || this.finished !== undefined) this.grow();
-    this.words[2 * this.n] = lo;
-    this.words[2 * this.n + 1] = hi;
-    this.opc[this.n] = opcode;
-    const o = this.n * FIELD_SLOTS;
-    // targets are strings until finish() resolves them; their slot is written there
-    for (let i = 0; i < values.length; i++) this.fields[o + i] = typeof values[i] === 'number' ? (values[i] as number) : 0;
-    this.n++;
+    const old = this.arena;
+    const a = newArena(Math.max(ARENA_MIN, 2 * this.opc.length));
+    a.words.set(this.words.subarray(0, 2 * this.n));
+    a.opc.set(this.opc.subarray(0, this.n));
+    a.fields.set(this.fields.subarray(0, this.n * FIELD_SLOTS));
+    old.busy = false;
+    a.busy = true;
+    if (shared === old) shared = a;
+    this.arena = a;
+    this.words = a.words;
+    this.opc = a.opc;
+    this.fields = a.fields;
   }
 
   /** The finished program: words, buffers, labels, and the listing with its line of every instruction. */
   finish(): Program {
     if (this.finished !== undefined) return this.finished;
-    for (const f of this.fixups) {
-      const values = f.def.fields.map((fd, i) => {
-        const v = f.values[i]!;
-        if (fd.kind !== 'target') return v as number;
-        const at = typeof v === 'string' ? this.labels.get(v) : v;
-        if (at === undefined) throw new EmitError(`${f.def.mnemonic} at pc ${f.pc}: undefined label '${String(v)}'`);
-        if (at < 0 || at > this.n) throw new EmitError(`${f.def.mnemonic} at pc ${f.pc}: target ${at} outside the program (0..${this.n})`);
-        return at - f.pc;
-      });
-      encodeInto(f.def, values, this.words, 2 * f.pc);
-      values.forEach((v, i) => (this.fields[f.pc * FIELD_SLOTS + i] = v));
+    for (const fx of this.fixups) {
+      const def = fx.row.def, v = fx.target;
+      const at = typeof v === 'string' ? this.labels.get(v) : v;
+      if (at === undefined) throw new EmitError(`${def.mnemonic} at pc ${fx.pc}: undefined label '${String(v)}'`);
+      if (at < 0 || at > this.n) throw new EmitError(`${def.mnemonic} at pc ${fx.pc}: target ${at} outside the program (0..${this.n})`);
+      const o = fx.pc * FIELD_SLOTS;
+      this.fields[o + fx.field] = at - fx.pc;
+      const values = Array.from(this.fields.subarray(o, o + def.fields.length));
+      encodeInto(def, values, this.words, 2 * fx.pc);
     }
-    const words = this.words.slice(0, 2 * this.n);
+    const words = this.words.subarray(0, 2 * this.n);
     const notes = this.notes;
     // Line numbers of the listing: notes before an instruction render first, one line each.
     const lines = new Int32Array(this.n);
@@ -262,14 +330,17 @@ export class ProgramEmitter {
     const render = (): string[] => {
       if (listing === undefined) {
         const out: string[] = [];
-        let j = 0;
-        const labelOf = (pc: number): string => {
-          for (const [name, at] of this.labels) if (at === pc) return name;
-          return String(pc);
-        };
+        const remarkPcs = this.remarkPcs, remarkTexts = this.remarkTexts;
+        let j = 0, q = 0;
+        const names = new Map<number, string>();
+        for (const [name, at] of this.labels) if (!names.has(at)) names.set(at, name);
+        const labelOf = (pc: number): string => names.get(pc) ?? String(pc);
         for (let pc = 0; pc <= this.n; pc++) {
           while (j < notes.length && notes[j]!.pc === pc) out.push(notes[j++]!.text);
-          if (pc < this.n) out.push(`    ${instrText(words[2 * pc]!, words[2 * pc + 1]!, pc, labelOf)}`);
+          if (pc >= this.n) continue;
+          const text = `    ${instrText(words[2 * pc]!, words[2 * pc + 1]!, pc, labelOf)}`;
+          if (q < remarkPcs.length && remarkPcs[q] === pc) out.push(`${text.padEnd(40)}  ; ${remarkTexts[q++]}`);
+          else out.push(text);
         }
         listing = out;
       }
@@ -280,12 +351,12 @@ export class ProgramEmitter {
       allocated: { ...this.allocated },
     };
     Object.defineProperty(program, 'sourceLines', { get: render, enumerable: true });
-    DECODED.set(words, { opc: this.opc.slice(0, this.n), fields: this.fields.slice(0, this.n * FIELD_SLOTS) });
+    DECODED.set(words, { opc: this.opc.subarray(0, this.n), fields: this.fields.subarray(0, this.n * FIELD_SLOTS) });
     const done = program as typeof program & { readonly sourceLines: readonly string[] };
     this.finished = done;
-    // the working arrays (possibly grown) go to the pool with their fields zeroed, as fresh ones are
-    this.fields.fill(0, 0, this.n * FIELD_SLOTS);
-    if (POOL.length < POOL_SIZE) POOL.push({ words: this.words, opc: this.opc, fields: this.fields });
+    // the program keeps its part of the arena; the next emitter starts after it
+    this.arena.used += this.n;
+    this.arena.busy = false;
     return done;
   }
 }

@@ -9,7 +9,8 @@ import type { MachineConfig } from '../sim/config.js';
 import { Machine } from '../sim/machine.js';
 import type { ChainLink } from '../sim/chain.js';
 import { loadProgram, simulate, type SimMode, type SimResult } from '../sim/run.js';
-import { buildLinear, cachedBuild, type BuiltProgram } from './linear/build.js';
+import { buildLinear, type BuiltProgram } from './linear/build.js';
+import { storedProgram } from './program-store.js';
 import { buildRequant } from './requant/build.js';
 
 export { buildLinear, buildRequant };
@@ -76,7 +77,7 @@ function run(prog: Program, cfg: MachineConfig, inputs: Record<string, Int8Array
 export function runLinearSim(
   x: Int8Array, w: Int8Array, bias: Int32Array, M: number, K: number, N: number, cfg: MachineConfig, opts: RunOptions = {},
 ): KernelRun<LinearModel> {
-  const program = assembleBuilt(cachedBuild(cfg, `linear ${M}x${K}x${N}`, () => buildLinear(M, K, N, cfg)), cfg);
+  const program = storedProgram(cfg, `linear ${M}x${K}x${N}`, () => assembleBuilt(buildLinear(M, K, N, cfg), cfg));
   const sim = run(program, cfg, { x, w, bias }, opts);
   const bytes = sim.machine.readBytes(programBuffer(program, 'y'), M * N * 4);
   const y = new Int32Array(bytes.buffer, bytes.byteOffset, M * N);

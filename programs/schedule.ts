@@ -2,6 +2,7 @@
 // they read, the error a tiling raises when a kernel does not fit, and the ScheduleClock that walks a kernel's
 // operations in program order with the timing rules of docs/TIMING.md. No model ever runs the simulator, so a
 // simulated cycle count that drifts from its model points at a bug in one or the other.
+import { isDeepStrictEqual } from 'node:util';
 
 /** The machine fields the models read (a structural subset of the simulator's config). */
 export interface ModelMachine {
@@ -126,17 +127,81 @@ export class ScheduleClock {
 type ClockUnit = 'load' | 'store' | 'mxu' | 'vpu';
 
 /**
+ * Where memoised results may outlive the process: texts (a MemoCodec's) under string keys. None by default (a library user's
+ * memo lives in memory); the CLI sets one on disk (cli/memo-store.ts), keyed by a fingerprint of this code, so that
+ * a second `intnpu layer` does not re-walk the cycle models and re-price the tilings the first one chose (as a
+ * compiler's tuning log or Triton's kernel cache keeps what it found).
+ */
+export interface MemoStore {
+  get(key: string): string | undefined;
+  set(key: string, value: string): void;
+}
+
+let memoStore: MemoStore | undefined;
+
+/** Sets (or, with undefined, removes) the store that memoPerMachine's results outlive the process in. */
+export function setMemoStore(store: MemoStore | undefined): void {
+  memoStore = store;
+}
+
+const MACHINE_KEYS = new WeakMap<object, string>();
+
+/** The machine as text, for a key that outlives the object (machines are read-only: computed once per object). */
+function machineKey(mach: object): string {
+  let k = MACHINE_KEYS.get(mach);
+  if (k === undefined) MACHINE_KEYS.set(mach, (k = JSON.stringify(mach)));
+  return k;
+}
+
+/**
+ * How a memoised value goes into the memo store and back: `encode` gives its text, or undefined for a value that
+ * cannot be stored faithfully (it is then recomputed each time); `decode` may call `recompute` for parts it did not
+ * store (a program's listing, say), lazily.
+ */
+export interface MemoCodec {
+  encode(v: unknown): string | undefined;
+  decode(text: string, recompute: () => unknown): unknown;
+}
+
+/**
+ * Plain data as JSON: stored only when the JSON reads back deep-equal to the value (plain objects, arrays, finite
+ * numbers other than -0, strings, booleans, null); a Map, a class instance, undefined fields, NaN or -0 would not
+ * survive the round trip.
+ */
+export const JSON_CODEC: MemoCodec = {
+  encode(v) {
+    const json = JSON.stringify(v);
+    return json !== undefined && isDeepStrictEqual(JSON.parse(json), v) ? json : undefined;
+  },
+  decode: (text) => JSON.parse(text) as unknown,
+};
+
+/** A result through the memo store, when one is set: decoded from its text, or computed and stored. */
+function throughStore<T>(mach: object, key: string, f: () => T, codec: MemoCodec): T {
+  const store = memoStore;
+  if (store === undefined) return f();
+  const k = `${key}\n${machineKey(mach)}`;
+  const text = store.get(k);
+  if (text !== undefined) return codec.decode(text, f) as T;
+  const v = f();
+  const encoded = codec.encode(v);
+  if (encoded !== undefined) store.set(k, encoded);
+  return v;
+}
+
+/**
  * A per-machine cache of at most `capacity` entries per machine object (oldest out first): `(mach, key, f)` returns
  * f()'s result for that machine and key, computing it once. The key must name every input of f other than the
- * machine, and the results are read-only.
+ * machine, and the results are read-only. With a `codec`, a miss is looked up in the memo store (setMemoStore)
+ * first, with the machine's fields as part of the key.
  */
-export function perMachineCache(capacity: number): <T>(mach: object, key: string, f: () => T) => T {
+export function perMachineCache(capacity: number, codec?: MemoCodec): <T>(mach: object, key: string, f: () => T) => T {
   const byMachine = new WeakMap<object, Map<string, unknown>>();
   return <T>(mach: object, key: string, f: () => T): T => {
     let m = byMachine.get(mach);
     if (m === undefined) byMachine.set(mach, (m = new Map()));
     if (m.has(key)) return m.get(key) as T;
-    const v = f();
+    const v = codec ? throughStore(mach, key, f, codec) : f();
     if (m.size >= capacity) m.delete(m.keys().next().value!);
     m.set(key, v);
     return v;
@@ -145,7 +210,8 @@ export function perMachineCache(capacity: number): <T>(mach: object, key: string
 
 /**
  * A pure function's result from a per-machine memo: a layer asks for the same cycle model two or three times (the
- * fusion decision, the builder's plan, the runner's figure), and a model that walks a schedule costs tens of
- * milliseconds at BERT-base shapes.
+ * fusion decision, the builder's plan, the runner's figure), and a model that walks a schedule or prices candidate
+ * tilings costs tens of milliseconds at BERT-base shapes. Its results are JSON-shaped plans and cycle figures, so
+ * they also go through the memo store when one is set.
  */
-export const memoPerMachine = perMachineCache(256);
+export const memoPerMachine = perMachineCache(256, JSON_CODEC);

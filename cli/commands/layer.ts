@@ -4,20 +4,19 @@ import { statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { CommandModule } from 'yargs';
-import { makeRng } from '../../kernels/ref/generate.js';
+import { makeRng, type SyntheticLayerOptions } from '../../kernels/ref/generate.js';
 import { syntheticLayer } from '../layer-cache.js';
 import { maxSequence, parseHfConfig } from '../../kernels/ref/hf-config.js';
 import { parseNpy } from '../../kernels/ref/npy.js';
 import { KernelInputError } from '../../kernels/ref/errors.js';
 import { layerInputSequences, parseLayer, type IbertLayerJson, type LayerSequence } from '../../kernels/ref/layer-format.js';
 import { compileLayerSim, layerDramBytes, runLayerSim, type LayerSimResult } from '../../programs/models/layer.js';
+import { ReferenceThread } from '../reference-thread.js';
 import { loadMachine, type MachineConfig } from '../../sim/config.js';
 import { EXIT, handler, printJson, readJson, table, UsageError } from '../common.js';
-import { loadCheckpoint } from '../checkpoint.js';
 import { readInputFile, writeOutputFile } from '../files.js';
 import { TensorSink } from '../tensor-out.js';
 import { toCsv } from '../csv.js';
-import { layerHtml } from '../html/layer.js';
 import { Progress } from '../progress.js';
 
 interface Args {
@@ -57,6 +56,8 @@ interface LayerInput {
   /** one sequence, or the B sequences of a batch input [B, T, C] */
   readonly seqs: readonly LayerSequence[];
   readonly source: string;
+  /** a synthetic layer read from the cache: its options (the reference thread reads it too, rather than a copy) */
+  readonly cached?: SyntheticLayerOptions;
 }
 
 /** A --seq or --pad value: a non-negative (positive for --seq) integer, else exit 1 naming the flag. */
@@ -73,7 +74,7 @@ export function intFlag(name: string, v: number | undefined, min: number): numbe
  */
 export const SYNTHETIC_MAX_SEQ = 1024;
 
-function loadLayer(a: Args, cfg: MachineConfig): LayerInput {
+async function loadLayer(a: Args, cfg: MachineConfig): Promise<LayerInput> {
   const seq = intFlag('seq', a.seq, 1);
   const pad = intFlag('pad', a.pad, 0);
   if (a.checkpoint !== undefined) return loadCheckpointLayer(a, seq, pad);
@@ -100,11 +101,12 @@ function loadLayer(a: Args, cfg: MachineConfig): LayerInput {
     );
   }
   if (pad !== undefined && pad >= dims.seq) throw new UsageError(`--pad: ${pad} padded positions leave no token of seq ${dims.seq} (at most ${dims.seq - 1})`);
-  const g = syntheticLayer({ seed: a.seed, ...dims, ...(pad ? { maskedTail: pad } : {}) });
+  const opts: SyntheticLayerOptions = { seed: a.seed, ...dims, ...(pad ? { maskedTail: pad } : {}) };
+  const g = syntheticLayer(opts);
   if (g.layer.input === undefined) throw new Error('internal: generateLayer returned no input');
   const x = Int8Array.from(g.layer.input.x_int);
   return {
-    layer: g.layer, seqs: [g.mask === undefined ? { x, T: dims.seq } : { x, T: dims.seq, mask: g.mask }],
+    layer: g.layer, seqs: [g.mask === undefined ? { x, T: dims.seq } : { x, T: dims.seq, mask: g.mask }], ...(g.from === 'cache' ? { cached: opts } : {}),
     source: `synthetic ${a.size === 'small' ? 'small' : 'BERT-base'} layer${seq !== undefined ? ` at seq ${seq}` : ''}${pad ? `, last ${pad} positions padded (masked)` : ''}, seed '${a.seed}'`,
   };
 }
@@ -113,7 +115,9 @@ function loadLayer(a: Args, cfg: MachineConfig): LayerInput {
  * One layer of a checkpoint (`--checkpoint`, read as `intnpu model` reads it, the config beside it by default), on
  * `--input x.npy` (int8 [T, C] or [B, T, C], at the layer's input scale) or on seeded int8 values of --seq tokens.
  */
-function loadCheckpointLayer(a: Args, seq: number | undefined, pad: number | undefined): LayerInput {
+async function loadCheckpointLayer(a: Args, seq: number | undefined, pad: number | undefined): Promise<LayerInput> {
+  // loaded on use: the checkpoint readers (safetensors, HF state dicts) are not on the synthetic layer's path
+  const { loadCheckpoint } = await import('../checkpoint.js');
   if (a.layer !== undefined) throw new UsageError('--layer and --checkpoint: give one');
   const ck = a.checkpoint!;
   const confPath = a.config ?? join(isDirectory(ck) ? ck : dirname(ck), 'config.json');
@@ -211,17 +215,22 @@ export const layerCommand: CommandModule<object, Args> = {
       .option('json', { type: 'boolean' })
       .option('csv', { type: 'boolean', describe: 'print the step table as CSV (the columns of the JSON steps)' })
       .option('html', { type: 'string', describe: 'also write a self-contained HTML report (roofline, latency by bound, stalls, unit timeline)' }),
-  handler: handler((a: Args) => {
+  handler: handler(async (a: Args) => {
+    // the reference layer runs on a second thread while this one simulates (cli/reference-thread.ts); started
+    // first, so that it loads its modules while the layer is read
+    const refThread = new ReferenceThread();
     const cfg = loadMachine(a.machine);
-    const inp = loadLayer(a, cfg);
+    const inp = await loadLayer(a, cfg);
     const sink = new TensorSink(a.dump);
     const t0 = performance.now();
     const compiled = compileLayerSim(inp.layer);
     const B = inp.seqs.length;
     if (B > 1 && (a.html !== undefined || a.csv)) throw new UsageError(`--${a.csv ? 'csv' : 'html'}: reports one sequence; the input holds ${B} (give one sequence, or use --json)`);
     const progress = new Progress('layer', LAYER_KERNEL_RUNS * B, a.json || a.csv);
+    const refs = inp.seqs.map((sq) => refThread.submit(compiled.compiled, sq.x, sq.T, sq.mask, inp.cached));
     const runs = inp.seqs.map((sq, b) => runLayerSim(compiled, sq.x, sq.T, cfg, {
       ...(sq.mask === undefined ? {} : { mask: sq.mask }),
+      reference: refs[b]!,
       fuse: a.fuse !== false,
       overlap: a.overlap !== false,
       onStep: (st, y) => {
@@ -230,6 +239,7 @@ export const layerCommand: CommandModule<object, Args> = {
       },
     }));
     progress.end();
+    refThread.close();
     const hostMs = performance.now() - t0;
     const T = inp.seqs[0]!.T;
     const lastNotRun = runs.findIndex((r) => !r.steps[r.steps.length - 1]!.ran);
@@ -243,7 +253,11 @@ export const layerCommand: CommandModule<object, Args> = {
     sink.flush();
     if (B > 1) return reportBatch(runs, inp.source, hostMs, a.json === true, cfg);
     const r = runs[0]!;
-    if (a.html) writeOutputFile(a.html, layerHtml(r, cfg, inp.source), 'HTML report');
+    if (a.html) {
+      // loaded on use: the report's modules are not needed for a run without one
+      const { layerHtml } = await import('../html/layer.js');
+      writeOutputFile(a.html, layerHtml(r, cfg, inp.source), 'HTML report');
+    }
     if (a.json) printJson(summary(r, inp.source, hostMs, cfg));
     else if (a.csv) process.stdout.write(toCsv(summary(r, inp.source, hostMs, cfg)['steps'] as Record<string, unknown>[]));
     else {

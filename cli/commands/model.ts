@@ -19,6 +19,7 @@ import { firstLine, intFlag, LAYER_KERNEL_RUNS } from './layer.js';
 import { writeFileSync } from 'node:fs';
 import { toCsv } from '../csv.js';
 import { modelHtml } from '../html/model.js';
+import { ReferenceThread } from '../reference-thread.js';
 
 interface Args {
   config: string;
@@ -179,9 +180,12 @@ export const modelCommand: CommandModule<object, Args> = {
     const embSink = sinkFor('embeddings');
     const layerSinks = new Map<number, TensorSink>();
     const t0 = performance.now();
+    // the reference layers run on a second thread, each under the previous layer's simulation (cli/reference-thread.ts)
+    const refThread = new ReferenceThread();
     const r = runModelSim(inp.model, inp.ids, mcfg, {
       ...(inp.mask === undefined ? {} : { mask: inp.mask }),
       overlap: a.overlap !== false,
+      referenceRunner: (c, x, T, m) => refThread.submit(c, x, T, m),
       ...(dump === undefined ? {} : { onEmbeddingsStep: (st, y) => embSink.add(st.name, 0, 1, st.shape, y) }),
       onStep: (i, st, y) => {
         progress.tick(`layer ${i} step ${st.steps.join('-')} ${st.name} done`);
@@ -195,6 +199,7 @@ export const modelCommand: CommandModule<object, Args> = {
       },
     });
     progress.end();
+    refThread.close();
     const hostMs = performance.now() - t0;
     for (const s of sinks) s.flush();
     if (a.html) writeFileSync(a.html, modelHtml(r, mcfg, inp.source));

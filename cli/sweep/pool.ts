@@ -11,11 +11,20 @@ export interface PointRequest {
 
 export type PointReply = { readonly index: number; readonly figures: PointFigures; readonly error?: undefined } | { readonly index: number; readonly error: string; readonly figures?: undefined };
 
+/**
+ * The worker module, dist/cli/sweep/worker.js: beside this module as tsc wrote it, or in sweep/ beside the bundled
+ * command line (dist/cli/main.js, scripts/bundle-cli.mjs), whose import.meta.url is the bundle's.
+ */
+function workerUrl(): URL {
+  const here = new URL('./worker.js', import.meta.url);
+  return import.meta.url.endsWith('/sweep/pool.js') || import.meta.url.endsWith('/sweep/pool.ts') ? here : new URL('./sweep/worker.js', import.meta.url);
+}
+
 export async function runPool(spec: WorkloadSpec, requests: readonly PointRequest[], jobs: number, onReply: (r: PointReply) => void): Promise<void> {
   if (requests.length === 0) return;
   const n = Math.max(1, Math.min(jobs, requests.length));
   let next = 0;
-  const url = new URL('./worker.js', import.meta.url);
+  const url = workerUrl();
   const one = (): Promise<void> =>
     new Promise((resolve, reject) => {
       const w = new Worker(url, { workerData: { spec } });

@@ -2,7 +2,9 @@
 // points the main thread sends, one message per point. A point that fails (schema-invalid combination,
 // capacity, tiling) is answered with its error; the worker keeps going.
 import { parentPort, workerData } from 'node:worker_threads';
+import { setMemoStore } from '../../programs/schedule.js';
 import { parseMachine, type MachineInput } from '../../sim/config.js';
+import { cliMemoStore } from '../memo-store.js';
 import { WorkloadRunner, type WorkloadSpec } from './workloads.js';
 import type { PointReply, PointRequest } from './pool.js';
 
@@ -10,6 +12,8 @@ interface Init {
   readonly spec: WorkloadSpec;
 }
 
+// as the main thread: the cycle models' plans and figures kept between runs (cli/memo-store.ts)
+setMemoStore(cliMemoStore());
 const init = workerData as Init;
 const runner = new WorkloadRunner(init.spec);
 const port = parentPort!;

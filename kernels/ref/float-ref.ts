@@ -2,7 +2,7 @@
 // (x*sigmoid(1.702x), h-GELU, float i-GELU), exp and float i-exp, softmax, LayerNorm, and a float64 BERT encoder
 // layer / embedding stage. Float math is allowed here: nothing in this module is on an integer runtime path.
 
-import { linearFloatWasm, WASM_MIN_MACS } from './wasm-gemm.js';
+import { linearFloatWasm, withFloatWasm, WASM_MIN_MACS } from './wasm-gemm.js';
 
 /** erf to ~1e-15: Maclaurin series for |x| < 2, Lentz continued fraction of erfc beyond. */
 export function erf(x: number): number {
@@ -201,6 +201,10 @@ export interface FloatLayerTaps {
 
 /** Standard BERT post-LN layer in float64: exact-erf GELU, exp softmax (masked keys excluded), LayerNorm with eps. */
 export function floatLayer(p: FloatLayerParams, x: Float64Array, T: number, mask?: ArrayLike<number>): FloatLayerTaps {
+  return withFloatWasm(() => floatLayerOn(p, x, T, mask)); // one WebAssembly instance for the six products
+}
+
+function floatLayerOn(p: FloatLayerParams, x: Float64Array, T: number, mask?: ArrayLike<number>): FloatLayerTaps {
   const C = p.hidden;
   const H = p.heads;
   const dh = C / H;

@@ -40,6 +40,7 @@ export function geluApply(x: IntData, k: GeluInts): BigInt64Array {
   }
   const out = new BigInt64Array(n);
   const words = new Int32Array(out.buffer); // the same elements as int32 halves (little-endian, as every Node host)
+  if (x instanceof Int32Array && geluInt32(x, k, words)) return out;
   for (let i = 0, c = 0; i < n; i++) {
     const xv = x[i]!;
     let y: bigint;
@@ -68,4 +69,43 @@ export function geluApply(x: IntData, k: GeluInts): BigInt64Array {
     if (++c === C) c = 0;
   }
   return out;
+}
+
+/**
+ * geluApply on int32 inputs when every channel has q_b^2 + |q_c| < 2^31 and |q_1| < 2^52 (false otherwise, nothing
+ * written). PERF: integer ops only, no call per element. poly = (min(|x|, -q_b) + q_b)^2 + q_c fits int32, so
+ * floor(sgn(x) poly / 2^14) is `>> 14`; s = t + q_1 and p = x s are exact while |p| < 2^53 (checked per element,
+ * BigInt beyond). p goes to its int64 words: the low word is ToInt32(p) (p mod 2^32, exact for any integer double),
+ * the high word (p - (lo >>> 0)) / 2^32, an exact quotient.
+ */
+function geluInt32(x: Int32Array, k: GeluInts, words: Int32Array): boolean {
+  const C = k.qb.length;
+  const qb = Float64Array.from(k.qb), qc = Float64Array.from(k.qc), q1 = Float64Array.from(k.q1);
+  for (let c = 0; c < C; c++) {
+    const b = qb[c]!, cc = qc[c]!, q = q1[c]!;
+    if (!(b <= 0 && b * b + (cc < 0 ? -cc : cc) < 2147483648 && q < TWO52 && q > -TWO52)) return false;
+  }
+  const n = x.length;
+  for (let i = 0, c = 0; i < n; i++) {
+    const xv = x[i]!;
+    const b = qb[c]!;
+    const ax = xv < 0 ? -xv : xv;
+    const a = (ax < -b ? ax : -b) + b;
+    const poly = a * a + qc[c]!;
+    const t = (xv > 0 ? poly : xv < 0 ? -poly : 0) >> 14;
+    const s = t + q1[c]!;
+    const p = xv * s;
+    if (p < TWO53 && p > -TWO53) {
+      const lo = p | 0;
+      words[2 * i] = lo;
+      words[2 * i + 1] = (p - (lo >>> 0)) / 4294967296;
+    } else {
+      const y = BigInt(xv) * BigInt(s);
+      if (y > INT64_MAX || y < INT64_MIN) throw new RangeError(`geluApply: output ${y} at element ${i} exceeds int64`);
+      words[2 * i] = Number(BigInt.asIntN(32, y));
+      words[2 * i + 1] = Number(y >> 32n);
+    }
+    if (++c === C) c = 0;
+  }
+  return true;
 }

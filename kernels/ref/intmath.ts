@@ -229,6 +229,32 @@ function mulShiftRneSplit(a: number, b: number, k: number): number {
   return q;
 }
 
+/** 1.5 * 2^52: for |v| <= 2^51, (v + RNE_MAGIC) - RNE_MAGIC is v rounded to an integer, ties to even. */
+export const RNE_MAGIC = 6755399441055744;
+
+/**
+ * rne(x m / 2^e) from v = fl(x * ms) with ms = m 2^-e (an exact double), for safe integers x, m, 0 <= e <= 1000 and
+ * |v| <= 2^51: one multiply per element instead of a rounding shift on a product that may pass 2^53. Proof, with
+ * N = x m exact, p = fl(N) and t = N / 2^e:
+ *  - v = p 2^-e: rounding commutes with a power-of-two scaling while everything is a normal double (|x|, |m| >= 1
+ *    and e <= 1000, or x m = 0). So |N - p| <= ulp(p)/2 gives |t - v| <= ulp(v)/2 and |t - v| <= |v| 2^-53.
+ *  - k = (v + 1.5 2^52) - 1.5 2^52 = rne(v): the sum lies in [2^52, 2^53), where doubles are the integers and IEEE
+ *    addition rounds ties to even; the subtraction is exact. f = v - k is exact (a multiple of ulp(v), |f| <= 1/2).
+ *  - v not a half-integer: |f| <= 1/2 - ulp(v) (1/2 is a multiple of ulp(v) <= 1/2), so |t - k| < 1/2: rne(t) = k.
+ *  - v a half-integer: t = v when p = N (a true tie: k is the even neighbour); else rne(t) = v +- 1/2 by the sign of
+ *    N - p, taken in BigInt (rare: only products beyond 2^53 that round onto a half-integer).
+ * Callers handle |v| > 2^51 themselves (there t and v agree in sign and within a relative 2^-53, enough for a clamp).
+ */
+export function rneScaled(x: number, m: number, v: number): number {
+  const k = (v + RNE_MAGIC) - RNE_MAGIC;
+  const f = v - k;
+  if (f !== 0.5 && f !== -0.5) return k;
+  const p = x * m;
+  if (p < TWO53 && p > -TWO53) return k;
+  const d = BigInt(x) * BigInt(m) - BigInt(p);
+  return d > 0n ? v + 0.5 : d < 0n ? v - 0.5 : k;
+}
+
 /** rne(x * m / 2^k) exactly, for any integers (BigInt path of wide GELU/LayerNorm outputs). */
 export function mulShiftRneBig(x: bigint, m: bigint, k: number): bigint {
   return rneShiftBig(x * m, k);

@@ -23,7 +23,8 @@ export function layerNormApply(x: Int32Array, k: LayerNormInts): BigInt64Array {
   if (!Number.isInteger(shift) || shift < 0 || shift > 31) throw new RangeError(`layerNormApply: shift ${shift} not in 0..31`);
   const out = new BigInt64Array(n);
   const words = new Int32Array(out.buffer); // the same elements as int32 halves (little-endian, as every Node host)
-  const y = new Array<number>(C);
+  const y = new Float64Array(C);
+  const qBeta = Float64Array.from(k.qBeta);
   const qBetaBig = k.qBeta.map((v) => BigInt(v));
   for (let base = 0; base < n; base += C) {
     let sum = 0;
@@ -60,13 +61,15 @@ export function layerNormApply(x: Int32Array, k: LayerNormInts): BigInt64Array {
       const p = y[c]! * f;
       let v: bigint;
       if (p < TWO53 && p > -TWO53) {
-        const h = floorShift(p, 1);
-        const s = h + k.qBeta[c]!;
+        // floor(p / 2) = (p - (p mod 2)) / 2: `p & 1` is the parity of ToInt32(p) = p mod 2^32, so of p (exact)
+        const h = (p - (p & 1)) / 2;
+        const s = h + qBeta[c]!;
         if (s < TWO53 && s > -TWO53) {
-          // PERF: an exact double written as its two int32 halves, no BigInt per element
-          const hi = Math.floor(s / 4294967296);
-          words[2 * (base + c)] = (s - hi * 4294967296) | 0;
-          words[2 * (base + c) + 1] = hi | 0;
+          // PERF: an exact double written as its two int32 halves, no BigInt per element: the low word is
+          // ToInt32(s) = s mod 2^32, the high word the exact quotient (s - (lo >>> 0)) / 2^32
+          const lo = s | 0;
+          words[2 * (base + c)] = lo;
+          words[2 * (base + c) + 1] = (s - (lo >>> 0)) / 4294967296;
           continue;
         }
         v = BigInt(h) + qBetaBig[c]!;

@@ -103,7 +103,12 @@ export function gemmABtTs(
 export function dotBound(a: SmallIntArray, b: SmallIntArray, K: number): void {
   // PERF: when the element types alone keep the bound below 2^31 (int8 x int8 for K < 131072), skip the scans
   // (the weight matrix is millions of elements).
-  if (K * typeMaxAbs(a) * typeMaxAbs(b) < 2147483648) return;
+  const ta = typeMaxAbs(a), tb = typeMaxAbs(b);
+  if (K * ta * tb < 2147483648) return;
+  // scan only an operand whose type says little (the [H, T, T] Int32Array probabilities, not the int8 values)
+  const ma = ta <= 65535 ? ta : maxAbs(a, 0, a.length);
+  const mb = tb <= 65535 ? tb : maxAbs(b, 0, b.length);
+  if (K * ma * mb < 2147483648) return;
   const bound = K * maxAbs(a, 0, a.length) * maxAbs(b, 0, b.length);
   if (bound >= 2147483648) {
     throw new RangeError(`dot products may reach ${bound} >= 2^31 (K = ${K}); operands too wide for the int32 accumulator`);

@@ -3,7 +3,7 @@
 // The float side (S_out, frexp31) lives in fold.ts; `requantDirect` is the simulator's direct (m, shift) form.
 
 import { KernelInputError } from './errors.js';
-import { mulShiftRne, mulShiftRneBig, pow2, TWO31, TWO32, TWO53 } from './intmath.js';
+import { mulShiftRne, mulShiftRneBig, pow2, rneScaled, TWO31, TWO32, TWO53 } from './intmath.js';
 import type { IntData, SmallIntArray } from './tensor.js';
 
 /** Integer constants of one requantization; per-channel arrays index the last dimension (i % m.length). */
@@ -37,8 +37,14 @@ export function requantApply(x: IntData, q: RequantInts, identity?: IdentityInts
   const out = new Int32Array(n);
   const m = q.m;
   const e = q.e;
+  const fast = fastConsts(m, e, q.bits, identity);
   if (x instanceof Int32Array) {
-    requantNumbers(x, m, e, lo, hi, identity, out);
+    if (fast !== undefined) requantScaled(x, fast, m, lo, hi, identity, out);
+    else requantNumbers(x, m, e, lo, hi, identity, out);
+    return out;
+  }
+  if (fast !== undefined) {
+    requantScaledWide(x, fast, m, e, lo, hi, identity, out);
     return out;
   }
   const xd = safeDoubles(x);
@@ -74,6 +80,115 @@ export function requantApply(x: IntData, q: RequantInts, identity?: IdentityInts
     if (++c === C) c = 0;
   }
   return out;
+}
+
+/** Per-channel constants of requantScaled: ms_c = m_c 2^-e_c, the clamp window A and the identity terms by value. */
+interface ScaledConsts {
+  readonly ms: Float64Array;
+  /** 2^(bits-1) + max |t2| + 1: beyond +-A the clamp decides, whatever the rounding */
+  readonly A: number;
+  /** t2 = rne(w m' / 2^e') for each int8/uint8 identity value w, at index w - wMin (length 0 without identity) */
+  readonly t2: Float64Array;
+  readonly wMin: number;
+}
+
+/**
+ * The constants of requantScaled, or undefined when it does not apply: every m_c a safe integer, every e_c an
+ * integer in [0, 1000] (so m_c 2^-e_c is an exact normal double), and an identity term, if any, on int8/uint8 values
+ * whose rounded terms stay below 2^50 (so A < 2^51, the range of RNE_MAGIC).
+ */
+function fastConsts(m: readonly number[], e: readonly number[], bits: number, identity: IdentityInts | undefined): ScaledConsts | undefined {
+  const C = m.length;
+  const ms = new Float64Array(C);
+  for (let c = 0; c < C; c++) {
+    const mc = m[c]!, ec = e[c]!;
+    if (!Number.isSafeInteger(mc) || !Number.isInteger(ec) || ec < 0 || ec > 1000) return undefined;
+    ms[c] = mc * pow2(-ec);
+  }
+  let t2 = new Float64Array(0);
+  let wMin = 0;
+  let maxT2 = 0;
+  if (identity !== undefined) {
+    if (identity.w instanceof Int8Array) wMin = -128;
+    else if (!(identity.w instanceof Uint8Array)) return undefined;
+    t2 = new Float64Array(256);
+    for (let j = 0; j < 256; j++) {
+      const v = mulShiftRne(j + wMin, identity.m, identity.e);
+      if (!(v < TWO50 && v > -TWO50)) return undefined;
+      t2[j] = v;
+      if (Math.abs(v) > maxT2) maxT2 = Math.abs(v);
+    }
+  }
+  const A = pow2(bits - 1) + maxT2 + 1;
+  if (!(A < TWO51)) return undefined;
+  return { ms, A, t2, wMin };
+}
+
+const TWO50 = TWO53 / 8;
+const TWO51 = TWO53 / 4;
+
+/**
+ * requantApply with one double multiply per element: v = x * (m_c 2^-e_c), then the clamp or rneScaled (intmath.ts,
+ * where the proof is). x holds exact integers (int32, or int64 below 2^53 as doubles). With t = x m_c / 2^e_c:
+ * v > A gives t > A - A 2^-53 > A - 1/2 (A < 2^51), so rne(t) >= A and rne(t) + t2 >= 2^(bits-1) + 1 > hi: y = hi;
+ * v < -A gives y = lo alike. Otherwise |v| <= A < 2^51 and y = clamp(rneScaled + t2, lo, hi), every term an integer
+ * below 2^52. Identity terms come from the 256-entry table.
+ */
+function requantScaled(x: Int32Array | Float64Array, k: ScaledConsts, m: readonly number[], lo: number, hi: number, identity: IdentityInts | undefined, out: Int32Array): void {
+  const n = x.length;
+  const ms = k.ms;
+  const C = ms.length;
+  const A = k.A, nA = -A;
+  const w = identity?.w;
+  const t2 = k.t2;
+  const wOff = -k.wMin;
+  for (let i = 0, c = 0; i < n; i++) {
+    const xv = x[i]!;
+    const v = xv * ms[c]!;
+    let y: number;
+    if (v > A) y = hi;
+    else if (v < nA) y = lo;
+    else {
+      const s = rneScaled(xv, m[c]!, v) + (w === undefined ? 0 : t2[w[i]! + wOff]!);
+      y = s < lo ? lo : s > hi ? hi : s;
+    }
+    out[i] = y;
+    if (++c === C) c = 0;
+  }
+}
+
+/**
+ * requantScaled on a BigInt64Array (GELU and LayerNorm outputs), each element read from its two int32 halves
+ * (little-endian, as every Node host is) as an exact double when below 2^53 - 2^32 in magnitude (PERF: no BigInt and
+ * no copy); wider elements go through exactClamped.
+ */
+function requantScaledWide(x: BigInt64Array, k: ScaledConsts, m: readonly number[], e: readonly number[], lo: number, hi: number, identity: IdentityInts | undefined, out: Int32Array): void {
+  const words = new Int32Array(x.buffer, x.byteOffset, 2 * x.length);
+  const n = x.length;
+  const ms = k.ms;
+  const C = ms.length;
+  const A = k.A, nA = -A;
+  const w = identity?.w;
+  const t2 = k.t2;
+  const wOff = -k.wMin;
+  for (let i = 0, c = 0; i < n; i++) {
+    const h = words[2 * i + 1]!;
+    let y: number;
+    if (h > -2097152 && h < 2097152) {
+      const xv = h * 4294967296 + (words[2 * i]! >>> 0);
+      const v = xv * ms[c]!;
+      if (v > A) y = hi;
+      else if (v < nA) y = lo;
+      else {
+        const s = rneScaled(xv, m[c]!, v) + (w === undefined ? 0 : t2[w[i]! + wOff]!);
+        y = s < lo ? lo : s > hi ? hi : s;
+      }
+    } else {
+      y = exactClamped(x[i]!, m[c]!, e[c]!, w?.[i], identity?.m ?? 0, identity?.e ?? 0, lo, hi);
+    }
+    out[i] = y;
+    if (++c === C) c = 0;
+  }
 }
 
 /**

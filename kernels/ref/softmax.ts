@@ -1,7 +1,7 @@
 // i-exp and i-softmax at run time (docs/IBERT.md section 7), with the inner 16-bit requantization folded to
 // one multiplier: e16 = clamp(rne(z * M / 2^(E31 - 30 + q))), y = (e16 * floor(2^32 / sum)) >> 24 in [0, 256].
 
-import { floorDiv, floorShift, mulShiftRne, rneShiftBig, TWO32, TWO53 } from './intmath.js';
+import { floorDiv, floorShift, mulShiftRne, pow2, rneScaled, rneShiftBig, TWO32, TWO53 } from './intmath.js';
 
 /** Integer constants from fold.ts foldSoftmax. */
 export interface SoftmaxInts {
@@ -58,6 +58,11 @@ export function softmaxApply(x: Int32Array, rowLen: number, k: SoftmaxInts, mask
   const maskStride = mask === undefined ? 0 : mask.length === n ? rowLen : 0;
   const y = new Int32Array(n);
   const e16 = new Int32Array(n);
+  const ms = scaledConsts(k);
+  if (ms !== undefined) {
+    softmaxScaled(x, rowLen, k, ms, mask, maskStride, y, e16);
+    return { y, e16 };
+  }
   const row = new Array<number>(rowLen);
   for (let base = 0, mrow = 0; base < n; base += rowLen, mrow += maskStride) {
     let max = -Infinity;
@@ -78,4 +83,67 @@ export function softmaxApply(x: Int32Array, rowLen: number, k: SoftmaxInts, mask
     for (let j = 0; j < rowLen; j++) y[base + j] = floorShift(e16[base + j]! * f, 24); // e16 * f <= 2^32: exact
   }
   return { y, e16 };
+}
+
+/**
+ * ms[q] = M 2^-(E31 - 30 + q) for q = 0..30 when softmaxScaled applies: M a positive safe integer (so e16 >= 0),
+ * every shift in [0, 1000] (rneScaled's range), q_ln2 < 0, and z = (r + q_b) r + q_c exact for r in (q_ln2, 0].
+ */
+function scaledConsts(k: SoftmaxInts): Float64Array | undefined {
+  const { qLn2, qb, qc, M, E31 } = k;
+  if (!Number.isSafeInteger(qLn2) || !(qLn2 < 0) || !Number.isSafeInteger(qb) || !Number.isSafeInteger(qc)) return undefined;
+  if (!Number.isSafeInteger(M) || !(M > 0) || !Number.isInteger(E31)) return undefined;
+  const aq = -qLn2, ab = qb < 0 ? -qb : qb, ac = qc < 0 ? -qc : qc;
+  if (!((aq + ab) * aq + ac < TWO53)) return undefined;
+  const ms = new Float64Array(N_CONST + 1);
+  for (let q = 0; q <= N_CONST; q++) {
+    const sh = E31 - N_CONST + q;
+    if (sh < 0 || sh > 1000) return undefined;
+    ms[q] = M * pow2(-sh);
+  }
+  return ms;
+}
+
+/**
+ * softmaxApply's loop with iexp and exp16 inlined on exact doubles (PERF: no object or BigInt per element): t - max
+ * and 30 q_ln2 are exact; q = floor(tc / q_ln2) in [0, 30] is floorDiv's exact quotient truncated by `| 0` (a
+ * non-negative value below 2^31); z is exact by scaledConsts' bound; e16 = clamp(rne(z M / 2^sh)) is rneScaled of
+ * v = z ms[q] when v <= 32768 and 32767 beyond (rneScaled's clamp rule); y = floor(e16 f / 2^24) with
+ * 0 <= e16 f <= 2^32, an exact quotient truncated by `| 0`.
+ */
+function softmaxScaled(
+  x: Int32Array, rowLen: number, k: SoftmaxInts, ms: Float64Array, mask: ArrayLike<number> | undefined, maskStride: number,
+  y: Int32Array, e16: Int32Array,
+): void {
+  const n = x.length;
+  const { qLn2, qb, qc, M } = k;
+  const lo = N_CONST * qLn2;
+  const row = new Float64Array(rowLen);
+  for (let base = 0, mrow = 0; base < n; base += rowLen, mrow += maskStride) {
+    let max = -Infinity;
+    for (let j = 0; j < rowLen; j++) {
+      const v = mask !== undefined && mask[mrow + j] === 0 ? MASKED_SCORE : x[base + j]!;
+      row[j] = v;
+      if (v > max) max = v;
+    }
+    let sum = 0;
+    for (let j = 0; j < rowLen; j++) {
+      const t = row[j]! - max;
+      const tc = t < lo ? lo : t;
+      const q = (tc / qLn2) | 0;
+      const r = tc - qLn2 * q;
+      const z = (r + qb) * r + qc;
+      let e = 0;
+      if (z > 0) {
+        const v = z * ms[q]!;
+        e = v > 32768 ? 32767 : rneScaled(z, M, v);
+        if (e > 32767) e = 32767;
+      }
+      e16[base + j] = e;
+      sum += e; // <= rowLen * 32767: exact
+    }
+    if (sum <= 0) continue;
+    const f = floorDiv(TWO32, sum);
+    for (let j = 0; j < rowLen; j++) y[base + j] = (e16[base + j]! * f / 16777216) | 0;
+  }
 }

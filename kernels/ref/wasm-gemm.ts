@@ -1,5 +1,5 @@
-// The reference's two big loops on WebAssembly SIMD: the int16 x int16 -> int32 product A . B^T behind gemmABt
-// (QuantLinear, Q.K^T, P.V) and the float64 x W^T + b of the calibration pass (linearFloat). The module
+// The reference's two big loops on WebAssembly SIMD: the int8 x int8 (or int16 x int16) -> int32 product A . B^T
+// behind gemmABt (QuantLinear, Q.K^T, P.V) and the float64 x W^T + b of the calibration pass (linearFloat). The module
 // (kernels/ref/wasm/gemm.wat, built by scripts/build-wasm.mjs) belongs to the reference alone: the simulator
 // has its own (sim/wasm/mxu.wat), so the oracle shares no code with what it checks. The TypeScript loops stay
 // the definition: these functions return false / undefined whenever they do not apply (disabled, no SIMD,
@@ -18,6 +18,7 @@ const WASM = (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;
 interface GemmExports {
   readonly memory: { readonly buffer: ArrayBuffer; grow(pages: number): number };
   readonly gemm_i16: (a: number, b: number, mp: number, np: number, kp: number, o: number) => void;
+  readonly gemm_i8: (a: number, b: number, mp: number, np: number, kp: number, o: number) => void;
   readonly gemm_f64: (x: number, w: number, bias: number, tp: number, np: number, k: number, o: number) => void;
 }
 
@@ -53,6 +54,24 @@ function exportsOf(): GemmExports | null {
   return mod;
 }
 
+/** The instance that float64 products share inside withFloatWasm (undefined outside it). */
+let floatShared: GemmExports | null | undefined;
+
+/**
+ * Runs fn with one instance for all its float64 products (a layer's calibration pass: six products), whose memory
+ * grows to the largest and goes with it at the end. PERF: fresh memory costs ~5 ms/MB to touch on this kind of VM,
+ * and a fresh instance per product touched ~70 MB for a BERT-base layer instead of ~23.
+ */
+export function withFloatWasm<T>(fn: () => T): T {
+  if (floatShared !== undefined) return fn();
+  floatShared = freshExports();
+  try {
+    return fn();
+  } finally {
+    floatShared = undefined;
+  }
+}
+
 /** A fresh instance for one float64 product: its tens of MB of memory go with it (a layer is generated once). */
 function freshExports(): GemmExports | null {
   if (!enabled) return null;
@@ -85,6 +104,18 @@ export function gemmABtWasm(
 ): boolean {
   const e = exportsOf();
   if (e === null) return false;
+  if (a instanceof Int8Array && b instanceof Int8Array) {
+    // int8 x int8 (QuantLinear, Q.K^T, P.V's V^T): copied in as bytes, half the memory of the int16 form
+    const kp = up(K, 16), mp = up(M, 2), np = up(N, 4);
+    const aBase = 0, bBase = up(mp * kp, 16), oBase = bBase + up(np * kp, 16);
+    const buf = reserve(e, oBase + mp * np * 4);
+    packBytes(new Int8Array(buf, aBase, mp * kp), a, aOff, lda, M, K, kp);
+    packBytes(new Int8Array(buf, bBase, np * kp), b, bOff, ldb, N, K, kp);
+    e.gemm_i8(aBase, bBase, mp, np, kp, oBase);
+    const O = new Int32Array(buf, oBase, mp * np);
+    for (let m = 0; m < M; m++) out.set(O.subarray(m * np, m * np + N), outOff + m * ldo);
+    return true;
+  }
   const kp = up(K, 8), mp = up(M, 2), np = up(N, 4);
   const aBase = 0, bBase = up(mp * kp * 2, 16), oBase = bBase + up(np * kp * 2, 16);
   const buf = reserve(e, oBase + mp * np * 4);
@@ -97,23 +128,52 @@ export function gemmABtWasm(
   return true;
 }
 
-/** Rows of src into dst [rows][kp] as int16, zero padding; false when a value does not fit int16. */
-function pack(dst: Int16Array, src: ArrayLike<number>, off: number, ld: number, rows: number, K: number, kp: number): boolean {
-  dst.fill(0);
-  for (let r = 0; r < rows; r++) {
-    const s = off + r * ld, d = r * kp;
-    for (let k = 0; k < K; k++) {
-      const v = src[s + k]!;
-      if (v > 32767 || v < -32768) return false;
-      dst[d + k] = v;
+/** Rows of an int8 src into dst [rows][kp], zero padding (the padding rows after `rows` as well). */
+function packBytes(dst: Int8Array, src: Int8Array, off: number, ld: number, rows: number, K: number, kp: number): void {
+  if (kp === K && ld === K) dst.set(src.subarray(off, off + rows * K));
+  else {
+    for (let r = 0; r < rows; r++) {
+      const d = r * kp;
+      dst.set(src.subarray(off + r * ld, off + r * ld + K), d);
+      dst.fill(0, d + K, d + kp);
     }
   }
+  dst.fill(0, rows * kp);
+}
+
+/**
+ * Rows of src into dst [rows][kp] as int16, zero padding (the padding rows after `rows` as well); false when a value
+ * does not fit int16. PERF: int8/uint8/int16 sources are copied by the typed-array conversion (native, no check
+ * needed: every value fits int16), others element by element.
+ */
+function pack(dst: Int16Array, src: ArrayLike<number>, off: number, ld: number, rows: number, K: number, kp: number): boolean {
+  if (src instanceof Int8Array || src instanceof Uint8Array || src instanceof Int16Array) {
+    if (kp === K && ld === K) dst.set(src.subarray(off, off + rows * K));
+    else {
+      for (let r = 0; r < rows; r++) {
+        const d = r * kp;
+        dst.set(src.subarray(off + r * ld, off + r * ld + K), d);
+        dst.fill(0, d + K, d + kp);
+      }
+    }
+  } else {
+    for (let r = 0; r < rows; r++) {
+      const s = off + r * ld, d = r * kp;
+      for (let k = 0; k < K; k++) {
+        const v = src[s + k]!;
+        if (v > 32767 || v < -32768) return false;
+        dst[d + k] = v;
+      }
+      dst.fill(0, d + K, d + kp);
+    }
+  }
+  dst.fill(0, rows * kp);
   return true;
 }
 
 /** linearFloat's y = x W^T + b [T, N] with its exact summation order (see gemm.wat), or undefined. */
 export function linearFloatWasm(x: Float64Array, T: number, K: number, N: number, w: Float64Array, bias: Float64Array): Float64Array | undefined {
-  const e = freshExports();
+  const e = enabled && floatShared !== undefined ? floatShared : freshExports();
   if (e === null) return undefined;
   const tp = up(T, 2), np = up(N, 2);
   const xBase = 0, wBase = up(tp * K * 8, 16), bBase = wBase + up(np * K * 8, 16), oBase = bBase + up(np * 8, 16);

@@ -7,7 +7,8 @@ import type { MachineConfig } from '../../sim/config.js';
 import { loadProgram, simulate } from '../../sim/run.js';
 import { cachedBuild } from '../linear/build.js';
 import { assembleBuilt, machineFor, programBuffer, type CaseRun, type RunOptions } from '../index.js';
-import type { BuiltProgram } from '../linear/build.js';
+import { emitted, type BuiltProgram } from '../linear/build.js';
+import { ProgramEmitter, type Operand } from '../../isa/emit.js';
 
 export interface LayerNormBuild extends BuiltProgram {
   readonly plan: LayerNormPlan;
@@ -115,13 +116,43 @@ function header(p: LayerNormPlan, shift: number, mach: LayerNormMachine): string
   ];
 }
 
-/** One emitted line: an instruction (`v` for the VPU, else scalar/other) or a comment (no slot). */
+/** One line of a step: an instruction (`v` for the VPU, else scalar/other) with its operands, or a comment (no slot). */
 interface Line {
-  readonly text: string;
   readonly kind: 'v' | 's' | 'c';
+  readonly m: string;
+  readonly o: readonly Operand[];
+  /** the instruction's trailing comment, or the comment's text */
+  readonly r: string | undefined;
 }
-const ins = (text: string): Line => ({ text: `    ${text}`, kind: /^v(?!setvl)/.test(text) ? 'v' : 's' });
-const com = (text: string): Line => ({ text: `; ${text}`, kind: 'c' });
+const ins = (m: string, o: readonly Operand[], remark?: string): Line => ({ kind: m.charCodeAt(0) === 118 /* v */ && m !== 'vsetvl' ? 'v' : 's', m, o, r: remark });
+const com = (text: string): Line => ({ kind: 'c', m: '', o: [], r: text });
+
+/** The lines into the emitter, in order. */
+function emitLines(e: ProgramEmitter, lines: readonly Line[]): void {
+  for (const l of lines) {
+    if (l.kind === 'c') {
+      e.comment(l.r!);
+      continue;
+    }
+    e.op(l.m, ...l.o);
+    if (l.r !== undefined) e.remark(l.r);
+  }
+}
+
+/**
+ * A routine of programs/layernorm/model.ts (softMeanOps, softRecipOps: the model prices the same instructions it
+ * gives as text) as lines, parsed once per build: `mnemonic op, op, ...   ; remark`, operands registers, enum
+ * names or integers.
+ */
+function routineLines(ops: readonly { readonly text: string }[]): Line[] {
+  return ops.map(({ text }) => {
+    const semi = text.indexOf(';');
+    const body = (semi < 0 ? text : text.slice(0, semi)).trim();
+    const remark = semi < 0 ? undefined : text.slice(semi + 1).trim();
+    const [m, ...rest] = body.split(/[\s,]+/);
+    return ins(m!, rest.map((t) => (/^-?\d+$/.test(t) ? Number(t) : t)), remark);
+  });
+}
 
 /** Merges a routine into a stage by the model's interleave rule, over instructions (comments ride along). */
 function merge(stage: readonly Line[], routine: readonly Line[]): Line[] {
@@ -145,49 +176,65 @@ function merge(stage: readonly Line[], routine: readonly Line[]): Line[] {
 /** Vector registers of the software routines' results (see softMeanOps / softRecipOps). */
 const SOFT = { muNew: 'v27', muPrev: 'v28', nfNew: 'v29' } as const;
 
+/** Addresses of the program's buffers (bytes for dram and spad, int32 words for acc). */
+interface LnBuffers {
+  readonly x: number;
+  readonly y: number;
+  readonly cdram: number;
+  readonly consts: number;
+  readonly xring: number;
+  readonly yring: number;
+}
+
+/** The software routines' lines (no divider), parsed once per build. */
+interface SoftRoutines {
+  readonly recip: readonly Line[];
+  readonly mean: readonly Line[];
+}
+
 /** One pipeline step's code; `s` decides the slots, registers and which stages exist. */
-function emitStep(p: LayerNormPlan, s: number): string[] {
+function emitStep(p: LayerNormPlan, s: number, B: LnBuffers, routines: SoftRoutines): Line[] {
   const out: Line[] = [];
   const L = p.lanes, N = p.rows;
   const valid = (r: number): boolean => r >= 0 && r < N;
   const sumRow = s, varRow = s - 1, fRow = s - 2, outRow = s - 3, loadRow = s + p.prefetch;
-  const slot = (r: number): string => `xring + ${(r % p.xSlots) * p.rowStride}`;
+  const slot = (r: number): number => B.xring + (r % p.xSlots) * p.rowStride;
   const muReg = (r: number): string => R.mu[r % 2]!;
   /** The stage's pointer already points at row r's slot (carriedPointer): no li. */
-  const setPtr = (reg: string, r: number, slots: number, addr: string): Line[] => (carriedPointer(p, r, slots) ? [] : [ins(`li   ${reg}, ${addr}`)]);
+  const setPtr = (reg: string, r: number, slots: number, addr: number): Line[] => (carriedPointer(p, r, slots) ? [] : [ins('li', [reg, addr])]);
   out.push(com(`---- step ${s}: ${[
     valid(loadRow) ? `load row ${loadRow}` : '', valid(outRow) ? `output row ${outRow}` : '',
     valid(varRow) ? `${p.divider ? '' : 'mean and '}variance row ${varRow}` : '', valid(fRow) && !p.divider ? `isqrt and 1/S row ${fRow}` : '',
     valid(sumRow) ? `sum row ${sumRow}` : '',
   ].filter((t) => t !== '').join(', ')} ----`));
   if (valid(loadRow)) {
-    out.push(ins(`li   ${R.chip}, ${slot(loadRow)}`), ins(`dma.ld acc, ${R.chip}, ${R.xDram}, ${R.one}, ${R.cLen}, r0, r0`), ins(`add  ${R.xDram}, ${R.xDram}, ${R.xStep}`));
+    out.push(ins('li', [R.chip, slot(loadRow)]), ins('dma.ld', ['acc', R.chip, R.xDram, R.one, R.cLen, 'r0', 'r0']), ins('add', [R.xDram, R.xDram, R.xStep]));
   }
-  const divMu: Line[] = valid(varRow) && p.divider ? [ins(`div.w ${muReg(varRow)}, ${R.sum}, ${R.cLen}, rne            ; mu of row ${varRow}`)] : [];
+  const divMu: Line[] = valid(varRow) && p.divider ? [ins('div.w', [muReg(varRow), R.sum, R.cLen, 'rne'], `mu of row ${varRow}`)] : [];
   const divF: Line[] = valid(fRow) && p.divider
     ? [
-        ins(`slt  ${R.flag}, r0, ${R.S}                 ; f of row ${fRow}: [S > 0]`),
-        ins(`max  ${R.den}, ${R.S}, ${R.one}`),
-        ins(`mul  ${R.num}, ${R.neg}, ${R.flag}`),
-        ins(`sub  ${R.numHi}, r0, ${R.flag}`),
-        ins(`div.w ${R.nf}, ${R.num}, ${R.den}, trunc       ; nf = -floor(2^(31-shift) / S), 0 when S = 0`),
+        ins('slt', [R.flag, 'r0', R.S], `f of row ${fRow}: [S > 0]`),
+        ins('max', [R.den, R.S, R.one]),
+        ins('mul', [R.num, R.neg, R.flag]),
+        ins('sub', [R.numHi, 'r0', R.flag]),
+        ins('div.w', [R.nf, R.num, R.den, 'trunc'], 'nf = -floor(2^(31-shift) / S), 0 when S = 0'),
       ]
     : [];
   // Software routines (no divider): 1/S of row s-2 (its V pair is in r16:r17), then the mean of row s-1 (r14).
   const soft: Line[] = [];
   if (!p.divider) {
-    if (valid(fRow)) soft.push(com(`isqrt and 1/S of row ${fRow} (software)`), ...softRecipOps(SOFT.nfNew).map((o) => ins(o.text)));
-    if (valid(varRow)) soft.push(com(`mean of row ${varRow} (software)`), ...softMeanOps(p.C, SOFT.muNew).map((o) => ins(o.text)));
+    if (valid(fRow)) soft.push(com(`isqrt and 1/S of row ${fRow} (software)`), ...routines.recip);
+    if (valid(varRow)) soft.push(com(`mean of row ${varRow} (software)`), ...routines.mean);
   }
   // ---- output stage (row s-3), with the divider work for rows s-1 and s-2 slotted in ----
   if (valid(outRow)) {
     const st: Line[] = [];
     if (p.constsResident && outRow === 0) {
-      st.push(com(`the constants B2, M, E of the ${p.vectors} vectors into v2..v${1 + 3 * p.vectors}, once (they stay for every row)`), ins(`li   ${R.outK}, consts`));
-      for (let v = 0; v < p.vectors; v++) st.push(...[0, 1, 2].map((b) => ins(`vld.acc ${residentConst(v, b)}, ${R.outK}, ${L}`)));
+      st.push(com(`the constants B2, M, E of the ${p.vectors} vectors into v2..v${1 + 3 * p.vectors}, once (they stay for every row)`), ins('li', [R.outK, B.consts]));
+      for (let v = 0; v < p.vectors; v++) st.push(...[0, 1, 2].map((b) => ins('vld.acc', [residentConst(v, b), R.outK, L])));
     }
-    if (p.divider) st.push(ins(`vbcast ${V.mu}, ${muReg(outRow)}`), ins(`vbcast ${V.nf}, ${R.nf}`));
-    st.push(...setPtr(R.outX, outRow, p.xSlots, slot(outRow)), ...(p.constsResident ? [] : [ins(`li   ${R.outK}, consts`)]), ...setPtr(R.outY, outRow, p.ySlots, `yring + ${(outRow % p.ySlots) * p.rowStride}`));
+    if (p.divider) st.push(ins('vbcast', [V.mu, muReg(outRow)]), ins('vbcast', [V.nf, R.nf]));
+    st.push(...setPtr(R.outX, outRow, p.xSlots, slot(outRow)), ...(p.constsResident ? [] : [ins('li', [R.outK, B.consts])]), ...setPtr(R.outY, outRow, p.ySlots, B.yring + (outRow % p.ySlots) * p.rowStride));
     p.groups.forEach(([first, g], gi) => {
       if (p.constsResident && g > 0) {
         // mu of row s-1 right after the first group's loads and subtractions (the row sum is ready by then): the
@@ -201,34 +248,34 @@ function emitStep(p: LayerNormPlan, s: number): string[] {
     });
     st.push(...divF);
     out.push(...merge(st, soft));
-    out.push(ins(`li   ${R.chip}, yring + ${(outRow % p.ySlots) * p.rowStride}`), ins(`dma.st spad, ${R.chip}, ${R.yDram}, ${R.one}, ${R.cLen}, r0, r0`), ins(`add  ${R.yDram}, ${R.yDram}, ${R.cLen}`));
+    out.push(ins('li', [R.chip, B.yring + (outRow % p.ySlots) * p.rowStride]), ins('dma.st', ['spad', R.chip, R.yDram, R.one, R.cLen, 'r0', 'r0']), ins('add', [R.yDram, R.yDram, R.cLen]));
   } else {
     out.push(...divMu, ...divF, ...soft);
   }
   // ---- variance stage (row s-1) ----
   if (valid(varRow)) {
-    out.push(...setPtr(R.varPtr, varRow, p.xSlots, slot(varRow)), ins(`li   ${R.vsum}, 0`), ins(`li   ${R.vsumHi}, 0`));
+    out.push(...setPtr(R.varPtr, varRow, p.xSlots, slot(varRow)), ins('li', [R.vsum, 0]), ins('li', [R.vsumHi, 0]));
     for (const [first, g] of p.varGroups) {
       out.push(com(`variance, vectors ${first}..${first + g - 1}`));
-      for (let k = 0; k < g; k++) out.push(ins(`vld.acc ${tv(k)}, ${R.varPtr}, ${L}`));
-      for (let k = 0; k < g; k++) out.push(ins(p.divider ? `vsub.vx ${tv(k)}, ${tv(k)}, ${muReg(varRow)}` : `vsub ${tv(k)}, ${tv(k)}, ${SOFT.muNew}`));
-      for (let k = 0; k < g; k++) out.push(ins(`vsra.vx ${tv(k)}, ${tv(k)}, ${R.shift}`));
+      for (let k = 0; k < g; k++) out.push(ins('vld.acc', [tv(k), R.varPtr, L]));
+      for (let k = 0; k < g; k++) out.push(p.divider ? ins('vsub.vx', [tv(k), tv(k), muReg(varRow)]) : ins('vsub', [tv(k), tv(k), SOFT.muNew]));
+      for (let k = 0; k < g; k++) out.push(ins('vsra.vx', [tv(k), tv(k), R.shift]));
       for (let k = 0; k < g; k++) {
         const lastTail = first + k === p.vectors - 1 && p.tail < L;
-        if (lastTail) out.push(ins(`vsetvl r0, ${R.tail}                  ; the last vector has ${p.tail} channels`));
-        out.push(ins(`vredsumsq.w ${R.vsum}, ${tv(k)}`));
-        if (lastTail) out.push(ins(`vsetvl r0, ${R.lanes}`));
+        if (lastTail) out.push(ins('vsetvl', ['r0', R.tail], `the last vector has ${p.tail} channels`));
+        out.push(ins('vredsumsq.w', [R.vsum, tv(k)]));
+        if (lastTail) out.push(ins('vsetvl', ['r0', R.lanes]));
       }
     }
   }
   // ---- sum stage (row s), with the isqrt of row s-1 ----
-  const isqrt = ins(`isqrt.w ${R.S}, ${R.vsum}                 ; S of row ${varRow}`);
+  const isqrt = ins('isqrt.w', [R.S, R.vsum], `S of row ${varRow}`);
   if (valid(sumRow)) {
-    out.push(...setPtr(R.sumPtr, sumRow, p.xSlots, slot(sumRow)), ins(`li   ${R.sum}, 0`), ins(`li   ${R.sumHi}, 0`));
+    out.push(...setPtr(R.sumPtr, sumRow, p.xSlots, slot(sumRow)), ins('li', [R.sum, 0]), ins('li', [R.sumHi, 0]));
     p.varGroups.forEach(([first, g], gi) => {
       out.push(com(`sum, vectors ${first}..${first + g - 1} (padding lanes are 0)`));
-      for (let k = 0; k < g; k++) out.push(ins(`vld.acc ${tv(k)}, ${R.sumPtr}, ${L}`));
-      for (let k = 0; k < g; k++) out.push(ins(`vredsum.w ${R.sum}, ${tv(k)}`));
+      for (let k = 0; k < g; k++) out.push(ins('vld.acc', [tv(k), R.sumPtr, L]));
+      for (let k = 0; k < g; k++) out.push(ins('vredsum.w', [R.sum, tv(k)]));
       if (gi === 0 && valid(varRow) && p.divider) out.push(isqrt);
     });
   } else if (valid(varRow) && p.divider) {
@@ -237,10 +284,10 @@ function emitStep(p: LayerNormPlan, s: number): string[] {
   if (!p.divider && (valid(outRow + 1) || valid(varRow))) {
     out.push(
       com('rotate the software results: the next output row is this step\'s row s-2'),
-      ins(`vadd ${V.mu}, ${SOFT.muPrev}, ${V.zero}`), ins(`vadd ${SOFT.muPrev}, ${SOFT.muNew}, ${V.zero}`), ins(`vadd ${V.nf}, ${SOFT.nfNew}, ${V.zero}`),
+      ins('vadd', [V.mu, SOFT.muPrev, V.zero]), ins('vadd', [SOFT.muPrev, SOFT.muNew, V.zero]), ins('vadd', [V.nf, SOFT.nfNew, V.zero]),
     );
   }
-  return out.map((l) => l.text);
+  return out;
 }
 
 /** Resident constants: block b (0 B2, 1 M, 2 E) of vector v in v2..v19; x of an output group in v0, v1, v29..v31. */
@@ -250,117 +297,161 @@ const RESIDENT_X = ['v0', 'v1', 'v29', 'v30', 'v31'] as const;
 function outGroupResident(first: number, g: number, L: number, second: boolean): Line[] {
   const x = (k: number): string => RESIDENT_X[k]!;
   const o: Line[] = [com(`output, vectors ${first}..${first + g - 1} (constants in registers)`)];
-  const note = (k: number, t: string): string => (k === 0 ? `      ; ${t}` : '');
-  for (let k = 0; k < g; k++) o.push(ins(`vld.acc ${x(k)}, ${R.outX}, ${L}`));
-  for (let k = 0; k < g; k++) o.push(ins(`vsub ${x(k)}, ${V.mu}, ${x(k)}${note(k, '-y = mu - x')}`));
-  for (let k = 0; k < g; k++) o.push(ins(`vmacr ${x(k)}, ${x(k)}, ${V.nf}, ${residentConst(first + k, 0)}, ${R.one}, floor, sat32${note(k, 'sat32(floor((y f + 2 q_beta) / 2))')}`));
-  for (let k = 0; k < g; k++) o.push(ins(`vmulr.vv ${x(k)}, ${x(k)}, ${residentConst(first + k, 1)}, ${residentConst(first + k, 2)}, rne, sat8${note(k, 'sat8(rne(A m / 2^e))')}`));
-  if (second) for (let k = 0; k < g; k++) o.push(ins(`vmulr.vx ${x(k)}, ${x(k)}, ${R.m128}, ${R.p127}, rne, sat8${note(k, "second requantization: sat8(rne(y m' / 2^e'))")}`));
-  for (let k = 0; k < g; k++) o.push(ins(`vst.s8 ${x(k)}, ${R.outY}, ${L}`));
+  const note = (k: number, t: string): string | undefined => (k === 0 ? t : undefined);
+  for (let k = 0; k < g; k++) o.push(ins('vld.acc', [x(k), R.outX, L]));
+  for (let k = 0; k < g; k++) o.push(ins('vsub', [x(k), V.mu, x(k)], note(k, '-y = mu - x')));
+  for (let k = 0; k < g; k++) o.push(ins('vmacr', [x(k), x(k), V.nf, residentConst(first + k, 0), R.one, 'floor', 'sat32'], note(k, 'sat32(floor((y f + 2 q_beta) / 2))')));
+  for (let k = 0; k < g; k++) o.push(ins('vmulr.vv', [x(k), x(k), residentConst(first + k, 1), residentConst(first + k, 2), 'rne', 'sat8'], note(k, 'sat8(rne(A m / 2^e))')));
+  if (second) for (let k = 0; k < g; k++) o.push(ins('vmulr.vx', [x(k), x(k), R.m128, R.p127, 'rne', 'sat8'], note(k, "second requantization: sat8(rne(y m' / 2^e'))")));
+  for (let k = 0; k < g; k++) o.push(ins('vst.s8', [x(k), R.outY, L]));
   return o;
 }
 
 function outGroupLines(first: number, g: number, L: number, G: number, second = false): Line[] {
   const o: Line[] = [com(`output, vectors ${first}..${first + g - 1}`)];
-  for (let k = 0; k < g; k++) o.push(ins(`vld.acc ${xv(k)}, ${R.outX}, ${L}`));
-  for (let k = 0; k < g; k++) o.push(ins(`vld.acc ${b2v(k, G)}, ${R.outK}, ${L}`), ins(`vld.acc ${mv(k, G)}, ${R.outK}, ${L}`), ins(`vld.acc ${ev(k, G)}, ${R.outK}, ${L}`));
-  const note = (k: number, t: string): string => (k === 0 ? `      ; ${t}` : '');
-  for (let k = 0; k < g; k++) o.push(ins(`vsub ${xv(k)}, ${V.mu}, ${xv(k)}${note(k, '-y = mu - x')}`));
-  for (let k = 0; k < g; k++) o.push(ins(`vmacr ${xv(k)}, ${xv(k)}, ${V.nf}, ${b2v(k, G)}, ${R.one}, floor, sat32${note(k, 'sat32(floor((y f + 2 q_beta) / 2))')}`));
-  for (let k = 0; k < g; k++) o.push(ins(`vmulr.vv ${xv(k)}, ${xv(k)}, ${mv(k, G)}, ${ev(k, G)}, rne, sat8${note(k, 'sat8(rne(A m / 2^e))')}`));
-  if (second) for (let k = 0; k < g; k++) o.push(ins(`vmulr.vx ${xv(k)}, ${xv(k)}, ${R.m128}, ${R.p127}, rne, sat8${note(k, "second requantization: sat8(rne(y m' / 2^e'))")}`));
-  for (let k = 0; k < g; k++) o.push(ins(`vst.s8 ${xv(k)}, ${R.outY}, ${L}`));
+  for (let k = 0; k < g; k++) o.push(ins('vld.acc', [xv(k), R.outX, L]));
+  for (let k = 0; k < g; k++) o.push(ins('vld.acc', [b2v(k, G), R.outK, L]), ins('vld.acc', [mv(k, G), R.outK, L]), ins('vld.acc', [ev(k, G), R.outK, L]));
+  const note = (k: number, t: string): string | undefined => (k === 0 ? t : undefined);
+  for (let k = 0; k < g; k++) o.push(ins('vsub', [xv(k), V.mu, xv(k)], note(k, '-y = mu - x')));
+  for (let k = 0; k < g; k++) o.push(ins('vmacr', [xv(k), xv(k), V.nf, b2v(k, G), R.one, 'floor', 'sat32'], note(k, 'sat32(floor((y f + 2 q_beta) / 2))')));
+  for (let k = 0; k < g; k++) o.push(ins('vmulr.vv', [xv(k), xv(k), mv(k, G), ev(k, G), 'rne', 'sat8'], note(k, 'sat8(rne(A m / 2^e))')));
+  if (second) for (let k = 0; k < g; k++) o.push(ins('vmulr.vx', [xv(k), xv(k), R.m128, R.p127, 'rne', 'sat8'], note(k, "second requantization: sat8(rne(y m' / 2^e'))")));
+  for (let k = 0; k < g; k++) o.push(ins('vst.s8', [xv(k), R.outY, L]));
   return o;
 }
+
+/** A line as assembly text (outputVectorAsm). */
+const lineText = (l: Line): string => (l.kind === 'c' ? `; ${l.r}` : `    ${l.m} ${l.o.join(', ')}${l.r === undefined ? '' : `      ; ${l.r}`}`);
 
 /**
  * The output code of one vector as the program emits it (direct: a group of one; general: the merged sequence),
  * reading x at r11, its constant blocks at r12 and writing int8 at r13, with mu in v20 and nf in v21 (for tests:
- * x = h, mu = 0, nf = -2 make A = h + c1 exactly).
+ * x = h, mu = 0, nf = -2 make A = h + c1 exactly). Assembly text, for tests that assemble it around other code.
  */
 export function outputVectorAsm(general: boolean, L: number): string[] {
-  return (general ? generalLines(0, L) : outGroupLines(0, 1, L, LN_MAX_GROUP)).map((l) => l.text);
+  return (general ? generalLines(0, L) : outGroupLines(0, 1, L, LN_MAX_GROUP)).map(lineText);
 }
 
 /** A vector with general-path lanes: both results, merged by the lane mask (see kernels/npu/layernorm.ts). */
 function generalLines(v: number, L: number): Line[] {
   return [
     com(`output, vector ${v}: general path (q_beta m beyond the 32-bit addend in some lanes)`),
-    ins(`vld.acc v0, ${R.outX}, ${L}`),
-    ...['B2', 'M', 'E', 'Tlo', 'Thi', 'Kh', 'Sh', 'mask'].map((n, i) => ins(`vld.acc v${i + 1}, ${R.outK}, ${L}          ; ${n}`)),
-    ins(`vsub v0, ${V.mu}, v0`),
-    ins(`vmacr v0, v0, ${V.nf}, v1, ${R.one}, floor, sat32   ; A = h + c1 (= h in general lanes)`),
-    ins('vmulr.vv v9, v0, v2, v3, rne, sat8                ; direct result'),
-    ins(`vmacr v10, v0, v2, v4, ${R.n32}, floor, sat32       ; G = floor((h m + Tlo) / 2^32)`),
-    ins('vmacr v11, v0, v2, v4, r0, floor, wrap32          ; low word: the sticky bits'),
-    ins('vadd v10, v10, v5                                 ; G\' = floor(X / 2^32)'),
-    ins(`vseq v11, v11, ${V.zero}`),
-    ins(`vsra.vx v4, v10, ${R.one}`),
-    ins(`vsll.vx v4, v4, ${R.one}`),
-    ins(`vadd v4, v4, ${V.one}`),
-    ins('vsub v4, v4, v11'),
-    ins('vmax v10, v10, v4                                 ; X / 2^32 rounded to odd'),
-    ins(`vmulr.vv v10, v10, ${V.one}, v7, rne, sat32        ; rne(X / 2^e)`),
-    ins('vadd v10, v10, v6                                 ; + Kh'),
-    ins(`vclamp v10, v10, ${R.m128}, ${R.p127}`),
-    ins('vsel v0, v8, v10, v9'),
-    ins(`vst.s8 v0, ${R.outY}, ${L}`),
+    ins('vld.acc', ['v0', R.outX, L]),
+    ...['B2', 'M', 'E', 'Tlo', 'Thi', 'Kh', 'Sh', 'mask'].map((n, i) => ins('vld.acc', [`v${i + 1}`, R.outK, L], n)),
+    ins('vsub', ['v0', V.mu, 'v0']),
+    ins('vmacr', ['v0', 'v0', V.nf, 'v1', R.one, 'floor', 'sat32'], 'A = h + c1 (= h in general lanes)'),
+    ins('vmulr.vv', ['v9', 'v0', 'v2', 'v3', 'rne', 'sat8'], 'direct result'),
+    ins('vmacr', ['v10', 'v0', 'v2', 'v4', R.n32, 'floor', 'sat32'], 'G = floor((h m + Tlo) / 2^32)'),
+    ins('vmacr', ['v11', 'v0', 'v2', 'v4', 'r0', 'floor', 'wrap32'], 'low word: the sticky bits'),
+    ins('vadd', ['v10', 'v10', 'v5'], "G' = floor(X / 2^32)"),
+    ins('vseq', ['v11', 'v11', V.zero]),
+    ins('vsra.vx', ['v4', 'v10', R.one]),
+    ins('vsll.vx', ['v4', 'v4', R.one]),
+    ins('vadd', ['v4', 'v4', V.one]),
+    ins('vsub', ['v4', 'v4', 'v11']),
+    ins('vmax', ['v10', 'v10', 'v4'], 'X / 2^32 rounded to odd'),
+    ins('vmulr.vv', ['v10', 'v10', V.one, 'v7', 'rne', 'sat32'], 'rne(X / 2^e)'),
+    ins('vadd', ['v10', 'v10', 'v6'], '+ Kh'),
+    ins('vclamp', ['v10', 'v10', R.m128, R.p127]),
+    ins('vsel', ['v0', 'v8', 'v10', 'v9']),
+    ins('vst.s8', ['v0', R.outY, L]),
   ];
 }
 
-/** The whole program for a plan (shift and the machine's lanes are baked in). */
+/**
+ * The whole program for a plan (shift and the machine's lanes are baked in), as instruction words (isa/emit.ts;
+ * the listing, with the header and the comments per stage, is rendered only when read).
+ */
 export function buildLayerNorm(p: LayerNormPlan, shift: number, mach: LayerNormMachine): LayerNormBuild {
   const N = p.rows, L = p.lanes;
-  const out: string[] = header(p, shift, mach);
-  out.push(
-    `.buffer x,      dram, ${Math.max(1, N * p.C * 4)}`,
-    `.buffer y,      dram, ${Math.max(1, N * p.C)}`,
-    `.buffer cdram,  dram, ${p.constWords * 4}`,
-    `.buffer consts, acc,  ${p.constWords}`,
-    `.buffer xring,  acc,  ${p.xSlots * p.rowStride}`,
-    `.buffer yring,  spad, ${p.ySlots * p.rowStride}`,
-    `    li   ${R.one}, 1`, `    li   ${R.shift}, ${shift}`, `    li   ${R.lanes}, ${L}`, `    li   ${R.tail}, ${p.tail}`,
-    `    li   ${R.xStep}, ${4 * p.C}`, `    li   ${R.cLen}, ${p.C}`, '    li   r7, x', '    li   r8, y',
-    `    li   ${R.neg}, ${-(2 ** (31 - shift)) | 0}`, `    li   ${R.n32}, 32`,
-    ...(p.second
-      ? [`    li   ${R.m128}, ${p.second.m}      ; second requantization m' (no general vectors: r28/r29 are free)`, `    li   ${R.p127}, ${p.second.e}      ; second requantization e'`]
-      : [`    li   ${R.m128}, -128`, `    li   ${R.p127}, 127`]),
-    `    vsetvl r0, ${R.lanes}                  ; all lanes: the vector length is whatever the previous program left`,
-    `    vbcast ${V.one}, ${R.one}`, `    vbcast ${V.zero}, r0`,
-  );
+  const e = new ProgramEmitter(`layernorm_${N}x${p.C}.s`);
+  for (const h of header(p, shift, mach)) for (const l of h.split('\n')) e.comment(l.replace(/^; ?/, ''));
+  const B: LnBuffers = {
+    x: e.buffer('x', 'dram', Math.max(1, N * p.C * 4)),
+    y: e.buffer('y', 'dram', Math.max(1, N * p.C)),
+    cdram: e.buffer('cdram', 'dram', p.constWords * 4),
+    consts: e.buffer('consts', 'acc', p.constWords),
+    xring: e.buffer('xring', 'acc', p.xSlots * p.rowStride),
+    yring: e.buffer('yring', 'spad', p.ySlots * p.rowStride),
+  };
+  const li = (r: string, v: number, remark?: string): void => {
+    e.li(reg(r), v);
+    if (remark !== undefined) e.remark(remark);
+  };
+  li(R.one, 1);
+  li(R.shift, shift);
+  li(R.lanes, L);
+  li(R.tail, p.tail);
+  li(R.xStep, 4 * p.C);
+  li(R.cLen, p.C);
+  li('r7', B.x);
+  li('r8', B.y);
+  li(R.neg, -(2 ** (31 - shift)) | 0);
+  li(R.n32, 32);
+  if (p.second) {
+    li(R.m128, p.second.m, "second requantization m' (no general vectors: r28/r29 are free)");
+    li(R.p127, p.second.e, "second requantization e'");
+  } else {
+    li(R.m128, -128);
+    li(R.p127, 127);
+  }
+  e.op('vsetvl', 'r0', R.lanes);
+  e.remark('all lanes: the vector length is whatever the previous program left');
+  e.op('vbcast', V.one, R.one);
+  e.op('vbcast', V.zero, 'r0');
   if (p.tail < L && N > 0) {
     // The sums read whole vectors, so each row slot's lanes beyond C must be 0: the loads write C words per row,
     // and the accumulator holds whatever the previous program left there.
-    out.push(`; zero the padding lanes (C..${p.rowStride - 1}) of the ${p.xSlots} row slots: loads write only C words`, `    li   ${R.chip}, xring + ${p.rowStride - L}`);
-    for (let sl = 0; sl < p.xSlots; sl++) out.push(`    vst.acc ${V.zero}, ${R.chip}, ${p.rowStride}`);
+    e.comment(`zero the padding lanes (C..${p.rowStride - 1}) of the ${p.xSlots} row slots: loads write only C words`);
+    li(R.chip, B.xring + p.rowStride - L);
+    for (let sl = 0; sl < p.xSlots; sl++) e.op('vst.acc', V.zero, R.chip, p.rowStride);
   }
   if (!p.divider) {
-    out.push('; software routines: C, C - 1 and -C as vectors', `    vbcast v30, ${R.cLen}`, `    addi ${R.num}, ${R.cLen}, -1`, `    vbcast v31, ${R.num}`, `    sub  ${R.num}, r0, ${R.cLen}`, `    vbcast v19, ${R.num}`);
+    e.comment('software routines: C, C - 1 and -C as vectors');
+    e.op('vbcast', 'v30', R.cLen);
+    e.op('addi', R.num, R.cLen, -1);
+    e.op('vbcast', 'v31', R.num);
+    e.op('sub', R.num, 'r0', R.cLen);
+    e.op('vbcast', 'v19', R.num);
   }
   if (N === 0) {
-    out.push('    halt');
-    return { source: out.join('\n') + '\n', file: `layernorm_${N}x${p.C}.s`, plan: p };
+    e.op('halt');
+    return emitted(e.finish(), { plan: p });
   }
-  out.push('; row 0 first, then the constants (not needed before the first output), then the other prefetched rows');
-  out.push(`    li   ${R.chip}, xring`, `    dma.ld acc, ${R.chip}, ${R.xDram}, ${R.one}, ${R.cLen}, r0, r0`, `    add  ${R.xDram}, ${R.xDram}, ${R.xStep}`);
-  out.push(`    li   ${R.chip}, consts`, `    li   ${R.loop}, cdram`, `    li   ${R.num}, ${p.constWords}`, `    dma.ld acc, ${R.chip}, ${R.loop}, ${R.one}, ${R.num}, r0, r0`);
+  e.comment('row 0 first, then the constants (not needed before the first output), then the other prefetched rows');
+  li(R.chip, B.xring);
+  e.op('dma.ld', 'acc', R.chip, R.xDram, R.one, R.cLen, 'r0', 'r0');
+  e.op('add', R.xDram, R.xDram, R.xStep);
+  li(R.chip, B.consts);
+  li(R.loop, B.cdram);
+  li(R.num, p.constWords);
+  e.op('dma.ld', 'acc', R.chip, R.loop, R.one, R.num, 'r0', 'r0');
   for (let r = 1; r < p.prefetch && r < N; r++) {
-    out.push(`    li   ${R.chip}, xring + ${r * p.rowStride}`, `    dma.ld acc, ${R.chip}, ${R.xDram}, ${R.one}, ${R.cLen}, r0, r0`, `    add  ${R.xDram}, ${R.xDram}, ${R.xStep}`);
+    li(R.chip, B.xring + r * p.rowStride);
+    e.op('dma.ld', 'acc', R.chip, R.xDram, R.one, R.cLen, 'r0', 'r0');
+    e.op('add', R.xDram, R.xDram, R.xStep);
   }
+  const routines: SoftRoutines = p.divider
+    ? { recip: [], mean: [] }
+    : { recip: routineLines(softRecipOps(SOFT.nfNew)), mean: routineLines(softMeanOps(p.C, SOFT.muNew)) };
   const lastStep = N + 2;
   let s = 0;
-  for (; s < Math.min(p.loopStart, lastStep + 1); s++) out.push(...emitStep(p, s));
+  for (; s < Math.min(p.loopStart, lastStep + 1); s++) emitLines(e, emitStep(p, s, B, routines));
   if (p.loopTrips > 0) {
-    out.push(`; ---- loop: ${p.loopTrips} trip${p.loopTrips === 1 ? '' : 's'} of steps ${p.loopStart}..${p.loopStart + p.period - 1} (+${p.period} per trip) ----`);
-    out.push(`    li   ${R.loop}, ${p.loopTrips}`, 'body:');
-    for (let k = 0; k < p.period; k++) out.push(...emitStep(p, p.loopStart + k));
-    out.push(`    dbnz ${R.loop}, body`);
+    e.comment(`---- loop: ${p.loopTrips} trip${p.loopTrips === 1 ? '' : 's'} of steps ${p.loopStart}..${p.loopStart + p.period - 1} (+${p.period} per trip) ----`);
+    li(R.loop, p.loopTrips);
+    e.label('body');
+    for (let k = 0; k < p.period; k++) emitLines(e, emitStep(p, p.loopStart + k, B, routines));
+    e.op('dbnz', R.loop, 'body');
     s = p.loopStart + p.loopTrips * p.period;
   }
-  for (; s <= lastStep; s++) out.push(...emitStep(p, s));
-  out.push('    halt');
-  return { source: out.join('\n') + '\n', file: `layernorm_${N}x${p.C}.s`, plan: p };
+  for (; s <= lastStep; s++) emitLines(e, emitStep(p, s, B, routines));
+  e.op('halt');
+  return emitted(e.finish(), { plan: p });
 }
+
+/** A scalar register's number from its name in the plan ('r12' -> 12). */
+const reg = (name: string): number => Number(name.slice(1));
 
 /** Runs a fused LayerNorm case on the simulator (layer 3); outputs must equal npuCaseLayerNorm bit for bit. */
 /**

@@ -6,7 +6,7 @@
 // s-1 and writes the output of row s-3, while the divider computes mu, S and f of the rows in between. A step
 // is straight-line code; the same six-step body (slots and registers rotate with period lcm(2, slots)) loops.
 
-import { TilingError, type ModelMachine } from '../schedule.js';
+import { memoPerMachine, TilingError, type ModelMachine } from '../schedule.js';
 
 /** The machine fields this kernel reads beyond ModelMachine (structurally a subset of MachineConfig). */
 export interface LayerNormMachine extends ModelMachine {
@@ -412,6 +412,11 @@ interface Entry {
  * share one channel (in order of issue) and land dram.latencyCycles after their transfer.
  */
 export function layernormModel(rows: number, C: number, mach: LayerNormMachine, opts: { general?: readonly number[]; second?: { readonly m: number; readonly e: number } } = {}): LayerNormModel {
+  // memoised (and kept between runs by the CLI's memo store): the walk of the steady loop is tens of milliseconds at BERT-base shapes
+  return memoPerMachine(mach, `layernormModel ${JSON.stringify([rows, C, opts.general ?? [], opts.second ?? null])}`, () => modelLayerNorm(rows, C, mach, opts));
+}
+
+function modelLayerNorm(rows: number, C: number, mach: LayerNormMachine, opts: { general?: readonly number[]; second?: { readonly m: number; readonly e: number } }): LayerNormModel {
   const p = layernormPlan(rows, C, mach, opts.general ?? [], opts.second);
   const v = mach.vpu, Q = mach.frontend.queueDepth, lat = mach.dram.latencyCycles;
   const L = p.lanes, N = p.rows;

@@ -12,6 +12,7 @@ import {
   linearRequantTiling,
   needsFinalClamp,
   onesReg,
+  outBytes,
   sumByMac,
   geluFormOf,
   geluKsRows,
@@ -37,6 +38,8 @@ import type { GeluNpuConsts } from '../../kernels/npu/gelu.js';
 import type { MachineConfig } from '../../sim/config.js';
 import { loadProgram, simulate, type SimResult } from '../../sim/run.js';
 import { assembleBuilt, machineFor, programBuffer, type RunOptions } from '../index.js';
+import { memoPerMachine } from '../schedule.js';
+import { storedProgram } from '../program-store.js';
 import { ProgramEmitter, type Operand } from '../../isa/emit.js';
 import { cachedBuild, emitted, opLi, type BuiltProgram } from '../linear/build.js';
 
@@ -81,10 +84,13 @@ function emitAsm(e: ProgramEmitter, asm: string): void {
 /** Op texts parsed once: a program repeats a few hundred distinct ones (bounded by the op lists, not the shape). */
 const PARSED = new Map<string, { readonly mn: string; readonly operands: readonly Operand[] }>();
 
+/** A built linear-requant / linear-gelu program with its plan and the operations its model prices. */
+export type LinearRequantBuilt = BuiltProgram & { plan: LinearRequantPlan; ops: FusedOp[] };
+
 export function buildLinearRequant(
   M: number, K: number, N: number, bits: LinearRequantBits, mach: MachineConfig, lag?: number, identity?: LinearRequantIdentityConsts,
   gelu?: GeluStageConsts, xOnChip = false,
-): BuiltProgram & { plan: LinearRequantPlan; ops: FusedOp[] } {
+): LinearRequantBuilt {
   const p = linearRequantTiling(M, K, N, bits, mach, lag, identity === undefined ? undefined : { clampX: identity.clampX, clampW: identity.clampW }, gelu ? 'gelu' : 'requant', gelu?.form);
   const t = p.t;
   const ops = linearRequantSchedule(p, mach, xOnChip);
@@ -366,16 +372,19 @@ export function runLinearRequantSim(
   const idK = npu.identity ? { m: npu.identity.m, e: npu.identity.e, clampX: npu.clampX, clampW: npu.clampW } : undefined;
   // Q, K and V (and the two residual projections of one shape) are the same program: built once per machine.
   const xOnChip = opts.xOnChip ?? false;
-  const built = cachedBuild(cfg, JSON.stringify([M, K, N, bits, opts.lag ?? null, idK ?? null, xOnChip]), () => buildLinearRequant(M, K, N, bits, cfg, opts.lag, idK, undefined, xOnChip));
-  const program = assembleBuilt(built, cfg);
+  const key = JSON.stringify([M, K, N, bits, opts.lag ?? null, idK ?? null, xOnChip]);
+  // built on demand: the program and its model's figures may come from the memo store without a build
+  const built = (): LinearRequantBuilt => cachedBuild(cfg, key, () => buildLinearRequant(M, K, N, bits, cfg, opts.lag, idK, undefined, xOnChip));
+  const program = storedProgram(cfg, `linear-requant ${key}`, () => assembleBuilt(built(), cfg));
   const buf = (name: string) => programBuffer(program, name);
   const sim = simulateWith(program, cfg, { x, w, bias, k: packLinearRequantConsts(mm, ee, N), ...(idIn ? { wid: idIn.w } : {}) }, opts);
-  const ob = built.plan.ob;
+  const ob = outBytes(bits);
   const bytes = sim.machine.readBytes(buf('y'), M * N * ob);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const y = new Int32Array(M * N);
   for (let i = 0; i < M * N; i++) y[i] = ob === 1 ? view.getInt8(i) : ob === 2 ? view.getInt16(2 * i, true) : view.getInt32(4 * i, true);
-  return { y, npu, sim, model: linearRequantModelOf(built.plan, built.ops, cfg), program };
+  // the model prices the program's schedule, which the build key determines
+  return { y, npu, sim, model: memoPerMachine(cfg, `linearRequantModel ${key}`, () => linearRequantModelOf(built().plan, built().ops, cfg)), program };
 }
 
 /** Fills the named DRAM buffers of a linear-requant/linear-gelu program and simulates it. */
@@ -410,12 +419,14 @@ export function runLinearGeluSim(
   }
   const f2 = npuMultiplier(second.m, second.e, 'second requantization');
   const form = geluFormOf(gk, f2.m, f2.e);
-  const built = buildLinearRequant(M, K, N, 8, cfg, opts.lag, undefined, { m2: f2.m, e2: f2.e, form });
-  const program = assembleBuilt(built, cfg);
+  const key = JSON.stringify([M, K, N, opts.lag ?? null, f2.m, f2.e, form]);
+  let b: LinearRequantBuilt | undefined;
+  const built = (): LinearRequantBuilt => (b ??= buildLinearRequant(M, K, N, 8, cfg, opts.lag, undefined, { m2: f2.m, e2: f2.e, form }));
+  const program = storedProgram(cfg, `linear-gelu ${key}`, () => assembleBuilt(built(), cfg));
   const buf = (name: string) => programBuffer(program, name);
   const sim = simulateWith(program, cfg, { x, w, bias, k: packGeluConsts(gk, N, form) }, opts);
   const bytes = sim.machine.readBytes(buf('y'), M * N);
   const y = new Int32Array(M * N);
   for (let i = 0; i < M * N; i++) y[i] = (bytes[i]! << 24) >> 24;
-  return { y, form, sim, model: linearRequantModelOf(built.plan, built.ops, cfg), program };
+  return { y, form, sim, model: memoPerMachine(cfg, `linearGeluModel ${key}`, () => linearRequantModelOf(built().plan, built().ops, cfg)), program };
 }

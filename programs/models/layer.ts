@@ -184,11 +184,21 @@ interface StepBinding {
   readonly drain?: boolean;
 }
 
+/** A reference run that may not be there yet: `ready` says whether `get` would return at once. */
+export interface LazyReference {
+  readonly ready: () => boolean;
+  readonly get: () => LayerRun;
+}
+
 export interface LayerSimOptions {
   /** HF key mask, one entry per position (1 attend, 0 masked), as runLayer takes it */
   readonly mask?: ArrayLike<number>;
-  /** the reference run of the same layer, input and mask (computed when omitted) */
-  readonly reference?: LayerRun;
+  /**
+   * the reference run of the same layer, input and mask (computed when omitted), or one being computed elsewhere (the
+   * CLI's is on another thread, cli/reference-thread.ts): the steps are then compared as soon as it is ready, and at
+   * the latest at the end (or when a step falls back to the reference tensor); `onStep` follows the comparisons
+   */
+  readonly reference?: LayerRun | LazyReference;
   /**
    * called after each kernel run, in order (progress, host timing by the caller), with the tensor the step
    * produced: the simulator's output (int32 view), or the reference tensor substituted where the kernel did not run
@@ -324,8 +334,17 @@ export function runLayerSim(model: CompiledLayerSim, x: Int8Array, T: number, cf
   const C = c.hidden, H = c.heads, F = c.ffn;
   if (!Number.isInteger(T) || T < 1) throw new KernelInputError(`seq: ${T} is not a positive integer`);
   if (x.length !== T * C) throw new KernelInputError(`input: ${x.length} values, expected seq*hidden = ${T * C}`);
-  const ref = opts.reference ?? runLayer(c, x, T, opts.mask);
-  const rs = ref.steps;
+  const given = opts.reference;
+  const lazy = given !== undefined && 'get' in given ? given : undefined;
+  let refRun: LayerRun | undefined = lazy === undefined ? given as LayerRun | undefined : undefined;
+  const reference = (): LayerRun => (refRun ??= lazy !== undefined ? lazy.get() : runLayer(c, x, T, opts.mask));
+  // Comparisons wait, in step order, for a reference that is not ready (computed elsewhere); one computed here on
+  // demand is always ready.
+  const waiting: (() => void)[] = [];
+  const settle = (force: boolean): void => {
+    if (waiting.length === 0 || (!force && refRun === undefined && lazy !== undefined && !lazy.ready())) return;
+    for (const f of waiting.splice(0)) f();
+  };
   const s = layer.attention.self;
   const ao = layer.attention.output;
 
@@ -358,7 +377,6 @@ export function runLayerSim(model: CompiledLayerSim, x: Int8Array, T: number, cf
     run: (ro: RunOptions) => { y: ArrayLike<number>; r: Pick<CaseRun, 'cycles' | 'model_cycles' | 'model_exact' | 'sim'> },
     stored?: { readonly expect: (ref: IntData) => IntData; readonly note: string },
   ): Int32Array => {
-    const refStep = rs[name];
     const step = fused[fused.length - 1]!;
     const fromRef = substituted;
     let out: { y: ArrayLike<number>; r: Pick<CaseRun, 'cycles' | 'model_cycles' | 'model_exact' | 'sim'> } | undefined;
@@ -378,6 +396,9 @@ export function runLayerSim(model: CompiledLayerSim, x: Int8Array, T: number, cf
       reason = e.message;
     }
     if (out === undefined) {
+      // the reference tensor is needed now, and the earlier steps' comparisons come first
+      settle(true);
+      const refStep = reference().steps[name];
       const y = intDataToInt32(refStep.data);
       unsupported.push({ step, name, kernel, reason });
       if (y === undefined) throw new KernelInputError(`step ${step} (${name}): the ${kernel} kernel cannot take it (${reason}), and its reference tensor needs 64 bits, so the layer cannot continue`);
@@ -391,15 +412,20 @@ export function runLayerSim(model: CompiledLayerSim, x: Int8Array, T: number, cf
       opts.onStep?.(steps[steps.length - 1]!, y);
       return y;
     }
-    const d = compareWith(out.y, stored ? stored.expect(refStep.data) : refStep.data);
-    steps.push({
-      step, steps: fused, name, kernel, shape: refStep.shape, ran: true,
-      cycles: out.r.cycles, span_cycles: out.r.sim.stats.span_cycles ?? out.r.cycles, model_cycles: out.r.model_cycles, model_exact: out.r.model_exact, ...statsOf(out.r.sim),
-      identical_to_reference: d.identical === d.n, elements: d.n, identical_elements: d.identical, max_abs_diff: d.maxAbs, first_diff: d.first,
-      bounds: kernelBounds(out.r.sim, cfg), input_from_reference: fromRef, ...(stored ? { note: stored.note } : {}),
+    const ran = out;
+    const y = ran.y instanceof Int32Array ? ran.y : new Int32Array(ran.y);
+    waiting.push(() => {
+      const refStep = reference().steps[name];
+      const d = compareWith(y, stored ? stored.expect(refStep.data) : refStep.data);
+      steps.push({
+        step, steps: fused, name, kernel, shape: refStep.shape, ran: true,
+        cycles: ran.r.cycles, span_cycles: ran.r.sim.stats.span_cycles ?? ran.r.cycles, model_cycles: ran.r.model_cycles, model_exact: ran.r.model_exact, ...statsOf(ran.r.sim),
+        identical_to_reference: d.identical === d.n, elements: d.n, identical_elements: d.identical, max_abs_diff: d.maxAbs, first_diff: d.first,
+        bounds: kernelBounds(ran.r.sim, cfg), input_from_reference: fromRef, ...(stored ? { note: stored.note } : {}),
+      });
+      opts.onStep?.(steps[steps.length - 1]!, y);
     });
-    const y = out.y instanceof Int32Array ? out.y : new Int32Array(out.y);
-    opts.onStep?.(steps[steps.length - 1]!, y);
+    settle(false);
     return y;
   };
 
@@ -618,6 +644,7 @@ export function runLayerSim(model: CompiledLayerSim, x: Int8Array, T: number, cf
   const r2 = linearResidual([16, 17], 'ln2_input', c.fc2, g2, layer.output.ln_input_act, c.ln2InputAct, { w: h8, scale: c.preIntermediateAct.scaleOut }, { inputs: { x: 'g2', wid: 'h8' }, outputs: { y: 'r2' } });
   const out = layerNorm([18, 19], 'output8', r2, layer.output.LayerNorm, layer.output.output_activation, c.ln2, c.outputAct, undefined, { inputs: { x: 'r2' } });
 
+  settle(true);
   let total = 0, totalModel = 0, macs = 0, dram = 0, vpuIssue = 0, divider = 0;
   for (const st of steps) {
     vpuIssue += st.bounds.vpu_issue;
@@ -640,6 +667,6 @@ export function runLayerSim(model: CompiledLayerSim, x: Int8Array, T: number, cf
       mac: Math.ceil(macs / (cfg.mxu.rows * cfg.mxu.cols)), dram: Math.ceil(dram / cfg.dram.bytesPerCycle), vpu_issue: vpuIssue, divider,
     }, total),
     bit_exact: unsupported.length === 0 && steps.every((st) => st.identical_to_reference),
-    first_mismatch: firstMismatch, unsupported, schedule: chain ? LAYER_SCHEDULE_OVERLAPPED : LAYER_SCHEDULE_NOTE, overlapped: chain !== undefined, reference: ref,
+    first_mismatch: firstMismatch, unsupported, schedule: chain ? LAYER_SCHEDULE_OVERLAPPED : LAYER_SCHEDULE_NOTE, overlapped: chain !== undefined, reference: reference(),
   };
 }

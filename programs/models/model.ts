@@ -16,7 +16,7 @@ import { embeddingLookup } from '../../kernels/ref/embedding.js';
 import { generateModel } from '../../kernels/ref/generate.js';
 import { maxSequence, type ModelConfig } from '../../kernels/ref/hf-config.js';
 import {
-  compileEmbeddings, runEmbeddings, runLayer, type CompiledEmbeddings, type EmbeddingsRun, type LayerRun,
+  compileEmbeddings, runEmbeddings, runLayer, type CompiledEmbeddings, type CompiledLayer, type EmbeddingsRun, type LayerRun,
 } from '../../kernels/ref/layer.js';
 import type { EmbeddingsInputJson, IbertEmbeddingsJson, IbertLayerJson } from '../../kernels/ref/layer-format.js';
 import type { IntData } from '../../kernels/ref/tensor.js';
@@ -25,7 +25,7 @@ import type { CaseRun } from '../index.js';
 import { simCaseLayerNorm } from '../layernorm/build.js';
 import { TilingError } from '../schedule.js';
 import { simCaseRequantAct } from '../requant-act/build.js';
-import { compileLayerSim, runLayerSim, type LayerSimResult, type LayerSimStep } from './layer.js';
+import { compileLayerSim, runLayerSim, type LazyReference, type LayerSimResult, type LayerSimStep } from './layer.js';
 
 /** A checkpoint: the embedding stage and the encoder layers, in order. */
 export interface ModelCheckpoint {
@@ -109,6 +109,12 @@ export interface ModelSimOptions {
   readonly onEmbeddingsStep?: (step: EmbeddingSimStep, output: Int32Array) => void;
   /** each layer's kernels overlapped as one chain (LayerSimOptions.overlap; default true) */
   readonly overlap?: boolean;
+  /**
+   * How the reference layers run: given a layer and its reference input, returns the function that gives the run
+   * (called when it is needed). Default: runLayer at once. The CLI hands them to a worker thread: the reference model
+   * chains on reference tensors only, so layer i + 1's reference runs while layer i is simulated.
+   */
+  readonly referenceRunner?: (compiled: CompiledLayer, x: Int8Array, T: number, mask?: readonly number[]) => LazyReference;
 }
 
 function diff(sim: ArrayLike<number>, ref: IntData): { identical: number; first: EmbeddingSimStep['first_diff'] } {
@@ -221,6 +227,13 @@ export function runModelSim(model: ModelCheckpoint, input: EmbeddingsInputJson, 
     chain = cl.compiled.outputAct.scaleOut;
   });
   const refEmb = runEmbeddings(ce, input);
+  const mask = opts.mask;
+  const runRef = opts.referenceRunner ?? ((c: CompiledLayer, xr: Int8Array, Tr: number, m?: readonly number[]): LazyReference => {
+    const run = runLayer(c, xr, Tr, m);
+    return { ready: () => true, get: () => run };
+  });
+  // the first layer's reference starts now (with a worker, under the embeddings' simulation)
+  let nextRef = runRef(compiled[0]!.compiled, refEmb.output, T, mask);
   const emb = runEmbeddingsSim(model.embeddings, input, cfg, ce, refEmb, opts.onEmbeddingsStep);
   opts.onEmbeddings?.(emb);
 
@@ -233,11 +246,12 @@ export function runModelSim(model: ModelCheckpoint, input: EmbeddingsInputJson, 
   let x = emb.output;
   // the reference model, chained on reference tensors (equal to the simulated chain while every stage is bit-exact)
   let refX = refEmb.output;
-  const mask = opts.mask;
   for (let i = 0; i < model.layers.length; i++) {
     const cl = compiled[i]!;
     const same = sameInt8(x, refX);
-    const refRun: LayerRun = runLayer(cl.compiled, refX, T, mask);
+    const refRun: LayerRun = nextRef.get();
+    // the next layer's reference needs only this one's reference output
+    if (i + 1 < model.layers.length) nextRef = runRef(compiled[i + 1]!.compiled, refRun.output, T, mask);
     const r = runLayerSim(cl, x, T, cfg, {
       ...(mask === undefined ? {} : { mask }),
       ...(same ? { reference: refRun } : {}),

@@ -20,7 +20,7 @@ import type { SoftmaxNpuConsts } from '../../kernels/npu/softmax.js';
 import type { MachineConfig } from '../../sim/config.js';
 import { loadProgram, simulate, type SimResult } from '../../sim/run.js';
 import { assembleBuilt, machineFor, programBuffer, type RunOptions } from '../index.js';
-import type { BuiltProgram } from '../linear/build.js';
+import { emitted, type BuiltProgram } from '../linear/build.js';
 import type { Program } from '../../isa/asm.js';
 
 export interface QkSoftmaxShape {
@@ -38,38 +38,44 @@ export function buildQkSoftmax(shape: QkSoftmaxShape, consts: SoftmaxNpuConsts, 
   const plan = qkSoftmaxPlan(shape, softmaxVariant(consts), mach);
   const { dHead: dh, chunkRows: Cr } = plan;
   const R = mach.mxu.rows, C = mach.mxu.cols;
+  const file = `qk_softmax_${T}x${D}_h${H}${shape.mask === 'none' ? '' : '_mask'}${plan.softmax.probsU8 ? '_u8' : ''}.s`;
+  /** buffer addresses, known once the producer declared them */
+  const B = { q: 0, k: 0, qs: 0, ks: 0 };
   const producer: ChunkProducer = {
+    file,
     notes: [
       `fused with qk: scores[h][t][s] = sum_d q8[t][h*${dh} + d] * k8[s][h*${dh} + d] (T = ${T}, hidden = ${D}, heads = ${H}) computed on the MXU`,
       `straight into the chunk buffers xa (chunks of ${Cr} query rows of one head): the int32 scores never go to DRAM`,
       'K_h [T, dHead] in ks (three heads rotate), the chunk\'s Q rows in qs (three chunks rotate), loaded one chunk ahead of their MXU work;',
       'mxu.wload takes K_h as W = [N, K] directly',
     ],
-    buffers: [
-      `.buffer q,    dram, ${T * D}     ; int8 [${T}][${D}]`,
-      `.buffer k,    dram, ${T * D}     ; int8 [${T}][${D}]`,
-      `.buffer qs,   spad, ${3 * Cr * dh}     ; three chunks of Q rows [${Cr}][${dh}]`,
-      `.buffer ks,   spad, ${3 * T * dh}     ; K of three heads [${T}][${dh}]`,
-    ],
-    produce(k, row0, n, chip, lpad, emit, part, parts) {
-      const li = (r: string, v: number | string): void => emit(`li   ${r}, ${v}`);
+    declare(e) {
+      B.q = e.buffer('q', 'dram', T * D, `int8 [${T}][${D}]`);
+      B.k = e.buffer('k', 'dram', T * D, `int8 [${T}][${D}]`);
+      B.qs = e.buffer('qs', 'spad', 3 * Cr * dh, `three chunks of Q rows [${Cr}][${dh}]`);
+      B.ks = e.buffer('ks', 'spad', 3 * T * dh, `K of three heads [${T}][${dh}]`);
+    },
+    produce(k, row0, n, chip, lpad, out, part, parts) {
       const head = (kk: number): { h: number; m0: number; n: number } => {
         const r0 = kk * Cr, h = Math.floor(r0 / T), m0 = r0 % T;
         return { h, m0, n: Math.min(Cr, H * T - r0) };
       };
-      const ksOf = (h: number): string => `ks + ${(h % 3) * T * dh}`;
-      const qsOf = (kk: number): string => `qs + ${(kk % 3) * Cr * dh}`;
+      const ksOf = (h: number): number => B.ks + (h % 3) * T * dh;
+      const qsOf = (kk: number): number => B.qs + (kk % 3) * Cr * dh;
+      const DMA = ['r21', 'r22', 'r28', 'r29', 'r30', 'r31'] as const;
       // the operands of chunk kk (K_h with the first chunk of a head, the chunk's Q rows), one chunk ahead of its
       // MXU work so that the MXU never waits on DRAM (and its queue never holds the front end on a load)
       const loads = (kk: number): void => {
         if (kk * Cr >= H * T) return;
         const c = head(kk);
         if (c.m0 === 0) {
-          [ksOf(c.h), `k + ${c.h * dh}`, T, dh, dh, D].forEach((v, i) => li(['r21', 'r22', 'r28', 'r29', 'r30', 'r31'][i]!, v));
-          emit(`dma.ld spad, r21, r22, r28, r29, r30, r31     ; K_h of head ${c.h} -> ks ${c.h % 3}`);
+          [ksOf(c.h), B.k + c.h * dh, T, dh, dh, D].forEach((v, i) => out.li(DMA[i]!, v));
+          out.op('dma.ld', 'spad', ...DMA);
+          out.remark(`K_h of head ${c.h} -> ks ${c.h % 3}`);
         }
-        [qsOf(kk), `q + ${c.m0 * D + c.h * dh}`, c.n, dh, dh, D].forEach((v, i) => li(['r21', 'r22', 'r28', 'r29', 'r30', 'r31'][i]!, v));
-        emit(`dma.ld spad, r21, r22, r28, r29, r30, r31     ; Q rows ${c.m0}..${c.m0 + c.n - 1} of head ${c.h} -> qs ${kk % 3}`);
+        [qsOf(kk), B.q + c.m0 * D + c.h * dh, c.n, dh, dh, D].forEach((v, i) => out.li(DMA[i]!, v));
+        out.op('dma.ld', 'spad', ...DMA);
+        out.remark(`Q rows ${c.m0}..${c.m0 + c.n - 1} of head ${c.h} -> qs ${kk % 3}`);
       };
       const { h, m0 } = head(k);
       if (m0 + n > T || row0 !== k * Cr) throw new Error('internal: a qk-softmax chunk crosses heads');
@@ -81,25 +87,27 @@ export function buildQkSoftmax(shape: QkSoftmaxShape, consts: SoftmaxNpuConsts, 
       for (let n0 = 0; n0 < T; n0 += C) for (let k0 = 0; k0 < dh; k0 += R) pairs.push([n0, k0]);
       const [p0, p1] = partRange(pairs.length, part, parts);
       if (p1 === p0) return;
-      li('r30', dh);
-      li('r31', lpad);
-      for (const [n0, k0] of pairs.slice(p0, p1)) {
+      out.li('r30', dh);
+      out.li('r31', lpad);
+      for (let i = p0; i < p1; i++) {
+        const [n0, k0] = pairs[i]!;
         const nt = Math.min(C, T - n0);
         const kt = Math.min(R, dh - k0);
-        li('r21', `${ksOf(h)} + ${n0 * dh + k0}`);
-        li('r28', kt);
-        li('r29', nt);
-        emit(`mxu.wload r21, r30, r28, r29     ; K_h rows ${n0}..${n0 + nt - 1}, d ${k0}..${k0 + kt - 1}`);
-        li('r21', `${chip} + ${n0}`);
-        li('r22', `${qsOf(k)} + ${k0}`);
-        li('r28', n);
-        emit(`mxu.mm r21, r22, r28, r31, r30, ${k0 === 0 ? 'ovw' : 'acc'}`);
+        out.li('r21', ksOf(h) + n0 * dh + k0);
+        out.li('r28', kt);
+        out.li('r29', nt);
+        out.op('mxu.wload', 'r21', 'r30', 'r28', 'r29');
+        out.remark(`K_h rows ${n0}..${n0 + nt - 1}, d ${k0}..${k0 + kt - 1}`);
+        out.li('r21', chip + n0);
+        out.li('r22', qsOf(k) + k0);
+        out.li('r28', n);
+        out.op('mxu.mm', 'r21', 'r22', 'r28', 'r31', 'r30', k0 === 0 ? 'ovw' : 'acc');
       }
     },
   };
   if (plan.softmax.chunkRows !== Cr) throw new TilingError('internal: qk-softmax plan chunk size');
   const built = buildSoftmax({ rows: H * T, rowLen: T, consts, mask: shape.mask }, mach, { chunkRows: Cr, xResident: plan.softmax.xResident, reciprocal: plan.softmax.reciprocal, probsU8: plan.softmax.probsU8, recipLag: plan.softmax.recipLag, splitExp: plan.softmax.splitExp }, producer);
-  return { source: built.source, file: `qk_softmax_${T}x${D}_h${H}${shape.mask === 'none' ? '' : '_mask'}${plan.softmax.probsU8 ? '_u8' : ''}.s`, plan };
+  return emitted(built.program!, { plan });
 }
 
 export interface QkSoftmaxRun<Y extends Int16Array | Uint8Array = Int16Array | Uint8Array> {

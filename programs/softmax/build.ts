@@ -1,6 +1,7 @@
 // Program builder for i-softmax (docs/IBERT.md section 7; layer 2 in kernels/npu/softmax.ts): int32 scores
 // [rows, rowLen] -> probabilities in [0, 256] as int16, with an optional 0/1 mask per element or per row position.
-// It emits readable assembly: a software-pipelined loop over rows whose every instruction is commented by stage.
+// It emits instruction words (isa/emit.ts) whose listing, rendered only when read, is readable assembly: a
+// software-pipelined loop over rows whose every instruction is commented by stage.
 //
 // Why along the row (one vector = lanes consecutive scores of a row) and not one row per lane: scores arrive
 // row-major, and a row-per-lane layout needs a transposing DMA per column (one instruction per 32..128 elements)
@@ -43,7 +44,8 @@ import { parseSoftmaxCase, type SoftmaxNpuConsts } from '../../kernels/npu/softm
 import type { MachineConfig } from '../../sim/config.js';
 import { loadProgram, simulate, type SimResult } from '../../sim/run.js';
 import { assembleBuilt, machineFor, programBuffer, type CaseRun, type RunOptions } from '../index.js';
-import type { BuiltProgram } from '../linear/build.js';
+import { emitted, type BuiltProgram } from '../linear/build.js';
+import { ProgramEmitter, type Operand } from '../../isa/emit.js';
 
 /** Newton reciprocal constants: y0 = C1 - floor(d C2 / 2^31) ~ 2^29 (48/17 - 32/17 d/2^31), a 1/17 start. */
 export const NEWTON_C1 = 1515870810; // round(48/17 * 2^29), compile-time constant
@@ -124,19 +126,40 @@ export interface SoftmaxBuildCase {
 /** Schedule choices the plan makes by itself; tests and what-if studies can force them (as SoftmaxOptions documents). */
 export type SoftmaxBuildOptions = Pick<SoftmaxOptions, 'reciprocal' | 'chunkRows' | 'xResident' | 'probsU8' | 'recipLag' | 'splitExp'>;
 
+/** Where a builder's instructions go: the emitter, or a stage being collected for interleaving (registers by name). */
+export interface SoftmaxSink {
+  op(mnemonic: string, ...operands: Operand[]): void;
+  li(reg: string, value: number): void;
+  /** a comment at the end of the last instruction's line */
+  remark(text: string): void;
+}
+
+/** One recorded instruction (`m` a mnemonic, or ';' for a comment with its text in `r`) of a collected stage. */
+interface Rec {
+  readonly m: string;
+  readonly o: readonly Operand[];
+  r: string | undefined;
+}
+
+/** A scalar register's number from its name in the plan ('r12' -> 12). */
+const sreg = (name: string): number => Number(name.slice(1));
+
 /**
  * A producer of score chunks on chip, in place of the chunk loads from DRAM (the fused qk-softmax program,
- * programs/qk-softmax/build.ts): `produce` emits the instructions that write chunk k's rows (row0.., n rows) into
- * the accumulator at `chip` with the row stride lpad. It may use r21, r22 and r28..r31 only (the DMA operand
- * registers of the loads it replaces), and is emitted where the load would be: the hardware orders it after the
- * last reader of the buffer it overwrites and before the first reader of the rows it writes. A chunk of at least
- * PRODUCER_PARTS + 1 rows spreads the production of the next one over PRODUCER_PARTS of its iterations (its first,
- * second and fourth, the ones outside the row loop), so that a unit queue the producer fills drains between them.
+ * programs/qk-softmax/build.ts): `declare` allocates its buffers (first, before the softmax's), `produce` emits the
+ * instructions that write chunk k's rows (row0.., n rows) into the accumulator at word address `chip` with the row
+ * stride lpad. It may use r21, r22 and r28..r31 only (the DMA operand registers of the loads it replaces), and is
+ * emitted where the load would be: the hardware orders it after the last reader of the buffer it overwrites and
+ * before the first reader of the rows it writes. A chunk of at least PRODUCER_PARTS + 1 rows spreads the
+ * production of the next one over PRODUCER_PARTS of its iterations (its first, second and fourth, the ones outside
+ * the row loop), so that a unit queue the producer fills drains between them.
  */
 export interface ChunkProducer {
-  readonly buffers: readonly string[];
+  /** the program's file name */
+  readonly file: string;
   readonly notes: readonly string[];
-  produce(k: number, row0: number, n: number, chip: string, lpad: number, emit: (s: string) => void, part: number, parts: number): void;
+  declare(e: ProgramEmitter): void;
+  produce(k: number, row0: number, n: number, chip: number, lpad: number, out: SoftmaxSink, part: number, parts: number): void;
 }
 
 /** The iterations (from the start of the chunk before it) that emit the parts of a produced chunk. */
@@ -164,21 +187,47 @@ export function buildSoftmax(cse: SoftmaxBuildCase, mach: SoftmaxMachine, opts: 
   const lag = plan.recipLag;
   /** f of a row: two names alternate (lag 1), three rotate (lag 2: f of three rows in flight) */
   const rf = (row: number): string => R.RF[row % (lag + 1)]!;
-  const out: string[] = [];
-  let sink: string[] | null = null; // the split exp stage collects its two halves before interleaving them
-  const emit = (s: string): void => {
-    (sink ?? out).push(`    ${s}`);
+  const e = new ProgramEmitter(producer?.file ?? `softmax_${rows}x${rowLen}${cse.mask === 'none' ? '' : `_${cse.mask}`}${newton ? '_newton' : ''}${u8 ? '_u8' : ''}.s`);
+  // Instructions go straight to the emitter, except while a stage is captured (the split exp stage and the merged
+  // stages collect their parts, then interleave them): then they are recorded and replayed in the merged order.
+  let recs: Rec[] | null = null;
+  const sink: SoftmaxSink = {
+    op(m, ...o) {
+      if (recs !== null) recs.push({ m, o, r: undefined });
+      else e.op(m, ...o);
+    },
+    li(r, v) {
+      if (recs !== null) recs.push({ m: 'li', o: [r, v], r: undefined });
+      else e.li(sreg(r), v);
+    },
+    remark(text) {
+      if (recs !== null) recs[recs.length - 1]!.r = text;
+      else e.remark(text);
+    },
   };
+  const { op, li, remark } = sink;
   const note = (s: string): void => {
-    (sink ?? out).push(`; ${s}`);
+    if (recs !== null) recs.push({ m: ';', o: [], r: s });
+    else e.comment(s);
   };
-  const capture = (fn: () => void): string[] => {
-    const lines: string[] = [];
-    sink = lines;
+  const capture = (fn: () => void): Rec[] => {
+    const lines: Rec[] = [];
+    recs = lines;
     fn();
-    sink = null;
+    recs = null;
     return lines;
   };
+  const replay = (lines: readonly Rec[]): void => {
+    for (const l of lines) {
+      if (l.m === ';') e.comment(l.r!);
+      else {
+        e.op(l.m, ...l.o);
+        if (l.r !== undefined) e.remark(l.r);
+      }
+    }
+  };
+  /** a vector instruction (the VPU's in-order queue), not a comment, scalar or vsetvl */
+  const isVec = (l: Rec): boolean => l.m.charCodeAt(0) === 118 /* v */ && l.m !== 'vsetvl';
   const split = plan.splitExp;
   const merged = mergedStages(plan);
   const stageOps = new StageOps(plan);
@@ -215,26 +264,26 @@ export function buildSoftmax(cse: SoftmaxBuildCase, mach: SoftmaxMachine, opts: 
     `${V.Z ? `, ${V.Z} zero` : ''}${V.PM1.length ? `, ${V.PM1.join(', ')} 2^j - 1 per lane j (Newton bit length)` : ''}`);
   const xaWords = 2 * Cr * lpad;
   if (producer && cse.mask === 'element') throw new Error('internal: a softmax chunk producer takes no per-element mask');
+  /** buffer addresses (bytes for dram and spad, int32 words for acc); only the declared ones are read */
+  const B = { x: 0, mask: 0, y: 0, xa: 0, ys: 0, ms: 0, mp: 0, es: 0 };
   if (producer) {
     for (const n of producer.notes) note(n);
-    for (const b of producer.buffers) out.push(b);
-  } else out.push(`.buffer x,   dram, ${rows * rowLen * 4}     ; scores int32 [${rows}][${rowLen}]`);
-  if (cse.mask === 'element') out.push(`.buffer mask, dram, ${rows * rowLen}     ; 0/1 int8 [${rows}][${rowLen}]`);
-  if (cse.mask === 'position') out.push(`.buffer mask, dram, ${rowLen}     ; 0/1 int8 [${rowLen}], the same for every row`);
-  out.push(u8
-    ? `.buffer y,   dram, ${rows * rowLen}     ; probabilities uint8 min(p, 255) [${rows}][${rowLen}]`
-    : `.buffer y,   dram, ${rows * rowLen * 2}     ; probabilities int16 [${rows}][${rowLen}]`);
-  out.push(`.buffer xa,  acc,  ${xaWords}     ; two chunks of ${Cr} score rows, padded to ${lpad}`);
-  out.push(`.buffer ys,  spad, ${2 * Cr * lpad * ob}     ; two chunks of ${Cr} ${u8 ? 'uint8' : 'int16'} output rows`);
-  if (cse.mask === 'element') out.push(`.buffer ms,  spad, ${2 * Cr * lpad}     ; two chunks of mask rows`);
-  if (cse.mask === 'position') out.push(`.buffer mp,  spad, ${lpad}     ; the position mask`);
-  if (!plan.resident) out.push(`.buffer es,  spad, ${3 * lpad * 2}     ; e16 of three rows in flight (int16)`);
-
+    producer.declare(e);
+  } else B.x = e.buffer('x', 'dram', rows * rowLen * 4, `scores int32 [${rows}][${rowLen}]`);
+  if (cse.mask === 'element') B.mask = e.buffer('mask', 'dram', rows * rowLen, `0/1 int8 [${rows}][${rowLen}]`);
+  if (cse.mask === 'position') B.mask = e.buffer('mask', 'dram', rowLen, `0/1 int8 [${rowLen}], the same for every row`);
+  B.y = u8
+    ? e.buffer('y', 'dram', rows * rowLen, `probabilities uint8 min(p, 255) [${rows}][${rowLen}]`)
+    : e.buffer('y', 'dram', rows * rowLen * 2, `probabilities int16 [${rows}][${rowLen}]`);
+  B.xa = e.buffer('xa', 'acc', xaWords, `two chunks of ${Cr} score rows, padded to ${lpad}`);
+  B.ys = e.buffer('ys', 'spad', 2 * Cr * lpad * ob, `two chunks of ${Cr} ${u8 ? 'uint8' : 'int16'} output rows`);
+  if (cse.mask === 'element') B.ms = e.buffer('ms', 'spad', 2 * Cr * lpad, 'two chunks of mask rows');
+  if (cse.mask === 'position') B.mp = e.buffer('mp', 'spad', lpad, 'the position mask');
+  if (!plan.resident) B.es = e.buffer('es', 'spad', 3 * lpad * 2, 'e16 of three rows in flight (int16)');
   // ---------------- constants ----------------
   note('---- constants ----');
-  const li = (r: string, v: number | string): void => emit(`li   ${r}, ${v}`);
   li(R.T[0], lanes);
-  emit(`vsetvl ${R.T[0]}, ${R.T[0]}`);
+  op('vsetvl', R.T[0], R.T[0]);
   li(R.NEGMQ, -c.mQ);
   li(R.SQ, c.sQ);
   li(R.QB, c.qb);
@@ -255,20 +304,20 @@ export function buildSoftmax(cse: SoftmaxBuildCase, mach: SoftmaxMachine, opts: 
   if (variant.shiftBelowZero) li(R.CADJ, c.c);
   const bcast = (v: string, value: number): void => {
     li(R.T[1], value);
-    emit(`vbcast ${v}, ${R.T[1]}`);
+    op('vbcast', v, R.T[1]);
   };
   bcast(V.D, c.d);
   bcast(V.QC, c.qcLo);
   bcast(V.M, c.M);
   if (V.NEG) bcast(V.NEG, -2147483648);
-  if (V.Z) emit(`vbcast ${V.Z}, r0`);
+  if (V.Z) op('vbcast', V.Z, 'r0');
   if (V.CAP) {
     note(`e16 cap of the last vector: 32767 on its ${plan.tail} real lanes, 0 on the padding`);
-    emit(`vbcast ${V.CAP}, r0`);
+    op('vbcast', V.CAP, 'r0');
     li(R.T[1], plan.tail);
-    emit(`vsetvl ${R.T[1]}, ${R.T[1]}`);
+    op('vsetvl', R.T[1], R.T[1]);
     bcast(V.CAP, 32767);
-    emit(`vsetvl ${R.T[0]}, ${R.T[0]}`);
+    op('vsetvl', R.T[0], R.T[0]);
   }
   if (V.PM1.length) {
     note('2^j - 1 in lane j (INT32_MAX beyond j = 30): s >= 2^j <=> 2^j - 1 < s, so vredsum(vslt(PM1, s)) = bit length of s');
@@ -276,17 +325,17 @@ export function buildSoftmax(cse: SoftmaxBuildCase, mach: SoftmaxMachine, opts: 
       bcast(v, 2147483647);
       for (let i = Math.min(lanes, 31 - k * lanes) - 1; i >= 0; i--) {
         li(R.T[1], i + 1);
-        emit(`vsetvl ${R.T[1]}, ${R.T[1]}`);
+        op('vsetvl', R.T[1], R.T[1]);
         bcast(v, (1 << (k * lanes + i)) - 1); // k lanes + i <= 30
       }
-      emit(`vsetvl ${R.T[0]}, ${R.T[0]}`);
+      op('vsetvl', R.T[0], R.T[0]);
     });
   }
-  if (cse.mask === 'position') li(R.P1M, 'mp');
+  if (cse.mask === 'position') li(R.P1M, B.mp);
   if (V.CAP) {
     note('padding lanes of every chunk row start as INT32_MIN (DMA writes only the real scores)');
-    li(R.P1X, `xa + ${(nv - 1) * lanes}`);
-    for (let i = 0; i < 2 * Cr; i++) emit(`vst.acc ${V.NEG}, ${R.P1X}, ${lpad}`);
+    li(R.P1X, B.xa + (nv - 1) * lanes);
+    for (let i = 0; i < 2 * Cr; i++) op('vst.acc', V.NEG, R.P1X, lpad);
   }
 
   // ---------------- DMA ----------------
@@ -297,34 +346,35 @@ export function buildSoftmax(cse: SoftmaxBuildCase, mach: SoftmaxMachine, opts: 
    * outer counter r11 counting down from `passes` to 1, it is (first-pass address + 2 chunks * passes) - 2 chunks * r11.
    */
   let outer: { passes: number } | null = null;
-  const dma = (op: string, chip: string, dramBase: string, chunkBytes: number, k: number, rest: ReadonlyArray<number>): void => {
-    const regs = [R.LO, R.MC, ...R.T];
-    li(regs[0]!, chip);
-    if (outer === null) li(R.MC, `${dramBase} + ${k * chunkBytes}`);
+  const DMA_REGS = [R.LO, R.MC, ...R.T] as const;
+  const dma = (mnemonic: 'dma.ld' | 'dma.st', space: 'acc' | 'spad', chip: number, dramBase: number, chunkBytes: number, k: number, rest: readonly [number, number, number, number]): void => {
+    li(R.LO, chip);
+    if (outer === null) li(R.MC, dramBase + k * chunkBytes);
     else {
       li(R.T[0], 2 * chunkBytes);
-      emit(`mul  ${R.T[0]}, ${R.T[0]}, ${R.OUTER}`);
-      li(R.MC, `${dramBase} + ${(k + 2 * outer.passes) * chunkBytes}`);
-      emit(`sub  ${R.MC}, ${R.MC}, ${R.T[0]}            ; this pass's chunk`);
+      op('mul', R.T[0], R.T[0], R.OUTER);
+      li(R.MC, dramBase + (k + 2 * outer.passes) * chunkBytes);
+      op('sub', R.MC, R.MC, R.T[0]);
+      remark("this pass's chunk");
     }
-    rest.forEach((a, i) => li(regs[2 + i]!, a));
-    emit(`${op}, ${regs.slice(0, 2 + rest.length).join(', ')}`);
+    rest.forEach((a, i) => li(DMA_REGS[2 + i]!, a));
+    op(mnemonic, space, ...DMA_REGS);
   };
   const loadChunk = (k: number): void => {
     const n = chunkRowsOf(k), buf = k % 2;
     if (producer) {
       note(`produce chunk ${k}: rows ${chunkStart(k)}..${chunkStart(k) + n - 1} into buffer ${buf}`);
-      producer.produce(k, chunkStart(k), n, `xa + ${buf * Cr * lpad}`, lpad, emit, 0, k === 0 ? 1 : producerParts(chunkRowsOf(k - 1)));
+      producer.produce(k, chunkStart(k), n, B.xa + buf * Cr * lpad, lpad, sink, 0, k === 0 ? 1 : producerParts(chunkRowsOf(k - 1)));
       return;
     }
     note(`load chunk ${k}${outer ? ' (+2 per pass)' : ''}: rows ${chunkStart(k)}..${chunkStart(k) + n - 1} into buffer ${buf}`);
-    dma('dma.ld acc', `xa + ${buf * Cr * lpad}`, 'x', Cr * rowLen * 4, k, [n, rowLen, lpad, rowLen * 4]);
-    if (cse.mask === 'element') dma('dma.ld spad', `ms + ${buf * Cr * lpad}`, 'mask', Cr * rowLen, k, [n, rowLen, lpad, rowLen]);
+    dma('dma.ld', 'acc', B.xa + buf * Cr * lpad, B.x, Cr * rowLen * 4, k, [n, rowLen, lpad, rowLen * 4]);
+    if (cse.mask === 'element') dma('dma.ld', 'spad', B.ms + buf * Cr * lpad, B.mask, Cr * rowLen, k, [n, rowLen, lpad, rowLen]);
   };
   const storeChunk = (k: number): void => {
     const n = chunkRowsOf(k), buf = k % 2;
     note(`store chunk ${k}${outer ? ' (+2 per pass)' : ''}: rows ${chunkStart(k)}..${chunkStart(k) + n - 1}`);
-    dma('dma.st spad', `ys + ${buf * Cr * lpad * ob}`, 'y', Cr * rowLen * ob, k, [n, ob * rowLen, ob * lpad, ob * rowLen]);
+    dma('dma.st', 'spad', B.ys + buf * Cr * lpad * ob, B.y, Cr * rowLen * ob, k, [n, ob * rowLen, ob * lpad, ob * rowLen]);
   };
 
   // ---------------- stages ----------------
@@ -334,7 +384,7 @@ export function buildSoftmax(cse: SoftmaxBuildCase, mach: SoftmaxMachine, opts: 
     return gs;
   };
   const isFirstOfChunk = (row: number): boolean => row % Cr === 0;
-  const bufAddr = (row: number, base: string, rowBytes: number): string => `${base} + ${(Math.floor(row / Cr) % 2) * Cr * rowBytes}`;
+  const bufAddr = (row: number, base: number, rowBytes: number): number => base + (Math.floor(row / Cr) % 2) * Cr * rowBytes;
   /** Max of the registers, in place or (into != null) into temporaries so that the inputs survive. */
   const maxTree = (regs: readonly string[], into: readonly string[] | null): string => {
     let live = [...regs];
@@ -343,7 +393,7 @@ export function buildSoftmax(cse: SoftmaxBuildCase, mach: SoftmaxMachine, opts: 
       const nxt: string[] = [];
       for (let i = 0; i + 1 < live.length; i += 2) {
         const d = into === null ? live[i]! : into[t++ % into.length]!;
-        emit(`vmax ${d}, ${live[i]}, ${live[i + 1]}`);
+        op('vmax', d, live[i]!, live[i + 1]!);
         nxt.push(d);
       }
       if (live.length % 2) nxt.push(live[live.length - 1]!);
@@ -359,7 +409,7 @@ export function buildSoftmax(cse: SoftmaxBuildCase, mach: SoftmaxMachine, opts: 
       const nxt: string[] = [];
       for (let i = 0; i + 1 < live.length; i += 2) {
         const d = into[t++ % into.length]!;
-        emit(`vadd ${d}, ${live[i]}, ${live[i + 1]}`);
+        op('vadd', d, live[i]!, live[i + 1]!);
         nxt.push(d);
       }
       if (live.length % 2) nxt.push(live[live.length - 1]!);
@@ -373,8 +423,8 @@ export function buildSoftmax(cse: SoftmaxBuildCase, mach: SoftmaxMachine, opts: 
   const S1 = (row: number): void => {
     note(`S1 row ${row}: load${cse.mask === 'none' ? '' : ', mask'}, max`);
     if (isFirstOfChunk(row)) {
-      li(R.P1X, bufAddr(row, 'xa', lpad));
-      if (cse.mask === 'element') li(R.P1M, bufAddr(row, 'ms', lpad));
+      li(R.P1X, bufAddr(row, B.xa, lpad));
+      if (cse.mask === 'element') li(R.P1M, bufAddr(row, B.ms, lpad));
     }
     let acc = '';
     // split: the set S2a of row - 1 reloads right after (S2b of row - 2 holds the other); merged: registers of its own
@@ -383,99 +433,127 @@ export function buildSoftmax(cse: SoftmaxBuildCase, mach: SoftmaxMachine, opts: 
       const regs = S1set.U.slice(0, gn);
       const last = v0 + gn === nv;
       if (cse.mask !== 'none') {
-        regs.forEach((r, i) => emit(`vld.s8 ${S1set.SH[i]}, ${R.P1M}, ${cse.mask === 'position' && last && i === gn - 1 ? -(nv - 1) * lanes : lanes}`));
+        regs.forEach((r, i) => op('vld.s8', S1set.SH[i]!, R.P1M, cse.mask === 'position' && last && i === gn - 1 ? -(nv - 1) * lanes : lanes));
         if (plan.xResident) {
-          regs.forEach((r) => emit(`vld.acc ${r}, ${R.P1X}, ${lanes}`));
-          regs.forEach((r, i) => emit(`vsel ${r}, ${S1set.SH[i]}, ${r}, ${V.NEG}${i ? '' : '           ; masked -> INT32_MIN'}`));
+          regs.forEach((r) => op('vld.acc', r, R.P1X, lanes));
         } else {
           // load with increments that bring the pointer back to the group start, then store the masked vectors
-          regs.forEach((r, i) => emit(`vld.acc ${r}, ${R.P1X}, ${i === gn - 1 ? -(gn - 1) * lanes : lanes}`));
-          regs.forEach((r, i) => emit(`vsel ${r}, ${S1set.SH[i]}, ${r}, ${V.NEG}${i ? '' : '           ; masked -> INT32_MIN'}`));
-          regs.forEach((r) => emit(`vst.acc ${r}, ${R.P1X}, ${lanes}`));
+          regs.forEach((r, i) => op('vld.acc', r, R.P1X, i === gn - 1 ? -(gn - 1) * lanes : lanes));
         }
+        regs.forEach((r, i) => {
+          op('vsel', r, S1set.SH[i]!, r, V.NEG);
+          if (!i) remark('masked -> INT32_MIN');
+        });
+        if (!plan.xResident) regs.forEach((r) => op('vst.acc', r, R.P1X, lanes));
       } else {
-        regs.forEach((r) => emit(`vld.acc ${r}, ${R.P1X}, ${lanes}`));
+        regs.forEach((r) => op('vld.acc', r, R.P1X, lanes));
       }
       const m = maxTree(regs, plan.xResident ? V.RR : null);
       if (plan.resident) acc = m;
       else if (acc === '') {
-        emit(`vmax ${V.ACC}, ${m}, ${m}            ; running max of the groups`);
+        op('vmax', V.ACC, m, m);
+        remark('running max of the groups');
         acc = V.ACC;
-      } else emit(`vmax ${acc}, ${acc}, ${m}`);
+      } else op('vmax', acc, acc, m);
     }
-    emit(`vredmax ${R.RMAX[row % 2]}, ${acc}`);
+    op('vredmax', R.RMAX[row % 2]!, acc);
   };
 
   // The exp stage's vector work on one row's registers (U: x then the polynomial, SH: the shift q, RR: r), shared by
   // the stage in line (S2) and its split halves (S2a, S2b): the clamp and the reciprocal multiply for q and r ...
   const expHead = (U: readonly string[], SH: readonly string[], RR: readonly string[]): void => {
-    U.forEach((u, i) => emit(`vmax.vx ${u}, ${u}, ${R.LO}${i ? '' : '           ; x = max(x, lo)'}`));
-    U.forEach((u, i) => emit(`vsub.vx ${u}, ${u}, ${R.MC}${i ? '' : "           ; u = t - c'd"}`));
-    U.forEach((u, i) => emit(`vmulr.vx ${SH[i]}, ${u}, ${R.NEGMQ}, ${R.SQ}, floor, wrap32${i ? '' : "   ; sh = q + c' = floor(-u m_q / 2^s_q)"}`));
-    U.forEach((u, i) => emit(`vmacr ${RR[i]}, ${SH[i]}, ${V.D}, ${u}, r0, floor, wrap32${i ? '' : '   ; r = sh d + u = t - q q_ln2'}`));
+    U.forEach((u, i) => {
+      op('vmax.vx', u, u, R.LO);
+      if (!i) remark('x = max(x, lo)');
+    });
+    U.forEach((u, i) => {
+      op('vsub.vx', u, u, R.MC);
+      if (!i) remark("u = t - c'd");
+    });
+    U.forEach((u, i) => {
+      op('vmulr.vx', SH[i]!, u, R.NEGMQ, R.SQ, 'floor', 'wrap32');
+      if (!i) remark("sh = q + c' = floor(-u m_q / 2^s_q)");
+    });
+    U.forEach((u, i) => {
+      op('vmacr', RR[i]!, SH[i]!, V.D, u, 'r0', 'floor', 'wrap32');
+      if (!i) remark('r = sh d + u = t - q q_ln2');
+    });
   };
   // ... then the polynomial and e16 into E
   const expTail = (U: readonly string[], SH: readonly string[], RR: readonly string[], E: readonly string[]): void => {
-    U.forEach((u, i) => emit(`vadd.vx ${u}, ${RR[i]}, ${R.QB}${i ? '' : '           ; r + q_b'}`));
-    U.forEach((u, i) => emit(`vmacr ${u}, ${u}, ${RR[i]}, ${V.QC}, ${R.K}, floor, wrap32${i ? '' : '   ; z = (r + q_b) r + q_c'}`));
-    if (c.k > 0) U.forEach((u) => emit(`vadd.vx ${u}, ${u}, ${R.QCHI}`));
+    U.forEach((u, i) => {
+      op('vadd.vx', u, RR[i]!, R.QB);
+      if (!i) remark('r + q_b');
+    });
+    U.forEach((u, i) => {
+      op('vmacr', u, u, RR[i]!, V.QC, R.K, 'floor', 'wrap32');
+      if (!i) remark('z = (r + q_b) r + q_c');
+    });
+    if (c.k > 0) U.forEach((u) => op('vadd.vx', u, u, R.QCHI));
     if (variant.shiftBelowZero) {
-      SH.forEach((x) => emit(`vadd.vx ${x}, ${x}, ${R.CADJ}`));
-      SH.forEach((x) => emit(`vmax.vx ${x}, ${x}, r0`));
+      SH.forEach((x) => op('vadd.vx', x, x, R.CADJ));
+      SH.forEach((x) => op('vmax.vx', x, x, 'r0'));
     }
-    U.forEach((u, i) => emit(`vmulr.vv ${E[i]}, ${u}, ${V.M}, ${SH[i]}, rne, sat16${i ? '' : '   ; e16 = rne(z M / 2^sh)'}`));
+    U.forEach((u, i) => {
+      op('vmulr.vv', E[i]!, u, V.M, SH[i]!, 'rne', 'sat16');
+      if (!i) remark('e16 = rne(z M / 2^sh)');
+    });
+  };
+  /** The clamp bounds of a row from its max (S2, S2a). */
+  const clampBounds = (rmax: string): void => {
+    op('max', R.LO, rmax, R.LOMIN);
+    op('addi', R.LO, R.LO, c.loAdd);
+    remark('lo = clamp bound of x');
+    op('addi', R.MC, rmax, c.cFold * c.d);
+    remark("m + c'd (wraps; u below is exact mod 2^32)");
   };
   const S2 = (row: number): void => {
     const rmax = R.RMAX[row % 2]!;
     note(`S2 row ${row}: e16 = exp, sum`);
-    if (isFirstOfChunk(row) && !plan.xResident) li(R.P2X, bufAddr(row, 'xa', lpad));
-    emit(`max  ${R.LO}, ${rmax}, ${R.LOMIN}`);
-    emit(`addi ${R.LO}, ${R.LO}, ${c.loAdd}            ; lo = clamp bound of x`);
-    emit(`addi ${R.MC}, ${rmax}, ${c.cFold * c.d}            ; m + c'd (wraps; u below is exact mod 2^32)`);
-    if (!plan.resident) li(R.T[0], `es + ${(row % 3) * lpad * 2}`);
+    if (isFirstOfChunk(row) && !plan.xResident) li(R.P2X, bufAddr(row, B.xa, lpad));
+    clampBounds(rmax);
+    if (!plan.resident) li(R.T[0], B.es + (row % 3) * lpad * 2);
     let sumAcc = '';
     for (const [v0, gn] of groups()) {
       const U = V.U.slice(0, gn), SH = V.SH.slice(0, gn), RR = V.RR.slice(0, gn);
       const E = plan.resident ? V.E[row % plan.eSets]!.slice(v0, v0 + gn) : SH;
-      if (!plan.xResident) U.forEach((u) => emit(`vld.acc ${u}, ${R.P2X}, ${lanes}`));
+      if (!plan.xResident) U.forEach((u) => op('vld.acc', u, R.P2X, lanes));
       expHead(U, SH, RR);
       // e16 lands in the resident set, or (streaming) back in SH (the shift is dead once the multiply has read it)
       expTail(U, SH, RR, E);
-      if (v0 + gn === nv && V.CAP) emit(`vmin ${E[gn - 1]}, ${E[gn - 1]}, ${V.CAP}`);
-      if (!plan.resident) E.forEach((e) => emit(`vst.s16 ${e}, ${R.T[0]}, ${2 * lanes}`));
+      if (v0 + gn === nv && V.CAP) op('vmin', E[gn - 1]!, E[gn - 1]!, V.CAP);
+      if (!plan.resident) E.forEach((x) => op('vst.s16', x, R.T[0], 2 * lanes));
       const s = gn === 1 ? E[0]! : addTree(E, RR);
       if (plan.resident) sumAcc = s;
       else if (sumAcc === '') {
-        emit(`vmax ${V.ACC}, ${s}, ${s}            ; running sum of the groups`);
+        op('vmax', V.ACC, s, s);
+        remark('running sum of the groups');
         sumAcc = V.ACC;
-      } else emit(`vadd ${sumAcc}, ${sumAcc}, ${s}`);
+      } else op('vadd', sumAcc, sumAcc, s);
     }
-    emit(`vredsum ${R.RSUM[row % 3]}, ${sumAcc}`);
+    op('vredsum', R.RSUM[row % 3]!, sumAcc);
   };
 
   // The split exp stage (plan.splitExp: rows of at most two vectors, scores reloaded): S2a of row j-1 (clamp, the
   // reciprocal multiply for q, r) and S2b of row j-2 (the polynomial, e16, the sum) interleave instruction by
   // instruction, so the in-order VPU always has an independent instruction between the dependent ones of a chain.
-  const S2a = (row: number): string[] => {
+  const S2a = (row: number): Rec[] => {
     const rmax = R.RMAX[row % 2]!;
     const { U, SH, RR } = setOf(row);
-    const lines = capture(() => {
-      if (isFirstOfChunk(row)) li(R.P2X, bufAddr(row, 'xa', lpad));
-      emit(`max  ${R.LO}, ${rmax}, ${R.LOMIN}`);
-      emit(`addi ${R.LO}, ${R.LO}, ${c.loAdd}            ; lo = clamp bound of x`);
-      emit(`addi ${R.MC}, ${rmax}, ${c.cFold * c.d}            ; m + c'd (wraps; u below is exact mod 2^32)`);
-      U.forEach((u) => emit(`vld.acc ${u}, ${R.P2X}, ${lanes}`));
+    return capture(() => {
+      if (isFirstOfChunk(row)) li(R.P2X, bufAddr(row, B.xa, lpad));
+      clampBounds(rmax);
+      U.forEach((u) => op('vld.acc', u, R.P2X, lanes));
       expHead(U, SH, RR);
     });
-    return lines;
   };
-  const S2b = (row: number): string[] => capture(() => {
+  const S2b = (row: number): Rec[] => capture(() => {
     const { U, SH, RR } = setOf(row);
     const E = V.E[row % plan.eSets]!;
     expTail(U, SH, RR, E);
-    if (V.CAP) emit(`vmin ${E[nv - 1]}, ${E[nv - 1]}, ${V.CAP}`);
+    if (V.CAP) op('vmin', E[nv - 1]!, E[nv - 1]!, V.CAP);
     const sum = nv === 1 ? E[0]! : addTree(E, RR);
-    emit(`vredsum ${R.RSUM[row % 3]}, ${sum}`);
+    op('vredsum', R.RSUM[row % 3]!, sum);
   });
   /** S2a(a) and S2b(b) of two rows: a's scalars first, then the vector instructions alternating, b's first. */
   const S2split = (a: number, b: number): void => {
@@ -483,19 +561,17 @@ export function buildSoftmax(cse: SoftmaxBuildCase, mach: SoftmaxMachine, opts: 
     const lb = b >= 0 && b < rows ? S2b(b) : [];
     if (la.length + lb.length === 0) return;
     note(`S2 split: ${la.length ? `S2a row ${a} (clamp, q, r)` : ''}${la.length && lb.length ? ' interleaved with ' : ''}${lb.length ? `S2b row ${b} (z, e16, sum)` : ''}`);
-    const isVec = (l: string): boolean => /^ {4}v/.test(l) && !/^ {4}vsetvl/.test(l);
-    const head = la.filter((l) => !isVec(l));
+    replay(la.filter((l) => !isVec(l)));
     const va = la.filter(isVec), vb = lb.filter(isVec);
-    out.push(...head);
     for (let i = 0; i < Math.max(va.length, vb.length); i++) {
-      if (i < vb.length) out.push(vb[i]!);
-      if (i < va.length) out.push(va[i]!);
+      if (i < vb.length) replay([vb[i]!]);
+      if (i < va.length) replay([va[i]!]);
     }
   };
 
   const S3div = (row: number): void => {
     note(`S3 row ${row}: f = floor(2^32 / sum) on the divider`);
-    emit(`div.w ${rf(row)}, ${R.PAIR}, ${R.RSUM[row % 3]}, floor`);
+    op('div.w', rf(row), R.PAIR, R.RSUM[row % 3]!, 'floor');
   };
 
   // Newton, first half: bit length n of the sum (lane j compares s with 2^j - 1), a reduction into a scalar.
@@ -503,10 +579,10 @@ export function buildSoftmax(cse: SoftmaxBuildCase, mach: SoftmaxMachine, opts: 
     const s = R.RSUM[row % 3]!;
     note(`S3a row ${row}: n = bit length of the sum`);
     const T = [...V.N, ...V.SH, ...V.RR];
-    emit(`vbcast ${T[0]}, ${s}`);
-    V.PM1.forEach((p, k) => emit(`vslt ${T[1 + k]}, ${p}, ${T[0]}`));
-    for (let k = 1; k < V.PM1.length; k++) emit(`vadd ${T[1]}, ${T[1]}, ${T[1 + k]}`);
-    emit(`vredsum ${R.RN[row % 2]}, ${T[1]}`);
+    op('vbcast', T[0]!, s);
+    V.PM1.forEach((p, k) => op('vslt', T[1 + k]!, p, T[0]!));
+    for (let k = 1; k < V.PM1.length; k++) op('vadd', T[1]!, T[1]!, T[1 + k]!);
+    op('vredsum', R.RN[row % 2]!, T[1]!);
   };
   // Newton, second half: d = s << (31 - n) in [2^30, 2^31); y ~ 2^60 / d by three Newton steps from a linear
   // start; f = floor(y 8 / 2^n) corrected twice with the exact remainder 2^32 - f s (mod 2^32). Returns f's register.
@@ -516,40 +592,49 @@ export function buildSoftmax(cse: SoftmaxBuildCase, mach: SoftmaxMachine, opts: 
     const T = [...V.N, ...V.SH, ...V.RR]; // not U: it holds the scores of the row that S1 just loaded
     const Y = T[T.length - 1]!, W = T[T.length - 2]!, F = T[T.length - 3]!, RM = T[T.length - 4]!, DL = T[T.length - 5]!, SV = T[T.length - 6]!;
     note(`S3b row ${row}: f = floor(2^32 / sum) by Newton (no divider)`);
-    emit(`sub  ${negs}, r0, ${s}`);
-    emit(`sub  ${t31}, ${R.C31}, ${n}`);
-    emit(`sll  ${t31}, ${s}, ${t31}            ; d = s << (31 - n)`);
-    emit(`sub  ${negd}, r0, ${t31}`);
-    emit(`addi ${sh29}, ${n}, 29`);
-    emit(`vbcast ${Y}, ${t31}`);
+    op('sub', negs, 'r0', s);
+    op('sub', t31, R.C31, n);
+    op('sll', t31, s, t31);
+    remark('d = s << (31 - n)');
+    op('sub', negd, 'r0', t31);
+    op('addi', sh29, n, 29);
+    op('vbcast', Y, t31);
     li(R.T[3], -NEWTON_C2);
-    emit(`vmulr.vx ${Y}, ${Y}, ${R.T[3]}, ${R.C31}, floor, wrap32`);
+    op('vmulr.vx', Y, Y, R.T[3], R.C31, 'floor', 'wrap32');
     li(R.T[2], NEWTON_C1);
-    emit(`vadd.vx ${Y}, ${Y}, ${R.T[2]}          ; y0 = C1 - d C2 / 2^31`);
+    op('vadd.vx', Y, Y, R.T[2]);
+    remark('y0 = C1 - d C2 / 2^31');
     for (let it = 0; it < NEWTON_STEPS; it++) {
-      emit(`vmulr.vx ${W}, ${Y}, ${negd}, ${R.C31}, floor, wrap32   ; -d y / 2^31`);
-      emit(`vadd.vx ${W}, ${W}, ${R.C2P30}`);
-      emit(`vmacr ${Y}, ${Y}, ${W}, ${V.Z}, ${R.C29}, floor, wrap32   ; y = y (2 - d y) `);
+      op('vmulr.vx', W, Y, negd, R.C31, 'floor', 'wrap32');
+      remark('-d y / 2^31');
+      op('vadd.vx', W, W, R.C2P30);
+      op('vmacr', Y, Y, W, V.Z, R.C29, 'floor', 'wrap32');
+      remark('y = y (2 - d y)');
     }
-    emit(`vmulr.vx ${F}, ${Y}, ${R.C8}, ${n}, floor, wrap32   ; f ~ y 8 / 2^n`);
-    emit(`vmul.vx ${RM}, ${F}, ${negs}            ; rem = 2^32 - f s (mod 2^32)`);
-    emit(`vmacr ${DL}, ${RM}, ${Y}, ${V.Z}, ${sh29}, floor, wrap32   ; rem / s`);
-    emit(`vadd ${F}, ${F}, ${DL}`);
-    emit(`vmul.vx ${RM}, ${F}, ${negs}`);
-    emit(`addi ${R.T[2]}, ${s}, -1`);
-    emit(`vbcast ${SV}, ${R.T[2]}`);
-    emit(`vslt ${DL}, ${SV}, ${RM}            ; rem >= s: one more`);
-    emit(`vslt ${W}, ${RM}, ${V.Z}            ; rem < 0: one less`);
-    emit(`vadd ${F}, ${F}, ${DL}`);
-    emit(`vsub ${F}, ${F}, ${W}`);
+    op('vmulr.vx', F, Y, R.C8, n, 'floor', 'wrap32');
+    remark('f ~ y 8 / 2^n');
+    op('vmul.vx', RM, F, negs);
+    remark('rem = 2^32 - f s (mod 2^32)');
+    op('vmacr', DL, RM, Y, V.Z, sh29, 'floor', 'wrap32');
+    remark('rem / s');
+    op('vadd', F, F, DL);
+    op('vmul.vx', RM, F, negs);
+    op('addi', R.T[2], s, -1);
+    op('vbcast', SV, R.T[2]);
+    op('vslt', DL, SV, RM);
+    remark('rem >= s: one more');
+    op('vslt', W, RM, V.Z);
+    remark('rem < 0: one less');
+    op('vadd', F, F, DL);
+    op('vsub', F, F, W);
     return F;
   };
 
   const S4 = (row: number, fvec: string): void => {
     note(`S4 row ${row}: y = e16 f / 2^24${clamp ? ', min(y, 255)' : ''}${u8 ? ', store uint8' : ', store'}`);
-    if (isFirstOfChunk(row)) li(R.P4Y, bufAddr(row, 'ys', lpad * ob));
+    if (isFirstOfChunk(row)) li(R.P4Y, bufAddr(row, B.ys, lpad * ob));
     if (clamp && newton) li(c255, 255);
-    if (!plan.resident) li(R.T[0], `es + ${(row % 3) * lpad * 2}`);
+    if (!plan.resident) li(R.T[0], B.es + (row % 3) * lpad * 2);
     // split: the set of row + 1 + lag (= j - 2, its S2b done this iteration); S2a of j - 1 holds the other set
     const tmp = setOf(row + 1 + lag);
     const Ys = merged ? [V.YS] : [...tmp.SH, ...tmp.RR, ...V.N, ...(plan.xResident ? [] : tmp.U)].filter((r) => r !== fvec);
@@ -559,15 +644,20 @@ export function buildSoftmax(cse: SoftmaxBuildCase, mach: SoftmaxMachine, opts: 
       if (plan.resident) E = V.E[row % plan.eSets]!.slice(v0, v0 + gn);
       else {
         E = Ys.slice(gn, 2 * gn);
-        E.forEach((e) => emit(`vld.s16 ${e}, ${R.T[0]}, ${2 * lanes}`));
+        E.forEach((x) => op('vld.s16', x, R.T[0], 2 * lanes));
       }
-      E.forEach((e, i) => emit(newton
-        ? `vmacr ${Yg[i]}, ${e}, ${fvec}, ${V.Z}, ${R.SH24}, floor, wrap32`
-        : `vmulr.vx ${Yg[i]}, ${e}, ${rf(row)}, ${R.SH24}, floor, wrap32`));
+      E.forEach((x, i) => (newton
+        ? op('vmacr', Yg[i]!, x, fvec, V.Z, R.SH24, 'floor', 'wrap32')
+        : op('vmulr.vx', Yg[i]!, x, rf(row), R.SH24, 'floor', 'wrap32')));
       if (u8) {
-        if (clamp) Yg.forEach((y, i) => emit(`vmin.vx ${y}, ${y}, ${c255}${i ? '' : '           ; p8 = min(p, 255): p = 256 only in a one-hot row'}`));
-        Yg.forEach((y) => emit(`vst.s8 ${y}, ${R.P4Y}, ${lanes}`));
-      } else Yg.forEach((y) => emit(`vst.s16 ${y}, ${R.P4Y}, ${2 * lanes}`));
+        if (clamp) {
+          Yg.forEach((y, i) => {
+            op('vmin.vx', y, y, c255);
+            if (!i) remark('p8 = min(p, 255): p = 256 only in a one-hot row');
+          });
+        }
+        Yg.forEach((y) => op('vst.s8', y, R.P4Y, lanes));
+      } else Yg.forEach((y) => op('vst.s16', y, R.P4Y, 2 * lanes));
     }
   };
 
@@ -590,7 +680,6 @@ export function buildSoftmax(cse: SoftmaxBuildCase, mach: SoftmaxMachine, opts: 
       j - 2 >= 0 && j - 2 < rows ? S2b(j - 2) : [],
       r4 >= 0 && r4 < rows ? capture(() => S4(r4, '')) : [],
     ];
-    const isVec = (l: string): boolean => /^ {4}v/.test(l) && !/^ {4}vsetvl/.test(l);
     const vec = parts.map((ls) => ls.filter(isVec));
     const { ops, stage } = stageOps.merged(j, mach, rows);
     vec.forEach((v, k) => {
@@ -598,7 +687,7 @@ export function buildSoftmax(cse: SoftmaxBuildCase, mach: SoftmaxMachine, opts: 
       if (v.length !== want) throw new Error(`internal: merged softmax stage ${k} of iteration ${j} emits ${v.length} vector instructions, the model ${want}`);
     });
     if (ops.length > 0) note(`merged: ${[j - 1 >= 0 && j - 1 < rows ? `S2a row ${j - 1}` : '', j - 2 >= 0 && j - 2 < rows ? `S2b row ${j - 2}` : '', j < rows ? `S1 row ${j}` : '', r4 >= 0 && r4 < rows ? `S4 row ${r4}` : ''].filter((x) => x).join(', ')}`);
-    for (const k of [0, 1, 3]) out.push(...parts[k]!.filter((l) => !isVec(l) && !l.startsWith(';')));
+    for (const k of [0, 1, 3]) replay(parts[k]!.filter((l) => !isVec(l) && l.m !== ';'));
     // the division of row j - 3 before S2a's vector instruction DIV_AT_S2A (its sum was reduced early in the
     // iteration before; S4 reads f two iterations later), or after the vector instructions where S2a is absent
     const div = j - 3 >= 0 && j - 3 < rows;
@@ -609,7 +698,7 @@ export function buildSoftmax(cse: SoftmaxBuildCase, mach: SoftmaxMachine, opts: 
         S3div(j - 3);
         divDone = true;
       }
-      out.push(vec[k]![next[k]!++]!);
+      replay([vec[k]![next[k]!++]!]);
     }
     if (div && !divDone) S3div(j - 3);
   };
@@ -622,7 +711,7 @@ export function buildSoftmax(cse: SoftmaxBuildCase, mach: SoftmaxMachine, opts: 
       if (part > 0) {
         const k = chunkOfRow(j) + 1;
         note(`produce chunk ${k}, part ${part + 1} of ${PRODUCER_PARTS}`);
-        producer.produce(k, chunkStart(k), chunkRowsOf(k), `xa + ${(k % 2) * Cr * lpad}`, lpad, emit, part, PRODUCER_PARTS);
+        producer.produce(k, chunkStart(k), chunkRowsOf(k), B.xa + (k % 2) * Cr * lpad, lpad, sink, part, PRODUCER_PARTS);
       }
     }
   };
@@ -670,9 +759,9 @@ export function buildSoftmax(cse: SoftmaxBuildCase, mach: SoftmaxMachine, opts: 
         const name = `rows_${j}`;
         note(`---- loop x${bodies}: rows ${j}..${j + bodies * LOOP_ROWS - 1} enter S1, ${LOOP_ROWS} per pass (row numbers below: the first pass) ----`);
         li(R.LOOP, bodies);
-        out.push(`${name}:`);
+        e.label(name);
         for (let i = 0; i < LOOP_ROWS; i++) iteration(j + i);
-        emit(`dbnz ${R.LOOP}, ${name}`);
+        op('dbnz', R.LOOP, name);
         j += bodies * LOOP_ROWS;
         continue;
       }
@@ -683,10 +772,10 @@ export function buildSoftmax(cse: SoftmaxBuildCase, mach: SoftmaxMachine, opts: 
 
   note('---- start: first chunk ----');
   if (cse.mask === 'position') {
-    li(R.LO, 'mp');
-    li(R.MC, 'mask');
+    li(R.LO, B.mp);
+    li(R.MC, B.mask);
     [1, rowLen, lpad, rowLen].forEach((a, i) => li(R.T[i]!, a));
-    emit(`dma.ld spad, ${R.LO}, ${R.MC}, ${R.T.join(', ')}`);
+    op('dma.ld', 'spad', R.LO, R.MC, ...R.T);
   }
   loadChunk(0);
   // The outer loop runs over pairs of full chunks (2, 3), (4, 5), ... as long as the chunk after the pair is full:
@@ -699,15 +788,15 @@ export function buildSoftmax(cse: SoftmaxBuildCase, mach: SoftmaxMachine, opts: 
     emitRange(0, J0);
     note(`==== outer loop x${passes}: chunks 2 + 2p and 3 + 2p per pass (row and chunk numbers below: the first pass) ====`);
     li(R.OUTER, passes);
-    out.push('pairs:');
+    e.label('pairs');
     outer = { passes };
     emitRange(J0, J0 + 2 * Cr);
     outer = null;
-    emit(`dbnz ${R.OUTER}, pairs`);
+    op('dbnz', R.OUTER, 'pairs');
     emitRange(J0 + 2 * Cr * passes, lastIter + 1);
   } else emitRange(0, lastIter + 1);
-  emit('halt');
-  return { source: out.join('\n') + '\n', file: `softmax_${rows}x${rowLen}${cse.mask === 'none' ? '' : `_${cse.mask}`}${newton ? '_newton' : ''}${u8 ? '_u8' : ''}.s`, plan };
+  op('halt');
+  return emitted(e.finish(), { plan });
 }
 
 /** The n probabilities a softmax program stored in its buffer y: uint8 (probsU8) or int16 little-endian. */

@@ -11,9 +11,9 @@ export interface Run {
   stderr: string;
 }
 
-/** `intnpu ARGS` in `cwd`; a spawn failure (not a non-zero exit) throws. */
-export function runCli(args: readonly string[], cwd: string, timeoutMs: number): Run {
-  const r = spawnSync(process.execPath, [MAIN, ...args], { cwd, encoding: 'utf8', timeout: timeoutMs });
+/** `intnpu ARGS` in `cwd` (with `env` added to this process's); a spawn failure (not a non-zero exit) throws. */
+export function runCli(args: readonly string[], cwd: string, timeoutMs: number, env?: Readonly<Record<string, string>>): Run {
+  const r = spawnSync(process.execPath, [MAIN, ...args], { cwd, encoding: 'utf8', timeout: timeoutMs, ...(env ? { env: { ...process.env, ...env } } : {}) });
   if (r.error) throw r.error;
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }

@@ -135,3 +135,48 @@ describe('ProgramEmitter', () => {
     expectSameProgram(id.program!, id.source);
   });
 });
+
+describe('ProgramEmitter storage (programs share an arena)', () => {
+  /** A program of n instructions whose words depend on the seed k. */
+  function emitSome(e: ProgramEmitter, n: number, k: number): void {
+    for (let i = 0; i < n; i++) {
+      if (i % 3 === 0) e.li(1 + (i % 30), k * 100_000 + i);
+      else if (i % 3 === 1) e.op('vmulr.vx', (i + k) % 32, i % 32, 'r3', 4, 'rne', 'sat8');
+      else e.op('addi', 2, 2, (i * k) % 30000);
+    }
+  }
+  const snapshot = (p: Program): number[] => [...Array.from(p.words), ...Array.from(predecoded(p.words)!.fields), ...Array.from(predecoded(p.words)!.opc)];
+
+  it('a finished program keeps its words while later, nested, grown and abandoned emitters write', () => {
+    const a = new ProgramEmitter('a.s');
+    emitSome(a, 1000, 1);
+    a.op('halt');
+    const pa = a.finish();
+    const before = snapshot(pa);
+    // nested: the outer emitter is still writing when the inner one starts and finishes
+    const outer = new ProgramEmitter('outer.s');
+    emitSome(outer, 500, 2);
+    const inner = new ProgramEmitter('inner.s');
+    emitSome(inner, 70_000, 3); // grows past a fresh arena (65,536 instructions)
+    inner.op('halt');
+    const pi = inner.finish();
+    emitSome(outer, 500, 4);
+    outer.op('halt');
+    const po = outer.finish();
+    // abandoned (a builder threw): the next emitter must not be blocked or write over it
+    const dropped = new ProgramEmitter('dropped.s');
+    emitSome(dropped, 10, 5);
+    const next = new ProgramEmitter('next.s');
+    emitSome(next, 2000, 6);
+    next.op('halt');
+    const pn = next.finish();
+    expect(snapshot(pa)).toEqual(before);
+    for (const p of [pa, po, pn]) expectSameProgram(p, programListing(p));
+    // the grown one against the assembler on its listing, word for word (toEqual on 140 k numbers is slow)
+    expect(pi.words.length / 2).toBe(70_001);
+    expectPredecoded(pi);
+    const re = assemble(programListing(pi), { file: pi.file });
+    expect(re.words.length).toBe(pi.words.length);
+    for (let i = 0; i < re.words.length; i++) if (re.words[i] !== pi.words[i]) expect.fail(`word ${i} differs`);
+  });
+});

@@ -177,6 +177,35 @@ describe('whole encoder layer on the simulator', () => {
     expect(r.total_cycles, why).toBe(r.steps.reduce((a, s) => a + s.cycles, 0));
   });
 
+  it('a reference that is ready only at the end gives the same steps, in the same order, to onStep as well', () => {
+    const test = 'a reference that is ready only at the end gives the same steps, in the same order, to onStep as well';
+    const seed = test;
+    const { layer: base, x, mask } = synth(seed, { seq: 6, hidden: 32, heads: 2, ffn: 48, maskedTail: 1 });
+    // the plain layer, and one with a step the NPU cannot take (its reference tensor is needed in the middle)
+    const oa = base.attention.output.output_activation;
+    const odd: IbertLayerJson = { ...base, attention: { ...base.attention, output: { ...base.attention.output, output_activation: { ...oa, bits: 6 } } } };
+    for (const layer of [base, odd]) {
+      const c = compileLayerSim(layer);
+      const eagerSeen: string[] = [], lateSeen: string[] = [];
+      const eager = runLayerSim(c, x, 6, edge, { mask: mask!, onStep: (st, y) => eagerSeen.push(`${st.name} ${st.identical_to_reference} ${y.join(',')}`) });
+      const run = runLayer(c.compiled, x, 6, mask);
+      let asked = 0, gets = 0;
+      const late = runLayerSim(c, x, 6, edge, {
+        mask: mask!,
+        reference: { ready: () => (asked++, false), get: () => (gets++, run) },
+        onStep: (st, y) => lateSeen.push(`${st.name} ${st.identical_to_reference} ${y.join(',')}`),
+      });
+      const why = repro(seed, test);
+      expect(asked, why).toBeGreaterThan(0);
+      expect(gets, why).toBeGreaterThan(0);
+      const { reference: _a, ...e } = eager;
+      const { reference: _b, ...l } = late;
+      expect(l, why).toEqual(e);
+      expect(lateSeen, why).toEqual(eagerSeen);
+      expect(lateSeen.length, why).toBe(late.steps.length);
+    }
+  });
+
   it('a differing step is named with its first differing element', () => {
     const test = 'a differing step is named with its first differing element';
     const seed = test;
@@ -234,10 +263,9 @@ describe('intnpu layer', () => {
   it('overlapped (default) against --no-overlap: both bit-exact, the chain is shorter, its steps add up to it and each span covers its step', async () => {
     const test = 'overlapped against no-overlap';
     type J = { total_cycles: number; bit_exact: boolean; schedule: string; steps: { cycles: number; span_cycles: number; model_cycles: number }[] };
-    const [o, n] = await Promise.all([
-      cli(['layer', '--size', 'small', `--seed=${test}`, '--json']),
-      cli(['layer', '--size', 'small', `--seed=${test}`, '--json', '--no-overlap']),
-    ]);
+    // one after the other: the in-process runs share the captured stdout (the handler awaits)
+    const o = await cli(['layer', '--size', 'small', `--seed=${test}`, '--json']);
+    const n = await cli(['layer', '--size', 'small', `--seed=${test}`, '--json', '--no-overlap']);
     expect(o.code, o.stderr).toBe(0);
     expect(n.code, n.stderr).toBe(0);
     const jo = JSON.parse(o.stdout) as J, jn = JSON.parse(n.stdout) as J;

@@ -273,10 +273,9 @@ describe('intnpu layer --seq/--pad/--out/--dump and batch input', () => {
     expect(r2.stderr).toMatch(/--seq: -3 is not a positive integer/);
     // refused before the layer is generated: a length whose tensors cannot fit the DRAM (with the largest that can),
     // and one past the host limit of a synthetic layer; no stack trace either way
-    const [r3, r4] = await Promise.all([
-      cli(['layer', '--size', 'base', '--seq', '512', '--machine', m]),
-      cli(['layer', '--size', 'base', '--seq', '5000']),
-    ]);
+    // one after the other: the in-process runs share the captured stderr (the handler awaits)
+    const r3 = await cli(['layer', '--size', 'base', '--seq', '512', '--machine', m]);
+    const r4 = await cli(['layer', '--size', 'base', '--seq', '5000']);
     expect(r3.code, r3.stderr).toBe(1);
     expect(r3.stderr).toMatch(/--seq: a BERT-base layer at seq 512 keeps at least \d+ bytes in DRAM .* small-dram's dram\.sizeBytes is 32768: at most seq \d+/);
     expect(r4.code, r4.stderr).toBe(1);

@@ -5,6 +5,8 @@
 ;;   gemm_i16: A [mp][kp] and B [np][kp] int16 (kp a multiple of 8, mp of 2, np of 4, padding zero),
 ;;             out [mp][np] int32 = A . B^T. i32x4.dot_i16x8_s does 8 MACs; sums wrap like int32 adders
 ;;             (the callers prove |dot| < 2^31, so they are exact).
+;;   gemm_i8:  the same product on int8 A [mp][kp] and B [np][kp] (kp a multiple of 16): each 16-byte load is
+;;             sign-extended to two i16x8 halves for the same dot products (half the bytes to copy in and touch).
 ;;   gemm_f64: x [tp][k] and w [np][k] float64 (tp, np even), bias [np], out [tp][np]. The summation order
 ;;             is linearFloat's exactly: four partial sums s0..s3 over k = 0,1,2,3 (mod 4) up to the last
 ;;             multiple of 4 (f64x2 lanes (s0,s1) and (s2,s3), a separate multiply then add, no fusion),
@@ -61,6 +63,78 @@
                 (local.set $w (v128.load (i32.add (local.get $pb3) (local.get $k))))
                 (local.set $c03 (i32x4.add (local.get $c03) (i32x4.dot_i16x8_s (local.get $x0) (local.get $w))))
                 (local.set $c13 (i32x4.add (local.get $c13) (i32x4.dot_i16x8_s (local.get $x1) (local.get $w))))
+                (local.set $k (i32.add (local.get $k) (i32.const 16)))
+                (br $kloop)))
+            (local.set $po (i32.add (local.get $o) (i32.add (i32.mul (local.get $m) (local.get $ob)) (i32.shl (local.get $n) (i32.const 2)))))
+            (i32.store offset=0 (local.get $po) (call $hsum (local.get $c00)))
+            (i32.store offset=4 (local.get $po) (call $hsum (local.get $c01)))
+            (i32.store offset=8 (local.get $po) (call $hsum (local.get $c02)))
+            (i32.store offset=12 (local.get $po) (call $hsum (local.get $c03)))
+            (local.set $po (i32.add (local.get $po) (local.get $ob)))
+            (i32.store offset=0 (local.get $po) (call $hsum (local.get $c10)))
+            (i32.store offset=4 (local.get $po) (call $hsum (local.get $c11)))
+            (i32.store offset=8 (local.get $po) (call $hsum (local.get $c12)))
+            (i32.store offset=12 (local.get $po) (call $hsum (local.get $c13)))
+            (local.set $n (i32.add (local.get $n) (i32.const 4)))
+            (br $nloop)))
+        (local.set $m (i32.add (local.get $m) (i32.const 2)))
+        (br $mloop))))
+
+  (func (export "gemm_i8") (param $a i32) (param $b i32) (param $mp i32) (param $np i32) (param $kp i32) (param $o i32)
+    (local $m i32) (local $n i32) (local $k i32) (local $ob i32)
+    (local $pa0 i32) (local $pa1 i32) (local $pb0 i32) (local $pb1 i32) (local $pb2 i32) (local $pb3 i32) (local $po i32)
+    (local $x0l v128) (local $x0h v128) (local $x1l v128) (local $x1h v128) (local $w v128) (local $wl v128) (local $wh v128)
+    (local $c00 v128) (local $c01 v128) (local $c02 v128) (local $c03 v128)
+    (local $c10 v128) (local $c11 v128) (local $c12 v128) (local $c13 v128)
+    (local.set $ob (i32.shl (local.get $np) (i32.const 2)))
+    (local.set $m (i32.const 0))
+    (block $mdone
+      (loop $mloop
+        (br_if $mdone (i32.ge_u (local.get $m) (local.get $mp)))
+        (local.set $pa0 (i32.add (local.get $a) (i32.mul (local.get $m) (local.get $kp))))
+        (local.set $pa1 (i32.add (local.get $pa0) (local.get $kp)))
+        (local.set $n (i32.const 0))
+        (block $ndone
+          (loop $nloop
+            (br_if $ndone (i32.ge_u (local.get $n) (local.get $np)))
+            (local.set $pb0 (i32.add (local.get $b) (i32.mul (local.get $n) (local.get $kp))))
+            (local.set $pb1 (i32.add (local.get $pb0) (local.get $kp)))
+            (local.set $pb2 (i32.add (local.get $pb1) (local.get $kp)))
+            (local.set $pb3 (i32.add (local.get $pb2) (local.get $kp)))
+            (local.set $c00 (v128.const i32x4 0 0 0 0)) (local.set $c01 (v128.const i32x4 0 0 0 0))
+            (local.set $c02 (v128.const i32x4 0 0 0 0)) (local.set $c03 (v128.const i32x4 0 0 0 0))
+            (local.set $c10 (v128.const i32x4 0 0 0 0)) (local.set $c11 (v128.const i32x4 0 0 0 0))
+            (local.set $c12 (v128.const i32x4 0 0 0 0)) (local.set $c13 (v128.const i32x4 0 0 0 0))
+            (local.set $k (i32.const 0))
+            (block $kdone
+              (loop $kloop
+                (br_if $kdone (i32.ge_u (local.get $k) (local.get $kp)))
+                (local.set $w (v128.load (i32.add (local.get $pa0) (local.get $k))))
+                (local.set $x0l (i16x8.extend_low_i8x16_s (local.get $w)))
+                (local.set $x0h (i16x8.extend_high_i8x16_s (local.get $w)))
+                (local.set $w (v128.load (i32.add (local.get $pa1) (local.get $k))))
+                (local.set $x1l (i16x8.extend_low_i8x16_s (local.get $w)))
+                (local.set $x1h (i16x8.extend_high_i8x16_s (local.get $w)))
+                (local.set $w (v128.load (i32.add (local.get $pb0) (local.get $k))))
+                (local.set $wl (i16x8.extend_low_i8x16_s (local.get $w)))
+                (local.set $wh (i16x8.extend_high_i8x16_s (local.get $w)))
+                (local.set $c00 (i32x4.add (local.get $c00) (i32x4.add (i32x4.dot_i16x8_s (local.get $x0l) (local.get $wl)) (i32x4.dot_i16x8_s (local.get $x0h) (local.get $wh)))))
+                (local.set $c10 (i32x4.add (local.get $c10) (i32x4.add (i32x4.dot_i16x8_s (local.get $x1l) (local.get $wl)) (i32x4.dot_i16x8_s (local.get $x1h) (local.get $wh)))))
+                (local.set $w (v128.load (i32.add (local.get $pb1) (local.get $k))))
+                (local.set $wl (i16x8.extend_low_i8x16_s (local.get $w)))
+                (local.set $wh (i16x8.extend_high_i8x16_s (local.get $w)))
+                (local.set $c01 (i32x4.add (local.get $c01) (i32x4.add (i32x4.dot_i16x8_s (local.get $x0l) (local.get $wl)) (i32x4.dot_i16x8_s (local.get $x0h) (local.get $wh)))))
+                (local.set $c11 (i32x4.add (local.get $c11) (i32x4.add (i32x4.dot_i16x8_s (local.get $x1l) (local.get $wl)) (i32x4.dot_i16x8_s (local.get $x1h) (local.get $wh)))))
+                (local.set $w (v128.load (i32.add (local.get $pb2) (local.get $k))))
+                (local.set $wl (i16x8.extend_low_i8x16_s (local.get $w)))
+                (local.set $wh (i16x8.extend_high_i8x16_s (local.get $w)))
+                (local.set $c02 (i32x4.add (local.get $c02) (i32x4.add (i32x4.dot_i16x8_s (local.get $x0l) (local.get $wl)) (i32x4.dot_i16x8_s (local.get $x0h) (local.get $wh)))))
+                (local.set $c12 (i32x4.add (local.get $c12) (i32x4.add (i32x4.dot_i16x8_s (local.get $x1l) (local.get $wl)) (i32x4.dot_i16x8_s (local.get $x1h) (local.get $wh)))))
+                (local.set $w (v128.load (i32.add (local.get $pb3) (local.get $k))))
+                (local.set $wl (i16x8.extend_low_i8x16_s (local.get $w)))
+                (local.set $wh (i16x8.extend_high_i8x16_s (local.get $w)))
+                (local.set $c03 (i32x4.add (local.get $c03) (i32x4.add (i32x4.dot_i16x8_s (local.get $x0l) (local.get $wl)) (i32x4.dot_i16x8_s (local.get $x0h) (local.get $wh)))))
+                (local.set $c13 (i32x4.add (local.get $c13) (i32x4.add (i32x4.dot_i16x8_s (local.get $x1l) (local.get $wl)) (i32x4.dot_i16x8_s (local.get $x1h) (local.get $wh)))))
                 (local.set $k (i32.add (local.get $k) (i32.const 16)))
                 (br $kloop)))
             (local.set $po (i32.add (local.get $o) (i32.add (i32.mul (local.get $m) (local.get $ob)) (i32.shl (local.get $n) (i32.const 2)))))

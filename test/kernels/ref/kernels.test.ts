@@ -85,6 +85,37 @@ describe('requantApply (QuantAct run time)', () => {
     }
   }));
 
+  it('near-ties beyond 2^53: x m = (2k+1) 2^(e-1) + d, d in -2..2, where the double product rounds onto the tie', seeded(FILE, 'near-ties beyond 2^53', (rng) => {
+    // x = (2^(e-1) + d) m^-1 mod 2^e (m odd) puts x m / 2^e at d / 2^e from a half-integer; x m >= 2^53 mostly, so
+    // fl(x m) 2^-e lands on the half-integer itself and only the exact product's side decides the rounding.
+    const inv = (m: bigint, mod: bigint): bigint => {
+      let [a, b, x0, x1] = [m % mod, mod, 1n, 0n];
+      while (b !== 0n) { const q = a / b; [a, b, x0, x1] = [b, a - q * b, x1, x0 - q * x1]; }
+      return ((x0 % mod) + mod) % mod;
+    };
+    for (const [e, wide] of [[31, false], [40, true], [47, true]] as const) {
+      const n = 400;
+      const m: number[] = [], xs: bigint[] = [];
+      for (let i = 0; i < n; i++) {
+        const mi = 2 * randInt(rng, 2 ** 29, 2 ** 30 - 1) + 1;
+        const mod = 1n << BigInt(e);
+        const d = BigInt(randInt(rng, -2, 2));
+        let x = ((((1n << BigInt(e - 1)) + d) % mod + mod) % mod) * inv(BigInt(mi), mod) % mod;
+        if (!wide && x >= 1n << 31n) x -= mod; // int32: the congruent value in [-2^31, 2^31)
+        if (rng() < 0.5) x = -x;
+        m.push(rng() < 0.5 ? -mi : mi);
+        xs.push(x);
+      }
+      const es = m.map(() => e);
+      const x = wide ? BigInt64Array.from(xs) : Int32Array.from(xs, Number);
+      const y = requantApply(x, { bits: 32, m, e: es });
+      expectAll(y, xs.map((v, i) => oRequant(v, m[i]!, e, 32)), `e ${e}`);
+      const w = Int8Array.from(xs, () => randInt(rng, -128, 127));
+      const yi = requantApply(x, { bits: 32, m, e: es }, { w, m: 1518500250, e: 31 });
+      expectAll(yi, xs.map((v, i) => oRequant(v, m[i]!, e, 32, { w: BigInt(w[i]!), m: 1518500250, e: 31 })), `e ${e} + identity`);
+    }
+  }));
+
   it('ties go to even: x m / 2^e = n + 1/2', () => {
     const x = Int32Array.from([1, 3, 5, -1, -3, -5, 7]);
     const y = requantApply(x, { bits: 8, m: [2 ** 30], e: [31] });
@@ -114,6 +145,15 @@ describe('i-GELU', () => {
     expectAll(y, xs.map((v) => oGelu(BigInt(v), qb, k.qc[0]!, k.q1[0]!)), 'clip');
     expect(y[0]).toBe(0n);
   });
+
+  it('int32 inputs on the integer path: products beyond 2^53 stay exact, beyond int64 they throw', seeded(FILE, 'int32 inputs on the integer path', (rng) => {
+    // q_b^2 + |q_c| < 2^31 (the `>> 14` path) with |q_1| up to 2^31: x (t + q_1) reaches 2^62
+    const k = { qb: [-1000, -30000, -40000], qc: [-5000, 2 ** 29, -(2 ** 27)], q1: [2 ** 31 - 7, -(2 ** 30), 123456] };
+    const x = Int32Array.from(int32s(rng, 3 * 200));
+    const y = geluApply(x, k);
+    expectAll(y, Array.from(x, (v, i) => oGelu(BigInt(v), k.qb[i % 3]!, k.qc[i % 3]!, k.q1[i % 3]!)), 'wide');
+    expect(() => geluApply(Int32Array.from([5, -(2 ** 31)]), { qb: [-1000], qc: [-5000], q1: [2 ** 40] })).toThrow(/exceeds int64/);
+  }));
 });
 
 describe('i-softmax', () => {
@@ -145,6 +185,18 @@ describe('i-softmax', () => {
       }
     }
     expect(foldSoftmax(3.125e-4).qLn2).toBe(-2218);
+  }));
+
+  it('constants outside the one-multiply path (negative shifts, a negative M, wide q_c) take the general loop, still exact', seeded(FILE, 'constants outside the one-multiply path', (rng) => {
+    const base = foldSoftmax(1.25e-3);
+    const L = 17;
+    const x = Int32Array.from({ length: L * 5 }, () => Math.round((gauss(rng) * 4) / 1.25e-3));
+    for (const k of [{ ...base, E31: 35 }, { ...base, M: -base.M }, { ...base, qc: 2 ** 53 + 2 ** 40 }, { ...base, E31: 1100 }]) {
+      const res = softmaxApply(x, L, k);
+      const want = rowsOf(x, L).map((row) => oSoftmaxRow(row, k));
+      expectAll(res.e16, want.flatMap((w) => w.e16), `E31 ${k.E31} M ${k.M} e16`);
+      expectAll(res.y, want.flatMap((w) => w.y), `E31 ${k.E31} M ${k.M} y`);
+    }
   }));
 
   it('masks per key (broadcast) and per element; fully masked rows are uniform', seeded(FILE, 'masks per key (broadcast) and per element; fully masked rows are uniform', (rng) => {

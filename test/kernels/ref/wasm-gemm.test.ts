@@ -40,6 +40,22 @@ describe('reference GEMM on WebAssembly SIMD', () => {
     }
   });
 
+  sit('gemmABt: the int8 kernel (both operands Int8Array) equals TypeScript on odd shapes and strided operands', (rng) => {
+    for (const [M, N, K, lda, ldb] of [[5, 7, 33, 36, 40], [2, 4, 16, 16, 16], [13, 30, 64, 64, 64], [33, 9, 127, 130, 127], [1, 1, 1, 1, 1]] as const) {
+      const a = Int8Array.from(ints(rng, 2 + M * lda, -128, 127)), b = Int8Array.from(ints(rng, 1 + N * ldb, -128, 127));
+      const ldo = N + 2;
+      const want = new Int32Array(M * ldo + 1).fill(-7), got = new Int32Array(M * ldo + 1).fill(-7);
+      gemmABtTs(a, 2, lda, b, 1, ldb, M, N, K, want, 1, ldo);
+      expect(gemmABtWasm(a, 2, lda, b, 1, ldb, M, N, K, got, 1, ldo)).toBe(true);
+      expect(Array.from(got)).toEqual(Array.from(want));
+    }
+    // the extremes: -128 * -128 summed over K = 1024 (2^24 per dot product)
+    const a = new Int8Array(3 * 1024).fill(-128), b = new Int8Array(5 * 1024).fill(-128);
+    const got = new Int32Array(15);
+    expect(gemmABtWasm(a, 0, 1024, b, 0, 1024, 3, 5, 1024, got, 0, 5)).toBe(true);
+    expect(Array.from(got)).toEqual(new Array(15).fill(1024 * 16384));
+  });
+
   it('gemmABt falls back to TypeScript for operands outside int16', () => {
     const a = new Int32Array(64 * 64).fill(1), b = new Int32Array(64 * 64).fill(2);
     a[5] = 40000;
