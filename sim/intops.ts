@@ -38,10 +38,11 @@ export function mulRoundShift(a: number, b: number, shift: number, rmode: number
 
 /** sat(round((a * b + c) / 2^shift)) for int32 a, b, c: the same, with an addend inside the 64 bits. */
 export function mulAddRoundShift(a: number, b: number, c: number, shift: number, rmode: number, sat: number): number {
-  // PERF: when a*b + c is an exact double (|.| < 2^53: the product of a 22-bit value and a 31-bit multiplier, a
-  // small MAC) and shift <= 52, the same quotient, remainder and rounding on the double directly. Exact: the
-  // rounded product or sum reaches 2^53 whenever the true one does (rounding is monotone); p / 2^shift is a
-  // power-of-two scaling, so its floor q is exact, and r = p - q 2^shift is an integer in [0, 2^52).
+  // PERF: when a*b + c is an exact double (|.| < 2^53: the product of a 22-bit value and a 31-bit multiplier, a small
+  // MAC) and shift <= 52, the same quotient, remainder and rounding on the double directly. Exact: the rounded product
+  // or sum reaches 2^53 whenever the true one does (rounding is monotone); p / 2^shift is a power-of-two scaling, so
+  // its floor q is exact, and r = p - q 2^shift is an integer in [0, 2^52). Kept small, so that the VPU's lane loops
+  // inline it; wider products take mulAddRoundShiftWide.
   const ab = a * b;
   const p = ab + c;
   if (ab < TWO53 && ab > -TWO53 && p < TWO53 && p > -TWO53 && shift <= 52) {
@@ -60,10 +61,38 @@ export function mulAddRoundShift(a: number, b: number, c: number, shift: number,
   return mulAddRoundShiftWide(a, b, c, shift, rmode, sat);
 }
 
+/**
+ * sat(q + the rounding increment) for q = floor(p / 2^shift) and the remainder r = p - q 2^shift in [0, 2^shift),
+ * exact integers (|q| < 2^53, shift >= 1). p < 0 exactly when q < 0. (The fast path above rounds the same way inline.)
+ */
+function roundQuotient(q: number, r: number, shift: number, rmode: number, sat: number): number {
+  const half = POW2[shift - 1]!;
+  let inc = 0;
+  if (rmode === RMODE_RNE) inc = r > half || (r === half && (q & 1) !== 0) ? 1 : 0;
+  else if (rmode === RMODE_RHAZ) inc = r > half || (r === half && q >= 0) ? 1 : 0;
+  else if (rmode === RMODE_TRUNC) inc = q < 0 && r !== 0 ? 1 : 0;
+  if (sat === SAT_WRAP32) return ((q | 0) + inc) | 0;
+  return clampTo(q + inc, sat);
+}
+
 const TWO53 = 9007199254740992;
 
 /** mulAddRoundShift on the exact 64-bit product as two 32-bit halves (any int32 operands). */
 function mulAddRoundShiftWide(a: number, b: number, c: number, shift: number, rmode: number, sat: number): number {
+  if (shift >= 16 && shift <= 53) {
+    // PERF: any int32 operands at 16 <= shift <= 53 (a 32-bit value times a requantization multiplier: LayerNorm's and
+    // the rescales' wide lanes), on doubles: with a = ah 2^16 + al (ah = a >> 16, al = a & 0xffff), p = ah*b 2^16 + t
+    // where t = al*b + c (|ah*b| <= 2^46, |t| < 2^48: exact). t = f 2^16 + t0 (f = floor(t / 2^16), t0 in [0, 2^16))
+    // gives p = u 2^16 + t0 with u = ah*b + f (|u| < 2^48), so q = floor(u / 2^(shift-16)) (the fraction t0 / 2^16 < 1
+    // cannot carry u past a multiple of 2^(shift-16)) and r = (u - q 2^(shift-16)) 2^16 + t0 < 2^shift <= 2^53: every
+    // step an exact integer.
+    const t = (a & 0xffff) * b + c;
+    const f = Math.floor(t / 65536);
+    const u = (a >> 16) * b + f;
+    const pw = POW2[shift - 16]!;
+    const q = Math.floor(u / pw);
+    return roundQuotient(q, (u - q * pw) * 65536 + (t - f * 65536), shift, rmode, sat);
+  }
   // p = a*b + c = H*2^32 + L exactly, L in [0, 2^32), H an int32 (|a*b| <= 2^62, so no overflow).
   const bh = b >> 16;
   const bl = b & 0xffff;

@@ -148,6 +148,31 @@ describe('mulRoundShift against a BigInt oracle', () => {
     expect(bad).toEqual([]);
   });
 
+  it('mulAddRoundShift: products past 2^53 one below, at and one above a tie (the addend), shifts 16..60', () => {
+    // a*b = odd * 2^(s-1) at least 2^53 in magnitude (the wide lanes), then c = -1, 0, 1: the remainder is half - 1,
+    // half or half + 1, where an inexact remainder (past 2^53) would round the wrong way
+    const bad: string[] = [];
+    let cases = 0;
+    for (let s = 16; s <= 60; s++) {
+      for (const odd of [1, 3, 5, 127, 32767]) {
+        const i = Math.min(31 - Math.ceil(Math.log2(odd + 1)), s - 1), j = s - 1 - i;
+        if (j > 30 || odd * 2 ** (s - 1) < 2 ** 53) continue;
+        for (const [a, b] of [[odd * 2 ** i, 2 ** j], [-odd * 2 ** i, 2 ** j], [odd * 2 ** i, -(2 ** j)], [odd * 2 ** i, -(2 ** 31) / 2 ** (31 - j)]] as const) {
+          for (const c of [-1, 0, 1]) {
+            cases++;
+            const qs = oracleRound(BigInt(a) * BigInt(b) + BigInt(c), s);
+            for (let rm = 0; rm < 4; rm++) for (let st = 0; st < 4; st++) {
+              const want = oracleSat(qs[rm]!, SATS[st]!), got = mulAddRoundShift(a, b, c, s, rm, st);
+              if (got !== want && bad.length < 10) bad.push(`mulAddRoundShift(${a}, ${b}, ${c}, ${s}, ${RMODES[rm]}, ${SATS[st]}) = ${got}, oracle ${want}`);
+            }
+          }
+        }
+      }
+    }
+    expect(cases).toBeGreaterThan(300);
+    expect(bad).toEqual([]);
+  });
+
   rit('is exact on 100k seeded random triples', (rng) => {
     const bad: string[] = [];
     const operand = (): number => {
