@@ -138,23 +138,23 @@ function requantScaled(x: Int32Array | Float64Array, k: ScaledConsts, m: readonl
   const n = x.length;
   const ms = k.ms;
   const C = ms.length;
-  const A = k.A, nA = -A;
+  const A = k.A;
   const w = identity?.w;
   const t2 = k.t2;
   const wOff = -k.wMin;
   for (let i = 0, c = 0; i < n; i++) {
-    const xv = x[i]!;
-    const v = xv * ms[c]!;
-    let y: number;
-    if (v > A) y = hi;
-    else if (v < nA) y = lo;
-    else {
-      const s = rneScaled(xv, m[c]!, v) + (w === undefined ? 0 : t2[w[i]! + wOff]!);
-      y = s < lo ? lo : s > hi ? hi : s;
-    }
-    out[i] = y;
+    out[i] = scaledOne(x[i]!, ms[c]!, m[c]!, A, lo, hi, w === undefined ? 0 : t2[w[i]! + wOff]!);
     if (++c === C) c = 0;
   }
+}
+
+/** One element of requantScaled: x exact below 2^53, msc = m_c 2^-e_c, idTerm its identity term (0 without one). */
+function scaledOne(xv: number, msc: number, mc: number, A: number, lo: number, hi: number, idTerm: number): number {
+  const v = xv * msc;
+  if (v > A) return hi;
+  if (v < -A) return lo;
+  const s = rneScaled(xv, mc, v) + idTerm;
+  return s < lo ? lo : s > hi ? hi : s;
 }
 
 /**
@@ -167,7 +167,7 @@ function requantScaledWide(x: BigInt64Array, k: ScaledConsts, m: readonly number
   const n = x.length;
   const ms = k.ms;
   const C = ms.length;
-  const A = k.A, nA = -A;
+  const A = k.A;
   const w = identity?.w;
   const t2 = k.t2;
   const wOff = -k.wMin;
@@ -175,14 +175,7 @@ function requantScaledWide(x: BigInt64Array, k: ScaledConsts, m: readonly number
     const h = words[2 * i + 1]!;
     let y: number;
     if (h > -2097152 && h < 2097152) {
-      const xv = h * 4294967296 + (words[2 * i]! >>> 0);
-      const v = xv * ms[c]!;
-      if (v > A) y = hi;
-      else if (v < nA) y = lo;
-      else {
-        const s = rneScaled(xv, m[c]!, v) + (w === undefined ? 0 : t2[w[i]! + wOff]!);
-        y = s < lo ? lo : s > hi ? hi : s;
-      }
+      y = scaledOne(h * 4294967296 + (words[2 * i]! >>> 0), ms[c]!, m[c]!, A, lo, hi, w === undefined ? 0 : t2[w[i]! + wOff]!);
     } else {
       y = exactClamped(x[i]!, m[c]!, e[c]!, w?.[i], identity?.m ?? 0, identity?.e ?? 0, lo, hi);
     }

@@ -63,14 +63,9 @@ export function softmaxApply(x: Int32Array, rowLen: number, k: SoftmaxInts, mask
     softmaxScaled(x, rowLen, k, ms, mask, maskStride, y, e16);
     return { y, e16 };
   }
-  const row = new Array<number>(rowLen);
+  const row = new Float64Array(rowLen);
   for (let base = 0, mrow = 0; base < n; base += rowLen, mrow += maskStride) {
-    let max = -Infinity;
-    for (let j = 0; j < rowLen; j++) {
-      const v = mask !== undefined && mask[mrow + j] === 0 ? MASKED_SCORE : x[base + j]!;
-      row[j] = v;
-      if (v > max) max = v;
-    }
+    const max = maskedRow(x, base, rowLen, mask, mrow, row);
     let sum = 0;
     for (let j = 0; j < rowLen; j++) {
       const { q, z } = iexp(row[j]! - max, k);
@@ -83,6 +78,17 @@ export function softmaxApply(x: Int32Array, rowLen: number, k: SoftmaxInts, mask
     for (let j = 0; j < rowLen; j++) y[base + j] = floorShift(e16[base + j]! * f, 24); // e16 * f <= 2^32: exact
   }
   return { y, e16 };
+}
+
+/** One row of scores into `row`, masked positions at MASKED_SCORE; returns the row's maximum. */
+function maskedRow(x: Int32Array, base: number, rowLen: number, mask: ArrayLike<number> | undefined, mrow: number, row: Float64Array): number {
+  let max = -Infinity;
+  for (let j = 0; j < rowLen; j++) {
+    const v = mask !== undefined && mask[mrow + j] === 0 ? MASKED_SCORE : x[base + j]!;
+    row[j] = v;
+    if (v > max) max = v;
+  }
+  return max;
 }
 
 /**
@@ -120,12 +126,7 @@ function softmaxScaled(
   const lo = N_CONST * qLn2;
   const row = new Float64Array(rowLen);
   for (let base = 0, mrow = 0; base < n; base += rowLen, mrow += maskStride) {
-    let max = -Infinity;
-    for (let j = 0; j < rowLen; j++) {
-      const v = mask !== undefined && mask[mrow + j] === 0 ? MASKED_SCORE : x[base + j]!;
-      row[j] = v;
-      if (v > max) max = v;
-    }
+    const max = maskedRow(x, base, rowLen, mask, mrow, row);
     let sum = 0;
     for (let j = 0; j < rowLen; j++) {
       const t = row[j]! - max;

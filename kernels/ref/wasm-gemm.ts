@@ -109,8 +109,8 @@ export function gemmABtWasm(
     const kp = up(K, 16), mp = up(M, 2), np = up(N, 4);
     const aBase = 0, bBase = up(mp * kp, 16), oBase = bBase + up(np * kp, 16);
     const buf = reserve(e, oBase + mp * np * 4);
-    packBytes(new Int8Array(buf, aBase, mp * kp), a, aOff, lda, M, K, kp);
-    packBytes(new Int8Array(buf, bBase, np * kp), b, bOff, ldb, N, K, kp);
+    packRows(new Int8Array(buf, aBase, mp * kp), a, aOff, lda, M, K, kp);
+    packRows(new Int8Array(buf, bBase, np * kp), b, bOff, ldb, N, K, kp);
     e.gemm_i8(aBase, bBase, mp, np, kp, oBase);
     const O = new Int32Array(buf, oBase, mp * np);
     for (let m = 0; m < M; m++) out.set(O.subarray(m * np, m * np + N), outOff + m * ldo);
@@ -128,8 +128,11 @@ export function gemmABtWasm(
   return true;
 }
 
-/** Rows of an int8 src into dst [rows][kp], zero padding (the padding rows after `rows` as well). */
-function packBytes(dst: Int8Array, src: Int8Array, off: number, ld: number, rows: number, K: number, kp: number): void {
+/**
+ * Rows of src into dst [rows][kp], zero padding (the padding rows after `rows` as well), by native typed-array copies:
+ * int8 into int8, or int8/uint8/int16 into int16 (every value fits).
+ */
+function packRows(dst: Int8Array | Int16Array, src: Int8Array | Uint8Array | Int16Array, off: number, ld: number, rows: number, K: number, kp: number): void {
   if (kp === K && ld === K) dst.set(src.subarray(off, off + rows * K));
   else {
     for (let r = 0; r < rows; r++) {
@@ -142,30 +145,22 @@ function packBytes(dst: Int8Array, src: Int8Array, off: number, ld: number, rows
 }
 
 /**
- * Rows of src into dst [rows][kp] as int16, zero padding (the padding rows after `rows` as well); false when a value
- * does not fit int16. PERF: int8/uint8/int16 sources are copied by the typed-array conversion (native, no check
- * needed: every value fits int16), others element by element.
+ * Rows of src into dst [rows][kp] as int16, zero padding; false when a value does not fit int16. PERF: int8/uint8/int16
+ * sources are copied natively (packRows), others element by element.
  */
 function pack(dst: Int16Array, src: ArrayLike<number>, off: number, ld: number, rows: number, K: number, kp: number): boolean {
   if (src instanceof Int8Array || src instanceof Uint8Array || src instanceof Int16Array) {
-    if (kp === K && ld === K) dst.set(src.subarray(off, off + rows * K));
-    else {
-      for (let r = 0; r < rows; r++) {
-        const d = r * kp;
-        dst.set(src.subarray(off + r * ld, off + r * ld + K), d);
-        dst.fill(0, d + K, d + kp);
-      }
+    packRows(dst, src, off, ld, rows, K, kp);
+    return true;
+  }
+  for (let r = 0; r < rows; r++) {
+    const s = off + r * ld, d = r * kp;
+    for (let k = 0; k < K; k++) {
+      const v = src[s + k]!;
+      if (v > 32767 || v < -32768) return false;
+      dst[d + k] = v;
     }
-  } else {
-    for (let r = 0; r < rows; r++) {
-      const s = off + r * ld, d = r * kp;
-      for (let k = 0; k < K; k++) {
-        const v = src[s + k]!;
-        if (v > 32767 || v < -32768) return false;
-        dst[d + k] = v;
-      }
-      dst.fill(0, d + K, d + kp);
-    }
+    dst.fill(0, d + K, d + kp);
   }
   dst.fill(0, rows * kp);
   return true;
