@@ -110,7 +110,7 @@ export function syntheticLayer(opts: SyntheticLayerOptions, dir: string | null =
       // absent or unreadable: generate
     }
   }
-  const g = generateLayer(opts);
+  const g = generateLayer(opts, { int8Arrays: true });
   // the same form as a cached layer: the generator's number arrays of millions of weights can go (cold-run memory)
   const layer = typedTensors(g.layer);
   if (file !== undefined && dir !== null) {

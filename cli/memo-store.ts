@@ -6,7 +6,8 @@
 //   (cli/layer-cache.ts: $INTNPU_CACHE_DIR, $XDG_CACHE_HOME/intnpu or ~/.cache/intnpu; INTNPU_CACHE=0 turns both off).
 // - Staleness: the fingerprint hashes the text of every module under programs/, sim/, isa/ and kernels/ of the code
 //   that runs (dist/ or the sources), so a changed model is a new folder; the MAX_VERSIONS most recently used folders
-//   are kept. Each file holds its full key, compared on read (no trust in the hash alone).
+//   are kept. Each file holds its full key, compared on read (no trust in the hash alone), and the SHA-256 of its
+//   value, checked on read (a damaged file is a miss, as in the layer cache).
 // - Failure: a file that cannot be read or parsed is a miss; a cache that cannot be written is no cache. Nothing
 //   here ever changes a result, only whether it is recomputed.
 import { createHash } from 'node:crypto';
@@ -58,10 +59,13 @@ export function codeFingerprint(root: string): string {
   return h.digest('hex').slice(0, 24);
 }
 
-interface Entry {
+/** A file's first line: its full key and the SHA-256 of the value that follows the line as it is. */
+interface Header {
   readonly key: string;
-  readonly value: string;
+  readonly sha256: string;
 }
+
+const digest = (value: string): string => createHash('sha256').update(value).digest('hex');
 
 /** A MemoStore under `base` (one file per key) for the code of this fingerprint; older fingerprints beyond MAX_VERSIONS go. */
 export function diskMemoStore(base: string, fingerprintOf: () => string): MemoStore {
@@ -87,8 +91,11 @@ export function diskMemoStore(base: string, fingerprintOf: () => string): MemoSt
   return {
     get(key) {
       try {
-        const e = JSON.parse(readFileSync(file(key), 'utf8')) as Entry;
-        return e.key === key && typeof e.value === 'string' ? e.value : undefined;
+        const text = readFileSync(file(key), 'utf8');
+        const nl = text.indexOf('\n');
+        const h = JSON.parse(text.slice(0, nl)) as Header;
+        const value = text.slice(nl + 1);
+        return nl > 0 && h.key === key && h.sha256 === digest(value) ? value : undefined;
       } catch {
         return undefined;
       }
@@ -98,7 +105,8 @@ export function diskMemoStore(base: string, fingerprintOf: () => string): MemoSt
         const f = file(key);
         if (!prepared) prepare();
         const tmp = `${f}.${process.pid}.tmp`;
-        writeFileSync(tmp, JSON.stringify({ key, value } satisfies Entry));
+        // the value as it is (a program's is megabytes: no second JSON escaping), after a one-line header
+        writeFileSync(tmp, `${JSON.stringify({ key, sha256: digest(value) } satisfies Header)}\n${value}`);
         renameSync(tmp, f);
       } catch {
         // a cache that cannot be written is no cache

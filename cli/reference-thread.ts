@@ -32,10 +32,11 @@ export class ReferenceThread {
     return this.worker !== undefined;
   }
 
-  /** Starts the worker (it loads the reference modules while the main thread prepares the layer). */
-  constructor() {
+  /** Starts the worker (it loads its modules while the main thread goes on); `threaded` false: none, all runs here. */
+  constructor(threaded = true) {
     const url = new URL('./reference-worker.js', import.meta.url);
     try {
+      if (!threaded) throw new Error('no worker wanted');
       // run from the TypeScript sources (vitest) there is no worker module to start: the reference runs here
       if (!existsSync(fileURLToPath(url))) throw new Error('no worker module');
       const { port1, port2 } = new MessageChannel();

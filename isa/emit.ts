@@ -201,8 +201,16 @@ export class ProgramEmitter {
     return address;
   }
 
-  /** `li rd, imm` (the operand loads are most of a tiled program's instructions: no generic dispatch). */
-  li(rd: number, imm: number): void {
+  /**
+   * `li rd, imm` (the operand loads are most of a tiled program's instructions: no generic dispatch). `buffer`: imm
+   * is an address in that buffer, and the listing says so (`li r23, xa + 32`; the same word either way).
+   */
+  li(rd: number, imm: number, buffer?: string): void {
+    if (buffer !== undefined) {
+      if (!this.buffers.has(buffer)) throw new EmitError(`li: operand 2 names buffer '${buffer}', which is not declared`);
+      this.symPcs.push(this.n);
+      this.symNames.push(buffer);
+    }
     if (!Number.isInteger(rd) || rd < 0 || rd > 31) throw new EmitError(`li: operand 1 (rd) ${rd}: register out of range r0..r31`);
     if (!Number.isInteger(imm) || imm < -2147483648 || imm > 2147483647) throw new EmitError(`li: operand 2 (imm) ${imm}: immediate outside -2147483648..2147483647`);
     if (2 * this.n + 2 > this.words.length || this.finished !== undefined) this.grow();
@@ -218,6 +226,9 @@ export class ProgramEmitter {
     this.n++;
   }
   private readonly liScratch: number[] = [0, 0];
+  /** the `li`s whose immediate is an address in a named buffer (pcs ascending) */
+  private readonly symPcs: number[] = [];
+  private readonly symNames: string[] = [];
 
   /**
    * A comment at the end of the last instruction's line in the listing (`    vmax.vx v0, v0, r21      ; x = max(x, lo)`).
@@ -330,15 +341,20 @@ export class ProgramEmitter {
     const render = (): string[] => {
       if (listing === undefined) {
         const out: string[] = [];
-        const remarkPcs = this.remarkPcs, remarkTexts = this.remarkTexts;
-        let j = 0, q = 0;
+        const remarkPcs = this.remarkPcs, remarkTexts = this.remarkTexts, symPcs = this.symPcs, symNames = this.symNames;
+        let j = 0, q = 0, y = 0;
         const names = new Map<number, string>();
         for (const [name, at] of this.labels) if (!names.has(at)) names.set(at, name);
         const labelOf = (pc: number): string => names.get(pc) ?? String(pc);
         for (let pc = 0; pc <= this.n; pc++) {
           while (j < notes.length && notes[j]!.pc === pc) out.push(notes[j++]!.text);
           if (pc >= this.n) continue;
-          const text = `    ${instrText(words[2 * pc]!, words[2 * pc + 1]!, pc, labelOf)}`;
+          let text: string;
+          if (y < symPcs.length && symPcs[y] === pc) {
+            const [rd, imm] = decode(words[2 * pc]!, words[2 * pc + 1]!).values;
+            const name = symNames[y++]!, off = imm! - this.buffers.get(name)!.address;
+            text = `    li r${rd}, ${name}${off > 0 ? ` + ${off}` : off < 0 ? ` - ${-off}` : ''}`;
+          } else text = `    ${instrText(words[2 * pc]!, words[2 * pc + 1]!, pc, labelOf)}`;
           if (q < remarkPcs.length && remarkPcs[q] === pc) out.push(`${text.padEnd(40)}  ; ${remarkTexts[q++]}`);
           else out.push(text);
         }

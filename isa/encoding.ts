@@ -142,6 +142,63 @@ export function decodeInto(lo: number, hi: number, out: Int32Array, off: number)
   return def;
 }
 
+/**
+ * Decodes a whole program: each instruction's opcode into `opc[pc]` and its field values into
+ * `fields[pc * slots ..]`, as decodeInto does one by one; returns the decode error of each pc that has one. An
+ * instruction word seen before is copied from its first decoding (a BERT-base layer's unrolled programs hold ~245,000
+ * instructions but ~13,000 distinct words): an open-addressing table of at most 2^16 words, exact (both halves
+ * compared), and a word that fails to decode is never entered, so every failing pc gets its own error. Not reentrant
+ * (one table per process; decoding is synchronous).
+ */
+export function decodeProgramInto(words: Uint32Array, opc: Uint8Array, fields: Int32Array, slots: number): Map<number, string> {
+  const n = words.length >> 1;
+  const errors = new Map<number, string>();
+  const t = table();
+  // a new stamp empties the table (no clearing of 2^16 entries per program)
+  const stamp = (t.stamp = (t.stamp + 1) | 0);
+  let entries = 0;
+  for (let pc = 0; pc < n; pc++) {
+    const lo = words[2 * pc]! | 0, hi = words[2 * pc + 1]! | 0;
+    let h = (Math.imul(lo, 0x9e3779b1) ^ Math.imul(hi ^ (hi >>> 15), 0x85ebca77)) >>> (32 - TABLE_BITS);
+    while (t.stamps[h] === stamp && (t.lo[h] !== lo || t.hi[h] !== hi)) h = (h + 1) & TABLE_MASK;
+    if (t.stamps[h] === stamp) {
+      const src = t.first[h]!;
+      opc[pc] = opc[src]!;
+      for (let i = 0, d = pc * slots, o = src * slots; i < slots; i++) fields[d + i] = fields[o + i]!;
+      continue;
+    }
+    try {
+      opc[pc] = decodeInto(lo, hi, fields, pc * slots).opcode;
+    } catch (e) {
+      errors.set(pc, e instanceof Error ? e.message : String(e));
+      continue;
+    }
+    // at most half full, so that probes stay short; past that, words are decoded one by one
+    if (entries < TABLE_MASK >> 1) {
+      t.lo[h] = lo;
+      t.hi[h] = hi;
+      t.first[h] = pc;
+      t.stamps[h] = stamp;
+      entries++;
+    }
+  }
+  return errors;
+}
+
+const TABLE_BITS = 16, TABLE_MASK = (1 << TABLE_BITS) - 1;
+interface WordTable {
+  readonly lo: Int32Array;
+  readonly hi: Int32Array;
+  readonly first: Int32Array;
+  readonly stamps: Int32Array;
+  stamp: number;
+}
+let TABLE: WordTable | undefined;
+/** The distinct-word table of decodeProgramInto, allocated once (1 MB) and reused by stamp. */
+function table(): WordTable {
+  return (TABLE ??= { lo: new Int32Array(TABLE_MASK + 1), hi: new Int32Array(TABLE_MASK + 1), first: new Int32Array(TABLE_MASK + 1), stamps: new Int32Array(TABLE_MASK + 1), stamp: 0 });
+}
+
 /** Words as little-endian bytes (the .bin format: 8 bytes per instruction). */
 export function wordsToBytes(words: Uint32Array): Uint8Array {
   const out = new Uint8Array(words.length * 4);

@@ -2,13 +2,19 @@
 // BERT-base at seq 128 (plain and padded), small and odd shapes, several seeds, and seq 512 with --512. A change
 // to the reference that claims to be bit-identical must leave every line unchanged (container type included).
 //   npm run build && node scripts/ref-layer-digests.mjs [--512] > before.json   ... change ...   compare
-//   node scripts/ref-layer-digests.mjs --time     runLayer cold (this process's first call) and warm, in ms
+//   node scripts/ref-layer-digests.mjs --time     one process: cached-layer load, compileLayer and runLayer cold (this
+//                                                 process's first call), then runLayer warm (median of 5), in ms
+//   --dist DIR   use another build (e.g. an older commit's dist/) to compare side by side
 // Layers come from the synthetic-layer cache in $INTNPU_CACHE_DIR or a folder under the OS temp dir.
 import { createHash } from 'node:crypto';
 import os from 'node:os';
-import { join } from 'node:path';
-import { syntheticLayer } from '../dist/cli/layer-cache.js';
-import { compileLayer, runLayer, LAYER_STEP_NAMES } from '../dist/kernels/ref/layer.js';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+const di = process.argv.indexOf('--dist');
+const dist = di > 0 ? resolve(process.argv[di + 1]) : resolve(import.meta.dirname, '../dist');
+const { syntheticLayer } = await import(pathToFileURL(join(dist, 'cli/layer-cache.js')).href);
+const { compileLayer, runLayer, LAYER_STEP_NAMES } = await import(pathToFileURL(join(dist, 'kernels/ref/layer.js')).href);
 
 const dir = process.env.INTNPU_CACHE_DIR || join(os.tmpdir(), 'intnpu-ref-digests');
 const BASE = { hidden: 768, heads: 12, ffn: 3072 };
@@ -32,17 +38,29 @@ const digest = (...parts) => {
 
 if (process.argv.includes('--time')) {
   const [, opts] = cases[0];
-  const g = syntheticLayer(opts, dir);
-  const x = Int8Array.from(g.layer.input.x_int);
-  const times = [];
-  for (let i = 0; i < 6; i++) {
-    const c = compileLayer(g.layer);
-    const t = performance.now();
-    runLayer(c, x, opts.seq, g.mask);
-    times.push(performance.now() - t);
-  }
-  const warm = times.slice(1).sort((a, b) => a - b);
-  console.log(JSON.stringify({ runLayer_cold_ms: +times[0].toFixed(1), runLayer_warm_median_ms: +warm[warm.length >> 1].toFixed(1) }));
+  syntheticLayer(opts, dir); // make sure it is cached, then time a fresh process's work on it
+  const { execFileSync } = await import('node:child_process');
+  const child = `
+    const { syntheticLayer } = await import(${JSON.stringify(pathToFileURL(join(dist, 'cli/layer-cache.js')).href)});
+    const { compileLayer, runLayer } = await import(${JSON.stringify(pathToFileURL(join(dist, 'kernels/ref/layer.js')).href)});
+    const opts = ${JSON.stringify(opts)};
+    let t = performance.now();
+    const g = syntheticLayer(opts, ${JSON.stringify(dir)});
+    const load = performance.now() - t;
+    t = performance.now();
+    let c = compileLayer(g.layer);
+    const compile = performance.now() - t;
+    const x = Int8Array.from(g.layer.input.x_int);
+    const runs = [];
+    for (let i = 0; i < 6; i++) {
+      t = performance.now();
+      runLayer(c, x, opts.seq, g.mask);
+      runs.push(performance.now() - t);
+    }
+    const warm = runs.slice(1).sort((a, b) => a - b);
+    const r = (v) => Math.round(v * 10) / 10;
+    console.log(JSON.stringify({ load_ms: r(load), compile_ms: r(compile), runLayer_cold_ms: r(runs[0]), runLayer_warm_median_ms: r(warm[2]) }));`;
+  process.stdout.write(execFileSync(process.execPath, ['--input-type=module', '-e', child], { encoding: 'utf8' }));
 } else {
   const out = {};
   for (const [name, opts] of cases) {

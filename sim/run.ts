@@ -3,7 +3,7 @@
 // source line. Modes: full (data + timing), timing-only (no data), functional-only (no timing).
 import type { BufferSymbol, Program } from '../isa/asm.js';
 import { formatInstr } from '../isa/disasm.js';
-import { decodeInto } from '../isa/encoding.js';
+import { decodeProgramInto } from '../isa/encoding.js';
 import { FIELD_SLOTS as EMIT_FIELD_SLOTS, predecoded } from '../isa/emit.js';
 import { BY_OPCODE, UNITS } from '../isa/table.js';
 import type { MachineConfig } from './config.js';
@@ -34,14 +34,7 @@ export function loadProgram(words: Uint32Array, source?: Program): LoadedProgram
   }
   const opc = new Uint8Array(n);
   const fields = new Int32Array(n * FIELD_SLOTS);
-  const decodeErrors = new Map<number, string>();
-  for (let pc = 0; pc < n; pc++) {
-    try {
-      opc[pc] = decodeInto(words[2 * pc]!, words[2 * pc + 1]!, fields, pc * FIELD_SLOTS).opcode;
-    } catch (e) {
-      decodeErrors.set(pc, e instanceof Error ? e.message : String(e));
-    }
-  }
+  const decodeErrors = decodeProgramInto(words, opc, fields, FIELD_SLOTS);
   return source ? { n, opc, fields, decodeErrors, source } : { n, opc, fields, decodeErrors };
 }
 

@@ -124,8 +124,8 @@ export function layerNormRows(x: ArrayLike<number>, gamma: ArrayLike<number>, be
 export interface FloatLinear {
   readonly inFeatures: number;
   readonly outFeatures: number;
-  /** [out, in] row-major */
-  readonly weight: Float64Array;
+  /** [out, in] row-major; float32 values, which a Float32Array holds exactly (half the memory of a BERT-base layer's) */
+  readonly weight: Float64Array | Float32Array;
   readonly bias: Float64Array;
 }
 

@@ -5,7 +5,7 @@
 
 import seedrandom from 'seedrandom';
 import {
-  actScale, attentionScoreScale, biasScale, fl32, quantizeSymmetric, quantizeWithScale, rneFloat, softmaxFixedPointRange,
+  actScale, attentionScoreScale, biasScale, fl32, quantizeSymmetric, quantizeSymmetricInt8, quantizeWithScale, rneFloat, softmaxFixedPointRange,
   type ActRange,
 } from './fold.js';
 import {
@@ -78,7 +78,7 @@ export function normalSampler(rng: Rng): () => number {
 
 /** Float32 weights N(0, std) with a heavier tail (0.2% of entries x4), like trained BERT matrices. */
 function floatLinear(normal: () => number, rng: Rng, inF: number, outF: number, std: number, biasMean: number, biasStd: number): FloatLinear {
-  const weight = new Float64Array(inF * outF);
+  const weight = new Float32Array(inF * outF); // float32 parameters, held exactly
   for (let i = 0; i < weight.length; i++) weight[i] = fl32(normal() * std * (rng() < 0.002 ? 4 : 1));
   const bias = new Float64Array(outF);
   for (let i = 0; i < outF; i++) bias[i] = fl32(biasMean + normal() * biasStd);
@@ -108,8 +108,8 @@ function range(bits: number, v: ArrayLike<number>): ActRange {
   return { bits, x_min: lo, x_max: hi };
 }
 
-function quantLinear(l: FloatLinear, inputScale: number): QuantLinearJson {
-  const w = quantizeSymmetric(l.weight, l.outFeatures, l.inFeatures, 8, true);
+function quantLinear(l: FloatLinear, inputScale: number, int8: boolean): QuantLinearJson {
+  const w = int8 ? quantizeSymmetricInt8(l.weight, l.outFeatures, l.inFeatures, true) : quantizeSymmetric(l.weight, l.outFeatures, l.inFeatures, 8, true);
   const sb = biasScale(w.scale, inputScale);
   return {
     in_features: l.inFeatures,
@@ -140,9 +140,20 @@ function calibrateLnShift(v: Float64Array, s: number, C: number): number {
   return shift;
 }
 
+/** How generateLayer hands out its tensors (not part of the layer: the same values either way). */
+export interface GenerateForm {
+  /**
+   * The int8 weights and input as Int8Array (which the layer format takes) instead of number arrays, as JSON would
+   * hold them. PERF: no number arrays of millions of elements (a BERT-base layer's 7 M weights), for callers that
+   * keep the layer in memory (the synthetic-layer cache) rather than writing it as JSON.
+   */
+  readonly int8Arrays?: boolean;
+}
+
 /** A seeded synthetic layer: float32 parameters, their quantization, and ranges calibrated on its own input. */
-export function generateLayer(opts: SyntheticLayerOptions): SyntheticLayer {
+export function generateLayer(opts: SyntheticLayerOptions, form: GenerateForm = {}): SyntheticLayer {
   const { seq: T, hidden: C, heads: H, ffn: F } = opts;
+  const int8 = form.int8Arrays === true;
   if (C % H !== 0) throw new RangeError(`heads ${H} do not divide hidden ${C}`);
   const rng = makeRng(opts.seed);
   const normal = normalSampler(rng);
@@ -205,9 +216,9 @@ export function generateLayer(opts: SyntheticLayerOptions): SyntheticLayer {
     input_scale: sIn,
     attention: {
       self: {
-        query: quantLinear(float.query, sIn),
-        key: quantLinear(float.key, sIn),
-        value: quantLinear(float.value, sIn),
+        query: quantLinear(float.query, sIn, int8),
+        key: quantLinear(float.key, sIn, int8),
+        value: quantLinear(float.value, sIn, int8),
         query_activation: qAct,
         key_activation: kAct,
         value_activation: vAct,
@@ -215,7 +226,7 @@ export function generateLayer(opts: SyntheticLayerOptions): SyntheticLayer {
         output_activation: ctxAct,
       },
       output: {
-        dense: quantLinear(float.attnDense, sCtx),
+        dense: quantLinear(float.attnDense, sCtx, int8),
         ln_input_act: ln1In,
         LayerNorm: { gamma: Array.from(float.ln1.gamma), beta: Array.from(float.ln1.beta), shift: lnShift1 },
         output_activation: ln1Out,
@@ -223,17 +234,17 @@ export function generateLayer(opts: SyntheticLayerOptions): SyntheticLayer {
     },
     // pre_intermediate_act and pre_output_act see the int8 outputs of the QuantAct before them: same range
     pre_intermediate_act: ln1Out,
-    intermediate: { dense: quantLinear(float.fc1, sH), output_activation: geluOut },
+    intermediate: { dense: quantLinear(float.fc1, sH, int8), output_activation: geluOut },
     pre_output_act: geluOut,
     output: {
-      dense: quantLinear(float.fc2, sG),
+      dense: quantLinear(float.fc2, sG, int8),
       ln_input_act: ln2In,
       LayerNorm: { gamma: Array.from(float.ln2.gamma), beta: Array.from(float.ln2.beta), shift: lnShift2 },
       output_activation: outAct,
     },
     input: mask === undefined
-      ? { shape: [T, C], x_int: xInt, scale: sIn }
-      : { shape: [T, C], x_int: xInt, scale: sIn, attention_mask: mask as (0 | 1)[] },
+      ? { shape: [T, C], x_int: int8 ? Int8Array.from(xInt) : xInt, scale: sIn }
+      : { shape: [T, C], x_int: int8 ? Int8Array.from(xInt) : xInt, scale: sIn, attention_mask: mask as (0 | 1)[] },
   };
   return mask === undefined ? { layer, float, xFloat, floatRun: run } : { layer, float, xFloat, floatRun: run, mask };
 }

@@ -172,7 +172,7 @@ function pack(dst: Int16Array, src: ArrayLike<number>, off: number, ld: number, 
 }
 
 /** linearFloat's y = x W^T + b [T, N] with its exact summation order (see gemm.wat), or undefined. */
-export function linearFloatWasm(x: Float64Array, T: number, K: number, N: number, w: Float64Array, bias: Float64Array): Float64Array | undefined {
+export function linearFloatWasm(x: Float64Array, T: number, K: number, N: number, w: Float64Array | Float32Array, bias: Float64Array): Float64Array | undefined {
   const e = enabled && floatShared !== undefined ? floatShared : freshExports();
   if (e === null) return undefined;
   const tp = up(T, 2), np = up(N, 2);

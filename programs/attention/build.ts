@@ -8,6 +8,7 @@ import { npuMultiplier } from '../../kernels/npu/requant-act.js';
 import type { MachineConfig } from '../../sim/config.js';
 import { loadProgram, simulate, type SimResult } from '../../sim/run.js';
 import { assembleBuilt, machineFor, programBuffer, type CaseRun, type RunOptions } from '../index.js';
+import { storedProgram } from '../program-store.js';
 import { emitted, opLi, type BuiltProgram } from '../linear/build.js';
 import { ProgramEmitter } from '../../isa/emit.js';
 import type { Program } from '../../isa/asm.js';
@@ -169,7 +170,7 @@ function runBuilt(
   kernel: AttentionKernel, T: number, hidden: number, heads: number, inputs: Record<string, Int8Array | Uint8Array>,
   out: string, outWords: number, cfg: MachineConfig, opts: RunOptions,
 ): { y: Int32Array; sim: SimResult; program: Program } {
-  const program = assembleBuilt(buildAttention(kernel, T, hidden, heads, cfg), cfg);
+  const program = storedProgram(cfg, `attention ${JSON.stringify([kernel, T, hidden, heads])}`, () => assembleBuilt(buildAttention(kernel, T, hidden, heads, cfg), cfg));
   const m = machineFor(program, cfg, opts);
   for (const [name, data] of Object.entries(inputs)) m.writeBuffer(buffer(program, name), data);
   const sim = simulate(loadProgram(program.words, program), cfg, { machine: m, mode: opts.mode ?? 'full', trace: opts.trace ?? false });
@@ -220,7 +221,7 @@ export function runPvRequantSim(
   p8: Uint8Array, v8: Int8Array, T: number, hidden: number, heads: number, q: { readonly m: number; readonly e: number }, cfg: MachineConfig, opts: RunOptions = {},
 ): AttentionRun {
   const f = npuMultiplier(q.m, q.e, 'context requantization');
-  const program = assembleBuilt(buildAttention('pv', T, hidden, heads, cfg, f), cfg);
+  const program = storedProgram(cfg, `attention ${JSON.stringify(['pv', T, hidden, heads, f])}`, () => assembleBuilt(buildAttention('pv', T, hidden, heads, cfg, f), cfg));
   const m = machineFor(program, cfg, opts);
   m.writeBuffer(buffer(program, 'p'), p8);
   m.writeBuffer(buffer(program, 'v'), v8);

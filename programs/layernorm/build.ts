@@ -5,8 +5,8 @@ import { carriedPointer, interleave, LN_MAX_GROUP, LN_MAX_GROUP_SOFT, layernormM
 import { checkLayerNormDomain, foldLayerNormCase, LN_GENERAL, parseLayerNormCase, type LayerNormNpuConsts } from '../../kernels/npu/layernorm.js';
 import type { MachineConfig } from '../../sim/config.js';
 import { loadProgram, simulate } from '../../sim/run.js';
-import { cachedBuild } from '../linear/build.js';
 import { assembleBuilt, machineFor, programBuffer, type CaseRun, type RunOptions } from '../index.js';
+import { storedProgram } from '../program-store.js';
 import { emitted, type BuiltProgram } from '../linear/build.js';
 import { ProgramEmitter, type Operand } from '../../isa/emit.js';
 
@@ -123,9 +123,13 @@ interface Line {
   readonly o: readonly Operand[];
   /** the instruction's trailing comment, or the comment's text */
   readonly r: string | undefined;
+  /** an li of an address: the buffer it points into (the listing names it) */
+  readonly b?: string;
 }
 const ins = (m: string, o: readonly Operand[], remark?: string): Line => ({ kind: m.charCodeAt(0) === 118 /* v */ && m !== 'vsetvl' ? 'v' : 's', m, o, r: remark });
 const com = (text: string): Line => ({ kind: 'c', m: '', o: [], r: text });
+/** `li reg, addr` of an address in a buffer. */
+const liAt = (r: string, addr: number, buffer: string): Line => ({ kind: 's', m: 'li', o: [r, addr], r: undefined, b: buffer });
 
 /** The lines into the emitter, in order. */
 function emitLines(e: ProgramEmitter, lines: readonly Line[]): void {
@@ -134,7 +138,8 @@ function emitLines(e: ProgramEmitter, lines: readonly Line[]): void {
       e.comment(l.r!);
       continue;
     }
-    e.op(l.m, ...l.o);
+    if (l.b !== undefined) e.li(reg(l.o[0] as string), l.o[1] as number, l.b);
+    else e.op(l.m, ...l.o);
     if (l.r !== undefined) e.remark(l.r);
   }
 }
@@ -201,14 +206,14 @@ function emitStep(p: LayerNormPlan, s: number, B: LnBuffers, routines: SoftRouti
   const slot = (r: number): number => B.xring + (r % p.xSlots) * p.rowStride;
   const muReg = (r: number): string => R.mu[r % 2]!;
   /** The stage's pointer already points at row r's slot (carriedPointer): no li. */
-  const setPtr = (reg: string, r: number, slots: number, addr: number): Line[] => (carriedPointer(p, r, slots) ? [] : [ins('li', [reg, addr])]);
+  const setPtr = (reg: string, r: number, slots: number, addr: number, buffer: string): Line[] => (carriedPointer(p, r, slots) ? [] : [liAt(reg, addr, buffer)]);
   out.push(com(`---- step ${s}: ${[
     valid(loadRow) ? `load row ${loadRow}` : '', valid(outRow) ? `output row ${outRow}` : '',
     valid(varRow) ? `${p.divider ? '' : 'mean and '}variance row ${varRow}` : '', valid(fRow) && !p.divider ? `isqrt and 1/S row ${fRow}` : '',
     valid(sumRow) ? `sum row ${sumRow}` : '',
   ].filter((t) => t !== '').join(', ')} ----`));
   if (valid(loadRow)) {
-    out.push(ins('li', [R.chip, slot(loadRow)]), ins('dma.ld', ['acc', R.chip, R.xDram, R.one, R.cLen, 'r0', 'r0']), ins('add', [R.xDram, R.xDram, R.xStep]));
+    out.push(liAt(R.chip, slot(loadRow), 'xring'), ins('dma.ld', ['acc', R.chip, R.xDram, R.one, R.cLen, 'r0', 'r0']), ins('add', [R.xDram, R.xDram, R.xStep]));
   }
   const divMu: Line[] = valid(varRow) && p.divider ? [ins('div.w', [muReg(varRow), R.sum, R.cLen, 'rne'], `mu of row ${varRow}`)] : [];
   const divF: Line[] = valid(fRow) && p.divider
@@ -230,11 +235,11 @@ function emitStep(p: LayerNormPlan, s: number, B: LnBuffers, routines: SoftRouti
   if (valid(outRow)) {
     const st: Line[] = [];
     if (p.constsResident && outRow === 0) {
-      st.push(com(`the constants B2, M, E of the ${p.vectors} vectors into v2..v${1 + 3 * p.vectors}, once (they stay for every row)`), ins('li', [R.outK, B.consts]));
+      st.push(com(`the constants B2, M, E of the ${p.vectors} vectors into v2..v${1 + 3 * p.vectors}, once (they stay for every row)`), liAt(R.outK, B.consts, 'consts'));
       for (let v = 0; v < p.vectors; v++) st.push(...[0, 1, 2].map((b) => ins('vld.acc', [residentConst(v, b), R.outK, L])));
     }
     if (p.divider) st.push(ins('vbcast', [V.mu, muReg(outRow)]), ins('vbcast', [V.nf, R.nf]));
-    st.push(...setPtr(R.outX, outRow, p.xSlots, slot(outRow)), ...(p.constsResident ? [] : [ins('li', [R.outK, B.consts])]), ...setPtr(R.outY, outRow, p.ySlots, B.yring + (outRow % p.ySlots) * p.rowStride));
+    st.push(...setPtr(R.outX, outRow, p.xSlots, slot(outRow), 'xring'), ...(p.constsResident ? [] : [liAt(R.outK, B.consts, 'consts')]), ...setPtr(R.outY, outRow, p.ySlots, B.yring + (outRow % p.ySlots) * p.rowStride, 'yring'));
     p.groups.forEach(([first, g], gi) => {
       if (p.constsResident && g > 0) {
         // mu of row s-1 right after the first group's loads and subtractions (the row sum is ready by then): the
@@ -248,13 +253,13 @@ function emitStep(p: LayerNormPlan, s: number, B: LnBuffers, routines: SoftRouti
     });
     st.push(...divF);
     out.push(...merge(st, soft));
-    out.push(ins('li', [R.chip, B.yring + (outRow % p.ySlots) * p.rowStride]), ins('dma.st', ['spad', R.chip, R.yDram, R.one, R.cLen, 'r0', 'r0']), ins('add', [R.yDram, R.yDram, R.cLen]));
+    out.push(liAt(R.chip, B.yring + (outRow % p.ySlots) * p.rowStride, 'yring'), ins('dma.st', ['spad', R.chip, R.yDram, R.one, R.cLen, 'r0', 'r0']), ins('add', [R.yDram, R.yDram, R.cLen]));
   } else {
     out.push(...divMu, ...divF, ...soft);
   }
   // ---- variance stage (row s-1) ----
   if (valid(varRow)) {
-    out.push(...setPtr(R.varPtr, varRow, p.xSlots, slot(varRow)), ins('li', [R.vsum, 0]), ins('li', [R.vsumHi, 0]));
+    out.push(...setPtr(R.varPtr, varRow, p.xSlots, slot(varRow), 'xring'), ins('li', [R.vsum, 0]), ins('li', [R.vsumHi, 0]));
     for (const [first, g] of p.varGroups) {
       out.push(com(`variance, vectors ${first}..${first + g - 1}`));
       for (let k = 0; k < g; k++) out.push(ins('vld.acc', [tv(k), R.varPtr, L]));
@@ -271,7 +276,7 @@ function emitStep(p: LayerNormPlan, s: number, B: LnBuffers, routines: SoftRouti
   // ---- sum stage (row s), with the isqrt of row s-1 ----
   const isqrt = ins('isqrt.w', [R.S, R.vsum], `S of row ${varRow}`);
   if (valid(sumRow)) {
-    out.push(...setPtr(R.sumPtr, sumRow, p.xSlots, slot(sumRow)), ins('li', [R.sum, 0]), ins('li', [R.sumHi, 0]));
+    out.push(...setPtr(R.sumPtr, sumRow, p.xSlots, slot(sumRow), 'xring'), ins('li', [R.sum, 0]), ins('li', [R.sumHi, 0]));
     p.varGroups.forEach(([first, g], gi) => {
       out.push(com(`sum, vectors ${first}..${first + g - 1} (padding lanes are 0)`));
       for (let k = 0; k < g; k++) out.push(ins('vld.acc', [tv(k), R.sumPtr, L]));
@@ -374,8 +379,8 @@ export function buildLayerNorm(p: LayerNormPlan, shift: number, mach: LayerNormM
     xring: e.buffer('xring', 'acc', p.xSlots * p.rowStride),
     yring: e.buffer('yring', 'spad', p.ySlots * p.rowStride),
   };
-  const li = (r: string, v: number, remark?: string): void => {
-    e.li(reg(r), v);
+  const li = (r: string, v: number, remark?: string, buffer?: string): void => {
+    e.li(reg(r), v, buffer);
     if (remark !== undefined) e.remark(remark);
   };
   li(R.one, 1);
@@ -384,8 +389,8 @@ export function buildLayerNorm(p: LayerNormPlan, shift: number, mach: LayerNormM
   li(R.tail, p.tail);
   li(R.xStep, 4 * p.C);
   li(R.cLen, p.C);
-  li('r7', B.x);
-  li('r8', B.y);
+  li('r7', B.x, undefined, 'x');
+  li('r8', B.y, undefined, 'y');
   li(R.neg, -(2 ** (31 - shift)) | 0);
   li(R.n32, 32);
   if (p.second) {
@@ -403,7 +408,7 @@ export function buildLayerNorm(p: LayerNormPlan, shift: number, mach: LayerNormM
     // The sums read whole vectors, so each row slot's lanes beyond C must be 0: the loads write C words per row,
     // and the accumulator holds whatever the previous program left there.
     e.comment(`zero the padding lanes (C..${p.rowStride - 1}) of the ${p.xSlots} row slots: loads write only C words`);
-    li(R.chip, B.xring + p.rowStride - L);
+    li(R.chip, B.xring + p.rowStride - L, undefined, 'xring');
     for (let sl = 0; sl < p.xSlots; sl++) e.op('vst.acc', V.zero, R.chip, p.rowStride);
   }
   if (!p.divider) {
@@ -419,15 +424,15 @@ export function buildLayerNorm(p: LayerNormPlan, shift: number, mach: LayerNormM
     return emitted(e.finish(), { plan: p });
   }
   e.comment('row 0 first, then the constants (not needed before the first output), then the other prefetched rows');
-  li(R.chip, B.xring);
+  li(R.chip, B.xring, undefined, 'xring');
   e.op('dma.ld', 'acc', R.chip, R.xDram, R.one, R.cLen, 'r0', 'r0');
   e.op('add', R.xDram, R.xDram, R.xStep);
-  li(R.chip, B.consts);
-  li(R.loop, B.cdram);
+  li(R.chip, B.consts, undefined, 'consts');
+  li(R.loop, B.cdram, undefined, 'cdram');
   li(R.num, p.constWords);
   e.op('dma.ld', 'acc', R.chip, R.loop, R.one, R.num, 'r0', 'r0');
   for (let r = 1; r < p.prefetch && r < N; r++) {
-    li(R.chip, B.xring + r * p.rowStride);
+    li(R.chip, B.xring + r * p.rowStride, undefined, 'xring');
     e.op('dma.ld', 'acc', R.chip, R.xDram, R.one, R.cLen, 'r0', 'r0');
     e.op('add', R.xDram, R.xDram, R.xStep);
   }
@@ -465,7 +470,7 @@ export function simCaseLayerNorm(input: unknown, cfg: MachineConfig, opts: RunOp
   const gen = generalVectors(npu, cfg.vpu.lanes);
   const plan = layernormPlan(c.rows, c.C, cfg, gen, opts.second);
   // The layer's two LayerNorms (same shape, vectors, shift and output stage) are one program: built and assembled once.
-  const program = cachedBuild(cfg, `layernorm ${JSON.stringify([c.rows, c.C, gen, c.shift, opts.second ?? null])}`, () => assembleBuilt(buildLayerNorm(plan, c.shift, cfg), cfg));
+  const program = storedProgram(cfg, `layernorm ${JSON.stringify([c.rows, c.C, gen, c.shift, opts.second ?? null])}`, () => assembleBuilt(buildLayerNorm(plan, c.shift, cfg), cfg));
   const m = machineFor(program, cfg, opts);
   const buf = (name: string) => programBuffer(program, name);
   if (c.x.length > 0) m.writeBuffer(buf('x'), c.x);

@@ -20,6 +20,7 @@ import type { SoftmaxNpuConsts } from '../../kernels/npu/softmax.js';
 import type { MachineConfig } from '../../sim/config.js';
 import { loadProgram, simulate, type SimResult } from '../../sim/run.js';
 import { assembleBuilt, machineFor, programBuffer, type RunOptions } from '../index.js';
+import { storedProgram } from '../program-store.js';
 import { emitted, type BuiltProgram } from '../linear/build.js';
 import type { Program } from '../../isa/asm.js';
 
@@ -69,11 +70,15 @@ export function buildQkSoftmax(shape: QkSoftmaxShape, consts: SoftmaxNpuConsts, 
         if (kk * Cr >= H * T) return;
         const c = head(kk);
         if (c.m0 === 0) {
-          [ksOf(c.h), B.k + c.h * dh, T, dh, dh, D].forEach((v, i) => out.li(DMA[i]!, v));
+          out.li('r21', ksOf(c.h), 'ks');
+          out.li('r22', B.k + c.h * dh, 'k');
+          [T, dh, dh, D].forEach((v, i) => out.li(DMA[2 + i]!, v));
           out.op('dma.ld', 'spad', ...DMA);
           out.remark(`K_h of head ${c.h} -> ks ${c.h % 3}`);
         }
-        [qsOf(kk), B.q + c.m0 * D + c.h * dh, c.n, dh, dh, D].forEach((v, i) => out.li(DMA[i]!, v));
+        out.li('r21', qsOf(kk), 'qs');
+        out.li('r22', B.q + c.m0 * D + c.h * dh, 'q');
+        [c.n, dh, dh, D].forEach((v, i) => out.li(DMA[2 + i]!, v));
         out.op('dma.ld', 'spad', ...DMA);
         out.remark(`Q rows ${c.m0}..${c.m0 + c.n - 1} of head ${c.h} -> qs ${kk % 3}`);
       };
@@ -93,13 +98,13 @@ export function buildQkSoftmax(shape: QkSoftmaxShape, consts: SoftmaxNpuConsts, 
         const [n0, k0] = pairs[i]!;
         const nt = Math.min(C, T - n0);
         const kt = Math.min(R, dh - k0);
-        out.li('r21', ksOf(h) + n0 * dh + k0);
+        out.li('r21', ksOf(h) + n0 * dh + k0, 'ks');
         out.li('r28', kt);
         out.li('r29', nt);
         out.op('mxu.wload', 'r21', 'r30', 'r28', 'r29');
         out.remark(`K_h rows ${n0}..${n0 + nt - 1}, d ${k0}..${k0 + kt - 1}`);
-        out.li('r21', chip + n0);
-        out.li('r22', qsOf(k) + k0);
+        out.li('r21', chip + n0, 'xa'); // the softmax's chunk buffers
+        out.li('r22', qsOf(k) + k0, 'qs');
         out.li('r28', n);
         out.op('mxu.mm', 'r21', 'r22', 'r28', 'r31', 'r30', k0 === 0 ? 'ovw' : 'acc');
       }
@@ -148,8 +153,8 @@ export function runQkSoftmaxSim(
 ): QkSoftmaxRun {
   const probsU8 = opts.probsU8 ?? false;
   const shape: QkSoftmaxShape = { T, hidden, heads, mask: mask === undefined ? 'none' : 'position', probsU8 };
-  const built = buildQkSoftmax(shape, consts, cfg);
-  const program = assembleBuilt(built, cfg);
+  // the program through the memo store (programs/program-store.ts): a second run reads it back instead of building it
+  const program = storedProgram(cfg, `qk-softmax ${JSON.stringify([shape, consts])}`, () => assembleBuilt(buildQkSoftmax(shape, consts, cfg), cfg));
   const m = machineFor(program, cfg, opts);
   m.writeBuffer(programBuffer(program, 'q'), q8);
   m.writeBuffer(programBuffer(program, 'k'), k8);

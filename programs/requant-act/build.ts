@@ -21,6 +21,7 @@ import { prepareRequantAct } from '../../kernels/npu/requant-act.js';
 import type { MachineConfig } from '../../sim/config.js';
 import { loadProgram, simulate } from '../../sim/run.js';
 import { assembleBuilt, machineFor, programBuffer, type CaseRun, type RunOptions } from '../index.js';
+import { storedProgram } from '../program-store.js';
 import { emitted, opLi, type BuiltProgram } from '../linear/build.js';
 import { ProgramEmitter, type Operand } from '../../isa/emit.js';
 
@@ -203,8 +204,8 @@ export interface StreamRunInputs {
 
 /** Assemble, write the inputs, simulate, read the outputs (sign-extended), and put the model beside. */
 export function runStream(b: StreamBuild, inputs: StreamRunInputs, shape: number[], cfg: MachineConfig, opts: RunOptions): CaseRun {
-  const built = buildStream(b, cfg);
-  const program: Program = assembleBuilt(built, cfg);
+  // through the memo store (programs/program-store.ts); the build is named by all it is made from
+  const program: Program = storedProgram(cfg, `stream ${JSON.stringify(b)}`, () => assembleBuilt(buildStream(b, cfg), cfg));
   const m = machineFor(program, cfg, opts);
   const n = inputs.x.length;
   const buf = (name: string) => programBuffer(program, name);

@@ -129,7 +129,8 @@ export type SoftmaxBuildOptions = Pick<SoftmaxOptions, 'reciprocal' | 'chunkRows
 /** Where a builder's instructions go: the emitter, or a stage being collected for interleaving (registers by name). */
 export interface SoftmaxSink {
   op(mnemonic: string, ...operands: Operand[]): void;
-  li(reg: string, value: number): void;
+  /** `buffer`: the value is an address in that buffer (the listing names it) */
+  li(reg: string, value: number, buffer?: string): void;
   /** a comment at the end of the last instruction's line */
   remark(text: string): void;
 }
@@ -139,6 +140,8 @@ interface Rec {
   readonly m: string;
   readonly o: readonly Operand[];
   r: string | undefined;
+  /** an li of an address: the buffer it points into */
+  readonly b?: string | undefined;
 }
 
 /** A scalar register's number from its name in the plan ('r12' -> 12). */
@@ -196,9 +199,9 @@ export function buildSoftmax(cse: SoftmaxBuildCase, mach: SoftmaxMachine, opts: 
       if (recs !== null) recs.push({ m, o, r: undefined });
       else e.op(m, ...o);
     },
-    li(r, v) {
-      if (recs !== null) recs.push({ m: 'li', o: [r, v], r: undefined });
-      else e.li(sreg(r), v);
+    li(r, v, buffer) {
+      if (recs !== null) recs.push({ m: 'li', o: [r, v], r: undefined, b: buffer });
+      else e.li(sreg(r), v, buffer);
     },
     remark(text) {
       if (recs !== null) recs[recs.length - 1]!.r = text;
@@ -221,7 +224,8 @@ export function buildSoftmax(cse: SoftmaxBuildCase, mach: SoftmaxMachine, opts: 
     for (const l of lines) {
       if (l.m === ';') e.comment(l.r!);
       else {
-        e.op(l.m, ...l.o);
+        if (l.m === 'li') e.li(sreg(l.o[0] as string), l.o[1] as number, l.b);
+        else e.op(l.m, ...l.o);
         if (l.r !== undefined) e.remark(l.r);
       }
     }
@@ -331,10 +335,10 @@ export function buildSoftmax(cse: SoftmaxBuildCase, mach: SoftmaxMachine, opts: 
       op('vsetvl', R.T[0], R.T[0]);
     });
   }
-  if (cse.mask === 'position') li(R.P1M, B.mp);
+  if (cse.mask === 'position') li(R.P1M, B.mp, 'mp');
   if (V.CAP) {
     note('padding lanes of every chunk row start as INT32_MIN (DMA writes only the real scores)');
-    li(R.P1X, B.xa + (nv - 1) * lanes);
+    li(R.P1X, B.xa + (nv - 1) * lanes, 'xa');
     for (let i = 0; i < 2 * Cr; i++) op('vst.acc', V.NEG, R.P1X, lpad);
   }
 
@@ -347,13 +351,14 @@ export function buildSoftmax(cse: SoftmaxBuildCase, mach: SoftmaxMachine, opts: 
    */
   let outer: { passes: number } | null = null;
   const DMA_REGS = [R.LO, R.MC, ...R.T] as const;
-  const dma = (mnemonic: 'dma.ld' | 'dma.st', space: 'acc' | 'spad', chip: number, dramBase: number, chunkBytes: number, k: number, rest: readonly [number, number, number, number]): void => {
-    li(R.LO, chip);
-    if (outer === null) li(R.MC, dramBase + k * chunkBytes);
+  type Buf = keyof typeof B;
+  const dma = (mnemonic: 'dma.ld' | 'dma.st', space: 'acc' | 'spad', chipBuf: Buf, chipOff: number, dramBuf: Buf, chunkBytes: number, k: number, rest: readonly [number, number, number, number]): void => {
+    li(R.LO, B[chipBuf] + chipOff, chipBuf);
+    if (outer === null) li(R.MC, B[dramBuf] + k * chunkBytes, dramBuf);
     else {
       li(R.T[0], 2 * chunkBytes);
       op('mul', R.T[0], R.T[0], R.OUTER);
-      li(R.MC, dramBase + (k + 2 * outer.passes) * chunkBytes);
+      li(R.MC, B[dramBuf] + (k + 2 * outer.passes) * chunkBytes, dramBuf);
       op('sub', R.MC, R.MC, R.T[0]);
       remark("this pass's chunk");
     }
@@ -368,13 +373,13 @@ export function buildSoftmax(cse: SoftmaxBuildCase, mach: SoftmaxMachine, opts: 
       return;
     }
     note(`load chunk ${k}${outer ? ' (+2 per pass)' : ''}: rows ${chunkStart(k)}..${chunkStart(k) + n - 1} into buffer ${buf}`);
-    dma('dma.ld', 'acc', B.xa + buf * Cr * lpad, B.x, Cr * rowLen * 4, k, [n, rowLen, lpad, rowLen * 4]);
-    if (cse.mask === 'element') dma('dma.ld', 'spad', B.ms + buf * Cr * lpad, B.mask, Cr * rowLen, k, [n, rowLen, lpad, rowLen]);
+    dma('dma.ld', 'acc', 'xa', buf * Cr * lpad, 'x', Cr * rowLen * 4, k, [n, rowLen, lpad, rowLen * 4]);
+    if (cse.mask === 'element') dma('dma.ld', 'spad', 'ms', buf * Cr * lpad, 'mask', Cr * rowLen, k, [n, rowLen, lpad, rowLen]);
   };
   const storeChunk = (k: number): void => {
     const n = chunkRowsOf(k), buf = k % 2;
     note(`store chunk ${k}${outer ? ' (+2 per pass)' : ''}: rows ${chunkStart(k)}..${chunkStart(k) + n - 1}`);
-    dma('dma.st', 'spad', B.ys + buf * Cr * lpad * ob, B.y, Cr * rowLen * ob, k, [n, ob * rowLen, ob * lpad, ob * rowLen]);
+    dma('dma.st', 'spad', 'ys', buf * Cr * lpad * ob, 'y', Cr * rowLen * ob, k, [n, ob * rowLen, ob * lpad, ob * rowLen]);
   };
 
   // ---------------- stages ----------------
@@ -384,7 +389,8 @@ export function buildSoftmax(cse: SoftmaxBuildCase, mach: SoftmaxMachine, opts: 
     return gs;
   };
   const isFirstOfChunk = (row: number): boolean => row % Cr === 0;
-  const bufAddr = (row: number, base: number, rowBytes: number): number => base + (Math.floor(row / Cr) % 2) * Cr * rowBytes;
+  /** `li reg, buffer + the row's chunk slot` (the two chunk buffers alternate) */
+  const liChunk = (reg: string, row: number, buffer: Buf, rowBytes: number): void => li(reg, B[buffer] + (Math.floor(row / Cr) % 2) * Cr * rowBytes, buffer);
   /** Max of the registers, in place or (into != null) into temporaries so that the inputs survive. */
   const maxTree = (regs: readonly string[], into: readonly string[] | null): string => {
     let live = [...regs];
@@ -423,8 +429,8 @@ export function buildSoftmax(cse: SoftmaxBuildCase, mach: SoftmaxMachine, opts: 
   const S1 = (row: number): void => {
     note(`S1 row ${row}: load${cse.mask === 'none' ? '' : ', mask'}, max`);
     if (isFirstOfChunk(row)) {
-      li(R.P1X, bufAddr(row, B.xa, lpad));
-      if (cse.mask === 'element') li(R.P1M, bufAddr(row, B.ms, lpad));
+      liChunk(R.P1X, row, 'xa', lpad);
+      if (cse.mask === 'element') liChunk(R.P1M, row, 'ms', lpad);
     }
     let acc = '';
     // split: the set S2a of row - 1 reloads right after (S2b of row - 2 holds the other); merged: registers of its own
@@ -510,9 +516,9 @@ export function buildSoftmax(cse: SoftmaxBuildCase, mach: SoftmaxMachine, opts: 
   const S2 = (row: number): void => {
     const rmax = R.RMAX[row % 2]!;
     note(`S2 row ${row}: e16 = exp, sum`);
-    if (isFirstOfChunk(row) && !plan.xResident) li(R.P2X, bufAddr(row, B.xa, lpad));
+    if (isFirstOfChunk(row) && !plan.xResident) liChunk(R.P2X, row, 'xa', lpad);
     clampBounds(rmax);
-    if (!plan.resident) li(R.T[0], B.es + (row % 3) * lpad * 2);
+    if (!plan.resident) li(R.T[0], B.es + (row % 3) * lpad * 2, 'es');
     let sumAcc = '';
     for (const [v0, gn] of groups()) {
       const U = V.U.slice(0, gn), SH = V.SH.slice(0, gn), RR = V.RR.slice(0, gn);
@@ -541,7 +547,7 @@ export function buildSoftmax(cse: SoftmaxBuildCase, mach: SoftmaxMachine, opts: 
     const rmax = R.RMAX[row % 2]!;
     const { U, SH, RR } = setOf(row);
     return capture(() => {
-      if (isFirstOfChunk(row)) li(R.P2X, bufAddr(row, B.xa, lpad));
+      if (isFirstOfChunk(row)) liChunk(R.P2X, row, 'xa', lpad);
       clampBounds(rmax);
       U.forEach((u) => op('vld.acc', u, R.P2X, lanes));
       expHead(U, SH, RR);
@@ -632,9 +638,9 @@ export function buildSoftmax(cse: SoftmaxBuildCase, mach: SoftmaxMachine, opts: 
 
   const S4 = (row: number, fvec: string): void => {
     note(`S4 row ${row}: y = e16 f / 2^24${clamp ? ', min(y, 255)' : ''}${u8 ? ', store uint8' : ', store'}`);
-    if (isFirstOfChunk(row)) li(R.P4Y, bufAddr(row, B.ys, lpad * ob));
+    if (isFirstOfChunk(row)) liChunk(R.P4Y, row, 'ys', lpad * ob);
     if (clamp && newton) li(c255, 255);
-    if (!plan.resident) li(R.T[0], B.es + (row % 3) * lpad * 2);
+    if (!plan.resident) li(R.T[0], B.es + (row % 3) * lpad * 2, 'es');
     // split: the set of row + 1 + lag (= j - 2, its S2b done this iteration); S2a of j - 1 holds the other set
     const tmp = setOf(row + 1 + lag);
     const Ys = merged ? [V.YS] : [...tmp.SH, ...tmp.RR, ...V.N, ...(plan.xResident ? [] : tmp.U)].filter((r) => r !== fvec);
@@ -772,8 +778,8 @@ export function buildSoftmax(cse: SoftmaxBuildCase, mach: SoftmaxMachine, opts: 
 
   note('---- start: first chunk ----');
   if (cse.mask === 'position') {
-    li(R.LO, B.mp);
-    li(R.MC, B.mask);
+    li(R.LO, B.mp, 'mp');
+    li(R.MC, B.mask, 'mask');
     [1, rowLen, lpad, rowLen].forEach((a, i) => li(R.T[i]!, a));
     op('dma.ld', 'spad', R.LO, R.MC, ...R.T);
   }

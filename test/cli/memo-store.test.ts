@@ -89,7 +89,7 @@ describe('memo store', () => {
     }
   });
 
-  it('on disk: one file per key holding its key; another key in the file or damaged text is a miss', () => {
+  it('on disk: one file per key holding its key and digest; another key, a changed value or damaged text is a miss', () => {
     const dir = tmp();
     const s = diskMemoStore(dir, () => 'fp1');
     expect(s.get('a')).toBeUndefined();
@@ -99,10 +99,16 @@ describe('memo store', () => {
     const files = readdirSync(join(dir, 'memo', 'fp1'));
     expect(files).toHaveLength(1);
     const f = join(dir, 'memo', 'fp1', files[0]!);
-    writeFileSync(f, JSON.stringify({ key: 'b', value: '1' }));
+    const good = readFileSync(f, 'utf8');
+    // another key in the header, a changed value, a damaged header: each a miss
+    writeFileSync(f, good.replace('"key":"a"', '"key":"b"'));
+    expect(s.get('a')).toBeUndefined();
+    writeFileSync(f, good.replace('{"x":1}', '{"x":2}'));
     expect(s.get('a')).toBeUndefined();
     writeFileSync(f, '{"key":');
     expect(s.get('a')).toBeUndefined();
+    writeFileSync(f, good);
+    expect(s.get('a')).toBe('{"x":1}');
     // another code fingerprint does not see it
     expect(diskMemoStore(dir, () => 'fp2').get('a')).toBeUndefined();
   });

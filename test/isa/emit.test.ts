@@ -180,3 +180,20 @@ describe('ProgramEmitter storage (programs share an arena)', () => {
     for (let i = 0; i < re.words.length; i++) if (re.words[i] !== pi.words[i]) expect.fail(`word ${i} differs`);
   });
 });
+
+describe('ProgramEmitter li of a buffer address', () => {
+  it('names the buffer in the listing (same word), and refuses an undeclared one', () => {
+    const e = new ProgramEmitter('sym.s');
+    const a = e.buffer('a', 'dram', 100);
+    const b = e.buffer('b', 'spad', 64);
+    e.li(1, a, 'a');
+    e.li(2, b + 40, 'b');
+    e.li(3, b - 4, 'b');
+    e.li(4, b + 40);
+    expect(() => e.li(5, 0, 'nope')).toThrow(/li: operand 2 names buffer 'nope', which is not declared/);
+    e.op('halt');
+    const p = e.finish();
+    expect(p.sourceLines.filter((l) => l.startsWith('    li')).map((l) => l.trim())).toEqual(['li r1, a', 'li r2, b + 40', 'li r3, b - 4', 'li r4, 40']);
+    expectSameProgram(p, programListing(p));
+  });
+});

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { assemble, type Program } from '../../isa/asm.js';
 import { AsmError, DIAGNOSTICS, formatDiagnostic, type Diagnostic } from '../../isa/diagnostics.js';
 import { disassemble } from '../../isa/disasm.js';
-import { decode, DecodeError, encode, fieldRange } from '../../isa/encoding.js';
+import { decode, decodeInto, decodeProgramInto, DecodeError, encode, fieldRange } from '../../isa/encoding.js';
 import {
   BY_MNEMONIC, ENUMS, FIELD_KINDS, fieldBits, ISA, TIMING_CLASSES, UNITS, type FieldKind, type InstrDef,
 } from '../../isa/table.js';
@@ -123,6 +123,43 @@ describe('encoding', () => {
     for (const o of ops) {
       expect(o).toBeGreaterThan(0);
       expect(o).toBeLessThan(256);
+    }
+  });
+
+  rit('a whole program decodes as its instructions one by one: repeated words, bad words, past the table', (rng) => {
+    const S = 8;
+    // programs of few distinct words (mostly repeats), of bad words among good ones, and of more distinct words
+    // than the table holds (2^15 entries used at most)
+    for (const [n, distinct] of [[3000, 40], [500, 500], [70000, 70000]] as const) {
+      const pool: [number, number][] = [];
+      for (let i = 0; i < distinct; i++) {
+        if (i % 17 === 5) pool.push([0x00, randInt(rng, 0, 0xffff)]); // opcode 0: no row
+        else if (i % 23 === 7) pool.push([(encode(ISA[0]!, ISA[0]!.fields.map((f) => randField(rng, f.kind)))[0] >>> 0), 0xffffffff]); // bits set beyond the fields
+        else {
+          const def = ISA[randInt(rng, 0, ISA.length - 1)]!;
+          pool.push(encode(def, def.fields.map((f) => randField(rng, f.kind))));
+        }
+      }
+      const words = new Uint32Array(2 * n);
+      for (let pc = 0; pc < n; pc++) {
+        const [lo, hi] = pool[distinct === n ? pc : randInt(rng, 0, distinct - 1)]!;
+        words[2 * pc] = lo;
+        words[2 * pc + 1] = hi;
+      }
+      const opc = new Uint8Array(n), fields = new Int32Array(n * S);
+      const errors = decodeProgramInto(words, opc, fields, S);
+      const wantOpc = new Uint8Array(n), wantFields = new Int32Array(n * S), wantErrors = new Map<number, string>();
+      for (let pc = 0; pc < n; pc++) {
+        try {
+          wantOpc[pc] = decodeInto(words[2 * pc]!, words[2 * pc + 1]!, wantFields, pc * S).opcode;
+        } catch (e) {
+          wantErrors.set(pc, (e as Error).message);
+        }
+      }
+      expect(wantErrors.size).toBeGreaterThan(0);
+      expect(errors).toEqual(wantErrors);
+      expect(opc).toEqual(wantOpc);
+      expect(fields).toEqual(wantFields);
     }
   });
 

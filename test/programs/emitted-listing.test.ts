@@ -41,6 +41,8 @@ describe('emitted builders: the listing re-assembles to the same program', () =>
     const resident = buildLayerNorm(layernormPlan(24, 700, serverPipe), 3, serverPipe);
     expect(resident.plan.constsResident).toBe(true);
     expect(resident.program!.sourceLines.some((l) => /; mu of row \d+$/.test(l))).toBe(true); // remarks ride on their instruction
+    // addresses are named by their buffer, as the text builders wrote them
+    expect(resident.program!.sourceLines.filter((l) => /^\s*li r7, x$|^\s*li r8, y$|^\s*li r31, xring \+ \d+$/.test(l)).length).toBeGreaterThanOrEqual(3);
   });
 
   it('softmax: masks, Newton, uint8, split and merged exp stages, streamed rows, the outer chunk loop', () => {
@@ -70,6 +72,7 @@ describe('emitted builders: the listing re-assembles to the same program', () =>
       expectReassembles(b.program, `qk-softmax T${T} on ${cfg.name}`);
       expect(b.file).toMatch(/^qk_softmax_/);
       expect(b.program!.sourceLines.filter((l) => /^\s*mxu\.mm /.test(l)).length).toBeGreaterThan(0);
+      expect(b.program!.sourceLines.some((l) => /^\s*li r21, xa \+ \d+$/.test(l)) && b.program!.sourceLines.some((l) => /^\s*li r22, q( \+ \d+)?$/.test(l))).toBe(true);
     }
   });
 });

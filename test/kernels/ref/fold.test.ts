@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   actScale, attentionScoreScale, biasScale, contextScale, EXP_B_OVER_A, EXP_C_OVER_A, fl32, foldGelu, foldLayerNorm,
-  foldQuantAct, foldSoftmax, frexp, frexp31, GELU_C_OVER_A, pyfloordiv, quantizeSymmetric, quantizeWithScale, rhazFloat,
+  foldQuantAct, foldSoftmax, frexp, frexp31, GELU_C_OVER_A, pyfloordiv, quantizeSymmetric, quantizeSymmetricInt8, quantizeWithScale, rhazFloat,
   rneFloat, softmaxFixedPointRange,
 } from '../../../kernels/ref/fold.js';
 import { oFrexp31 } from './oracles.js';
@@ -56,6 +56,9 @@ describe('symmetric quantization (section 2)', () => {
     const cols = 50;
     const w = Array.from({ length: rows * cols }, () => fl32(gauss(rng) * 0.05));
     const r = quantizeSymmetric(w, rows, cols, 8, true);
+    const r8 = quantizeSymmetricInt8(w, rows, cols, true);
+    expect(r8.q).toBeInstanceOf(Int8Array);
+    expect(r8.scale).toEqual(r.scale);
     for (let row = 0; row < rows; row++) {
       let alpha = 0;
       for (let c = 0; c < cols; c++) alpha = Math.max(alpha, Math.abs(w[row * cols + c]!));
@@ -71,6 +74,7 @@ describe('symmetric quantization (section 2)', () => {
         const rn = d > 0.5 || (d === 0.5 && fl % 2 !== 0) ? fl + 1 : fl;
         const want = Math.min(126, Math.max(-127, rn));
         expect(r.q[i]).toBe(want);
+        expect(r8.q[i]).toBe(want); // the Int8Array form holds the same integers
         if (Math.abs(w[i]!) === alpha && w[i]! > 0) {
           sawMax = true;
           expect(r.q[i]).toBe(126); // would be 127 without the quirk
