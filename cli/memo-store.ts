@@ -2,7 +2,7 @@
 // memoPerMachine computes (tilings priced by their models, softmax plans, the fused attention model), kept between
 // runs so that a second `intnpu layer` or a sweep's next point does not walk the same schedules again.
 //
-// - Where: <cache dir>/memo/<code fingerprint>/<sha256 of the key>.json, the cache dir of the synthetic layers
+// - Where: <cache dir>/memo/<code fingerprint>/<sha256 of the key>.bin, the cache dir of the synthetic layers
 //   (cli/layer-cache.ts: $INTNPU_CACHE_DIR, $XDG_CACHE_HOME/intnpu or ~/.cache/intnpu; INTNPU_CACHE=0 turns both off).
 // - Staleness: the fingerprint hashes the text of every module under programs/, sim/, isa/ and kernels/ of the code
 //   that runs (dist/ or the sources), so a changed model is a new folder; the MAX_VERSIONS most recently used folders
@@ -65,7 +65,7 @@ interface Header {
   readonly sha256: string;
 }
 
-const digest = (value: string): string => createHash('sha256').update(value).digest('hex');
+const digest = (value: Uint8Array): string => createHash('sha256').update(value).digest('hex');
 
 /** A MemoStore under `base` (one file per key) for the code of this fingerprint; older fingerprints beyond MAX_VERSIONS go. */
 export function diskMemoStore(base: string, fingerprintOf: () => string): MemoStore {
@@ -73,7 +73,7 @@ export function diskMemoStore(base: string, fingerprintOf: () => string): MemoSt
   let fingerprint: string | undefined, dir = '';
   const file = (key: string): string => {
     if (fingerprint === undefined) dir = join(base, 'memo', (fingerprint = fingerprintOf()));
-    return join(dir, `${createHash('sha256').update(key).digest('hex').slice(0, 32)}.json`);
+    return join(dir, `${createHash('sha256').update(key).digest('hex').slice(0, 32)}.bin`);
   };
   let prepared = false;
   const prepare = (): void => {
@@ -91,11 +91,12 @@ export function diskMemoStore(base: string, fingerprintOf: () => string): MemoSt
   return {
     get(key) {
       try {
-        const text = readFileSync(file(key), 'utf8');
-        const nl = text.indexOf('\n');
-        const h = JSON.parse(text.slice(0, nl)) as Header;
-        const value = text.slice(nl + 1);
-        return nl > 0 && h.key === key && h.sha256 === digest(value) ? value : undefined;
+        const bytes = readFileSync(file(key));
+        const nl = bytes.indexOf(0x0a);
+        if (nl <= 0) return undefined;
+        const h = JSON.parse(bytes.subarray(0, nl).toString('utf8')) as Header;
+        const value = bytes.subarray(nl + 1);
+        return h.key === key && h.sha256 === digest(value) ? value : undefined;
       } catch {
         return undefined;
       }
@@ -105,8 +106,8 @@ export function diskMemoStore(base: string, fingerprintOf: () => string): MemoSt
         const f = file(key);
         if (!prepared) prepare();
         const tmp = `${f}.${process.pid}.tmp`;
-        // the value as it is (a program's is megabytes: no second JSON escaping), after a one-line header
-        writeFileSync(tmp, `${JSON.stringify({ key, sha256: digest(value) } satisfies Header)}\n${value}`);
+        // the value's bytes as they are (a program's are megabytes of words), after a one-line header
+        writeFileSync(tmp, Buffer.concat([Buffer.from(`${JSON.stringify({ key, sha256: digest(value) } satisfies Header)}\n`), value]));
         renameSync(tmp, f);
       } catch {
         // a cache that cannot be written is no cache

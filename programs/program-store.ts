@@ -7,45 +7,55 @@
 import type { BufferSymbol, MemorySpace, Program } from '../isa/asm.js';
 import { perMachineCache, type MemoCodec } from './schedule.js';
 
-interface StoredProgram {
+/** What is stored beside the words and lines (JSON, in front of them). */
+interface StoredMeta {
   readonly file: string;
-  /** base64 of the words' bytes (little-endian) */
-  readonly words: string;
-  /** base64 of the lines' bytes */
-  readonly lines: string;
+  /** instructions */
+  readonly n: number;
   readonly labels: [string, number][];
   readonly consts: [string, number][];
   readonly buffers: BufferSymbol[];
   readonly allocated: Record<MemorySpace, number>;
 }
 
-const bytesOf = (a: Uint32Array | Int32Array): string => Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('base64');
+const UTF8_OUT = new TextEncoder(), UTF8_IN = new TextDecoder();
 
-/** A typed array of `T` from base64 (copied to an aligned buffer of its own). */
-function fromBase64<T>(text: string, make: (b: ArrayBuffer) => T): T {
-  const b = Buffer.from(text, 'base64');
-  const copy = new Uint8Array(b.length);
-  copy.set(b);
-  return make(copy.buffer);
-}
-
+/**
+ * Bytes: [meta length, u32 LE][meta JSON, padded with spaces to a multiple of 4][words: 8 bytes per instruction]
+ * [lines: 4 bytes per instruction], the arrays as the machine holds them (little-endian, as every JavaScript engine
+ * on the platforms Node supports).
+ */
 export const PROGRAM_CODEC: MemoCodec = {
   encode(v) {
     const p = v as Program;
-    const stored: StoredProgram = {
-      file: p.file, words: bytesOf(p.words), lines: bytesOf(p.lines), labels: [...p.labels], consts: [...p.consts],
+    const n = p.words.length >> 1;
+    const meta: StoredMeta = {
+      file: p.file, n, labels: [...p.labels], consts: [...p.consts],
       buffers: [...p.buffers.values()].map((b) => ({ name: b.name, space: b.space, address: b.address, size: b.size, line: b.line })),
       allocated: { ...p.allocated },
     };
-    return JSON.stringify(stored);
+    let json = UTF8_OUT.encode(JSON.stringify(meta));
+    const padded = (json.length + 3) & ~3;
+    if (padded !== json.length) json = UTF8_OUT.encode(JSON.stringify(meta) + ' '.repeat(padded - json.length));
+    const out = new Uint8Array(4 + padded + 12 * n);
+    new DataView(out.buffer).setUint32(0, padded, true);
+    out.set(json, 4);
+    out.set(new Uint8Array(p.words.buffer, p.words.byteOffset, 8 * n), 4 + padded);
+    out.set(new Uint8Array(p.lines.buffer, p.lines.byteOffset, 4 * n), 4 + padded + 8 * n);
+    return out;
   },
-  decode(text, recompute) {
-    const s = JSON.parse(text) as StoredProgram;
-    const words = fromBase64(s.words, (b) => new Uint32Array(b));
+  decode(bytes, recompute) {
+    const metaLen = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(0, true);
+    const s = JSON.parse(UTF8_IN.decode(bytes.subarray(4, 4 + metaLen))) as StoredMeta;
+    const at = 4 + metaLen;
+    if (bytes.length !== at + 12 * s.n) throw new Error(`internal: the stored program ${s.file} has ${bytes.length} bytes, expected ${at + 12 * s.n}`);
+    // copies, aligned: the stored arrays as the machine reads them
+    const words = new Uint32Array(2 * s.n), lines = new Int32Array(s.n);
+    new Uint8Array(words.buffer).set(bytes.subarray(at, at + 8 * s.n));
+    new Uint8Array(lines.buffer).set(bytes.subarray(at + 8 * s.n, at + 12 * s.n));
     let listing: readonly string[] | undefined;
     const program = {
-      file: s.file, words, lines: fromBase64(s.lines, (b) => new Int32Array(b)),
-      labels: new Map(s.labels), consts: new Map(s.consts), buffers: new Map(s.buffers.map((b) => [b.name, b])), allocated: s.allocated,
+      file: s.file, words, lines, labels: new Map(s.labels), consts: new Map(s.consts), buffers: new Map(s.buffers.map((b) => [b.name, b])), allocated: s.allocated,
     };
     // the listing: from the builder, on first read; the same code builds the same words (else the store is corrupt)
     Object.defineProperty(program, 'sourceLines', {

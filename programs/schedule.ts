@@ -127,14 +127,14 @@ export class ScheduleClock {
 type ClockUnit = 'load' | 'store' | 'mxu' | 'vpu';
 
 /**
- * Where memoised results may outlive the process: texts (a MemoCodec's) under string keys. None by default (a library user's
- * memo lives in memory); the CLI sets one on disk (cli/memo-store.ts), keyed by a fingerprint of this code, so that
- * a second `intnpu layer` does not re-walk the cycle models and re-price the tilings the first one chose (as a
- * compiler's tuning log or Triton's kernel cache keeps what it found).
+ * Where memoised results may outlive the process: bytes (a MemoCodec's) under string keys. None by default (a
+ * library user's memo lives in memory); the CLI sets one on disk (cli/memo-store.ts), keyed by a fingerprint of this
+ * code, so that a second `intnpu layer` does not re-walk the cycle models and re-price the tilings the first one
+ * chose, nor build its programs again (as a compiler's tuning log or Triton's kernel cache keeps what it found).
  */
 export interface MemoStore {
-  get(key: string): string | undefined;
-  set(key: string, value: string): void;
+  get(key: string): Uint8Array | undefined;
+  set(key: string, value: Uint8Array): void;
 }
 
 let memoStore: MemoStore | undefined;
@@ -154,14 +154,16 @@ function machineKey(mach: object): string {
 }
 
 /**
- * How a memoised value goes into the memo store and back: `encode` gives its text, or undefined for a value that
+ * How a memoised value goes into the memo store and back: `encode` gives its bytes, or undefined for a value that
  * cannot be stored faithfully (it is then recomputed each time); `decode` may call `recompute` for parts it did not
  * store (a program's listing, say), lazily.
  */
 export interface MemoCodec {
-  encode(v: unknown): string | undefined;
-  decode(text: string, recompute: () => unknown): unknown;
+  encode(v: unknown): Uint8Array | undefined;
+  decode(bytes: Uint8Array, recompute: () => unknown): unknown;
 }
+
+const UTF8_OUT = new TextEncoder(), UTF8_IN = new TextDecoder();
 
 /**
  * Plain data as JSON: stored only when the JSON reads back deep-equal to the value (plain objects, arrays, finite
@@ -171,18 +173,18 @@ export interface MemoCodec {
 export const JSON_CODEC: MemoCodec = {
   encode(v) {
     const json = JSON.stringify(v);
-    return json !== undefined && isDeepStrictEqual(JSON.parse(json), v) ? json : undefined;
+    return json !== undefined && isDeepStrictEqual(JSON.parse(json), v) ? UTF8_OUT.encode(json) : undefined;
   },
-  decode: (text) => JSON.parse(text) as unknown,
+  decode: (bytes) => JSON.parse(UTF8_IN.decode(bytes)) as unknown,
 };
 
-/** A result through the memo store, when one is set: decoded from its text, or computed and stored. */
+/** A result through the memo store, when one is set: decoded from its bytes, or computed and stored. */
 function throughStore<T>(mach: object, key: string, f: () => T, codec: MemoCodec): T {
   const store = memoStore;
   if (store === undefined) return f();
   const k = `${key}\n${machineKey(mach)}`;
-  const text = store.get(k);
-  if (text !== undefined) return codec.decode(text, f) as T;
+  const bytes = store.get(k);
+  if (bytes !== undefined) return codec.decode(bytes, f) as T;
   const v = f();
   const encoded = codec.encode(v);
   if (encoded !== undefined) store.set(k, encoded);

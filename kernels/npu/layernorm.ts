@@ -75,6 +75,7 @@ import { compileLayer, runLayer } from '../ref/layer.js';
 import { layerNormApply } from '../ref/layernorm.js';
 import { requantApply } from '../ref/requant.js';
 import { flattenNested, parseCase, type FidelityResult, type KernelCaseResult } from './common.js';
+import { typedShape } from '../ref/case-parse.js';
 
 
 
@@ -321,7 +322,12 @@ export interface LayerNormCase {
   readonly outRange: { readonly bits: 8; readonly x_min: number; readonly x_max: number };
 }
 
-function flatten(v: Nested[]): { values: number[]; shape: number[] } {
+function flatten(v: Nested[]): { values: ArrayLike<number>; shape: number[] } {
+  // an Int32Array (the layer's own runs pass one): every element an int32 already, taken as it is
+  if ((v as unknown) instanceof Int32Array) {
+    const t = v as unknown as Int32Array;
+    return { values: t, shape: typedShape(t) };
+  }
   const f = flattenNested('x_int', v);
   const bad = f.values.findIndex((x) => !Number.isInteger(x) || x < -2147483648 || x > 2147483647);
   if (bad >= 0) throw new KernelInputError(`x_int (element ${bad}): ${String(f.values[bad])} is not an int32`);
@@ -346,7 +352,7 @@ export function parseLayerNormCase(input: unknown): LayerNormCase {
   if (c.gamma.length !== C) throw new KernelInputError(`gamma: ${c.gamma.length} values, the last dimension of x_int is ${C}`);
   if (c.beta.length !== C) throw new KernelInputError(`beta: ${c.beta.length} values, the last dimension of x_int is ${C}`);
   return {
-    x: Int32Array.from(flat.values), rows: flat.values.length / C, C, shape, gamma: c.gamma, beta: c.beta, shift: c.shift,
+    x: flat.values instanceof Int32Array ? flat.values : Int32Array.from(flat.values), rows: flat.values.length / C, C, shape, gamma: c.gamma, beta: c.beta, shift: c.shift,
     outRange: { bits: 8, x_min: c.out_x_min, x_max: c.out_x_max },
   };
 }

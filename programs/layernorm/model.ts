@@ -304,6 +304,11 @@ export function interleave<T>(stage: readonly T[], routine: readonly T[]): T[] {
 export const LN_RESIDENT_MAX_VECTORS = 6;
 
 export function layernormPlan(rows: number, C: number, mach: LayerNormMachine, general: readonly number[] = [], second?: { readonly m: number; readonly e: number }): LayerNormPlan {
+  // memoised (and kept between runs by the CLI's memo store): choosing the pipeline walks candidate schedules
+  return memoPerMachine(mach, `layernormPlan ${JSON.stringify([rows, C, general, second ?? null])}`, () => planLayerNorm(rows, C, mach, general, second));
+}
+
+function planLayerNorm(rows: number, C: number, mach: LayerNormMachine, general: readonly number[], second: { readonly m: number; readonly e: number } | undefined): LayerNormPlan {
   if (!Number.isInteger(rows) || rows < 0 || !Number.isInteger(C) || C < 1) throw new RangeError(`layernormPlan: bad shape [${rows}, ${C}]`);
   const L = mach.vpu.lanes;
   const vectors = Math.ceil(C / L);

@@ -44,7 +44,7 @@ describe('program store', () => {
   });
 
   it('a kernel run on a program read from the store equals the run on the built one', () => {
-    const map = new Map<string, string>();
+    const map = new Map<string, Uint8Array>();
     const store: MemoStore = { get: (k) => map.get(k), set: (k, v) => void map.set(k, v) };
     const rng = seedrandom.alea('program store');
     const M = 12, K = 80, N = 40;
