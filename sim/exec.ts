@@ -212,7 +212,7 @@ function dma(store: boolean): Semantics {
           else for (let j = 0; j < len; j++) A[c + j] = D32[d + j]!;
         }
       } else if (space === SPACE_SPAD) {
-        const S = new Uint8Array(m.spad.buffer, m.spad.byteOffset, m.spad.byteLength);
+        const S = m.spadU8;
         if (len <= SHORT_ROW) {
           // PERF: short rows (an MXU tile's 16-128 bytes) byte by byte: no subarray object per row
           const from = store ? S : D, to = store ? D : S;
