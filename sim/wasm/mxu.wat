@@ -1,6 +1,8 @@
-;; The simulator's MXU tile on WebAssembly SIMD, working in place on the machine's memories: a Machine on this engine
-;; (sim/wasm-mxu.ts) keeps its scratchpad, accumulators and the two weight buffers in the instance's memory, so an
-;; mxu.mm copies nothing in or out. matmulTile in sim/exec.ts stays the definition and is tested equal. Deliberately a
+;; The simulator's MXU tile on WebAssembly SIMD (mm_s8, mm_u8, with the weight load wload) and the VPU's widening
+;; multiplies (vmacr, vmulr_vx, vmulr_vv, at the end), working in place on the machine's memories: a Machine on this
+;; engine (sim/wasm-mxu.ts) keeps its scratchpad, accumulators, the two weight buffers and its vector registers in the
+;; instance's memory, so an mxu.mm copies nothing in or out. matmulTile in sim/exec.ts and mulAddRoundShift in
+;; sim/intops.ts stay the definitions and are tested equal. Deliberately a
 ;; separate module from the reference's (kernels/ref/wasm/gemm.wat), so that the simulator and the oracle it is
 ;; checked against share no code.
 ;;   mm_s8 / mm_u8 (x, xs, rows, w, ws, kp, n, o, os, acc): for r < rows, j < n
