@@ -212,7 +212,7 @@ function dma(store: boolean): Semantics {
           else for (let j = 0; j < len; j++) A[c + j] = D32[d + j]!;
         }
       } else if (space === SPACE_SPAD) {
-        const S = new Uint8Array(m.spad.buffer, m.spad.byteOffset, m.spad.byteLength);
+        const S = m.spadU8;
         if (len <= SHORT_ROW) {
           // PERF: short rows (an MXU tile's 16-128 bytes) byte by byte: no subarray object per row
           const from = store ? S : D, to = store ? D : S;
@@ -411,7 +411,8 @@ const vmulrVx: Semantics = (m, f, o, pc, e, data) => {
   const L = m.lanes, n = m.vl, R = m.vregs;
   e.amount = n;
   vecOperands(e, vd, va);
-  if (data) for (let i = 0; i < n; i++) R[vd * L + i] = mulRoundShift(R[va * L + i]!, mul, shift, rmode, sat);
+  if (data && m.mxu !== undefined) m.mxu.vmulrVx(vd * L, va * L, mul, n, shift, rmode, sat);
+  else if (data) for (let i = 0; i < n; i++) R[vd * L + i] = mulRoundShift(R[va * L + i]!, mul, shift, rmode, sat);
   return pc + 1;
 };
 const vmulrVv: Semantics = (m, f, o, pc, e, data) => {
@@ -424,7 +425,8 @@ const vmulrVv: Semantics = (m, f, o, pc, e, data) => {
     const sh = R[vs * L + i]!;
     if (sh < 0 || sh > 127) throw new Fault('bad-operand', `vmulr.vv lane ${i} shift ${sh} outside 0..127`);
   }
-  for (let i = 0; i < n; i++) R[vd * L + i] = mulRoundShift(R[va * L + i]!, R[vb * L + i]!, R[vs * L + i]!, rmode, sat);
+  if (m.mxu !== undefined) m.mxu.vmulrVv(vd * L, va * L, vb * L, vs * L, n, rmode, sat);
+  else for (let i = 0; i < n; i++) R[vd * L + i] = mulRoundShift(R[va * L + i]!, R[vb * L + i]!, R[vs * L + i]!, rmode, sat);
   return pc + 1;
 };
 
@@ -602,7 +604,8 @@ export const SEMANTICS: Readonly<Record<string, Semantics>> = {
     const L = m.lanes, n = m.vl, R = m.vregs;
     e.amount = n;
     vecOperands(e, vd, va, vb, vc);
-    if (data) for (let i = 0; i < n; i++) R[vd * L + i] = mulAddRoundShift(R[va * L + i]!, R[vb * L + i]!, R[vc * L + i]!, shift, rmode, sat);
+    if (data && m.mxu !== undefined) m.mxu.vmacr(vd * L, va * L, vb * L, vc * L, n, shift, rmode, sat);
+    else if (data) for (let i = 0; i < n; i++) R[vd * L + i] = mulAddRoundShift(R[va * L + i]!, R[vb * L + i]!, R[vc * L + i]!, shift, rmode, sat);
     return pc + 1;
   },
   vabs: v1((a) => (a < 0 ? -a | 0 : a)),

@@ -87,14 +87,14 @@ export class Machine {
     this.cfg = cfg;
     const dramBytes = opts.dramBytes === undefined ? cfg.dram.sizeBytes : Math.min(cfg.dram.sizeBytes, Math.max(0, Math.ceil(opts.dramBytes)));
     this.dram = new Uint8Array(dramBytes);
-    const mxu = opts.wasm ?? simWasmActive() ? MxuMemory.create(cfg.spad.sizeBytes, cfg.acc.sizeBytes / 4, cfg.mxu.cols, cfg.mxu.rows) : undefined;
+    const mxu = opts.wasm ?? simWasmActive() ? MxuMemory.create(cfg.spad.sizeBytes, cfg.acc.sizeBytes / 4, cfg.mxu.cols, cfg.mxu.rows, cfg.vpu.lanes) : undefined;
     this.mxu = mxu;
     this.wasmMxu = mxu !== undefined;
     this.spad = mxu ? mxu.spad : new Int8Array(cfg.spad.sizeBytes);
     this.spadU8 = mxu ? mxu.spadU8 : new Uint8Array(this.spad.buffer);
     this.acc = mxu ? mxu.acc : new Int32Array(cfg.acc.sizeBytes / 4);
     this.lanes = cfg.vpu.lanes;
-    this.vregs = new Int32Array(32 * this.lanes);
+    this.vregs = mxu ? mxu.vregs : new Int32Array(32 * this.lanes);
     this.vl = this.lanes;
     this.wqDepth = mxu ? mxu.depth : 0;
     this.wq = mxu ? mxu.wq : [new Int16Array(0), new Int16Array(0)];

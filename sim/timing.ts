@@ -242,7 +242,10 @@ export class TimingModel {
   private readonly wbufProducer = new Int32Array(2).fill(-1);
   private sincePrune = 0;
   readonly totals: TimingTotals;
-  /** Per-pc stall cycles by cause (pc * causes + cause), for "which instruction waited on what". */
+  /**
+   * Per-pc stall cycles by cause (pc * causes + cause), for "which instruction waited on what": of the program being
+   * run (a chained run's begin starts them again for the next program).
+   */
   pcStalls: Float64Array;
   /** Per pc: the producer pc it most recently waited for on a data dependency. */
   pcWaitedOn: Int32Array;
@@ -513,8 +516,14 @@ export class TimingModel {
       end: this.end, firstDispatch: this.feNext, busy: T.busy.slice(), stalls: T.stalls.slice(),
       instructions: T.instructions.slice(), dramChannelBusy: T.dramChannelBusy,
     };
-    this.pcStalls = new Float64Array(Math.max(1, programLength) * STALL_CAUSES.length);
-    this.pcWaitedOn = new Int32Array(Math.max(1, programLength)).fill(-1);
+    // PERF: the next program's per-pc tables reuse the previous one's memory, cleared, when it is large enough: a fresh
+    // table per program of a chain (megabytes for an unrolled layer program) cost a page fault per 4 KiB on first touch.
+    // The previous program's tables are not readable after this anyway (they are this model's, now the next program's).
+    const nStalls = Math.max(1, programLength) * STALL_CAUSES.length, nPcs = Math.max(1, programLength);
+    const stalls = this.pcStalls.buffer.byteLength >= nStalls * 8 ? new Float64Array(this.pcStalls.buffer, 0, nStalls).fill(0) : new Float64Array(nStalls);
+    const waited = this.pcWaitedOn.buffer.byteLength >= nPcs * 4 ? new Int32Array(this.pcWaitedOn.buffer, 0, nPcs) : new Int32Array(nPcs);
+    this.pcStalls = stalls;
+    this.pcWaitedOn = waited.fill(-1);
   }
 
   /** Total cycles: the last result, or the cycle after the final dispatch if that is later (chained: see begin). */

@@ -1,6 +1,8 @@
-;; The simulator's MXU tile on WebAssembly SIMD, working in place on the machine's memories: a Machine on this engine
-;; (sim/wasm-mxu.ts) keeps its scratchpad, accumulators and the two weight buffers in the instance's memory, so an
-;; mxu.mm copies nothing in or out. matmulTile in sim/exec.ts stays the definition and is tested equal. Deliberately a
+;; The simulator's MXU tile on WebAssembly SIMD (mm_s8, mm_u8, with the weight load wload) and the VPU's widening
+;; multiplies (vmacr, vmulr_vx, vmulr_vv, at the end), working in place on the machine's memories: a Machine on this
+;; engine (sim/wasm-mxu.ts) keeps its scratchpad, accumulators, the two weight buffers and its vector registers in the
+;; instance's memory, so an mxu.mm copies nothing in or out. matmulTile in sim/exec.ts and mulAddRoundShift in
+;; sim/intops.ts stay the definitions and are tested equal. Deliberately a
 ;; separate module from the reference's (kernels/ref/wasm/gemm.wat), so that the simulator and the oracle it is
 ;; checked against share no code.
 ;;   mm_s8 / mm_u8 (x, xs, rows, w, ws, kp, n, o, os, acc): for r < rows, j < n
@@ -210,4 +212,90 @@
             (br $nloop)))
         (local.set $m (i32.add (local.get $m) (i32.const 2)))
         (br $mloop))))
+
+  ;; ---- The VPU's widening multiplies with a rounding right shift (vmacr, vmulr.vx, vmulr.vv), in place on the vector
+  ;; registers: sat(round((a * b + c) / 2^s)) per lane, the definition being mulAddRoundShift in sim/intops.ts (tested
+  ;; equal). Exact by construction: a*b + c of int32s is at most 2^62 + 2^31 in magnitude, an i64 holds it.
+
+  ;; round p / 2^s (s in 0..127) in rmode (0 floor, 1 rne, 2 rhaz, 3 trunc), then saturate (0 wrap32, 1 sat8, 2 sat16,
+  ;; 3 sat32). q = p >> s (floor), r = p & (2^s - 1) in [0, 2^s), half = 2^(s-1); p < 0 exactly when q < 0. For
+  ;; s >= 64 |p / 2^s| < 1/2: floor gives -1 for p < 0, every other mode 0.
+  (func $rnd (param $p i64) (param $s i32) (param $rm i32) (param $sat i32) (result i32)
+    (local $q i64) (local $r i64) (local $h i64) (local $lo i64) (local $hi i64)
+    (if (i32.ge_u (local.get $s) (i32.const 64))
+      (then (return (select (i32.const -1) (i32.const 0)
+        (i32.and (i32.eqz (local.get $rm)) (i64.lt_s (local.get $p) (i64.const 0)))))))
+    (local.set $q (local.get $p))
+    (if (local.get $s)
+      (then
+        (local.set $q (i64.shr_s (local.get $p) (i64.extend_i32_u (local.get $s))))
+        (local.set $r (i64.and (local.get $p) (i64.sub (i64.shl (i64.const 1) (i64.extend_i32_u (local.get $s))) (i64.const 1))))
+        (local.set $h (i64.shl (i64.const 1) (i64.extend_i32_u (i32.sub (local.get $s) (i32.const 1)))))
+        (if (i32.eq (local.get $rm) (i32.const 1))
+          (then (local.set $q (i64.add (local.get $q) (i64.extend_i32_u
+            (i32.or (i64.gt_u (local.get $r) (local.get $h))
+                    (i32.and (i64.eq (local.get $r) (local.get $h)) (i32.wrap_i64 (i64.and (local.get $q) (i64.const 1))))))))))
+        (if (i32.eq (local.get $rm) (i32.const 2))
+          (then (local.set $q (i64.add (local.get $q) (i64.extend_i32_u
+            (i32.or (i64.gt_u (local.get $r) (local.get $h))
+                    (i32.and (i64.eq (local.get $r) (local.get $h)) (i64.ge_s (local.get $q) (i64.const 0)))))))))
+        (if (i32.eq (local.get $rm) (i32.const 3))
+          (then (local.set $q (i64.add (local.get $q) (i64.extend_i32_u
+            (i32.and (i64.lt_s (local.get $q) (i64.const 0)) (i64.ne (local.get $r) (i64.const 0))))))))))
+    (if (i32.eqz (local.get $sat)) (then (return (i32.wrap_i64 (local.get $q)))))
+    (local.set $lo (i64.const -2147483648))
+    (local.set $hi (i64.const 2147483647))
+    (if (i32.eq (local.get $sat) (i32.const 1)) (then (local.set $lo (i64.const -128)) (local.set $hi (i64.const 127))))
+    (if (i32.eq (local.get $sat) (i32.const 2)) (then (local.set $lo (i64.const -32768)) (local.set $hi (i64.const 32767))))
+    (if (i64.lt_s (local.get $q) (local.get $lo)) (then (return (i32.wrap_i64 (local.get $lo)))))
+    (if (i64.gt_s (local.get $q) (local.get $hi)) (then (return (i32.wrap_i64 (local.get $hi)))))
+    (i32.wrap_i64 (local.get $q)))
+
+  ;; vmacr: lanes d[i] = rnd(a[i] * b[i] + c[i], s) for i < n (byte addresses of lane 0; d may be a, b or c: lane i is
+  ;; read before it is written)
+  (func (export "vmacr") (param $d i32) (param $a i32) (param $b i32) (param $c i32) (param $n i32) (param $s i32) (param $rm i32) (param $sat i32)
+    (local $o i32) (local $end i32)
+    (local.set $end (i32.shl (local.get $n) (i32.const 2)))
+    (block $done
+      (loop $lanes
+        (br_if $done (i32.ge_u (local.get $o) (local.get $end)))
+        (i32.store (i32.add (local.get $d) (local.get $o))
+          (call $rnd
+            (i64.add
+              (i64.mul (i64.extend_i32_s (i32.load (i32.add (local.get $a) (local.get $o))))
+                       (i64.extend_i32_s (i32.load (i32.add (local.get $b) (local.get $o)))))
+              (i64.extend_i32_s (i32.load (i32.add (local.get $c) (local.get $o)))))
+            (local.get $s) (local.get $rm) (local.get $sat)))
+        (local.set $o (i32.add (local.get $o) (i32.const 4)))
+        (br $lanes))))
+
+  ;; vmulr.vx: lanes d[i] = rnd(a[i] * mul, s)
+  (func (export "vmulr_vx") (param $d i32) (param $a i32) (param $mul i32) (param $n i32) (param $s i32) (param $rm i32) (param $sat i32)
+    (local $o i32) (local $end i32) (local $m i64)
+    (local.set $end (i32.shl (local.get $n) (i32.const 2)))
+    (local.set $m (i64.extend_i32_s (local.get $mul)))
+    (block $done
+      (loop $lanes
+        (br_if $done (i32.ge_u (local.get $o) (local.get $end)))
+        (i32.store (i32.add (local.get $d) (local.get $o))
+          (call $rnd
+            (i64.mul (i64.extend_i32_s (i32.load (i32.add (local.get $a) (local.get $o)))) (local.get $m))
+            (local.get $s) (local.get $rm) (local.get $sat)))
+        (local.set $o (i32.add (local.get $o) (i32.const 4)))
+        (br $lanes))))
+
+  ;; vmulr.vv: lanes d[i] = rnd(a[i] * b[i], s[i]) (the caller checked every s[i] in 0..127)
+  (func (export "vmulr_vv") (param $d i32) (param $a i32) (param $b i32) (param $sh i32) (param $n i32) (param $rm i32) (param $sat i32)
+    (local $o i32) (local $end i32)
+    (local.set $end (i32.shl (local.get $n) (i32.const 2)))
+    (block $done
+      (loop $lanes
+        (br_if $done (i32.ge_u (local.get $o) (local.get $end)))
+        (i32.store (i32.add (local.get $d) (local.get $o))
+          (call $rnd
+            (i64.mul (i64.extend_i32_s (i32.load (i32.add (local.get $a) (local.get $o))))
+                     (i64.extend_i32_s (i32.load (i32.add (local.get $b) (local.get $o)))))
+            (i32.load (i32.add (local.get $sh) (local.get $o))) (local.get $rm) (local.get $sat)))
+        (local.set $o (i32.add (local.get $o) (i32.const 4)))
+        (br $lanes))))
 )

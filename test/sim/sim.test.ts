@@ -490,10 +490,10 @@ describe('semantics', () => {
       bytes[2 * i + 1] = (v >> 8) & 0xff;
     });
     const res = run('li r1, 100\nli r2, 300\nvld.s16 v4, r1, 16\nvst.s16 v4, r2, -2\nhalt', CFG, {
-      prep: (m) => new Uint8Array(m.spad.buffer).set(bytes, 100),
+      prep: (m) => m.spadU8.set(bytes, 100),
     });
     expect(Array.from(res.machine.vregs.subarray(4 * 8, 5 * 8))).toEqual(vals);
-    expect(Array.from(new Uint8Array(res.machine.spad.buffer, 300, 16))).toEqual(Array.from(bytes));
+    expect(Array.from(res.machine.spadU8.subarray(300, 316))).toEqual(Array.from(bytes));
     expect(res.machine.sregs[1]).toBe(116);
     expect(res.machine.sregs[2]).toBe(298);
   });

@@ -7,7 +7,7 @@ import { matmulTile, matmulTileU8 } from '../../sim/exec.js';
 import { Machine } from '../../sim/machine.js';
 import { loadMachine, parseMachine } from '../../sim/config.js';
 import { MxuMemory, setSimWasm, simWasmActive } from '../../sim/wasm-mxu.js';
-import { PACK } from '../../sim/intops.js';
+import { mulAddRoundShift, PACK } from '../../sim/intops.js';
 import { runLinearSim } from '../../programs/index.js';
 import { runLinearRequantSim } from '../../programs/linear-requant/build.js';
 import { runPvSim, runQkSim } from '../../programs/attention/build.js';
@@ -32,7 +32,7 @@ describe('WebAssembly MXU', () => {
   sit('the in-place kernel equals matmulTile on random tiles (strides incl. negative, odd rows, partial column blocks, operands at the memories\' ends, u8, accumulate with wrap-around), weights by its wload', (rng) => {
     const R = 40, C = 19; // an array whose depth (40 -> 40) and width (19 -> 20) both need padding
     const SPAD = 1024, ACC = 300; // room for the largest region (13 rows 44 bytes apart; 13 rows of 22 words)
-    const mem = MxuMemory.create(SPAD, ACC, C, R)!;
+    const mem = MxuMemory.create(SPAD, ACC, C, R, 8)!;
     expect(mem).toBeDefined();
     expect(mem.spad.byteOffset).toBe(0);
     for (let t = 0; t < 60; t++) {
@@ -80,6 +80,41 @@ describe('WebAssembly MXU', () => {
       expect(() => mem.mm(unsigned, x, xStride, rows, buf, k, n, accAddr, accStride, accumulate), what).not.toThrow();
       expect(Array.from(mem.acc), what).toEqual(Array.from(a));
       expect(Array.from(mem.spad), `${what}: scratchpad untouched`).toEqual(Array.from(S8));
+    }
+  });
+
+  sit('the VPU multiplies (vmacr, vmulr.vx, vmulr.vv) equal mulAddRoundShift on every lane, mode, width and shift class, in place', (rng) => {
+    const L = 8;
+    const mem = MxuMemory.create(256, 64, 4, 8, L)!;
+    const V = mem.vregs;
+    const lane = (): number => {
+      const k = rng();
+      if (k < 0.25) return [-2147483648, 2147483647, -2147483647, 0, 1, -1, 65535, -65536, 46341][Math.floor(rng() * 9)]!;
+      if (k < 0.6) return (rng() * 2 ** 32) | 0;
+      return ((rng() * 2 ** 32) | 0) >> Math.floor(rng() * 32);
+    };
+    const shiftOf = (): number => [0, 1, 15, 16, 31, 52, 53, 54, 62, 63, 64, 65, 100, 127][Math.floor(rng() * 14)]!;
+    for (let t = 0; t < 600; t++) {
+      // every fourth case small operands and shifts: exact ties of every sign (p = +-2^(s-1), q = 0 or -1) are common
+      const small = (t >> 4) % 4 === 3;
+      for (let i = 0; i < V.length; i++) V[i] = small ? Math.floor(rng() * 17) - 8 : lane();
+      const n = 1 + Math.floor(rng() * L), rmode = t & 3, sat = (t >> 2) & 3, shift = small ? 1 + Math.floor(rng() * 4) : shiftOf();
+      // registers 1..4 as operands; the destination one of them every third case (read before written per lane)
+      const d = t % 3 === 0 ? 1 + Math.floor(rng() * 3) : 5, a = 1, b = 2, c = 3, sv = 4;
+      for (let i = 0; i < L; i++) V[sv * L + i] = small ? Math.floor(rng() * 5) : shiftOf();
+      const before = Int32Array.from(V);
+      const mul = small ? Math.floor(rng() * 17) - 8 : lane();
+      const op = t % 3;
+      const want = Int32Array.from(before);
+      for (let i = 0; i < n; i++) {
+        const A = before[a * L + i]!, B = before[b * L + i]!;
+        want[d * L + i] = op === 0 ? mulAddRoundShift(A, B, before[c * L + i]!, shift, rmode, sat)
+          : op === 1 ? mulAddRoundShift(A, mul, 0, shift, rmode, sat) : mulAddRoundShift(A, B, 0, before[sv * L + i]!, rmode, sat);
+      }
+      if (op === 0) mem.vmacr(d * L, a * L, b * L, c * L, n, shift, rmode, sat);
+      else if (op === 1) mem.vmulrVx(d * L, a * L, mul, n, shift, rmode, sat);
+      else mem.vmulrVv(d * L, a * L, b * L, sv * L, n, rmode, sat);
+      expect(Array.from(V), `case ${t}: ${['vmacr', 'vmulr.vx', 'vmulr.vv'][op]} n ${n} shift ${shift} rmode ${rmode} sat ${sat} d ${d}`).toEqual(Array.from(want));
     }
   });
 
