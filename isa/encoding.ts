@@ -142,17 +142,32 @@ export function decodeInto(lo: number, hi: number, out: Int32Array, off: number)
   return def;
 }
 
+/** A program decoded for execution (decodeProgram). */
+export interface DecodedProgram {
+  /** opcode per pc (0 where the word does not decode) */
+  readonly opc: Uint8Array;
+  /** where pc's field values start in `fields` */
+  readonly fieldAt: Int32Array;
+  /** `slots` values per distinct instruction word */
+  readonly fields: Int32Array;
+  /** the decode error of each pc that has one */
+  readonly errors: Map<number, string>;
+}
+
 /**
- * Decodes a whole program: each instruction's opcode into `opc[pc]` and its field values into
- * `fields[pc * slots ..]`, as decodeInto does one by one; returns the decode error of each pc that has one. An
- * instruction word seen before is copied from its first decoding (a BERT-base layer's unrolled programs hold ~245,000
- * instructions but ~13,000 distinct words): an open-addressing table of at most 2^16 words, exact (both halves
- * compared), and a word that fails to decode is never entered, so every failing pc gets its own error. Not reentrant
- * (one table per process; decoding is synchronous).
+ * Decodes a whole program, each distinct instruction word once: a BERT-base layer's unrolled programs hold ~245,000
+ * instructions but ~13,000 distinct words, so the field values are stored per distinct word (`fields`, `slots` per
+ * word, as decodeInto writes them) and each pc points at its word's (`fieldAt`): 32 bytes per instruction of fresh
+ * memory fewer to fill. Words are matched exactly (both halves) in an open-addressing table of at most 2^16 entries,
+ * half of them used at most (further distinct words get rows of their own); a word that fails to decode is never
+ * entered, so every failing pc gets its own error. Not reentrant (one table per process; decoding is synchronous).
  */
-export function decodeProgramInto(words: Uint32Array, opc: Uint8Array, fields: Int32Array, slots: number): Map<number, string> {
+export function decodeProgram(words: Uint32Array, slots: number): DecodedProgram {
   const n = words.length >> 1;
   const errors = new Map<number, string>();
+  const opc = new Uint8Array(n), fieldAt = new Int32Array(n);
+  let fields = new Int32Array(slots * Math.min(n, 1024));
+  let rows = 0;
   const t = table();
   // a new stamp empties the table (no clearing of 2^16 entries per program)
   const stamp = (t.stamp = (t.stamp + 1) | 0);
@@ -164,16 +179,23 @@ export function decodeProgramInto(words: Uint32Array, opc: Uint8Array, fields: I
     if (t.stamps[h] === stamp) {
       const src = t.first[h]!;
       opc[pc] = opc[src]!;
-      for (let i = 0, d = pc * slots, o = src * slots; i < slots; i++) fields[d + i] = fields[o + i]!;
+      fieldAt[pc] = fieldAt[src]!;
       continue;
+    }
+    if ((rows + 1) * slots > fields.length) {
+      const grown = new Int32Array(Math.min(2 * fields.length, slots * n));
+      grown.set(fields);
+      fields = grown;
     }
     try {
-      opc[pc] = decodeInto(lo, hi, fields, pc * slots).opcode;
+      opc[pc] = decodeInto(lo, hi, fields, rows * slots).opcode;
     } catch (e) {
       errors.set(pc, e instanceof Error ? e.message : String(e));
+      fields.fill(0, rows * slots, (rows + 1) * slots);
       continue;
     }
-    // at most half full, so that probes stay short; past that, words are decoded one by one
+    fieldAt[pc] = rows * slots;
+    rows++;
     if (entries < TABLE_MASK >> 1) {
       t.lo[h] = lo;
       t.hi[h] = hi;
@@ -182,7 +204,7 @@ export function decodeProgramInto(words: Uint32Array, opc: Uint8Array, fields: I
       entries++;
     }
   }
-  return errors;
+  return { opc, fieldAt, fields, errors };
 }
 
 const TABLE_BITS = 16, TABLE_MASK = (1 << TABLE_BITS) - 1;
@@ -194,7 +216,7 @@ interface WordTable {
   stamp: number;
 }
 let TABLE: WordTable | undefined;
-/** The distinct-word table of decodeProgramInto, allocated once (1 MB) and reused by stamp. */
+/** The distinct-word table of decodeProgram, allocated once (1 MB) and reused by stamp. */
 function table(): WordTable {
   return (TABLE ??= { lo: new Int32Array(TABLE_MASK + 1), hi: new Int32Array(TABLE_MASK + 1), first: new Int32Array(TABLE_MASK + 1), stamps: new Int32Array(TABLE_MASK + 1), stamp: 0 });
 }

@@ -3,7 +3,7 @@
 // source line. Modes: full (data + timing), timing-only (no data), functional-only (no timing).
 import type { BufferSymbol, Program } from '../isa/asm.js';
 import { formatInstr } from '../isa/disasm.js';
-import { decodeProgramInto } from '../isa/encoding.js';
+import { decodeProgram } from '../isa/encoding.js';
 import { FIELD_SLOTS as EMIT_FIELD_SLOTS, predecoded } from '../isa/emit.js';
 import { BY_OPCODE, UNITS } from '../isa/table.js';
 import type { MachineConfig } from './config.js';
@@ -15,11 +15,13 @@ import { STALL_CAUSES, TimingModel, type TimingTotals, type TraceEvent } from '.
 
 export const FIELD_SLOTS = EMIT_FIELD_SLOTS;
 
-/** A program decoded for execution: opcode and up to 8 field values per pc. */
+/** A program decoded for execution: the opcode of each pc, and where its up to 8 field values start in `fields`. */
 export interface LoadedProgram {
   readonly n: number;
   readonly opc: Uint8Array;
   readonly fields: Int32Array;
+  /** pc's field values are fields[fieldAt[pc] ..] (one row per distinct word for decoded words, per pc for emitted ones) */
+  readonly fieldAt: Int32Array;
   readonly decodeErrors: ReadonlyMap<number, string>;
   readonly source?: Program;
 }
@@ -30,12 +32,14 @@ export function loadProgram(words: Uint32Array, source?: Program): LoadedProgram
   const pre = predecoded(words);
   if (pre !== undefined) {
     const decodeErrors = new Map<number, string>();
-    return source ? { n, opc: pre.opc, fields: pre.fields, decodeErrors, source } : { n, opc: pre.opc, fields: pre.fields, decodeErrors };
+    const fieldAt = new Int32Array(n);
+    for (let pc = 0; pc < n; pc++) fieldAt[pc] = pc * FIELD_SLOTS;
+    const p = { n, opc: pre.opc, fields: pre.fields, fieldAt, decodeErrors };
+    return source ? { ...p, source } : p;
   }
-  const opc = new Uint8Array(n);
-  const fields = new Int32Array(n * FIELD_SLOTS);
-  const decodeErrors = decodeProgramInto(words, opc, fields, FIELD_SLOTS);
-  return source ? { n, opc, fields, decodeErrors, source } : { n, opc, fields, decodeErrors };
+  const d = decodeProgram(words, FIELD_SLOTS);
+  const p = { n, opc: d.opc, fields: d.fields, fieldAt: d.fieldAt, decodeErrors: d.errors };
+  return source ? { ...p, source } : p;
 }
 
 export class SimFault extends Error {
@@ -121,7 +125,8 @@ export function instrText(prog: LoadedProgram, pc: number): string {
   if (pc < 0 || pc >= prog.n) return '<no instruction>';
   const def = BY_OPCODE.get(prog.opc[pc]!);
   if (!def) return `<undecodable word: ${prog.decodeErrors.get(pc) ?? 'unknown'}>`;
-  const vals = Array.from(prog.fields.subarray(pc * FIELD_SLOTS, pc * FIELD_SLOTS + def.fields.length));
+  const at = prog.fieldAt[pc]!;
+  const vals = Array.from(prog.fields.subarray(at, at + def.fields.length));
   return formatInstr(def, vals, pc);
 }
 
@@ -194,7 +199,7 @@ export class Simulation {
   /** Executes one instruction; returns false once the program has ended. Faults throw SimFault. */
   step(): boolean {
     if (this.finished) return false;
-    const { n, opc, fields } = this.prog;
+    const { n, opc, fields, fieldAt } = this.prog;
     const pc = this.pc;
     if (pc === n) {
       this.finished = true; // running off the end is an implicit halt
@@ -206,7 +211,7 @@ export class Simulation {
     if (!sem) throw this.fault('bad-encoding', this.prog.decodeErrors.get(pc) ?? `opcode ${op} has no semantics`, pc);
     const e = this.e;
     e.reset();
-    const fo = pc * FIELD_SLOTS;
+    const fo = fieldAt[pc]!;
     let next: number;
     try {
       next = sem(this.machine, fields, fo, pc, e, this.data);
