@@ -6,7 +6,7 @@
 // below prices it analytically from the shape and the machine; the model never runs the simulator.
 
 import { LINEAR_OP_INSTRS } from '../linear/model.js';
-import { ScheduleClock, TilingError, type ModelMachine } from '../schedule.js';
+import { memoPerMachine, ScheduleClock, TilingError, type ModelMachine } from '../schedule.js';
 
 /** Which attention matmul: the shapes of its per-head GEMM follow from it. */
 export type AttentionKernel = 'qk' | 'pv';
@@ -236,7 +236,7 @@ function modelOf(t: AttentionTiling, mach: ModelMachine): AttentionModel {
 
 /** Cycles of `qk` (scores [H, T, T] int32 from q8, k8 [T, hidden] int8) on a machine. */
 export function qkModel(T: number, hidden: number, heads: number, mach: ModelMachine): AttentionModel {
-  return modelOf(qkTiling(T, hidden, heads, mach), mach);
+  return memoPerMachine(mach, `qkModel ${JSON.stringify([T, hidden, heads])}`, () => modelOf(qkTiling(T, hidden, heads, mach), mach));
 }
 
 /**
@@ -244,7 +244,7 @@ export function qkModel(T: number, hidden: number, heads: number, mach: ModelMac
  * `requant`, the context QuantAct(8) in the output stage (int8 context).
  */
 export function pvModel(T: number, hidden: number, heads: number, mach: ModelMachine, requant = false): AttentionModel {
-  return modelOf(attentionTiling('pv', T, hidden, heads, mach, requant), mach);
+  return memoPerMachine(mach, `pvModel ${JSON.stringify([T, hidden, heads, requant])}`, () => modelOf(attentionTiling('pv', T, hidden, heads, mach, requant), mach));
 }
 
 /** Rows of the requantizing output stage whose VPU ops are interleaved (hides the load and multiply latencies). */

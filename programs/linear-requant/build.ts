@@ -380,9 +380,8 @@ export function runLinearRequantSim(
   const sim = simulateWith(program, cfg, { x, w, bias, k: packLinearRequantConsts(mm, ee, N), ...(idIn ? { wid: idIn.w } : {}) }, opts);
   const ob = outBytes(bits);
   const bytes = sim.machine.readBytes(buf('y'), M * N * ob);
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const y = new Int32Array(M * N);
-  for (let i = 0; i < M * N; i++) y[i] = ob === 1 ? view.getInt8(i) : ob === 2 ? view.getInt16(2 * i, true) : view.getInt32(4 * i, true);
+  // sign-extended by the typed-array conversion (readBytes gives a fresh, aligned copy; little-endian like the machine)
+  const y = new Int32Array(ob === 1 ? new Int8Array(bytes.buffer, bytes.byteOffset, M * N) : ob === 2 ? new Int16Array(bytes.buffer, bytes.byteOffset, M * N) : new Int32Array(bytes.buffer, bytes.byteOffset, M * N));
   // the model prices the program's schedule, which the build key determines
   return { y, npu, sim, model: memoPerMachine(cfg, `linearRequantModel ${key}`, () => linearRequantModelOf(built().plan, built().ops, cfg)), program };
 }
@@ -426,7 +425,6 @@ export function runLinearGeluSim(
   const buf = (name: string) => programBuffer(program, name);
   const sim = simulateWith(program, cfg, { x, w, bias, k: packGeluConsts(gk, N, form) }, opts);
   const bytes = sim.machine.readBytes(buf('y'), M * N);
-  const y = new Int32Array(M * N);
-  for (let i = 0; i < M * N; i++) y[i] = (bytes[i]! << 24) >> 24;
+  const y = new Int32Array(new Int8Array(bytes.buffer, bytes.byteOffset, M * N));
   return { y, form, sim, model: memoPerMachine(cfg, `linearGeluModel ${key}`, () => linearRequantModelOf(built().plan, built().ops, cfg)), program };
 }

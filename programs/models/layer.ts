@@ -429,7 +429,7 @@ export function runLayerSim(model: CompiledLayerSim, x: Int8Array, T: number, cf
     return y;
   };
 
-  const caseRun = (r: CaseRun): { y: number[]; r: CaseRun } => ({ y: r.y_int, r });
+  const caseRun = (r: CaseRun): { y: ArrayLike<number>; r: CaseRun } => ({ y: r.y ?? r.y_int, r });
 
   const linear = (step: number, name: LayerStepName, l: CompiledLayer['query'], xin: Int32Array): Int32Array =>
     stepRun([step], name, 'linear', undefined, (ro) => {
@@ -582,7 +582,9 @@ export function runLayerSim(model: CompiledLayerSim, x: Int8Array, T: number, cf
   if (pvFold) {
     ctx8 = stepRun([5, 6], 'context8', 'pv', probsStored ? { inputs: { p: 'probs8', v: 'v8' }, outputs: { ctx: 'ctx8' } } : { inputs: { v: 'v8' }, outputs: { ctx: 'ctx8' }, drain: true }, (ro) => {
       sameConsts('context8', foldQuantAct(s.output_activation, c.contextScale), c.contextAct);
-      const run = runPvRequantSim(npuPvInts(probs), new Int8Array(v8), T, C, H, { m: c.contextAct.m[0]!, e: c.contextAct.e[0]! }, cfg, ro);
+      // p bound in the chain: P.V reads the bytes qk-softmax stored, the host writes nothing (no conversion needed)
+      const p8 = ro.link?.inputs?.['p'] !== undefined ? new Uint8Array(probs.length) : npuPvInts(probs);
+      const run = runPvRequantSim(p8, new Int8Array(v8), T, C, H, { m: c.contextAct.m[0]!, e: c.contextAct.e[0]! }, cfg, ro);
       return { y: run.y, r: { cycles: run.sim.stats.cycles ?? 0, model_cycles: run.model.cycles, model_exact: run.model.exact, sim: run.sim } };
     });
   } else {

@@ -7,7 +7,7 @@
 // The model never runs the simulator: it walks the program's schedule at the level of its sections (DMA
 // operations, the VPU ops of a tile's constant loads, first loop iterations and tail explicitly, with the
 // timing rules of docs/TIMING.md), and prices the steady-state loop iterations in closed form (period x count).
-import { TilingError, type ModelMachine } from '../schedule.js';
+import { memoPerMachine, TilingError, type ModelMachine } from '../schedule.js';
 
 /** The machine fields the stream models read (a structural subset of the simulator's config). */
 export interface StreamMachine extends ModelMachine {
@@ -490,7 +490,9 @@ export function requantActKernel(s: RequantActShape, lanes: number): StreamKerne
 
 /** Cycles of requant-act on a [rows, cols] tensor (the shape of the case; channels = cols). */
 export function requantActModel(rows: number, cols: number, shape: RequantActShape, mach: StreamMachine): { cycles: number; exact: boolean } & StreamModelResult {
-  const kernel = requantActKernel(shape, mach.vpu.lanes);
-  const t = streamTiling(kernel, rows, cols, shape.perChannel, mach);
-  return streamModel(kernel, t, mach);
+  return memoPerMachine(mach, `requantActModel ${JSON.stringify([rows, cols, shape])}`, () => {
+    const kernel = requantActKernel(shape, mach.vpu.lanes);
+    const t = streamTiling(kernel, rows, cols, shape.perChannel, mach);
+    return streamModel(kernel, t, mach);
+  });
 }
