@@ -158,7 +158,7 @@ export interface DecodedProgram {
  * Decodes a whole program, each distinct instruction word once: a BERT-base layer's unrolled programs hold ~245,000
  * instructions but ~13,000 distinct words, so the field values are stored per distinct word (`fields`, `slots` per
  * word, as decodeInto writes them) and each pc points at its word's (`fieldAt`): 32 bytes per instruction of fresh
- * memory fewer to fill. Words are matched exactly (both halves) in an open-addressing table of at most 2^16 entries,
+ * memory fewer to fill. Words are matched exactly (both halves) in an open-addressing table of 2^14 entries,
  * half of them used at most (further distinct words get rows of their own); a word that fails to decode is never
  * entered, so every failing pc gets its own error. Not reentrant (one table per process; decoding is synchronous).
  */
@@ -169,15 +169,16 @@ export function decodeProgram(words: Uint32Array, slots: number): DecodedProgram
   let fields = new Int32Array(slots * Math.min(n, 1024));
   let rows = 0;
   const t = table();
-  // a new stamp empties the table (no clearing of 2^16 entries per program)
-  const stamp = (t.stamp = (t.stamp + 1) | 0);
+  // a new stamp empties the table (no clearing per program)
+  const stamp = (STAMP = (STAMP + 1) | 0);
   let entries = 0;
   for (let pc = 0; pc < n; pc++) {
     const lo = words[2 * pc]! | 0, hi = words[2 * pc + 1]! | 0;
+    // entry e: t[4e] stamp, t[4e + 1] lo, t[4e + 2] hi, t[4e + 3] first pc (one cache line per probe)
     let h = (Math.imul(lo, 0x9e3779b1) ^ Math.imul(hi ^ (hi >>> 15), 0x85ebca77)) >>> (32 - TABLE_BITS);
-    while (t.stamps[h] === stamp && (t.lo[h] !== lo || t.hi[h] !== hi)) h = (h + 1) & TABLE_MASK;
-    if (t.stamps[h] === stamp) {
-      const src = t.first[h]!;
+    while (t[4 * h] === stamp && (t[4 * h + 1] !== lo || t[4 * h + 2] !== hi)) h = (h + 1) & TABLE_MASK;
+    if (t[4 * h] === stamp) {
+      const src = t[4 * h + 3]!;
       opc[pc] = opc[src]!;
       fieldAt[pc] = fieldAt[src]!;
       continue;
@@ -196,29 +197,24 @@ export function decodeProgram(words: Uint32Array, slots: number): DecodedProgram
     }
     fieldAt[pc] = rows * slots;
     rows++;
+    // at most half full, so that probes stay short; past that, words get rows of their own
     if (entries < TABLE_MASK >> 1) {
-      t.lo[h] = lo;
-      t.hi[h] = hi;
-      t.first[h] = pc;
-      t.stamps[h] = stamp;
+      t[4 * h] = stamp;
+      t[4 * h + 1] = lo;
+      t[4 * h + 2] = hi;
+      t[4 * h + 3] = pc;
       entries++;
     }
   }
   return { opc, fieldAt, fields, errors };
 }
 
-const TABLE_BITS = 16, TABLE_MASK = (1 << TABLE_BITS) - 1;
-interface WordTable {
-  readonly lo: Int32Array;
-  readonly hi: Int32Array;
-  readonly first: Int32Array;
-  readonly stamps: Int32Array;
-  stamp: number;
-}
-let TABLE: WordTable | undefined;
-/** The distinct-word table of decodeProgram, allocated once (1 MB) and reused by stamp. */
-function table(): WordTable {
-  return (TABLE ??= { lo: new Int32Array(TABLE_MASK + 1), hi: new Int32Array(TABLE_MASK + 1), first: new Int32Array(TABLE_MASK + 1), stamps: new Int32Array(TABLE_MASK + 1), stamp: 0 });
+const TABLE_BITS = 14, TABLE_MASK = (1 << TABLE_BITS) - 1;
+let TABLE: Int32Array | undefined;
+let STAMP = 0;
+/** The distinct-word table of decodeProgram (2^14 entries of 4 int32, 256 KB), allocated once and reused by stamp. */
+function table(): Int32Array {
+  return (TABLE ??= new Int32Array(4 << TABLE_BITS));
 }
 
 /** Words as little-endian bytes (the .bin format: 8 bytes per instruction). */

@@ -129,7 +129,7 @@ describe('encoding', () => {
   rit('a whole program decodes as its instructions one by one: repeated words, bad words, past the table', (rng) => {
     const S = 8;
     // programs of few distinct words (mostly repeats), of bad words among good ones, and of more distinct words
-    // than the table holds (2^15 entries used at most)
+    // than the table holds (2^13 entries used at most)
     for (const [n, distinct] of [[3000, 40], [500, 500], [70000, 70000]] as const) {
       const pool: [number, number][] = [];
       for (let i = 0; i < distinct; i++) {
