@@ -15,13 +15,18 @@ import type { SyntheticLayerOptions } from '../kernels/ref/generate.js';
 import type { LazyReference } from '../programs/models/layer.js';
 import type { ReferenceJob, ReferenceReply } from './reference-worker.js';
 
-/** How long to wait for one reply before computing it here (a worker that died leaves no other sign). */
+/** How long to wait for one reply before computing it here (a worker that died mid-job leaves no other sign). */
 const PATIENCE_MS = 120_000;
+/** How long a worker may take to start running its module (one that cannot load, say a broken build, never does). */
+const START_PATIENCE_MS = 10_000;
 
 export class ReferenceThread {
   private readonly worker: Worker | undefined;
   private readonly port: MessagePort | undefined;
-  private readonly ticks = new Int32Array(new SharedArrayBuffer(4));
+  /** [0] counts the worker's replies (and its start), [1] is 1 once its module runs */
+  private readonly ticks = new Int32Array(new SharedArrayBuffer(8));
+  private readonly started = performance.now();
+  private readonly startPatienceMs: number;
   private readonly replies = new Map<number, ReferenceReply>();
   private next = 0;
   /** the worker has stopped (seen between jobs; while blocked, only the patience ends a wait on a dead worker) */
@@ -32,9 +37,13 @@ export class ReferenceThread {
     return this.worker !== undefined;
   }
 
-  /** Starts the worker (it loads its modules while the main thread goes on); `threaded` false: none, all runs here. */
-  constructor(threaded = true) {
-    const url = new URL('./reference-worker.js', import.meta.url);
+  /**
+   * Starts the worker (it loads its modules while the main thread goes on); `threaded` false: none, all runs here.
+   * `opts` for tests: another worker module, another start patience.
+   */
+  constructor(threaded = true, opts: { readonly url?: URL; readonly startPatienceMs?: number } = {}) {
+    const url = opts.url ?? new URL('./reference-worker.js', import.meta.url);
+    this.startPatienceMs = opts.startPatienceMs ?? START_PATIENCE_MS;
     try {
       if (!threaded) throw new Error('no worker wanted');
       // run from the TypeScript sources (vitest) there is no worker module to start: the reference runs here
@@ -102,9 +111,12 @@ export class ReferenceThread {
         this.replies.set(r.id, r);
         continue;
       }
-      const left = deadline - performance.now();
-      if (left <= 0 || this.exited) return undefined;
-      Atomics.wait(this.ticks, 0, seen, left);
+      const now = performance.now();
+      if (now >= deadline || this.exited) return undefined;
+      // a worker whose module never ran will not answer: stop waiting for it
+      const running = Atomics.load(this.ticks, 1) === 1;
+      if (!running && now - this.started >= this.startPatienceMs) return undefined;
+      Atomics.wait(this.ticks, 0, seen, running ? deadline - now : Math.min(deadline, this.started + this.startPatienceMs) - now);
     }
   }
 }

@@ -14,6 +14,10 @@ export type ReferenceJob =
 export type ReferenceReply = { readonly id: number; readonly run: LayerRun } | { readonly id: number; readonly error: string };
 
 const { port, ticks } = workerData as { port: MessagePort; ticks: Int32Array };
+// this module runs: from here on every job gets a reply (ticks[1]; a module that cannot load never sets it)
+Atomics.store(ticks, 1, 1);
+Atomics.add(ticks, 0, 1);
+Atomics.notify(ticks, 0);
 
 const reply = (msg: ReferenceReply, transfer: ArrayBuffer[] = []): void => {
   port.postMessage(msg, transfer);

@@ -2,6 +2,10 @@
 // every element of every step, replies are matched to their jobs in any order of asking, and a job the worker cannot
 // run is computed on the calling thread (which reports its own error). The worker is a built module: the test loads
 // the dist/ build (npm test builds first), as `intnpu layer` does.
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { isDeepStrictEqual } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { generateLayer } from '../../kernels/ref/generate.js';
@@ -47,6 +51,18 @@ describe('reference thread', () => {
     // closed, it computes on the calling thread
     rt.close();
     expect(isDeepStrictEqual(rt.submit(c, x2, 9).get(), runLayer(c, x2, 9))).toBe(true);
+  });
+
+  it('a worker module that cannot load is given up after the start patience, and the run computed here', async () => {
+    const { ReferenceThread } = await built();
+    const dir = mkdtempSync(join(os.tmpdir(), 'intnpu-refworker-'));
+    const broken = join(dir, 'broken-worker.js');
+    writeFileSync(broken, 'export const x = ;\n');
+    const rt = new ReferenceThread(true, { url: pathToFileURL(broken), startPatienceMs: 300 });
+    expect(rt.threaded).toBe(true);
+    // (waiting out a job's two-minute patience instead would fail on the test timeout, 60 s)
+    const r = rt.submit(c, x, 9, g.mask);
+    expect(isDeepStrictEqual(r.get(), runLayer(c, x, 9, g.mask))).toBe(true);
   });
 
   it('from the TypeScript sources (no worker module) the reference runs on the calling thread', () => {
