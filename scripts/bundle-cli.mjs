@@ -12,7 +12,7 @@
 // - dynamic imports (commands loaded on use) become lazily initialised parts of the one file;
 // - CommonJS dependencies (seedrandom) get a `require` from createRequire (the banner).
 //   node scripts/bundle-cli.mjs
-import { chmodSync } from 'node:fs';
+import { chmodSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
@@ -25,6 +25,8 @@ const ENTRIES = ['dist/cli/main.js', 'dist/cli/reference-worker.js', 'dist/cli/s
 const fingerprint = codeFingerprint(join(ROOT, 'dist'));
 for (const entry of ENTRIES) {
   const file = join(ROOT, entry);
+  // bundling a bundle would declare the banner twice and break the module: the input must be tsc's output
+  if (readFileSync(file, 'utf8').includes('__intnpuCreateRequire')) throw new Error(`${entry} is a bundle already: run tsc first (npm run build)`);
   await build({
     entryPoints: [file],
     outfile: file,
