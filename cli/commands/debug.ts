@@ -167,7 +167,7 @@ export const debugCommand: CommandModule<object, Args> = {
             let vals: number[];
             if (space === 'acc') vals = Array.from(m.acc.subarray(addr, addr + count));
             else {
-              const bytes = space === 'dram' ? m.dram : new Uint8Array(m.spad.buffer);
+              const bytes = space === 'dram' ? m.dram : m.spadU8;
               const dv = new DataView(bytes.buffer, bytes.byteOffset);
               const w = kind === 'i32' ? 4 : kind === 'i16' ? 2 : 1;
               if (addr + count * w > bytes.length) throw new UsageError(`m: ${space} holds ${bytes.length} bytes`);

@@ -41,6 +41,17 @@ describe('intnpu debug', () => {
     expect(out).toContain('breakpoint at pc 7 (line 12)');
   });
 
+  it('memory reads stop at the end of their space (the scratchpad is not followed by other memory)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'intnpu-debug-'));
+    const file = join(dir, 'sq.s');
+    writeFileSync(file, SRC);
+    // edge: 256 KiB of scratchpad; the last 4 bytes read, 4 bytes from 1 before the end refused
+    const r = spawnSync(process.execPath, ['dist/cli/main.js', 'debug', file], { input: 'm spad 262140 4\nm spad 262141 4\nq\n', encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toContain('spad[262140..] i8: [0,0,0,0]');
+    expect(r.stdout + r.stderr).toContain('m: spad holds 262144 bytes');
+  });
+
   it('--set fills a buffer before the run: the squares appear in the accumulator', () => {
     const dir = mkdtempSync(join(tmpdir(), 'intnpu-debug-'));
     const file = join(dir, 'sq.s');
