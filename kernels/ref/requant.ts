@@ -136,12 +136,7 @@ const TWO51 = TWO53 / 4;
  */
 function requantScaled(x: Int32Array | Float64Array, k: ScaledConsts, m: readonly number[], lo: number, hi: number, identity: IdentityInts | undefined, out: Int32Array): void {
   const n = x.length;
-  const ms = k.ms;
-  const C = ms.length;
-  const A = k.A;
-  const w = identity?.w;
-  const t2 = k.t2;
-  const wOff = -k.wMin;
+  const { ms, A, t2 } = k, C = ms.length, w = identity?.w, wOff = -k.wMin;
   for (let i = 0, c = 0; i < n; i++) {
     out[i] = scaledOne(x[i]!, ms[c]!, m[c]!, A, lo, hi, w === undefined ? 0 : t2[w[i]! + wOff]!);
     if (++c === C) c = 0;
@@ -165,12 +160,7 @@ function scaledOne(xv: number, msc: number, mc: number, A: number, lo: number, h
 function requantScaledWide(x: BigInt64Array, k: ScaledConsts, m: readonly number[], e: readonly number[], lo: number, hi: number, identity: IdentityInts | undefined, out: Int32Array): void {
   const words = new Int32Array(x.buffer, x.byteOffset, 2 * x.length);
   const n = x.length;
-  const ms = k.ms;
-  const C = ms.length;
-  const A = k.A;
-  const w = identity?.w;
-  const t2 = k.t2;
-  const wOff = -k.wMin;
+  const { ms, A, t2 } = k, C = ms.length, w = identity?.w, wOff = -k.wMin;
   for (let i = 0, c = 0; i < n; i++) {
     const h = words[2 * i + 1]!;
     let y: number;
