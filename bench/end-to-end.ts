@@ -11,6 +11,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import seedrandom from 'seedrandom';
+import { rand8, type GemmShape } from './plain-loop.js';
 import { encodeNpy } from '../kernels/ref/npy.js';
 import { assembleBuilt, buildLinear } from '../programs/index.js';
 import { buildLinearRequant } from '../programs/linear-requant/build.js';
@@ -19,36 +20,20 @@ import { loadMachine } from '../sim/config.js';
 const CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 const REPS = Number(process.env['BENCH_E2E_REPS'] ?? 3);
 
-/** The baseline: a plain i-j-k loop, y = x . w^T + bias, int8 operands. */
-function plainGemm(x: Int8Array, w: Int8Array, bias: Int32Array, y: Int32Array, M: number, K: number, N: number): void {
-  for (let i = 0; i < M; i++) {
-    for (let j = 0; j < N; j++) {
-      let s = bias[j]!;
-      for (let k = 0; k < K; k++) s += x[i * K + k]! * w[j * K + k]!;
-      y[i * N + j] = s | 0;
-    }
-  }
-}
-
-const rand8 = (rng: () => number, n: number): Int8Array => Int8Array.from({ length: n }, () => Math.floor(rng() * 256) - 128);
-
 /** [M, K, N, times] of the BERT-base layer's products: Q, K, V, attention output, fc1, fc2, then Q.K^T and P.V per head. */
-const LAYER_GEMMS: readonly (readonly [number, number, number, number])[] = [
+const LAYER_GEMMS: readonly GemmShape[] = [
   [128, 768, 768, 4], [128, 768, 3072, 1], [128, 3072, 768, 1], [128, 64, 128, 12], [128, 128, 64, 12],
 ];
 
-function plainMs(shapes: readonly (readonly [number, number, number, number])[], rng: () => number): { ms: number; cpuMs: number; macs: number } {
-  let macs = 0, ms = 0, cpuMs = 0;
-  for (const [M, K, N, times] of shapes) {
-    const x = rand8(rng, M * K), w = rand8(rng, N * K), bias = new Int32Array(N), y = new Int32Array(M * N);
-    const t0 = performance.now(), c0 = process.cpuUsage();
-    for (let t = 0; t < times; t++) plainGemm(x, w, bias, y, M, K, N);
-    ms += performance.now() - t0;
-    const c = process.cpuUsage(c0);
-    cpuMs += (c.user + c.system) / 1000;
-    macs += M * K * N * times;
-  }
-  return { ms, cpuMs, macs };
+const PLAIN = fileURLToPath(new URL('./plain-loop.js', import.meta.url));
+let plainRuns = 0;
+
+/** The plain loop over the shapes in a fresh process (bench/plain-loop.ts): the loops' own wall and CPU time. */
+function plainMs(shapes: readonly GemmShape[]): { ms: number; cpuMs: number; macs: number } {
+  const r = spawnSync(process.execPath, [PLAIN, JSON.stringify({ shapes, seed: `bench end to end ${plainRuns++}` })], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`plain loop exited ${r.status}: ${r.stderr}`);
+  const j = JSON.parse(r.stdout) as { ms: number; cpu_ms: number; macs: number };
+  return { ms: j.ms, cpuMs: j.cpu_ms, macs: j.macs };
 }
 
 const HOOK = new URL('./rusage-hook.js', import.meta.url).href;
@@ -68,7 +53,6 @@ const median = (v: number[]): number => [...v].sort((a, b) => a - b)[Math.floor(
 
 export async function benchEndToEnd(): Promise<Record<string, unknown>> {
   const rng = seedrandom.alea('bench end to end');
-  plainMs([[64, 64, 64, 4]], rng); // JIT warm-up of the plain loop
 
   // The layer: plain loop and CLI run interleaved. The first CLI run starts from an empty cache folder: it generates
   // the layer (the float64 calibration pass), builds the programs and walks the cycle models, and stores all three
@@ -78,7 +62,7 @@ export async function benchEndToEnd(): Promise<Record<string, unknown>> {
   const plain: number[] = [], plainCpu: number[] = [], layer: number[] = [], layerCpu: number[] = [], rss: number[] = [];
   let macs = 0, bitExact = true;
   for (let r = 0; r < REPS + 1; r++) {
-    const p = plainMs(LAYER_GEMMS, rng);
+    const p = plainMs(LAYER_GEMMS);
     plain.push(p.ms);
     plainCpu.push(p.cpuMs);
     macs = p.macs;
@@ -110,7 +94,7 @@ export async function benchEndToEnd(): Promise<Record<string, unknown>> {
       kernelMs[M]!.push(k.ms);
       kernelCpu[M]!.push(k.cpuMs);
     }
-    const p = plainMs([[512 - 64, K, N, 1]], rng);
+    const p = plainMs([[512 - 64, K, N, 1]]);
     plainExtra.push(p.ms);
     plainExtraCpu.push(p.cpuMs);
   }
@@ -133,7 +117,7 @@ export async function benchEndToEnd(): Promise<Record<string, unknown>> {
   }
 
   return {
-    note: 'CLI runs are child processes (process start to exit); the plain loop runs in this process between them',
+    note: 'CLI runs are child processes (process start to exit); the plain loop runs between them, in a fresh process of its own (bench/plain-loop.ts), timed around its loops',
     layer: {
       command: 'intnpu layer --size base --machine edge --json',
       bit_exact: bitExact, plain_loop_macs: macs, target: 'wall and CPU ratio <= 1.0 (aim 0.5); peak memory < 300 MB',
