@@ -29,6 +29,8 @@ export class ReferenceThread {
   private readonly startPatienceMs: number;
   private readonly replies = new Map<number, ReferenceReply>();
   private next = 0;
+  /** the compiled layers already copied to the worker, by their number there */
+  private readonly layers = new Map<CompiledLayer, number>();
   /** the worker has stopped (seen between jobs; while blocked, only the patience ends a wait on a dead worker) */
   private exited = false;
 
@@ -79,12 +81,20 @@ export class ReferenceThread {
     if (this.port === undefined || this.exited) return local;
     const id = this.next++;
     // a cached synthetic layer is read by the worker itself: copying the compiled layer to it costs this thread 60-90 ms
-    const job: ReferenceJob = synthetic !== undefined ? { id, synthetic } : { id, compiled, x, T, ...(mask === undefined ? {} : { mask: Array.from(mask) }) };
+    // a compiled layer is copied to the worker once (a batch's sequences share it), then named by its number
+    let job: ReferenceJob;
+    if (synthetic !== undefined) job = { id, synthetic };
+    else {
+      const sent = this.layers.get(compiled);
+      const layer = sent ?? this.layers.size;
+      job = { id, layer, ...(sent === undefined ? { compiled } : {}), x, T, ...(mask === undefined ? {} : { mask: Array.from(mask) }) };
+    }
     try {
       this.port.postMessage(job);
     } catch {
       return local;
     }
+    if ('compiled' in job && job.compiled !== undefined) this.layers.set(job.compiled, job.layer);
     return {
       ready: () => run !== undefined || this.poll(id, 0) !== undefined,
       get: () => {

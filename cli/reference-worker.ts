@@ -6,9 +6,12 @@ import { type MessagePort, workerData } from 'node:worker_threads';
 import type { CompiledLayer, LayerRun } from '../kernels/ref/layer.js';
 import type { SyntheticLayerOptions } from '../kernels/ref/generate.js';
 
-/** A layer run to compute: the compiled layer with its input, or a synthetic layer this thread reads from the cache itself. */
+/**
+ * A layer run to compute: a compiled layer (sent once, then named by `layer`) with its input, or a synthetic layer
+ * this thread reads from the cache itself.
+ */
 export type ReferenceJob =
-  | { readonly id: number; readonly compiled: CompiledLayer; readonly x: Int8Array; readonly T: number; readonly mask?: number[] }
+  | { readonly id: number; readonly layer: number; readonly compiled?: CompiledLayer; readonly x: Int8Array; readonly T: number; readonly mask?: number[] }
   | { readonly id: number; readonly synthetic: SyntheticLayerOptions };
 
 export type ReferenceReply = { readonly id: number; readonly run: LayerRun } | { readonly id: number; readonly error: string };
@@ -38,6 +41,8 @@ const message = (e: unknown): string => (e instanceof Error ? `${e.name}: ${e.me
 try {
   const { compileLayer, runLayer } = await import('../kernels/ref/layer.js');
   const { syntheticLayer } = await import('./layer-cache.js');
+  /** the compiled layers sent so far, by number (a batch of sequences shares one) */
+  const layers = new Map<number, CompiledLayer>();
   port.on('message', (job: ReferenceJob) => {
     let run: LayerRun;
     try {
@@ -47,7 +52,10 @@ try {
         if (g.layer.input === undefined) throw new Error('internal: the synthetic layer has no input');
         run = runLayer(compileLayer(g.layer), Int8Array.from(g.layer.input.x_int), job.synthetic.seq, g.mask);
       } else {
-        run = runLayer(job.compiled, job.x, job.T, job.mask);
+        if (job.compiled !== undefined) layers.set(job.layer, job.compiled);
+        const compiled = layers.get(job.layer);
+        if (compiled === undefined) throw new Error(`internal: layer ${job.layer} was never sent`);
+        run = runLayer(compiled, job.x, job.T, job.mask);
       }
     } catch (e) {
       reply({ id: job.id, error: message(e) });
