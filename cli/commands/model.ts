@@ -115,7 +115,8 @@ export function loadModelRun(a: Args, cfg: ModelConfig, nLayers: number): ModelR
     const fallback = ck.input !== undefined && ck.input.input_ids.length === T ? ck.input : defaultIds(cfg, T, a.seed);
     return withMask({ model: ck, ids: ids(fallback), source: ck.source });
   }
-  const g = generateModel({ seed: a.seed, config: cfg, seq: T, layers: nLayers, ...(pad ? { maskedTail: pad } : {}) });
+  // the layers' int8 weights as Int8Array: the checkpoint is only held in memory (no number arrays of 7 M weights per layer)
+  const g = generateModel({ seed: a.seed, config: cfg, seq: T, layers: nLayers, ...(pad ? { maskedTail: pad } : {}) }, { int8Arrays: true });
   return withMask({
     model: g, ids: ids(g.input),
     source: `synthetic checkpoint of ${a.config}'s shape, seed '${a.seed}' (ranges calibrated on its own token ids)`,

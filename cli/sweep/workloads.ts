@@ -242,7 +242,7 @@ export class WorkloadRunner {
         if (!this.model) {
           const config = parseHfConfig(readJson(w.config), w.config);
           const T = w.seq ?? Math.min(128, maxSequence(config));
-          this.model = generateModel({ seed: w.seed, config, seq: T, layers: w.layers ?? config.layers });
+          this.model = generateModel({ seed: w.seed, config, seq: T, layers: w.layers ?? config.layers }, { int8Arrays: true });
         }
         const g = this.model;
         const r = runModelSim(g, g.input, cfg, g.mask === undefined ? {} : { mask: g.mask });

@@ -334,8 +334,9 @@ export interface SyntheticModel {
  * A seeded checkpoint of the config's shape: the embeddings (seed `<seed>/embeddings`), then layer i (seed
  * `<seed>/layer<i>`) calibrated on the integer reference output of layer i - 1, so every layer's input_scale is the
  * previous output scale, as a model calibrated end to end would have it. Host-side work (float64 calibration passes).
+ * `form`: the layers' int8 tensors as Int8Array (generateLayer's form; the embeddings keep theirs).
  */
-export function generateModel(opts: SyntheticModelOptions): SyntheticModel {
+export function generateModel(opts: SyntheticModelOptions, form: GenerateForm = {}): SyntheticModel {
   const c = opts.config;
   const T = opts.seq;
   const n = opts.layers ?? c.layers;
@@ -354,7 +355,7 @@ export function generateModel(opts: SyntheticModelOptions): SyntheticModel {
     const g = generateLayer({
       seed: `${opts.seed}/layer${i}`, seq: T, hidden: c.hidden, heads: c.heads, ffn: c.ffn,
       input: { x_int: xInt, scale }, ...(mask === undefined ? {} : { mask }),
-    });
+    }, form);
     const { input: _input, ...layer } = g.layer;
     layers.push(layer);
     const r = runLayer(compileLayer(layer), xInt, T, mask);

@@ -310,7 +310,7 @@ export function runSyntheticModel(config: ModelConfig, cfg: MachineConfig, opts:
   if (!Number.isSafeInteger(n) || n < 1 || n > config.layers) throw new KernelInputError(`layers: ${n} is not in 1..num_hidden_layers ${config.layers}`);
   const pad = opts.pad ?? 0;
   if (!Number.isSafeInteger(pad) || pad < 0 || pad >= T) throw new KernelInputError(`pad: ${pad} is not in 0..${T - 1}`);
-  const g = generateModel({ seed: opts.seed ?? 'intnpu-model', config, seq: T, layers: n, ...(pad ? { maskedTail: pad } : {}) });
+  const g = generateModel({ seed: opts.seed ?? 'intnpu-model', config, seq: T, layers: n, ...(pad ? { maskedTail: pad } : {}) }, { int8Arrays: true });
   return runModelSim(g, g.input, cfg, {
     ...(g.mask === undefined ? {} : { mask: g.mask }),
     ...(opts.onLayer ? { onLayer: opts.onLayer } : {}),
