@@ -268,7 +268,8 @@ export interface CompiledEmbeddings {
 }
 
 export function compileEmbeddings(e: IbertEmbeddingsJson): CompiledEmbeddings {
-  const tab = (q: IbertEmbeddingsJson['word_embeddings']) => ({ table: Int8Array.from(q.weight_int), scale: q.weight_scale });
+  // an Int8Array table is shared, not copied: tables are never written
+  const tab = (q: IbertEmbeddingsJson['word_embeddings']) => ({ table: q.weight_int instanceof Int8Array ? q.weight_int : Int8Array.from(q.weight_int), scale: q.weight_scale });
   // HF passes the same embeddings_act1 module twice (one range, one S_out); embeddings_act2 is unused.
   const act1a = foldQuantAct(e.embeddings_act1, e.word_embeddings.weight_scale, e.token_type_embeddings.weight_scale);
   const act1b = foldQuantAct(e.embeddings_act1, act1a.scaleOut, e.position_embeddings.weight_scale);

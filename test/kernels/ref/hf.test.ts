@@ -76,6 +76,14 @@ describe('HF I-BERT state dict', () => {
   const cfg = parseHfConfig(TINY);
   const g = generateModel({ seed: 'hf state dict', config: cfg, seq: 5 });
 
+  it('a synthetic checkpoint with its int8 tables and weights as Int8Array holds the same values as with number arrays', () => {
+    const typed = generateModel({ seed: 'hf state dict', config: cfg, seq: 5 }, { int8Arrays: true });
+    const plain = (v: unknown): string => JSON.stringify(v, (_k, x: unknown) => (x instanceof Int8Array ? Array.from(x) : x));
+    expect(typed.embeddings.word_embeddings.weight_int).toBeInstanceOf(Int8Array);
+    expect(typed.layers[1]!.intermediate.dense.weight_int).toBeInstanceOf(Int8Array);
+    expect(plain(typed)).toBe(JSON.stringify(g));
+  });
+
   it('reads HF names into the layer and embeddings formats (fp32 buffers), task heads accepted', () => {
     const dict = { ...hfStateDict(g.embeddings, g.layers, 'ibert.'), 'classifier.dense.weight': { dtype: 'F32' as const, shape: [2, 16], data: new Array<number>(32).fill(0) } };
     const m = hfStateDictToModel(parseSafetensors(encodeSafetensors(dict)), cfg, 'm.safetensors');

@@ -257,7 +257,7 @@ describe('embedding stage', () => {
     const inp = e.embeddings.input!;
     const run = runEmbeddings(ce, inp);
     const C = 32;
-    const rows = (tab: readonly number[], ids: readonly number[]): bigint[] => ids.flatMap((id) => big(tab.slice(id * C, (id + 1) * C)));
+    const rows = (tab: readonly number[] | Int8Array, ids: readonly number[]): bigint[] => ids.flatMap((id) => big(Array.from(tab.slice(id * C, (id + 1) * C))));
     const w = rows(e.embeddings.word_embeddings.weight_int, inp.input_ids);
     const t = rows(e.embeddings.token_type_embeddings.weight_int, inp.token_type_ids!);
     const p = rows(e.embeddings.position_embeddings.weight_int, inp.position_ids!);
