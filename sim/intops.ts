@@ -77,10 +77,10 @@ function roundQuotient(q: number, r: number, shift: number, rmode: number, sat: 
 
 const TWO53 = 9007199254740992;
 
-/** mulAddRoundShift on the exact 64-bit product as two 32-bit halves (any int32 operands). */
+/** mulAddRoundShift on the exact 64-bit product as two 32-bit halves (all int32 operands). */
 function mulAddRoundShiftWide(a: number, b: number, c: number, shift: number, rmode: number, sat: number): number {
   if (shift >= 16 && shift <= 53) {
-    // PERF: any int32 operands at 16 <= shift <= 53 (a 32-bit value times a requantization multiplier: LayerNorm's and
+    // PERF: all int32 operands at 16 <= shift <= 53 (a 32-bit value times a requantization multiplier: LayerNorm's and
     // the rescales' wide lanes), on doubles: with a = ah 2^16 + al (ah = a >> 16, al = a & 0xffff), p = ah*b 2^16 + t
     // where t = al*b + c (|ah*b| <= 2^46, |t| < 2^48: exact). t = f 2^16 + t0 (f = floor(t / 2^16), t0 in [0, 2^16))
     // gives p = u 2^16 + t0 with u = ah*b + f (|u| < 2^48), so q = floor(u / 2^(shift-16)) (the fraction t0 / 2^16 < 1

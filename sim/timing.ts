@@ -60,13 +60,12 @@ export interface TraceEvent {
 /**
  * The memory regions of one unit's instructions still in flight in one memory space (a later instruction of another
  * unit that touches one waits for it), as parallel typed arrays: PERF, no object per region of every instruction.
- * `seq` numbers the regions of all lists in the order they were issued.
+ * The unit and the space are the list's (TimingModel.pending holds one per pair), not stored per region. `seq`
+ * numbers the regions of all lists in the order they were issued.
  */
 class PendingRegions {
   n = 0;
   seq = new Float64Array(64);
-  unit = new Int32Array(64);
-  space = new Int32Array(64);
   write = new Uint8Array(64);
   lo = new Float64Array(64);
   hi = new Float64Array(64);
@@ -77,12 +76,10 @@ class PendingRegions {
   until = new Float64Array(64);
   pc = new Int32Array(64);
 
-  push(seq: number, unit: number, space: number, write: boolean, lo: number, hi: number, base: number, rows: number, len: number, stride: number, until: number, pc: number): void {
-    if (this.n === this.unit.length) this.grow();
+  push(seq: number, write: boolean, lo: number, hi: number, base: number, rows: number, len: number, stride: number, until: number, pc: number): void {
+    if (this.n === this.pc.length) this.grow();
     const k = this.n++;
     this.seq[k] = seq;
-    this.unit[k] = unit;
-    this.space[k] = space;
     this.write[k] = write ? 1 : 0;
     this.lo[k] = lo;
     this.hi[k] = hi;
@@ -101,8 +98,6 @@ class PendingRegions {
       if (!(this.until[k]! > now)) continue;
       if (j !== k) {
         this.seq[j] = this.seq[k]!;
-        this.unit[j] = this.unit[k]!;
-        this.space[j] = this.space[k]!;
         this.write[j] = this.write[k]!;
         this.lo[j] = this.lo[k]!;
         this.hi[j] = this.hi[k]!;
@@ -141,8 +136,6 @@ class PendingRegions {
       return b;
     };
     this.seq = g(this.seq);
-    this.unit = g(this.unit);
-    this.space = g(this.space);
     this.write = g(this.write);
     this.lo = g(this.lo);
     this.hi = g(this.hi);
@@ -460,7 +453,7 @@ export class TimingModel {
         const lo = last < base ? last : base, hi = (last < base ? base : last) + len;
         const write = e.rWrite[i] === 1;
         const space = e.rSpace[i]!;
-        this.pending[space * UNITS.length + u]!.push(this.regionSeq++, u, space, write, lo, hi, base, rows, len, stride, write ? done : end, pc);
+        this.pending[space * UNITS.length + u]!.push(this.regionSeq++, write, lo, hi, base, rows, len, stride, write ? done : end, pc);
       }
       if (++this.sincePrune >= 64) this.prune();
     }
